@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages affinity needs to build, test and benchmark.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+PKGS=(
+  build-essential cmake ccache pkg-config
+  librocksdb-dev libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev
+  prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
+  libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libhiredis-dev redis-server wrk curl
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+echo "deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,88 @@
+// Configuration of every affinity component, read from a TOML file
+// (`serve --config FILE`). Each field gives its unit and default; fields marked
+// "reloadable" may change without a restart (none are reloaded yet: restart to apply).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace affinity {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";  // listen address
+  int port = 8080;                 // listen port; 0 picks a free one
+  int threads = 0;                 // HTTP worker threads; 0 = number of cores
+  int64_t max_body_bytes = 8 << 20;  // larger request bodies get 413
+  int max_events_per_batch = 10000;  // larger feedback batches get 413
+};
+
+struct ServingOptions {
+  int deadline_ms = 50;          // per-request budget; best result found in time is returned
+  int max_candidates = 500;      // cap on merged candidates before scoring
+  int per_creator_cap = 3;       // max items of one creator in a response (0 = no cap)
+  int snapshot_poll_ms = 1000;   // how often a server looks for a newer snapshot
+  // Per-source candidate budgets.
+  int graph_budget = 200;
+  int walk_budget = 200;
+  int walk_steps = 2000;         // random-walk steps per query
+  int ann_budget = 200;
+  int coeng_budget = 200;
+  int popular_budget = 100;
+  int ann_ef_search = 64;        // HNSW search breadth
+  // Blend weights: score = sum of weight * normalised feature.
+  double w_graph = 1.0;
+  double w_walk = 0.8;
+  double w_ann = 1.0;
+  double w_coeng = 1.2;
+  double w_popular = 0.3;
+  double w_trending = 0.2;
+  double w_creator_affinity = 0.6;
+  double w_seen_penalty = -0.5;  // candidate the viewer already engaged with
+};
+
+// Default weights per action (a feedback event without weight takes these).
+struct ActionWeights {
+  double impression = 0.0;
+  double click = 1.0;
+  double like = 2.0;
+  double play = 1.0;
+  double share = 2.5;
+  double comment = 2.0;
+  double follow = 3.0;
+  double unfollow = -3.0;
+  double hide = -5.0;
+};
+
+struct BatchOptions {
+  int threads = 0;                        // 0 = number of cores
+  double popularity_half_life_hours = 72;  // decay of popularity counts
+  int als_factors = 32;
+  int als_iterations = 8;
+  double als_lambda = 0.05;
+  double als_alpha = 4.0;                 // confidence = 1 + alpha * log1p(weight)
+  int coeng_neighbors = 50;               // neighbours kept per entity
+  double coeng_shrinkage = 10.0;          // cosine denominator shrinkage
+  int coeng_max_user_items = 100;         // most recent items per user used for co-engagement
+  int coeng_max_item_users = 300;         // engagers per entity sampled
+  int hnsw_m = 16;
+  int hnsw_ef_construction = 100;
+  int walk_max_edges = 200;               // adjacency kept per node for random walks
+  int popular_per_kind = 1000;            // length of each popularity list
+  int keep_snapshots = 3;                 // older snapshot versions are removed
+};
+
+struct Config {
+  ServerOptions server;
+  ServingOptions serving;
+  ActionWeights actions;
+  BatchOptions batch;
+
+  absl::Status Validate() const;
+  static absl::StatusOr<Config> FromTomlFile(const std::string& path);
+  static absl::StatusOr<Config> FromTomlString(const std::string& text);
+};
+
+}  // namespace affinity

@@ -1,0 +1,30 @@
+// Small parsing helpers for the text formats affinity reads.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace affinity {
+
+// Splits on `sep`, keeping empty fields.
+std::vector<std::string_view> Split(std::string_view s, char sep);
+// Splits on runs of spaces and tabs, dropping empty fields.
+std::vector<std::string_view> SplitWhitespace(std::string_view s);
+std::string_view StripCr(std::string_view s);
+
+std::optional<int64_t> ParseInt64(std::string_view s);
+std::optional<double> ParseDouble(std::string_view s);
+
+// Reads a whole file; nullopt when it cannot be opened.
+std::optional<std::string> ReadFile(const std::string& path);
+
+// Writes `data` to path atomically: a temp file beside it, fsync, rename.
+bool WriteFileAtomic(const std::string& path, std::string_view data);
+
+// CRC-32C of a byte range, for snapshot file checksums.
+uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+
+}  // namespace affinity

@@ -1,0 +1,317 @@
+#include "batch/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "base/json_writer.h"
+#include "base/parallel.h"
+#include "base/status.h"
+#include "batch/als.h"
+#include "state/ingestor.h"
+
+namespace affinity {
+namespace {
+
+struct RawPair {
+  uint32_t viewer;
+  uint32_t col;
+  int64_t ts;
+  uint64_t offset;
+  float weight;
+  Action action;
+};
+
+struct Pair {
+  uint32_t viewer;
+  uint32_t col;
+  float weight;
+  int64_t last_ts;
+};
+
+class Timer {
+ public:
+  double Lap() {
+    auto now = std::chrono::steady_clock::now();
+    double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+// CSR from (row, col, ts) triples sorted by row; each row keeps its `cap` most
+// recent columns, most recent first.
+void BuildRecentCsr(const std::vector<Pair>& pairs, uint32_t rows, size_t cap, bool by_viewer,
+                    std::vector<uint32_t>* off, std::vector<uint32_t>* ids) {
+  std::vector<std::vector<std::pair<int64_t, uint32_t>>> lists(rows);
+  for (const auto& p : pairs) {
+    uint32_t r = by_viewer ? p.viewer : p.col;
+    uint32_t c = by_viewer ? p.col : p.viewer;
+    if (r < rows) lists[r].push_back({p.last_ts, c});
+  }
+  off->assign(size_t(rows) + 1, 0);
+  ids->clear();
+  for (uint32_t r = 0; r < rows; ++r) {
+    auto& l = lists[r];
+    std::sort(l.begin(), l.end(), [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    if (l.size() > cap) l.resize(cap);
+    for (auto& [ts, c] : l) ids->push_back(c);
+    (*off)[r + 1] = uint32_t(ids->size());
+    std::vector<std::pair<int64_t, uint32_t>>().swap(l);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, const EntityRegistry& registry,
+                                                        const BatchOptions& o, int64_t now_ms, BatchReport* report,
+                                                        const ProgressFn& progress) {
+  Timer timer;
+  JsonWriter stages;
+  stages.BeginObject();
+  auto stage = [&](const char* name) {
+    stages.Key(name).Double(timer.Lap());
+    if (progress) progress(name);
+  };
+  const int threads = o.threads > 0 ? o.threads : DefaultThreads();
+  auto snap = std::make_shared<Snapshot>();
+  snap->created_ms = now_ms;
+  snap->dim = o.als_factors;
+  snap->als_lambda = o.als_lambda;
+  snap->als_alpha = o.als_alpha;
+  std::array<uint32_t, kNumKinds> count{}, base{};
+  for (int k = 0; k < kNumKinds; ++k) count[k] = registry.Count(Kind(k));
+  base[0] = 0;
+  base[1] = count[0];
+  base[2] = count[0] + count[1];
+  const uint32_t cols = count[0] + count[1] + count[2];
+  auto col_of = [&](Ref r) { return base[int(r.kind())] + r.id(); };
+  auto ref_of_col = [&](uint32_t c) {
+    if (c >= base[2]) return Ref(Kind::kItem, c - base[2]);
+    if (c >= base[1]) return Ref(Kind::kCreator, c - base[1]);
+    return Ref(Kind::kUser, c);
+  };
+  for (int k = 0; k < kNumKinds; ++k) snap->kinds[k].count = count[k];
+
+  // 1. Scan the log up to the watermark.
+  std::vector<RawPair> raw;
+  uint64_t watermark = 0;
+  int64_t watermark_ts = 0;
+  AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
+    watermark = e.offset + 1;
+    if (e.viewer.kind() != Kind::kUser || e.viewer.id() >= count[0] || e.entity.id() >= count[int(e.entity.kind())])
+      return true;  // registered after the scan began
+    raw.push_back({e.viewer.id(), col_of(e.entity), e.ts, e.offset, e.weight, e.action});
+    watermark_ts = std::max(watermark_ts, e.ts);
+    return true;
+  }));
+  snap->watermark_offset = watermark;
+  snap->watermark_ts = watermark_ts;
+  if (report) report->events = raw.size();
+  stage("scan");
+
+  // 2. Decayed popularity, relative to the newest event.
+  const double half_life_ms = o.popularity_half_life_hours * 3600e3;
+  std::vector<float> pop(cols, 0.f);
+  for (const auto& p : raw)
+    if (IsPositive(p.action) && p.weight > 0)
+      pop[p.col] += float(p.weight * std::exp2(-double(watermark_ts - p.ts) / half_life_ms));
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ks.popularity.assign(pop.begin() + base[k], pop.begin() + base[k] + count[k]);
+    std::vector<uint32_t> order(count[k]);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ks.popularity[a] > ks.popularity[b]; });
+    ks.popularity_pct.assign(count[k], 0.f);
+    for (size_t r = 0; r < order.size(); ++r)
+      if (ks.popularity[order[r]] > 0) ks.popularity_pct[order[r]] = 1.0f - float(r) / float(order.size());
+    size_t n = 0;
+    while (n < order.size() && n < size_t(o.popular_per_kind) && ks.popularity[order[n]] > 0) ++n;
+    ks.popular.assign(order.begin(), order.begin() + n);
+  }
+  stage("popularity");
+
+  // 3. Reduce to one (viewer, entity) pair each: summed positive weight, the
+  // final follow state, dropped when hidden.
+  std::sort(raw.begin(), raw.end(), [](const RawPair& a, const RawPair& b) {
+    return a.viewer != b.viewer ? a.viewer < b.viewer : a.col != b.col ? a.col < b.col : a.offset < b.offset;
+  });
+  std::vector<Pair> pairs;
+  std::vector<float> followers(cols, 0.f), following(count[0], 0.f), engagers(cols, 0.f);
+  for (size_t i = 0; i < raw.size();) {
+    size_t j = i;
+    double w = 0, follow_w = 0;
+    bool following_now = false, hidden = false;
+    int64_t last = 0;
+    for (; j < raw.size() && raw[j].viewer == raw[i].viewer && raw[j].col == raw[i].col; ++j) {
+      const RawPair& p = raw[j];
+      last = std::max(last, p.ts);
+      if (p.action == Action::kFollow) { following_now = true; follow_w = std::max<double>(p.weight, 0); }
+      else if (p.action == Action::kUnfollow) following_now = false;
+      else if (p.action == Action::kHide) hidden = true;
+      else if (IsPositive(p.action) && p.weight > 0) w += p.weight;
+    }
+    if (following_now) {
+      w += follow_w;
+      followers[raw[i].col] += 1;
+      following[raw[i].viewer] += 1;
+    }
+    if (!hidden && w > 0) {
+      pairs.push_back({raw[i].viewer, raw[i].col, float(w), last});
+      engagers[raw[i].col] += 1;
+    }
+    i = j;
+  }
+  std::vector<RawPair>().swap(raw);
+  if (report) report->pairs = pairs.size();
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ks.followers.assign(followers.begin() + base[k], followers.begin() + base[k] + count[k]);
+    ks.engagers.assign(engagers.begin() + base[k], engagers.begin() + base[k] + count[k]);
+    ks.following.assign(count[k], 0.f);
+  }
+  snap->kinds[0].following = following;
+  stage("pairs");
+
+  // 4. Implicit ALS over viewers x entities of every kind.
+  SparseMatrix conf;
+  conf.rows = count[0];
+  conf.cols = cols;
+  conf.off.assign(size_t(count[0]) + 1, 0);
+  for (const auto& p : pairs) {
+    conf.idx.push_back(p.col);
+    conf.val.push_back(float(o.als_alpha * std::log1p(p.weight)));
+    conf.off[p.viewer + 1]++;
+  }
+  for (size_t r = 0; r < count[0]; ++r) conf.off[r + 1] += conf.off[r];
+  AlsOptions ao;
+  ao.factors = o.als_factors;
+  ao.iterations = o.als_iterations;
+  ao.lambda = o.als_lambda;
+  ao.threads = threads;
+  AlsModel als = TrainAls(conf, ao);
+  if (report) report->als_loss = als.last_loss;
+  const int dim = o.als_factors;
+  snap->viewer_emb = std::move(als.user);
+  snap->viewer_has_emb.assign(count[0], 0);
+  for (uint32_t u = 0; u < count[0]; ++u) snap->viewer_has_emb[u] = conf.off[u + 1] > conf.off[u];
+  std::vector<uint8_t> col_has(cols, 0);
+  for (uint32_t c : conf.idx) col_has[c] = 1;
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ks.emb.assign(als.item.begin() + size_t(base[k]) * dim, als.item.begin() + size_t(base[k] + count[k]) * dim);
+    ks.has_emb.assign(col_has.begin() + base[k], col_has.begin() + base[k] + count[k]);
+  }
+  snap->gram = als.gram;
+  std::vector<float>().swap(als.item);
+  stage("als");
+
+  // 5. Walk adjacency and co-engagement neighbours.
+  BuildRecentCsr(pairs, count[0], size_t(o.walk_max_edges), true, &snap->user_eng_off, &snap->user_eng);
+  for (uint32_t& c : snap->user_eng) c = ref_of_col(c).bits;
+  std::vector<uint32_t> col_eng_off, col_eng;
+  BuildRecentCsr(pairs, cols, size_t(o.walk_max_edges), false, &col_eng_off, &col_eng);
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ks.eng_off.assign(size_t(count[k]) + 1, 0);
+    uint32_t start = col_eng_off[base[k]];
+    for (uint32_t i = 0; i <= count[k]; ++i) ks.eng_off[i] = col_eng_off[base[k] + i] - start;
+    ks.eng_users.assign(col_eng.begin() + start, col_eng.begin() + col_eng_off[base[k] + count[k]]);
+  }
+  stage("walks");
+
+  std::vector<uint32_t> ui_off, ui, iu_off, iu;
+  BuildRecentCsr(pairs, count[0], size_t(o.coeng_max_user_items), true, &ui_off, &ui);
+  BuildRecentCsr(pairs, cols, size_t(o.coeng_max_item_users), false, &iu_off, &iu);
+  std::vector<Pair>().swap(pairs);
+  std::vector<float> n_eng(cols);
+  for (uint32_t c = 0; c < cols; ++c) n_eng[c] = float(iu_off[c + 1] - iu_off[c]);
+  std::vector<std::vector<std::pair<uint32_t, float>>> nbrs(cols);
+  const size_t K = size_t(o.coeng_neighbors);
+  std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
+  std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
+  ParallelFor(cols, threads, [&](size_t i, int t) {
+    if (iu_off[i + 1] == iu_off[i]) return;
+    auto& acc = scratch[size_t(t)];
+    auto& tl = touched[size_t(t)];
+    const Ref ri = ref_of_col(uint32_t(i));
+    for (uint32_t p = iu_off[i]; p < iu_off[i + 1]; ++p) {
+      uint32_t u = iu[p];
+      for (uint32_t q = ui_off[u]; q < ui_off[u + 1]; ++q) {
+        uint32_t j = ui[q];
+        if (j == i || ref_of_col(j).kind() != ri.kind()) continue;
+        if (acc[j] == 0) tl.push_back(j);
+        acc[j] += 1;
+      }
+    }
+    auto& out = nbrs[i];
+    out.reserve(tl.size());
+    for (uint32_t j : tl) {
+      float c = acc[j];
+      out.push_back({j, c / (std::sqrt(n_eng[i] * n_eng[j]) + float(o.coeng_shrinkage))});
+      acc[j] = 0;
+    }
+    tl.clear();
+    size_t keep = std::min(K, out.size());
+    std::partial_sort(out.begin(), out.begin() + keep, out.end(),
+                      [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+    out.resize(keep);
+    out.shrink_to_fit();
+  }, 64);
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ks.nb_off.assign(size_t(count[k]) + 1, 0);
+    for (uint32_t i = 0; i < count[k]; ++i) {
+      for (auto& [j, w] : nbrs[base[k] + i]) {
+        ks.nb_ids.push_back(j - base[k]);
+        ks.nb_w.push_back(w);
+      }
+      ks.nb_off[i + 1] = uint32_t(ks.nb_ids.size());
+    }
+  }
+  stage("coengagement");
+
+  // 6. One HNSW index per kind over trained entity embeddings.
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    std::vector<float> rows;
+    for (uint32_t i = 0; i < count[k]; ++i) {
+      if (!ks.has_emb[i]) continue;
+      ks.ann_ids.push_back(i);
+      rows.insert(rows.end(), ks.emb.begin() + size_t(i) * dim, ks.emb.begin() + size_t(i + 1) * dim);
+    }
+    if (ks.ann_ids.empty()) continue;
+    AFF_ASSIGN_OR_RETURN(ks.ann, AnnIndex::Build(rows.data(), ks.ann_ids.size(), dim, o.hnsw_m,
+                                                 o.hnsw_ef_construction, threads));
+  }
+  stage("ann");
+  stages.EndObject();
+  if (report) report->stage_seconds_json = stages.Release();
+  return snap;
+}
+
+absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& config, int64_t now_ms,
+                                     const ProgressFn& progress) {
+  auto t0 = std::chrono::steady_clock::now();
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(data_dir, OpenMode::kSecondary));
+  AFF_RETURN_IF_ERROR(store->CatchUp());
+  EntityRegistry registry;
+  AFF_RETURN_IF_ERROR(Ingestor::LoadRegistry(*store, &registry));
+  BatchReport report;
+  AFF_ASSIGN_OR_RETURN(auto snap, BuildSnapshot(*store, registry, config.batch, now_ms, &report, progress));
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  JsonWriter extra;
+  extra.BeginObject();
+  extra.Key("events").Uint(report.events).Key("pairs").Uint(report.pairs);
+  extra.Key("als_loss").Double(report.als_loss).Key("stage_seconds").Raw(report.stage_seconds_json);
+  extra.EndObject();
+  AFF_ASSIGN_OR_RETURN(report.version, PublishSnapshot(data_dir, *snap, extra.str(), config.batch.keep_snapshots));
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace affinity

@@ -1,0 +1,118 @@
+#include "candidates/ann/ann_index.h"
+
+#include <hnswlib/hnswlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "base/status.h"
+#include "base/strings.h"
+
+namespace affinity {
+
+struct AnnIndex::Impl {
+  explicit Impl(int dim) : space(size_t(dim)) {}
+  hnswlib::InnerProductSpace space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
+};
+
+AnnIndex::AnnIndex(std::unique_ptr<Impl> impl, int dim) : impl_(std::move(impl)), dim_(dim) {}
+AnnIndex::~AnnIndex() = default;
+
+absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Build(const float* data, size_t n, int dim, int m,
+                                                          int ef_construction, int threads) {
+  auto impl = std::make_unique<Impl>(dim);
+  try {
+    impl->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, std::max<size_t>(n, 1),
+                                                                     size_t(m), size_t(ef_construction), 42);
+    if (n > 0) impl->index->addPoint(data, 0);  // the entry point first, single-threaded
+    std::atomic<size_t> next{1};
+    std::atomic<bool> failed{false};
+    std::vector<std::thread> pool;
+    for (int t = 0; t < std::max(1, threads); ++t) {
+      pool.emplace_back([&] {
+        try {
+          for (size_t i = next++; i < n && !failed; i = next++)
+            impl->index->addPoint(data + i * size_t(dim), i);
+        } catch (const std::exception&) {
+          failed = true;
+        }
+      });
+    }
+    for (auto& th : pool) th.join();
+    if (failed) return absl::InternalError("ann: adding points failed");
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string("ann: build failed: ") + e.what());
+  }
+  return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
+}
+
+absl::Status AnnIndex::Save(const std::string& path) const {
+  const std::string tmp = path + ".tmp";
+  try {
+    impl_->index->saveIndex(tmp);
+  } catch (const std::exception& e) {
+    return absl::InternalError(std::string("ann: save failed: ") + e.what());
+  }
+  auto bytes = ReadFile(tmp);
+  if (!bytes || bytes->empty()) return absl::InternalError("ann: could not read back " + tmp);
+  // Footer: 8-byte size + 4-byte CRC32C, verified by Load.
+  uint64_t size = bytes->size();
+  uint32_t crc = Crc32c(bytes->data(), bytes->size());
+  bytes->append(reinterpret_cast<const char*>(&size), 8);
+  bytes->append(reinterpret_cast<const char*>(&crc), 4);
+  std::filesystem::remove(tmp);
+  if (!WriteFileAtomic(path, *bytes)) return absl::InternalError("ann: cannot write " + path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path, int dim) {
+  auto bytes = ReadFile(path);
+  if (!bytes) return absl::NotFoundError("ann: cannot open " + path);
+  if (bytes->size() < 12) return absl::DataLossError("ann: " + path + " is truncated");
+  uint64_t size;
+  uint32_t crc;
+  std::memcpy(&size, bytes->data() + bytes->size() - 12, 8);
+  std::memcpy(&crc, bytes->data() + bytes->size() - 4, 4);
+  if (size != bytes->size() - 12 || Crc32c(bytes->data(), size) != crc)
+    return absl::DataLossError("ann: " + path + " failed its checksum");
+  // hnswlib loads from a path: hand it the verified body.
+  std::string body_path = path + ".verified";
+  bytes->resize(size);
+  if (!WriteFileAtomic(body_path, *bytes)) return absl::InternalError("ann: cannot stage " + body_path);
+  auto impl = std::make_unique<Impl>(dim);
+  try {
+    impl->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, body_path);
+  } catch (const std::exception& e) {
+    std::filesystem::remove(body_path);
+    return absl::DataLossError(std::string("ann: cannot load ") + path + ": " + e.what());
+  }
+  std::filesystem::remove(body_path);
+  return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
+}
+
+std::vector<std::pair<uint32_t, float>> AnnIndex::Search(const float* query, size_t k) const {
+  std::vector<std::pair<uint32_t, float>> out;
+  if (!impl_->index || impl_->index->cur_element_count == 0 || k == 0) return out;
+  try {
+    auto pq = impl_->index->searchKnn(query, std::min(k, size_t(impl_->index->cur_element_count)));
+    out.reserve(pq.size());
+    while (!pq.empty()) {
+      // InnerProductSpace distance is 1 - <a,b>.
+      out.emplace_back(uint32_t(pq.top().second), 1.0f - pq.top().first);
+      pq.pop();
+    }
+  } catch (const std::exception&) {
+    out.clear();
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+void AnnIndex::SetEf(size_t ef) { impl_->index->setEf(ef); }
+size_t AnnIndex::size() const { return impl_->index ? impl_->index->cur_element_count : 0; }
+
+}  // namespace affinity

@@ -1,0 +1,383 @@
+#include "features/snapshot.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "base/json_writer.h"
+#include "base/status.h"
+#include "base/strings.h"
+#include "features/feature_store.h"
+
+namespace affinity {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kMagic[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '1'};
+
+// arrays.bin: magic, then sections [u32 name_len][name][u64 bytes][data][u32 crc32c].
+class ArrayWriter {
+ public:
+  ArrayWriter() { out_.append(kMagic, 8); }
+  template <typename T>
+  void Add(const std::string& name, const std::vector<T>& v) {
+    uint32_t nl = uint32_t(name.size());
+    uint64_t bytes = v.size() * sizeof(T);
+    out_.append(reinterpret_cast<const char*>(&nl), 4);
+    out_.append(name);
+    out_.append(reinterpret_cast<const char*>(&bytes), 8);
+    out_.append(reinterpret_cast<const char*>(v.data()), bytes);
+    uint32_t crc = Crc32c(v.data(), bytes);
+    out_.append(reinterpret_cast<const char*>(&crc), 4);
+  }
+  const std::string& data() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class ArrayReader {
+ public:
+  absl::Status Open(const std::string& path) {
+    auto bytes = ReadFile(path);
+    if (!bytes) return absl::NotFoundError("snapshot: cannot open " + path);
+    data_ = std::move(*bytes);
+    if (data_.size() < 8 || std::memcmp(data_.data(), kMagic, 8) != 0)
+      return absl::DataLossError("snapshot: " + path + " is not an arrays file");
+    size_t pos = 8;
+    while (pos < data_.size()) {
+      uint32_t nl;
+      uint64_t bytes;
+      if (pos + 4 > data_.size()) return Truncated(path);
+      std::memcpy(&nl, data_.data() + pos, 4);
+      pos += 4;
+      if (pos + nl + 8 > data_.size()) return Truncated(path);
+      std::string name(data_.data() + pos, nl);
+      pos += nl;
+      std::memcpy(&bytes, data_.data() + pos, 8);
+      pos += 8;
+      if (pos + bytes + 4 > data_.size()) return Truncated(path);
+      uint32_t crc;
+      std::memcpy(&crc, data_.data() + pos + bytes, 4);
+      if (Crc32c(data_.data() + pos, bytes) != crc)
+        return absl::DataLossError("snapshot: section " + name + " of " + path + " failed its checksum");
+      sections_[name] = {pos, bytes};
+      pos += bytes + 4;
+    }
+    return absl::OkStatus();
+  }
+  template <typename T>
+  void Get(const std::string& name, std::vector<T>* out) const {
+    auto it = sections_.find(name);
+    out->clear();
+    if (it == sections_.end()) return;
+    out->resize(it->second.second / sizeof(T));
+    std::memcpy(out->data(), data_.data() + it->second.first, out->size() * sizeof(T));
+  }
+
+ private:
+  static absl::Status Truncated(const std::string& p) { return absl::DataLossError("snapshot: " + p + " is truncated"); }
+  std::string data_;
+  std::map<std::string, std::pair<size_t, uint64_t>> sections_;
+};
+
+std::string KindKey(int k, const char* name) { return std::string(KindName(Kind(k))) + "." + name; }
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Reads a number field from the manifest (written by us, so a simple scan suffices).
+int64_t ManifestInt(const std::string& json, const std::string& key) {
+  auto pos = json.find("\"" + key + "\":");
+  if (pos == std::string::npos) return 0;
+  return std::strtoll(json.c_str() + pos + key.size() + 3, nullptr, 10);
+}
+double ManifestDouble(const std::string& json, const std::string& key, double def) {
+  auto pos = json.find("\"" + key + "\":");
+  if (pos == std::string::npos) return def;
+  return std::strtod(json.c_str() + pos + key.size() + 3, nullptr);
+}
+
+}  // namespace
+
+std::vector<std::string> Snapshot::StaleGroups(int64_t now_ms) const {
+  std::vector<std::string> out;
+  for (const auto& g : groups)
+    if (now_ms - created_ms > g.ttl_seconds * 1000) out.push_back(g.name);
+  return out;
+}
+
+bool Snapshot::GroupFresh(const char* group, int64_t now_ms) const {
+  const FeatureGroup* g = FindFeatureGroup(groups, group);
+  return g && now_ms - created_ms <= g->ttl_seconds * 1000;
+}
+
+std::string CurrentSnapshotVersion(const std::string& data_dir) {
+  auto cur = ReadFile(data_dir + "/snapshots/CURRENT");
+  if (!cur) return "";
+  std::string v = *cur;
+  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
+  return v;
+}
+
+absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
+                                            const std::string& manifest_extra_json, int keep) {
+  const std::string root = data_dir + "/snapshots";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  int next = 1;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() == 7 && name[0] == 'v') next = std::max(next, std::atoi(name.c_str() + 1) + 1);
+  }
+  char vname[16];
+  std::snprintf(vname, sizeof vname, "v%06d", next);
+  snap.version = vname;
+  const std::string tmp = root + "/tmp-" + snap.version, final_dir = root + "/" + snap.version;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError("snapshot: cannot create " + tmp);
+
+  // 1. Arrays (indexes, not features).
+  ArrayWriter aw;
+  for (int k = 0; k < kNumKinds; ++k) {
+    const KindSnapshot& ks = snap.kinds[k];
+    aw.Add(KindKey(k, "popular"), ks.popular);
+    aw.Add(KindKey(k, "nb_off"), ks.nb_off);
+    aw.Add(KindKey(k, "nb_ids"), ks.nb_ids);
+    aw.Add(KindKey(k, "nb_w"), ks.nb_w);
+    aw.Add(KindKey(k, "eng_off"), ks.eng_off);
+    aw.Add(KindKey(k, "eng_users"), ks.eng_users);
+    aw.Add(KindKey(k, "ann_ids"), ks.ann_ids);
+  }
+  aw.Add("user_eng_off", snap.user_eng_off);
+  aw.Add("user_eng", snap.user_eng);
+  aw.Add("gram", snap.gram);
+  if (!WriteFileAtomic(tmp + "/arrays.bin", aw.data())) return absl::InternalError("snapshot: cannot write arrays.bin");
+
+  // 2. Features, through the feature store.
+  snap.groups = DeclaredFeatureGroups(snap.dim);
+  {
+    AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
+    const std::string prov_als = "batch/als@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+    const std::string prov_pop = "batch/popularity@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+    const std::string prov_graph = "batch/graph@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+    std::vector<FeatureRecord> recs;
+    auto flush = [&](const char* group) -> absl::Status {
+      auto s = store->Put(group, recs);
+      recs.clear();
+      return s;
+    };
+    for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u) {
+      if (!snap.viewer_has_emb[u]) continue;
+      const float* e = &snap.viewer_emb[size_t(u) * snap.dim];
+      recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
+    }
+    AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
+    for (int k = 0; k < kNumKinds; ++k) {
+      const KindSnapshot& ks = snap.kinds[k];
+      for (uint32_t i = 0; i < ks.count; ++i) {
+        if (const float* e = ks.Embedding(i, snap.dim))
+          recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
+      }
+      AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
+      for (uint32_t i = 0; i < ks.count; ++i) {
+        if (ks.popularity[i] > 0)
+          recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, snap.created_ms, prov_pop});
+        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
+      }
+      AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
+      for (uint32_t i = 0; i < ks.count; ++i) {
+        if (ks.followers[i] > 0 || ks.following[i] > 0 || ks.engagers[i] > 0)
+          recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, snap.created_ms, prov_graph});
+        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupGraph));
+      }
+      AFF_RETURN_IF_ERROR(flush(kGroupGraph));
+    }
+  }
+
+  // 3. ANN indexes.
+  for (int k = 0; k < kNumKinds; ++k)
+    if (snap.kinds[k].ann)
+      AFF_RETURN_IF_ERROR(snap.kinds[k].ann->Save(tmp + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw"));
+
+  // 4. Manifest, then publish: rename the directory, then replace CURRENT.
+  JsonWriter m;
+  m.BeginObject();
+  m.Key("version").String(snap.version);
+  m.Key("created_ms").Int(snap.created_ms);
+  m.Key("watermark_offset").Uint(snap.watermark_offset);
+  m.Key("watermark_ts").Int(snap.watermark_ts);
+  m.Key("dim").Int(snap.dim);
+  m.Key("als_lambda").Double(snap.als_lambda);
+  m.Key("als_alpha").Double(snap.als_alpha);
+  m.Key("counts").BeginObject();
+  for (int k = 0; k < kNumKinds; ++k) m.Key(KindName(Kind(k))).Uint(snap.kinds[k].count);
+  m.EndObject();
+  m.Key("feature_groups").BeginArray();
+  for (const auto& g : snap.groups) {
+    m.BeginObject().Key("name").String(g.name).Key("owner").String(g.owner);
+    m.Key("components").Int(int64_t(g.components.size())).Key("ttl_seconds").Int(g.ttl_seconds);
+    m.Key("rankable").Bool(g.rankable).Key("freshness_ts").Int(snap.created_ms);
+    m.Key("provenance").String(g.owner + "@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset));
+    m.EndObject();
+  }
+  m.EndArray();
+  if (!manifest_extra_json.empty()) m.Key("batch").Raw(manifest_extra_json);
+  m.EndObject();
+  snap.manifest_json = m.str();
+  if (!WriteFileAtomic(tmp + "/manifest.json", snap.manifest_json))
+    return absl::InternalError("snapshot: cannot write manifest");
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError("snapshot: cannot rename " + tmp + ": " + ec.message());
+  if (!WriteFileAtomic(root + "/CURRENT", snap.version + "\n"))
+    return absl::InternalError("snapshot: cannot write CURRENT");
+
+  // Keep the newest `keep` versions.
+  std::vector<std::string> versions;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.size() == 7 && name[0] == 'v') versions.push_back(name);
+  }
+  std::sort(versions.begin(), versions.end());
+  for (size_t i = 0; i + size_t(keep) < versions.size(); ++i)
+    if (versions[i] != snap.version) fs::remove_all(root + "/" + versions[i], ec);
+  return snap.version;
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir) {
+  auto snap = std::make_shared<Snapshot>();
+  auto manifest = ReadFile(dir + "/manifest.json");
+  if (!manifest) return absl::NotFoundError("snapshot: no manifest in " + dir);
+  snap->manifest_json = *manifest;
+  snap->version = fs::path(dir).filename().string();
+  snap->created_ms = ManifestInt(*manifest, "created_ms");
+  snap->watermark_offset = uint64_t(ManifestInt(*manifest, "watermark_offset"));
+  snap->watermark_ts = ManifestInt(*manifest, "watermark_ts");
+  snap->dim = int(ManifestInt(*manifest, "dim"));
+  snap->als_lambda = ManifestDouble(*manifest, "als_lambda", 0.05);
+  snap->als_alpha = ManifestDouble(*manifest, "als_alpha", 4.0);
+  if (snap->dim <= 0 || snap->dim > 1024) return absl::DataLossError("snapshot: bad dim in " + dir);
+  const int dim = snap->dim;
+  snap->kinds[0].count = uint32_t(ManifestInt(*manifest, "user"));
+  snap->kinds[1].count = uint32_t(ManifestInt(*manifest, "creator"));
+  snap->kinds[2].count = uint32_t(ManifestInt(*manifest, "item"));
+  snap->groups = DeclaredFeatureGroups(dim);
+
+  ArrayReader ar;
+  AFF_RETURN_IF_ERROR(ar.Open(dir + "/arrays.bin"));
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    ar.Get(KindKey(k, "popular"), &ks.popular);
+    ar.Get(KindKey(k, "nb_off"), &ks.nb_off);
+    ar.Get(KindKey(k, "nb_ids"), &ks.nb_ids);
+    ar.Get(KindKey(k, "nb_w"), &ks.nb_w);
+    ar.Get(KindKey(k, "eng_off"), &ks.eng_off);
+    ar.Get(KindKey(k, "eng_users"), &ks.eng_users);
+    ar.Get(KindKey(k, "ann_ids"), &ks.ann_ids);
+    ks.popularity.assign(ks.count, 0.f);
+    ks.popularity_pct.assign(ks.count, 0.f);
+    ks.emb.assign(size_t(ks.count) * dim, 0.f);
+    ks.has_emb.assign(ks.count, 0);
+    ks.followers.assign(ks.count, 0.f);
+    ks.following.assign(ks.count, 0.f);
+    ks.engagers.assign(ks.count, 0.f);
+    if (ks.nb_off.size() != (ks.count ? ks.count + 1 : ks.nb_off.size()) && !ks.nb_off.empty())
+      return absl::DataLossError("snapshot: neighbour index size mismatch");
+  }
+  ar.Get("user_eng_off", &snap->user_eng_off);
+  ar.Get("user_eng", &snap->user_eng);
+  ar.Get("gram", &snap->gram);
+  snap->viewer_emb.assign(size_t(snap->kinds[0].count) * dim, 0.f);
+  snap->viewer_has_emb.assign(snap->kinds[0].count, 0);
+
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(dir + "/features", true, snap->groups));
+  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupViewerEmbedding, [&](const FeatureRecord& r) {
+    if (r.entity.kind() != Kind::kUser || !in_range(r.entity) || int(r.values.size()) != dim) return;
+    std::copy(r.values.begin(), r.values.end(), &snap->viewer_emb[size_t(r.entity.id()) * dim]);
+    snap->viewer_has_emb[r.entity.id()] = 1;
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupEntityEmbedding, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || int(r.values.size()) != dim) return;
+    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
+    std::copy(r.values.begin(), r.values.end(), &ks.emb[size_t(r.entity.id()) * dim]);
+    ks.has_emb[r.entity.id()] = 1;
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupPopularity, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || r.values.size() != 2) return;
+    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
+    ks.popularity[r.entity.id()] = r.values[0];
+    ks.popularity_pct[r.entity.id()] = r.values[1];
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupGraph, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || r.values.size() != 3) return;
+    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
+    ks.followers[r.entity.id()] = r.values[0];
+    ks.following[r.entity.id()] = r.values[1];
+    ks.engagers[r.entity.id()] = r.values[2];
+  }));
+  for (int k = 0; k < kNumKinds; ++k) {
+    std::string path = dir + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw";
+    if (!fs::exists(path)) continue;
+    AFF_ASSIGN_OR_RETURN(snap->kinds[k].ann, AnnIndex::Load(path, dim));
+  }
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir) {
+  std::string v = CurrentSnapshotVersion(data_dir);
+  if (v.empty()) return std::shared_ptr<const Snapshot>();
+  return LoadSnapshot(data_dir + "/snapshots/" + v);
+}
+
+SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search)
+    : data_dir_(std::move(data_dir)), poll_ms_(poll_ms), ef_search_(ef_search) {}
+
+SnapshotManager::~SnapshotManager() { Stop(); }
+
+absl::Status SnapshotManager::LoadInitial() { return Refresh().status(); }
+
+absl::StatusOr<bool> SnapshotManager::Refresh() {
+  std::string v = CurrentSnapshotVersion(data_dir_);
+  auto cur = Get();
+  if (v.empty() || (cur && cur->version == v)) return false;
+  auto loaded = LoadSnapshot(data_dir_ + "/snapshots/" + v);
+  if (!loaded.ok()) {
+    std::lock_guard<std::mutex> lock(error_mu_);
+    last_error_ = std::string(loaded.status().message());
+    return loaded.status();
+  }
+  for (const auto& ks : (*loaded)->kinds)
+    if (ks.ann) ks.ann->SetEf(size_t(ef_search_));
+  current_.store(*loaded, std::memory_order_release);
+  swaps_.fetch_add(1);
+  return true;
+}
+
+void SnapshotManager::Start() {
+  poller_ = std::thread([this] {
+    while (!stop_.load()) {
+      for (int waited = 0; waited < poll_ms_ && !stop_.load(); waited += 10)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!stop_.load()) (void)Refresh();
+    }
+  });
+}
+
+void SnapshotManager::Stop() {
+  stop_.store(true);
+  if (poller_.joinable()) poller_.join();
+}
+
+std::string SnapshotManager::last_error() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return last_error_;
+}
+
+}  // namespace affinity

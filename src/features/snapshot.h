@@ -1,0 +1,113 @@
+// A batch snapshot: everything the offline pipeline computed at one watermark,
+// immutable once loaded. Servers hold the current one behind an atomic pointer
+// and swap a newer one in without pausing queries (SnapshotManager).
+// On disk: snapshots/vNNNNNN/{manifest.json, arrays.bin, features/, ann_<kind>.hnsw}
+// and snapshots/CURRENT naming the published version (docs/storage.md).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "base/ids.h"
+#include "candidates/ann/ann_index.h"
+#include "features/feature_registry.h"
+
+namespace affinity {
+
+struct KindSnapshot {
+  uint32_t count = 0;                 // entities of this kind at the watermark
+  std::vector<float> popularity;      // decayed engagement per dense id
+  std::vector<float> popularity_pct;  // percentile of the above in [0, 1]
+  std::vector<uint32_t> popular;      // dense ids, most popular first
+  // Co-engagement neighbours (same kind), CSR by dense id.
+  std::vector<uint32_t> nb_off, nb_ids;
+  std::vector<float> nb_w;
+  // Entity embeddings (count x dim) and which rows are trained.
+  std::vector<float> emb;
+  std::vector<uint8_t> has_emb;
+  std::unique_ptr<AnnIndex> ann;      // over rows with has_emb; labels in ann_ids
+  std::vector<uint32_t> ann_ids;
+  // Engagers of each entity (user dense ids), CSR, for random walks.
+  std::vector<uint32_t> eng_off, eng_users;
+  // Graph statistics per dense id: followers, following, engagers.
+  std::vector<float> followers, following, engagers;
+
+  float Popularity(DenseId id) const { return id < popularity_pct.size() ? popularity_pct[id] : 0.f; }
+  const float* Embedding(DenseId id, int dim) const {
+    return id < has_emb.size() && has_emb[id] ? &emb[size_t(id) * dim] : nullptr;
+  }
+};
+
+struct Snapshot {
+  std::string version;          // "v000003"
+  int64_t created_ms = 0;
+  uint64_t watermark_offset = 0;  // events below this offset are included
+  int64_t watermark_ts = 0;       // the newest event time included
+  int dim = 0;
+  std::array<KindSnapshot, kNumKinds> kinds;
+  // Viewer (user-as-viewer) embeddings, count(user) x dim.
+  std::vector<float> viewer_emb;
+  std::vector<uint8_t> viewer_has_emb;
+  // What each user engaged with (Ref bits), CSR, most recent first, for walks.
+  std::vector<uint32_t> user_eng_off, user_eng;
+  // Y^T Y of the entity factors (dim x dim) for folding in new viewers.
+  std::vector<float> gram;
+  double als_lambda = 0.05, als_alpha = 4.0;
+  std::string manifest_json;
+  std::vector<FeatureGroup> groups;
+
+  KindSnapshot& kind(Kind k) { return kinds[int(k)]; }
+  const KindSnapshot& kind(Kind k) const { return kinds[int(k)]; }
+  const float* ViewerEmbedding(DenseId u) const {
+    return u < viewer_has_emb.size() && viewer_has_emb[u] ? &viewer_emb[size_t(u) * dim] : nullptr;
+  }
+  // Groups whose records are older than their TTL at `now_ms` (masked).
+  std::vector<std::string> StaleGroups(int64_t now_ms) const;
+  bool GroupFresh(const char* group, int64_t now_ms) const;
+};
+
+// Writes `snap` as a new version under data_dir/snapshots and publishes it by
+// replacing CURRENT atomically. Returns the version name.
+absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
+                                            const std::string& manifest_extra_json, int keep);
+// Loads the version CURRENT names (nullptr when none is published yet).
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir);
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir);
+// The version CURRENT names, or "" when none.
+std::string CurrentSnapshotVersion(const std::string& data_dir);
+
+// Holds the serving snapshot and swaps in newer ones found by polling CURRENT.
+// Thread safety: Get() is lock-free for readers and safe concurrently with swaps.
+class SnapshotManager {
+ public:
+  SnapshotManager(std::string data_dir, int poll_ms, int ef_search);
+  ~SnapshotManager();
+  absl::Status LoadInitial();
+  void Start();  // background polling
+  void Stop();
+  std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
+  // Loads CURRENT now if it changed; returns whether a swap happened.
+  absl::StatusOr<bool> Refresh();
+  uint64_t swaps() const { return swaps_.load(); }
+  std::string last_error() const;
+
+ private:
+  std::string data_dir_;
+  int poll_ms_;
+  int ef_search_;
+  std::atomic<std::shared_ptr<const Snapshot>> current_;
+  std::atomic<uint64_t> swaps_{0};
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+  mutable std::mutex error_mu_;
+  std::string last_error_;
+};
+
+}  // namespace affinity

@@ -1,0 +1,210 @@
+#include "state/ingestor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+#include "base/status.h"
+
+namespace affinity {
+namespace {
+
+constexpr size_t kMaxIdBytes = 256;
+constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000LL;
+
+absl::Status Invalid(const Where& where, size_t i, const std::string& msg) {
+  return absl::InvalidArgumentError(where.At(i) + ": " + msg);
+}
+
+}  // namespace
+
+absl::Status Ingestor::LoadRegistry(const Store& store, EntityRegistry* registry) {
+  std::lock_guard<std::mutex> lock(registry->write_mutex());
+  std::vector<EntityRecord> all;
+  AFF_RETURN_IF_ERROR(store.ScanEntities([&](const EntityRecord& e) { all.push_back(e); }));
+  // Publish in dense-id order so that counts grow without gaps.
+  std::sort(all.begin(), all.end(), [](const EntityRecord& a, const EntityRecord& b) { return a.ref < b.ref; });
+  for (const auto& e : all) registry->Publish(e);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Ref>> Ingestor::RegisterUsers(const std::vector<std::string>& ids) {
+  std::lock_guard<std::mutex> lock(registry_->write_mutex());
+  std::vector<Ref> refs;
+  std::vector<EntityRecord> fresh;
+  for (const auto& id : ids) {
+    if (auto r = registry_->Find(id)) {
+      refs.push_back(*r);
+      continue;
+    }
+    EntityRecord e;
+    e.ref = registry_->Reserve(Kind::kUser);
+    e.ext_id = id;
+    refs.push_back(e.ref);
+    fresh.push_back(std::move(e));
+  }
+  if (!fresh.empty()) {
+    AFF_RETURN_IF_ERROR(store_->PutEntities(fresh));
+    for (const auto& e : fresh) registry_->Publish(e);
+  }
+  return refs;
+}
+
+absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Where& where,
+                                      const Lookup& lookup, std::vector<Event>* out,
+                                      std::vector<int64_t>* pending,
+                                      std::vector<std::string>* new_viewers) const {
+  const int64_t now = clock_->NowMillis();
+  out->assign(raw.size(), Event());
+  pending->assign(raw.size(), -1);
+  std::unordered_map<std::string, size_t> new_index;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const RawEvent& r = raw[i];
+    Event& e = (*out)[i];
+    if (r.viewer_id.empty()) return Invalid(where, i, "viewer_id is required");
+    if (r.entity_id.empty()) return Invalid(where, i, "entity_id is required");
+    if (r.viewer_id.size() > kMaxIdBytes || r.entity_id.size() > kMaxIdBytes)
+      return Invalid(where, i, "ids are limited to 256 bytes");
+    if (r.viewer_id == r.entity_id) return Invalid(where, i, "viewer_id and entity_id are the same");
+    auto action = ParseAction(r.action);
+    if (!action)
+      return Invalid(where, i, "unknown action '" + r.action + "'; expected one of: " + ActionList());
+    e.action = *action;
+    double w = r.weight ? *r.weight : DefaultWeight(weights_, *action);
+    if (!std::isfinite(w) || std::fabs(w) > 1e6)
+      return Invalid(where, i, "weight must be a finite number within +-1e6");
+    e.weight = float(w);
+    e.ts = r.ts ? *r.ts : now;
+    if (e.ts <= 0) return Invalid(where, i, "ts must be a positive unix time in milliseconds");
+    if (e.ts > now + kMaxFutureMs) return Invalid(where, i, "ts is more than a day in the future");
+    auto entity = lookup(r.entity_id);
+    if (!entity)
+      return Invalid(where, i, "unknown entity_id '" + r.entity_id +
+                                   "'; register it with POST /affinity/entities first");
+    e.entity = *entity;
+    if ((e.action == Action::kFollow || e.action == Action::kUnfollow) && e.entity.kind() == Kind::kItem)
+      return Invalid(where, i, "follow and unfollow target a user or a creator; '" + r.entity_id + "' is an item");
+    if (auto viewer = lookup(r.viewer_id)) {
+      if (viewer->kind() != Kind::kUser)
+        return Invalid(where, i, "viewer_id '" + r.viewer_id + "' is a " +
+                                     std::string(KindName(viewer->kind())) + ", not a user");
+      e.viewer = *viewer;
+    } else {
+      auto [it, inserted] = new_index.emplace(r.viewer_id, new_viewers->size());
+      if (inserted) new_viewers->push_back(r.viewer_id);
+      (*pending)[i] = int64_t(it->second);
+    }
+    e.context = r.context;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, const Where& where) {
+  if (raw.empty()) return size_t(0);
+  std::vector<Event> events;
+  std::vector<int64_t> pending;
+  std::vector<std::string> new_viewers;
+  // 1. Validate everything before touching the store.
+  AFF_RETURN_IF_ERROR(ValidateEvents(
+      raw, where, [this](const std::string& id) { return registry_->Find(id); }, &events, &pending,
+      &new_viewers));
+  // 2. Register unseen viewers (durably), then append the events atomically.
+  if (!new_viewers.empty()) {
+    AFF_ASSIGN_OR_RETURN(std::vector<Ref> refs, RegisterUsers(new_viewers));
+    for (size_t i = 0; i < raw.size(); ++i)
+      if (pending[i] >= 0) events[i].viewer = refs[size_t(pending[i])];
+  }
+  std::vector<FollowChange> follows;
+  for (const auto& e : events) {
+    if (e.action == Action::kFollow) follows.push_back({e.viewer, e.entity, true, e.ts});
+    if (e.action == Action::kUnfollow) follows.push_back({e.viewer, e.entity, false, e.ts});
+  }
+  AFF_RETURN_IF_ERROR(store_->AppendEvents(events, follows));
+  if (live_) live_->Apply(events);
+  return events.size();
+}
+
+absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const Where& where,
+                                        std::vector<EntityRecord>* records) const {
+  records->assign(raw.size(), EntityRecord());
+  std::unordered_map<std::string, size_t> seen;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const RawEntity& r = raw[i];
+    if (r.id.empty()) return Invalid(where, i, "id is required");
+    if (r.id.size() > kMaxIdBytes) return Invalid(where, i, "ids are limited to 256 bytes");
+    auto kind = ParseKind(r.kind);
+    if (!kind || r.kind.back() == 's') return Invalid(where, i, "kind must be user, creator or item");
+    if (!seen.emplace(r.id, i).second) return Invalid(where, i, "id '" + r.id + "' appears twice");
+    auto existing = registry_->Find(r.id);
+    if (existing && existing->kind() != *kind)
+      return Invalid(where, i, "id '" + r.id + "' is already a " + std::string(KindName(existing->kind())));
+    EntityRecord& rec = (*records)[i];
+    rec.ext_id = r.id;
+    rec.ref = existing ? *existing : Ref(*kind, kMaxDenseId);
+    rec.cohort = r.cohort;
+    rec.attributes = r.attributes;
+  }
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const RawEntity& r = raw[i];
+    if (r.creator_id.empty()) continue;
+    if ((*records)[i].ref.kind() != Kind::kItem) return Invalid(where, i, "only items have a creator_id");
+    Ref creator;
+    if (auto c = registry_->Find(r.creator_id)) {
+      creator = *c;
+    } else if (auto it = seen.find(r.creator_id); it != seen.end()) {
+      creator = (*records)[it->second].ref;
+    } else {
+      return Invalid(where, i, "unknown creator_id '" + r.creator_id + "'");
+    }
+    if (creator.kind() != Kind::kCreator)
+      return Invalid(where, i, "creator_id '" + r.creator_id + "' is not a creator");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> Ingestor::UpsertEntities(const std::vector<RawEntity>& raw, const Where& where) {
+  if (raw.empty()) return size_t(0);
+  std::lock_guard<std::mutex> lock(registry_->write_mutex());
+  std::vector<EntityRecord> records;
+  AFF_RETURN_IF_ERROR(ValidateEntities(raw, where, &records));
+  std::unordered_map<std::string, Ref> assigned;
+  for (auto& rec : records) {
+    if (rec.ref.id() == kMaxDenseId) rec.ref = registry_->Reserve(rec.ref.kind());
+    assigned[rec.ext_id] = rec.ref;
+  }
+  for (size_t i = 0; i < raw.size(); ++i)
+    if (!raw[i].creator_id.empty()) records[i].creator = assigned.count(raw[i].creator_id)
+                                                             ? assigned[raw[i].creator_id]
+                                                             : *registry_->Find(raw[i].creator_id);
+  AFF_RETURN_IF_ERROR(store_->PutEntities(records));
+  for (const auto& rec : records) registry_->Publish(rec);
+  return records.size();
+}
+
+absl::Status Ingestor::Import(const std::vector<RawEntity>& entities, const Where& entities_where,
+                              const std::vector<RawEvent>& events, const Where& events_where) {
+  std::unordered_map<std::string, Kind> pending_kinds;
+  {
+    std::lock_guard<std::mutex> lock(registry_->write_mutex());
+    std::vector<EntityRecord> records;
+    AFF_RETURN_IF_ERROR(ValidateEntities(entities, entities_where, &records));
+    for (const auto& rec : records) pending_kinds[rec.ext_id] = rec.ref.kind();
+  }
+  {
+    std::vector<Event> dry;
+    std::vector<int64_t> pending;
+    std::vector<std::string> new_viewers;
+    auto lookup = [&](const std::string& id) -> std::optional<Ref> {
+      if (auto it = pending_kinds.find(id); it != pending_kinds.end()) return Ref(it->second, 0);
+      return registry_->Find(id);
+    };
+    AFF_RETURN_IF_ERROR(ValidateEvents(events, events_where, lookup, &dry, &pending, &new_viewers));
+  }
+  // Everything is valid: write entities, then events (validated again, cheaply).
+  AFF_RETURN_IF_ERROR(UpsertEntities(entities, entities_where).status());
+  AFF_RETURN_IF_ERROR(AddFeedback(events, events_where).status());
+  return absl::OkStatus();
+}
+
+}  // namespace affinity

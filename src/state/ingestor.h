@@ -1,0 +1,92 @@
+// Validates and commits writes: feedback events and entity upserts. A batch is
+// validated whole before anything is written; an invalid one is rejected with
+// InvalidArgument naming the offending element and leaves no trace. An accepted
+// batch is durable (fsync) before the call returns, then applied to the live
+// state, so the next query sees it.
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+#include "store/store.h"
+
+namespace affinity {
+
+struct RawEvent {
+  std::string viewer_id;
+  std::string entity_id;
+  std::string action;
+  std::optional<double> weight;
+  std::optional<int64_t> ts;
+  std::string context;  // raw JSON object or ""
+};
+
+struct RawEntity {
+  std::string id;
+  std::string kind;
+  std::string creator_id;
+  std::string cohort;
+  std::string attributes;  // raw JSON object or ""
+};
+
+// Names the element of a batch an error is about: "events[3]" for a JSON batch,
+// "file.tsv:5" for a file whose element i stands on line i + line_base.
+struct Where {
+  std::string what;
+  int64_t line_base = -1;
+  std::string At(size_t i) const {
+    return line_base < 0 ? what + "[" + std::to_string(i) + "]"
+                         : what + ":" + std::to_string(int64_t(i) + line_base);
+  }
+};
+
+class Ingestor {
+ public:
+  // `live` may be null (bulk import without a serving state).
+  Ingestor(Store* store, EntityRegistry* registry, LiveState* live, const ActionWeights& weights,
+           const Clock* clock)
+      : store_(store), registry_(registry), live_(live), weights_(weights), clock_(clock) {}
+
+  // Returns the number of accepted events. `what` names the batch in errors
+  // ("events" over HTTP, a file name in imports).
+  absl::StatusOr<size_t> AddFeedback(const std::vector<RawEvent>& events,
+                                     const Where& where = {"events"});
+  absl::StatusOr<size_t> UpsertEntities(const std::vector<RawEntity>& entities,
+                                        const Where& where = {"entities"});
+  // Bulk load: entities and events are validated together (events may name
+  // entities of the same load) and nothing is written unless all are valid.
+  absl::Status Import(const std::vector<RawEntity>& entities, const Where& entities_where,
+                      const std::vector<RawEvent>& events, const Where& events_where);
+
+  // Loads the registry from the store (at start).
+  static absl::Status LoadRegistry(const Store& store, EntityRegistry* registry);
+
+ private:
+  using Lookup = std::function<std::optional<Ref>(const std::string&)>;
+  absl::StatusOr<std::vector<Ref>> RegisterUsers(const std::vector<std::string>& ids);
+  // Checks every event; fills `out` (viewer left invalid for unseen viewers,
+  // whose index into new_viewers is in pending).
+  absl::Status ValidateEvents(const std::vector<RawEvent>& raw, const Where& where, const Lookup& lookup,
+                              std::vector<Event>* out, std::vector<int64_t>* pending,
+                              std::vector<std::string>* new_viewers) const;
+  // Checks every entity; fills records with refs (kMaxDenseId for new ones).
+  // REQUIRES: registry write mutex held.
+  absl::Status ValidateEntities(const std::vector<RawEntity>& raw, const Where& where,
+                                std::vector<EntityRecord>* records) const;
+
+  Store* store_;
+  EntityRegistry* registry_;
+  LiveState* live_;
+  ActionWeights weights_;
+  const Clock* clock_;
+};
+
+}  // namespace affinity

@@ -1,0 +1,69 @@
+#include "state/registry.h"
+
+#include <algorithm>
+#include <mutex>
+
+namespace affinity {
+
+std::optional<Ref> EntityRegistry::Find(std::string_view ext_id) const {
+  const Shard& s = shards_[ShardOf(ext_id)];
+  std::shared_lock lock(s.mu);
+  auto it = s.map.find(std::string(ext_id));
+  if (it == s.map.end()) return std::nullopt;
+  return it->second;
+}
+
+std::shared_ptr<const EntityRegistry::Info> EntityRegistry::Get(Ref r) const {
+  if (!r.valid()) return nullptr;
+  auto* slot = infos_[int(r.kind())].Find(r.id());
+  return slot ? slot->load(std::memory_order_acquire) : nullptr;
+}
+
+std::string EntityRegistry::ExtId(Ref r) const {
+  auto info = Get(r);
+  return info ? info->ext_id : std::string();
+}
+
+Ref EntityRegistry::CreatorOf(Ref r) const {
+  if (r.kind() != Kind::kItem) return Ref();
+  auto info = Get(r);
+  return info ? info->creator : Ref();
+}
+
+std::shared_ptr<const std::vector<DenseId>> EntityRegistry::ItemsOf(DenseId creator) const {
+  static const auto kEmpty = std::make_shared<const std::vector<DenseId>>();
+  auto* slot = creator_items_.Find(creator);
+  if (!slot) return kEmpty;
+  auto p = slot->load(std::memory_order_acquire);
+  return p ? p : kEmpty;
+}
+
+void EntityRegistry::Publish(const EntityRecord& e) {
+  int k = int(e.ref.kind());
+  auto previous = Get(e.ref);
+  infos_[k].Ensure(e.ref.id()).store(std::make_shared<const Info>(e), std::memory_order_release);
+  if (!previous) {
+    Shard& s = shards_[ShardOf(e.ext_id)];
+    std::unique_lock lock(s.mu);
+    s.map[e.ext_id] = e.ref;
+  }
+  // Creator -> items, copied on write.
+  Ref old_creator = previous ? previous->creator : Ref();
+  if (e.ref.kind() == Kind::kItem && !(old_creator == e.creator)) {
+    if (old_creator.valid()) {
+      auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(old_creator.id()));
+      items->erase(std::remove(items->begin(), items->end(), e.ref.id()), items->end());
+      creator_items_.Ensure(old_creator.id()).store(std::move(items));
+    }
+    if (e.creator.valid()) {
+      auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(e.creator.id()));
+      items->push_back(e.ref.id());
+      creator_items_.Ensure(e.creator.id()).store(std::move(items));
+    }
+  }
+  reserved_[k] = std::max(reserved_[k], e.ref.id() + 1);
+  uint32_t want = e.ref.id() + 1;
+  if (counts_[k].load() < want) counts_[k].store(want, std::memory_order_release);
+}
+
+}  // namespace affinity

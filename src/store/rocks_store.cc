@@ -1,0 +1,255 @@
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "base/status.h"
+#include "store/store.h"
+
+namespace affinity {
+namespace {
+
+constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kNumCf };
+
+std::string BigEndian64(uint64_t v) {
+  std::string s(8, '\0');
+  for (int i = 7; i >= 0; --i) {
+    s[i] = char(v & 0xFF);
+    v >>= 8;
+  }
+  return s;
+}
+uint64_t FromBigEndian64(std::string_view s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(s[i]);
+  return v;
+}
+std::string FollowKey(Ref a, Ref b) {
+  return BigEndian64((uint64_t(a.bits) << 32) | b.bits);
+}
+
+absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = what + ": " + s.ToString();
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
+    return absl::FailedPreconditionError(msg + " (is another affinity process using this data dir?)");
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  return absl::InternalError(msg);
+}
+
+std::string EncodeEntity(const EntityRecord& e) {
+  std::string v;
+  uint32_t ref = e.ref.bits, creator = e.creator.bits;
+  uint16_t cl = uint16_t(std::min<size_t>(e.cohort.size(), 65535));
+  v.append(reinterpret_cast<const char*>(&ref), 4);
+  v.append(reinterpret_cast<const char*>(&creator), 4);
+  v.append(reinterpret_cast<const char*>(&cl), 2);
+  v.append(e.cohort.data(), cl);
+  v.append(e.attributes);
+  return v;
+}
+
+bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e) {
+  if (v.size() < 10) return false;
+  uint32_t ref, creator;
+  uint16_t cl;
+  std::memcpy(&ref, v.data(), 4);
+  std::memcpy(&creator, v.data() + 4, 4);
+  std::memcpy(&cl, v.data() + 8, 2);
+  if (v.size() < 10u + cl) return false;
+  e->ext_id.assign(key);
+  e->ref = Ref::FromBits(ref);
+  e->creator = Ref::FromBits(creator);
+  e->cohort.assign(v.data() + 10, cl);
+  e->attributes.assign(v.data() + 10 + cl, v.size() - 10 - cl);
+  return true;
+}
+
+class RocksStore final : public Store {
+ public:
+  RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
+             OpenMode mode)
+      : db_(std::move(db)), cfs_(std::move(cfs)), mode_(mode) {}
+
+  ~RocksStore() override {
+    for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
+  }
+
+  absl::Status Init() { return LoadNextOffset(); }
+
+  absl::Status AppendEvents(std::vector<Event>& events,
+                            const std::vector<FollowChange>& follows) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::WriteBatch batch;
+    {
+      // Offsets are assigned in the order batches are written so that the log's key
+      // order is its append order.
+      std::lock_guard<std::mutex> lock(append_mu_);
+      uint64_t off = next_offset_;
+      for (auto& e : events) {
+        e.offset = off++;
+        batch.Put(cfs_[kEvents], BigEndian64(e.offset), EncodeEvent(e));
+      }
+      for (const auto& f : follows) {
+        if (f.add) {
+          batch.Put(cfs_[kFollows], FollowKey(f.follower, f.target),
+                    rocksdb::Slice(reinterpret_cast<const char*>(&f.ts), 8));
+        } else {
+          batch.Delete(cfs_[kFollows], FollowKey(f.follower, f.target));
+        }
+      }
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      auto s = db_->Write(wo, &batch);
+      if (!s.ok()) {
+        for (auto& e : events) e.offset = 0;
+        return FromRocks(s, "append events");
+      }
+      next_offset_ = off;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status PutEntities(const std::vector<EntityRecord>& entities) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::WriteBatch batch;
+    for (const auto& e : entities) batch.Put(cfs_[kEntities], e.ext_id, EncodeEntity(e));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "put entities");
+  }
+
+  absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEvents]));
+    Event e;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8 || !DecodeEvent(it->value().ToStringView(), &e))
+        return absl::DataLossError("event log: undecodable record");
+      e.offset = FromBigEndian64(it->key().ToStringView());
+      if (!fn(e)) break;
+    }
+    return FromRocks(it->status(), "scan events");
+  }
+
+  absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEntities]));
+    EntityRecord e;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (!DecodeEntity(it->key().ToStringView(), it->value().ToStringView(), &e))
+        return absl::DataLossError("entity registry: undecodable record");
+      fn(e);
+    }
+    return FromRocks(it->status(), "scan entities");
+  }
+
+  absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kFollows]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8 || it->value().size() != 8)
+        return absl::DataLossError("follow graph: undecodable record");
+      uint64_t k = FromBigEndian64(it->key().ToStringView());
+      int64_t ts;
+      std::memcpy(&ts, it->value().data(), 8);
+      fn(Ref::FromBits(uint32_t(k >> 32)), Ref::FromBits(uint32_t(k)), ts);
+    }
+    return FromRocks(it->status(), "scan follows");
+  }
+
+  absl::Status PutAudit(const std::string& request_id, const std::string& json) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    return FromRocks(db_->Put(rocksdb::WriteOptions(), cfs_[kAudit], request_id, json), "audit");
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const override {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kAudit], request_id, &v);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    AFF_RETURN_IF_ERROR(FromRocks(s, "audit"));
+    return std::optional<std::string>(std::move(v));
+  }
+
+  uint64_t NextOffset() const override {
+    std::lock_guard<std::mutex> lock(append_mu_);
+    return next_offset_;
+  }
+
+  absl::Status CatchUp() override {
+    if (mode_ != OpenMode::kSecondary) return absl::OkStatus();
+    AFF_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catch up"));
+    return LoadNextOffset();
+  }
+
+ private:
+  static rocksdb::ReadOptions ScanOptions() {
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false;
+    ro.readahead_size = 2 << 20;
+    return ro;
+  }
+
+  absl::Status LoadNextOffset() {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kEvents]));
+    it->SeekToLast();
+    std::lock_guard<std::mutex> lock(append_mu_);
+    next_offset_ = it->Valid() ? FromBigEndian64(it->key().ToStringView()) + 1 : 0;
+    return FromRocks(it->status(), "read log tail");
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
+  OpenMode mode_;
+  mutable std::mutex append_mu_;
+  uint64_t next_offset_ = 0;  // guarded by append_mu_
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode) {
+  std::error_code ec;
+  std::string db_dir = dir + "/db";
+  if (mode == OpenMode::kPrimary) {
+    std::filesystem::create_directories(db_dir, ec);
+    if (ec) return absl::InternalError("cannot create " + db_dir + ": " + ec.message());
+  } else if (!std::filesystem::exists(db_dir + "/CURRENT")) {
+    return absl::NotFoundError("no affinity store in " + dir + " (import data first)");
+  }
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.compression = rocksdb::kLZ4Compression;
+  options.write_buffer_size = 64 << 20;
+  options.max_open_files = mode == OpenMode::kSecondary ? -1 : 512;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  if (mode == OpenMode::kPrimary) {
+    s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
+  } else {
+    std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
+    std::filesystem::create_directories(secondary, ec);
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, descs,
+                                     &handles, &raw);
+  }
+  AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
+  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode);
+  AFF_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace affinity

@@ -1,0 +1,69 @@
+// The durable state of one data dir: the event log (the feedback topic), the
+// entity registry, the follow graph and the audit log. The embedded backend is
+// RocksDB (rocks_store.h); see docs/storage.md for the on-disk format.
+// Thread safety: all methods are safe for concurrent use.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/ids.h"
+#include "events/event.h"
+
+namespace affinity {
+
+struct EntityRecord {
+  Ref ref;
+  std::string ext_id;
+  Ref creator;             // items only; invalid otherwise
+  std::string cohort;      // free label for fairness reporting
+  std::string attributes;  // raw JSON object or ""
+};
+
+struct FollowChange {
+  Ref follower;
+  Ref target;
+  bool add = true;
+  int64_t ts = 0;
+};
+
+enum class OpenMode {
+  kPrimary,    // read-write, creates the dir; one process at a time
+  kSecondary,  // read-only follower of a primary that may be running (batch)
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Appends events atomically with their follow-graph changes and makes them
+  // durable (fsync) before returning. Assigns offsets in log order.
+  virtual absl::Status AppendEvents(std::vector<Event>& events,
+                                    const std::vector<FollowChange>& follows) = 0;
+  // Writes entity records atomically and durably.
+  virtual absl::Status PutEntities(const std::vector<EntityRecord>& entities) = 0;
+
+  // Visits every event in offset order; stops early when fn returns false.
+  virtual absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const = 0;
+  virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
+  virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
+
+  // Audit records, keyed by request id. Put is durable against process crash
+  // (WAL, no fsync per record).
+  virtual absl::Status PutAudit(const std::string& request_id, const std::string& json) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
+
+  // The offset the next appended event will get (= number of events ever appended).
+  virtual uint64_t NextOffset() const = 0;
+  // Secondary mode: catch up with the primary's latest writes.
+  virtual absl::Status CatchUp() = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode);
+
+}  // namespace affinity
