@@ -1,0 +1,42 @@
+// A small HTTP/1.1 server on Boost.Beast: keep-alive, a body size limit (413),
+// malformed requests answered with a JSON 400, handlers run on a pool of
+// io threads. Handlers must be thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace affinity {
+
+struct HttpRequest {
+  std::string method;
+  std::string path;   // without the query string
+  std::string query;  // after '?', may be empty
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  HttpServer(std::string host, int port, int threads, size_t max_body_bytes, HttpHandler handler);
+  ~HttpServer();
+  absl::Status Start();  // binds and starts the io threads
+  void Stop();
+  int port() const;      // the bound port (useful with port 0)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace affinity

@@ -1,0 +1,41 @@
+// Prometheus metrics of a serving process (prometheus-cpp registry, text format).
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "candidates/candidate_set.h"
+#include "serving/query_engine.h"
+
+namespace affinity {
+
+class Metrics {
+ public:
+  Metrics();
+  void ObserveRequest(const std::string& route, int status, double seconds);
+  void ObserveQuery(const QueryResponse& r);
+  void AddEvents(size_t n) { events_->Increment(double(n)); }
+  void SetSnapshotAge(double seconds) { snapshot_age_->Set(seconds); }
+  void SetEventLag(double seconds) { event_lag_->Set(seconds); }
+  std::string Render() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* latency_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  std::array<prometheus::Histogram*, kNumStages> stages_{};
+  std::array<prometheus::Counter*, kNumSources> candidates_{};
+  prometheus::Counter* degraded_;
+  prometheus::Counter* events_;
+  prometheus::Gauge* snapshot_age_;
+  prometheus::Gauge* event_lag_;
+};
+
+}  // namespace affinity

@@ -1,0 +1,65 @@
+// Candidates gathered for one query: per-source raw scores with attribution,
+// social proof and the anchor that led to each candidate.
+// Not thread-safe: one per query.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "base/ids.h"
+#include "events/event.h"
+
+namespace affinity {
+
+enum Source : uint8_t { kSrcGraph = 0, kSrcWalk, kSrcAnn, kSrcCoeng, kSrcPopular, kSrcTrending, kNumSources };
+const char* SourceName(Source s);
+
+struct Candidate {
+  Ref ref;
+  std::array<float, kNumSources> raw{};  // raw score per source
+  uint8_t sources = 0;                   // bit per Source
+  uint16_t common = 0;                   // followed accounts linking to it (graph)
+  std::array<Ref, 3> proof{};            // followed accounts that link to it
+  uint8_t n_proof = 0;
+  Ref via;                               // strongest co-engagement anchor
+  float via_weight = 0;
+  Action via_action = Action::kClick;
+  bool via_seed = false;
+  Ref via_creator;                       // followed creator that published it (graph, items)
+};
+
+class CandidateSet {
+ public:
+  explicit CandidateSet(Kind target) : target_(target) { items_.reserve(1024); index_.reserve(2048); }
+  Kind target() const { return target_; }
+  // Adds score to a candidate of the target kind (created on first sight).
+  Candidate& Add(DenseId id, Source s, float score) {
+    auto [it, inserted] = index_.emplace(id, uint32_t(items_.size()));
+    if (inserted) {
+      items_.emplace_back();
+      items_.back().ref = Ref(target_, id);
+    }
+    Candidate& c = items_[it->second];
+    c.raw[s] += score;
+    c.sources |= uint8_t(1u << s);
+    return c;
+  }
+  bool Contains(DenseId id) const { return index_.count(id) > 0; }
+  size_t size() const { return items_.size(); }
+  std::vector<Candidate>& items() { return items_; }
+  const std::vector<Candidate>& items() const { return items_; }
+  size_t CountFrom(Source s) const {
+    size_t n = 0;
+    for (const auto& c : items_) n += (c.sources >> s) & 1;
+    return n;
+  }
+
+ private:
+  Kind target_;
+  std::vector<Candidate> items_;
+  std::unordered_map<DenseId, uint32_t> index_;
+};
+
+}  // namespace affinity

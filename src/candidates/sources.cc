@@ -1,0 +1,212 @@
+#include "candidates/sources.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "batch/als.h"
+
+namespace affinity {
+
+const char* SourceName(Source s) {
+  static const char* kNames[kNumSources] = {"graph", "walk", "ann", "coengagement", "popular", "trending"};
+  return kNames[s];
+}
+
+namespace {
+
+void AddProof(Candidate& c, Ref who) {
+  c.common++;
+  if (c.n_proof < c.proof.size()) c.proof[c.n_proof++] = who;
+}
+
+uint64_t SplitMix(uint64_t& x) {
+  uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds) {
+  std::vector<Anchor> out;
+  for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
+  float decay = 1.0f;
+  for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < 32; ++it) {
+    bool dup = false;
+    for (auto& a : out)
+      if (a.ref == it->entity) {
+        a.weight += decay * 0.5f;
+        dup = true;
+        break;
+      }
+    if (!dup) out.push_back({it->entity, decay * (0.5f + std::log1p(std::max(0.f, it->weight))), it->action, false});
+    decay *= 0.92f;
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Anchor& a, const Anchor& b) { return a.weight > b.weight; });
+  return out;
+}
+
+void GraphSource(const SourceContext& ctx, CandidateSet* out) {
+  const Kind target = out->target();
+  const auto& follows = ctx.state->follows;
+  const size_t max_follows = 300;
+  size_t added = 0;
+  for (size_t fi = 0; fi < follows.size() && fi < max_follows; ++fi) {
+    Ref f = follows[fi];
+    if (f.kind() == Kind::kUser) {
+      auto fs = ctx.live->Viewer(f);
+      if (target == Kind::kItem) {
+        // What the people the viewer follows engaged with lately.
+        for (auto it = fs->recent.rbegin(); it != fs->recent.rend(); ++it) {
+          if (it->entity.kind() != Kind::kItem) continue;
+          Candidate& c = out->Add(it->entity.id(), kSrcGraph, 1.0f);
+          if (c.n_proof == 0 || !(c.proof[c.n_proof - 1] == f)) AddProof(c, f);
+          if (++added > size_t(ctx.options->graph_budget) * 4) return;
+        }
+      } else {
+        // Accounts followed by the accounts the viewer follows (Adamic-Adar weight).
+        float w = 1.0f / std::log(2.0f + float(fs->follows.size()));
+        size_t n = 0;
+        for (Ref t : fs->follows) {
+          if (t.kind() != target || n++ > 500) continue;
+          Candidate& c = out->Add(t.id(), kSrcGraph, w);
+          AddProof(c, f);
+        }
+      }
+    } else if (f.kind() == Kind::kCreator && target == Kind::kItem) {
+      // The newest items of followed creators.
+      auto items = ctx.registry->ItemsOf(f.id());
+      size_t n = 0;
+      for (auto it = items->rbegin(); it != items->rend() && n < 20; ++it, ++n) {
+        Candidate& c = out->Add(*it, kSrcGraph, 1.0f / (1.0f + 0.1f * float(n)));
+        c.via_creator = f;
+      }
+    }
+  }
+}
+
+void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
+  const Kind target = out->target();
+  const Snapshot* snap = ctx.snapshot;
+  size_t budget = size_t(ctx.options->coeng_budget);
+  size_t before = out->size();
+  auto credit = [&](Candidate& c, const Anchor& a, float contribution) {
+    if (contribution > c.via_weight) {
+      c.via = a.ref;
+      c.via_weight = contribution;
+      c.via_action = a.action;
+      c.via_seed = a.seed;
+    }
+  };
+  for (const Anchor& a : ctx.anchors) {
+    Ref anchor = a.ref;
+    if (target == Kind::kCreator && anchor.kind() == Kind::kItem) {
+      // Engaging with an item is engaging with its creator.
+      Ref creator = ctx.registry->CreatorOf(anchor);
+      if (!creator.valid()) continue;
+      Candidate& c = out->Add(creator.id(), kSrcCoeng, a.weight * 0.5f);
+      credit(c, a, a.weight * 0.5f);
+      anchor = creator;
+    }
+    if (anchor.kind() != target || !snap) continue;
+    const KindSnapshot& ks = snap->kind(target);
+    if (anchor.id() + 1 >= ks.nb_off.size()) continue;
+    for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p) {
+      float contribution = a.weight * ks.nb_w[p];
+      Candidate& c = out->Add(ks.nb_ids[p], kSrcCoeng, contribution);
+      credit(c, a, contribution);
+    }
+    if (out->size() - before > budget * 2) break;
+  }
+}
+
+std::vector<float> ViewerEmbedding(const SourceContext& ctx) {
+  const Snapshot* snap = ctx.snapshot;
+  if (!snap || snap->dim == 0) return {};
+  const int dim = snap->dim;
+  bool has_seeds = std::any_of(ctx.anchors.begin(), ctx.anchors.end(), [](const Anchor& a) { return a.seed; });
+  if (!has_seeds && ctx.viewer.valid()) {
+    if (const float* e = snap->ViewerEmbedding(ctx.viewer.id())) {
+      // Trained viewer with no activity after the watermark: use the trained factors.
+      if (ctx.state->last_ts <= snap->watermark_ts) return std::vector<float>(e, e + dim);
+    }
+  }
+  // Fold in from recent activity and seeds against the fixed entity factors.
+  std::vector<const float*> rows;
+  std::vector<float> conf;
+  for (const Anchor& a : ctx.anchors) {
+    const KindSnapshot& ks = snap->kind(a.ref.kind());
+    if (const float* y = ks.Embedding(a.ref.id(), dim)) {
+      rows.push_back(y);
+      conf.push_back(float(snap->als_alpha * std::log1p(std::max(0.5f, a.weight))));
+    }
+  }
+  if (rows.empty() || snap->gram.size() != size_t(dim) * dim) {
+    if (ctx.viewer.valid())
+      if (const float* e = snap->ViewerEmbedding(ctx.viewer.id())) return std::vector<float>(e, e + dim);
+    return {};
+  }
+  std::vector<float> x(size_t(dim), 0.f);
+  FoldIn(rows.data(), conf.data(), rows.size(), snap->gram.data(), dim, snap->als_lambda, x.data());
+  return x;
+}
+
+void AnnSource(const SourceContext& ctx, CandidateSet* out) {
+  if (!ctx.snapshot) return;
+  const KindSnapshot& ks = ctx.snapshot->kind(out->target());
+  if (!ks.ann || !ctx.snapshot->GroupFresh(kGroupEntityEmbedding, ctx.now_ms)) return;
+  std::vector<float> q = ViewerEmbedding(ctx);
+  if (q.empty()) return;
+  for (auto [label, ip] : ks.ann->Search(q.data(), size_t(ctx.options->ann_budget))) {
+    if (label >= ks.ann_ids.size()) continue;
+    out->Add(ks.ann_ids[label], kSrcAnn, std::max(0.f, ip));
+  }
+}
+
+void WalkSource(const SourceContext& ctx, CandidateSet* out) {
+  const Snapshot* snap = ctx.snapshot;
+  if (!snap) return;
+  const Kind target = out->target();
+  std::vector<Ref> starts;
+  for (const Anchor& a : ctx.anchors) {
+    const KindSnapshot& ks = snap->kind(a.ref.kind());
+    if (a.ref.id() + 1 < ks.eng_off.size() && ks.eng_off[a.ref.id() + 1] > ks.eng_off[a.ref.id()])
+      starts.push_back(a.ref);
+  }
+  if (starts.empty()) return;
+  uint64_t rng = (uint64_t(ctx.viewer.bits) << 32) ^ snap->watermark_offset ^ 0x5eedull;
+  const int steps = ctx.options->walk_steps;
+  const float kRestart = 0.35f;
+  Ref cur = starts[0];
+  for (int s = 0; s < steps; ++s) {
+    if (s == 0 || float(SplitMix(rng) % 1000) < kRestart * 1000) cur = starts[SplitMix(rng) % starts.size()];
+    const KindSnapshot& ks = snap->kind(cur.kind());
+    uint32_t b = ks.eng_off[cur.id()], e = ks.eng_off[cur.id() + 1];
+    if (b == e) {
+      cur = starts[SplitMix(rng) % starts.size()];
+      continue;
+    }
+    uint32_t user = ks.eng_users[b + SplitMix(rng) % (e - b)];
+    if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) out->Add(user, kSrcWalk, 1.0f);
+    if (user + 1 >= snap->user_eng_off.size()) continue;
+    uint32_t ub = snap->user_eng_off[user], ue = snap->user_eng_off[user + 1];
+    if (ub == ue) continue;
+    Ref next = Ref::FromBits(snap->user_eng[ub + SplitMix(rng) % (ue - ub)]);
+    if (next.kind() == target) out->Add(next.id(), kSrcWalk, 1.0f);
+    const KindSnapshot& nk = snap->kind(next.kind());
+    if (next.id() + 1 < nk.eng_off.size()) cur = next;
+  }
+}
+
+void PopularSource(const SourceContext& ctx, CandidateSet* out) {
+  const Kind target = out->target();
+  if (ctx.snapshot) {
+    const KindSnapshot& ks = ctx.snapshot->kind(target);
+    size_t n = std::min(ks.popular.size(), size_t(ctx.options->popular_budget));
+    for (size_t i = 0; i < n; ++i) out->Add(ks.popular[i], kSrcPopular, ks.Popularity(ks.popular[i]));
+  }
+  for (Ref r : ctx.live->Recent(target, 50)) out->Add(r.id(), kSrcTrending, 1.0f);
+}
+
+}  // namespace affinity

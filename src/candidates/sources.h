@@ -1,0 +1,54 @@
+// Candidate sources. Each reads the viewer's live state and the current snapshot
+// and adds scored, attributed candidates of the target kind within its budget.
+// All are pure functions of their inputs and safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/config.h"
+#include "candidates/candidate_set.h"
+#include "features/snapshot.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+
+namespace affinity {
+
+struct Anchor {
+  Ref ref;
+  float weight;
+  Action action;
+  bool seed;
+};
+
+struct SourceContext {
+  const ServingOptions* options;
+  const EntityRegistry* registry;
+  const LiveState* live;
+  const Snapshot* snapshot;  // may be null before the first batch
+  Ref viewer;                // may be invalid (unknown viewer)
+  const ViewerState* state;  // never null
+  std::vector<Anchor> anchors;  // recent activity and seeds, strongest first
+  int64_t now_ms = 0;
+};
+
+// Anchors from the viewer's recent interactions (recency-weighted) and the seeds.
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds);
+
+// 2-hop through follows, weighted Adamic-Adar style; items from followed
+// creators and from what followed people engaged with.
+void GraphSource(const SourceContext& ctx, CandidateSet* out);
+// Co-engagement neighbours of the anchors.
+void CoEngagementSource(const SourceContext& ctx, CandidateSet* out);
+// Nearest neighbours of the viewer's embedding (folded in from recent activity
+// when the viewer is newer than the snapshot).
+void AnnSource(const SourceContext& ctx, CandidateSet* out);
+// Random walks with restart over the viewer-entity engagement graph (Pixie).
+void WalkSource(const SourceContext& ctx, CandidateSet* out);
+// Decayed popularity from the snapshot plus what is being engaged right now.
+void PopularSource(const SourceContext& ctx, CandidateSet* out);
+
+// The viewer embedding used by AnnSource (empty when none can be formed).
+std::vector<float> ViewerEmbedding(const SourceContext& ctx);
+
+}  // namespace affinity

@@ -1,0 +1,182 @@
+// The affinity command line: serve, generate, import, batch.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/routes.h"
+#include "audit/audit_log.h"
+#include "batch/pipeline.h"
+#include "data/generate.h"
+#include "data/importers.h"
+#include "features/snapshot.h"
+#include "serving/query_engine.h"
+#include "state/ingestor.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+#include "store/store.h"
+
+namespace affinity {
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "affinity: %s\n", std::string(s.message()).c_str());
+  return 1;
+}
+
+absl::StatusOr<Config> LoadConfig(const std::string& path) {
+  if (path.empty()) return Config();
+  return Config::FromTomlFile(path);
+}
+
+bool Interactive() { return ::isatty(STDERR_FILENO); }
+
+int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  Config config = *cfg;
+  if (!host.empty()) config.server.host = host;
+  if (port >= 0) config.server.port = port;
+  const Clock* clock = SystemClock::Default();
+  auto store = OpenRocksStore(data, OpenMode::kPrimary);
+  if (!store.ok()) return Fail(store.status());
+  EntityRegistry registry;
+  LiveState live(config.actions);
+  auto t0 = std::chrono::steady_clock::now();
+  if (auto s = Ingestor::LoadRegistry(**store, &registry); !s.ok()) return Fail(s);
+  if (auto s = live.Load(**store); !s.ok()) return Fail(s);
+  spdlog::info("{{\"msg\":\"state loaded\",\"entities\":{},\"events\":{},\"seconds\":{:.2f}}}", registry.Total(),
+               live.events_applied(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  SnapshotManager snapshots(data, config.serving.snapshot_poll_ms, config.serving.ann_ef_search);
+  if (auto s = snapshots.LoadInitial(); !s.ok())
+    spdlog::warn("{{\"msg\":\"snapshot not loaded, serving without it\",\"error\":\"{}\"}}", std::string(s.message()));
+  snapshots.Start();
+  AuditLog audit(store->get());
+  Ingestor ingestor(store->get(), &registry, &live, config.actions, clock);
+  QueryEngine engine(config.serving, &registry, &live, &snapshots, &audit, clock);
+  Metrics metrics;
+  ApiRoutes routes({&config, store->get(), &registry, &live, &ingestor, &engine, &snapshots, &audit, &metrics, clock});
+  HttpServer server(config.server.host, config.server.port, config.server.threads,
+                    size_t(config.server.max_body_bytes), [&](const HttpRequest& r) { return routes.Handle(r); });
+  // Block the stop signals in every thread; the main thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (auto s = server.Start(); !s.ok()) return Fail(s);
+  routes.SetReady(true);
+  auto snap = snapshots.Get();
+  spdlog::info("{{\"msg\":\"serving\",\"address\":\"http://{}:{}\",\"snapshot\":\"{}\"}}", config.server.host,
+               server.port(), snap ? snap->version : "");
+  std::printf("affinity: serving on http://%s:%d\n", config.server.host.c_str(), server.port());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&set, &sig);
+  spdlog::info("{{\"msg\":\"stopping\",\"signal\":{}}}", sig);
+  server.Stop();
+  snapshots.Stop();
+  audit.Flush();
+  return 0;
+}
+
+int Generate(const std::string& out, GenerateOptions o) {
+  GenerateStats stats;
+  auto t0 = std::chrono::steady_clock::now();
+  auto s = GenerateWorld(o, out, &stats, [](double f) {
+    if (Interactive()) std::fprintf(stderr, "\rgenerate: %3.0f%%", f * 100);
+  });
+  if (Interactive()) std::fprintf(stderr, "\r");
+  if (!s.ok()) return Fail(s);
+  std::printf("generated %lld users, %lld creators, %lld items, %lld events (%lld follows) in %s (%.1fs)\n",
+              (long long)stats.users, (long long)stats.creators, (long long)stats.items, (long long)stats.events,
+              (long long)stats.follows, out.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+int Import(const std::string& data, const std::string& format, const std::string& path) {
+  auto store = OpenRocksStore(data, OpenMode::kPrimary);
+  if (!store.ok()) return Fail(store.status());
+  EntityRegistry registry;
+  if (auto s = Ingestor::LoadRegistry(**store, &registry); !s.ok()) return Fail(s);
+  Config config;
+  Ingestor ingestor(store->get(), &registry, nullptr, config.actions, SystemClock::Default());
+  ImportStats stats;
+  auto t0 = std::chrono::steady_clock::now();
+  if (Interactive()) std::fprintf(stderr, "import: reading %s...\n", path.c_str());
+  auto s = ImportDataset(format, path, SystemClock::Default()->NowMillis(), &ingestor, &stats);
+  if (!s.ok()) return Fail(s);
+  std::printf("imported %zu entities and %zu events from %s (%.1fs)\n", stats.entities, stats.events, path.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+int Batch(const std::string& data, const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  auto report = RunBatch(data, *cfg, SystemClock::Default()->NowMillis(), [](const std::string& stage) {
+    if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
+  });
+  if (!report.ok()) return Fail(report.status());
+  std::printf("published snapshot %s: %llu events, %llu pairs, %.1fs %s\n", report->version.c_str(),
+              (unsigned long long)report->events, (unsigned long long)report->pairs, report->seconds,
+              report->stage_seconds_json.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace affinity
+
+int main(int argc, char** argv) {
+  using namespace affinity;
+  spdlog::set_pattern("%v");
+  CLI::App app{"affinity: explained recommendations of people, creators and items"};
+  app.require_subcommand(1);
+
+  std::string data, host, config_path;
+  int port = -1;
+  auto* serve = app.add_subcommand("serve", "serve the HTTP API over a data dir");
+  serve->add_option("--data", data, "data dir")->required();
+  serve->add_option("--host", host, "listen address (default 127.0.0.1)");
+  serve->add_option("--port", port, "listen port (default 8080; 0 picks a free one)");
+  serve->add_option("--config", config_path, "TOML configuration file");
+
+  std::string out;
+  GenerateOptions go;
+  auto* gen = app.add_subcommand("generate", "write a synthetic world in the native format");
+  gen->add_option("--out", out, "output dir")->required();
+  gen->add_option("--users", go.users, "number of users")->capture_default_str();
+  gen->add_option("--creators", go.creators, "number of creators")->capture_default_str();
+  gen->add_option("--items", go.items, "number of items")->capture_default_str();
+  gen->add_option("--events", go.events, "number of events")->capture_default_str();
+  gen->add_option("--seed", go.seed, "random seed")->capture_default_str();
+
+  std::string format, path;
+  auto* imp = app.add_subcommand("import", "load a dataset into a data dir");
+  imp->add_option("--data", data, "data dir")->required();
+  imp->add_option("--format", format, "native (alias synthetic), hetrec-lastfm, lightgcn or snap-edges")->required();
+  imp->add_option("path", path, "file or folder to import")->required();
+
+  auto* batch = app.add_subcommand("batch", "run the offline pipeline once and publish a snapshot");
+  batch->add_option("--data", data, "data dir")->required();
+  batch->add_option("--config", config_path, "TOML configuration file");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (*serve) return Serve(data, host, port, config_path);
+  if (*gen) return Generate(out, go);
+  if (*imp) return Import(data, format, path);
+  if (*batch) return Batch(data, config_path);
+  return 1;
+}

@@ -1,0 +1,304 @@
+#include "serving/query_engine.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "candidates/sources.h"
+
+namespace affinity {
+
+const char* StageName(Stage s) {
+  static const char* kNames[kNumStages] = {"state", "graph", "coengagement", "ann", "walk", "popular", "rank"};
+  return kNames[s];
+}
+
+namespace {
+
+std::string NewRequestId() {
+  thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(std::hash<std::thread::id>()(std::this_thread::get_id())));
+  static const char* kHex = "0123456789abcdef";
+  std::string id(20, '0');
+  id[0] = 'q';
+  id[1] = '_';
+  uint64_t a = rng(), b = rng();
+  for (int i = 0; i < 16; ++i) id[2 + i] = kHex[(i < 8 ? a >> (i * 4) : b >> ((i - 8) * 4)) & 15];
+  id.resize(18);
+  return id;
+}
+
+std::string Verb(Action a) {
+  switch (a) {
+    case Action::kClick: return "clicked";
+    case Action::kLike: return "liked";
+    case Action::kPlay: return "played";
+    case Action::kShare: return "shared";
+    case Action::kComment: return "commented on";
+    case Action::kFollow: return "follow";
+    default: return "engaged with";
+  }
+}
+
+std::string JoinNames(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + names[i];
+  return out;
+}
+
+}  // namespace
+
+QueryEngine::QueryEngine(const ServingOptions& options, const EntityRegistry* registry, const LiveState* live,
+                         const SnapshotManager* snapshots, AuditLog* audit, const Clock* clock)
+    : options_(options),
+      registry_(registry),
+      live_(live),
+      snapshots_(snapshots),
+      audit_(audit),
+      clock_(clock),
+      ranker_(options) {}
+
+std::string QueryEngine::DisplayName(Ref r) const {
+  auto info = registry_->Get(r);
+  if (!info) return "?";
+  if (!info->attributes.empty() && info->attributes.find("\"name\"") != std::string::npos) {
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (!parser.parse(info->attributes).get(doc)) {
+      std::string_view name;
+      if (!doc["name"].get(name)) return std::string(name);
+    }
+  }
+  return info->ext_id;
+}
+
+absl::StatusOr<QueryResponse> QueryEngine::Query(const QueryRequest& request) const {
+  auto snap = snapshots_ ? snapshots_->Get() : nullptr;
+  return QueryWith(request, snap.get());
+}
+
+absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, const Snapshot* snap) const {
+  if (req.viewer_id.empty()) return absl::InvalidArgumentError("viewer_id is required");
+  if (req.k < 1 || req.k > 500) return absl::InvalidArgumentError("k must be between 1 and 500");
+  const int64_t t_start = clock_->MonotonicMicros();
+  int64_t t_stage = t_start;
+  Deadline deadline(clock_, int64_t(req.deadline_ms > 0 ? req.deadline_ms : options_.deadline_ms) * 1000);
+  QueryResponse resp;
+  resp.request_id = NewRequestId();
+  resp.snapshot = snap ? snap->version : "";
+  resp.model_version = ranker_.version() + "/" + (snap ? snap->version : std::string("none"));
+  auto lap = [&](Stage s) {
+    int64_t now = clock_->MonotonicMicros();
+    resp.stage_micros[s] += now - t_stage;
+    t_stage = now;
+  };
+
+  // Viewer and its live state.
+  Ref viewer;
+  if (auto r = registry_->Find(req.viewer_id)) {
+    if (r->kind() != Kind::kUser)
+      return absl::InvalidArgumentError("viewer_id '" + req.viewer_id + "' is a " + std::string(KindName(r->kind())) +
+                                        ", not a user");
+    viewer = *r;
+  }
+  auto state = live_->Viewer(viewer);
+  std::vector<Ref> seeds;
+  for (const auto& s : req.seeds)
+    if (auto r = registry_->Find(s)) seeds.push_back(*r);
+  std::unordered_set<uint32_t> excluded;
+  for (const auto& e : req.exclude)
+    if (auto r = registry_->Find(e)) excluded.insert(r->bits);
+  resp.cold_start = state->events == 0 && seeds.empty();
+
+  SourceContext ctx;
+  ctx.options = &options_;
+  ctx.registry = registry_;
+  ctx.live = live_;
+  ctx.snapshot = snap;
+  ctx.viewer = viewer;
+  ctx.state = state.get();
+  ctx.anchors = BuildAnchors(*state, seeds);
+  ctx.now_ms = clock_->NowMillis();
+  lap(kStageState);
+
+  // Candidate sources, cheapest and most personal first, under the deadline.
+  CandidateSet set(req.target);
+  struct Step { Stage stage; const char* name; void (*fn)(const SourceContext&, CandidateSet*); };
+  const Step steps[] = {{kStageGraph, "graph", &GraphSource},
+                        {kStageCoeng, "coengagement", &CoEngagementSource},
+                        {kStageAnn, "ann", &AnnSource},
+                        {kStageWalk, "walk", &WalkSource}};
+  for (const Step& s : steps) {
+    if (deadline.Expired()) {
+      resp.degraded = true;
+      resp.skipped.push_back(s.name);
+      continue;
+    }
+    s.fn(ctx, &set);
+    lap(s.stage);
+  }
+  PopularSource(ctx, &set);  // always: the fallback that keeps a response full
+  if (set.size() < size_t(req.k) + 8) {
+    // Before any batch (or for a brand-new catalogue): the newest entities.
+    uint32_t n = registry_->Count(req.target);
+    for (uint32_t i = 0; i < 200 && i < n; ++i) set.Add(n - 1 - i, kSrcPopular, 0.f);
+  }
+  lap(kStagePopular);
+  for (int s = 0; s < kNumSources; ++s) resp.candidates_per_source[s] = set.CountFrom(Source(s));
+
+  // Filter, score, order.
+  const auto& items = set.items();
+  std::vector<Scored> scored = ranker_.Score(ctx, set);
+  std::vector<Scored> kept;
+  kept.reserve(scored.size());
+  for (auto& s : scored) {
+    const Candidate& c = items[s.index];
+    if (c.ref == viewer || excluded.count(c.ref.bits) || state->Hid(c.ref)) continue;
+    if (req.target != Kind::kItem && state->Follows(c.ref)) continue;
+    if (!registry_->Get(c.ref)) continue;
+    kept.push_back(s);
+  }
+  std::sort(kept.begin(), kept.end(), [&](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : items[a.index].ref < items[b.index].ref;
+  });
+  const int cap = req.max_per_creator >= 0 ? req.max_per_creator : options_.per_creator_cap;
+  std::unordered_map<uint32_t, int> per_creator;
+  for (const Scored& s : kept) {
+    if (resp.results.size() >= size_t(req.k)) break;
+    const Candidate& c = items[s.index];
+    if (cap > 0 && req.target == Kind::kItem) {
+      Ref creator = registry_->CreatorOf(c.ref);
+      if (creator.valid() && ++per_creator[creator.bits] > cap) continue;
+    }
+    QueryResult r;
+    r.ref = c.ref;
+    r.entity_id = registry_->ExtId(c.ref);
+    r.score = s.score;
+    r.sources = c.sources;
+    r.value = s.value;
+    r.contribution = s.contribution;
+    if (req.explain != ExplainMode::kNone) r.reason = Reason(resp, r, c);
+    resp.results.push_back(std::move(r));
+  }
+  lap(kStageRank);
+
+  if (req.audit && audit_) {
+    JsonWriter w;
+    w.BeginObject();
+    w.Key("request_id").String(resp.request_id);
+    w.Key("ts").Int(clock_->NowMillis());
+    w.Key("viewer_id").String(req.viewer_id);
+    w.Key("target").String(std::string(KindName(req.target)) + "s");
+    w.Key("k").Int(req.k);
+    w.Key("context").Raw(req.context.empty() ? "null" : req.context);
+    w.Key("response");
+    WriteJson(resp, ExplainMode::kFull, w);
+    w.EndObject();
+    audit_->Record(resp.request_id, w.Release());
+  }
+  return resp;
+}
+
+std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r, const Candidate& c) const {
+  // The strongest positive contribution decides the reason.
+  int best = -1;
+  for (int f = 0; f < kNumFeatures; ++f)
+    if (r.contribution[f] > 0 && (best < 0 || r.contribution[f] > r.contribution[best])) best = f;
+  const std::string kind = std::string(KindName(c.ref.kind()));
+  auto proof_names = [&] {
+    std::vector<std::string> names;
+    for (int i = 0; i < c.n_proof; ++i) names.push_back(DisplayName(c.proof[i]));
+    return names;
+  };
+  switch (best) {
+    case kFeatSocialGraph:
+      if (c.via_creator.valid()) return "new from " + DisplayName(c.via_creator) + ", whom you follow";
+      if (c.n_proof > 0) {
+        int n = std::max<int>(c.common, c.n_proof);
+        std::string who = std::to_string(n) + (n == 1 ? " person" : " people") + " you follow: " + JoinNames(proof_names());
+        return (c.ref.kind() == Kind::kItem ? "engaged with by " : "followed by ") + who;
+      }
+      return "close to you in the follow graph";
+    case kFeatCoEngagement:
+      if (c.via.valid()) {
+        if (c.via_seed) return "similar to " + DisplayName(c.via);
+        if (c.via == c.ref) return "you engage with it";
+        if (c.via_action == Action::kFollow)
+          return "often followed together with " + DisplayName(c.via) + ", whom you follow";
+        if (c.via.kind() == Kind::kItem && c.ref.kind() == Kind::kCreator && registry_->CreatorOf(c.via) == c.ref)
+          return "creator of " + DisplayName(c.via) + ", which you " + Verb(c.via_action);
+        return "because you " + Verb(c.via_action) + " " + DisplayName(c.via);
+      }
+      return "often engaged with together with what you like";
+    case kFeatEmbedding:
+      return "matches your taste profile";
+    case kFeatRandomWalk:
+      return "people who engage with what you do also engage with this " + kind;
+    case kFeatCreatorAffinity: {
+      Ref creator = registry_->CreatorOf(c.ref);
+      return "you often engage with " + (creator.valid() ? DisplayName(creator) : std::string("its creator"));
+    }
+    case kFeatTrending:
+      return "trending right now";
+    case kFeatPopularity:
+      return resp.cold_start ? "popular with everyone (we are still learning your taste)" : "popular lately";
+    default:
+      return "new on affinity";
+  }
+}
+
+void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w) const {
+  w.BeginObject();
+  w.Key("request_id").String(resp.request_id);
+  w.Key("model_version").String(resp.model_version);
+  w.Key("experiment").Null();
+  w.Key("cold_start").Bool(resp.cold_start);
+  w.Key("degraded").Bool(resp.degraded);
+  if (!resp.skipped.empty()) {
+    w.Key("skipped_sources").BeginArray();
+    for (const auto& s : resp.skipped) w.String(s);
+    w.EndArray();
+  }
+  w.Key("results").BeginArray();
+  for (const QueryResult& r : resp.results) {
+    w.BeginObject();
+    w.Key("entity_id").String(r.entity_id);
+    w.Key("score").Double(r.score);
+    w.Key("sources").BeginArray();
+    for (int s = 0; s < kNumSources; ++s)
+      if ((r.sources >> s) & 1) w.String(SourceName(Source(s)));
+    w.EndArray();
+    if (explain != ExplainMode::kNone) {
+      w.Key("explanation").BeginObject();
+      w.Key("reason").String(r.reason);
+      w.Key("method").String("linear-exact");
+      std::array<int, kNumFeatures> order;
+      for (int f = 0; f < kNumFeatures; ++f) order[f] = f;
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return std::fabs(r.contribution[a]) > std::fabs(r.contribution[b]);
+      });
+      if (explain == ExplainMode::kFull) w.Key("base").Double(0.0).Key("raw_score").Double(r.score);
+      w.Key("top_features").BeginArray();
+      int shown = 0;
+      for (int f : order) {
+        if (explain == ExplainMode::kTop && (shown >= 3 || r.contribution[f] == 0)) break;
+        w.BeginObject();
+        w.Key("name").String(FeatureName(Feature(f)));
+        w.Key("value").Double(r.value[f]);
+        w.Key("contribution").Double(r.contribution[f]);
+        w.EndObject();
+        ++shown;
+      }
+      w.EndArray();
+      w.EndObject();
+    }
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+}
+
+}  // namespace affinity

@@ -1,0 +1,90 @@
+// The query pipeline behind POST /affinity/query and offline evaluation:
+// resolve viewer -> live state -> candidate sources under one deadline -> merge
+// with attribution -> filter (self, followed, hidden, excluded) -> score
+// (blend) -> per-creator cap -> explanations -> audit.
+// Thread safety: Query() is safe for concurrent use; it never blocks on writers.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "audit/audit_log.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/json_writer.h"
+#include "features/snapshot.h"
+#include "ranking/blend.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+
+namespace affinity {
+
+enum class ExplainMode { kNone, kTop, kFull };
+
+struct QueryRequest {
+  std::string viewer_id;
+  Kind target = Kind::kItem;
+  int k = 20;
+  std::vector<std::string> seeds;
+  std::vector<std::string> exclude;
+  std::string context;             // raw JSON object or ""
+  ExplainMode explain = ExplainMode::kTop;
+  int deadline_ms = 0;             // 0: the configured default
+  int max_per_creator = -1;        // -1: the configured default; 0: no cap
+  bool audit = true;
+};
+
+struct QueryResult {
+  Ref ref;
+  std::string entity_id;
+  double score = 0;
+  uint8_t sources = 0;
+  std::array<float, kNumFeatures> value{};
+  std::array<float, kNumFeatures> contribution{};
+  std::string reason;
+};
+
+enum Stage { kStageState = 0, kStageGraph, kStageCoeng, kStageAnn, kStageWalk, kStagePopular, kStageRank, kNumStages };
+const char* StageName(Stage s);
+
+struct QueryResponse {
+  std::string request_id;
+  std::string model_version;
+  std::string snapshot;
+  std::vector<QueryResult> results;
+  bool cold_start = false;
+  bool degraded = false;                 // a source was skipped for the deadline
+  std::vector<std::string> skipped;
+  std::array<size_t, kNumSources> candidates_per_source{};
+  std::array<int64_t, kNumStages> stage_micros{};
+};
+
+class QueryEngine {
+ public:
+  QueryEngine(const ServingOptions& options, const EntityRegistry* registry, const LiveState* live,
+              const SnapshotManager* snapshots, AuditLog* audit, const Clock* clock);
+
+  // InvalidArgument for a request that is well-formed but invalid (422).
+  absl::StatusOr<QueryResponse> Query(const QueryRequest& request) const;
+  // Same pipeline against an explicit snapshot (offline evaluation).
+  absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
+
+  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w) const;
+
+ private:
+  std::string Reason(const QueryResponse& r, const QueryResult& res, const Candidate& c) const;
+  std::string DisplayName(Ref r) const;
+
+  ServingOptions options_;
+  const EntityRegistry* registry_;
+  const LiveState* live_;
+  const SnapshotManager* snapshots_;
+  AuditLog* audit_;
+  const Clock* clock_;
+  BlendRanker ranker_;
+};
+
+}  // namespace affinity
