@@ -207,6 +207,11 @@ std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r,
   int best = -1;
   for (int f = 0; f < kNumFeatures; ++f)
     if (r.contribution[f] > 0 && (best < 0 || r.contribution[f] > r.contribution[best])) best = f;
+  // Social proof is the most legible reason: prefer it when it carries at least
+  // half the weight of the strongest contribution.
+  if (best >= 0 && best != kFeatSocialGraph && (c.n_proof > 0 || c.via_creator.valid()) &&
+      r.contribution[kFeatSocialGraph] >= 0.5f * r.contribution[best])
+    best = kFeatSocialGraph;
   const std::string kind = std::string(KindName(c.ref.kind()));
   auto proof_names = [&] {
     std::vector<std::string> names;

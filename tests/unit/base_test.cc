@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include "base/config.h"
+#include "base/json_writer.h"
+#include "base/strings.h"
+#include "events/event.h"
+
+namespace affinity {
+namespace {
+
+TEST(JsonWriterTest, EscapesControlCharactersAndQuotes) {
+  JsonWriter w;
+  w.BeginObject().Key("a\"b").String("line\nbreak\t\x01").Key("n").Int(-3).EndObject();
+  EXPECT_EQ(w.str(), "{\"a\\\"b\":\"line\\nbreak\\t\\u0001\",\"n\":-3}");
+}
+
+TEST(JsonWriterTest, WritesNonFiniteNumbersAsNull) {
+  JsonWriter w;
+  w.BeginArray().Double(1.5).Double(std::nan("")).EndArray();
+  EXPECT_EQ(w.str(), "[1.5,null]");
+}
+
+TEST(JsonWriterTest, ErrorBodyHasCodeAndMessage) {
+  EXPECT_EQ(JsonError("invalid", "k must be positive"), "{\"error\":{\"code\":\"invalid\",\"message\":\"k must be positive\"}}");
+}
+
+TEST(StringsTest, SplitKeepsEmptyFields) {
+  auto f = Split("a\t\tc", '\t');
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[1], "");
+}
+
+TEST(StringsTest, ParseNumbersRejectsTrailingGarbage) {
+  EXPECT_EQ(ParseInt64("42"), 42);
+  EXPECT_FALSE(ParseInt64("42x"));
+  EXPECT_FALSE(ParseInt64(""));
+  EXPECT_DOUBLE_EQ(*ParseDouble("2.5"), 2.5);
+  EXPECT_FALSE(ParseDouble("nope"));
+}
+
+TEST(StringsTest, Crc32cMatchesKnownVector) {
+  // RFC 3720 test vector: 32 bytes of zeros.
+  std::string zeros(32, '\0');
+  EXPECT_EQ(Crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+}
+
+TEST(ConfigTest, ReadsTomlAndValidates) {
+  auto c = Config::FromTomlString("[serving]\ndeadline_ms = 20\n[actions]\nhide = -9.0\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->serving.deadline_ms, 20);
+  EXPECT_DOUBLE_EQ(c->actions.hide, -9.0);
+  EXPECT_EQ(c->serving.per_creator_cap, 3);
+}
+
+TEST(ConfigTest, RejectsOutOfRangeValuesWithTheirName) {
+  auto c = Config::FromTomlString("[server]\nport = 70000\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("server.port"), std::string::npos);
+}
+
+TEST(ConfigTest, RejectsMalformedToml) { EXPECT_FALSE(Config::FromTomlString("[serving\n").ok()); }
+
+TEST(EventTest, EncodingRoundTrips) {
+  Event e;
+  e.ts = 123456789;
+  e.viewer = Ref(Kind::kUser, 7);
+  e.entity = Ref(Kind::kItem, 99);
+  e.action = Action::kLike;
+  e.weight = 2.5f;
+  e.context = "{\"request_id\":\"q_1\"}";
+  Event d;
+  ASSERT_TRUE(DecodeEvent(EncodeEvent(e), &d));
+  EXPECT_EQ(d.ts, e.ts);
+  EXPECT_EQ(d.viewer, e.viewer);
+  EXPECT_EQ(d.entity, e.entity);
+  EXPECT_EQ(d.action, Action::kLike);
+  EXPECT_FLOAT_EQ(d.weight, 2.5f);
+  EXPECT_EQ(d.context, e.context);
+}
+
+TEST(EventTest, DecodeRejectsTruncatedRecords) {
+  Event e;
+  e.context = "abc";
+  std::string bytes = EncodeEvent(e);
+  Event d;
+  EXPECT_FALSE(DecodeEvent(std::string_view(bytes).substr(0, bytes.size() - 1), &d));
+}
+
+TEST(EventTest, ParsesEveryContractAction) {
+  for (const char* a : {"impression", "click", "like", "play", "follow", "unfollow", "hide"})
+    EXPECT_TRUE(ParseAction(a)) << a;
+  EXPECT_FALSE(ParseAction("teleport"));
+}
+
+TEST(RefTest, PacksKindAndId) {
+  Ref r(Kind::kCreator, 12345);
+  EXPECT_EQ(r.kind(), Kind::kCreator);
+  EXPECT_EQ(r.id(), 12345u);
+  EXPECT_FALSE(Ref().valid());
+}
+
+}  // namespace
+}  // namespace affinity

@@ -1,0 +1,198 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/strings.h"
+#include "batch/als.h"
+#include "batch/pipeline.h"
+#include "candidates/ann/ann_index.h"
+#include "features/feature_store.h"
+#include "testing/world.h"
+
+namespace affinity {
+namespace {
+
+using testing::TempDir;
+using testing::World;
+
+// Users 0-9 engage with 8 of items 0-9, users 10-19 with 8 of items 10-19.
+SparseMatrix TwoBlocks() {
+  SparseMatrix m;
+  m.rows = 20;
+  m.cols = 20;
+  m.off.push_back(0);
+  for (uint32_t u = 0; u < 20; ++u) {
+    uint32_t base = u < 10 ? 0 : 10;
+    for (uint32_t k = 0; k < 8; ++k) {
+      m.idx.push_back(base + (u + k) % 10);
+      m.val.push_back(4.0f);
+    }
+    m.off.push_back(m.idx.size());
+  }
+  return m;
+}
+
+TEST(AlsTest, UnseenItemsOfTheViewersBlockOutrankTheOtherBlock) {
+  SparseMatrix m = TwoBlocks();
+  AlsOptions o;
+  o.factors = 4;
+  o.iterations = 10;
+  o.threads = 2;
+  AlsModel model = TrainAls(m, o);
+  auto score = [&](uint32_t u, uint32_t i) {
+    float s = 0;
+    for (int f = 0; f < 4; ++f) s += model.user[u * 4 + f] * model.item[i * 4 + f];
+    return s;
+  };
+  for (uint32_t u : {0u, 3u, 15u}) {
+    uint32_t base = u < 10 ? 0 : 10, other = u < 10 ? 10 : 0;
+    for (uint32_t unseen : {base + (u + 8) % 10, base + (u + 9) % 10})
+      for (uint32_t j = 0; j < 10; ++j) EXPECT_GT(score(u, unseen), score(u, other + j)) << u << " " << unseen;
+  }
+}
+
+TEST(AlsTest, FoldInOfAViewersItemsFavoursTheirBlock) {
+  SparseMatrix m = TwoBlocks();
+  AlsOptions o;
+  o.factors = 4;
+  o.iterations = 10;
+  AlsModel model = TrainAls(m, o);
+  // A new viewer who engaged with items 10, 11 and 12.
+  const float* rows[3] = {&model.item[10 * 4], &model.item[11 * 4], &model.item[12 * 4]};
+  float conf[3] = {4, 4, 4};
+  float x[4];
+  FoldIn(rows, conf, 3, model.gram.data(), 4, o.lambda, x);
+  auto score = [&](uint32_t i) {
+    float s = 0;
+    for (int f = 0; f < 4; ++f) s += x[f] * model.item[i * 4 + f];
+    return s;
+  };
+  float worst_in = 1e9, best_out = -1e9;
+  for (uint32_t i = 13; i < 20; ++i) worst_in = std::min(worst_in, score(i));
+  for (uint32_t i = 0; i < 10; ++i) best_out = std::max(best_out, score(i));
+  EXPECT_GT(score(11), best_out);
+  EXPECT_GT(worst_in, best_out - 0.5f);
+}
+
+TEST(AnnIndexTest, FindsTheBestInnerProductAndSurvivesSaveLoad) {
+  std::vector<float> data = {1, 0, 0, 1, 0.7f, 0.7f, -1, 0};
+  auto index = AnnIndex::Build(data.data(), 4, 2, 8, 50, 2);
+  ASSERT_TRUE(index.ok());
+  float q[2] = {0.9f, 0.1f};
+  auto hits = (*index)->Search(q, 2);
+  ASSERT_EQ(hits.size(), 2u);
+  EXPECT_EQ(hits[0].first, 0u);
+  TempDir dir;
+  ASSERT_TRUE((*index)->Save(dir / "a.hnsw").ok());
+  auto loaded = AnnIndex::Load(dir / "a.hnsw", 2);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->Search(q, 1)[0].first, 0u);
+}
+
+TEST(AnnIndexTest, TruncatedIndexFileIsRejected) {
+  std::vector<float> data = {1, 0, 0, 1};
+  auto index = *AnnIndex::Build(data.data(), 2, 2, 8, 50, 1);
+  TempDir dir;
+  ASSERT_TRUE(index->Save(dir / "a.hnsw").ok());
+  std::filesystem::resize_file(dir / "a.hnsw", std::filesystem::file_size(dir / "a.hnsw") - 5);
+  auto loaded = AnnIndex::Load(dir / "a.hnsw", 2);
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(FeatureStoreTest, RefusesUndeclaredGroupsAndWrongWidths) {
+  TempDir dir;
+  auto store = *OpenRocksFeatureStore(dir / "f", false, DeclaredFeatureGroups(4));
+  EXPECT_FALSE(store->Put("made_up", {{Ref(Kind::kItem, 1), {1}, 0, "x"}}).ok());
+  EXPECT_FALSE(store->Put(kGroupPopularity, {{Ref(Kind::kItem, 1), {1, 2, 3}, 0, "x"}}).ok());
+  ASSERT_TRUE(store->Put(kGroupPopularity, {{Ref(Kind::kItem, 1), {5, 0.5f}, 77, "batch/popularity@v1"}}).ok());
+  auto rec = store->Get(kGroupPopularity, Ref(Kind::kItem, 1));
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->freshness_ts, 77);
+  EXPECT_EQ((*rec)->provenance, "batch/popularity@v1");
+  EXPECT_FLOAT_EQ((*rec)->values[0], 5);
+}
+
+class BatchPipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    world_.BuildSmall();
+    options_.als_factors = 8;
+    options_.hnsw_m = 8;
+  }
+  World world_;
+  BatchOptions options_;
+};
+
+TEST_F(BatchPipelineTest, SnapshotRoundTripsThroughPublishAndLoad) {
+  BatchReport report;
+  auto snap = BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), &report);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(report.events, world_.store->NextOffset());
+  auto version = PublishSnapshot(world_.dir.path(), **snap, "{}", 2);
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, "v000001");
+  EXPECT_EQ(CurrentSnapshotVersion(world_.dir.path()), "v000001");
+  auto loaded = LoadCurrentSnapshot(world_.dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const Snapshot& a = **snap;
+  const Snapshot& b = **loaded;
+  EXPECT_EQ(b.watermark_offset, a.watermark_offset);
+  for (int k = 0; k < kNumKinds; ++k) {
+    EXPECT_EQ(b.kinds[k].count, a.kinds[k].count);
+    EXPECT_EQ(b.kinds[k].nb_ids, a.kinds[k].nb_ids);
+    EXPECT_EQ(b.kinds[k].has_emb, a.kinds[k].has_emb);
+    EXPECT_EQ(b.kinds[k].emb, a.kinds[k].emb);
+    EXPECT_EQ(b.kinds[k].popular, a.kinds[k].popular);
+  }
+  EXPECT_EQ(b.viewer_emb, a.viewer_emb);
+  EXPECT_NE(b.manifest_json.find("\"feature_groups\""), std::string::npos);
+}
+
+TEST_F(BatchPipelineTest, OldVersionsArePrunedAndCurrentMovesForward) {
+  for (int i = 0; i < 3; ++i) {
+    auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+    ASSERT_TRUE(PublishSnapshot(world_.dir.path(), *snap, "", 2).ok());
+  }
+  EXPECT_EQ(CurrentSnapshotVersion(world_.dir.path()), "v000003");
+  EXPECT_FALSE(std::filesystem::exists(world_.dir / "snapshots/v000001"));
+  EXPECT_TRUE(std::filesystem::exists(world_.dir / "snapshots/v000002"));
+}
+
+TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  std::string bytes = *ReadFile(path);
+  bytes[bytes.size() / 2] ^= 0x5A;
+  ASSERT_TRUE(WriteFileAtomic(path, bytes));
+  auto loaded = LoadCurrentSnapshot(world_.dir.path());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST_F(BatchPipelineTest, CoEngagementNeighboursStayWithinKindAndTasteGroup) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  const KindSnapshot& items = snap->kind(Kind::kItem);
+  Ref i0 = *world_.registry.Find("i0");
+  ASSERT_GT(items.nb_off[i0.id() + 1], items.nb_off[i0.id()]);
+  for (uint32_t p = items.nb_off[i0.id()]; p < items.nb_off[i0.id() + 1]; ++p) {
+    std::string ext = world_.registry.ExtId(Ref(Kind::kItem, items.nb_ids[p]));
+    int n = std::stoi(ext.substr(1));
+    EXPECT_LT(n, 15) << ext;  // i0 is liked by even users, who only like items 0..14
+  }
+}
+
+TEST_F(BatchPipelineTest, PopularityRanksTheMostEngagedFirst) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  const KindSnapshot& users = snap->kind(Kind::kUser);
+  const KindSnapshot& creators = snap->kind(Kind::kCreator);
+  ASSERT_FALSE(creators.popular.empty());
+  EXPECT_EQ(creators.popular[0], world_.registry.Find("c0")->id());  // every user follows c0
+  EXPECT_FLOAT_EQ(creators.followers[world_.registry.Find("c0")->id()], 10.f);
+  EXPECT_EQ(users.following[world_.registry.Find("u0")->id()], 3.f);  // u1, u2 and c0
+}
+
+}  // namespace
+}  // namespace affinity

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "batch/pipeline.h"
+#include "serving/query_engine.h"
+#include "testing/world.h"
+
+namespace affinity {
+namespace {
+
+using testing::World;
+
+// A clock whose monotonic time leaps forward on every read, so that any
+// deadline expires at the first check.
+class LeapingClock final : public Clock {
+ public:
+  int64_t NowMillis() const override { return 1'767'225'600'000; }
+  int64_t MonotonicMicros() const override { return t_ += 1'000'000; }
+
+ private:
+  mutable int64_t t_ = 0;
+};
+
+class QueryEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    world_.BuildSmall();
+    BatchOptions o;
+    o.als_factors = 8;
+    o.hnsw_m = 8;
+    auto snap = BuildSnapshot(*world_.store, world_.registry, o, world_.clock.NowMillis(), nullptr);
+    ASSERT_TRUE(snap.ok());
+    snapshot_ = std::move(*snap);
+    engine_ = std::make_unique<QueryEngine>(world_.config.serving, &world_.registry, world_.live.get(), nullptr,
+                                            nullptr, &world_.clock);
+  }
+  QueryResponse Run(QueryRequest q) {
+    auto r = engine_->QueryWith(q, snapshot_.get());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : QueryResponse();
+  }
+  static QueryRequest Req(std::string viewer, Kind target, int k = 10) {
+    QueryRequest q;
+    q.viewer_id = std::move(viewer);
+    q.target = target;
+    q.k = k;
+    return q;
+  }
+  World world_;
+  std::shared_ptr<Snapshot> snapshot_;
+  std::unique_ptr<QueryEngine> engine_;
+};
+
+TEST_F(QueryEngineTest, ReturnsAtMostKEntitiesOfTheTargetKindBestFirst) {
+  for (Kind k : {Kind::kUser, Kind::kCreator, Kind::kItem}) {
+    auto r = Run(Req("u0", k, 3));
+    ASSERT_FALSE(r.results.empty()) << KindName(k);
+    EXPECT_LE(r.results.size(), 3u);
+    for (size_t i = 0; i < r.results.size(); ++i) {
+      EXPECT_EQ(r.results[i].ref.kind(), k);
+      if (i) EXPECT_GE(r.results[i - 1].score, r.results[i].score);
+    }
+  }
+}
+
+TEST_F(QueryEngineTest, NeverReturnsTheViewerOrAccountsItFollows) {
+  auto r = Run(Req("u0", Kind::kUser, 10));
+  auto state = world_.live->Viewer(*world_.registry.Find("u0"));
+  for (const auto& res : r.results) {
+    EXPECT_NE(res.entity_id, "u0");
+    EXPECT_FALSE(state->Follows(res.ref)) << res.entity_id;
+  }
+  auto c = Run(Req("u0", Kind::kCreator, 10));
+  for (const auto& res : c.results) EXPECT_NE(res.entity_id, "c0");  // every user follows c0
+}
+
+TEST_F(QueryEngineTest, HiddenAndExcludedEntitiesAreNeverReturned) {
+  auto before = Run(Req("u0", Kind::kItem, 5));
+  ASSERT_GE(before.results.size(), 2u);
+  std::string top = before.results[0].entity_id, second = before.results[1].entity_id;
+  ASSERT_TRUE(world_.Events({World::Ev("u0", top, "hide")}).ok());
+  auto q = Req("u0", Kind::kItem, 30);
+  q.exclude = {second};
+  auto after = Run(q);
+  for (const auto& res : after.results) {
+    EXPECT_NE(res.entity_id, top);
+    EXPECT_NE(res.entity_id, second);
+  }
+}
+
+TEST_F(QueryEngineTest, ContributionsAddUpToTheScore) {
+  auto r = Run(Req("u1", Kind::kItem, 10));
+  ASSERT_FALSE(r.results.empty());
+  for (const auto& res : r.results) {
+    double sum = 0;
+    for (float c : res.contribution) sum += c;
+    EXPECT_NEAR(sum, res.score, 1e-5);
+  }
+}
+
+TEST_F(QueryEngineTest, CapsItemsPerCreator) {
+  auto q = Req("u2", Kind::kItem, 30);
+  q.max_per_creator = 2;
+  auto r = Run(q);
+  std::map<uint32_t, int> per;
+  for (const auto& res : r.results) per[world_.registry.CreatorOf(res.ref).bits]++;
+  for (auto& [c, n] : per) EXPECT_LE(n, 2);
+  EXPECT_LE(r.results.size(), 6u);  // three creators
+}
+
+TEST_F(QueryEngineTest, UnknownViewerGetsAColdStartList) {
+  auto r = Run(Req("stranger", Kind::kItem, 5));
+  EXPECT_TRUE(r.cold_start);
+  EXPECT_EQ(r.results.size(), 5u);
+  for (const auto& res : r.results) EXPECT_FALSE(res.reason.empty());
+}
+
+TEST_F(QueryEngineTest, SocialProofNamesFollowedAccounts) {
+  auto r = Run(Req("u0", Kind::kUser, 10));
+  bool found = false;
+  for (const auto& res : r.results)
+    if (res.reason.find("people you follow") != std::string::npos ||
+        res.reason.find("person you follow") != std::string::npos)
+      found = true;
+  std::string all;
+  for (const auto& res : r.results) all += res.entity_id + ": " + res.reason + "\n";
+  EXPECT_TRUE(found) << all;
+}
+
+TEST_F(QueryEngineTest, SeedsSteerTheList) {
+  auto q = Req("stranger", Kind::kItem, 5);
+  q.seeds = {"i16"};
+  auto r = Run(q);
+  ASSERT_FALSE(r.results.empty());
+  int odd_group = 0;
+  for (const auto& res : r.results) odd_group += std::stoi(res.entity_id.substr(1)) >= 15;
+  EXPECT_GE(odd_group, 3);
+}
+
+TEST_F(QueryEngineTest, InvalidRequestsAreInvalidArgument) {
+  auto q = Req("u0", Kind::kItem, 0);
+  EXPECT_EQ(engine_->QueryWith(q, snapshot_.get()).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_->QueryWith(Req("c0", Kind::kItem), snapshot_.get()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(QueryEngineTest, ExpiredDeadlineSkipsSourcesButStillAnswers) {
+  LeapingClock clock;
+  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, nullptr, &clock);
+  auto r = engine.QueryWith(Req("u0", Kind::kItem, 5), snapshot_.get());
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->degraded);
+  EXPECT_FALSE(r->skipped.empty());
+  EXPECT_FALSE(r->results.empty());
+}
+
+TEST_F(QueryEngineTest, WorksBeforeTheFirstSnapshot) {
+  auto r = engine_->QueryWith(Req("u0", Kind::kItem, 5), nullptr);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->results.size(), 5u);
+}
+
+TEST_F(QueryEngineTest, FullExplanationListsEveryFeatureWithBaseAndRawScore) {
+  auto r = Run(Req("u0", Kind::kItem, 2));
+  JsonWriter w;
+  engine_->WriteJson(r, ExplainMode::kFull, w);
+  const std::string& json = w.str();
+  EXPECT_NE(json.find("\"base\":0"), std::string::npos);
+  EXPECT_NE(json.find("\"raw_score\""), std::string::npos);
+  for (int f = 0; f < kNumFeatures; ++f) EXPECT_NE(json.find(FeatureName(Feature(f))), std::string::npos);
+}
+
+}  // namespace
+}  // namespace affinity

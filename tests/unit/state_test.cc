@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+
+#include "testing/world.h"
+
+namespace affinity {
+namespace {
+
+using testing::World;
+
+TEST(IngestorTest, BatchWithOneInvalidEventIsRejectedWholeAndNamesIt) {
+  World w;
+  w.BuildSmall();
+  uint64_t before = w.store->NextOffset();
+  uint64_t users_before = w.registry.Count(Kind::kUser);
+  auto s = w.Events({World::Ev("newbie", "i1", "click"), World::Ev("u1", "i2", "teleport")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("events[1]"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("teleport"), std::string::npos);
+  EXPECT_EQ(w.store->NextOffset(), before);
+  EXPECT_EQ(w.registry.Count(Kind::kUser), users_before);
+  EXPECT_FALSE(w.registry.Find("newbie"));
+}
+
+TEST(IngestorTest, UnknownEntityIsRejectedWithAnActionableMessage) {
+  World w;
+  w.BuildSmall();
+  auto s = w.Events({World::Ev("u1", "ghost", "click")});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("POST /affinity/entities"), std::string::npos);
+}
+
+TEST(IngestorTest, FollowingAnItemIsRejected) {
+  World w;
+  w.BuildSmall();
+  EXPECT_FALSE(w.Events({World::Ev("u1", "i1", "follow")}).ok());
+}
+
+TEST(IngestorTest, NonFiniteWeightAndFarFutureTimestampAreRejected) {
+  World w;
+  w.BuildSmall();
+  auto e = World::Ev("u1", "i1", "click");
+  e.weight = std::numeric_limits<double>::infinity();
+  EXPECT_FALSE(w.Events({e}).ok());
+  auto f = World::Ev("u1", "i1", "click", w.clock.NowMillis() + 3LL * 86400 * 1000);
+  EXPECT_FALSE(w.Events({f}).ok());
+}
+
+TEST(IngestorTest, UnknownViewerIsRegisteredAsUser) {
+  World w;
+  w.BuildSmall();
+  ASSERT_TRUE(w.Events({World::Ev("fresh", "i3", "like")}).ok());
+  auto r = w.registry.Find("fresh");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->kind(), Kind::kUser);
+  EXPECT_EQ(w.live->Viewer(*r)->recent.size(), 1u);
+}
+
+TEST(IngestorTest, ActionWithoutWeightTakesTheConfiguredDefault) {
+  World w;
+  w.BuildSmall();
+  auto e = World::Ev("u3", "i4", "like");
+  ASSERT_TRUE(w.Events({e}).ok());
+  Event last;
+  ASSERT_TRUE(w.store->ScanEvents([&](const Event& ev) { last = ev; return true; }).ok());
+  EXPECT_FLOAT_EQ(last.weight, float(w.config.actions.like));
+}
+
+TEST(IngestorTest, HideFollowAndUnfollowChangeLiveStateImmediately) {
+  World w;
+  w.BuildSmall();
+  Ref u1 = *w.registry.Find("u1"), i9 = *w.registry.Find("i9"), c2 = *w.registry.Find("c2");
+  ASSERT_TRUE(w.Events({World::Ev("u1", "i9", "hide"), World::Ev("u1", "c2", "follow")}).ok());
+  EXPECT_TRUE(w.live->Viewer(u1)->Hid(i9));
+  EXPECT_TRUE(w.live->Viewer(u1)->Follows(c2));
+  EXPECT_EQ(w.live->Followers(c2), 1u);
+  ASSERT_TRUE(w.Events({World::Ev("u1", "c2", "unfollow")}).ok());
+  EXPECT_FALSE(w.live->Viewer(u1)->Follows(c2));
+  EXPECT_EQ(w.live->Followers(c2), 0u);
+}
+
+TEST(IngestorTest, EntityBatchMayCreateTheCreatorItsItemsName) {
+  World w;
+  auto n = w.ingestor->UpsertEntities({{"i1", "item", "c9", "", ""}, {"c9", "creator", "", "", ""}});
+  ASSERT_TRUE(n.ok()) << n.status();
+  Ref item = *w.registry.Find("i1");
+  EXPECT_EQ(w.registry.CreatorOf(item), *w.registry.Find("c9"));
+  EXPECT_EQ(w.registry.ItemsOf(w.registry.Find("c9")->id())->size(), 1u);
+}
+
+TEST(IngestorTest, EntityBatchRejectsUnknownCreatorKindChangesAndDuplicates) {
+  World w;
+  w.BuildSmall();
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{"i99", "item", "nobody", "", ""}}).ok());
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{"u1", "item", "", "", ""}}).ok());
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{"x", "user", "", "", ""}, {"x", "user", "", "", ""}}).ok());
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{"x", "users", "", "", ""}}).ok());
+  EXPECT_FALSE(w.registry.Find("x"));
+}
+
+TEST(IngestorTest, UpsertUpdatesAnExistingEntityInPlace) {
+  World w;
+  w.BuildSmall();
+  Ref before = *w.registry.Find("i1");
+  ASSERT_TRUE(w.ingestor->UpsertEntities({{"i1", "item", "c2", "fresh", ""}}).ok());
+  EXPECT_EQ(*w.registry.Find("i1"), before);
+  EXPECT_EQ(w.registry.Get(before)->cohort, "fresh");
+  EXPECT_EQ(w.registry.CreatorOf(before), *w.registry.Find("c2"));
+}
+
+TEST(LiveStateTest, ReplayFromTheStoreRebuildsTheSameState) {
+  World w;
+  w.BuildSmall();
+  ASSERT_TRUE(w.Events({World::Ev("u4", "i2", "hide"), World::Ev("u4", "u5", "unfollow")}).ok());
+  LiveState replayed(w.config.actions);
+  ASSERT_TRUE(replayed.Load(*w.store).ok());
+  for (int u = 0; u < 10; ++u) {
+    Ref r = *w.registry.Find("u" + std::to_string(u));
+    auto a = w.live->Viewer(r), b = replayed.Viewer(r);
+    EXPECT_EQ(a->follows, b->follows) << u;
+    EXPECT_EQ(a->hidden, b->hidden) << u;
+    EXPECT_EQ(a->recent.size(), b->recent.size()) << u;
+    EXPECT_EQ(w.live->Followers(r), replayed.Followers(r)) << u;
+  }
+  EXPECT_EQ(w.live->events_applied(), replayed.events_applied());
+}
+
+TEST(LiveStateTest, EngagementDecaysWithTheConfiguredHalfLife) {
+  ActionWeights weights;
+  LiveState live(weights, 1000);
+  Event e;
+  e.viewer = Ref(Kind::kUser, 0);
+  e.entity = Ref(Kind::kItem, 3);
+  e.action = Action::kClick;
+  e.weight = 4;
+  e.ts = 10'000;
+  live.Apply({e});
+  EXPECT_NEAR(live.Engagement(e.entity, 10'000), 4.0, 1e-4);
+  EXPECT_NEAR(live.Engagement(e.entity, 11'000), 2.0, 1e-4);
+}
+
+TEST(LiveStateTest, RecentListsNewestDistinctEntitiesFirst) {
+  World w;
+  w.BuildSmall();
+  ASSERT_TRUE(w.Events({World::Ev("u1", "i7", "click"), World::Ev("u2", "i8", "click"), World::Ev("u3", "i7", "click")}).ok());
+  auto recent = w.live->Recent(Kind::kItem, 2);
+  ASSERT_EQ(recent.size(), 2u);
+  EXPECT_EQ(recent[0], *w.registry.Find("i7"));
+  EXPECT_EQ(recent[1], *w.registry.Find("i8"));
+}
+
+}  // namespace
+}  // namespace affinity

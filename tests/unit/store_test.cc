@@ -1,0 +1,104 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "store/store.h"
+#include "testing/temp_dir.h"
+
+namespace affinity {
+namespace {
+
+using testing::TempDir;
+
+Event MakeEvent(uint32_t viewer, uint32_t item, Action a = Action::kClick) {
+  Event e;
+  e.ts = 1000 + item;
+  e.viewer = Ref(Kind::kUser, viewer);
+  e.entity = Ref(Kind::kItem, item);
+  e.action = a;
+  return e;
+}
+
+TEST(RocksStoreTest, AppendAssignsConsecutiveOffsetsAndScansInOrder) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  std::vector<Event> a = {MakeEvent(1, 1), MakeEvent(1, 2)}, b = {MakeEvent(2, 3)};
+  ASSERT_TRUE(store->AppendEvents(a, {}).ok());
+  ASSERT_TRUE(store->AppendEvents(b, {}).ok());
+  EXPECT_EQ(a[0].offset, 0u);
+  EXPECT_EQ(a[1].offset, 1u);
+  EXPECT_EQ(b[0].offset, 2u);
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(store->ScanEvents([&](const Event& e) { seen.push_back(e.offset); return true; }).ok());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0, 1, 2}));
+  EXPECT_EQ(store->NextOffset(), 3u);
+}
+
+TEST(RocksStoreTest, ReopenKeepsEventsEntitiesAndFollows) {
+  TempDir dir;
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+    std::vector<Event> evs = {MakeEvent(1, 5)};
+    ASSERT_TRUE(store->AppendEvents(evs, {{Ref(Kind::kUser, 1), Ref(Kind::kUser, 2), true, 7}}).ok());
+    ASSERT_TRUE(store->PutEntities({{Ref(Kind::kItem, 5), "i5", Ref(Kind::kCreator, 0), "topic", "{}"}}).ok());
+  }
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  EXPECT_EQ(store->NextOffset(), 1u);
+  int follows = 0, entities = 0;
+  ASSERT_TRUE(store->ScanFollows([&](Ref a, Ref b, int64_t ts) { follows++; EXPECT_EQ(ts, 7); }).ok());
+  ASSERT_TRUE(store->ScanEntities([&](const EntityRecord& e) {
+    entities++;
+    EXPECT_EQ(e.ext_id, "i5");
+    EXPECT_EQ(e.creator, Ref(Kind::kCreator, 0));
+    EXPECT_EQ(e.cohort, "topic");
+  }).ok());
+  EXPECT_EQ(follows, 1);
+  EXPECT_EQ(entities, 1);
+}
+
+TEST(RocksStoreTest, UnfollowDeletesTheEdge) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  std::vector<Event> evs;
+  Ref a(Kind::kUser, 1), b(Kind::kUser, 2);
+  ASSERT_TRUE(store->AppendEvents(evs, {{a, b, true, 1}}).ok());
+  ASSERT_TRUE(store->AppendEvents(evs, {{a, b, false, 2}}).ok());
+  int n = 0;
+  ASSERT_TRUE(store->ScanFollows([&](Ref, Ref, int64_t) { n++; }).ok());
+  EXPECT_EQ(n, 0);
+}
+
+TEST(RocksStoreTest, SecondSecondaryReaderSeesPrimaryWrites) {
+  TempDir dir;
+  auto primary = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  std::vector<Event> evs = {MakeEvent(1, 1)};
+  ASSERT_TRUE(primary->AppendEvents(evs, {}).ok());
+  auto secondary = OpenRocksStore(dir.path(), OpenMode::kSecondary);
+  ASSERT_TRUE(secondary.ok()) << secondary.status();
+  std::vector<Event> more = {MakeEvent(1, 2)};
+  ASSERT_TRUE(primary->AppendEvents(more, {}).ok());
+  ASSERT_TRUE((*secondary)->CatchUp().ok());
+  EXPECT_EQ((*secondary)->NextOffset(), 2u);
+  EXPECT_FALSE((*secondary)->AppendEvents(more, {}).ok());
+}
+
+TEST(RocksStoreTest, SecondPrimaryOnTheSameDirIsRefusedWithAReason) {
+  TempDir dir;
+  auto first = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  auto second = OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("lock"), std::string::npos) << second.status();
+}
+
+TEST(RocksStoreTest, AuditRecordsRoundTrip) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  ASSERT_TRUE(store->PutAudit("q_1", "{\"x\":1}").ok());
+  auto got = store->GetAudit("q_1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(**got, "{\"x\":1}");
+  EXPECT_FALSE(store->GetAudit("q_2")->has_value());
+}
+
+}  // namespace
+}  // namespace affinity
