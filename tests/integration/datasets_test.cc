@@ -1,1 +1,74 @@
+// Real public datasets (../shared/data) through import, batch and serve.
+#include <gtest/gtest.h>
+#include <simdjson.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "testing/http_client.h"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace affinity {
+namespace {
+
+using namespace affinity::testing;
+
+TEST(DatasetsTest, HetrecLastfmRecommendsArtistsAndFriends) {
+  std::string src = SharedData() + "/lastfm-hetrec2011";
+  ASSERT_TRUE(std::filesystem::exists(src + "/user_artists.dat")) << "dataset missing: " << src;
+  TempDir dir;
+  auto imp = RunAffinity({"import", "--data", dir / "d", "--format", "hetrec-lastfm", src});
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  EXPECT_NE(imp.output.find("118268 events"), std::string::npos) << imp.output;  // 92,834 plays + 25,434 follows
+  ASSERT_EQ(RunAffinity({"batch", "--data", dir / "d"}).exit_code, 0);
+  ServerProcess server(dir / "d");
+  ASSERT_TRUE(server.running()) << server.log();
+  simdjson::dom::parser parser;
+  auto creators = Post(server.port(), "/affinity/query", R"({"viewer_id":"u2","target":"creators","k":10})");
+  ASSERT_EQ(creators.status, 200) << creators.body;
+  auto doc = parser.parse(creators.body).value();
+  ASSERT_EQ(doc["results"].get_array().size(), 10u);
+  for (auto r : doc["results"].get_array()) EXPECT_EQ(std::string_view(r["entity_id"])[0], 'a');
+  auto friends = Post(server.port(), "/affinity/query", R"({"viewer_id":"u2","target":"users","k":10})");
+  ASSERT_EQ(friends.status, 200);
+  auto fdoc = parser.parse(friends.body).value();
+  bool social = false;
+  for (auto r : fdoc["results"].get_array())
+    social |= std::string_view(r["explanation"]["reason"]).find("you follow") != std::string_view::npos;
+  EXPECT_TRUE(social) << friends.body;
+}
+
+TEST(DatasetsTest, SnapEgoFacebookImportsAsMutualFollows) {
+  std::string src = SharedData() + "/snap-ego-facebook/facebook_combined.txt";
+  ASSERT_TRUE(std::filesystem::exists(src)) << "dataset missing: " << src;
+  TempDir dir;
+  auto imp = RunAffinity({"import", "--data", dir / "d", "--format", "snap-edges", src});
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  EXPECT_NE(imp.output.find("4039 entities and 176468 events"), std::string::npos) << imp.output;
+}
+
+TEST(DatasetsTest, ImportOfAFileWithABadLineFailsNamingTheLine) {
+  TempDir dir;
+  {
+    std::ofstream(dir / "edges.txt") << "0 1\n1 2\nthree 4\n";
+  }
+  auto imp = RunAffinity({"import", "--data", dir / "d", "--format", "snap-edges", dir / "edges.txt"});
+  EXPECT_NE(imp.exit_code, 0);
+  EXPECT_NE(imp.output.find("edges.txt:3"), std::string::npos) << imp.output;
+}
+
+TEST(CommandLineTest, EveryCommandHasHelpAndBadUsageFails) {
+  for (const char* cmd : {"serve", "generate", "import", "batch"}) {
+    auto r = RunAffinity({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_NE(r.output.find("--"), std::string::npos);
+  }
+  EXPECT_NE(RunAffinity({"import", "--data", "/tmp/x"}).exit_code, 0);
+  auto missing = RunAffinity({"batch", "--data", "/nonexistent-affinity-dir"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.output.find("import data first"), std::string::npos) << missing.output;
+}
+
+}  // namespace
+}  // namespace affinity

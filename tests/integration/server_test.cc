@@ -1,1 +1,254 @@
+// End to end: the affinity binary, a real data dir, a real server on an
+// ephemeral port, real HTTP.
+#include <gtest/gtest.h>
+#include <simdjson.h>
 
+#include <chrono>
+#include <thread>
+
+#include "testing/http_client.h"
+#include "testing/process.h"
+#include "testing/temp_dir.h"
+
+namespace affinity {
+namespace {
+
+using namespace affinity::testing;
+
+// One small world, generated, imported and batched once for the whole suite.
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    world_ = new TempDir();
+    auto gen = RunAffinity({"generate", "--out", *world_ / "src", "--users", "800", "--creators", "40", "--items",
+                            "1500", "--events", "40000", "--seed", "11"});
+    ASSERT_EQ(gen.exit_code, 0) << gen.output;
+    auto imp = RunAffinity({"import", "--data", *world_ / "data", "--format", "native", *world_ / "src"});
+    ASSERT_EQ(imp.exit_code, 0) << imp.output;
+    auto batch = RunAffinity({"batch", "--data", *world_ / "data"});
+    ASSERT_EQ(batch.exit_code, 0) << batch.output;
+  }
+  static void TearDownTestSuite() { delete world_; }
+
+  void SetUp() override {
+    // Each test serves its own copy so that writes do not leak between tests.
+    std::filesystem::copy(*world_ / "data", dir_ / "data", std::filesystem::copy_options::recursive);
+    server_ = std::make_unique<ServerProcess>(dir_ / "data");
+    ASSERT_TRUE(server_->running()) << server_->log();
+  }
+
+  simdjson::dom::element Json(const std::string& body) {
+    simdjson::dom::element e;
+    auto err = parser_.parse(body).get(e);
+    EXPECT_FALSE(err) << body;
+    return e;
+  }
+  std::vector<std::string> Ids(const std::string& body) {
+    std::vector<std::string> ids;
+    for (auto r : Json(body)["results"].get_array()) ids.emplace_back(std::string_view(r["entity_id"]));
+    return ids;
+  }
+  std::string ErrorCode(const std::string& body) {
+    std::string_view code;
+    if (Json(body)["error"]["code"].get(code)) return "<no error code in: " + body.substr(0, 200) + ">";
+    return std::string(code);
+  }
+  int port() const { return server_->port(); }
+
+  static TempDir* world_;
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  simdjson::dom::parser parser_;
+};
+TempDir* ServerTest::world_ = nullptr;
+
+TEST_F(ServerTest, ServesExplainedRecommendationsForEveryTarget) {
+  for (const char* target : {"users", "creators", "items"}) {
+    auto r = Post(port(), "/affinity/query", std::string("{\"viewer_id\":\"u3\",\"target\":\"") + target + "\",\"k\":7}");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto doc = Json(r.body);
+    EXPECT_FALSE(std::string_view(doc["request_id"]).empty());
+    EXPECT_FALSE(std::string_view(doc["model_version"]).empty());
+    auto results = doc["results"].get_array();
+    ASSERT_EQ(results.size(), 7u) << target;
+    char prefix = target[0] == 'u' ? 'u' : target[0] == 'c' ? 'c' : 'i';
+    for (auto res : results) {
+      std::string_view id = res["entity_id"];
+      EXPECT_EQ(id[0], prefix) << id;
+      EXPECT_NE(id, "u3");
+      EXPECT_GT(res["sources"].get_array().size(), 0u);
+      EXPECT_FALSE(std::string_view(res["explanation"]["reason"]).empty());
+      EXPECT_GT(res["explanation"]["top_features"].get_array().size(), 0u);
+    }
+  }
+}
+
+TEST_F(ServerTest, FullExplanationsAddUpToTheRawScore) {
+  auto r = Post(port(), "/affinity/query", R"({"viewer_id":"u5","k":5,"explain":"full"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  for (auto res : Json(r.body)["results"].get_array()) {
+    double sum = double(res["explanation"]["base"]);
+    for (auto f : res["explanation"]["top_features"].get_array()) sum += double(f["contribution"]);
+    EXPECT_NEAR(sum, double(res["explanation"]["raw_score"]), 1e-3);
+    EXPECT_NEAR(sum, double(res["score"]), 1e-3);
+  }
+}
+
+TEST_F(ServerTest, UnknownViewerGetsAColdStartList) {
+  auto r = Post(port(), "/affinity/query", R"({"viewer_id":"never-seen","target":"items","k":5})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Ids(r.body).size(), 5u);
+  EXPECT_TRUE(bool(Json(r.body)["cold_start"]));
+}
+
+TEST_F(ServerTest, MalformedJsonIs400) {
+  auto r = Post(port(), "/affinity/query", "{\"viewer_id\":");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(ErrorCode(r.body), "malformed_json");
+  EXPECT_EQ(Post(port(), "/affinity/feedback", "[1,2]").status, 400);
+}
+
+TEST_F(ServerTest, InvalidFieldsAre422WithAMessage) {
+  for (const char* body : {R"({"target":"items"})", R"({"viewer_id":"u1","k":0})", R"({"viewer_id":"u1","k":501})",
+                           R"({"viewer_id":"u1","target":"planets"})", R"({"viewer_id":7})",
+                           R"({"viewer_id":"u1","explain":"maybe"})", R"({"viewer_id":"u1","seeds":"i1"})",
+                           R"({"viewer_id":"c1"})"}) {
+    auto r = Post(port(), "/affinity/query", body);
+    EXPECT_EQ(r.status, 422) << body << " -> " << r.body;
+    EXPECT_FALSE(std::string_view(Json(r.body)["error"]["message"]).empty());
+  }
+}
+
+TEST_F(ServerTest, OversizedBodyIs413) {
+  std::string big = "{\"events\":[" + std::string(9 << 20, ' ') + "]}";
+  auto r = Post(port(), "/affinity/feedback", big);
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(ErrorCode(r.body), "payload_too_large");
+}
+
+TEST_F(ServerTest, UnknownRouteIs404AndWrongMethodIs405) {
+  EXPECT_EQ(Get(port(), "/nope").status, 404);
+  EXPECT_EQ(Get(port(), "/affinity/query").status, 405);
+  EXPECT_EQ(Get(port(), "/admin/audit/q_missing").status, 404);
+}
+
+TEST_F(ServerTest, InvalidEventRejectsTheWholeBatchAndAppliesNothing) {
+  auto before = Json(Get(port(), "/admin/stats").body);
+  int64_t events_before = int64_t(before["events"]);
+  auto r = Post(port(), "/affinity/feedback",
+                R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click"},
+                              {"viewer_id":"u1","entity_id":"i2","action":"explode"}]})");
+  ASSERT_EQ(r.status, 422) << r.body;
+  EXPECT_NE(std::string_view(Json(r.body)["error"]["message"]).find("events[1]"), std::string::npos);
+  EXPECT_EQ(int64_t(Json(Get(port(), "/admin/stats").body)["events"]), events_before);
+}
+
+TEST_F(ServerTest, HideTakesEffectOnTheNextQuery) {
+  auto first = Ids(Post(port(), "/affinity/query", R"({"viewer_id":"u8","k":5})").body);
+  ASSERT_FALSE(first.empty());
+  auto r = Post(port(), "/affinity/feedback",
+                "{\"events\":[{\"viewer_id\":\"u8\",\"entity_id\":\"" + first[0] + "\",\"action\":\"hide\"}]}");
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_EQ(int64_t(Json(r.body)["accepted"]), 1);
+  auto second = Ids(Post(port(), "/affinity/query", R"({"viewer_id":"u8","k":50})").body);
+  EXPECT_EQ(std::find(second.begin(), second.end(), first[0]), second.end());
+}
+
+TEST_F(ServerTest, FollowRemovesTheAccountFromTheNextUsersList) {
+  auto first = Ids(Post(port(), "/affinity/query", R"({"viewer_id":"u9","target":"users","k":5})").body);
+  ASSERT_FALSE(first.empty());
+  auto r = Post(port(), "/affinity/feedback",
+                "{\"events\":[{\"viewer_id\":\"u9\",\"entity_id\":\"" + first[0] + "\",\"action\":\"follow\"}]}");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto second = Ids(Post(port(), "/affinity/query", R"({"viewer_id":"u9","target":"users","k":50})").body);
+  EXPECT_EQ(std::find(second.begin(), second.end(), first[0]), second.end());
+}
+
+TEST_F(ServerTest, NewEntitiesCanBeUpsertedThenEngagedWith) {
+  auto r = Post(port(), "/affinity/entities",
+                R"({"entities":[{"id":"c-new","kind":"creator","attributes":{"name":"Ana","cohort":"new"}},
+                                {"id":"i-new","kind":"item","creator_id":"c-new"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(int64_t(Json(r.body)["upserted"]), 2);
+  r = Post(port(), "/affinity/feedback", R"({"events":[{"viewer_id":"u2","entity_id":"c-new","action":"follow"}]})");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto q = Post(port(), "/affinity/query", R"({"viewer_id":"u2","target":"items","k":100})");
+  ASSERT_EQ(q.status, 200);
+  bool found = false;
+  for (auto res : Json(q.body)["results"].get_array())
+    if (std::string_view(res["entity_id"]) == "i-new") {
+      found = true;
+      EXPECT_NE(std::string_view(res["explanation"]["reason"]).find("Ana"), std::string::npos);
+    }
+  EXPECT_TRUE(found) << q.body;
+  auto bad = Post(port(), "/affinity/entities", R"({"entities":[{"id":"x","kind":"planet"}]})");
+  EXPECT_EQ(bad.status, 422);
+}
+
+TEST_F(ServerTest, AuditRecordHoldsTheResponseAndItsExplanations) {
+  auto r = Post(port(), "/affinity/query", R"({"viewer_id":"u4","k":3,"context":{"surface":"home"}})");
+  ASSERT_EQ(r.status, 200);
+  std::string id(std::string_view(Json(r.body)["request_id"]));
+  auto a = Get(port(), "/admin/audit/" + id);
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto doc = Json(a.body);
+  EXPECT_EQ(std::string_view(doc["viewer_id"]), "u4");
+  EXPECT_EQ(std::string_view(doc["context"]["surface"]), "home");
+  EXPECT_EQ(doc["response"]["results"].get_array().size(), 3u);
+  EXPECT_FALSE(doc["response"]["results"].at(0)["explanation"]["base"].error());
+}
+
+TEST_F(ServerTest, MetricsExposeLatencyHistogramsAndCounters) {
+  Post(port(), "/affinity/query", R"({"viewer_id":"u1"})");
+  auto m = Get(port(), "/metrics");
+  ASSERT_EQ(m.status, 200);
+  for (const char* name : {"affinity_http_request_duration_seconds_bucket", "affinity_query_stage_duration_seconds",
+                           "affinity_candidates_total", "affinity_events_ingested_total", "affinity_snapshot_age_seconds"})
+    EXPECT_NE(m.body.find(name), std::string::npos) << name;
+}
+
+TEST_F(ServerTest, StatsAndHealthEndpointsAnswer) {
+  EXPECT_EQ(Get(port(), "/healthz").status, 200);
+  EXPECT_EQ(Get(port(), "/readyz").status, 200);
+  auto s = Json(Get(port(), "/admin/stats").body);
+  EXPECT_EQ(int64_t(s["events"]), 40000);
+  EXPECT_EQ(int64_t(s["entities"]), 800 + 40 + 1500);
+  EXPECT_EQ(std::string_view(s["snapshot"]), "v000001");
+}
+
+TEST_F(ServerTest, AcknowledgedEventsSurviveKill9) {
+  int accepted = 0;
+  for (int b = 0; b < 20; ++b) {
+    std::string body = "{\"events\":[";
+    for (int i = 0; i < 50; ++i)
+      body += std::string(i ? "," : "") + "{\"viewer_id\":\"u" + std::to_string(i) + "\",\"entity_id\":\"i" +
+              std::to_string(b * 50 + i) + "\",\"action\":\"click\"}";
+    body += "]}";
+    auto r = Post(port(), "/affinity/feedback", body);
+    ASSERT_EQ(r.status, 202) << r.body;
+    accepted += int(int64_t(Json(r.body)["accepted"]));
+  }
+  ASSERT_EQ(Post(port(), "/affinity/feedback", R"({"events":[{"viewer_id":"u7","entity_id":"i3","action":"hide"}]})").status, 202);
+  accepted += 1;
+  server_->Kill9();
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  EXPECT_EQ(int64_t(Json(Get(port(), "/admin/stats").body)["events"]), 40000 + accepted);
+  auto ids = Ids(Post(port(), "/affinity/query", R"({"viewer_id":"u7","k":200,"exclude":[]})").body);
+  EXPECT_EQ(std::find(ids.begin(), ids.end(), "i3"), ids.end());
+}
+
+TEST_F(ServerTest, BatchWhileServingIsSwappedInWithoutRestart) {
+  auto batch = RunAffinity({"batch", "--data", dir_ / "data"});
+  ASSERT_EQ(batch.exit_code, 0) << batch.output;
+  std::string version;
+  for (int i = 0; i < 70 && version != "v000002"; ++i) {
+    ASSERT_EQ(Post(port(), "/affinity/query", R"({"viewer_id":"u1","k":5})").status, 200);
+    version = std::string(std::string_view(Json(Get(port(), "/admin/stats").body)["snapshot"]));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(version, "v000002");
+}
+
+}  // namespace
+}  // namespace affinity

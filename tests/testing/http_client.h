@@ -1,0 +1,50 @@
+// A blocking HTTP/1.1 client for end-to-end tests (Boost.Beast), one connection
+// per request.
+#pragma once
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <string>
+
+namespace affinity::testing {
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+inline HttpResult HttpCall(int port, const std::string& method, const std::string& target,
+                           const std::string& body = "") {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), uint16_t(port)), ec);
+  if (ec) return {-1, ec.message()};
+  http::request<http::string_body> req(http::string_to_verb(method), target, 11);
+  req.set(http::field::host, "127.0.0.1");
+  req.set(http::field::content_type, "application/json");
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req, ec);
+  // A server may answer (413) and close before reading the whole body: read
+  // its response even when the write was cut short.
+  beast::error_code write_ec = ec;
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1 << 30);
+  http::read(stream, buffer, parser, ec);
+  if (ec) return {-1, (write_ec ? write_ec : ec).message()};
+  stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+  return {int(parser.get().result_int()), parser.get().body()};
+}
+
+inline HttpResult Post(int port, const std::string& target, const std::string& body) {
+  return HttpCall(port, "POST", target, body);
+}
+inline HttpResult Get(int port, const std::string& target) { return HttpCall(port, "GET", target); }
+
+}  // namespace affinity::testing

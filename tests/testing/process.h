@@ -1,0 +1,112 @@
+// Runs the affinity binary as a child process for end-to-end tests: commands to
+// completion, and servers in the background on an ephemeral port.
+#pragma once
+
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace affinity::testing {
+
+inline std::string AffinityBin() {
+  const char* b = std::getenv("AFFINITY_BIN");
+  return b ? b : "build/affinity";
+}
+
+inline std::string SharedData() {
+  const char* d = std::getenv("AFFINITY_SHARED_DATA");
+  return d ? d : "../shared/data";
+}
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs `affinity args...` and waits.
+inline CommandResult RunAffinity(const std::vector<std::string>& args) {
+  std::string cmd = "'" + AffinityBin() + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " 2>&1";
+  CommandResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+// `affinity serve --data DIR --port 0` in the background; the port is read from
+// the line it prints when ready.
+class ServerProcess {
+ public:
+  explicit ServerProcess(const std::string& data_dir, const std::vector<std::string>& extra = {}) { Start(data_dir, extra); }
+  ~ServerProcess() { Stop(SIGTERM); }
+
+  int port() const { return port_; }
+  bool running() const { return pid_ > 0 && port_ > 0; }
+  const std::string& log() const { return log_; }
+
+  void Kill9() { Stop(SIGKILL); }
+  void Stop(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    if (out_) std::fclose(out_);
+    out_ = nullptr;
+  }
+
+ private:
+  void Start(const std::string& data_dir, const std::vector<std::string>& extra) {
+    int fds[2];
+    if (::pipe(fds) != 0) return;
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      ::dup2(fds[1], STDOUT_FILENO);
+      ::dup2(fds[1], STDERR_FILENO);
+      ::close(fds[0]);
+      ::close(fds[1]);
+      std::vector<std::string> args = {AffinityBin(), "serve", "--data", data_dir, "--port", "0"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      std::_Exit(127);
+    }
+    ::close(fds[1]);
+    out_ = ::fdopen(fds[0], "r");
+    char line[1024];
+    const std::string marker = "serving on http://127.0.0.1:";
+    while (std::fgets(line, sizeof line, out_)) {
+      std::string s(line);
+      log_ += s;
+      auto pos = s.find(marker);
+      if (pos != std::string::npos) {
+        port_ = std::atoi(s.c_str() + pos + marker.size());
+        break;
+      }
+    }
+  }
+
+  pid_t pid_ = -1;
+  FILE* out_ = nullptr;
+  int port_ = 0;
+  std::string log_;
+};
+
+}  // namespace affinity::testing
