@@ -3,6 +3,7 @@
 // Not thread-safe: one per query.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <unordered_map>
@@ -50,6 +51,23 @@ class CandidateSet {
   size_t size() const { return items_.size(); }
   std::vector<Candidate>& items() { return items_; }
   const std::vector<Candidate>& items() const { return items_; }
+  // Keeps the n candidates with the highest score(c), dropping the rest.
+  template <typename ScoreFn>
+  void KeepTop(size_t n, ScoreFn&& score) {
+    if (items_.size() <= n) return;
+    std::vector<std::pair<float, uint32_t>> order(items_.size());
+    for (uint32_t i = 0; i < items_.size(); ++i) order[i] = {score(items_[i]), i};
+    std::nth_element(order.begin(), order.begin() + n, order.end(),
+                     [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    std::vector<Candidate> kept;
+    kept.reserve(n);
+    index_.clear();
+    for (size_t k = 0; k < n; ++k) {
+      index_.emplace(items_[order[k].second].ref.id(), uint32_t(kept.size()));
+      kept.push_back(items_[order[k].second]);
+    }
+    items_.swap(kept);
+  }
   size_t CountFrom(Source s) const {
     size_t n = 0;
     for (const auto& c : items_) n += (c.sources >> s) & 1;

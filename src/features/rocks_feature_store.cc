@@ -20,7 +20,7 @@ std::string Encode(const FeatureRecord& r) {
   std::string v;
   uint16_t n = uint16_t(r.values.size());
   v.append(reinterpret_cast<const char*>(&n), 2);
-  v.append(reinterpret_cast<const char*>(r.values.data()), r.values.size() * 4);
+  if (!r.values.empty()) v.append(reinterpret_cast<const char*>(r.values.data()), r.values.size() * 4);
   v.append(reinterpret_cast<const char*>(&r.freshness_ts), 8);
   v.append(r.provenance);
   return v;
@@ -35,7 +35,7 @@ bool Decode(std::string_view key, std::string_view v, FeatureRecord* r) {
   std::memcpy(&n, v.data(), 2);
   if (v.size() < 10u + 4u * n) return false;
   r->values.resize(n);
-  std::memcpy(r->values.data(), v.data() + 2, 4u * n);
+  if (n) std::memcpy(r->values.data(), v.data() + 2, 4u * n);
   std::memcpy(&r->freshness_ts, v.data() + 2 + 4 * n, 8);
   r->provenance.assign(v.data() + 10 + 4 * n, v.size() - 10 - 4 * n);
   return true;

@@ -28,7 +28,7 @@ class ArrayWriter {
     out_.append(reinterpret_cast<const char*>(&nl), 4);
     out_.append(name);
     out_.append(reinterpret_cast<const char*>(&bytes), 8);
-    out_.append(reinterpret_cast<const char*>(v.data()), bytes);
+    if (bytes) out_.append(reinterpret_cast<const char*>(v.data()), bytes);
     uint32_t crc = Crc32c(v.data(), bytes);
     out_.append(reinterpret_cast<const char*>(&crc), 4);
   }
@@ -74,7 +74,7 @@ class ArrayReader {
     out->clear();
     if (it == sections_.end()) return;
     out->resize(it->second.second / sizeof(T));
-    std::memcpy(out->data(), data_.data() + it->second.first, out->size() * sizeof(T));
+    if (!out->empty()) std::memcpy(out->data(), data_.data() + it->second.first, out->size() * sizeof(T));
   }
 
  private:
@@ -85,9 +85,6 @@ class ArrayReader {
 
 std::string KindKey(int k, const char* name) { return std::string(KindName(Kind(k))) + "." + name; }
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Reads a number field from the manifest (written by us, so a simple scan suffices).
 int64_t ManifestInt(const std::string& json, const std::string& key) {

@@ -148,6 +148,17 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   }
   lap(kStagePopular);
   for (int s = 0; s < kNumSources; ++s) resp.candidates_per_source[s] = set.CountFrom(Source(s));
+  if (set.size() > size_t(options_.max_candidates)) {
+    // Keep the strongest by their normalised source scores before full scoring.
+    std::array<float, kNumSources> max_raw{};
+    for (const auto& c : set.items())
+      for (int s = 0; s < kNumSources; ++s) max_raw[s] = std::max(max_raw[s], c.raw[s]);
+    set.KeepTop(size_t(options_.max_candidates), [&](const Candidate& c) {
+      float sum = 0;
+      for (int s = 0; s < kNumSources; ++s) sum += max_raw[s] > 0 ? c.raw[s] / max_raw[s] : 0.f;
+      return sum;
+    });
+  }
 
   // Filter, score, order.
   const auto& items = set.items();

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmarks: Google Benchmark micro benchmarks, then the medium world
+# (100k users, 5k creators, 200k items, 5M events) served and loaded with wrk.
+# Results go to $OUT (default build/bench-results). Figures belong in docs/benchmarks.md.
+set -euo pipefail
+BUILD=${1:-build}
+OUT=${OUT:-$BUILD/bench-results}
+MEDIUM=${MEDIUM:-data/bench-medium}
+PORT=${PORT:-18181}
+DURATION=${DURATION:-20s}
+BIN=$BUILD/affinity
+mkdir -p "$OUT"
+{ echo "date: $(date -u +%FT%TZ)"; echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"; echo "cores: $(nproc)";
+  echo "memory: $(free -g | awk '/Mem/ {print $2}') GiB"; echo "commit: $(git rev-parse --short HEAD 2>/dev/null)"; } | tee "$OUT/machine.txt"
+
+echo "== micro benchmarks"
+"$BUILD/bench/affinity_micro_bench" --benchmark_repetitions=${REPS:-3} --benchmark_report_aggregates_only=true \
+  2>&1 | tee "$OUT/micro.txt"
+
+echo "== medium world"
+if [ ! -f "$MEDIUM/db/CURRENT" ]; then
+  /usr/bin/time -f "generate: %e s, peak RSS %M KB" "$BIN" generate --out "$MEDIUM-src" --users 100000 --creators 5000 \
+    --items 200000 --events 5000000 --seed 1 2>&1 | tee "$OUT/generate.txt"
+  /usr/bin/time -f "import: %e s, peak RSS %M KB" "$BIN" import --data "$MEDIUM" --format native "$MEDIUM-src" 2>&1 | tee "$OUT/import.txt"
+fi
+/usr/bin/time -f "batch: %e s, peak RSS %M KB" "$BIN" batch --data "$MEDIUM" 2>&1 | tee "$OUT/batch.txt"
+
+"$BIN" serve --data "$MEDIUM" --port "$PORT" > "$OUT/serve.log" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "startup: $(grep -m1 'state loaded' "$OUT/serve.log")" | tee "$OUT/server.txt"
+echo "== one client (latency)" | tee -a "$OUT/server.txt"
+wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "== 16 connections (throughput)" | tee -a "$OUT/server.txt"
+wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "server RSS after queries: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
+echo "== feedback ingest, batches of 1000" | tee -a "$OUT/server.txt"
+wrk -t1 -c4 -d10s --latency -s bench/load/feedback.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "server RSS after ingest: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
