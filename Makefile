@@ -27,7 +27,7 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
 
 $(ASAN_DIR)/CMakeCache.txt:
-	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=Debug -DAFFINITY_SANITIZE=ON -DAFFINITY_BUILD_BENCHMARKS=OFF
+	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAFFINITY_SANITIZE=ON -DAFFINITY_BUILD_BENCHMARKS=OFF
 
 test-asan: deps $(ASAN_DIR)/CMakeCache.txt
 	cmake --build $(ASAN_DIR) -j $(JOBS)

@@ -276,29 +276,19 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   }
   stage("coengagement");
 
-  // 6. One HNSW index per kind over trained entity embeddings, kinds in parallel.
-  std::array<absl::Status, kNumKinds> ann_status;
-  std::vector<std::thread> ann_threads;
+  // 6. One HNSW index per kind over trained entity embeddings.
   for (int k = 0; k < kNumKinds; ++k) {
-    ann_threads.emplace_back([&, k] {
-      KindSnapshot& ks = snap->kinds[k];
-      std::vector<float> rows;
-      for (uint32_t i = 0; i < count[k]; ++i) {
-        if (!ks.has_emb[i]) continue;
-        ks.ann_ids.push_back(i);
-        rows.insert(rows.end(), ks.emb.begin() + size_t(i) * dim, ks.emb.begin() + size_t(i + 1) * dim);
-      }
-      if (ks.ann_ids.empty()) return;
-      auto index = AnnIndex::Build(rows.data(), ks.ann_ids.size(), dim, o.hnsw_m, o.hnsw_ef_construction, 1);
-      if (!index.ok()) {
-        ann_status[k] = index.status();
-        return;
-      }
-      ks.ann = std::move(*index);
-    });
+    KindSnapshot& ks = snap->kinds[k];
+    std::vector<float> rows;
+    for (uint32_t i = 0; i < count[k]; ++i) {
+      if (!ks.has_emb[i]) continue;
+      ks.ann_ids.push_back(i);
+      rows.insert(rows.end(), ks.emb.begin() + size_t(i) * dim, ks.emb.begin() + size_t(i + 1) * dim);
+    }
+    if (ks.ann_ids.empty()) continue;
+    AFF_ASSIGN_OR_RETURN(ks.ann, AnnIndex::Build(rows.data(), ks.ann_ids.size(), dim, o.hnsw_m,
+                                                 o.hnsw_ef_construction, threads));
   }
-  for (auto& t : ann_threads) t.join();
-  for (const auto& s : ann_status) AFF_RETURN_IF_ERROR(s);
   stage("ann");
   stages.EndObject();
   if (report) report->stage_seconds_json = stages.Release();

@@ -17,9 +17,8 @@ namespace affinity {
 class AnnIndex {
  public:
   ~AnnIndex();
-  // Builds an index over `n` vectors of `dim` floats (row-major), labels 0..n-1.
-  // Single-threaded (see ann_index.cc); `threads` is accepted for a future
-  // hnswlib whose concurrent insertion is safe.
+  // Builds an index over `n` vectors of `dim` floats (row-major), labels 0..n-1,
+  // inserting on `threads` threads.
   static absl::StatusOr<std::unique_ptr<AnnIndex>> Build(const float* data, size_t n, int dim, int m,
                                                          int ef_construction, int threads);
   static absl::StatusOr<std::unique_ptr<AnnIndex>> Load(const std::string& path, int dim);
