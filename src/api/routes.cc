@@ -161,6 +161,11 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
     if (v.get(d) || d < 1 || d > 10000) return Error(422, "invalid", "deadline_ms must be an integer from 1 to 10000");
     q.deadline_ms = int(d);
   }
+  if (!obj["exclude_engaged"].get(v)) {
+    bool b;
+    if (v.get(b)) return Error(422, "invalid", "exclude_engaged must be true or false");
+    q.exclude_engaged = b;
+  }
   if (!obj["max_per_creator"].get(v)) {
     int64_t c;
     if (v.get(c) || c < 0 || c > 500) return Error(422, "invalid", "max_per_creator must be an integer from 0 to 500");

@@ -84,6 +84,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   snap->dim = o.als_factors;
   snap->als_lambda = o.als_lambda;
   snap->als_alpha = o.als_alpha;
+  snap->groups = DeclaredFeatureGroups(o.als_factors);
   std::array<uint32_t, kNumKinds> count{}, base{};
   for (int k = 0; k < kNumKinds; ++k) count[k] = registry.Count(Kind(k));
   base[0] = 0;

@@ -178,6 +178,9 @@ void WalkSource(const SourceContext& ctx, CandidateSet* out) {
   uint64_t rng = (uint64_t(ctx.viewer.bits) << 32) ^ snap->watermark_offset ^ 0x5eedull;
   const int steps = ctx.options->walk_steps;
   const float kRestart = 0.35f;
+  // Visits are collected, then counted once per distinct entity.
+  std::vector<uint32_t> visits;
+  visits.reserve(size_t(steps) * 2);
   Ref cur = starts[0];
   for (int s = 0; s < steps; ++s) {
     if (s == 0 || float(SplitMix(rng) % 1000) < kRestart * 1000) cur = starts[SplitMix(rng) % starts.size()];
@@ -188,15 +191,28 @@ void WalkSource(const SourceContext& ctx, CandidateSet* out) {
       continue;
     }
     uint32_t user = ks.eng_users[b + SplitMix(rng) % (e - b)];
-    if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) out->Add(user, kSrcWalk, 1.0f);
+    if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) visits.push_back(user);
     if (user + 1 >= snap->user_eng_off.size()) continue;
     uint32_t ub = snap->user_eng_off[user], ue = snap->user_eng_off[user + 1];
     if (ub == ue) continue;
     Ref next = Ref::FromBits(snap->user_eng[ub + SplitMix(rng) % (ue - ub)]);
-    if (next.kind() == target) out->Add(next.id(), kSrcWalk, 1.0f);
+    if (next.kind() == target) visits.push_back(next.id());
     const KindSnapshot& nk = snap->kind(next.kind());
     if (next.id() + 1 < nk.eng_off.size()) cur = next;
   }
+  std::sort(visits.begin(), visits.end());
+  // The most visited, within the source budget.
+  std::vector<std::pair<uint32_t, uint32_t>> counted;
+  for (size_t i = 0; i < visits.size();) {
+    size_t j = i;
+    while (j < visits.size() && visits[j] == visits[i]) ++j;
+    counted.push_back({uint32_t(j - i), visits[i]});
+    i = j;
+  }
+  size_t budget = std::min(counted.size(), size_t(ctx.options->walk_budget));
+  std::partial_sort(counted.begin(), counted.begin() + budget, counted.end(),
+                    [](auto& a, auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (size_t i = 0; i < budget; ++i) out->Add(counted[i].second, kSrcWalk, float(counted[i].first));
 }
 
 void PopularSource(const SourceContext& ctx, CandidateSet* out) {

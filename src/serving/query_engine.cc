@@ -168,8 +168,9 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   for (auto& s : scored) {
     const Candidate& c = items[s.index];
     if (c.ref == viewer || excluded.count(c.ref.bits) || state->Hid(c.ref)) continue;
+    if (req.exclude_engaged && state->Engaged(c.ref)) continue;
     if (req.target != Kind::kItem && state->Follows(c.ref)) continue;
-    if (!registry_->Get(c.ref)) continue;
+    if (c.ref.id() >= registry_->Count(c.ref.kind())) continue;
     kept.push_back(s);
   }
   std::sort(kept.begin(), kept.end(), [&](const Scored& a, const Scored& b) {

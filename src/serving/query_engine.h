@@ -34,6 +34,7 @@ struct QueryRequest {
   ExplainMode explain = ExplainMode::kTop;
   int deadline_ms = 0;             // 0: the configured default
   int max_per_creator = -1;        // -1: the configured default; 0: no cap
+  bool exclude_engaged = false;    // drop entities the viewer already engaged with
   bool audit = true;
 };
 

@@ -34,6 +34,7 @@ bool EraseSorted(std::vector<Ref>& v, Ref r) {
 
 bool ViewerState::Follows(Ref r) const { return std::binary_search(follows.begin(), follows.end(), r); }
 bool ViewerState::Hid(Ref r) const { return std::binary_search(hidden.begin(), hidden.end(), r); }
+bool ViewerState::Engaged(Ref r) const { return std::binary_search(engaged.begin(), engaged.end(), r); }
 
 LiveState::LiveState(const ActionWeights& weights, int64_t half_life_ms)
     : weights_(weights), half_life_ms_(half_life_ms) {}
@@ -86,6 +87,7 @@ void LiveState::ApplyToViewer(ViewerState& v, const Event& e) {
     default: break;
   }
   if (IsPositive(e.action) && e.weight > 0) {
+    InsertSorted(v.engaged, e.entity);
     v.recent.push_back({e.entity, e.action, e.weight, e.ts});
     if (v.recent.size() > ViewerState::kMaxRecent)
       v.recent.erase(v.recent.begin(), v.recent.begin() + (v.recent.size() - ViewerState::kMaxRecent));

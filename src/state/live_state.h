@@ -33,11 +33,13 @@ struct ViewerState {
   std::vector<Ref> follows;           // sorted
   std::vector<Ref> hidden;            // sorted
   std::vector<Interaction> recent;    // positive interactions, oldest first
+  std::vector<Ref> engaged;           // every entity ever engaged positively, sorted
   uint32_t events = 0;                // events ever applied for this viewer
   int64_t last_ts = 0;
 
   bool Follows(Ref r) const;
   bool Hid(Ref r) const;
+  bool Engaged(Ref r) const;
 };
 
 class LiveState {

@@ -26,8 +26,9 @@ std::string EntityRegistry::ExtId(Ref r) const {
 
 Ref EntityRegistry::CreatorOf(Ref r) const {
   if (r.kind() != Kind::kItem) return Ref();
-  auto info = Get(r);
-  return info ? info->creator : Ref();
+  auto* slot = item_creator_.Find(r.id());
+  uint32_t v = slot ? slot->load(std::memory_order_acquire) : 0;
+  return v ? Ref::FromBits(v - 1) : Ref();
 }
 
 std::shared_ptr<const std::vector<DenseId>> EntityRegistry::ItemsOf(DenseId creator) const {
@@ -61,6 +62,8 @@ void EntityRegistry::Publish(const EntityRecord& e) {
       creator_items_.Ensure(e.creator.id()).store(std::move(items));
     }
   }
+  if (e.ref.kind() == Kind::kItem)
+    item_creator_.Ensure(e.ref.id()).store(e.creator.valid() ? e.creator.bits + 1 : 0, std::memory_order_release);
   reserved_[k] = std::max(reserved_[k], e.ref.id() + 1);
   uint32_t want = e.ref.id() + 1;
   if (counts_[k].load() < want) counts_[k].store(want, std::memory_order_release);

@@ -56,6 +56,7 @@ class EntityRegistry {
   std::array<Shard, kShards> shards_;
   std::array<ChunkedArray<std::atomic<std::shared_ptr<const Info>>>, kNumKinds> infos_;
   ChunkedArray<std::atomic<std::shared_ptr<const std::vector<DenseId>>>> creator_items_;
+  ChunkedArray<std::atomic<uint32_t>> item_creator_;  // Ref bits + 1 of each item's creator (0 = none)
   std::array<std::atomic<uint32_t>, kNumKinds> counts_{};
   std::mutex write_mu_;
   std::array<uint32_t, kNumKinds> reserved_{};  // guarded by write_mu_

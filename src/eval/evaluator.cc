@@ -1,0 +1,337 @@
+#include "eval/evaluator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <numeric>
+#include <unordered_map>
+
+#include "base/json_writer.h"
+#include "base/parallel.h"
+#include "base/status.h"
+#include "base/strings.h"
+#include "batch/pipeline.h"
+#include "data/importers.h"
+#include "serving/query_engine.h"
+#include "state/ingestor.h"
+
+namespace affinity {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock_ = std::chrono::steady_clock;
+
+double Since(Clock_::time_point t) { return std::chrono::duration<double>(Clock_::now() - t).count(); }
+
+// A scratch data dir removed on destruction unless the caller named it.
+class Scratch {
+ public:
+  explicit Scratch(const std::string& dir) {
+    if (!dir.empty()) {
+      path_ = dir;
+      fs::remove_all(path_);
+      fs::create_directories(path_);
+      return;
+    }
+    std::string tmpl = (fs::temp_directory_path() / "affinity-eval-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+    owned_ = true;
+  }
+  ~Scratch() {
+    std::error_code ec;
+    if (owned_) fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  bool owned_ = false;
+};
+
+struct TestSet {
+  std::vector<std::string> users;                  // external ids, file order
+  std::vector<std::vector<std::string>> items;     // external ids
+};
+
+absl::Status ParseLightgcnTest(const std::string& file, TestSet* out) {
+  std::ifstream in(file);
+  if (!in) return absl::NotFoundError("cannot open " + file);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    auto f = SplitWhitespace(StripCr(line));
+    if (f.empty()) continue;
+    for (auto tok : f)
+      if (!ParseInt64(tok) || *ParseInt64(tok) < 0)
+        return absl::InvalidArgumentError(file + ":" + std::to_string(n) + ": '" + std::string(tok) +
+                                          "' is not a non-negative integer id");
+    if (f.size() < 2) continue;  // a user without test items is not evaluated
+    out->users.push_back("u" + std::string(f[0]));
+    std::vector<std::string> items;
+    for (size_t k = 1; k < f.size(); ++k) items.push_back("i" + std::string(f[k]));
+    out->items.push_back(std::move(items));
+  }
+  return absl::OkStatus();
+}
+
+// Native format: each viewer's latest `holdout` share of positive events (by time)
+// becomes its test set; everything else trains.
+absl::Status SplitNative(ParsedDataset* d, double holdout, TestSet* test) {
+  std::unordered_map<std::string, std::vector<size_t>> positives;
+  for (size_t i = 0; i < d->events.size(); ++i) {
+    const RawEvent& e = d->events[i];
+    auto a = ParseAction(e.action);
+    if (!a) return absl::InvalidArgumentError(d->events_where.At(i) + ": unknown action '" + e.action + "'");
+    double w = e.weight ? *e.weight : 1.0;
+    if (IsPositive(*a) && *a != Action::kFollow && w > 0 && e.entity_id.size() && e.entity_id[0] == 'i')
+      positives[e.viewer_id].push_back(i);
+  }
+  std::vector<bool> held(d->events.size(), false);
+  std::vector<std::string> viewers;
+  for (auto& [v, idx] : positives) viewers.push_back(v);
+  std::sort(viewers.begin(), viewers.end());
+  for (const auto& v : viewers) {
+    auto& idx = positives[v];
+    if (idx.size() < 5) continue;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return *d->events[a].ts < *d->events[b].ts; });
+    size_t n_test = std::max<size_t>(1, size_t(std::floor(double(idx.size()) * holdout)));
+    std::unordered_set<std::string> train_items;
+    for (size_t j = 0; j + n_test < idx.size(); ++j) train_items.insert(d->events[idx[j]].entity_id);
+    std::vector<std::string> items;
+    for (size_t j = idx.size() - n_test; j < idx.size(); ++j) {
+      held[idx[j]] = true;
+      const std::string& item = d->events[idx[j]].entity_id;
+      if (!train_items.count(item) && std::find(items.begin(), items.end(), item) == items.end()) items.push_back(item);
+    }
+    if (items.empty()) continue;
+    test->users.push_back(v);
+    test->items.push_back(std::move(items));
+  }
+  std::vector<RawEvent> train;
+  train.reserve(d->events.size());
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (!held[i]) train.push_back(std::move(d->events[i]));
+  d->events.swap(train);
+  return absl::OkStatus();
+}
+
+std::string StripPrefix(const std::string& id, bool strip) { return strip && !id.empty() ? id.substr(1) : id; }
+
+}  // namespace
+
+absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& progress) {
+  auto t_all = Clock_::now();
+  if (o.k < 1 || o.k > 500) return absl::InvalidArgumentError("--k must be between 1 and 500");
+  if (o.ranker != "off")
+    return absl::InvalidArgumentError("--ranker " + o.ranker + ": no learned model is available yet; use --ranker off");
+  EvalResult result;
+  result.k = o.k;
+  result.ranker = o.ranker;
+  result.dataset = o.train;
+  const SystemClock* clock = SystemClock::Default();
+  const int64_t now = clock->NowMillis();
+
+  // 1. Parse the data and the split.
+  ParsedDataset d;
+  TestSet test;
+  bool strip_prefix = false;
+  Kind target = Kind::kItem;
+  if (o.format == "lightgcn") {
+    if (o.test.empty()) return absl::InvalidArgumentError("--test is required for --format lightgcn");
+    AFF_RETURN_IF_ERROR(ParseLightgcn(o.train, now, &d));
+    AFF_RETURN_IF_ERROR(ParseLightgcnTest(o.test, &test));
+    strip_prefix = true;
+  } else if (o.format == "native" || o.format == "synthetic") {
+    AFF_RETURN_IF_ERROR(ParseNative(o.train, &d));
+    AFF_RETURN_IF_ERROR(SplitNative(&d, o.holdout, &test));
+  } else {
+    return absl::InvalidArgumentError("--format must be lightgcn or native");
+  }
+  if (test.users.empty()) return absl::InvalidArgumentError("no test users in " + (o.test.empty() ? o.train : o.test));
+  if (progress) progress("parsed", int64_t(d.events.size()), int64_t(test.users.size()));
+
+  // 2. Build the world from the training data, exactly as import + batch do.
+  auto t_build = Clock_::now();
+  Scratch scratch(o.scratch_dir);
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(scratch.path(), OpenMode::kPrimary));
+  EntityRegistry registry;
+  LiveState live(o.config.actions);
+  Ingestor ingestor(store.get(), &registry, &live, o.config.actions, clock);
+  AFF_RETURN_IF_ERROR(ingestor.Import(d.entities, d.entities_where, d.events, d.events_where));
+  d = ParsedDataset();
+  if (progress) progress("imported", 0, 0);
+  BatchOptions bo = o.config.batch;
+  if (o.threads > 0) bo.threads = o.threads;
+  AFF_ASSIGN_OR_RETURN(std::shared_ptr<Snapshot> snap, BuildSnapshot(*store, registry, bo, now, nullptr,
+                                                                     [&](const std::string& s) {
+                                                                       if (progress) progress("batch " + s, 0, 0);
+                                                                     }));
+  result.build_seconds = Since(t_build);
+
+  // 3. Rank for every test user through the serving path.
+  auto t_rank = Clock_::now();
+  ServingOptions serving = o.config.serving;
+  QueryEngine engine(serving, &registry, &live, nullptr, nullptr, clock);
+  const int kmax = std::max(o.k, 100);
+  const size_t n_users = test.users.size();
+  std::vector<std::vector<uint32_t>> ranked(n_users);
+  std::vector<std::unordered_set<uint32_t>> truth(n_users);
+  const uint32_t catalogue = registry.Count(target);
+  uint32_t unknown_id = 0x40000000u;  // ids for test items never seen in training (count in |test|, never hit)
+  for (size_t u = 0; u < n_users; ++u)
+    for (const auto& item : test.items[u]) {
+      auto r = registry.Find(item);
+      truth[u].insert(r && r->kind() == target ? r->id() : unknown_id++);
+    }
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  std::mutex err_mu;
+  absl::Status first_error;
+  const int threads = o.threads > 0 ? o.threads : DefaultThreads();
+  ParallelFor(n_users, threads, [&](size_t u, int) {
+    if (failed) return;
+    QueryRequest q;
+    q.viewer_id = test.users[u];
+    q.target = target;
+    q.k = kmax;
+    q.explain = ExplainMode::kNone;
+    q.audit = false;
+    q.deadline_ms = 10000;
+    q.max_per_creator = 0;
+    q.exclude_engaged = true;
+    auto r = engine.QueryWith(q, snap.get());
+    if (!r.ok()) {
+      std::lock_guard<std::mutex> lock(err_mu);
+      failed = true;
+      first_error = r.status();
+      return;
+    }
+    for (const auto& res : r->results) ranked[u].push_back(res.ref.id());
+    int64_t n = ++done;
+    if (progress && n % 1000 == 0) progress("ranking", n, int64_t(n_users));
+  }, 16);
+  if (failed) return first_error;
+  result.rank_seconds = Since(t_rank);
+
+  // 4. Metrics.
+  std::vector<double> pop(catalogue, 0);
+  const KindSnapshot& ks = snap->kind(target);
+  for (uint32_t i = 0; i < catalogue && i < ks.engagers.size(); ++i) pop[i] = ks.engagers[i];
+  std::vector<uint32_t> order(catalogue);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return pop[a] > pop[b]; });
+  std::vector<double> pct(catalogue, 0);  // 1 = most popular
+  std::vector<int> tier(catalogue, 2);    // 0 head (top 20%), 1 mid (next 30%), 2 tail
+  for (size_t r = 0; r < order.size(); ++r) {
+    pct[order[r]] = 1.0 - double(r) / double(std::max<size_t>(1, order.size()));
+    double q = double(r) / double(std::max<size_t>(1, order.size()));
+    tier[order[r]] = q < 0.2 ? 0 : q < 0.5 ? 1 : 2;
+  }
+  std::vector<int> ks_curve = {1, 5, 10, 20, 50, 100};
+  if (std::find(ks_curve.begin(), ks_curve.end(), o.k) == ks_curve.end()) ks_curve.push_back(o.k);
+  std::sort(ks_curve.begin(), ks_curve.end());
+  std::map<int, MetricSums> sums;
+  std::vector<UserMetrics> per_user(n_users);
+  std::vector<char> recommended(catalogue, 0);
+  std::array<double, 3> tier_exposure{}, tier_hits{}, tier_test{};
+  std::array<double, 10> decile_exposure{};
+  double pct_sum = 0, slots = 0;
+  for (size_t u = 0; u < n_users; ++u) {
+    for (int k : ks_curve) {
+      UserMetrics m = ComputeUserMetrics(ranked[u], truth[u], k);
+      sums[k].Add(m);
+      if (k == o.k) per_user[u] = m;
+    }
+    size_t n = std::min<size_t>(ranked[u].size(), size_t(o.k));
+    for (size_t r = 0; r < n; ++r) {
+      uint32_t id = ranked[u][r];
+      if (id >= catalogue) continue;
+      recommended[id] = 1;
+      pct_sum += pct[id];
+      slots += 1;
+      tier_exposure[tier[id]] += 1;
+      decile_exposure[std::min(9, int((1.0 - pct[id]) * 10))] += 1;
+      if (truth[u].count(id)) tier_hits[tier[id]] += 1;
+    }
+    for (uint32_t id : truth[u])
+      if (id < catalogue) tier_test[tier[id]] += 1;
+  }
+  result.users = int64_t(n_users);
+  result.at_k = sums[o.k].Mean();
+  for (auto& [k, s] : sums) result.curve[k] = s.Mean();
+  result.coverage = catalogue ? double(std::count(recommended.begin(), recommended.end(), 1)) / catalogue : 0;
+  result.popularity_bias = slots > 0 ? pct_sum / slots : 0;
+  const char* tier_names[3] = {"head (top 20% by engagers)", "mid (next 30%)", "tail (bottom 50%)"};
+  const double tier_share[3] = {0.2, 0.3, 0.5};
+  for (int t = 0; t < 3; ++t)
+    result.popularity_tiers.push_back({tier_names[t], tier_share[t], slots > 0 ? tier_exposure[t] / slots : 0,
+                                       tier_test[t] > 0 ? tier_hits[t] / tier_test[t] : 0});
+  for (int dcl = 0; dcl < 10; ++dcl)
+    result.popularity_curve.push_back({(dcl + 1) / 10.0, slots > 0 ? decile_exposure[dcl] / slots : 0});
+  // Viewer activity deciles (by training interactions).
+  std::vector<std::pair<double, size_t>> activity(n_users);
+  for (size_t u = 0; u < n_users; ++u) {
+    auto r = registry.Find(test.users[u]);
+    activity[u] = {r ? double(live.Viewer(*r)->engaged.size()) : 0.0, u};
+  }
+  std::sort(activity.begin(), activity.end());
+  for (int dcl = 0; dcl < 10; ++dcl) {
+    size_t b = n_users * size_t(dcl) / 10, e = n_users * size_t(dcl + 1) / 10;
+    MetricSums s;
+    for (size_t j = b; j < e; ++j) s.Add(per_user[activity[j].second]);
+    UserMetrics m = s.Mean();
+    std::string name = "decile " + std::to_string(dcl + 1) + " (" + std::to_string(int64_t(b < e ? activity[b].first : 0)) +
+                       "-" + std::to_string(int64_t(b < e ? activity[e - 1].first : 0)) + " interactions)";
+    result.activity_deciles.push_back({name, s.users, m.recall, m.ndcg});
+  }
+  result.topk.reserve(n_users);
+  for (size_t u = 0; u < n_users; ++u) {
+    std::vector<std::string> ids;
+    for (size_t r = 0; r < ranked[u].size() && r < size_t(o.k); ++r)
+      ids.push_back(StripPrefix(registry.ExtId(Ref(target, ranked[u][r])), strip_prefix));
+    result.topk.emplace_back(StripPrefix(test.users[u], strip_prefix), std::move(ids));
+  }
+  result.seconds = Since(t_all);
+  return result;
+}
+
+std::string EvalJson(const EvalResult& r) {
+  JsonWriter w;
+  auto metrics = [&](const UserMetrics& m) {
+    w.Key("recall").Double(m.recall).Key("ndcg").Double(m.ndcg).Key("precision").Double(m.precision);
+    w.Key("map").Double(m.ap).Key("hit_rate").Double(m.hit);
+  };
+  w.BeginObject();
+  w.Key("k").Int(r.k).Key("users").Int(r.users);
+  metrics(r.at_k);
+  w.Key("coverage").Double(r.coverage).Key("popularity_bias").Double(r.popularity_bias);
+  w.Key("seconds").Double(r.seconds).Key("build_seconds").Double(r.build_seconds).Key("rank_seconds").Double(r.rank_seconds);
+  w.Key("ranker").String(r.ranker).Key("dataset").String(r.dataset);
+  w.Key("curve").BeginArray();
+  for (const auto& [k, m] : r.curve) {
+    w.BeginObject().Key("k").Int(k);
+    metrics(m);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("activity_deciles").BeginArray();
+  for (const auto& c : r.activity_deciles)
+    w.BeginObject().Key("cohort").String(c.name).Key("users").Int(c.users).Key("recall").Double(c.recall).Key("ndcg").Double(c.ndcg).EndObject();
+  w.EndArray();
+  w.Key("popularity_tiers").BeginArray();
+  for (const auto& t : r.popularity_tiers)
+    w.BeginObject().Key("tier").String(t.name).Key("catalogue_share").Double(t.catalogue_share)
+        .Key("exposure_share").Double(t.exposure_share).Key("recall").Double(t.recall).EndObject();
+  w.EndArray();
+  w.EndObject();
+  return w.Release();
+}
+
+}  // namespace affinity

@@ -1,0 +1,68 @@
+// Offline evaluation through the serving path: builds a world (store, live
+// state, snapshot) from the training data in a scratch data dir, then ranks for
+// every test user with QueryEngine::QueryWith — the same candidate sources,
+// filters and scoring as POST /affinity/query — in parallel over users.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/config.h"
+#include "eval/metrics.h"
+
+namespace affinity {
+
+struct EvalOptions {
+  std::string format;    // lightgcn or native
+  std::string train;     // lightgcn: train.txt; native: the dataset folder
+  std::string test;      // lightgcn: test.txt; native: unused (time split)
+  int k = 20;
+  std::string ranker = "off";  // "off": the candidate blend
+  double holdout = 0.2;        // native: share of each viewer's positive events held out (latest by time)
+  int threads = 0;
+  Config config;
+  std::string scratch_dir;     // where the world is built; a temp dir when empty
+};
+
+struct CohortRow {
+  std::string name;
+  int64_t users = 0;
+  double recall = 0, ndcg = 0;
+};
+
+struct TierRow {
+  std::string name;
+  double catalogue_share = 0;   // share of entities in the tier
+  double exposure_share = 0;    // share of recommendation slots given to it
+  double recall = 0;            // hits / test items in the tier
+};
+
+struct EvalResult {
+  int k = 20;
+  int64_t users = 0;
+  UserMetrics at_k;
+  double coverage = 0;            // distinct recommended / catalogue size
+  double popularity_bias = 0;     // mean popularity percentile of recommended entities
+  double build_seconds = 0, rank_seconds = 0, seconds = 0;
+  std::map<int, UserMetrics> curve;            // metric vs k
+  std::vector<CohortRow> activity_deciles;     // viewers by training activity
+  std::vector<TierRow> popularity_tiers;       // head / mid / tail entities
+  std::vector<std::pair<double, double>> popularity_curve;  // (catalogue decile, exposure share)
+  std::string ranker;
+  std::string dataset;
+  // Each test user's ranked list (external ids), in test-file order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> topk;
+};
+
+using EvalProgress = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
+
+absl::StatusOr<EvalResult> RunEval(const EvalOptions& options, const EvalProgress& progress = {});
+
+std::string EvalJson(const EvalResult& r);
+// A self-contained HTML report with SVG plots (opens offline).
+std::string EvalReportHtml(const EvalResult& r);
+
+}  // namespace affinity

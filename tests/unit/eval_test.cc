@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "eval/evaluator.h"
+#include "eval/metrics.h"
+#include "testing/temp_dir.h"
+
+namespace affinity {
+namespace {
+
+using testing::TempDir;
+
+TEST(MetricsTest, HandComputedRecallPrecisionNdcgAndAp) {
+  // Ranked 10, 20, 30, 40; relevant {20, 40, 99}; k = 4.
+  UserMetrics m = ComputeUserMetrics({10, 20, 30, 40}, {20, 40, 99}, 4);
+  EXPECT_DOUBLE_EQ(m.recall, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(m.precision, 0.5);
+  double dcg = 1 / std::log2(3.0) + 1 / std::log2(5.0);
+  double idcg = 1 + 1 / std::log2(3.0) + 1 / std::log2(4.0);
+  EXPECT_NEAR(m.ndcg, dcg / idcg, 1e-12);
+  EXPECT_NEAR(m.ap, (1.0 / 2 + 2.0 / 4) / 3.0, 1e-12);
+  EXPECT_EQ(m.hit, 1);
+}
+
+TEST(MetricsTest, IdealDcgUsesMinOfKAndTestSize) {
+  // One relevant item at rank 1 with k = 20: NDCG is exactly 1.
+  UserMetrics m = ComputeUserMetrics({7, 1, 2}, {7}, 20);
+  EXPECT_DOUBLE_EQ(m.ndcg, 1.0);
+  EXPECT_DOUBLE_EQ(m.recall, 1.0);
+  EXPECT_DOUBLE_EQ(m.precision, 1.0 / 20);
+}
+
+TEST(MetricsTest, OnlyTheFirstKCount) {
+  UserMetrics m = ComputeUserMetrics({1, 2, 3}, {3}, 2);
+  EXPECT_EQ(m.recall, 0);
+  EXPECT_EQ(m.hit, 0);
+}
+
+TEST(MetricsTest, GiniOfEqualAndConcentratedExposure) {
+  EXPECT_NEAR(Gini({5, 5, 5, 5}), 0.0, 1e-12);
+  EXPECT_NEAR(Gini({0, 0, 0, 10}), 0.75, 1e-12);
+}
+
+void Write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// Two disjoint taste groups: users 0-5 share items 0-5, users 6-11 items 6-11.
+// Each user's test item is one the rest of the group has, so a recommender that
+// follows co-engagement must put it in the top 3.
+void WriteGroups(const TempDir& dir) {
+  std::string train, test;
+  for (int u = 0; u < 12; ++u) {
+    int base = u < 6 ? 0 : 6;
+    int held = base + u % 6;
+    train += std::to_string(u);
+    for (int i = base; i < base + 6; ++i)
+      if (i != held) train += " " + std::to_string(i);
+    train += "\n";
+    test += std::to_string(u) + " " + std::to_string(held) + "\n";
+  }
+  Write(dir / "train.txt", train);
+  Write(dir / "test.txt", test);
+}
+
+TEST(EvaluatorTest, TinyDatasetEndToEndFindsTheHeldOutItems) {
+  TempDir dir;
+  WriteGroups(dir);
+  EvalOptions o;
+  o.format = "lightgcn";
+  o.train = dir / "train.txt";
+  o.test = dir / "test.txt";
+  o.k = 3;
+  o.config.batch.als_factors = 4;
+  auto r = RunEval(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->users, 12);
+  EXPECT_DOUBLE_EQ(r->at_k.recall, 1.0);
+  EXPECT_DOUBLE_EQ(r->at_k.hit, 1.0);
+  // Train items are excluded: each user's list holds only its held-out item from
+  // its own group (the other group's items can fill the rest).
+  for (const auto& [user, items] : r->topk) {
+    int u = std::stoi(user);
+    ASSERT_FALSE(items.empty());
+    EXPECT_EQ(std::stoi(items[0]), (u < 6 ? 0 : 6) + u % 6) << user;
+  }
+}
+
+TEST(EvaluatorTest, MetricsAgreeWithARecomputationFromTopK) {
+  TempDir dir;
+  WriteGroups(dir);
+  EvalOptions o;
+  o.format = "lightgcn";
+  o.train = dir / "train.txt";
+  o.test = dir / "test.txt";
+  o.k = 2;
+  o.config.batch.als_factors = 4;
+  auto r = RunEval(o);
+  ASSERT_TRUE(r.ok());
+  MetricSums sums;
+  for (const auto& [user, items] : r->topk) {
+    int u = std::stoi(user);
+    std::vector<uint32_t> ranked;
+    for (const auto& i : items) ranked.push_back(uint32_t(std::stoi(i)));
+    sums.Add(ComputeUserMetrics(ranked, {uint32_t((u < 6 ? 0 : 6) + u % 6)}, 2));
+  }
+  EXPECT_NEAR(sums.Mean().recall, r->at_k.recall, 1e-12);
+  EXPECT_NEAR(sums.Mean().ndcg, r->at_k.ndcg, 1e-12);
+}
+
+TEST(EvaluatorTest, RefusesUnparseableFilesNamingFileAndLine) {
+  TempDir dir;
+  Write(dir / "train.txt", "0 1 2\n1 2 3\n");
+  Write(dir / "test.txt", "0 4\n1 five\n");
+  EvalOptions o;
+  o.format = "lightgcn";
+  o.train = dir / "train.txt";
+  o.test = dir / "test.txt";
+  auto r = RunEval(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("test.txt:2"), std::string::npos) << r.status();
+  Write(dir / "bad_train.txt", "0 1 x\n");
+  o.train = dir / "bad_train.txt";
+  r = RunEval(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("bad_train.txt:1"), std::string::npos) << r.status();
+}
+
+TEST(EvaluatorTest, ReportIsHtmlWithSvgPlots) {
+  TempDir dir;
+  WriteGroups(dir);
+  EvalOptions o;
+  o.format = "lightgcn";
+  o.train = dir / "train.txt";
+  o.test = dir / "test.txt";
+  o.config.batch.als_factors = 4;
+  auto r = RunEval(o);
+  ASSERT_TRUE(r.ok());
+  std::string html = EvalReportHtml(*r);
+  EXPECT_EQ(html.rfind("<!doctype html>", 0), 0u);
+  EXPECT_GE(std::count(html.begin(), html.end(), '<') , 50);
+  size_t svgs = 0;
+  for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
+  EXPECT_EQ(svgs, 4u);
+  std::string json = EvalJson(*r);
+  for (const char* key : {"\"k\":20", "\"users\":12", "\"recall\"", "\"ndcg\"", "\"precision\"", "\"map\"", "\"coverage\"", "\"seconds\""})
+    EXPECT_NE(json.find(key), std::string::npos) << key;
+}
+
+}  // namespace
+}  // namespace affinity
