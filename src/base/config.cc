@@ -84,6 +84,8 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "batch", "als_alpha", b.als_alpha);
   Read(t, "batch", "coeng_neighbors", b.coeng_neighbors);
   Read(t, "batch", "coeng_shrinkage", b.coeng_shrinkage);
+  Read(t, "batch", "coeng_user_exponent", b.coeng_user_exponent);
+  Read(t, "batch", "coeng_item_exponent", b.coeng_item_exponent);
   Read(t, "batch", "coeng_max_user_items", b.coeng_max_user_items);
   Read(t, "batch", "coeng_max_item_users", b.coeng_max_item_users);
   Read(t, "batch", "hnsw_m", b.hnsw_m);

@@ -27,17 +27,18 @@ struct ServingOptions {
   // Per-source candidate budgets.
   int graph_budget = 200;
   int walk_budget = 200;
-  int walk_steps = 2000;         // random-walk steps per query
-  int ann_budget = 200;
+  int walk_steps = 1000;         // random-walk steps per query
+  int ann_budget = 100;
   int coeng_budget = 200;
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
-  // Blend weights: score = sum of weight * normalised feature.
-  double w_graph = 1.0;
-  double w_walk = 0.8;
-  double w_ann = 1.0;
-  double w_coeng = 1.2;
-  double w_popular = 0.3;
+  // Blend weights: score = sum of weight * normalised feature. Defaults were tuned
+  // on a validation slice of the Gowalla training split (docs/evaluation.md).
+  double w_graph = 0.5;
+  double w_walk = 0.3;
+  double w_ann = 0.5;
+  double w_coeng = 5.0;
+  double w_popular = 0.1;
   double w_trending = 0.2;
   double w_creator_affinity = 0.6;
   double w_seen_penalty = -0.5;  // candidate the viewer already engaged with
@@ -63,9 +64,11 @@ struct BatchOptions {
   int als_iterations = 8;
   double als_lambda = 0.05;
   double als_alpha = 4.0;                 // confidence = 1 + alpha * log1p(weight)
-  int coeng_neighbors = 50;               // neighbours kept per entity
-  double coeng_shrinkage = 10.0;          // cosine denominator shrinkage
-  int coeng_max_user_items = 100;         // most recent items per user used for co-engagement
+  int coeng_neighbors = 200;              // neighbours kept per entity
+  double coeng_shrinkage = 0.0;           // added to the similarity's denominator
+  double coeng_user_exponent = 0.7;       // a co-engager counts 1 / degree^this
+  double coeng_item_exponent = 0.35;      // similarity divides by (n_i n_j)^this
+  int coeng_max_user_items = 300;         // most recent items per user used for co-engagement
   int coeng_max_item_users = 300;         // engagers per entity sampled
   int hnsw_m = 16;
   int hnsw_ef_construction = 100;

@@ -229,6 +229,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   std::vector<uint32_t> ui_off, ui, iu_off, iu;
   BuildRecentCsr(pairs, count[0], size_t(o.coeng_max_user_items), true, &ui_off, &ui);
   BuildRecentCsr(pairs, cols, size_t(o.coeng_max_item_users), false, &iu_off, &iu);
+  std::vector<float> user_degree(count[0], 1.f);
+  for (const auto& p : pairs) user_degree[p.viewer] += 1.f;
   std::vector<Pair>().swap(pairs);
   std::vector<float> n_eng(cols);
   for (uint32_t c = 0; c < cols; ++c) n_eng[c] = float(iu_off[c + 1] - iu_off[c]);
@@ -243,18 +245,20 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     const Ref ri = ref_of_col(uint32_t(i));
     for (uint32_t p = iu_off[i]; p < iu_off[i + 1]; ++p) {
       uint32_t u = iu[p];
+      // A co-engager with many interactions says less about any one pair.
+      const float wu = 1.0f / std::pow(float(user_degree[u]), float(o.coeng_user_exponent));
       for (uint32_t q = ui_off[u]; q < ui_off[u + 1]; ++q) {
         uint32_t j = ui[q];
         if (j == i || ref_of_col(j).kind() != ri.kind()) continue;
         if (acc[j] == 0) tl.push_back(j);
-        acc[j] += 1;
+        acc[j] += wu;
       }
     }
     auto& out = nbrs[i];
     out.reserve(tl.size());
     for (uint32_t j : tl) {
       float c = acc[j];
-      out.push_back({j, c / (std::sqrt(n_eng[i] * n_eng[j]) + float(o.coeng_shrinkage))});
+      out.push_back({j, c / (std::pow(n_eng[i] * n_eng[j], float(o.coeng_item_exponent)) + float(o.coeng_shrinkage))});
       acc[j] = 0;
     }
     tl.clear();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unordered_map>
 
 #include "batch/als.h"
 
@@ -29,19 +30,29 @@ uint64_t SplitMix(uint64_t& x) {
 }  // namespace
 
 std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds) {
+  constexpr size_t kMaxAnchors = 64;
   std::vector<Anchor> out;
   for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
+  // Recent interactions first, weighted by action weight and (gently) by recency.
   float decay = 1.0f;
-  for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < 32; ++it) {
+  for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < kMaxAnchors; ++it) {
     bool dup = false;
     for (auto& a : out)
       if (a.ref == it->entity) {
-        a.weight += decay * 0.5f;
+        a.weight += decay * 0.25f;
         dup = true;
         break;
       }
     if (!dup) out.push_back({it->entity, decay * (0.5f + std::log1p(std::max(0.f, it->weight))), it->action, false});
-    decay *= 0.92f;
+    decay = std::max(0.5f, decay * 0.95f);
+  }
+  // Then older engagement beyond the recent window.
+  const float old_weight = 0.5f * (0.5f + std::log1p(1.0f));
+  for (Ref r : state.engaged) {
+    if (out.size() >= kMaxAnchors) break;
+    bool dup = false;
+    for (const auto& a : out) dup |= a.ref == r;
+    if (!dup) out.push_back({r, old_weight, Action::kClick, false});
   }
   std::stable_sort(out.begin(), out.end(), [](const Anchor& a, const Anchor& b) { return a.weight > b.weight; });
   return out;
@@ -89,35 +100,56 @@ void GraphSource(const SourceContext& ctx, CandidateSet* out) {
 void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
   const Kind target = out->target();
   const Snapshot* snap = ctx.snapshot;
-  size_t budget = size_t(ctx.options->coeng_budget);
-  size_t before = out->size();
-  auto credit = [&](Candidate& c, const Anchor& a, float contribution) {
-    if (contribution > c.via_weight) {
-      c.via = a.ref;
-      c.via_weight = contribution;
-      c.via_action = a.action;
-      c.via_seed = a.seed;
+  // Every anchor's neighbours are summed first; the strongest `coeng_budget`
+  // become candidates, each crediting the anchor that contributed most.
+  struct Acc {
+    float score = 0;
+    float best = 0;
+    uint16_t anchor = 0;
+  };
+  std::unordered_map<DenseId, Acc> acc;
+  acc.reserve(4096);
+  auto add = [&](DenseId id, float contribution, size_t anchor) {
+    Acc& a = acc[id];
+    a.score += contribution;
+    if (contribution > a.best) {
+      a.best = contribution;
+      a.anchor = uint16_t(anchor);
     }
   };
-  for (const Anchor& a : ctx.anchors) {
+  std::vector<Ref> expanded(ctx.anchors.size());
+  for (size_t ai = 0; ai < ctx.anchors.size(); ++ai) {
+    const Anchor& a = ctx.anchors[ai];
     Ref anchor = a.ref;
     if (target == Kind::kCreator && anchor.kind() == Kind::kItem) {
       // Engaging with an item is engaging with its creator.
       Ref creator = ctx.registry->CreatorOf(anchor);
       if (!creator.valid()) continue;
-      Candidate& c = out->Add(creator.id(), kSrcCoeng, a.weight * 0.5f);
-      credit(c, a, a.weight * 0.5f);
+      add(creator.id(), a.weight * 0.5f, ai);
       anchor = creator;
     }
     if (anchor.kind() != target || !snap) continue;
     const KindSnapshot& ks = snap->kind(target);
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
-    for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p) {
-      float contribution = a.weight * ks.nb_w[p];
-      Candidate& c = out->Add(ks.nb_ids[p], kSrcCoeng, contribution);
-      credit(c, a, contribution);
+    for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p)
+      add(ks.nb_ids[p], a.weight * ks.nb_w[p], ai);
+  }
+  std::vector<std::pair<float, DenseId>> ranked;
+  ranked.reserve(acc.size());
+  for (const auto& [id, a] : acc) ranked.push_back({a.score, id});
+  size_t n = std::min(ranked.size(), size_t(ctx.options->coeng_budget));
+  std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(),
+                    [](auto& x, auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+  for (size_t i = 0; i < n; ++i) {
+    const Acc& a = acc[ranked[i].second];
+    Candidate& c = out->Add(ranked[i].second, kSrcCoeng, a.score);
+    const Anchor& anchor = ctx.anchors[a.anchor];
+    if (a.best > c.via_weight) {
+      c.via = anchor.ref;
+      c.via_weight = a.best;
+      c.via_action = anchor.action;
+      c.via_seed = anchor.seed;
     }
-    if (out->size() - before > budget * 2) break;
   }
 }
 

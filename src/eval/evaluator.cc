@@ -122,6 +122,44 @@ absl::Status SplitNative(ParsedDataset* d, double holdout, TestSet* test) {
   return absl::OkStatus();
 }
 
+// Holds out a seeded random share of each user's training interactions.
+absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test) {
+  if (share >= 1) return absl::InvalidArgumentError("--validation must be below 1");
+  std::unordered_map<std::string, std::vector<size_t>> by_user;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < d->events.size(); ++i) {
+    auto [it, inserted] = by_user.try_emplace(d->events[i].viewer_id);
+    if (inserted) order.push_back(d->events[i].viewer_id);
+    it->second.push_back(i);
+  }
+  std::vector<bool> held(d->events.size(), false);
+  uint64_t rng = 0x7a1d5eedull;
+  auto next = [&] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  for (const auto& u : order) {
+    auto& idx = by_user[u];
+    if (idx.size() < 3) continue;
+    for (size_t j = idx.size() - 1; j > 0; --j) std::swap(idx[j], idx[next() % (j + 1)]);
+    size_t n = std::max<size_t>(1, size_t(double(idx.size()) * share));
+    std::vector<std::string> items;
+    for (size_t j = 0; j < n; ++j) {
+      held[idx[j]] = true;
+      items.push_back(d->events[idx[j]].entity_id);
+    }
+    test->users.push_back(u);
+    test->items.push_back(std::move(items));
+  }
+  std::vector<RawEvent> train;
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (!held[i]) train.push_back(std::move(d->events[i]));
+  d->events.swap(train);
+  return absl::OkStatus();
+}
+
 std::string StripPrefix(const std::string& id, bool strip) { return strip && !id.empty() ? id.substr(1) : id; }
 
 }  // namespace
@@ -144,9 +182,13 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   bool strip_prefix = false;
   Kind target = Kind::kItem;
   if (o.format == "lightgcn") {
-    if (o.test.empty()) return absl::InvalidArgumentError("--test is required for --format lightgcn");
     AFF_RETURN_IF_ERROR(ParseLightgcn(o.train, now, &d));
-    AFF_RETURN_IF_ERROR(ParseLightgcnTest(o.test, &test));
+    if (o.validation > 0) {
+      AFF_RETURN_IF_ERROR(SplitValidation(&d, o.validation, &test));
+    } else {
+      if (o.test.empty()) return absl::InvalidArgumentError("--test is required for --format lightgcn");
+      AFF_RETURN_IF_ERROR(ParseLightgcnTest(o.test, &test));
+    }
     strip_prefix = true;
   } else if (o.format == "native" || o.format == "synthetic") {
     AFF_RETURN_IF_ERROR(ParseNative(o.train, &d));

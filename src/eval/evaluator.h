@@ -22,6 +22,8 @@ struct EvalOptions {
   int k = 20;
   std::string ranker = "off";  // "off": the candidate blend
   double holdout = 0.2;        // native: share of each viewer's positive events held out (latest by time)
+  double validation = 0;       // lightgcn: when > 0, ignore --test and hold out this share of each
+                               // user's training items (seeded) to tune on, never on test
   int threads = 0;
   Config config;
   std::string scratch_dir;     // where the world is built; a temp dir when empty

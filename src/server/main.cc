@@ -218,6 +218,8 @@ int main(int argc, char** argv) {
   ev->add_option("--ranker", eo.ranker, "off: the candidate blend")->capture_default_str();
   ev->add_option("--holdout", eo.holdout, "native: share of each viewer's latest positive events held out")->capture_default_str();
   ev->add_option("--threads", eo.threads, "threads (0 = cores)");
+  ev->add_option("--validation", eo.validation,
+                 "lightgcn: hold out this share of each user's training items and evaluate on it instead of --test");
   ev->add_option("--config", config_path, "TOML configuration file");
   ev->add_option("--scratch", eo.scratch_dir, "where to build the evaluation world (default: a temp dir)");
 

@@ -215,56 +215,62 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
 }
 
 std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r, const Candidate& c) const {
-  // The strongest positive contribution decides the reason.
+  // The strongest positive contribution decides the reason; social proof, when
+  // there is any, is added to it.
   int best = -1;
   for (int f = 0; f < kNumFeatures; ++f)
     if (r.contribution[f] > 0 && (best < 0 || r.contribution[f] > r.contribution[best])) best = f;
-  // Social proof is the most legible reason: prefer it when it carries at least
-  // half the weight of the strongest contribution.
-  if (best >= 0 && best != kFeatSocialGraph && (c.n_proof > 0 || c.via_creator.valid()) &&
-      r.contribution[kFeatSocialGraph] >= 0.5f * r.contribution[best])
-    best = kFeatSocialGraph;
   const std::string kind = std::string(KindName(c.ref.kind()));
-  auto proof_names = [&] {
+  std::string social;
+  if (c.via_creator.valid()) {
+    social = "new from " + DisplayName(c.via_creator) + ", whom you follow";
+  } else if (c.n_proof > 0) {
     std::vector<std::string> names;
     for (int i = 0; i < c.n_proof; ++i) names.push_back(DisplayName(c.proof[i]));
-    return names;
-  };
+    int n = std::max<int>(c.common, c.n_proof);
+    std::string who = std::to_string(n) + (n == 1 ? " person" : " people") + " you follow: " + JoinNames(names);
+    social = (c.ref.kind() == Kind::kItem ? "engaged with by " : "followed by ") + who;
+  }
+  std::string primary;
   switch (best) {
     case kFeatSocialGraph:
-      if (c.via_creator.valid()) return "new from " + DisplayName(c.via_creator) + ", whom you follow";
-      if (c.n_proof > 0) {
-        int n = std::max<int>(c.common, c.n_proof);
-        std::string who = std::to_string(n) + (n == 1 ? " person" : " people") + " you follow: " + JoinNames(proof_names());
-        return (c.ref.kind() == Kind::kItem ? "engaged with by " : "followed by ") + who;
-      }
-      return "close to you in the follow graph";
+      return social.empty() ? "close to you in the follow graph" : social;
     case kFeatCoEngagement:
-      if (c.via.valid()) {
-        if (c.via_seed) return "similar to " + DisplayName(c.via);
-        if (c.via == c.ref) return "you engage with it";
-        if (c.via_action == Action::kFollow)
-          return "often followed together with " + DisplayName(c.via) + ", whom you follow";
-        if (c.via.kind() == Kind::kItem && c.ref.kind() == Kind::kCreator && registry_->CreatorOf(c.via) == c.ref)
-          return "creator of " + DisplayName(c.via) + ", which you " + Verb(c.via_action);
-        return "because you " + Verb(c.via_action) + " " + DisplayName(c.via);
+      if (!c.via.valid()) {
+        primary = "often engaged with together with what you like";
+      } else if (c.via_seed) {
+        primary = "similar to " + DisplayName(c.via);
+      } else if (c.via == c.ref) {
+        primary = "you engage with it";
+      } else if (c.via_action == Action::kFollow) {
+        primary = "often followed together with " + DisplayName(c.via) + ", whom you follow";
+      } else if (c.via.kind() == Kind::kItem && c.ref.kind() == Kind::kCreator && registry_->CreatorOf(c.via) == c.ref) {
+        primary = "creator of " + DisplayName(c.via) + ", which you " + Verb(c.via_action);
+      } else {
+        primary = "because you " + Verb(c.via_action) + " " + DisplayName(c.via);
       }
-      return "often engaged with together with what you like";
+      break;
     case kFeatEmbedding:
-      return "matches your taste profile";
+      primary = "matches your taste profile";
+      break;
     case kFeatRandomWalk:
-      return "people who engage with what you do also engage with this " + kind;
+      primary = "people who engage with what you do also engage with this " + kind;
+      break;
     case kFeatCreatorAffinity: {
       Ref creator = registry_->CreatorOf(c.ref);
-      return "you often engage with " + (creator.valid() ? DisplayName(creator) : std::string("its creator"));
+      primary = "you often engage with " + (creator.valid() ? DisplayName(creator) : std::string("its creator"));
+      break;
     }
     case kFeatTrending:
-      return "trending right now";
+      primary = "trending right now";
+      break;
     case kFeatPopularity:
-      return resp.cold_start ? "popular with everyone (we are still learning your taste)" : "popular lately";
+      primary = resp.cold_start ? "popular with everyone (we are still learning your taste)" : "popular lately";
+      break;
     default:
-      return "new on affinity";
+      primary = "new on affinity";
   }
+  return social.empty() ? primary : primary + "; " + social;
 }
 
 void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w) const {
