@@ -21,6 +21,7 @@ absl::Status Config::Validate() const {
   if (server.max_body_bytes < 1024) return bad("server.max_body_bytes must be >= 1024");
   if (serving.deadline_ms < 1) return bad("serving.deadline_ms must be >= 1");
   if (serving.max_candidates < 1) return bad("serving.max_candidates must be >= 1");
+  if (serving.max_anchors < 1 || serving.max_anchors > 65535) return bad("serving.max_anchors must be 1..65535");
   if (serving.per_creator_cap < 0) return bad("serving.per_creator_cap must be >= 0");
   if (serving.snapshot_poll_ms < 10) return bad("serving.snapshot_poll_ms must be >= 10");
   if (batch.als_factors < 2 || batch.als_factors > 256) return bad("batch.als_factors must be 2..256");
@@ -53,6 +54,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "serving", "graph_budget", s.graph_budget);
   Read(t, "serving", "walk_budget", s.walk_budget);
   Read(t, "serving", "walk_steps", s.walk_steps);
+  Read(t, "serving", "max_anchors", s.max_anchors);
   Read(t, "serving", "ann_budget", s.ann_budget);
   Read(t, "serving", "coeng_budget", s.coeng_budget);
   Read(t, "serving", "popular_budget", s.popular_budget);

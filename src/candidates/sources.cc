@@ -29,8 +29,7 @@ uint64_t SplitMix(uint64_t& x) {
 
 }  // namespace
 
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds) {
-  constexpr size_t kMaxAnchors = 64;
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors) {
   std::vector<Anchor> out;
   for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
   // Recent interactions first, weighted by action weight and (gently) by recency.
@@ -48,11 +47,14 @@ std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref
   }
   // Then older engagement beyond the recent window.
   const float old_weight = 0.5f * (0.5f + std::log1p(1.0f));
-  for (Ref r : state.engaged) {
-    if (out.size() >= kMaxAnchors) break;
-    bool dup = false;
-    for (const auto& a : out) dup |= a.ref == r;
-    if (!dup) out.push_back({r, old_weight, Action::kClick, false});
+  if (out.size() < kMaxAnchors && !state.engaged.empty()) {
+    std::vector<Ref> have;
+    for (const auto& a : out) have.push_back(a.ref);
+    std::sort(have.begin(), have.end());
+    for (Ref r : state.engaged) {
+      if (out.size() >= kMaxAnchors) break;
+      if (!std::binary_search(have.begin(), have.end(), r)) out.push_back({r, old_weight, Action::kClick, false});
+    }
   }
   std::stable_sort(out.begin(), out.end(), [](const Anchor& a, const Anchor& b) { return a.weight > b.weight; });
   return out;

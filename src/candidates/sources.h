@@ -33,7 +33,7 @@ struct SourceContext {
 };
 
 // Anchors from the viewer's recent interactions (recency-weighted) and the seeds.
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds);
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t max_anchors = 64);
 
 // 2-hop through follows, weighted Adamic-Adar style; items from followed
 // creators and from what followed people engaged with.

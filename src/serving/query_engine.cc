@@ -120,7 +120,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   ctx.snapshot = snap;
   ctx.viewer = viewer;
   ctx.state = state.get();
-  ctx.anchors = BuildAnchors(*state, seeds);
+  ctx.anchors = BuildAnchors(*state, seeds, size_t(options_.max_anchors));
   ctx.now_ms = clock_->NowMillis();
   lap(kStageState);
 

@@ -1,0 +1,33 @@
+// Dataset importers: each reads a public or native format, checks every line
+// (an error names the file and line), and loads entities and events through the
+// Ingestor in one validated step, so a bad file imports nothing.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "state/ingestor.h"
+
+namespace affinity {
+
+struct ImportStats {
+  size_t entities = 0;
+  size_t events = 0;
+};
+
+// format: native (alias synthetic), hetrec-lastfm, lightgcn, snap-edges.
+absl::Status ImportDataset(const std::string& format, const std::string& path, int64_t now_ms,
+                           Ingestor* ingestor, ImportStats* stats);
+
+// Parsed forms, shared with evaluation.
+struct ParsedDataset {
+  std::vector<RawEntity> entities;
+  std::vector<RawEvent> events;
+  Where entities_where{"entities"}, events_where{"events"};
+};
+absl::Status ParseNative(const std::string& dir, ParsedDataset* out);
+absl::Status ParseLightgcn(const std::string& dir_or_file, int64_t ts, ParsedDataset* out);
+absl::Status ParseHetrecLastfm(const std::string& dir, int64_t ts, ParsedDataset* out);
+absl::Status ParseSnapEdges(const std::string& file, int64_t ts, ParsedDataset* out);
+
+}  // namespace affinity
