@@ -60,6 +60,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "serving", "popular_budget", s.popular_budget);
   Read(t, "serving", "ann_ef_search", s.ann_ef_search);
   Read(t, "serving", "w_graph", s.w_graph);
+  Read(t, "serving", "w_graph_users", s.w_graph_users);
   Read(t, "serving", "w_walk", s.w_walk);
   Read(t, "serving", "w_ann", s.w_ann);
   Read(t, "serving", "w_coeng", s.w_coeng);

@@ -36,6 +36,7 @@ struct ServingOptions {
   // Blend weights: score = sum of weight * normalised feature. Defaults were tuned
   // on a validation slice of the Gowalla training split (docs/evaluation.md).
   double w_graph = 0.5;
+  double w_graph_users = 10.0;   // the social graph's weight when recommending people
   double w_walk = 0.3;
   double w_ann = 0.5;
   double w_coeng = 5.0;

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <numeric>
 #include <unordered_map>
+#include <map>
 
 #include "base/json_writer.h"
 #include "base/parallel.h"
@@ -122,6 +123,131 @@ absl::Status SplitNative(ParsedDataset* d, double holdout, TestSet* test) {
   return absl::OkStatus();
 }
 
+uint64_t XorShift(uint64_t& x) {
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
+// Link prediction: a seeded `share` of undirected follow pairs is held out (both
+// directions); each node's held-out partners are its test set.
+absl::Status SplitEdges(ParsedDataset* d, double share, TestSet* test) {
+  std::unordered_map<std::string, std::vector<size_t>> pair_events;  // "a b" with a < b
+  std::vector<std::string> pairs;
+  for (size_t i = 0; i < d->events.size(); ++i) {
+    if (d->events[i].action != "follow") continue;
+    const auto& a = d->events[i].viewer_id;
+    const auto& b = d->events[i].entity_id;
+    std::string key = a < b ? a + " " + b : b + " " + a;
+    auto [it, inserted] = pair_events.try_emplace(key);
+    if (inserted) pairs.push_back(key);
+    it->second.push_back(i);
+  }
+  std::sort(pairs.begin(), pairs.end());
+  uint64_t rng = 0x5eed1e55ull;
+  for (size_t j = pairs.size(); j > 1; --j) std::swap(pairs[j - 1], pairs[XorShift(rng) % j]);
+  size_t n_hold = size_t(double(pairs.size()) * share);
+  std::vector<bool> held(d->events.size(), false);
+  std::map<std::string, std::vector<std::string>> per_node;
+  for (size_t j = 0; j < n_hold; ++j) {
+    for (size_t i : pair_events[pairs[j]]) held[i] = true;
+    auto sp = pairs[j].find(' ');
+    std::string a = pairs[j].substr(0, sp), b = pairs[j].substr(sp + 1);
+    per_node[a].push_back(b);
+    per_node[b].push_back(a);
+  }
+  for (auto& [node, partners] : per_node) {
+    test->users.push_back(node);
+    test->items.push_back(std::move(partners));
+  }
+  std::vector<RawEvent> train;
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (!held[i]) train.push_back(std::move(d->events[i]));
+  d->events.swap(train);
+  return absl::OkStatus();
+}
+
+// Creators: a seeded `share` of each user's plays is held out.
+absl::Status SplitPlays(ParsedDataset* d, double share, TestSet* test) {
+  std::map<std::string, std::vector<size_t>> by_user;
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (d->events[i].action == "play") by_user[d->events[i].viewer_id].push_back(i);
+  std::vector<bool> held(d->events.size(), false);
+  uint64_t rng = 0x9e3779b9ull;
+  for (auto& [user, idx] : by_user) {
+    if (idx.size() < 3) continue;
+    for (size_t j = idx.size() - 1; j > 0; --j) std::swap(idx[j], idx[XorShift(rng) % (j + 1)]);
+    size_t n = std::max<size_t>(1, size_t(double(idx.size()) * share));
+    std::vector<std::string> items;
+    for (size_t j = 0; j < n; ++j) {
+      held[idx[j]] = true;
+      items.push_back(d->events[idx[j]].entity_id);
+    }
+    test->users.push_back(user);
+    test->items.push_back(std::move(items));
+  }
+  std::vector<RawEvent> train;
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (!held[i]) train.push_back(std::move(d->events[i]));
+  d->events.swap(train);
+  return absl::OkStatus();
+}
+
+// Common-neighbour and Adamic-Adar rankings over the (undirected) training follow
+// graph, scored with the same metric functions.
+void GraphBaselines(const EntityRegistry& registry, const LiveState& live, const TestSet& test,
+                    const std::vector<std::unordered_set<uint32_t>>& truth, int k, EvalResult* result) {
+  const uint32_t n = registry.Count(Kind::kUser);
+  std::vector<std::vector<uint32_t>> nbrs(n);
+  for (uint32_t u = 0; u < n; ++u)
+    for (Ref t : live.Viewer(Ref(Kind::kUser, u))->follows)
+      if (t.kind() == Kind::kUser) {
+        nbrs[u].push_back(t.id());
+        nbrs[t.id()].push_back(u);
+      }
+  for (auto& v : nbrs) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+  MetricSums cn_sums, aa_sums;
+  std::vector<float> cn(n, 0), aa(n, 0);
+  std::vector<uint32_t> touched;
+  for (size_t t = 0; t < test.users.size(); ++t) {
+    auto r = registry.Find(test.users[t]);
+    if (!r) {
+      cn_sums.Add({});
+      aa_sums.Add({});
+      continue;
+    }
+    uint32_t u = r->id();
+    for (uint32_t w : nbrs[u])
+      for (uint32_t v : nbrs[w]) {
+        if (v == u) continue;
+        if (cn[v] == 0 && aa[v] == 0) touched.push_back(v);
+        cn[v] += 1;
+        aa[v] += 1.0f / std::log(std::max<float>(2.0f, float(nbrs[w].size())));
+      }
+    auto rank = [&](const std::vector<float>& score) {
+      std::vector<uint32_t> cands;
+      for (uint32_t v : touched)
+        if (!std::binary_search(nbrs[u].begin(), nbrs[u].end(), v)) cands.push_back(v);
+      size_t m = std::min(cands.size(), size_t(k));
+      std::partial_sort(cands.begin(), cands.begin() + m, cands.end(), [&](uint32_t a, uint32_t b) {
+        return score[a] > score[b] || (score[a] == score[b] && a < b);
+      });
+      cands.resize(m);
+      return cands;
+    };
+    cn_sums.Add(ComputeUserMetrics(rank(cn), truth[t], k));
+    aa_sums.Add(ComputeUserMetrics(rank(aa), truth[t], k));
+    for (uint32_t v : touched) cn[v] = aa[v] = 0;
+    touched.clear();
+  }
+  result->baselines["common_neighbors"] = cn_sums.Mean();
+  result->baselines["adamic_adar"] = aa_sums.Mean();
+}
+
 // Holds out a seeded random share of each user's training interactions.
 absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test) {
   if (share >= 1) return absl::InvalidArgumentError("--validation must be below 1");
@@ -193,8 +319,32 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   } else if (o.format == "native" || o.format == "synthetic") {
     AFF_RETURN_IF_ERROR(ParseNative(o.train, &d));
     AFF_RETURN_IF_ERROR(SplitNative(&d, o.holdout, &test));
+  } else if (o.format == "snap-edges") {
+    AFF_RETURN_IF_ERROR(ParseSnapEdges(o.train, now, &d));
+    AFF_RETURN_IF_ERROR(SplitEdges(&d, o.holdout, &test));
+    if (o.validation > 0) {  // tune on a slice of the training graph, never on the test edges
+      test = TestSet();
+      AFF_RETURN_IF_ERROR(SplitEdges(&d, o.validation, &test));
+    }
+    target = Kind::kUser;
+    strip_prefix = true;
+  } else if (o.format == "hetrec-lastfm") {
+    AFF_RETURN_IF_ERROR(ParseHetrecLastfm(o.train, now, &d));
+    auto split = o.target == "users" ? &SplitEdges : &SplitPlays;
+    if (o.target == "users") {
+      target = Kind::kUser;
+    } else if (o.target.empty() || o.target == "creators") {
+      target = Kind::kCreator;
+    } else {
+      return absl::InvalidArgumentError("--target must be creators or users for hetrec-lastfm");
+    }
+    AFF_RETURN_IF_ERROR(split(&d, o.holdout, &test));
+    if (o.validation > 0) {
+      test = TestSet();
+      AFF_RETURN_IF_ERROR(split(&d, o.validation, &test));
+    }
   } else {
-    return absl::InvalidArgumentError("--format must be lightgcn or native");
+    return absl::InvalidArgumentError("--format must be lightgcn, native, snap-edges or hetrec-lastfm");
   }
   if (test.users.empty()) return absl::InvalidArgumentError("no test users in " + (o.test.empty() ? o.train : o.test));
   if (progress) progress("parsed", int64_t(d.events.size()), int64_t(test.users.size()));
@@ -261,6 +411,8 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   }, 16);
   if (failed) return first_error;
   result.rank_seconds = Since(t_rank);
+  result.target = std::string(KindName(target)) + "s";
+  if (target == Kind::kUser) GraphBaselines(registry, live, test, truth, o.k, &result);
 
   // 4. Metrics.
   std::vector<double> pop(catalogue, 0);
@@ -355,7 +507,16 @@ std::string EvalJson(const EvalResult& r) {
   metrics(r.at_k);
   w.Key("coverage").Double(r.coverage).Key("popularity_bias").Double(r.popularity_bias);
   w.Key("seconds").Double(r.seconds).Key("build_seconds").Double(r.build_seconds).Key("rank_seconds").Double(r.rank_seconds);
-  w.Key("ranker").String(r.ranker).Key("dataset").String(r.dataset);
+  w.Key("ranker").String(r.ranker).Key("dataset").String(r.dataset).Key("target").String(r.target);
+  if (!r.baselines.empty()) {
+    w.Key("baselines").BeginObject();
+    for (const auto& [name, m] : r.baselines) {
+      w.Key(name).BeginObject();
+      metrics(m);
+      w.EndObject();
+    }
+    w.EndObject();
+  }
   w.Key("curve").BeginArray();
   for (const auto& [k, m] : r.curve) {
     w.BeginObject().Key("k").Int(k);

@@ -16,7 +16,7 @@
 namespace affinity {
 
 struct EvalOptions {
-  std::string format;    // lightgcn or native
+  std::string format;    // lightgcn, native, snap-edges or hetrec-lastfm
   std::string train;     // lightgcn: train.txt; native: the dataset folder
   std::string test;      // lightgcn: test.txt; native: unused (time split)
   int k = 20;
@@ -27,6 +27,7 @@ struct EvalOptions {
   int threads = 0;
   Config config;
   std::string scratch_dir;     // where the world is built; a temp dir when empty
+  std::string target;          // hetrec-lastfm: "creators" (held-out plays) or "users" (held-out friendships)
 };
 
 struct CohortRow {
@@ -55,6 +56,10 @@ struct EvalResult {
   std::vector<std::pair<double, double>> popularity_curve;  // (catalogue decile, exposure share)
   std::string ranker;
   std::string dataset;
+  std::string target;
+  // Link prediction: the same metrics for graph baselines computed by this tool
+  // on the training graph (common neighbours, Adamic-Adar).
+  std::map<std::string, UserMetrics> baselines;
   // Each test user's ranked list (external ids), in test-file order.
   std::vector<std::pair<std::string, std::vector<std::string>>> topk;
 };

@@ -123,6 +123,16 @@ std::string EvalReportHtml(const EvalResult& r) {
   for (const auto& [k, m] : r.curve)
     h += "<tr><td>" + std::to_string(k) + "</td><td>" + Fmt(m.recall) + "</td><td>" + Fmt(m.ndcg) + "</td><td>" +
          Fmt(m.precision) + "</td><td>" + Fmt(m.ap) + "</td><td>" + Fmt(m.hit) + "</td></tr>";
+  if (!r.baselines.empty()) {
+    h += "</table><h3>Graph baselines on the same split</h3><table><tr><th>method</th><th>recall</th><th>NDCG</th>"
+         "<th>precision</th><th>hit rate</th></tr>";
+    auto row = [&](const std::string& name, const UserMetrics& m) {
+      h += "<tr><td>" + Escape(name) + "</td><td>" + Fmt(m.recall) + "</td><td>" + Fmt(m.ndcg) + "</td><td>" +
+           Fmt(m.precision) + "</td><td>" + Fmt(m.hit) + "</td></tr>";
+    };
+    row("affinity (" + r.ranker + ")", r.at_k);
+    for (const auto& [name, m] : r.baselines) row(name, m);
+  }
   h += "</table><p>coverage@" + std::to_string(r.k) + " " + Fmt(r.coverage) + "; popularity bias (mean popularity percentile of "
        "recommendations) " + Fmt(r.popularity_bias) + "</p><div class='plots'>";
   std::vector<std::pair<double, double>> rec, ndcg;

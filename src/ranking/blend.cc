@@ -17,6 +17,7 @@ BlendRanker::BlendRanker(const ServingOptions& o) {
   weights_ = {float(o.w_graph),   float(o.w_walk),     float(o.w_ann),
               float(o.w_coeng),   float(o.w_popular),  float(o.w_trending),
               float(o.w_creator_affinity), float(o.w_seen_penalty)};
+  graph_weight_users_ = float(o.w_graph_users);
 }
 
 std::vector<Scored> BlendRanker::Score(const SourceContext& ctx, const CandidateSet& set) const {
@@ -34,6 +35,8 @@ std::vector<Scored> BlendRanker::Score(const SourceContext& ctx, const Candidate
   }
   const int64_t live_now = std::max(ctx.live->last_event_ts(), int64_t(0));
   const bool pop_fresh = ctx.snapshot && ctx.snapshot->GroupFresh(kGroupPopularity, ctx.now_ms);
+  std::array<float, kNumFeatures> weights = weights_;
+  if (set.target() == Kind::kUser) weights[kFeatSocialGraph] = graph_weight_users_;
   std::vector<Scored> out(items.size());
   for (size_t i = 0; i < items.size(); ++i) {
     const Candidate& c = items[i];
@@ -53,7 +56,7 @@ std::vector<Scored> BlendRanker::Score(const SourceContext& ctx, const Candidate
     s.value[kFeatAlreadyEngaged] = seen.count(c.ref.bits) ? 1.f : 0.f;
     double score = 0;
     for (int f = 0; f < kNumFeatures; ++f) {
-      s.contribution[f] = weights_[f] * s.value[f];
+      s.contribution[f] = weights[f] * s.value[f];
       score += s.contribution[f];
     }
     s.score = score;

@@ -42,6 +42,7 @@ class BlendRanker {
 
  private:
   std::array<float, kNumFeatures> weights_;
+  float graph_weight_users_;
 };
 
 }  // namespace affinity

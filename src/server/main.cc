@@ -161,6 +161,9 @@ int Eval(EvalOptions o, const std::string& config_path, const std::string& json_
     }
     if (!WriteFileAtomic(topk_out, out)) return Fail(absl::InternalError("cannot write " + topk_out));
   }
+  for (const auto& [name, m] : r->baselines)
+    std::printf("baseline %s: recall %.4f  ndcg %.4f  precision %.4f  hit_rate %.4f\n", name.c_str(), m.recall, m.ndcg,
+                m.precision, m.hit);
   std::printf("eval: %lld users, k=%d: recall %.4f  ndcg %.4f  precision %.4f  map %.4f  hit_rate %.4f  coverage %.4f  "
               "(build %.1fs, ranking %.1fs)\n",
               (long long)r->users, r->k, r->at_k.recall, r->at_k.ndcg, r->at_k.precision, r->at_k.ap, r->at_k.hit,
@@ -208,15 +211,19 @@ int main(int argc, char** argv) {
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
-  ev->add_option("--format", eo.format, "lightgcn or native")->required();
-  ev->add_option("--train", eo.train, "training file (lightgcn) or dataset folder (native)")->required();
+  ev->add_option("--format", eo.format, "lightgcn, native, snap-edges or hetrec-lastfm")->required();
+  ev->add_option("--target", eo.target, "hetrec-lastfm: creators (held-out plays) or users (held-out friendships)");
+  ev->add_option("--train", eo.train, "training file (lightgcn, snap-edges) or dataset folder (native, hetrec-lastfm)")
+      ->required();
   ev->add_option("--test", eo.test, "test file (lightgcn)");
   ev->add_option("--k", eo.k, "cut-off")->capture_default_str();
   ev->add_option("--json", json_out, "write metrics as JSON");
   ev->add_option("--topk", topk_out, "write each test user's list: user item item ...");
   ev->add_option("--report", report_out, "write an HTML report with plots");
   ev->add_option("--ranker", eo.ranker, "off: the candidate blend")->capture_default_str();
-  ev->add_option("--holdout", eo.holdout, "native: share of each viewer's latest positive events held out")->capture_default_str();
+  ev->add_option("--holdout", eo.holdout,
+                 "share held out: native (latest positive events), snap-edges and hetrec (edges, plays)")
+      ->capture_default_str();
   ev->add_option("--threads", eo.threads, "threads (0 = cores)");
   ev->add_option("--validation", eo.validation,
                  "lightgcn: hold out this share of each user's training items and evaluate on it instead of --test");

@@ -149,3 +149,46 @@ TEST(EvaluatorTest, ReportIsHtmlWithSvgPlots) {
 
 }  // namespace
 }  // namespace affinity
+
+namespace affinity {
+namespace {
+
+TEST(EvaluatorTest, LinkPredictionReportsGraphBaselinesOnTheSameSplit) {
+  TempDir dir;
+  // Two dense communities of 12 nodes joined by one bridge: held-out edges inside a
+  // community are recoverable from common neighbours.
+  std::string edges;
+  for (int c = 0; c < 2; ++c)
+    for (int a = 0; a < 12; ++a)
+      for (int b = a + 1; b < 12; ++b) edges += std::to_string(c * 12 + a) + " " + std::to_string(c * 12 + b) + "\n";
+  edges += "0 12\n";
+  Write(dir / "edges.txt", edges);
+  EvalOptions o;
+  o.format = "snap-edges";
+  o.train = dir / "edges.txt";
+  o.k = 10;
+  o.config.batch.als_factors = 4;
+  auto r = RunEval(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->target, "users");
+  ASSERT_EQ(r->baselines.size(), 2u);
+  EXPECT_GT(r->baselines["common_neighbors"].recall, 0.9);
+  EXPECT_GT(r->baselines["adamic_adar"].recall, 0.9);
+  EXPECT_GT(r->at_k.recall, 0.9);
+  EXPECT_NE(EvalJson(*r).find("\"adamic_adar\""), std::string::npos);
+}
+
+TEST(EvaluatorTest, UnknownFormatAndTargetAreRefused) {
+  EvalOptions o;
+  o.format = "csv";
+  o.train = "/nonexistent";
+  EXPECT_FALSE(RunEval(o).ok());
+  o.format = "lightgcn";
+  o.ranker = "learned";
+  auto r = RunEval(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("--ranker off"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace affinity
