@@ -43,7 +43,7 @@ struct ServingOptions {
   double w_popular = 0.1;
   double w_trending = 0.2;
   double w_creator_affinity = 0.6;
-  double w_seen_penalty = -0.5;  // candidate the viewer already engaged with
+  double w_seen_penalty = -4.0;  // candidate the viewer already engaged with
 };
 
 // Default weights per action (a feedback event without weight takes these).

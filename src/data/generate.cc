@@ -260,6 +260,7 @@ absl::Status GenerateWorld(const GenerateOptions& o, const std::string& out_dir,
       fmt::format_to(out, "{}\tu{}\ti{}\timpression\t0\n", ts, u, item);
       ++n_events;
     }
+    if (n_events >= o.events) break;
     if (U(rng) < p_click) {
       double a = U(rng);
       const char* action = a < 0.45 ? "click" : a < 0.8 ? "play" : "like";
@@ -269,7 +270,7 @@ absl::Status GenerateWorld(const GenerateOptions& o, const std::string& out_dir,
       engaged[u].push_back(item);
       if (engaged[u].size() > 20) engaged[u].erase(engaged[u].begin());
       // Engagement with a creator's work sometimes turns into a follow.
-      if (U(rng) < 0.01 && std::find(follows_creator[u].begin(), follows_creator[u].end(), it.creator) == follows_creator[u].end()) {
+      if (n_events < o.events && U(rng) < 0.01 && std::find(follows_creator[u].begin(), follows_creator[u].end(), it.creator) == follows_creator[u].end()) {
         follows_creator[u].push_back(it.creator);
         fmt::format_to(out, "{}\tu{}\tc{}\tfollow\t3\n", ts + 2, u, it.creator);
         ++n_events;
