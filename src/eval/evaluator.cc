@@ -286,6 +286,30 @@ absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test) {
   return absl::OkStatus();
 }
 
+struct EvalWorld {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<EntityRegistry> registry;
+  std::unique_ptr<LiveState> live;
+  std::shared_ptr<Snapshot> snapshot;
+};
+
+absl::StatusOr<std::unique_ptr<EvalWorld>> BuildWorld(const ParsedDataset& d, const std::string& dir,
+                                                      const EvalOptions& o, int64_t now, const EvalProgress& progress) {
+  auto w = std::make_unique<EvalWorld>();
+  AFF_ASSIGN_OR_RETURN(w->store, OpenRocksStore(dir, OpenMode::kPrimary));
+  w->registry = std::make_unique<EntityRegistry>();
+  w->live = std::make_unique<LiveState>(o.config.actions);
+  Ingestor ingestor(w->store.get(), w->registry.get(), w->live.get(), o.config.actions, SystemClock::Default());
+  AFF_RETURN_IF_ERROR(ingestor.Import(d.entities, d.entities_where, d.events, d.events_where));
+  if (progress) progress("imported", 0, 0);
+  BatchOptions bo = o.config.batch;
+  if (o.threads > 0) bo.threads = o.threads;
+  AFF_ASSIGN_OR_RETURN(w->snapshot, BuildSnapshot(*w->store, *w->registry, bo, now, nullptr, [&](const std::string& s) {
+    if (progress) progress("batch " + s, 0, 0);
+  }));
+  return w;
+}
+
 std::string StripPrefix(const std::string& id, bool strip) { return strip && !id.empty() ? id.substr(1) : id; }
 
 }  // namespace
@@ -293,8 +317,8 @@ std::string StripPrefix(const std::string& id, bool strip) { return strip && !id
 absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& progress) {
   auto t_all = Clock_::now();
   if (o.k < 1 || o.k > 500) return absl::InvalidArgumentError("--k must be between 1 and 500");
-  if (o.ranker != "off")
-    return absl::InvalidArgumentError("--ranker " + o.ranker + ": no learned model is available yet; use --ranker off");
+  if (o.ranker != "off" && o.ranker != "learned")
+    return absl::InvalidArgumentError("--ranker must be learned or off");
   EvalResult result;
   result.k = o.k;
   result.ranker = o.ranker;
@@ -349,28 +373,74 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (test.users.empty()) return absl::InvalidArgumentError("no test users in " + (o.test.empty() ? o.train : o.test));
   if (progress) progress("parsed", int64_t(d.events.size()), int64_t(test.users.size()));
 
-  // 2. Build the world from the training data, exactly as import + batch do.
+  // 2. With --ranker learned: train LambdaMART on a validation slice carved from
+  // the training data (never the test), with features from the serving path.
+  std::shared_ptr<const LearnedRanker> learned;
+  if (o.ranker == "learned") {
+    auto t_train = Clock_::now();
+    ParsedDataset dv = d;
+    TestSet valid;
+    AFF_RETURN_IF_ERROR(SplitValidation(&dv, 0.1, &valid));
+    Scratch scratch_v(o.scratch_dir.empty() ? "" : o.scratch_dir + "-validation");
+    AFF_ASSIGN_OR_RETURN(auto w, BuildWorld(dv, scratch_v.path(), o, now, progress));
+    QueryEngine engine_v(o.config.serving, w->registry.get(), w->live.get(), nullptr, nullptr, clock);
+    const size_t max_users = std::min<size_t>(valid.users.size(), 6000);
+    std::vector<std::vector<float>> rows_x(max_users), rows_y(max_users);
+    const int threads = o.threads > 0 ? o.threads : DefaultThreads();
+    ParallelFor(max_users, threads, [&](size_t u, int) {
+      QueryRequest q;
+      q.viewer_id = valid.users[u];
+      q.target = target;
+      q.k = o.config.serving.max_candidates;  // every candidate the test-time ranker will see
+      q.explain = ExplainMode::kNone;
+      q.audit = false;
+      q.deadline_ms = 10000;
+      q.max_per_creator = 0;
+      q.exclude_engaged = true;
+      q.ranker = "off";
+      q.want_inputs = true;
+      auto r = engine_v.QueryWith(q, w->snapshot.get());
+      if (!r.ok()) return;
+      std::unordered_set<std::string> truth(valid.items[u].begin(), valid.items[u].end());
+      bool any = false;
+      for (const auto& res : r->results) any |= truth.count(res.entity_id) > 0;
+      if (!any) return;  // a group without positives teaches the ranker nothing
+      for (const auto& res : r->results) {
+        rows_x[u].insert(rows_x[u].end(), res.inputs.begin(), res.inputs.end());
+        rows_y[u].push_back(truth.count(res.entity_id) ? 1.f : 0.f);
+      }
+    }, 16);
+    std::vector<float> x, y;
+    std::vector<unsigned> groups;
+    for (size_t u = 0; u < max_users; ++u) {
+      if (rows_y[u].empty()) continue;
+      x.insert(x.end(), rows_x[u].begin(), rows_x[u].end());
+      y.insert(y.end(), rows_y[u].begin(), rows_y[u].end());
+      groups.push_back(unsigned(rows_y[u].size()));
+    }
+    if (progress) progress("training the ranker on " + std::to_string(groups.size()) + " validation users", 0, 0);
+    LearnedRankerOptions lo;
+    lo.threads = threads;
+    AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Train(x, y, groups, lo));
+    learned = std::move(model);
+    result.train_seconds = Since(t_train);
+  }
+
+  // 3. Build the world from the training data, exactly as import + batch do.
   auto t_build = Clock_::now();
   Scratch scratch(o.scratch_dir);
-  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(scratch.path(), OpenMode::kPrimary));
-  EntityRegistry registry;
-  LiveState live(o.config.actions);
-  Ingestor ingestor(store.get(), &registry, &live, o.config.actions, clock);
-  AFF_RETURN_IF_ERROR(ingestor.Import(d.entities, d.entities_where, d.events, d.events_where));
+  AFF_ASSIGN_OR_RETURN(auto world, BuildWorld(d, scratch.path(), o, now, progress));
   d = ParsedDataset();
-  if (progress) progress("imported", 0, 0);
-  BatchOptions bo = o.config.batch;
-  if (o.threads > 0) bo.threads = o.threads;
-  AFF_ASSIGN_OR_RETURN(std::shared_ptr<Snapshot> snap, BuildSnapshot(*store, registry, bo, now, nullptr,
-                                                                     [&](const std::string& s) {
-                                                                       if (progress) progress("batch " + s, 0, 0);
-                                                                     }));
+  EntityRegistry& registry = *world->registry;
+  LiveState& live = *world->live;
+  std::shared_ptr<Snapshot> snap = world->snapshot;
   result.build_seconds = Since(t_build);
 
-  // 3. Rank for every test user through the serving path.
+  // 4. Rank for every test user through the serving path.
   auto t_rank = Clock_::now();
   ServingOptions serving = o.config.serving;
   QueryEngine engine(serving, &registry, &live, nullptr, nullptr, clock);
+  if (learned) engine.SetLearnedRanker(learned);
   const int kmax = std::max(o.k, 100);
   const size_t n_users = test.users.size();
   std::vector<std::vector<uint32_t>> ranked(n_users);
@@ -398,6 +468,7 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
     q.deadline_ms = 10000;
     q.max_per_creator = 0;
     q.exclude_engaged = true;
+    q.ranker = o.ranker;
     auto r = engine.QueryWith(q, snap.get());
     if (!r.ok()) {
       std::lock_guard<std::mutex> lock(err_mu);
@@ -507,6 +578,7 @@ std::string EvalJson(const EvalResult& r) {
   metrics(r.at_k);
   w.Key("coverage").Double(r.coverage).Key("popularity_bias").Double(r.popularity_bias);
   w.Key("seconds").Double(r.seconds).Key("build_seconds").Double(r.build_seconds).Key("rank_seconds").Double(r.rank_seconds);
+  w.Key("train_seconds").Double(r.train_seconds);
   w.Key("ranker").String(r.ranker).Key("dataset").String(r.dataset).Key("target").String(r.target);
   if (!r.baselines.empty()) {
     w.Key("baselines").BeginObject();

@@ -20,7 +20,8 @@ struct EvalOptions {
   std::string train;     // lightgcn: train.txt; native: the dataset folder
   std::string test;      // lightgcn: test.txt; native: unused (time split)
   int k = 20;
-  std::string ranker = "off";  // "off": the candidate blend
+  std::string ranker = "off";  // "off": the candidate blend; "learned": LambdaMART trained on a
+                               // validation slice of the training data
   double holdout = 0.2;        // native: share of each viewer's positive events held out (latest by time)
   double validation = 0;       // lightgcn: when > 0, ignore --test and hold out this share of each
                                // user's training items (seeded) to tune on, never on test
@@ -50,6 +51,7 @@ struct EvalResult {
   double coverage = 0;            // distinct recommended / catalogue size
   double popularity_bias = 0;     // mean popularity percentile of recommended entities
   double build_seconds = 0, rank_seconds = 0, seconds = 0;
+  double train_seconds = 0;       // --ranker learned: validation world + training
   std::map<int, UserMetrics> curve;            // metric vs k
   std::vector<CohortRow> activity_deciles;     // viewers by training activity
   std::vector<TierRow> popularity_tiers;       // head / mid / tail entities

@@ -173,12 +173,38 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     if (c.ref.id() >= registry_->Count(c.ref.kind())) continue;
     kept.push_back(s);
   }
-  std::sort(kept.begin(), kept.end(), [&](const Scored& a, const Scored& b) {
+  // The learned ranker re-scores every kept candidate in one batch; on error or
+  // an expired deadline the blend's order stands and the response says so.
+  std::shared_ptr<const LearnedRanker> learned = req.ranker == "off" ? nullptr : learned_.load();
+  std::vector<float> inputs;
+  bool use_learned = false;
+  if ((learned || req.want_inputs) && !kept.empty()) {
+    inputs.resize(kept.size() * LearnedRanker::kNumInputs);
+    for (size_t i = 0; i < kept.size(); ++i)
+      LearnedRanker::Inputs(ctx, items[kept[i].index], kept[i], &inputs[i * LearnedRanker::kNumInputs]);
+  }
+  if (learned && !kept.empty()) {
+    if (deadline.Expired()) {
+      resp.ranker_fallback = true;
+    } else if (auto pred = learned->Predict(inputs.data(), kept.size()); pred.ok() && pred->size() == kept.size()) {
+      for (size_t i = 0; i < kept.size(); ++i) kept[i].score = (*pred)[i];
+      use_learned = true;
+      resp.model_version = learned->version() + "/" + (snap ? snap->version : std::string("none"));
+    } else {
+      resp.ranker_fallback = true;
+    }
+  }
+  std::vector<uint32_t> order(kept.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    const Scored& a = kept[x];
+    const Scored& b = kept[y];
     return a.score != b.score ? a.score > b.score : items[a.index].ref < items[b.index].ref;
   });
   const int cap = req.max_per_creator >= 0 ? req.max_per_creator : options_.per_creator_cap;
   std::unordered_map<uint32_t, int> per_creator;
-  for (const Scored& s : kept) {
+  for (uint32_t oi : order) {
+    const Scored& s = kept[oi];
     if (resp.results.size() >= size_t(req.k)) break;
     const Candidate& c = items[s.index];
     if (cap > 0 && req.target == Kind::kItem) {
@@ -192,8 +218,25 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     r.sources = c.sources;
     r.value = s.value;
     r.contribution = s.contribution;
+    r.learned = use_learned;
+    if (!inputs.empty())
+      r.inputs.assign(inputs.begin() + size_t(oi) * LearnedRanker::kNumInputs,
+                      inputs.begin() + size_t(oi + 1) * LearnedRanker::kNumInputs);
     if (req.explain != ExplainMode::kNone) r.reason = Reason(resp, r, c);
     resp.results.push_back(std::move(r));
+  }
+  if (use_learned && req.explain != ExplainMode::kNone && !resp.results.empty()) {
+    std::vector<float> x;
+    for (const auto& r : resp.results) x.insert(x.end(), r.inputs.begin(), r.inputs.end());
+    auto contrib = learned->Contributions(x.data(), resp.results.size());
+    const size_t width = LearnedRanker::kNumInputs + 1;
+    if (contrib.ok() && contrib->size() == resp.results.size() * width) {
+      for (size_t i = 0; i < resp.results.size(); ++i) {
+        auto& r = resp.results[i];
+        r.input_contrib.assign(contrib->begin() + i * width, contrib->begin() + i * width + LearnedRanker::kNumInputs);
+        r.base = (*contrib)[i * width + LearnedRanker::kNumInputs];
+      }
+    }
   }
   lap(kStageRank);
 
@@ -280,6 +323,7 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
   w.Key("experiment").Null();
   w.Key("cold_start").Bool(resp.cold_start);
   w.Key("degraded").Bool(resp.degraded);
+  if (resp.ranker_fallback) w.Key("ranker_fallback").Bool(true);
   if (!resp.skipped.empty()) {
     w.Key("skipped_sources").BeginArray();
     for (const auto& s : resp.skipped) w.String(s);
@@ -294,7 +338,28 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
     for (int s = 0; s < kNumSources; ++s)
       if ((r.sources >> s) & 1) w.String(SourceName(Source(s)));
     w.EndArray();
-    if (explain != ExplainMode::kNone) {
+    if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
+      const auto& names = LearnedRanker::InputNames();
+      w.Key("explanation").BeginObject();
+      w.Key("reason").String(r.reason);
+      w.Key("method").String("treeshap");
+      std::vector<int> idx(LearnedRanker::kNumInputs);
+      for (int f = 0; f < LearnedRanker::kNumInputs; ++f) idx[f] = f;
+      std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
+        return std::fabs(r.input_contrib[a]) > std::fabs(r.input_contrib[b]);
+      });
+      if (explain == ExplainMode::kFull) w.Key("base").Double(r.base).Key("raw_score").Double(r.score);
+      w.Key("top_features").BeginArray();
+      int shown = 0;
+      for (int f : idx) {
+        if (explain == ExplainMode::kTop && (shown >= 3 || r.input_contrib[f] == 0)) break;
+        w.BeginObject().Key("name").String(names[f]).Key("value").Double(r.inputs[f]);
+        w.Key("contribution").Double(r.input_contrib[f]).EndObject();
+        ++shown;
+      }
+      w.EndArray();
+      w.EndObject();
+    } else if (explain != ExplainMode::kNone) {
       w.Key("explanation").BeginObject();
       w.Key("reason").String(r.reason);
       w.Key("method").String("linear-exact");

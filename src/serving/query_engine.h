@@ -17,6 +17,7 @@
 #include "base/json_writer.h"
 #include "features/snapshot.h"
 #include "ranking/blend.h"
+#include "ranking/learned_ranker.h"
 #include "state/live_state.h"
 #include "state/registry.h"
 
@@ -35,6 +36,8 @@ struct QueryRequest {
   int deadline_ms = 0;             // 0: the configured default
   int max_per_creator = -1;        // -1: the configured default; 0: no cap
   bool exclude_engaged = false;    // drop entities the viewer already engaged with
+  std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
+  bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
   bool audit = true;
 };
 
@@ -46,6 +49,11 @@ struct QueryResult {
   std::array<float, kNumFeatures> value{};
   std::array<float, kNumFeatures> contribution{};
   std::string reason;
+  // Set when the learned ranker scored this result.
+  bool learned = false;
+  float base = 0;                     // the model's bias (TreeSHAP)
+  std::vector<float> inputs;          // LearnedRanker inputs (learned or want_inputs)
+  std::vector<float> input_contrib;   // TreeSHAP contribution per input (learned + explain)
 };
 
 enum Stage { kStageState = 0, kStageGraph, kStageCoeng, kStageAnn, kStageWalk, kStagePopular, kStageRank, kNumStages };
@@ -58,6 +66,7 @@ struct QueryResponse {
   std::vector<QueryResult> results;
   bool cold_start = false;
   bool degraded = false;                 // a source was skipped for the deadline
+  bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
   std::vector<std::string> skipped;
   std::array<size_t, kNumSources> candidates_per_source{};
   std::array<int64_t, kNumStages> stage_micros{};
@@ -74,6 +83,8 @@ class QueryEngine {
   absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
 
   void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w) const;
+  // Installs (or, with null, removes) the learned ranker; safe while serving.
+  void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }
 
  private:
   std::string Reason(const QueryResponse& r, const QueryResult& res, const Candidate& c) const;
@@ -86,6 +97,7 @@ class QueryEngine {
   AuditLog* audit_;
   const Clock* clock_;
   BlendRanker ranker_;
+  std::atomic<std::shared_ptr<const LearnedRanker>> learned_;
 };
 
 }  // namespace affinity

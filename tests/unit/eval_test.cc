@@ -178,16 +178,34 @@ TEST(EvaluatorTest, LinkPredictionReportsGraphBaselinesOnTheSameSplit) {
   EXPECT_NE(EvalJson(*r).find("\"adamic_adar\""), std::string::npos);
 }
 
+TEST(EvaluatorTest, LearnedRankerTrainsOnAValidationSliceAndRanks) {
+  TempDir dir;
+  WriteGroups(dir);
+  EvalOptions o;
+  o.format = "lightgcn";
+  o.train = dir / "train.txt";
+  o.test = dir / "test.txt";
+  o.k = 3;
+  o.ranker = "learned";
+  o.config.batch.als_factors = 4;
+  auto r = RunEval(o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->ranker, "learned");
+  EXPECT_GT(r->train_seconds, 0);
+  EXPECT_EQ(r->users, 12);
+  EXPECT_GT(r->at_k.recall, 0.5);
+}
+
 TEST(EvaluatorTest, UnknownFormatAndTargetAreRefused) {
   EvalOptions o;
   o.format = "csv";
   o.train = "/nonexistent";
   EXPECT_FALSE(RunEval(o).ok());
   o.format = "lightgcn";
-  o.ranker = "learned";
+  o.ranker = "sideways";
   auto r = RunEval(o);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("--ranker off"), std::string::npos);
+  EXPECT_NE(r.status().message().find("learned or off"), std::string::npos);
 }
 
 }  // namespace
