@@ -60,6 +60,14 @@ struct TestSet {
   std::vector<std::vector<std::string>> items;     // external ids
 };
 
+// Keeps the events not held out.
+void DropHeld(ParsedDataset* d, const std::vector<bool>& held) {
+  std::vector<RawEvent> train;
+  for (size_t i = 0; i < d->events.size(); ++i)
+    if (!held[i]) train.push_back(std::move(d->events[i]));
+  d->events.swap(train);
+}
+
 absl::Status ParseLightgcnTest(const std::string& file, TestSet* out) {
   std::ifstream in(file);
   if (!in) return absl::NotFoundError("cannot open " + file);
@@ -115,11 +123,7 @@ absl::Status SplitNative(ParsedDataset* d, double holdout, TestSet* test) {
     test->users.push_back(v);
     test->items.push_back(std::move(items));
   }
-  std::vector<RawEvent> train;
-  train.reserve(d->events.size());
-  for (size_t i = 0; i < d->events.size(); ++i)
-    if (!held[i]) train.push_back(std::move(d->events[i]));
-  d->events.swap(train);
+  DropHeld(d, held);
   return absl::OkStatus();
 }
 
@@ -161,21 +165,26 @@ absl::Status SplitEdges(ParsedDataset* d, double share, TestSet* test) {
     test->users.push_back(node);
     test->items.push_back(std::move(partners));
   }
-  std::vector<RawEvent> train;
-  for (size_t i = 0; i < d->events.size(); ++i)
-    if (!held[i]) train.push_back(std::move(d->events[i]));
-  d->events.swap(train);
+  DropHeld(d, held);
   return absl::OkStatus();
 }
 
-// Creators: a seeded `share` of each user's plays is held out.
-absl::Status SplitPlays(ParsedDataset* d, double share, TestSet* test) {
-  std::map<std::string, std::vector<size_t>> by_user;
-  for (size_t i = 0; i < d->events.size(); ++i)
-    if (d->events[i].action == "play") by_user[d->events[i].viewer_id].push_back(i);
+// Holds out a seeded random `share` of each user's events that `eligible` accepts
+// (users with fewer than 3 such events keep them all).
+template <typename Pred>
+void HoldOutPerUser(ParsedDataset* d, double share, uint64_t seed, Pred eligible, TestSet* test) {
+  std::unordered_map<std::string, std::vector<size_t>> by_user;
+  std::vector<std::string> order;  // users in order of first appearance
+  for (size_t i = 0; i < d->events.size(); ++i) {
+    if (!eligible(d->events[i])) continue;
+    auto [it, inserted] = by_user.try_emplace(d->events[i].viewer_id);
+    if (inserted) order.push_back(d->events[i].viewer_id);
+    it->second.push_back(i);
+  }
   std::vector<bool> held(d->events.size(), false);
-  uint64_t rng = 0x9e3779b9ull;
-  for (auto& [user, idx] : by_user) {
+  uint64_t rng = seed;
+  for (const auto& user : order) {
+    auto& idx = by_user[user];
     if (idx.size() < 3) continue;
     for (size_t j = idx.size() - 1; j > 0; --j) std::swap(idx[j], idx[XorShift(rng) % (j + 1)]);
     size_t n = std::max<size_t>(1, size_t(double(idx.size()) * share));
@@ -187,10 +196,12 @@ absl::Status SplitPlays(ParsedDataset* d, double share, TestSet* test) {
     test->users.push_back(user);
     test->items.push_back(std::move(items));
   }
-  std::vector<RawEvent> train;
-  for (size_t i = 0; i < d->events.size(); ++i)
-    if (!held[i]) train.push_back(std::move(d->events[i]));
-  d->events.swap(train);
+  DropHeld(d, held);
+}
+
+// Creators: a seeded `share` of each user's plays is held out.
+absl::Status SplitPlays(ParsedDataset* d, double share, TestSet* test) {
+  HoldOutPerUser(d, share, 0x9e3779b9ull, [](const RawEvent& e) { return e.action == "play"; }, test);
   return absl::OkStatus();
 }
 
@@ -251,38 +262,7 @@ void GraphBaselines(const EntityRegistry& registry, const LiveState& live, const
 // Holds out a seeded random share of each user's training interactions.
 absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test) {
   if (share >= 1) return absl::InvalidArgumentError("--validation must be below 1");
-  std::unordered_map<std::string, std::vector<size_t>> by_user;
-  std::vector<std::string> order;
-  for (size_t i = 0; i < d->events.size(); ++i) {
-    auto [it, inserted] = by_user.try_emplace(d->events[i].viewer_id);
-    if (inserted) order.push_back(d->events[i].viewer_id);
-    it->second.push_back(i);
-  }
-  std::vector<bool> held(d->events.size(), false);
-  uint64_t rng = 0x7a1d5eedull;
-  auto next = [&] {
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-  };
-  for (const auto& u : order) {
-    auto& idx = by_user[u];
-    if (idx.size() < 3) continue;
-    for (size_t j = idx.size() - 1; j > 0; --j) std::swap(idx[j], idx[next() % (j + 1)]);
-    size_t n = std::max<size_t>(1, size_t(double(idx.size()) * share));
-    std::vector<std::string> items;
-    for (size_t j = 0; j < n; ++j) {
-      held[idx[j]] = true;
-      items.push_back(d->events[idx[j]].entity_id);
-    }
-    test->users.push_back(u);
-    test->items.push_back(std::move(items));
-  }
-  std::vector<RawEvent> train;
-  for (size_t i = 0; i < d->events.size(); ++i)
-    if (!held[i]) train.push_back(std::move(d->events[i]));
-  d->events.swap(train);
+  HoldOutPerUser(d, share, 0x7a1d5eedull, [](const RawEvent&) { return true; }, test);
   return absl::OkStatus();
 }
 
