@@ -27,7 +27,7 @@ struct ServingOptions {
   // Per-source candidate budgets.
   int graph_budget = 200;
   int walk_budget = 200;
-  int walk_steps = 1000;         // random-walk steps per query
+  int walk_steps = 500;          // random-walk steps per query
   int max_anchors = 64;          // recent interactions and seeds expanded by co-engagement and walks
   int ann_budget = 100;
   int coeng_budget = 200;

@@ -99,27 +99,77 @@ void GraphSource(const SourceContext& ctx, CandidateSet* out) {
   }
 }
 
+namespace {
+
+// Per-thread open-addressing accumulator for co-engagement scores: one probe
+// sequence per neighbour instead of a node allocation, cleared through its
+// list of used slots.
+class CoengAccumulator {
+ public:
+  struct Acc {
+    float score;
+    float best;
+    uint32_t anchor;
+  };
+  void Reset(size_t expected) {
+    size_t want = 16;
+    while (want < expected * 2) want <<= 1;
+    if (keys_.size() < want) {
+      keys_.assign(want, 0);
+      vals_.resize(want);
+    }
+    mask_ = keys_.size() - 1;
+  }
+  void Add(DenseId id, float contribution, uint32_t anchor) {
+    uint32_t key = id + 1;
+    size_t h = (size_t(key) * 0x9E3779B1u) & mask_;
+    while (keys_[h] != 0 && keys_[h] != key) h = (h + 1) & mask_;
+    if (keys_[h] == 0) {
+      if (used_.size() * 2 >= keys_.size()) return;  // full: keep what we have
+      keys_[h] = key;
+      vals_[h] = {0.f, 0.f, 0};
+      used_.push_back(uint32_t(h));
+    }
+    Acc& a = vals_[h];
+    a.score += contribution;
+    if (contribution > a.best) {
+      a.best = contribution;
+      a.anchor = anchor;
+    }
+  }
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (uint32_t h : used_) fn(keys_[h] - 1, vals_[h]);
+  }
+  void Clear() {
+    for (uint32_t h : used_) keys_[h] = 0;
+    used_.clear();
+  }
+
+ private:
+  std::vector<uint32_t> keys_;
+  std::vector<Acc> vals_;
+  std::vector<uint32_t> used_;
+  size_t mask_ = 0;
+};
+
+}  // namespace
+
 void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
   const Kind target = out->target();
   const Snapshot* snap = ctx.snapshot;
   // Every anchor's neighbours are summed first; the strongest `coeng_budget`
   // become candidates, each crediting the anchor that contributed most.
-  struct Acc {
-    float score = 0;
-    float best = 0;
-    uint16_t anchor = 0;
-  };
-  std::unordered_map<DenseId, Acc> acc;
-  acc.reserve(4096);
-  auto add = [&](DenseId id, float contribution, size_t anchor) {
-    Acc& a = acc[id];
-    a.score += contribution;
-    if (contribution > a.best) {
-      a.best = contribution;
-      a.anchor = uint16_t(anchor);
-    }
-  };
-  std::vector<Ref> expanded(ctx.anchors.size());
+  thread_local CoengAccumulator acc;
+  size_t expected = 64;
+  if (snap) {
+    const KindSnapshot& ks = snap->kind(target);
+    for (const Anchor& a : ctx.anchors)
+      if (a.ref.kind() == target && a.ref.id() + 1 < ks.nb_off.size())
+        expected += ks.nb_off[a.ref.id() + 1] - ks.nb_off[a.ref.id()];
+  }
+  if (target == Kind::kCreator) expected += ctx.anchors.size() * 64;
+  acc.Reset(expected);
   for (size_t ai = 0; ai < ctx.anchors.size(); ++ai) {
     const Anchor& a = ctx.anchors[ai];
     Ref anchor = a.ref;
@@ -127,28 +177,35 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
       // Engaging with an item is engaging with its creator.
       Ref creator = ctx.registry->CreatorOf(anchor);
       if (!creator.valid()) continue;
-      add(creator.id(), a.weight * 0.5f, ai);
+      acc.Add(creator.id(), a.weight * 0.5f, uint32_t(ai));
       anchor = creator;
     }
     if (anchor.kind() != target || !snap) continue;
     const KindSnapshot& ks = snap->kind(target);
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
     for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p)
-      add(ks.nb_ids[p], a.weight * ks.nb_w[p], ai);
+      acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai));
   }
-  std::vector<std::pair<float, DenseId>> ranked;
-  ranked.reserve(acc.size());
-  for (const auto& [id, a] : acc) ranked.push_back({a.score, id});
+  struct Row {
+    float score;
+    DenseId id;
+    float best;
+    uint32_t anchor;
+  };
+  std::vector<Row> ranked;
+  acc.ForEach([&](DenseId id, const CoengAccumulator::Acc& a) { ranked.push_back({a.score, id, a.best, a.anchor}); });
+  acc.Clear();
   size_t n = std::min(ranked.size(), size_t(ctx.options->coeng_budget));
-  std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(),
-                    [](auto& x, auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+  std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(), [](const Row& x, const Row& y) {
+    return x.score > y.score || (x.score == y.score && x.id < y.id);
+  });
   for (size_t i = 0; i < n; ++i) {
-    const Acc& a = acc[ranked[i].second];
-    Candidate& c = out->Add(ranked[i].second, kSrcCoeng, a.score);
-    const Anchor& anchor = ctx.anchors[a.anchor];
-    if (a.best > c.via_weight) {
+    const Row& r = ranked[i];
+    Candidate& c = out->Add(r.id, kSrcCoeng, r.score);
+    const Anchor& anchor = ctx.anchors[r.anchor];
+    if (r.best > c.via_weight) {
       c.via = anchor.ref;
-      c.via_weight = a.best;
+      c.via_weight = r.best;
       c.via_action = anchor.action;
       c.via_seed = anchor.seed;
     }
