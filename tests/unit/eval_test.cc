@@ -63,15 +63,20 @@ void WriteGroups(const TempDir& dir) {
   Write(dir / "test.txt", test);
 }
 
-TEST(EvaluatorTest, TinyDatasetEndToEndFindsTheHeldOutItems) {
-  TempDir dir;
-  WriteGroups(dir);
+EvalOptions GroupsEval(const TempDir& dir, int k) {
   EvalOptions o;
   o.format = "lightgcn";
   o.train = dir / "train.txt";
   o.test = dir / "test.txt";
-  o.k = 3;
+  o.k = k;
   o.config.batch.als_factors = 4;
+  return o;
+}
+
+TEST(EvaluatorTest, TinyDatasetEndToEndFindsTheHeldOutItems) {
+  TempDir dir;
+  WriteGroups(dir);
+  EvalOptions o = GroupsEval(dir, 3);
   auto r = RunEval(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->users, 12);
@@ -89,12 +94,7 @@ TEST(EvaluatorTest, TinyDatasetEndToEndFindsTheHeldOutItems) {
 TEST(EvaluatorTest, MetricsAgreeWithARecomputationFromTopK) {
   TempDir dir;
   WriteGroups(dir);
-  EvalOptions o;
-  o.format = "lightgcn";
-  o.train = dir / "train.txt";
-  o.test = dir / "test.txt";
-  o.k = 2;
-  o.config.batch.als_factors = 4;
+  EvalOptions o = GroupsEval(dir, 2);
   auto r = RunEval(o);
   ASSERT_TRUE(r.ok());
   MetricSums sums;
@@ -129,11 +129,7 @@ TEST(EvaluatorTest, RefusesUnparseableFilesNamingFileAndLine) {
 TEST(EvaluatorTest, ReportIsHtmlWithSvgPlots) {
   TempDir dir;
   WriteGroups(dir);
-  EvalOptions o;
-  o.format = "lightgcn";
-  o.train = dir / "train.txt";
-  o.test = dir / "test.txt";
-  o.config.batch.als_factors = 4;
+  EvalOptions o = GroupsEval(dir, 20);
   auto r = RunEval(o);
   ASSERT_TRUE(r.ok());
   std::string html = EvalReportHtml(*r);
@@ -181,13 +177,8 @@ TEST(EvaluatorTest, LinkPredictionReportsGraphBaselinesOnTheSameSplit) {
 TEST(EvaluatorTest, LearnedRankerTrainsOnAValidationSliceAndRanks) {
   TempDir dir;
   WriteGroups(dir);
-  EvalOptions o;
-  o.format = "lightgcn";
-  o.train = dir / "train.txt";
-  o.test = dir / "test.txt";
-  o.k = 3;
+  EvalOptions o = GroupsEval(dir, 3);
   o.ranker = "learned";
-  o.config.batch.als_factors = 4;
   auto r = RunEval(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->ranker, "learned");
