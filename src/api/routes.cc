@@ -13,16 +13,15 @@ HttpResponse Error(int status, std::string_view code, std::string_view message) 
   return {status, JsonError(code, message)};
 }
 
-HttpResponse FromStatus(const absl::Status& st) {
-  const std::string s_msg(st.message());
-  struct { const std::string& m; const std::string& message() const { return m; } } s{s_msg};
-  switch (st.code()) {
-    case absl::StatusCode::kInvalidArgument: return Error(422, "invalid", s.message());
-    case absl::StatusCode::kNotFound: return Error(404, "not_found", s.message());
-    case absl::StatusCode::kResourceExhausted: return Error(429, "overloaded", s.message());
+HttpResponse FromStatus(const absl::Status& s) {
+  const std::string message(s.message());  // absl's string_view is not std's in this Abseil
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument: return Error(422, "invalid", message);
+    case absl::StatusCode::kNotFound: return Error(404, "not_found", message);
+    case absl::StatusCode::kResourceExhausted: return Error(429, "overloaded", message);
     case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kFailedPrecondition: return Error(503, "unavailable", s.message());
-    default: return Error(500, "internal", s.message());
+    case absl::StatusCode::kFailedPrecondition: return Error(503, "unavailable", message);
+    default: return Error(500, "internal", message);
   }
 }
 

@@ -22,12 +22,9 @@ namespace {
 std::string NewRequestId() {
   thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(std::hash<std::thread::id>()(std::this_thread::get_id())));
   static const char* kHex = "0123456789abcdef";
-  std::string id(20, '0');
-  id[0] = 'q';
-  id[1] = '_';
-  uint64_t a = rng(), b = rng();
-  for (int i = 0; i < 16; ++i) id[2 + i] = kHex[(i < 8 ? a >> (i * 4) : b >> ((i - 8) * 4)) & 15];
-  id.resize(18);
+  std::string id = "q_";
+  uint64_t bits = rng();
+  for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 15]);
   return id;
 }
 

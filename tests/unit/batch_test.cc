@@ -172,6 +172,22 @@ TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST_F(BatchPipelineTest, ServerKeepsThePreviousSnapshotWhenANewOneIsCorrupt) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  ASSERT_TRUE(PublishSnapshot(world_.dir.path(), *snap, "", 3).ok());
+  SnapshotManager manager(world_.dir.path(), 1000, 32);
+  ASSERT_TRUE(manager.LoadInitial().ok());
+  ASSERT_EQ(manager.Get()->version, "v000001");
+  auto next = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  std::string v2 = *PublishSnapshot(world_.dir.path(), *next, "", 3);
+  std::string ann = world_.dir / ("snapshots/" + v2 + "/ann_item.hnsw");
+  std::filesystem::resize_file(ann, std::filesystem::file_size(ann) / 2);
+  auto swapped = manager.Refresh();
+  EXPECT_FALSE(swapped.ok());
+  EXPECT_EQ(manager.Get()->version, "v000001");
+  EXPECT_NE(manager.last_error().find("ann"), std::string::npos) << manager.last_error();
+}
+
 TEST_F(BatchPipelineTest, CoEngagementNeighboursStayWithinKindAndTasteGroup) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   const KindSnapshot& items = snap->kind(Kind::kItem);

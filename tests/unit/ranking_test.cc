@@ -5,6 +5,7 @@
 #include "batch/pipeline.h"
 #include "ranking/learned_ranker.h"
 #include "serving/query_engine.h"
+#include "testing/small_snapshot.h"
 #include "testing/world.h"
 
 namespace affinity {
@@ -70,10 +71,7 @@ class LearnedQueryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     world_.BuildSmall();
-    BatchOptions o;
-    o.als_factors = 8;
-    o.hnsw_m = 8;
-    snapshot_ = *BuildSnapshot(*world_.store, world_.registry, o, world_.clock.NowMillis(), nullptr);
+    snapshot_ = testing::SmallSnapshot(world_);
     std::vector<float> x, y;
     std::vector<unsigned> groups;
     Synthetic(&x, &y, &groups, 50);
@@ -106,6 +104,23 @@ TEST_F(LearnedQueryTest, LearnedScoresAreExplainedByExactTreeShap) {
   JsonWriter w;
   engine.WriteJson(*r, ExplainMode::kFull, w);
   EXPECT_NE(w.str().find("\"method\":\"treeshap\""), std::string::npos);
+}
+
+TEST_F(LearnedQueryTest, ExpiredDeadlineFallsBackToTheBlendAndSaysSo) {
+  testing::LeapingClock clock;
+  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, nullptr, &clock);
+  engine.SetLearnedRanker(model_);
+  QueryRequest q;
+  q.viewer_id = "u0";
+  auto r = engine.QueryWith(q, snapshot_.get());
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->ranker_fallback);
+  EXPECT_EQ(r->model_version.rfind("blend", 0), 0u);
+  ASSERT_FALSE(r->results.empty());
+  for (const auto& res : r->results) EXPECT_FALSE(res.learned);
+  JsonWriter w;
+  engine.WriteJson(*r, ExplainMode::kTop, w);
+  EXPECT_NE(w.str().find("\"ranker_fallback\":true"), std::string::npos);
 }
 
 TEST_F(LearnedQueryTest, RankerOffUsesTheBlend) {

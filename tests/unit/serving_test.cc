@@ -5,34 +5,21 @@
 
 #include "batch/pipeline.h"
 #include "serving/query_engine.h"
+#include "testing/small_snapshot.h"
 #include "testing/world.h"
 
 namespace affinity {
 namespace {
 
+using testing::LeapingClock;
 using testing::World;
-
-// A clock whose monotonic time leaps forward on every read, so that any
-// deadline expires at the first check.
-class LeapingClock final : public Clock {
- public:
-  int64_t NowMillis() const override { return 1'767'225'600'000; }
-  int64_t MonotonicMicros() const override { return t_ += 1'000'000; }
-
- private:
-  mutable int64_t t_ = 0;
-};
 
 class QueryEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     world_.BuildSmall();
-    BatchOptions o;
-    o.als_factors = 8;
-    o.hnsw_m = 8;
-    auto snap = BuildSnapshot(*world_.store, world_.registry, o, world_.clock.NowMillis(), nullptr);
-    ASSERT_TRUE(snap.ok());
-    snapshot_ = std::move(*snap);
+    snapshot_ = testing::SmallSnapshot(world_);
+    ASSERT_TRUE(snapshot_);
     engine_ = std::make_unique<QueryEngine>(world_.config.serving, &world_.registry, world_.live.get(), nullptr,
                                             nullptr, &world_.clock);
   }
@@ -160,6 +147,21 @@ TEST_F(QueryEngineTest, WorksBeforeTheFirstSnapshot) {
   auto r = engine_->QueryWith(Req("u0", Kind::kItem, 5), nullptr);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->results.size(), 5u);
+}
+
+TEST_F(QueryEngineTest, FeaturesPastTheirTtlAreMaskedAndReported) {
+  // The snapshot is eight days old: embeddings (TTL 7 days) and popularity (2 days) are stale.
+  snapshot_->created_ms = world_.clock.NowMillis() - 8LL * 86400 * 1000;
+  auto stale = snapshot_->StaleGroups(world_.clock.NowMillis());
+  EXPECT_NE(std::find(stale.begin(), stale.end(), kGroupEntityEmbedding), stale.end());
+  EXPECT_NE(std::find(stale.begin(), stale.end(), kGroupPopularity), stale.end());
+  auto r = Run(Req("u1", Kind::kItem, 10));
+  EXPECT_EQ(r.candidates_per_source[kSrcAnn], 0u);
+  for (const auto& res : r.results) {
+    EXPECT_EQ(res.value[kFeatEmbedding], 0.f);
+    EXPECT_EQ(res.value[kFeatPopularity], 0.f);
+  }
+  EXPECT_FALSE(r.results.empty());
 }
 
 TEST_F(QueryEngineTest, FullExplanationListsEveryFeatureWithBaseAndRawScore) {

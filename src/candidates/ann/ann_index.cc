@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <thread>
 
+#include <unistd.h>
+
 #include "base/status.h"
 #include "base/strings.h"
 
@@ -84,8 +86,12 @@ absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path
   std::memcpy(&crc, bytes->data() + bytes->size() - 4, 4);
   if (size != bytes->size() - 12 || Crc32c(bytes->data(), size) != crc)
     return absl::DataLossError("ann: " + path + " failed its checksum");
-  // hnswlib loads from a path: hand it the verified body.
-  std::string body_path = path + ".verified";
+  // hnswlib loads from a path: hand it the verified body, staged in the temp dir
+  // under a name of this process and call (snapshot dirs are shared and immutable).
+  static std::atomic<uint64_t> staged{0};
+  std::string body_path = (std::filesystem::temp_directory_path() /
+                           ("affinity-ann-" + std::to_string(::getpid()) + "-" + std::to_string(staged++)))
+                              .string();
   bytes->resize(size);
   if (!WriteFileAtomic(body_path, *bytes)) return absl::InternalError("ann: cannot stage " + body_path);
   auto impl = std::make_unique<Impl>(dim);
