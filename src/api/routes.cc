@@ -170,6 +170,21 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
     if (v.get(c) || c < 0 || c > 500) return Error(422, "invalid", "max_per_creator must be an integer from 0 to 500");
     q.max_per_creator = int(c);
   }
+  if (!obj["diversity"].get(v)) {
+    double d;
+    if (v.get(d) || !(d >= 0 && d < 1)) return Error(422, "invalid", "diversity must be a number in [0, 1)");
+    q.diversity = d;
+  }
+  if (!obj["new_creator_share"].get(v)) {
+    double d;
+    if (v.get(d) || !(d >= 0 && d <= 1)) return Error(422, "invalid", "new_creator_share must be a number in [0, 1]");
+    q.new_creator_share = d;
+  }
+  if (!obj["ranker"].get(v)) {
+    if (v.get(s) || (s != "off" && s != "learned" && s != "blend"))
+      return Error(422, "invalid", "ranker must be \"learned\" or \"off\"");
+    q.ranker = s == "blend" ? "off" : std::string(s);
+  }
   auto r = d_.engine->Query(q);
   if (!r.ok()) return FromStatus(r.status());
   d_.metrics->ObserveQuery(*r);

@@ -30,6 +30,21 @@ absl::Status Config::Validate() const {
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
   if (batch.hnsw_m < 2) return bad("batch.hnsw_m must be >= 2");
   if (batch.keep_snapshots < 1) return bad("batch.keep_snapshots must be >= 1");
+  if (ranker.rounds < 1 || ranker.rounds > 5000) return bad("ranker.rounds must be 1..5000");
+  if (ranker.max_depth < 1 || ranker.max_depth > 16) return bad("ranker.max_depth must be 1..16");
+  if (ranker.eta <= 0 || ranker.eta > 1) return bad("ranker.eta must be in (0, 1]");
+  if (ranker.objective != "rank:ndcg" && ranker.objective != "rank:pairwise" && ranker.objective != "rank:map")
+    return bad("ranker.objective must be rank:ndcg, rank:pairwise or rank:map");
+  if (ranker.validation_share <= 0 || ranker.validation_share >= 1) return bad("ranker.validation_share must be in (0, 1)");
+  if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
+  if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
+  if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
+  if (!(serving.new_creator_share >= 0 && serving.new_creator_share <= 1))
+    return bad("serving.new_creator_share must be in [0, 1]");
+  if (serving.rerank_depth < 1) return bad("serving.rerank_depth must be >= 1");
+  if (serving.diversity_window < 1) return bad("serving.diversity_window must be >= 1");
+  if (serving.attribution_method != "treeshap" && serving.attribution_method != "saabas")
+    return bad("serving.attribution_method must be treeshap or saabas");
   return absl::OkStatus();
 }
 
@@ -51,10 +66,17 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "serving", "max_candidates", s.max_candidates);
   Read(t, "serving", "per_creator_cap", s.per_creator_cap);
   Read(t, "serving", "snapshot_poll_ms", s.snapshot_poll_ms);
+  Read(t, "serving", "diversity", s.diversity);
+  Read(t, "serving", "diversity_window", s.diversity_window);
+  Read(t, "serving", "new_creator_share", s.new_creator_share);
+  Read(t, "serving", "new_creator_max_audience", s.new_creator_max_audience);
+  Read(t, "serving", "rerank_depth", s.rerank_depth);
   Read(t, "serving", "graph_budget", s.graph_budget);
   Read(t, "serving", "walk_budget", s.walk_budget);
   Read(t, "serving", "walk_steps", s.walk_steps);
   Read(t, "serving", "max_anchors", s.max_anchors);
+  Read(t, "serving", "anchor_half_life_hours", s.anchor_half_life_hours);
+  Read(t, "serving", "anchor_older_share", s.anchor_older_share);
   Read(t, "serving", "ann_budget", s.ann_budget);
   Read(t, "serving", "coeng_budget", s.coeng_budget);
   Read(t, "serving", "popular_budget", s.popular_budget);
@@ -89,6 +111,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "batch", "coeng_shrinkage", b.coeng_shrinkage);
   Read(t, "batch", "coeng_user_exponent", b.coeng_user_exponent);
   Read(t, "batch", "coeng_item_exponent", b.coeng_item_exponent);
+  Read(t, "batch", "coeng_candidate_exponent", b.coeng_candidate_exponent);
   Read(t, "batch", "coeng_max_user_items", b.coeng_max_user_items);
   Read(t, "batch", "coeng_max_item_users", b.coeng_max_item_users);
   Read(t, "batch", "hnsw_m", b.hnsw_m);
@@ -96,6 +119,21 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "batch", "walk_max_edges", b.walk_max_edges);
   Read(t, "batch", "popular_per_kind", b.popular_per_kind);
   Read(t, "batch", "keep_snapshots", b.keep_snapshots);
+  auto& r = c.ranker;
+  Read(t, "ranker", "rounds", r.rounds);
+  Read(t, "ranker", "max_depth", r.max_depth);
+  Read(t, "ranker", "eta", r.eta);
+  Read(t, "ranker", "pair_samples", r.pair_samples);
+  Read(t, "ranker", "margin_scale", r.margin_scale);
+  Read(t, "ranker", "min_child_weight", r.min_child_weight);
+  Read(t, "ranker", "subsample", r.subsample);
+  Read(t, "ranker", "objective", r.objective);
+  Read(t, "ranker", "threads", r.threads);
+  Read(t, "ranker", "max_groups", r.max_groups);
+  Read(t, "ranker", "validation_share", r.validation_share);
+  Read(t, "ranker", "gate_tolerance", r.gate_tolerance);
+  Read(t, "ranker", "label_window_hours", r.label_window_hours);
+  Read(t, "serving", "attribution_method", s.attribution_method);
   AFF_RETURN_IF_ERROR(c.Validate());
   return c;
 }

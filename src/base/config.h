@@ -23,16 +23,24 @@ struct ServingOptions {
   int deadline_ms = 50;          // per-request budget; best result found in time is returned
   int max_candidates = 500;      // cap on merged candidates before scoring
   int per_creator_cap = 3;       // max items of one creator in a response (0 = no cap)
+  double diversity = 0.0;        // MMR weight in [0, 1): trades score for dissimilar results (0 = off)
+  int diversity_window = 200;    // best candidates MMR considers
+  double new_creator_share = 0.1;  // share of item/creator slots reserved for new creators (0 = off)
+  int new_creator_max_audience = 20;  // a creator is new below this many engagers in the snapshot
+  int rerank_depth = 100;        // the blend's best candidates the learned ranker re-scores
   int snapshot_poll_ms = 1000;   // how often a server looks for a newer snapshot
   // Per-source candidate budgets.
   int graph_budget = 200;
   int walk_budget = 200;
   int walk_steps = 500;          // random-walk steps per query
-  int max_anchors = 64;          // recent interactions and seeds expanded by co-engagement and walks
+  int max_anchors = 200;         // recent interactions and seeds expanded by co-engagement and walks
+  double anchor_half_life_hours = 72;  // a recent interaction's anchor weight halves per this before the newest
+  double anchor_older_share = 0.5;     // engagement older than the recent window, relative to a fresh one
   int ann_budget = 100;
   int coeng_budget = 200;
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
+  std::string attribution_method = "treeshap";  // learned-ranker explanations: treeshap (exact) or saabas (paths)
   // Blend weights: score = sum of weight * normalised feature. Defaults were tuned
   // on a validation slice of the Gowalla training split (docs/evaluation.md).
   double w_graph = 0.5;
@@ -69,9 +77,10 @@ struct BatchOptions {
   int coeng_neighbors = 200;              // neighbours kept per entity
   double coeng_shrinkage = 0.0;           // added to the similarity's denominator
   double coeng_user_exponent = 0.7;       // a co-engager counts 1 / degree^this
-  double coeng_item_exponent = 0.35;      // similarity divides by (n_i n_j)^this
-  int coeng_max_user_items = 300;         // most recent items per user used for co-engagement
-  int coeng_max_item_users = 300;         // engagers per entity sampled
+  double coeng_item_exponent = 0.65;      // similarity of neighbour j to anchor i divides by n_i^this ...
+  double coeng_candidate_exponent = 0.35;  // ... and by n_j^this (-1: the same as coeng_item_exponent)
+  int coeng_max_user_items = 1000;         // most recent items per user used for co-engagement
+  int coeng_max_item_users = 1000;         // engagers per entity sampled
   int hnsw_m = 16;
   int hnsw_ef_construction = 100;
   int walk_max_edges = 200;               // adjacency kept per node for random walks
@@ -79,11 +88,29 @@ struct BatchOptions {
   int keep_snapshots = 3;                 // older snapshot versions are removed
 };
 
+// The learned re-ranker (LambdaMART through XGBoost) and its training.
+struct RankerOptions {
+  int rounds = 100;                 // boosting rounds (trees)
+  int max_depth = 6;
+  double eta = 0.1;
+  int pair_samples = 8;             // pairs sampled per positive per round
+  double margin_scale = 1.0;        // base margin = margin_scale x blend score (0: trees only)
+  double min_child_weight = 1.0;
+  double subsample = 1.0;
+  std::string objective = "rank:ndcg";
+  int threads = 0;                  // training threads; 0 = number of cores
+  int max_groups = 6000;            // viewers (query groups) sampled for training
+  double validation_share = 0.1;    // eval: share of each user's training items held out to train on
+  double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
+  int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
+};
+
 struct Config {
   ServerOptions server;
   ServingOptions serving;
   ActionWeights actions;
   BatchOptions batch;
+  RankerOptions ranker;
 
   absl::Status Validate() const;
   static absl::StatusOr<Config> FromTomlFile(const std::string& path);

@@ -236,6 +236,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   for (uint32_t c = 0; c < cols; ++c) n_eng[c] = float(iu_off[c + 1] - iu_off[c]);
   std::vector<std::vector<std::pair<uint32_t, float>>> nbrs(cols);
   const size_t K = size_t(o.coeng_neighbors);
+  const float anchor_exp = float(o.coeng_item_exponent);
+  const float cand_exp = float(o.coeng_candidate_exponent >= 0 ? o.coeng_candidate_exponent : o.coeng_item_exponent);
   std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
   std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
   ParallelFor(cols, threads, [&](size_t i, int t) {
@@ -258,7 +260,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     out.reserve(tl.size());
     for (uint32_t j : tl) {
       float c = acc[j];
-      out.push_back({j, c / (std::pow(n_eng[i] * n_eng[j], float(o.coeng_item_exponent)) + float(o.coeng_shrinkage))});
+      out.push_back({j, c / (std::pow(n_eng[i], anchor_exp) * std::pow(n_eng[j], cand_exp) + float(o.coeng_shrinkage))});
       acc[j] = 0;
     }
     tl.clear();

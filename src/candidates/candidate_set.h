@@ -22,6 +22,7 @@ struct Candidate {
   std::array<float, kNumSources> raw{};  // raw score per source
   uint8_t sources = 0;                   // bit per Source
   uint16_t common = 0;                   // followed accounts linking to it (graph)
+  uint16_t support = 0;                  // anchors whose co-engagement lists hold it
   std::array<Ref, 3> proof{};            // followed accounts that link to it
   uint8_t n_proof = 0;
   Ref via;                               // strongest co-engagement anchor

@@ -29,12 +29,17 @@ uint64_t SplitMix(uint64_t& x) {
 
 }  // namespace
 
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors) {
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors,
+                                 double half_life_hours, float older_share) {
   std::vector<Anchor> out;
   for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
-  // Recent interactions first, weighted by action weight and (gently) by recency.
-  float decay = 1.0f;
+  // Recent interactions first, weighted by action weight and (gently) by how
+  // long before the viewer's newest interaction they happened: half weight per
+  // half-life, never below half. Interactions at one instant weigh the same.
+  const int64_t newest = state.recent.empty() ? 0 : state.recent.back().ts;
+  const double half_life_ms = std::max(1e-3, half_life_hours) * 3600e3;
   for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < kMaxAnchors; ++it) {
+    const float decay = std::max(0.5f, float(std::exp2(-double(std::max<int64_t>(0, newest - it->ts)) / half_life_ms)));
     bool dup = false;
     for (auto& a : out)
       if (a.ref == it->entity) {
@@ -43,10 +48,9 @@ std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref
         break;
       }
     if (!dup) out.push_back({it->entity, decay * (0.5f + std::log1p(std::max(0.f, it->weight))), it->action, false});
-    decay = std::max(0.5f, decay * 0.95f);
   }
   // Then older engagement beyond the recent window.
-  const float old_weight = 0.5f * (0.5f + std::log1p(1.0f));
+  const float old_weight = older_share * (0.5f + std::log1p(1.0f));
   if (out.size() < kMaxAnchors && !state.engaged.empty()) {
     std::vector<Ref> have;
     for (const auto& a : out) have.push_back(a.ref);
@@ -110,6 +114,7 @@ class CoengAccumulator {
     float score;
     float best;
     uint32_t anchor;
+    uint32_t count;
   };
   void Reset(size_t expected) {
     size_t want = 16;
@@ -127,11 +132,12 @@ class CoengAccumulator {
     if (keys_[h] == 0) {
       if (used_.size() * 2 >= keys_.size()) return;  // full: keep what we have
       keys_[h] = key;
-      vals_[h] = {0.f, 0.f, 0};
+      vals_[h] = {0.f, 0.f, 0, 0};
       used_.push_back(uint32_t(h));
     }
     Acc& a = vals_[h];
     a.score += contribution;
+    a.count++;
     if (contribution > a.best) {
       a.best = contribution;
       a.anchor = anchor;
@@ -191,9 +197,12 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     DenseId id;
     float best;
     uint32_t anchor;
+    uint32_t count;
   };
   std::vector<Row> ranked;
-  acc.ForEach([&](DenseId id, const CoengAccumulator::Acc& a) { ranked.push_back({a.score, id, a.best, a.anchor}); });
+  acc.ForEach([&](DenseId id, const CoengAccumulator::Acc& a) {
+    ranked.push_back({a.score, id, a.best, a.anchor, a.count});
+  });
   acc.Clear();
   size_t n = std::min(ranked.size(), size_t(ctx.options->coeng_budget));
   std::partial_sort(ranked.begin(), ranked.begin() + n, ranked.end(), [](const Row& x, const Row& y) {
@@ -202,6 +211,7 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
   for (size_t i = 0; i < n; ++i) {
     const Row& r = ranked[i];
     Candidate& c = out->Add(r.id, kSrcCoeng, r.score);
+    c.support = uint16_t(std::min<uint32_t>(r.count, 65535));
     const Anchor& anchor = ctx.anchors[r.anchor];
     if (r.best > c.via_weight) {
       c.via = anchor.ref;
@@ -247,7 +257,8 @@ void AnnSource(const SourceContext& ctx, CandidateSet* out) {
   if (!ctx.snapshot) return;
   const KindSnapshot& ks = ctx.snapshot->kind(out->target());
   if (!ks.ann || !ctx.snapshot->GroupFresh(kGroupEntityEmbedding, ctx.now_ms)) return;
-  std::vector<float> q = ViewerEmbedding(ctx);
+  std::vector<float> computed;
+  const std::vector<float>& q = ctx.embedding_ready ? ctx.embedding : (computed = ViewerEmbedding(ctx));
   if (q.empty()) return;
   for (auto [label, ip] : ks.ann->Search(q.data(), size_t(ctx.options->ann_budget))) {
     if (label >= ks.ann_ids.size()) continue;

@@ -30,10 +30,17 @@ struct SourceContext {
   const ViewerState* state;  // never null
   std::vector<Anchor> anchors;  // recent activity and seeds, strongest first
   int64_t now_ms = 0;
+  // The viewer embedding (ViewerEmbedding), when the caller computed it once.
+  std::vector<float> embedding;
+  bool embedding_ready = false;
 };
 
 // Anchors from the viewer's recent interactions (recency-weighted) and the seeds.
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t max_anchors = 64);
+// A recent interaction's weight halves per `half_life_hours` before the viewer's
+// newest one (never below half); older engagement weighs `older_share` of a
+// fresh interaction.
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t max_anchors = 200,
+                                 double half_life_hours = 72, float older_share = 0.5f);
 
 // 2-hop through follows, weighted Adamic-Adar style; items from followed
 // creators and from what followed people engaged with.

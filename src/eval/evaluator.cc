@@ -10,6 +10,8 @@
 #include <fstream>
 #include <mutex>
 #include <numeric>
+#include <random>
+#include <unordered_set>
 #include <unordered_map>
 #include <map>
 
@@ -19,6 +21,7 @@
 #include "base/strings.h"
 #include "batch/pipeline.h"
 #include "data/importers.h"
+#include "ranking/ranker_training.h"
 #include "serving/query_engine.h"
 #include "state/ingestor.h"
 
@@ -356,22 +359,38 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   // 2. With --ranker learned: train LambdaMART on a validation slice carved from
   // the training data (never the test), with features from the serving path.
   std::shared_ptr<const LearnedRanker> learned;
-  if (o.ranker == "learned") {
+  if (o.ranker == "learned" && !o.ranker_model.empty()) {
+    AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(o.ranker_model));
+    learned = std::move(model);
+  } else if (o.ranker == "learned") {
     auto t_train = Clock_::now();
+    const RankerOptions& ro = o.config.ranker;
     ParsedDataset dv = d;
     TestSet valid;
-    AFF_RETURN_IF_ERROR(SplitValidation(&dv, 0.1, &valid));
+    AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share, &valid));
     Scratch scratch_v(o.scratch_dir.empty() ? "" : o.scratch_dir + "-validation");
     AFF_ASSIGN_OR_RETURN(auto w, BuildWorld(dv, scratch_v.path(), o, now, progress));
+    dv = ParsedDataset();
     QueryEngine engine_v(o.config.serving, w->registry.get(), w->live.get(), nullptr, nullptr, clock);
-    const size_t max_users = std::min<size_t>(valid.users.size(), 6000);
-    std::vector<std::vector<float>> rows_x(max_users), rows_y(max_users);
+    // A seeded sample of the validation users (query groups).
+    std::vector<size_t> pick(valid.users.size());
+    for (size_t i = 0; i < pick.size(); ++i) pick[i] = i;
+    std::mt19937_64 rng(17);
+    std::shuffle(pick.begin(), pick.end(), rng);
+    pick.resize(std::min<size_t>(pick.size(), size_t(std::max(1, ro.max_groups))));
+    std::sort(pick.begin(), pick.end());
+    const size_t n_pick = pick.size();
+    std::vector<std::vector<float>> rows_x(n_pick), rows_y(n_pick);
+    std::vector<unsigned> relevant(n_pick, 0);
     const int threads = o.threads > 0 ? o.threads : DefaultThreads();
-    ParallelFor(max_users, threads, [&](size_t u, int) {
+    ParallelFor(n_pick, threads, [&](size_t p, int) {
+      const size_t u = pick[p];
       QueryRequest q;
       q.viewer_id = valid.users[u];
       q.target = target;
-      q.k = o.config.serving.max_candidates;  // every candidate the test-time ranker will see
+      q.k = std::min(500, o.config.serving.rerank_depth);  // the candidates the test-time ranker re-scores
+      q.new_creator_share = 0;
+      q.diversity = 0;
       q.explain = ExplainMode::kNone;
       q.audit = false;
       q.deadline_ms = 10000;
@@ -386,23 +405,31 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
       for (const auto& res : r->results) any |= truth.count(res.entity_id) > 0;
       if (!any) return;  // a group without positives teaches the ranker nothing
       for (const auto& res : r->results) {
-        rows_x[u].insert(rows_x[u].end(), res.inputs.begin(), res.inputs.end());
-        rows_y[u].push_back(truth.count(res.entity_id) ? 1.f : 0.f);
+        if (res.inputs.empty()) continue;
+        rows_x[p].insert(rows_x[p].end(), res.inputs.begin(), res.inputs.end());
+        rows_y[p].push_back(truth.count(res.entity_id) ? 1.f : 0.f);
       }
+      relevant[p] = unsigned(truth.size());
     }, 16);
-    std::vector<float> x, y;
-    std::vector<unsigned> groups;
-    for (size_t u = 0; u < max_users; ++u) {
-      if (rows_y[u].empty()) continue;
-      x.insert(x.end(), rows_x[u].begin(), rows_x[u].end());
-      y.insert(y.end(), rows_y[u].begin(), rows_y[u].end());
-      groups.push_back(unsigned(rows_y[u].size()));
+    RankerRows rows;
+    for (size_t p = 0; p < n_pick; ++p) {
+      if (rows_y[p].empty()) continue;
+      rows.AddGroup(rows_x[p], rows_y[p], relevant[p]);
+      std::vector<float>().swap(rows_x[p]);
     }
-    if (progress) progress("training the ranker on " + std::to_string(groups.size()) + " validation users", 0, 0);
-    LearnedRankerOptions lo;
-    lo.threads = threads;
-    AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Train(x, y, groups, lo));
-    learned = std::move(model);
+    w.reset();
+    if (progress) progress("training the ranker on " + std::to_string(rows.groups.size()) + " validation users", 0, 0);
+    RankerOptions train_options = ro;
+    if (train_options.threads <= 0) train_options.threads = threads;
+    AFF_ASSIGN_OR_RETURN(auto fit, FitRanker(rows, train_options, o.k));
+    result.ranker_validation_ndcg = fit.ndcg_model;
+    result.blend_validation_ndcg = fit.ndcg_blend;
+    if (progress)
+      progress("ranker validation ndcg@" + std::to_string(o.k) + ": model " + std::to_string(fit.ndcg_model) +
+                   ", blend " + std::to_string(fit.ndcg_blend),
+               0, 0);
+    if (!o.save_model.empty()) AFF_RETURN_IF_ERROR(fit.model->Save(o.save_model));
+    learned = std::move(fit.model);
     result.train_seconds = Since(t_train);
   }
 
@@ -559,7 +586,7 @@ std::string EvalJson(const EvalResult& r) {
   w.Key("coverage").Double(r.coverage).Key("popularity_bias").Double(r.popularity_bias);
   w.Key("seconds").Double(r.seconds).Key("build_seconds").Double(r.build_seconds).Key("rank_seconds").Double(r.rank_seconds);
   w.Key("train_seconds").Double(r.train_seconds);
-  w.Key("ranker").String(r.ranker).Key("dataset").String(r.dataset).Key("target").String(r.target);
+  w.Key("ranker").String(r.ranker).Key("ranker_validation_ndcg").Double(r.ranker_validation_ndcg).Key("blend_validation_ndcg").Double(r.blend_validation_ndcg).Key("dataset").String(r.dataset).Key("target").String(r.target);
   if (!r.baselines.empty()) {
     w.Key("baselines").BeginObject();
     for (const auto& [name, m] : r.baselines) {

@@ -28,6 +28,8 @@ struct EvalOptions {
   int threads = 0;
   Config config;
   std::string scratch_dir;     // where the world is built; a temp dir when empty
+  std::string ranker_model;    // --ranker learned: evaluate this saved model instead of training one
+  std::string save_model;      // --ranker learned: save the trained model here
   std::string target;          // hetrec-lastfm: "creators" (held-out plays) or "users" (held-out friendships)
 };
 
@@ -52,6 +54,8 @@ struct EvalResult {
   double popularity_bias = 0;     // mean popularity percentile of recommended entities
   double build_seconds = 0, rank_seconds = 0, seconds = 0;
   double train_seconds = 0;       // --ranker learned: validation world + training
+  double ranker_validation_ndcg = 0;  // the model's NDCG@k on held-out validation groups
+  double blend_validation_ndcg = 0;   // the blend's on the same groups
   std::map<int, UserMetrics> curve;            // metric vs k
   std::vector<CohortRow> activity_deciles;     // viewers by training activity
   std::vector<TierRow> popularity_tiers;       // head / mid / tail entities

@@ -1,10 +1,17 @@
 #include "ranking/learned_ranker.h"
 
+#include <simdjson.h>
 #include <xgboost/c_api.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <unordered_map>
 
+#include "base/json_writer.h"
 #include "base/status.h"
+#include "base/strings.h"
 
 namespace affinity {
 namespace {
@@ -21,33 +28,124 @@ struct DMatrix {
   }
 };
 
+constexpr float kAbsentRank = 1000.f;
+
+absl::Status SetParams(BoosterHandle b, const LearnedRankerOptions& o, int threads) {
+  const std::pair<const char*, std::string> params[] = {
+      {"objective", o.objective},
+      {"eval_metric", "ndcg@20"},
+      {"eta", std::to_string(o.eta)},
+      {"max_depth", std::to_string(o.max_depth)},
+      {"tree_method", "hist"},
+      {"nthread", std::to_string(threads > 0 ? threads : 2)},
+      {"min_child_weight", std::to_string(o.min_child_weight)},
+      {"subsample", std::to_string(o.subsample)},
+      {"seed", "7"},
+      {"num_pairsample", std::to_string(o.pair_samples)}};
+  for (const auto& [k, v] : params)
+    if (XGBoosterSetParam(b, k, v.c_str()) != 0) return XgbError("param");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const std::vector<std::string>& LearnedRanker::InputNames() {
   static const std::vector<std::string> names = [] {
-    std::vector<std::string> n;
-    for (int f = 0; f < kNumFeatures; ++f) n.push_back(FeatureName(Feature(f)));
-    n.push_back("blend_score");
-    n.push_back("log_engagers");
-    n.push_back("log_viewer_activity");
-    for (int s = 0; s < kNumSources; ++s) n.push_back(std::string("from_") + SourceName(Source(s)));
+    std::vector<std::string> n(kNumInputs);
+    for (int f = 0; f < kNumFeatures; ++f) n[kInBlendFeatures + f] = FeatureName(Feature(f));
+    n[kInBlendScore] = "blend_score";
+    for (int s = 0; s < kNumSources; ++s) {
+      n[kInSourceScore + s] = std::string(SourceName(Source(s))) + "_score";
+      n[kInSourceRank + s] = std::string(SourceName(Source(s))) + "_rank";
+    }
+    n[kInEmbeddingDot] = "embedding_dot";
+    n[kInCoengSupport] = "coengagement_support";
+    n[kInCoengBest] = "coengagement_best_anchor";
+    n[kInCommonNeighbours] = "common_neighbours";
+    n[kInCreatorRecent] = "recent_with_creator";
+    n[kInLogEngagers] = "log_engagers";
+    n[kInLogFollowers] = "log_followers";
+    n[kInViewerActivity] = "viewer_activity";
+    n[kInViewerAnchors] = "viewer_anchors";
+    n[kInViewerFollows] = "viewer_follows";
+    n[kInAgeHours] = "age_hours";
+    n[kInHoursSinceEngaged] = "hours_since_engaged";
+    n[kInFeaturesFresh] = "features_fresh";
+    n[kInNewerThanSnapshot] = "newer_than_snapshot";
     return n;
   }();
   return names;
 }
 
-void LearnedRanker::Inputs(const SourceContext& ctx, const Candidate& c, const Scored& s, float* out) {
-  int i = 0;
-  for (int f = 0; f < kNumFeatures; ++f) out[i++] = s.value[f];
-  out[i++] = float(s.score);
-  float engagers = 0;
-  if (ctx.snapshot) {
-    const KindSnapshot& ks = ctx.snapshot->kind(c.ref.kind());
-    if (c.ref.id() < ks.engagers.size()) engagers = ks.engagers[c.ref.id()];
+void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, const std::vector<Scored>& rows,
+                           float* out) {
+  const auto& items = set.items();
+  const size_t n = rows.size();
+  // Rank of each row within each source's list (by raw score, among these rows).
+  std::vector<uint32_t> order(n);
+  std::vector<float> rank(n * kNumSources, kAbsentRank);
+  for (int s = 0; s < kNumSources; ++s) {
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      float x = items[rows[a].index].raw[s], y = items[rows[b].index].raw[s];
+      return x != y ? x > y : a < b;
+    });
+    for (size_t r = 0; r < n; ++r) {
+      const Candidate& c = items[rows[order[r]].index];
+      if (!((c.sources >> s) & 1)) break;
+      rank[size_t(order[r]) * kNumSources + s] = float(r);
+    }
   }
-  out[i++] = std::log1p(engagers);
-  out[i++] = std::log1p(float(ctx.state->engaged.size()));
-  for (int src = 0; src < kNumSources; ++src) out[i++] = float((c.sources >> src) & 1);
+  std::unordered_map<uint32_t, int> creator_hits;
+  for (const auto& it : ctx.state->recent) {
+    Ref creator = it.entity.kind() == Kind::kCreator ? it.entity : ctx.registry->CreatorOf(it.entity);
+    if (creator.valid()) creator_hits[creator.bits]++;
+  }
+  const Snapshot* snap = ctx.snapshot;
+  const bool fresh = snap && snap->GroupFresh(kGroupEntityEmbedding, ctx.now_ms) &&
+                     snap->GroupFresh(kGroupPopularity, ctx.now_ms);
+  const std::vector<float>& emb = ctx.embedding;
+  const int dim = snap ? snap->dim : 0;
+  const float activity = std::log1p(float(ctx.state->engaged.size()));
+  const float follows = std::log1p(float(ctx.state->follows.size()));
+  const int64_t live_now = std::max(ctx.live->last_event_ts(), ctx.now_ms);
+  for (size_t i = 0; i < n; ++i) {
+    const Scored& sc = rows[i];
+    const Candidate& c = items[sc.index];
+    float* x = out + i * kNumInputs;
+    for (int f = 0; f < kNumFeatures; ++f) x[kInBlendFeatures + f] = sc.value[f];
+    x[kInBlendScore] = float(sc.score);
+    for (int s = 0; s < kNumSources; ++s) {
+      x[kInSourceScore + s] = c.raw[s];
+      x[kInSourceRank + s] = rank[i * kNumSources + s];
+    }
+    float dot = 0, engagers = 0;
+    bool in_snapshot = false;
+    if (snap) {
+      const KindSnapshot& ks = snap->kind(c.ref.kind());
+      in_snapshot = c.ref.id() < ks.count;
+      if (c.ref.id() < ks.engagers.size()) engagers = ks.engagers[c.ref.id()];
+      if (const float* y = ks.Embedding(c.ref.id(), dim); y && int(emb.size()) == dim)
+        for (int d = 0; d < dim; ++d) dot += emb[d] * y[d];
+    }
+    x[kInEmbeddingDot] = fresh ? dot : 0.f;
+    x[kInCoengSupport] = float(c.support);
+    x[kInCoengBest] = c.via_weight;
+    x[kInCommonNeighbours] = float(c.common);
+    Ref creator = c.ref.kind() == Kind::kItem ? ctx.registry->CreatorOf(c.ref) : Ref();
+    auto ch = creator.valid() ? creator_hits.find(creator.bits) : creator_hits.end();
+    x[kInCreatorRecent] = ch == creator_hits.end() ? 0.f : float(ch->second);
+    x[kInLogEngagers] = std::log1p(engagers);
+    x[kInLogFollowers] = std::log1p(float(ctx.live->Followers(c.ref)));
+    x[kInViewerActivity] = activity;
+    x[kInViewerAnchors] = float(ctx.anchors.size());
+    x[kInViewerFollows] = follows;
+    const int64_t first = ctx.live->FirstEngagedMs(c.ref), last = ctx.live->LastEngagedMs(c.ref);
+    x[kInAgeHours] = first > 0 ? float(std::max<int64_t>(0, live_now - first)) / 3.6e6f : -1.f;
+    x[kInHoursSinceEngaged] = last > 0 ? float(std::max<int64_t>(0, live_now - last)) / 3.6e6f : -1.f;
+    x[kInFeaturesFresh] = fresh ? 1.f : 0.f;
+    x[kInNewerThanSnapshot] = in_snapshot ? 0.f : 1.f;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Train(const std::vector<float>& inputs,
@@ -56,23 +154,87 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Train(const std::v
                                                                     const LearnedRankerOptions& o) {
   const size_t rows = labels.size();
   if (rows == 0 || inputs.size() != rows * kNumInputs) return absl::InvalidArgumentError("ranker: no training rows");
+  if (size_t(std::accumulate(groups.begin(), groups.end(), uint64_t(0))) != rows)
+    return absl::InvalidArgumentError("ranker: group sizes do not add up to the rows");
   DMatrix m;
-  if (XGDMatrixCreateFromMat(inputs.data(), rows, kNumInputs, NAN, &m.h) != 0) return XgbError("DMatrix");
+  if (XGDMatrixCreateFromMat_omp(inputs.data(), rows, kNumInputs, NAN, &m.h, o.threads > 0 ? o.threads : 2) != 0) return XgbError("DMatrix");
   if (XGDMatrixSetFloatInfo(m.h, "label", labels.data(), rows) != 0) return XgbError("labels");
   if (XGDMatrixSetUIntInfo(m.h, "group", groups.data(), groups.size()) != 0) return XgbError("groups");
+  if (o.margin_scale != 0) {
+    std::vector<float> margin(rows);
+    for (size_t i = 0; i < rows; ++i) margin[i] = float(o.margin_scale) * inputs[i * kNumInputs + kInBlendScore];
+    if (XGDMatrixSetFloatInfo(m.h, "base_margin", margin.data(), rows) != 0) return XgbError("base margin");
+  }
   BoosterHandle b = nullptr;
   if (XGBoosterCreate(&m.h, 1, &b) != 0) return XgbError("create");
-  std::unique_ptr<LearnedRanker> ranker(new LearnedRanker(b));
-  const std::pair<const char*, std::string> params[] = {
-      {"objective", o.objective},        {"eval_metric", "ndcg@20"},
-      {"eta", std::to_string(o.eta)},    {"max_depth", std::to_string(o.max_depth)},
-      {"tree_method", "hist"},           {"nthread", std::to_string(o.threads)},
-      {"min_child_weight", "1"},         {"seed", "7"},
-      {"num_pairsample", std::to_string(o.pair_samples)}};
-  for (const auto& [k, v] : params)
-    if (XGBoosterSetParam(b, k, v.c_str()) != 0) return XgbError("param");
+  std::unique_ptr<LearnedRanker> ranker(new LearnedRanker(b, o));
+  AFF_RETURN_IF_ERROR(SetParams(b, o, o.threads));
   for (int it = 0; it < o.rounds; ++it)
     if (XGBoosterUpdateOneIter(b, it, m.h) != 0) return XgbError("train");
+  // Serving predicts one small request at a time: no thread team per call.
+  if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
+  return ranker;
+}
+
+absl::Status LearnedRanker::Save(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
+  const std::string model = dir + "/model.json";
+  if (XGBoosterSaveModel(booster_, model.c_str()) != 0) return XgbError("save");
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("format").Int(1);
+  w.Key("objective").String(options_.objective);
+  w.Key("rounds").Int(options_.rounds);
+  w.Key("max_depth").Int(options_.max_depth);
+  w.Key("eta").Double(options_.eta);
+  w.Key("pair_samples").Int(options_.pair_samples);
+  w.Key("margin_scale").Double(margin_scale_);
+  w.Key("inputs").BeginArray();
+  for (const auto& name : InputNames()) w.String(name);
+  w.EndArray();
+  w.EndObject();
+  if (!WriteFileAtomic(dir + "/ranker.json", w.str())) return absl::InternalError("cannot write " + dir + "/ranker.json");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::string& dir) {
+  auto meta = ReadFile(dir + "/ranker.json");
+  if (!meta) return absl::NotFoundError("cannot read " + dir + "/ranker.json");
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(*meta).get(doc)) return absl::DataLossError(dir + "/ranker.json is not valid JSON");
+  LearnedRankerOptions o;
+  double scale = 0, eta = 0;
+  int64_t rounds = 0, depth = 0, pairs = 0;
+  std::string_view objective;
+  simdjson::dom::array inputs;
+  if (doc["margin_scale"].get(scale) || doc["inputs"].get(inputs) || doc["objective"].get(objective) ||
+      doc["rounds"].get(rounds) || doc["max_depth"].get(depth) || doc["eta"].get(eta) ||
+      doc["pair_samples"].get(pairs))
+    return absl::DataLossError(dir + "/ranker.json lacks a field");
+  // A model trained on other inputs would silently mis-score: refuse it.
+  std::vector<std::string> names;
+  for (auto v : inputs) {
+    std::string_view s;
+    if (v.get(s)) return absl::DataLossError(dir + "/ranker.json: inputs must be strings");
+    names.emplace_back(s);
+  }
+  if (names != InputNames())
+    return absl::FailedPreconditionError(dir + ": the model was trained on different inputs than this build computes");
+  o.margin_scale = scale;
+  o.objective = std::string(objective);
+  o.rounds = int(rounds);
+  o.max_depth = int(depth);
+  o.eta = eta;
+  o.pair_samples = int(pairs);
+  BoosterHandle b = nullptr;
+  if (XGBoosterCreate(nullptr, 0, &b) != 0) return XgbError("create");
+  std::unique_ptr<LearnedRanker> ranker(new LearnedRanker(b, o));
+  const std::string model = dir + "/model.json";
+  if (XGBoosterLoadModel(b, model.c_str()) != 0) return XgbError("load");
+  if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
   return ranker;
 }
 
@@ -81,9 +243,13 @@ LearnedRanker::~LearnedRanker() {
 }
 
 absl::StatusOr<std::vector<float>> LearnedRanker::Run(const float* inputs, size_t rows, int type) const {
-  std::lock_guard<std::mutex> lock(mu_);
   DMatrix m;
   if (XGDMatrixCreateFromMat(inputs, rows, kNumInputs, NAN, &m.h) != 0) return XgbError("DMatrix");
+  if (margin_scale_ != 0) {
+    std::vector<float> margin(rows);
+    for (size_t i = 0; i < rows; ++i) margin[i] = float(margin_scale_) * inputs[i * kNumInputs + kInBlendScore];
+    if (XGDMatrixSetFloatInfo(m.h, "base_margin", margin.data(), rows) != 0) return XgbError("base margin");
+  }
   const std::string config = "{\"type\":" + std::to_string(type) +
                              ",\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,\"strict_shape\":false}";
   const bst_ulong* shape = nullptr;
@@ -96,12 +262,13 @@ absl::StatusOr<std::vector<float>> LearnedRanker::Run(const float* inputs, size_
 }
 
 absl::StatusOr<std::vector<float>> LearnedRanker::Predict(const float* inputs, size_t rows) const {
-  // Type 1: raw margin (the ranking score).
-  return Run(inputs, rows, 1);
+  return Run(inputs, rows, 1);  // raw margin: the ranking score
 }
 
-absl::StatusOr<std::vector<float>> LearnedRanker::Contributions(const float* inputs, size_t rows) const {
-  return Run(inputs, rows, 2);
+absl::StatusOr<std::vector<float>> LearnedRanker::Contributions(const float* inputs, size_t rows,
+                                                                const std::string& method) const {
+  if (method != "treeshap" && method != "saabas") return absl::InvalidArgumentError("unknown attribution method " + method);
+  return Run(inputs, rows, method == "treeshap" ? 2 : 3);
 }
 
 }  // namespace affinity

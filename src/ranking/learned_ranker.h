@@ -1,58 +1,87 @@
-// The learned re-ranker: LambdaMART (XGBoost rank:ndcg) over per-candidate
-// inputs built from the blend's features and the sources' attribution. This is
-// the one adapter around XGBoost's C API (which returns -1 and leaves its message
-// in XGBGetLastError): errors are Status values here.
-// Thread safety: Predict and Contributions are safe for concurrent use (calls are
-// serialised on an internal mutex); Train is a factory.
+// The learned re-ranker: LambdaMART (XGBoost rank:ndcg) over per-(viewer,
+// candidate) inputs from the serving path, boosted on top of the blend: the
+// blend's score (times `margin_scale`) is each row's base margin, so the trees
+// learn corrections to the transparent ranker rather than a ranking from scratch.
+// This is the one adapter around XGBoost's C API (which returns -1 and leaves
+// its message in XGBGetLastError): errors are Status values here.
+// Thread safety: Predict and Contributions are safe for concurrent use (XGBoost
+// prediction is thread-safe); Train and Load are factories.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/config.h"
 #include "candidates/candidate_set.h"
 #include "candidates/sources.h"
 #include "ranking/blend.h"
 
 namespace affinity {
 
-struct LearnedRankerOptions {
-  int rounds = 100;
-  int max_depth = 6;
-  double eta = 0.1;
-  int threads = 2;
-  int pair_samples = 16;  // negatives paired with each positive per round
-  std::string objective = "rank:pairwise";
+// Inputs of one (viewer, candidate) row, in column order.
+enum RankInput : int {
+  kInBlendFeatures = 0,                          // the blend's normalised features (kNumFeatures)
+  kInBlendScore = kInBlendFeatures + kNumFeatures,
+  kInSourceScore,                                // raw score per source (kNumSources), 0 if not proposed
+  kInSourceRank = kInSourceScore + kNumSources,  // rank within each source's list (kNumSources), 1000 if absent
+  kInEmbeddingDot = kInSourceRank + kNumSources, // viewer . candidate factors, for every candidate
+  kInCoengSupport,                               // anchors whose co-engagement lists hold it
+  kInCoengBest,                                  // strongest single anchor's contribution
+  kInCommonNeighbours,                           // followed accounts linking to it
+  kInCreatorRecent,                              // viewer's recent interactions with its creator
+  kInLogEngagers,                                // log(1 + engagers) at the snapshot
+  kInLogFollowers,                               // log(1 + followers), live
+  kInViewerActivity,                             // log(1 + entities the viewer engaged with)
+  kInViewerAnchors,                              // anchors (recent activity + seeds)
+  kInViewerFollows,                              // log(1 + accounts the viewer follows)
+  kInAgeHours,                                   // since its first engagement (-1: never engaged)
+  kInHoursSinceEngaged,                          // since its last engagement (-1: never)
+  kInFeaturesFresh,                              // 1 when the snapshot's feature groups are within TTL
+  kInNewerThanSnapshot,                          // 1 when the snapshot has no row for it yet
+  kNumRankInputs
 };
+
+using LearnedRankerOptions = RankerOptions;
 
 class LearnedRanker {
  public:
-  static constexpr int kNumInputs = kNumFeatures + 1 + 2 + kNumSources;
+  static constexpr int kNumInputs = kNumRankInputs;
   static const std::vector<std::string>& InputNames();
-  // Fills `out` (kNumInputs floats) for one scored candidate.
-  static void Inputs(const SourceContext& ctx, const Candidate& c, const Scored& s, float* out);
+  // Fills rows.size() x kNumInputs floats for the scored candidates `rows` of `set`.
+  static void Inputs(const SourceContext& ctx, const CandidateSet& set, const std::vector<Scored>& rows, float* out);
 
   // rows x kNumInputs inputs, one label per row, group sizes in row order.
   static absl::StatusOr<std::unique_ptr<LearnedRanker>> Train(const std::vector<float>& inputs,
                                                               const std::vector<float>& labels,
                                                               const std::vector<unsigned>& groups,
                                                               const LearnedRankerOptions& options);
+  // A model saved by Save (model.json + ranker.json in `dir`).
+  static absl::StatusOr<std::unique_ptr<LearnedRanker>> Load(const std::string& dir);
+  absl::Status Save(const std::string& dir) const;
   ~LearnedRanker();
 
+  // Raw scores (base margin included).
   absl::StatusOr<std::vector<float>> Predict(const float* inputs, size_t rows) const;
-  // TreeSHAP: rows x (kNumInputs + 1); the last column of each row is the bias.
-  // Bias plus the row's contributions equals the raw prediction.
-  absl::StatusOr<std::vector<float>> Contributions(const float* inputs, size_t rows) const;
+  // Additive attributions: rows x (kNumInputs + 1); the last column is the bias,
+  // which includes the row's base margin. Bias plus contributions = raw score.
+  // method "treeshap" (exact) or "saabas" (path attributions, cheaper).
+  absl::StatusOr<std::vector<float>> Contributions(const float* inputs, size_t rows,
+                                                   const std::string& method = "treeshap") const;
   std::string version() const { return version_; }
+  void set_version(std::string v) { version_ = std::move(v); }
+  double margin_scale() const { return margin_scale_; }
+  const LearnedRankerOptions& options() const { return options_; }
 
  private:
-  explicit LearnedRanker(void* booster) : booster_(booster) {}
+  LearnedRanker(void* booster, const LearnedRankerOptions& o)
+      : booster_(booster), options_(o), margin_scale_(o.margin_scale) {}
   absl::StatusOr<std::vector<float>> Run(const float* inputs, size_t rows, int type) const;
   void* booster_;
-  std::string version_ = "lambdamart-v1";
-  mutable std::mutex mu_;
+  LearnedRankerOptions options_;
+  double margin_scale_;
+  std::string version_ = "lambdamart";
 };
 
 }  // namespace affinity

@@ -220,7 +220,10 @@ int main(int argc, char** argv) {
   ev->add_option("--json", json_out, "write metrics as JSON");
   ev->add_option("--topk", topk_out, "write each test user's list: user item item ...");
   ev->add_option("--report", report_out, "write an HTML report with plots");
-  ev->add_option("--ranker", eo.ranker, "off: the candidate blend")->capture_default_str();
+  ev->add_option("--ranker", eo.ranker, "off: the candidate blend; learned: LambdaMART trained on a validation slice")
+      ->capture_default_str();
+  ev->add_option("--ranker-model", eo.ranker_model, "with --ranker learned: evaluate this saved model instead of training");
+  ev->add_option("--save-model", eo.save_model, "with --ranker learned: save the trained model in this dir");
   ev->add_option("--holdout", eo.holdout,
                  "share held out: native (latest positive events), snap-edges and hetrec (edges, plays)")
       ->capture_default_str();

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "candidates/sources.h"
+#include "ranking/constraints.h"
 
 namespace affinity {
 
@@ -117,8 +118,11 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   ctx.snapshot = snap;
   ctx.viewer = viewer;
   ctx.state = state.get();
-  ctx.anchors = BuildAnchors(*state, seeds, size_t(options_.max_anchors));
+  ctx.anchors = BuildAnchors(*state, seeds, size_t(options_.max_anchors), options_.anchor_half_life_hours,
+                             float(options_.anchor_older_share));
   ctx.now_ms = clock_->NowMillis();
+  ctx.embedding = ViewerEmbedding(ctx);
+  ctx.embedding_ready = true;
   lap(kStageState);
 
   // Candidate sources, cheapest and most personal first, under the deadline.
@@ -170,44 +174,67 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     if (c.ref.id() >= registry_->Count(c.ref.kind())) continue;
     kept.push_back(s);
   }
-  // The learned ranker re-scores every kept candidate in one batch; on error or
-  // an expired deadline the blend's order stands and the response says so.
+  // Order by the blend. The learned ranker re-scores the blend's best
+  // `rerank_depth` in one batch (a cascade: the rest keep the blend's order
+  // below them); on error or an expired deadline the blend's order stands and
+  // the response says so.
+  std::sort(kept.begin(), kept.end(), [&](const Scored& a, const Scored& b) {
+    return a.score != b.score ? a.score > b.score : items[a.index].ref < items[b.index].ref;
+  });
   std::shared_ptr<const LearnedRanker> learned = req.ranker == "off" ? nullptr : learned_.load();
+  const size_t depth = std::min(kept.size(), size_t(options_.rerank_depth));
   std::vector<float> inputs;
+  std::vector<Scored> head;
   bool use_learned = false;
-  if ((learned || req.want_inputs) && !kept.empty()) {
-    inputs.resize(kept.size() * LearnedRanker::kNumInputs);
-    for (size_t i = 0; i < kept.size(); ++i)
-      LearnedRanker::Inputs(ctx, items[kept[i].index], kept[i], &inputs[i * LearnedRanker::kNumInputs]);
+  if ((learned || req.want_inputs) && depth > 0) {
+    head.assign(kept.begin(), kept.begin() + long(depth));
+    inputs.resize(depth * LearnedRanker::kNumInputs);
+    LearnedRanker::Inputs(ctx, set, head, inputs.data());
   }
-  if (learned && !kept.empty()) {
+  std::vector<uint32_t> input_row(kept.size(), UINT32_MAX);  // kept position -> inputs row
+  for (uint32_t i = 0; i < depth && !inputs.empty(); ++i) input_row[i] = i;
+  if (learned && depth > 0) {
     if (deadline.Expired()) {
       resp.ranker_fallback = true;
-    } else if (auto pred = learned->Predict(inputs.data(), kept.size()); pred.ok() && pred->size() == kept.size()) {
-      for (size_t i = 0; i < kept.size(); ++i) kept[i].score = (*pred)[i];
+    } else if (auto pred = learned->Predict(inputs.data(), depth); pred.ok() && pred->size() == depth) {
+      for (size_t i = 0; i < depth; ++i) kept[i].score = (*pred)[i];
+      std::vector<uint32_t> o(depth);
+      for (uint32_t i = 0; i < depth; ++i) o[i] = i;
+      std::stable_sort(o.begin(), o.end(), [&](uint32_t x, uint32_t y) { return kept[x].score > kept[y].score; });
+      std::vector<Scored> reordered(depth);
+      for (size_t i = 0; i < depth; ++i) reordered[i] = kept[o[i]], input_row[i] = o[i];
+      std::copy(reordered.begin(), reordered.end(), kept.begin());
       use_learned = true;
       resp.model_version = learned->version() + "/" + (snap ? snap->version : std::string("none"));
     } else {
       resp.ranker_fallback = true;
     }
   }
-  std::vector<uint32_t> order(kept.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-    const Scored& a = kept[x];
-    const Scored& b = kept[y];
-    return a.score != b.score ? a.score > b.score : items[a.index].ref < items[b.index].ref;
-  });
-  const int cap = req.max_per_creator >= 0 ? req.max_per_creator : options_.per_creator_cap;
-  std::unordered_map<uint32_t, int> per_creator;
-  for (uint32_t oi : order) {
-    const Scored& s = kept[oi];
-    if (resp.results.size() >= size_t(req.k)) break;
-    const Candidate& c = items[s.index];
-    if (cap > 0 && req.target == Kind::kItem) {
-      Ref creator = registry_->CreatorOf(c.ref);
-      if (creator.valid() && ++per_creator[creator.bits] > cap) continue;
+  // Constraints: per-creator cap, MMR diversity, new-creator exposure floor.
+  ConstraintOptions co;
+  co.k = req.k;
+  co.per_creator_cap = req.target == Kind::kItem ? (req.max_per_creator >= 0 ? req.max_per_creator : options_.per_creator_cap) : 0;
+  co.diversity = req.diversity >= 0 ? req.diversity : options_.diversity;
+  co.diversity_window = options_.diversity_window;
+  co.new_creator_share = req.target == Kind::kUser ? 0 : (req.new_creator_share >= 0 ? req.new_creator_share : options_.new_creator_share);
+  std::vector<ConstraintCandidate> cc(kept.size());
+  const int dim = snap ? snap->dim : 0;
+  const KindSnapshot* creators = snap ? &snap->kind(Kind::kCreator) : nullptr;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const Candidate& c = items[kept[i].index];
+    cc[i].score = kept[i].score;
+    if (i >= depth && use_learned) cc[i].score = kept[depth - 1].score - 1.0 - double(i - depth) * 1e-6;
+    cc[i].creator = c.ref.kind() == Kind::kItem ? registry_->CreatorOf(c.ref) : c.ref.kind() == Kind::kCreator ? c.ref : Ref();
+    if (co.new_creator_share > 0 && cc[i].creator.valid()) {
+      const DenseId id = cc[i].creator.id();
+      const float audience = creators && id < creators->engagers.size() ? creators->engagers[id] : 0.f;
+      cc[i].new_creator = audience < float(options_.new_creator_max_audience);
     }
+    if (co.diversity > 0 && snap) cc[i].embedding = snap->kind(c.ref.kind()).Embedding(c.ref.id(), dim);
+  }
+  for (const Pick& p : ApplyConstraints(cc, dim, co)) {
+    const Scored& s = kept[p.index];
+    const Candidate& c = items[s.index];
     QueryResult r;
     r.ref = c.ref;
     r.entity_id = registry_->ExtId(c.ref);
@@ -215,23 +242,42 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     r.sources = c.sources;
     r.value = s.value;
     r.contribution = s.contribution;
-    r.learned = use_learned;
-    if (!inputs.empty())
-      r.inputs.assign(inputs.begin() + size_t(oi) * LearnedRanker::kNumInputs,
-                      inputs.begin() + size_t(oi + 1) * LearnedRanker::kNumInputs);
-    if (req.explain != ExplainMode::kNone) r.reason = Reason(resp, r, c);
+    r.learned = use_learned && p.index < depth;
+    r.floor = p.floor;
+    const uint32_t row = input_row[p.index];
+    if (row != UINT32_MAX)
+      r.inputs.assign(inputs.begin() + size_t(row) * LearnedRanker::kNumInputs,
+                      inputs.begin() + size_t(row + 1) * LearnedRanker::kNumInputs);
+    if (req.explain != ExplainMode::kNone) {
+      r.reason = Reason(resp, r, c);
+      if (r.floor) r.reason += "; shown to give new creators a share of recommendations";
+    }
     resp.results.push_back(std::move(r));
   }
   if (use_learned && req.explain != ExplainMode::kNone && !resp.results.empty()) {
+    // Attributions for the returned results the model scored, in one batch.
     std::vector<float> x;
-    for (const auto& r : resp.results) x.insert(x.end(), r.inputs.begin(), r.inputs.end());
-    auto contrib = learned->Contributions(x.data(), resp.results.size());
+    std::vector<size_t> which;
+    for (size_t i = 0; i < resp.results.size(); ++i)
+      if (resp.results[i].learned) {
+        x.insert(x.end(), resp.results[i].inputs.begin(), resp.results[i].inputs.end());
+        which.push_back(i);
+      }
+    auto contrib = learned->Contributions(x.data(), which.size(), options_.attribution_method);
     const size_t width = LearnedRanker::kNumInputs + 1;
-    if (contrib.ok() && contrib->size() == resp.results.size() * width) {
-      for (size_t i = 0; i < resp.results.size(); ++i) {
-        auto& r = resp.results[i];
+    const float scale = float(learned->margin_scale());
+    if (!which.empty() && contrib.ok() && contrib->size() == which.size() * width) {
+      resp.attribution_method = options_.attribution_method;
+      for (size_t j = 0; j < which.size(); ++j) {
+        const size_t i = j;
+        auto& r = resp.results[which[j]];
         r.input_contrib.assign(contrib->begin() + i * width, contrib->begin() + i * width + LearnedRanker::kNumInputs);
         r.base = (*contrib)[i * width + LearnedRanker::kNumInputs];
+        // The bias holds the row's base margin (scale x blend score); hand that
+        // margin back to the blend features it is made of (exact, linear), so
+        // the base is the model's constant and every input carries its share.
+        r.base -= scale * r.inputs[kInBlendScore];
+        for (int f = 0; f < kNumFeatures; ++f) r.input_contrib[kInBlendFeatures + f] += scale * r.contribution[f];
       }
     }
   }
@@ -335,11 +381,12 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
     for (int s = 0; s < kNumSources; ++s)
       if ((r.sources >> s) & 1) w.String(SourceName(Source(s)));
     w.EndArray();
+    if (r.floor) w.Key("placed_by").String("new_creator_floor");
     if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
       const auto& names = LearnedRanker::InputNames();
       w.Key("explanation").BeginObject();
       w.Key("reason").String(r.reason);
-      w.Key("method").String("treeshap");
+      w.Key("method").String(resp.attribution_method);
       std::vector<int> idx(LearnedRanker::kNumInputs);
       for (int f = 0; f < LearnedRanker::kNumInputs; ++f) idx[f] = f;
       std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {

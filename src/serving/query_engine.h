@@ -36,6 +36,8 @@ struct QueryRequest {
   int deadline_ms = 0;             // 0: the configured default
   int max_per_creator = -1;        // -1: the configured default; 0: no cap
   bool exclude_engaged = false;    // drop entities the viewer already engaged with
+  double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
+  double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
   std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
   bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
   bool audit = true;
@@ -51,6 +53,7 @@ struct QueryResult {
   std::string reason;
   // Set when the learned ranker scored this result.
   bool learned = false;
+  bool floor = false;                 // placed by the new-creator exposure floor
   float base = 0;                     // the model's bias (TreeSHAP)
   std::vector<float> inputs;          // LearnedRanker inputs (learned or want_inputs)
   std::vector<float> input_contrib;   // TreeSHAP contribution per input (learned + explain)
@@ -67,6 +70,7 @@ struct QueryResponse {
   bool cold_start = false;
   bool degraded = false;                 // a source was skipped for the deadline
   bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
+  std::string attribution_method;        // of the learned ranker's explanations ("treeshap", "saabas")
   std::vector<std::string> skipped;
   std::array<size_t, kNumSources> candidates_per_source{};
   std::array<int64_t, kNumStages> stage_micros{};

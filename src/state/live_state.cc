@@ -60,6 +60,20 @@ double LiveState::Engagement(Ref r, int64_t now_ms) const {
   return v * std::exp2(-age_ms / double(half_life_ms_));
 }
 
+int64_t LiveState::FirstEngagedMs(Ref r) const {
+  auto* slot = first_seen_[int(r.kind())].Find(r.id());
+  return slot ? int64_t(slot->load(std::memory_order_relaxed)) * 1000 : 0;
+}
+
+int64_t LiveState::LastEngagedMs(Ref r) const {
+  auto* slot = engagement_[int(r.kind())].Find(r.id());
+  if (!slot) return 0;
+  float v;
+  uint32_t secs;
+  Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
+  return int64_t(secs) * 1000;
+}
+
 uint32_t LiveState::Followers(Ref r) const {
   auto* slot = followers_[int(r.kind())].Find(r.id());
   return slot ? slot->load(std::memory_order_relaxed) : 0;
@@ -102,6 +116,9 @@ void LiveState::ApplyToEntity(const Event& e) {
     uint32_t secs;
     Unpack(slot.load(std::memory_order_relaxed), &v, &secs);
     uint32_t now_secs = uint32_t(std::max<int64_t>(0, e.ts / 1000));
+    auto& first = first_seen_[k].Ensure(e.entity.id());
+    uint32_t was = first.load(std::memory_order_relaxed);
+    if (was == 0 || now_secs < was) first.store(std::max<uint32_t>(now_secs, 1), std::memory_order_relaxed);
     double decayed = v;
     if (now_secs >= secs) {
       decayed = v * std::exp2(-(double(now_secs - secs) * 1000.0) / double(half_life_ms_));

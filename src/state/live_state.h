@@ -58,6 +58,9 @@ class LiveState {
   // Decayed engagement count of an entity, as of now_ms.
   double Engagement(Ref r, int64_t now_ms) const;
   uint32_t Followers(Ref r) const;
+  // When an entity was first and last engaged positively (ms; 0 when never).
+  int64_t FirstEngagedMs(Ref r) const;
+  int64_t LastEngagedMs(Ref r) const;
   // Most recently engaged distinct entities of a kind, newest first.
   std::vector<Ref> Recent(Kind k, size_t n) const;
 
@@ -76,6 +79,7 @@ class LiveState {
   // Per kind: packed (float count, uint32 seconds of its last update).
   std::array<ChunkedArray<std::atomic<uint64_t>>, kNumKinds> engagement_;
   std::array<ChunkedArray<std::atomic<uint32_t>>, kNumKinds> followers_;
+  std::array<ChunkedArray<std::atomic<uint32_t>>, kNumKinds> first_seen_;  // seconds
   std::array<std::array<std::atomic<uint32_t>, kRing>, kNumKinds> ring_{};
   std::array<std::atomic<uint64_t>, kNumKinds> ring_pos_{};
   std::atomic<uint64_t> events_applied_{0};

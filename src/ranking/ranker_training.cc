@@ -1,0 +1,84 @@
+#include "ranking/ranker_training.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "base/status.h"
+
+namespace affinity {
+
+void RankerRows::AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total) {
+  x.insert(x.end(), x_rows.begin(), x_rows.end());
+  y.insert(y.end(), labels.begin(), labels.end());
+  groups.push_back(unsigned(labels.size()));
+  relevant.push_back(relevant_total);
+}
+
+double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& which, int k) {
+  std::vector<size_t> start(rows.groups.size() + 1, 0);
+  for (size_t g = 0; g < rows.groups.size(); ++g) start[g + 1] = start[g] + rows.groups[g];
+  double sum = 0;
+  size_t n = 0;
+  std::vector<uint32_t> order;
+  for (size_t g : which) {
+    const size_t b = start[g], len = rows.groups[g];
+    unsigned positives = 0;
+    for (size_t i = 0; i < len; ++i) positives += rows.y[b + i] > 0;
+    const unsigned relevant = std::max(positives, rows.relevant[g]);
+    if (relevant == 0) continue;
+    order.resize(len);
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t c) { return scores[b + a] > scores[b + c]; });
+    double dcg = 0, idcg = 0;
+    for (size_t r = 0; r < len && r < size_t(k); ++r)
+      if (rows.y[b + order[r]] > 0) dcg += 1.0 / std::log2(double(r) + 2.0);
+    for (size_t r = 0; r < relevant && r < size_t(k); ++r) idcg += 1.0 / std::log2(double(r) + 2.0);
+    sum += dcg / idcg;
+    ++n;
+  }
+  return n ? sum / double(n) : 0.0;
+}
+
+absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k, double holdout_share) {
+  auto t0 = std::chrono::steady_clock::now();
+  const size_t n_groups = rows.groups.size();
+  if (n_groups < 2) return absl::FailedPreconditionError("ranker: fewer than two labelled groups to train on");
+  // A seeded, deterministic split of the groups.
+  std::vector<size_t> train, valid;
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (size_t g = 0; g < n_groups; ++g) {
+    h ^= g + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
+    ((double(h % 10000) / 10000.0) < holdout_share ? valid : train).push_back(g);
+  }
+  if (valid.empty()) valid.push_back(train.back()), train.pop_back();
+  if (train.empty()) return absl::FailedPreconditionError("ranker: no groups left to train on");
+  std::vector<size_t> start(n_groups + 1, 0);
+  for (size_t g = 0; g < n_groups; ++g) start[g + 1] = start[g] + rows.groups[g];
+  const size_t w = LearnedRanker::kNumInputs;
+  std::vector<float> tx, ty;
+  std::vector<unsigned> tg;
+  for (size_t g : train) {
+    tx.insert(tx.end(), rows.x.begin() + start[g] * w, rows.x.begin() + start[g + 1] * w);
+    ty.insert(ty.end(), rows.y.begin() + start[g], rows.y.begin() + start[g + 1]);
+    tg.push_back(rows.groups[g]);
+  }
+  RankerFit fit;
+  fit.train_groups = train.size();
+  fit.validation_groups = valid.size();
+  fit.train_rows = ty.size();
+  AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(tx, ty, tg, options));
+  tx.clear();
+  tx.shrink_to_fit();
+  // Score every row once (model and blend) and compare on the held-out groups.
+  AFF_ASSIGN_OR_RETURN(auto pred, fit.model->Predict(rows.x.data(), rows.rows()));
+  std::vector<float> blend(rows.rows());
+  for (size_t i = 0; i < rows.rows(); ++i) blend[i] = rows.x[i * w + kInBlendScore];
+  fit.ndcg_model = GroupNdcg(rows, pred, valid, k);
+  fit.ndcg_blend = GroupNdcg(rows, blend, valid, k);
+  fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return fit;
+}
+
+}  // namespace affinity

@@ -1,0 +1,42 @@
+// Training the learned re-ranker from grouped rows (one group per viewer query):
+// a seeded share of the groups is held out, the model is trained on the rest and
+// both the model and the blend (the base margin alone) are scored by NDCG@k on
+// the held-out groups. Used by `affinity batch` (rows from logged impressions)
+// and `affinity eval --ranker learned` (rows from a validation slice).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ranking/learned_ranker.h"
+
+namespace affinity {
+
+struct RankerRows {
+  std::vector<float> x;          // rows x LearnedRanker::kNumInputs
+  std::vector<float> y;          // label per row (> 0: relevant)
+  std::vector<unsigned> groups;  // rows per group, in row order
+  // Relevant items of each group, including those the candidates missed (the
+  // ideal DCG counts them, as in the evaluation protocol). 0: count the labels.
+  std::vector<unsigned> relevant;
+
+  void AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total = 0);
+  size_t rows() const { return y.size(); }
+};
+
+struct RankerFit {
+  std::unique_ptr<LearnedRanker> model;
+  size_t train_groups = 0, validation_groups = 0, train_rows = 0;
+  double ndcg_model = 0;  // NDCG@k of the model on the held-out groups
+  double ndcg_blend = 0;  // NDCG@k of the blend score on the same groups
+  double seconds = 0;
+};
+
+// NDCG@k of ranking each group's rows by `scores` (ties: lower row first).
+double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& groups, int k);
+
+absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
+                                    double holdout_share = 0.2);
+
+}  // namespace affinity
