@@ -77,6 +77,8 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "serving", "max_anchors", s.max_anchors);
   Read(t, "serving", "anchor_half_life_hours", s.anchor_half_life_hours);
   Read(t, "serving", "anchor_older_share", s.anchor_older_share);
+  Read(t, "serving", "anchor_step_decay", s.anchor_step_decay);
+  Read(t, "serving", "anchor_min_weight", s.anchor_min_weight);
   Read(t, "serving", "ann_budget", s.ann_budget);
   Read(t, "serving", "coeng_budget", s.coeng_budget);
   Read(t, "serving", "popular_budget", s.popular_budget);

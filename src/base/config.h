@@ -35,7 +35,9 @@ struct ServingOptions {
   int walk_steps = 500;          // random-walk steps per query
   int max_anchors = 200;         // recent interactions and seeds expanded by co-engagement and walks
   double anchor_half_life_hours = 72;  // a recent interaction's anchor weight halves per this before the newest
-  double anchor_older_share = 0.5;     // engagement older than the recent window, relative to a fresh one
+  double anchor_older_share = 0.2;     // engagement older than the recent window, relative to a fresh one
+  double anchor_step_decay = 0.8;      // ... and shrinks by this per newer interaction ...
+  double anchor_min_weight = 0.2;      // ... never below this share
   int ann_budget = 100;
   int coeng_budget = 200;
   int popular_budget = 100;
@@ -79,8 +81,8 @@ struct BatchOptions {
   double coeng_user_exponent = 0.7;       // a co-engager counts 1 / degree^this
   double coeng_item_exponent = 0.65;      // similarity of neighbour j to anchor i divides by n_i^this ...
   double coeng_candidate_exponent = 0.35;  // ... and by n_j^this (-1: the same as coeng_item_exponent)
-  int coeng_max_user_items = 1000;         // most recent items per user used for co-engagement
-  int coeng_max_item_users = 1000;         // engagers per entity sampled
+  int coeng_max_user_items = 300;          // most recent items per user used for co-engagement
+  int coeng_max_item_users = 300;          // engagers per entity sampled
   int hnsw_m = 16;
   int hnsw_ef_construction = 100;
   int walk_max_edges = 200;               // adjacency kept per node for random walks
@@ -91,15 +93,15 @@ struct BatchOptions {
 // The learned re-ranker (LambdaMART through XGBoost) and its training.
 struct RankerOptions {
   int rounds = 100;                 // boosting rounds (trees)
-  int max_depth = 6;
+  int max_depth = 4;
   double eta = 0.1;
   int pair_samples = 8;             // pairs sampled per positive per round
-  double margin_scale = 1.0;        // base margin = margin_scale x blend score (0: trees only)
+  double margin_scale = 0.5;        // base margin = margin_scale x blend score (0: trees only)
   double min_child_weight = 1.0;
   double subsample = 1.0;
   std::string objective = "rank:ndcg";
   int threads = 0;                  // training threads; 0 = number of cores
-  int max_groups = 6000;            // viewers (query groups) sampled for training
+  int max_groups = 30000;           // viewers (query groups) sampled for training
   double validation_share = 0.1;    // eval: share of each user's training items held out to train on
   double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive

@@ -30,16 +30,19 @@ uint64_t SplitMix(uint64_t& x) {
 }  // namespace
 
 std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors,
-                                 double half_life_hours, float older_share) {
+                                 double half_life_hours, float older_share, float step_decay, float floor) {
   std::vector<Anchor> out;
   for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
-  // Recent interactions first, weighted by action weight and (gently) by how
-  // long before the viewer's newest interaction they happened: half weight per
-  // half-life, never below half. Interactions at one instant weigh the same.
+  // Recent interactions first, weighted by action weight and by recency: half
+  // weight per half-life before the viewer's newest interaction, times
+  // `step_decay` per newer interaction, never below `floor`.
   const int64_t newest = state.recent.empty() ? 0 : state.recent.back().ts;
   const double half_life_ms = std::max(1e-3, half_life_hours) * 3600e3;
+  float step = 1.0f;
   for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < kMaxAnchors; ++it) {
-    const float decay = std::max(0.5f, float(std::exp2(-double(std::max<int64_t>(0, newest - it->ts)) / half_life_ms)));
+    const float decay =
+        std::max(floor, step * float(std::exp2(-double(std::max<int64_t>(0, newest - it->ts)) / half_life_ms)));
+    step *= step_decay;
     bool dup = false;
     for (auto& a : out)
       if (a.ref == it->entity) {

@@ -37,10 +37,11 @@ struct SourceContext {
 
 // Anchors from the viewer's recent interactions (recency-weighted) and the seeds.
 // A recent interaction's weight halves per `half_life_hours` before the viewer's
-// newest one (never below half); older engagement weighs `older_share` of a
-// fresh interaction.
+// newest one and shrinks by `step_decay` per newer interaction (never below
+// half); older engagement weighs `older_share` of a fresh interaction.
 std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t max_anchors = 200,
-                                 double half_life_hours = 72, float older_share = 0.5f);
+                                 double half_life_hours = 72, float older_share = 0.5f, float step_decay = 0.95f,
+                                 float floor = 0.5f);
 
 // 2-hop through follows, weighted Adamic-Adar style; items from followed
 // creators and from what followed people engaged with.

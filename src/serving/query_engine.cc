@@ -119,7 +119,8 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   ctx.viewer = viewer;
   ctx.state = state.get();
   ctx.anchors = BuildAnchors(*state, seeds, size_t(options_.max_anchors), options_.anchor_half_life_hours,
-                             float(options_.anchor_older_share));
+                             float(options_.anchor_older_share), float(options_.anchor_step_decay),
+                             float(options_.anchor_min_weight));
   ctx.now_ms = clock_->NowMillis();
   ctx.embedding = ViewerEmbedding(ctx);
   ctx.embedding_ready = true;
