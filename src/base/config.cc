@@ -135,6 +135,10 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "ranker", "validation_share", r.validation_share);
   Read(t, "ranker", "gate_tolerance", r.gate_tolerance);
   Read(t, "ranker", "label_window_hours", r.label_window_hours);
+  Read(t, "ranker", "train_in_batch", r.train_in_batch);
+  Read(t, "ranker", "auto_promote", r.auto_promote);
+  Read(t, "ranker", "min_groups", r.min_groups);
+  Read(t, "serving", "log_ranker_inputs", s.log_ranker_inputs);
   Read(t, "serving", "attribution_method", s.attribution_method);
   AFF_RETURN_IF_ERROR(c.Validate());
   return c;

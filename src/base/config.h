@@ -28,6 +28,7 @@ struct ServingOptions {
   double new_creator_share = 0.1;  // share of item/creator slots reserved for new creators (0 = off)
   int new_creator_max_audience = 20;  // a creator is new below this many engagers in the snapshot
   int rerank_depth = 100;        // the blend's best candidates the learned ranker re-scores
+  bool log_ranker_inputs = true; // audit records keep each result's ranker inputs (training data)
   int snapshot_poll_ms = 1000;   // how often a server looks for a newer snapshot
   // Per-source candidate budgets.
   int graph_budget = 200;
@@ -105,6 +106,9 @@ struct RankerOptions {
   double validation_share = 0.1;    // eval: share of each user's training items held out to train on
   double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
+  bool train_in_batch = true;       // batch: train a model from logged impressions and outcomes
+  bool auto_promote = true;         // batch: promote the new model when it passes the gate
+  int min_groups = 30;              // batch: fewer labelled requests than this: no training
 };
 
 struct Config {

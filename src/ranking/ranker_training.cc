@@ -41,7 +41,8 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
   return n ? sum / double(n) : 0.0;
 }
 
-absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k, double holdout_share) {
+absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k, double holdout_share,
+                                    const LearnedRanker* current) {
   auto t0 = std::chrono::steady_clock::now();
   const size_t n_groups = rows.groups.size();
   if (n_groups < 2) return absl::FailedPreconditionError("ranker: fewer than two labelled groups to train on");
@@ -77,6 +78,10 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   for (size_t i = 0; i < rows.rows(); ++i) blend[i] = rows.x[i * w + kInBlendScore];
   fit.ndcg_model = GroupNdcg(rows, pred, valid, k);
   fit.ndcg_blend = GroupNdcg(rows, blend, valid, k);
+  if (current) {
+    AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(rows.x.data(), rows.rows()));
+    fit.ndcg_current = GroupNdcg(rows, cur, valid, k);
+  }
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

@@ -30,6 +30,7 @@ struct RankerFit {
   size_t train_groups = 0, validation_groups = 0, train_rows = 0;
   double ndcg_model = 0;  // NDCG@k of the model on the held-out groups
   double ndcg_blend = 0;  // NDCG@k of the blend score on the same groups
+  double ndcg_current = -1;  // NDCG@k of the `current` model on the same groups (-1: none given)
   double seconds = 0;
 };
 
@@ -37,6 +38,6 @@ struct RankerFit {
 double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& groups, int k);
 
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
-                                    double holdout_share = 0.2);
+                                    double holdout_share = 0.2, const LearnedRanker* current = nullptr);
 
 }  // namespace affinity

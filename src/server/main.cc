@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -18,6 +19,8 @@
 #include "data/importers.h"
 #include "eval/evaluator.h"
 #include "features/snapshot.h"
+#include "models/logged_training.h"
+#include "models/model_registry.h"
 #include "serving/query_engine.h"
 #include "state/ingestor.h"
 #include "state/live_state.h"
@@ -63,6 +66,14 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   AuditLog audit(store->get());
   Ingestor ingestor(store->get(), &registry, &live, config.actions, clock);
   QueryEngine engine(config.serving, &registry, &live, &snapshots, &audit, clock);
+  // The current learned ranker from the model registry, swapped in when promoted.
+  ModelWatcher models(data, config.serving.snapshot_poll_ms, [&](std::shared_ptr<const LearnedRanker> m) {
+    spdlog::info("{{\"msg\":\"learned ranker installed\",\"model\":\"{}\"}}", m ? m->version() : "none");
+    engine.SetLearnedRanker(std::move(m));
+  });
+  if (auto s = models.Refresh(); !s.ok())
+    spdlog::warn("{{\"msg\":\"model not loaded, ranking with the blend\",\"error\":\"{}\"}}", std::string(s.status().message()));
+  models.Start();
   Metrics metrics;
   ApiRoutes routes({&config, store->get(), &registry, &live, &ingestor, &engine, &snapshots, &audit, &metrics, clock});
   HttpServer server(config.server.host, config.server.port, config.server.threads,
@@ -84,6 +95,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   sigwait(&set, &sig);
   spdlog::info("{{\"msg\":\"stopping\",\"signal\":{}}}", sig);
   server.Stop();
+  models.Stop();
   snapshots.Stop();
   audit.Flush();
   return 0;
@@ -131,6 +143,64 @@ int Batch(const std::string& data, const std::string& config_path) {
   std::printf("published snapshot %s: %llu events, %llu pairs, %.1fs %s\n", report->version.c_str(),
               (unsigned long long)report->events, (unsigned long long)report->pairs, report->seconds,
               report->stage_seconds_json.c_str());
+  if (!cfg->ranker.train_in_batch) return 0;
+  // The learned ranker, from logged impressions and outcomes.
+  auto store = OpenRocksStore(data, OpenMode::kSecondary);
+  if (!store.ok()) return Fail(store.status());
+  if (auto s = (*store)->CatchUp(); !s.ok()) return Fail(s);
+  EntityRegistry registry;
+  if (auto s = Ingestor::LoadRegistry(**store, &registry); !s.ok()) return Fail(s);
+  auto trained = TrainFromLoggedImpressions(data, **store, registry, *cfg);
+  if (!trained.ok()) return Fail(trained.status());
+  if (!trained->trained) {
+    std::printf("ranker: %s\n", trained->note.c_str());
+  } else {
+    std::printf("ranker: registered model %s from %zu logged responses (%zu rows): validation ndcg@20 %.4f, blend %.4f",
+                trained->version.c_str(), trained->groups, trained->rows, trained->ndcg, trained->blend_ndcg);
+    if (trained->current_ndcg >= 0) std::printf(", current model %.4f", trained->current_ndcg);
+    std::printf("; %s\n", trained->promoted ? "promoted" : ("not promoted: " + trained->note).c_str());
+  }
+  return 0;
+}
+
+int ModelList(const std::string& data, bool json) {
+  ModelRegistry models(data);
+  auto st = models.Read();
+  if (!st.ok()) return Fail(st.status());
+  if (json) {
+    auto text = ReadFile(models.dir() + "/registry.json");
+    std::printf("%s", text ? text->c_str() : "{\"current\":\"\",\"history\":[],\"versions\":[]}\n");
+    return 0;
+  }
+  std::printf("%-3s %-8s %-24s %-20s %-8s %-8s %-8s %s\n", "", "version", "created", "source", "ndcg", "blend",
+              "current", "watermark");
+  for (const auto& v : st->versions) {
+    char when[32];
+    std::time_t t = std::time_t(v.created_ms / 1000);
+    std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::printf("%-3s %-8s %-24s %-20s %-8.4f %-8.4f %-8s %llu\n", v.version == st->current ? "*" : "", v.version.c_str(),
+                when, v.source.c_str(), v.ndcg, v.blend_ndcg,
+                v.current_ndcg >= 0 ? std::to_string(v.current_ndcg).substr(0, 6).c_str() : "-",
+                (unsigned long long)v.watermark_offset);
+  }
+  if (st->versions.empty()) std::printf("(no models yet: `affinity batch` trains one once feedback names responses)\n");
+  return 0;
+}
+
+int ModelPromote(const std::string& data, const std::string& version, const std::string& config_path, bool force) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  ModelRegistry models(data);
+  if (auto s = models.Promote(version, cfg->ranker.gate_tolerance, force); !s.ok()) return Fail(s);
+  std::printf("promoted %s\n", version.c_str());
+  return 0;
+}
+
+int ModelRollback(const std::string& data) {
+  ModelRegistry models(data);
+  auto v = models.Rollback();
+  if (!v.ok()) return Fail(v.status());
+  std::printf("rolled back to %s\n", v->c_str());
   return 0;
 }
 
@@ -208,6 +278,21 @@ int main(int argc, char** argv) {
   batch->add_option("--data", data, "data dir")->required();
   batch->add_option("--config", config_path, "TOML configuration file");
 
+  auto* model = app.add_subcommand("model", "the learned ranker's model registry");
+  model->require_subcommand(1);
+  bool model_json = false, force = false;
+  std::string model_version;
+  auto* mlist = model->add_subcommand("list", "list model versions (* marks the current one)");
+  mlist->add_option("--data", data, "data dir")->required();
+  mlist->add_flag("--json", model_json, "print the registry as JSON");
+  auto* mpromote = model->add_subcommand("promote", "make a version current (refused when it fails the gate)");
+  mpromote->add_option("--data", data, "data dir")->required();
+  mpromote->add_option("version", model_version, "version, e.g. m000002")->required();
+  mpromote->add_option("--config", config_path, "TOML configuration file (ranker.gate_tolerance)");
+  mpromote->add_flag("--force", force, "skip the gate");
+  auto* mrollback = model->add_subcommand("rollback", "make the previously current version current again");
+  mrollback->add_option("--data", data, "data dir")->required();
+
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -243,5 +328,8 @@ int main(int argc, char** argv) {
   if (*imp) return Import(data, format, path);
   if (*batch) return Batch(data, config_path);
   if (*ev) return Eval(eo, config_path, json_out, topk_out, report_out);
+  if (*mlist) return ModelList(data, model_json);
+  if (*mpromote) return ModelPromote(data, model_version, config_path, force);
+  if (*mrollback) return ModelRollback(data);
   return 1;
 }

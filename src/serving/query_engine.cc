@@ -187,7 +187,10 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   std::vector<float> inputs;
   std::vector<Scored> head;
   bool use_learned = false;
-  if ((learned || req.want_inputs) && depth > 0) {
+  // Inputs are also logged with the audit record: they are the point-in-time
+  // features `affinity batch` trains on once feedback names this request.
+  const bool log_inputs = req.audit && audit_ && options_.log_ranker_inputs;
+  if ((learned || req.want_inputs || log_inputs) && depth > 0) {
     head.assign(kept.begin(), kept.begin() + long(depth));
     inputs.resize(depth * LearnedRanker::kNumInputs);
     LearnedRanker::Inputs(ctx, set, head, inputs.data());
@@ -294,7 +297,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     w.Key("k").Int(req.k);
     w.Key("context").Raw(req.context.empty() ? "null" : req.context);
     w.Key("response");
-    WriteJson(resp, ExplainMode::kFull, w);
+    WriteJson(resp, ExplainMode::kFull, w, /*with_inputs=*/log_inputs);
     w.EndObject();
     audit_->Record(resp.request_id, w.Release());
   }
@@ -360,7 +363,7 @@ std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r,
   return social.empty() ? primary : primary + "; " + social;
 }
 
-void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w) const {
+void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w, bool with_inputs) const {
   w.BeginObject();
   w.Key("request_id").String(resp.request_id);
   w.Key("model_version").String(resp.model_version);
@@ -383,6 +386,11 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
       if ((r.sources >> s) & 1) w.String(SourceName(Source(s)));
     w.EndArray();
     if (r.floor) w.Key("placed_by").String("new_creator_floor");
+    if (with_inputs && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
+      w.Key("ranker_inputs").BeginArray();
+      for (float x : r.inputs) w.Double(x);
+      w.EndArray();
+    }
     if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
       const auto& names = LearnedRanker::InputNames();
       w.Key("explanation").BeginObject();

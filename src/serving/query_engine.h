@@ -86,7 +86,8 @@ class QueryEngine {
   // Same pipeline against an explicit snapshot (offline evaluation).
   absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
 
-  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w) const;
+  // with_inputs: each result's learned-ranker inputs as "ranker_inputs" (audit records).
+  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w, bool with_inputs = false) const;
   // Installs (or, with null, removes) the learned ranker; safe while serving.
   void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }
 

@@ -1,0 +1,141 @@
+#include "models/logged_training.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "base/json_writer.h"
+#include "base/status.h"
+#include "models/model_registry.h"
+#include "ranking/ranker_training.h"
+
+namespace affinity {
+namespace {
+
+struct Outcomes {
+  uint64_t last_offset = 0;
+  std::vector<std::pair<uint32_t, int64_t>> positives;  // (entity Ref bits, ts)
+};
+
+std::string ParamsJson(const RankerOptions& o) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("objective").String(o.objective).Key("rounds").Int(o.rounds).Key("max_depth").Int(o.max_depth);
+  w.Key("eta").Double(o.eta).Key("pair_samples").Int(o.pair_samples).Key("margin_scale").Double(o.margin_scale);
+  w.Key("min_child_weight").Double(o.min_child_weight).Key("label_window_hours").Int(o.label_window_hours);
+  w.EndObject();
+  return w.Release();
+}
+
+}  // namespace
+
+absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
+                                                                const EntityRegistry& registry, const Config& config) {
+  auto t0 = std::chrono::steady_clock::now();
+  const RankerOptions& ro = config.ranker;
+  LoggedTrainingReport report;
+  // 1. Feedback that names a response.
+  std::unordered_map<std::string, Outcomes> by_request;
+  uint64_t watermark = 0;
+  int64_t watermark_ts = 0;
+  simdjson::dom::parser parser;
+  AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
+    watermark = e.offset + 1;
+    watermark_ts = std::max(watermark_ts, e.ts);
+    if (e.context.find("request_id") == std::string::npos) return true;
+    simdjson::dom::element ctx;
+    std::string_view rid;
+    if (parser.parse(e.context).get(ctx) || ctx["request_id"].get(rid) || rid.empty()) return true;
+    Outcomes& o = by_request[std::string(rid)];
+    o.last_offset = e.offset;
+    if (IsPositive(e.action) && e.weight > 0) o.positives.push_back({e.entity.bits, e.ts});
+    return true;
+  }));
+  // 2. The newest responses with at least one positive outcome.
+  std::vector<std::pair<uint64_t, const std::string*>> order;
+  for (const auto& [rid, o] : by_request)
+    if (!o.positives.empty()) order.push_back({o.last_offset, &rid});
+  std::sort(order.begin(), order.end(), [](auto& a, auto& b) { return a.first > b.first; });
+  if (order.size() > size_t(std::max(1, ro.max_groups))) order.resize(size_t(ro.max_groups));
+  // 3. Rows from the audit records: inputs as served, labels from the outcomes.
+  RankerRows rows;
+  const int64_t window_ms = int64_t(ro.label_window_hours) * 3600 * 1000;
+  for (const auto& [offset, rid] : order) {
+    AFF_ASSIGN_OR_RETURN(auto record, store.GetAudit(*rid));
+    if (!record) continue;  // responses served with audit off, or not yet flushed
+    simdjson::dom::element doc;
+    if (parser.parse(*record).get(doc)) continue;
+    int64_t served_ts = 0;
+    simdjson::dom::array results;
+    if (doc["ts"].get(served_ts) || doc["response"]["results"].get(results)) continue;
+    std::unordered_set<std::string> relevant;
+    for (const auto& [bits, ts] : by_request[*rid].positives)
+      if (ts >= served_ts - 60000 && ts - served_ts <= window_ms) relevant.insert(registry.ExtId(Ref::FromBits(bits)));
+    std::vector<float> x, y;
+    for (auto r : results) {
+      std::string_view id;
+      simdjson::dom::array in;
+      if (r["entity_id"].get(id) || r["ranker_inputs"].get(in) || in.size() != size_t(LearnedRanker::kNumInputs))
+        continue;
+      for (auto v : in) {
+        double d = 0;
+        if (v.get(d)) d = 0;  // null (non-finite) -> 0
+        x.push_back(float(d));
+      }
+      y.push_back(relevant.count(std::string(id)) ? 1.f : 0.f);
+    }
+    if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;
+    rows.AddGroup(x, y);
+  }
+  report.groups = rows.groups.size();
+  report.rows = rows.rows();
+  if (rows.groups.size() < size_t(std::max(2, ro.min_groups))) {
+    report.note = "not enough logged feedback to train: " + std::to_string(rows.groups.size()) +
+                  " responses with a positive outcome and logged inputs (need " + std::to_string(ro.min_groups) + ")";
+    return report;
+  }
+  // 4. Train, compare with the current model on the same held-out groups, register.
+  ModelRegistry models(data_dir);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, models.Read());
+  std::unique_ptr<LearnedRanker> current;
+  if (!st.current.empty()) {
+    auto m = models.Load(st.current);
+    if (m.ok()) current = std::move(*m);
+  }
+  RankerOptions train = ro;
+  if (train.threads <= 0) train.threads = config.batch.threads > 0 ? config.batch.threads : 2;
+  AFF_ASSIGN_OR_RETURN(auto fit, FitRanker(rows, train, 20, 0.2, current.get()));
+  ModelVersion meta;
+  meta.watermark_offset = watermark;
+  meta.watermark_ts = watermark_ts;
+  meta.source = "logged-impressions";
+  meta.params_json = ParamsJson(ro);
+  meta.ndcg = fit.ndcg_model;
+  meta.blend_ndcg = fit.ndcg_blend;
+  meta.current_ndcg = fit.ndcg_current;
+  meta.train_groups = int64_t(fit.train_groups);
+  meta.validation_groups = int64_t(fit.validation_groups);
+  meta.train_rows = int64_t(fit.train_rows);
+  AFF_ASSIGN_OR_RETURN(report.version, models.Register(*fit.model, meta));
+  report.trained = true;
+  report.ndcg = fit.ndcg_model;
+  report.blend_ndcg = fit.ndcg_blend;
+  report.current_ndcg = fit.ndcg_current;
+  if (ro.auto_promote) {
+    absl::Status s = models.Promote(report.version, ro.gate_tolerance);
+    if (s.ok()) {
+      report.promoted = true;
+    } else if (absl::IsFailedPrecondition(s)) {
+      report.note = std::string(s.message());
+    } else {
+      return s;
+    }
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+}  // namespace affinity

@@ -1,0 +1,33 @@
+// Training the learned re-ranker inside `affinity batch` from what production
+// logged: every served response's audit record keeps each result's ranker
+// inputs as they were at serving time, and feedback events name the response
+// they answer in `context.request_id`. A labelled group is one such response:
+// its results are the rows (inputs exactly as served — point-in-time, no
+// leakage), a result is relevant when the viewer engaged with it positively
+// within `ranker.label_window_hours` of the response. The model is registered;
+// with `ranker.auto_promote` it is promoted when it passes the gate.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/config.h"
+#include "state/registry.h"
+#include "store/store.h"
+
+namespace affinity {
+
+struct LoggedTrainingReport {
+  bool trained = false;
+  std::string note;          // why nothing was trained, or the gate's refusal
+  std::string version;       // the registered version
+  bool promoted = false;
+  size_t groups = 0, rows = 0;
+  double ndcg = 0, blend_ndcg = 0, current_ndcg = -1;
+  double seconds = 0;
+};
+
+absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
+                                                                const EntityRegistry& registry, const Config& config);
+
+}  // namespace affinity

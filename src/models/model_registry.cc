@@ -1,0 +1,256 @@
+#include "models/model_registry.h"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "base/json_writer.h"
+#include "base/status.h"
+#include "base/strings.h"
+
+namespace affinity {
+namespace {
+
+namespace fs = std::filesystem;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// An exclusive advisory lock on <dir>/LOCK for read-modify-write of the registry.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir) {
+    fd_ = ::open((dir + "/LOCK").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
+  }
+  ~DirLock() {
+    if (fd_ >= 0) {
+      ::flock(fd_, LOCK_UN);
+      ::close(fd_);
+    }
+  }
+  bool ok() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+void WriteVersion(const ModelVersion& v, JsonWriter& w) {
+  w.BeginObject();
+  w.Key("version").String(v.version);
+  w.Key("created_ms").Int(v.created_ms);
+  w.Key("watermark_offset").Uint(v.watermark_offset);
+  w.Key("watermark_ts").Int(v.watermark_ts);
+  w.Key("source").String(v.source);
+  w.Key("params").Raw(v.params_json.empty() ? "{}" : v.params_json);
+  w.Key("metrics").BeginObject();
+  w.Key("ndcg").Double(v.ndcg);
+  w.Key("blend_ndcg").Double(v.blend_ndcg);
+  w.Key("current_ndcg").Double(v.current_ndcg);
+  w.Key("train_groups").Int(v.train_groups);
+  w.Key("validation_groups").Int(v.validation_groups);
+  w.Key("train_rows").Int(v.train_rows);
+  w.EndObject();
+  w.EndObject();
+}
+
+}  // namespace
+
+std::string GateRefusal(const ModelVersion& c, const ModelVersion* cur, double tolerance) {
+  // Without a current model the blend serves: it is the reference. Otherwise
+  // prefer the current model's figure on the candidate's own held-out data.
+  const double reference = !cur ? c.blend_ndcg : c.current_ndcg >= 0 ? c.current_ndcg : cur->ndcg;
+  if (c.ndcg + tolerance >= reference) return "";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "validation NDCG %.4f is below %s's %.4f by more than %.4f", c.ndcg,
+                cur ? ("the current model " + cur->version).c_str() : "the blend", reference, tolerance);
+  return buf;
+}
+
+ModelRegistry::ModelRegistry(std::string data_dir) : dir_(std::move(data_dir) + "/models") {}
+
+absl::StatusOr<RegistryState> ModelRegistry::Read() const {
+  RegistryState st;
+  auto text = ReadFile(dir_ + "/registry.json");
+  if (!text) return st;  // no registry yet
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(*text).get(doc)) return absl::DataLossError(dir_ + "/registry.json is not valid JSON");
+  std::string_view s;
+  if (!doc["current"].get(s)) st.current = std::string(s);
+  simdjson::dom::array arr;
+  if (!doc["history"].get(arr))
+    for (auto h : arr)
+      if (!h.get(s)) st.history.emplace_back(s);
+  if (doc["versions"].get(arr)) return absl::DataLossError(dir_ + "/registry.json has no versions array");
+  for (auto e : arr) {
+    ModelVersion v;
+    int64_t i = 0;
+    uint64_t u = 0;
+    double d = 0;
+    if (e["version"].get(s)) return absl::DataLossError(dir_ + "/registry.json: a version has no name");
+    v.version = std::string(s);
+    if (!e["created_ms"].get(i)) v.created_ms = i;
+    if (!e["watermark_offset"].get(u)) v.watermark_offset = u;
+    if (!e["watermark_ts"].get(i)) v.watermark_ts = i;
+    if (!e["source"].get(s)) v.source = std::string(s);
+    simdjson::dom::element p;
+    if (!e["params"].get(p)) v.params_json = simdjson::minify(p);
+    simdjson::dom::element m;
+    if (!e["metrics"].get(m)) {
+      if (!m["ndcg"].get(d)) v.ndcg = d;
+      if (!m["blend_ndcg"].get(d)) v.blend_ndcg = d;
+      if (!m["current_ndcg"].get(d)) v.current_ndcg = d;
+      if (!m["train_groups"].get(i)) v.train_groups = i;
+      if (!m["validation_groups"].get(i)) v.validation_groups = i;
+      if (!m["train_rows"].get(i)) v.train_rows = i;
+    }
+    st.versions.push_back(std::move(v));
+  }
+  return st;
+}
+
+absl::Status ModelRegistry::Write(const RegistryState& st) const {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("current").String(st.current);
+  w.Key("history").BeginArray();
+  for (const auto& h : st.history) w.String(h);
+  w.EndArray();
+  w.Key("versions").BeginArray();
+  for (const auto& v : st.versions) WriteVersion(v, w);
+  w.EndArray();
+  w.EndObject();
+  if (!WriteFileAtomic(dir_ + "/registry.json", w.str() + "\n"))
+    return absl::InternalError("cannot write " + dir_ + "/registry.json");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, ModelVersion meta) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) return absl::InternalError("cannot create " + dir_ + ": " + ec.message());
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::InternalError("cannot lock " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  int next = 1;
+  for (const auto& v : st.versions) next = std::max(next, std::atoi(v.version.c_str() + 1) + 1);
+  char name[16];
+  std::snprintf(name, sizeof name, "m%06d", next);
+  meta.version = name;
+  meta.created_ms = NowMs();
+  // Written to a staging dir, then renamed: a version dir is complete or absent.
+  const std::string staging = dir_ + "/." + meta.version + ".tmp";
+  fs::remove_all(staging, ec);
+  AFF_RETURN_IF_ERROR(model.Save(staging));
+  fs::rename(staging, dir_ + "/" + meta.version, ec);
+  if (ec) return absl::InternalError("cannot publish model " + meta.version + ": " + ec.message());
+  st.versions.push_back(meta);
+  AFF_RETURN_IF_ERROR(Write(st));
+  return meta.version;
+}
+
+absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force) {
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  const ModelVersion* cand = nullptr;
+  const ModelVersion* cur = nullptr;
+  for (const auto& v : st.versions) {
+    if (v.version == version) cand = &v;
+    if (v.version == st.current) cur = &v;
+  }
+  if (!cand) return absl::NotFoundError("no model version " + version);
+  if (st.current == version) return absl::OkStatus();
+  if (!force) {
+    std::string why = GateRefusal(*cand, cur, tolerance);
+    if (!why.empty()) return absl::FailedPreconditionError("promotion refused: " + why);
+  }
+  if (!st.current.empty()) st.history.push_back(st.current);
+  st.current = version;
+  return Write(st);
+}
+
+absl::StatusOr<std::string> ModelRegistry::Rollback() {
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  if (st.history.empty()) return absl::FailedPreconditionError("nothing to roll back to: no previous model");
+  st.current = st.history.back();
+  st.history.pop_back();
+  AFF_RETURN_IF_ERROR(Write(st));
+  return st.current;
+}
+
+absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::string& version) const {
+  AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(dir_ + "/" + version));
+  model->set_version("lambdamart-" + version);
+  return model;
+}
+
+ModelWatcher::ModelWatcher(std::string data_dir, int poll_ms, Install install)
+    : registry_(std::move(data_dir)), poll_ms_(poll_ms), install_(std::move(install)) {}
+
+ModelWatcher::~ModelWatcher() { Stop(); }
+
+absl::StatusOr<bool> ModelWatcher::Refresh() {
+  auto st = registry_.Read();
+  if (!st.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_error_ = std::string(st.status().message());
+    return st.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st->current == current_) return false;
+  }
+  std::shared_ptr<const LearnedRanker> model;
+  if (!st->current.empty()) {
+    auto m = registry_.Load(st->current);
+    if (!m.ok()) {  // keep serving the previous model
+      std::lock_guard<std::mutex> lock(mu_);
+      last_error_ = std::string(m.status().message());
+      return m.status();
+    }
+    model = std::move(*m);
+  }
+  install_(std::move(model));
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = st->current;
+  last_error_.clear();
+  return true;
+}
+
+void ModelWatcher::Start() {
+  poller_ = std::thread([this] {
+    while (!stop_.load()) {
+      for (int waited = 0; waited < poll_ms_ && !stop_.load(); waited += 10)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (!stop_.load()) (void)Refresh();
+    }
+  });
+}
+
+void ModelWatcher::Stop() {
+  stop_.store(true);
+  if (poller_.joinable()) poller_.join();
+}
+
+std::string ModelWatcher::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+std::string ModelWatcher::last_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return last_error_;
+}
+
+}  // namespace affinity

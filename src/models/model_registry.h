@@ -1,0 +1,95 @@
+// The model registry: versions of the learned re-ranker under <data>/models,
+// one directory per version (model.json, ranker.json) and registry.json naming
+// every version's metadata — training watermark, parameters, offline metrics,
+// creation time — which one is current and the promotion history.
+// registry.json is replaced atomically (write + rename) under an exclusive
+// lock file, so `affinity batch`, `affinity model ...` and a running server can
+// use it together; servers poll it and swap models without a pause.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ranking/learned_ranker.h"
+
+namespace affinity {
+
+struct ModelVersion {
+  std::string version;             // "m000003"
+  int64_t created_ms = 0;
+  uint64_t watermark_offset = 0;   // events below this offset were used for training
+  int64_t watermark_ts = 0;
+  std::string source;              // "logged-impressions", "eval-validation", ...
+  std::string params_json;         // the training parameters
+  double ndcg = 0;                 // validation NDCG@k of this model on its held-out groups
+  double blend_ndcg = 0;           // the blend's on the same groups
+  double current_ndcg = -1;        // the then-current model's on the same groups (-1: none)
+  int64_t train_groups = 0, validation_groups = 0, train_rows = 0;
+};
+
+struct RegistryState {
+  std::vector<ModelVersion> versions;  // oldest first
+  std::string current;                 // "" when no model is promoted
+  std::vector<std::string> history;    // previously current versions, oldest first
+};
+
+class ModelRegistry {
+ public:
+  explicit ModelRegistry(std::string data_dir);
+
+  absl::StatusOr<RegistryState> Read() const;
+  // Saves `model` as a new version with `meta` (version and created_ms are set
+  // here) and returns the version name. Not promoted.
+  absl::StatusOr<std::string> Register(const LearnedRanker& model, ModelVersion meta);
+  // Makes `version` current. The gate refuses (FailedPrecondition) a model whose
+  // validation NDCG is below the current model's by more than `tolerance`
+  // (compared on the same held-out data when the registry has that figure), or
+  // below the blend's when no model is current; `force` skips the gate.
+  absl::Status Promote(const std::string& version, double tolerance, bool force = false);
+  // Makes the previously current version current again.
+  absl::StatusOr<std::string> Rollback();
+  // Loads a version's model.
+  absl::StatusOr<std::unique_ptr<LearnedRanker>> Load(const std::string& version) const;
+  std::string dir() const { return dir_; }
+
+ private:
+  absl::Status Write(const RegistryState& s) const;
+  std::string dir_;
+};
+
+// Why the gate refuses `candidate` against `current`, or "" when it passes.
+std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);
+
+// Serving side: polls registry.json and installs the current model through
+// `install` (null removes it) when it changes. Loading happens on the poller
+// thread; queries keep using the previous model until the swap.
+class ModelWatcher {
+ public:
+  using Install = std::function<void(std::shared_ptr<const LearnedRanker>)>;
+  ModelWatcher(std::string data_dir, int poll_ms, Install install);
+  ~ModelWatcher();
+  // Loads the current model now if it changed; true when a swap happened.
+  absl::StatusOr<bool> Refresh();
+  void Start();
+  void Stop();
+  std::string current() const;
+  std::string last_error() const;
+
+ private:
+  ModelRegistry registry_;
+  int poll_ms_;
+  Install install_;
+  mutable std::mutex mu_;
+  std::string current_, last_error_;
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+};
+
+}  // namespace affinity
