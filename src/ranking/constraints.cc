@@ -95,6 +95,13 @@ std::vector<Pick> ApplyConstraints(const std::vector<ConstraintCandidate>& cands
       }
       ++have;
     }
+    // Floor-placed results keep their own score order among the slots they took.
+    std::vector<size_t> slots;
+    std::vector<uint32_t> placed;
+    for (size_t j = 0; j < out.size(); ++j)
+      if (out[j].floor) slots.push_back(j), placed.push_back(out[j].index);
+    std::sort(placed.begin(), placed.end());
+    for (size_t j = 0; j < slots.size(); ++j) out[slots[j]].index = placed[j];
   }
   return out;
 }

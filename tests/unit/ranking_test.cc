@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "batch/pipeline.h"
+#include "base/strings.h"
 #include "ranking/learned_ranker.h"
+#include "ranking/ranker_training.h"
+#include "testing/temp_dir.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/world.h"
@@ -133,6 +137,109 @@ TEST_F(LearnedQueryTest, RankerOffUsesTheBlend) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->model_version.rfind("blend", 0), 0u);
   for (const auto& res : r->results) EXPECT_FALSE(res.learned);
+}
+
+}  // namespace
+}  // namespace affinity
+
+namespace affinity {
+namespace {
+
+std::unique_ptr<LearnedRanker> SmallModel(int rounds = 10) {
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 60);
+  LearnedRankerOptions o;
+  o.rounds = rounds;
+  return std::move(*LearnedRanker::Train(x, y, groups, o));
+}
+
+TEST(LearnedRankerTest, PathAttributionsAlsoAddUpToThePrediction) {
+  auto model = SmallModel();
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 2);
+  auto pred = *model->Predict(x.data(), 40);
+  auto contrib = *model->Contributions(x.data(), 40, "saabas");
+  const size_t width = LearnedRanker::kNumInputs + 1;
+  for (size_t r = 0; r < 40; ++r) {
+    double sum = 0;
+    for (size_t j = 0; j < width; ++j) sum += contrib[r * width + j];
+    EXPECT_NEAR(sum, pred[r], 1e-3) << r;
+  }
+  EXPECT_FALSE(model->Contributions(x.data(), 1, "lime").ok());
+}
+
+TEST(LearnedRankerTest, BlendScoreIsTheBaseMarginOfEveryRow) {
+  // A model with no informative trees still orders rows by the blend score.
+  LearnedRankerOptions o;
+  o.rounds = 1;
+  o.eta = 1e-6;
+  std::vector<float> x(LearnedRanker::kNumInputs * 4, 0.f), y = {1, 0, 0, 0};
+  for (int r = 0; r < 4; ++r) x[size_t(r) * LearnedRanker::kNumInputs + kInBlendScore] = float(r);
+  auto model = *LearnedRanker::Train(x, y, {4}, o);
+  auto p = *model->Predict(x.data(), 4);
+  for (int r = 1; r < 4; ++r) EXPECT_NEAR(p[r] - p[r - 1], o.margin_scale, 1e-3);
+}
+
+TEST(LearnedRankerTest, SavedModelLoadsAndScoresTheSame) {
+  testing::TempDir dir;
+  auto model = SmallModel();
+  ASSERT_TRUE(model->Save(dir / "m").ok());
+  auto loaded = LearnedRanker::Load(dir / "m");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 1);
+  auto a = *model->Predict(x.data(), 20);
+  auto b = *(*loaded)->Predict(x.data(), 20);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_FLOAT_EQ(a[i], b[i]);
+  EXPECT_DOUBLE_EQ((*loaded)->margin_scale(), model->margin_scale());
+}
+
+TEST(LearnedRankerTest, LoadRefusesAModelTrainedOnOtherInputs) {
+  testing::TempDir dir;
+  ASSERT_TRUE(SmallModel()->Save(dir / "m").ok());
+  std::string meta = *ReadFile(dir / "m/ranker.json");
+  meta.replace(meta.find("embedding_dot"), 13, "something_new");
+  ASSERT_TRUE(WriteFileAtomic(dir / "m/ranker.json", meta));
+  auto loaded = LearnedRanker::Load(dir / "m");
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("different inputs"), std::string::npos);
+}
+
+TEST(RankerTrainingTest, GroupNdcgMatchesAHandComputedCase) {
+  RankerRows rows;
+  std::vector<float> x(size_t(3) * LearnedRanker::kNumInputs, 0.f);
+  rows.AddGroup(x, {0, 1, 1}, 3);  // 3 relevant, 2 among the candidates
+  // Order: row 1, row 0, row 2 -> hits at ranks 1 and 3.
+  double ndcg = GroupNdcg(rows, {0.5f, 0.9f, 0.1f}, {0}, 20);
+  double dcg = 1.0 + 1.0 / std::log2(4.0);
+  double idcg = 1.0 + 1.0 / std::log2(3.0) + 1.0 / std::log2(4.0);
+  EXPECT_NEAR(ndcg, dcg / idcg, 1e-9);
+}
+
+TEST(RankerTrainingTest, FitReportsHeldOutNdcgOfModelBlendAndCurrent) {
+  // Relevance follows input 3; the blend score is noise.
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 300);
+  RankerRows rows;
+  const size_t w = LearnedRanker::kNumInputs;
+  for (size_t g = 0; g < groups.size(); ++g)
+    rows.AddGroup(std::vector<float>(x.begin() + g * 20 * w, x.begin() + (g + 1) * 20 * w),
+                  std::vector<float>(y.begin() + g * 20, y.begin() + (g + 1) * 20));
+  RankerOptions o;
+  o.rounds = 20;
+  o.threads = 2;
+  auto current = SmallModel(2);
+  auto fit = FitRanker(rows, o, 20, 0.2, current.get());
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_GT(fit->validation_groups, 20u);
+  EXPECT_GT(fit->train_groups, fit->validation_groups);
+  EXPECT_GT(fit->ndcg_model, fit->ndcg_blend + 0.1);
+  EXPECT_GE(fit->ndcg_current, 0.0);
+  EXPECT_FALSE(FitRanker(RankerRows(), o).ok());
 }
 
 }  // namespace

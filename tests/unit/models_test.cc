@@ -1,0 +1,198 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "base/strings.h"
+#include "models/logged_training.h"
+#include "models/model_registry.h"
+#include "ranking/learned_ranker.h"
+#include "serving/query_engine.h"
+#include "testing/small_snapshot.h"
+#include "testing/temp_dir.h"
+#include "testing/world.h"
+
+namespace affinity {
+namespace {
+
+std::unique_ptr<LearnedRanker> TinyModel(int seed) {
+  std::mt19937 rng{unsigned(seed)};
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  for (int g = 0; g < 30; ++g) {
+    for (int r = 0; r < 10; ++r) {
+      for (int j = 0; j < LearnedRanker::kNumInputs; ++j) x.push_back(u(rng));
+      y.push_back(x[x.size() - LearnedRanker::kNumInputs + 3] > 0.7f ? 1.f : 0.f);
+    }
+    groups.push_back(10);
+  }
+  LearnedRankerOptions o;
+  o.rounds = 5;
+  return std::move(*LearnedRanker::Train(x, y, groups, o));
+}
+
+ModelVersion Meta(double ndcg, double blend, double current = -1) {
+  ModelVersion v;
+  v.source = "test";
+  v.ndcg = ndcg;
+  v.blend_ndcg = blend;
+  v.current_ndcg = current;
+  return v;
+}
+
+TEST(ModelRegistryTest, RegistersVersionsWithTheirMetadata) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  auto v1 = reg.Register(*TinyModel(1), Meta(0.30, 0.25));
+  auto v2 = reg.Register(*TinyModel(2), Meta(0.31, 0.25));
+  ASSERT_TRUE(v1.ok() && v2.ok());
+  EXPECT_EQ(*v1, "m000001");
+  EXPECT_EQ(*v2, "m000002");
+  auto st = *reg.Read();
+  ASSERT_EQ(st.versions.size(), 2u);
+  EXPECT_EQ(st.current, "");
+  EXPECT_DOUBLE_EQ(st.versions[1].ndcg, 0.31);
+  EXPECT_GT(st.versions[0].created_ms, 0);
+  EXPECT_TRUE(reg.Load("m000002").ok());
+}
+
+TEST(ModelRegistryTest, PromoteThenRollbackRestoresThePreviousModel) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.30, 0.25)).ok());
+  ASSERT_TRUE(reg.Register(*TinyModel(2), Meta(0.32, 0.25, 0.30)).ok());
+  ASSERT_TRUE(reg.Promote("m000001", 0.002).ok());
+  ASSERT_TRUE(reg.Promote("m000002", 0.002).ok());
+  EXPECT_EQ(reg.Read()->current, "m000002");
+  auto back = reg.Rollback();
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "m000001");
+  EXPECT_EQ(reg.Read()->current, "m000001");
+  EXPECT_FALSE(reg.Rollback().ok());  // nothing before m000001
+  EXPECT_TRUE(absl::IsNotFound(reg.Promote("m000009", 0.002)));
+}
+
+TEST(ModelRegistryTest, GateRefusesAModelWorseThanTheCurrentOne) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.30, 0.25)).ok());
+  ASSERT_TRUE(reg.Promote("m000001", 0.002).ok());
+  // Worse than the current model on the same held-out data by more than the tolerance.
+  ASSERT_TRUE(reg.Register(*TinyModel(2), Meta(0.29, 0.25, 0.30)).ok());
+  absl::Status s = reg.Promote("m000002", 0.002);
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_NE(s.message().find("below the current model m000001"), std::string::npos) << s;
+  EXPECT_EQ(reg.Read()->current, "m000001");
+  // Within the tolerance, it passes; --force skips the gate.
+  EXPECT_TRUE(reg.Promote("m000002", 0.02).ok());
+  ASSERT_TRUE(reg.Register(*TinyModel(3), Meta(0.10, 0.25, 0.30)).ok());
+  EXPECT_TRUE(reg.Promote("m000003", 0.002, /*force=*/true).ok());
+}
+
+TEST(ModelRegistryTest, GateComparesAFirstModelWithTheBlend) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.20, 0.25)).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(reg.Promote("m000001", 0.002)));
+  EXPECT_EQ(reg.Read()->current, "");
+}
+
+TEST(ModelWatcherTest, InstallsTheCurrentModelAndSwapsOnPromotion) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  std::shared_ptr<const LearnedRanker> installed;
+  int installs = 0;
+  ModelWatcher watcher(dir.path(), 10, [&](std::shared_ptr<const LearnedRanker> m) {
+    installed = std::move(m);
+    ++installs;
+  });
+  EXPECT_FALSE(*watcher.Refresh());  // no registry yet: nothing to do
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.3, 0.2)).ok());
+  ASSERT_TRUE(reg.Register(*TinyModel(2), Meta(0.3, 0.2, 0.3)).ok());
+  ASSERT_TRUE(reg.Promote("m000001", 0.01).ok());
+  EXPECT_TRUE(*watcher.Refresh());
+  ASSERT_TRUE(installed);
+  EXPECT_EQ(installed->version(), "lambdamart-m000001");
+  EXPECT_FALSE(*watcher.Refresh());  // unchanged
+  ASSERT_TRUE(reg.Promote("m000002", 0.01).ok());
+  EXPECT_TRUE(*watcher.Refresh());
+  EXPECT_EQ(installed->version(), "lambdamart-m000002");
+  EXPECT_EQ(installs, 2);
+}
+
+TEST(ModelWatcherTest, KeepsThePreviousModelWhenTheNewOneCannotLoad) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  std::shared_ptr<const LearnedRanker> installed;
+  ModelWatcher watcher(dir.path(), 10, [&](std::shared_ptr<const LearnedRanker> m) { installed = std::move(m); });
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.3, 0.2)).ok());
+  ASSERT_TRUE(reg.Register(*TinyModel(2), Meta(0.3, 0.2, 0.3)).ok());
+  ASSERT_TRUE(reg.Promote("m000001", 0.01).ok());
+  ASSERT_TRUE(*watcher.Refresh());
+  ASSERT_TRUE(WriteFileAtomic(reg.dir() + "/m000002/model.json", "{ not a model"));
+  ASSERT_TRUE(reg.Promote("m000002", 0.01).ok());
+  EXPECT_FALSE(watcher.Refresh().ok());
+  EXPECT_EQ(installed->version(), "lambdamart-m000001");
+  EXPECT_FALSE(watcher.last_error().empty());
+}
+
+// Serves queries with the audit log on, answers some results with feedback that
+// names the response, and trains from what was logged.
+TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
+  testing::World world;
+  world.BuildSmall();
+  auto snapshot = testing::SmallSnapshot(world);
+  AuditLog audit(world.store.get());
+  world.config.serving.new_creator_share = 0;
+  QueryEngine engine(world.config.serving, &world.registry, world.live.get(), nullptr, &audit, &world.clock);
+  std::vector<RawEvent> feedback;
+  int responses = 0;
+  for (int round = 0; round < 6; ++round)
+    for (int u = 0; u < 10; ++u) {
+      QueryRequest q;
+      q.viewer_id = "u" + std::to_string(u);
+      q.k = 10;
+      auto r = engine.QueryWith(q, snapshot.get());
+      ASSERT_TRUE(r.ok());
+      ++responses;
+      const std::string ctx = "{\"request_id\":\"" + r->request_id + "\"}";
+      for (size_t i = 0; i < r->results.size(); ++i) {
+        RawEvent e = testing::World::Ev(q.viewer_id, r->results[i].entity_id, "impression", world.clock.NowMillis());
+        e.context = ctx;
+        feedback.push_back(e);
+        if ((i + size_t(u) + size_t(round)) % 4 == 0) {  // a click on some of them
+          e.action = "click";
+          feedback.push_back(e);
+        }
+      }
+    }
+  audit.Flush();
+  ASSERT_TRUE(world.Events(feedback).ok());
+  Config config = world.config;
+  config.ranker.min_groups = 10;
+  config.ranker.rounds = 5;
+  config.ranker.auto_promote = false;
+  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->trained) << report->note;
+  EXPECT_EQ(report->groups, size_t(responses));
+  EXPECT_GT(report->rows, size_t(responses) * 5);
+  ModelRegistry reg(world.dir.path());
+  auto st = *reg.Read();
+  ASSERT_EQ(st.versions.size(), 1u);
+  EXPECT_EQ(st.versions[0].source, "logged-impressions");
+  EXPECT_GT(st.versions[0].watermark_offset, 0u);
+  EXPECT_EQ(st.current, "");  // not promoted without auto_promote
+}
+
+TEST(LoggedTrainingTest, SaysWhyWhenThereIsTooLittleFeedback) {
+  testing::World world;
+  world.BuildSmall();
+  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, world.config);
+  ASSERT_TRUE(report.ok());
+  EXPECT_FALSE(report->trained);
+  EXPECT_NE(report->note.find("not enough logged feedback"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace affinity
