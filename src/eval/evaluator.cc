@@ -369,6 +369,7 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (o.ranker == "learned" && !o.ranker_model.empty()) {
     AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(o.ranker_model));
     learned = std::move(model);
+    result.ranker_model_given = true;
   } else if (o.ranker == "learned") {
     auto t_train = Clock_::now();
     const RankerOptions& ro = o.config.ranker;
@@ -554,6 +555,70 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
                                        tier_test[t] > 0 ? tier_hits[t] / tier_test[t] : 0});
   for (int dcl = 0; dcl < 10; ++dcl)
     result.popularity_curve.push_back({(dcl + 1) / 10.0, slots > 0 ? decile_exposure[dcl] / slots : 0});
+  // Exposure fairness: how recommendation slots spread over entities and over
+  // creators (an item's slot is its creator's exposure; a creator's own slot
+  // too), by creator popularity tier, with Gini coefficients.
+  {
+    std::vector<double> entity_slots(catalogue, 0);
+    const uint32_t n_creators = registry.Count(Kind::kCreator);
+    std::vector<double> creator_slots(n_creators, 0);
+    double creator_total = 0;
+    for (size_t u = 0; u < n_users; ++u)
+      for (size_t r = 0; r < ranked[u].size() && r < size_t(o.k); ++r) {
+        const uint32_t id = ranked[u][r];
+        if (id >= catalogue) continue;
+        entity_slots[id] += 1;
+        Ref creator = target == Kind::kCreator ? Ref(Kind::kCreator, id)
+                      : target == Kind::kItem ? registry.CreatorOf(Ref(Kind::kItem, id)) : Ref();
+        if (creator.valid() && creator.id() < n_creators) creator_slots[creator.id()] += 1, creator_total += 1;
+      }
+    result.exposure_gini = Gini(entity_slots);
+    if (creator_total > 0) {
+      result.creator_exposure_gini = Gini(creator_slots);
+      // Creator popularity: distinct engagers of the creator and of its items.
+      std::vector<double> audience(n_creators, 0);
+      const KindSnapshot& cks = snap->kind(Kind::kCreator);
+      for (uint32_t c = 0; c < n_creators && c < cks.engagers.size(); ++c) audience[c] += cks.engagers[c];
+      const KindSnapshot& iks = snap->kind(Kind::kItem);
+      for (uint32_t i = 0; i < iks.engagers.size(); ++i) {
+        Ref c = registry.CreatorOf(Ref(Kind::kItem, i));
+        if (c.valid() && c.id() < n_creators) audience[c.id()] += iks.engagers[i];
+      }
+      std::vector<uint32_t> by_pop(n_creators);
+      std::iota(by_pop.begin(), by_pop.end(), 0u);
+      std::stable_sort(by_pop.begin(), by_pop.end(), [&](uint32_t a, uint32_t b) { return audience[a] > audience[b]; });
+      const char* names[3] = {"head creators (top 20% by audience)", "mid creators (next 30%)", "tail creators (bottom 50%)"};
+      const double bounds[4] = {0, 0.2, 0.5, 1.0};
+      for (int t = 0; t < 3; ++t) {
+        size_t b = size_t(bounds[t] * n_creators), e = size_t(bounds[t + 1] * n_creators);
+        double exp = 0;
+        for (size_t j = b; j < e; ++j) exp += creator_slots[by_pop[j]];
+        result.creator_tiers.push_back({names[t], double(e - b) / n_creators, exp / creator_total, 0});
+      }
+      // Creators not yet established (the serving floor's definition).
+      double new_slots = 0, new_count = 0;
+      for (uint32_t c = 0; c < n_creators; ++c)
+        if (c >= cks.engagers.size() || cks.engagers[c] < float(o.config.serving.new_creator_max_audience))
+          new_count += 1, new_slots += creator_slots[c];
+      result.creator_tiers.push_back({"new creators (serving.new_creator_max_audience)", new_count / n_creators,
+                                      new_slots / creator_total, 0});
+    }
+    // Viewer cohorts (the users' cohort labels): quality and tail exposure.
+    std::map<std::string, std::pair<MetricSums, std::pair<double, double>>> cohorts;
+    for (size_t u = 0; u < n_users; ++u) {
+      auto r = registry.Find(test.users[u]);
+      auto info = r ? registry.Get(*r) : nullptr;
+      if (!info || info->cohort.empty()) continue;
+      auto& c = cohorts[info->cohort];
+      c.first.Add(per_user[u]);
+      for (size_t j = 0; j < ranked[u].size() && j < size_t(o.k); ++j)
+        if (ranked[u][j] < catalogue) c.second.first += tier[ranked[u][j]] == 2, c.second.second += 1;
+    }
+    for (auto& [name, c] : cohorts) {
+      UserMetrics m = c.first.Mean();
+      result.viewer_cohorts.push_back({name, c.first.users, m.recall, m.ndcg, c.second.second > 0 ? c.second.first / c.second.second : 0});
+    }
+  }
   // Viewer activity deciles (by training interactions).
   std::vector<std::pair<double, size_t>> activity(n_users);
   for (size_t u = 0; u < n_users; ++u) {
@@ -610,6 +675,20 @@ std::string EvalJson(const EvalResult& r) {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("exposure_gini").Double(r.exposure_gini);
+  if (!r.creator_tiers.empty()) {
+    w.Key("creator_exposure_gini").Double(r.creator_exposure_gini);
+    w.Key("creator_exposure").BeginArray();
+    for (const auto& t : r.creator_tiers)
+      w.BeginObject().Key("tier").String(t.name).Key("catalogue_share").Double(t.catalogue_share).Key("exposure_share").Double(t.exposure_share).EndObject();
+    w.EndArray();
+  }
+  if (!r.viewer_cohorts.empty()) {
+    w.Key("viewer_cohorts").BeginArray();
+    for (const auto& c : r.viewer_cohorts)
+      w.BeginObject().Key("cohort").String(c.name).Key("users").Int(c.users).Key("recall").Double(c.recall).Key("ndcg").Double(c.ndcg).Key("tail_exposure_share").Double(c.tail_share).EndObject();
+    w.EndArray();
+  }
   w.Key("activity_deciles").BeginArray();
   for (const auto& c : r.activity_deciles)
     w.BeginObject().Key("cohort").String(c.name).Key("users").Int(c.users).Key("recall").Double(c.recall).Key("ndcg").Double(c.ndcg).EndObject();

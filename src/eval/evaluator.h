@@ -37,6 +37,7 @@ struct CohortRow {
   std::string name;
   int64_t users = 0;
   double recall = 0, ndcg = 0;
+  double tail_share = 0;        // share of the cohort's slots given to tail entities
 };
 
 struct TierRow {
@@ -56,9 +57,14 @@ struct EvalResult {
   double train_seconds = 0;       // --ranker learned: validation world + training
   double ranker_validation_ndcg = 0;  // the model's NDCG@k on held-out validation groups
   double blend_validation_ndcg = 0;   // the blend's on the same groups
+  bool ranker_model_given = false;    // --ranker-model: evaluated a saved model
   std::map<int, UserMetrics> curve;            // metric vs k
   std::vector<CohortRow> activity_deciles;     // viewers by training activity
   std::vector<TierRow> popularity_tiers;       // head / mid / tail entities
+  double exposure_gini = 0;                    // Gini of recommendation slots over the catalogue
+  double creator_exposure_gini = 0;            // Gini of slots over creators (items and creators targets)
+  std::vector<TierRow> creator_tiers;          // creator popularity tiers and new creators: catalogue vs exposure share
+  std::vector<CohortRow> viewer_cohorts;       // by the users' cohort labels
   std::vector<std::pair<double, double>> popularity_curve;  // (catalogue decile, exposure share)
   std::string ranker;
   std::string dataset;

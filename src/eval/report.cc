@@ -168,7 +168,26 @@ std::string EvalReportHtml(const EvalResult& r) {
   for (const auto& t : r.popularity_tiers)
     h += "<tr><td>" + Escape(t.name) + "</td><td>" + Fmt(t.catalogue_share) + "</td><td>" + Fmt(t.exposure_share) +
          "</td><td>" + Fmt(t.recall) + "</td></tr>";
-  h += "</table></body></html>";
+  h += "</table><h2>Exposure</h2><p>Gini of recommendation slots over the catalogue: " + Fmt(r.exposure_gini);
+  if (!r.creator_tiers.empty()) h += "; over creators: " + Fmt(r.creator_exposure_gini);
+  h += " (0 = equal, 1 = all on one).</p>";
+  if (!r.creator_tiers.empty()) {
+    std::vector<std::pair<std::string, std::vector<double>>> ct;
+    for (const auto& t : r.creator_tiers) ct.push_back({t.name.substr(0, t.name.find(" creators")), {t.catalogue_share, t.exposure_share}});
+    h += "<div><h3>Creator exposure</h3>" + BarPlot(ct, {"catalogue share", "exposure share"}, "share") + "</div>";
+    h += "<table><tr><th>creator tier</th><th>catalogue share</th><th>exposure share</th></tr>";
+    for (const auto& t : r.creator_tiers)
+      h += "<tr><td>" + Escape(t.name) + "</td><td>" + Fmt(t.catalogue_share) + "</td><td>" + Fmt(t.exposure_share) + "</td></tr>";
+    h += "</table>";
+  }
+  if (!r.viewer_cohorts.empty()) {
+    h += "<table><tr><th>viewer cohort (label)</th><th>users</th><th>recall</th><th>NDCG</th><th>tail exposure share</th></tr>";
+    for (const auto& c : r.viewer_cohorts)
+      h += "<tr><td>" + Escape(c.name) + "</td><td>" + std::to_string(c.users) + "</td><td>" + Fmt(c.recall) + "</td><td>" +
+           Fmt(c.ndcg) + "</td><td>" + Fmt(c.tail_share) + "</td></tr>";
+    h += "</table>";
+  }
+  h += "</body></html>";
   return h;
 }
 

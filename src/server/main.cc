@@ -238,6 +238,17 @@ int Eval(EvalOptions o, const std::string& config_path, const std::string& json_
               "(build %.1fs, ranking %.1fs)\n",
               (long long)r->users, r->k, r->at_k.recall, r->at_k.ndcg, r->at_k.precision, r->at_k.ap, r->at_k.hit,
               r->coverage, r->build_seconds, r->rank_seconds);
+  std::printf("exposure: gini %.4f", r->exposure_gini);
+  if (!r->creator_tiers.empty()) {
+    std::printf(", creator gini %.4f", r->creator_exposure_gini);
+    for (const auto& t : r->creator_tiers)
+      std::printf("; %s: %.1f%% of catalogue, %.1f%% of slots", t.name.substr(0, t.name.find(" (")).c_str(),
+                  100 * t.catalogue_share, 100 * t.exposure_share);
+  }
+  std::printf("\n");
+  if (r->ranker == "learned" && !r->ranker_model_given)
+    std::printf("ranker: validation ndcg@%d %.4f (blend %.4f on the same users), trained in %.1fs\n", r->k,
+                r->ranker_validation_ndcg, r->blend_validation_ndcg, r->train_seconds);
   return 0;
 }
 
