@@ -436,7 +436,16 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
       progress("ranker validation ndcg@" + std::to_string(o.k) + ": model " + std::to_string(fit.ndcg_model) +
                    ", blend " + std::to_string(fit.ndcg_blend),
                0, 0);
-    if (!o.save_model.empty()) AFF_RETURN_IF_ERROR(fit.model->Save(o.save_model));
+    if (!o.save_model.empty()) {
+      AFF_RETURN_IF_ERROR(fit.model->Save(o.save_model));
+      JsonWriter vw;
+      vw.BeginObject().Key("source").String("eval-validation:" + o.train).Key("ndcg").Double(fit.ndcg_model);
+      vw.Key("blend_ndcg").Double(fit.ndcg_blend).Key("train_groups").Int(int64_t(fit.train_groups));
+      vw.Key("validation_groups").Int(int64_t(fit.validation_groups)).Key("train_rows").Int(int64_t(fit.train_rows));
+      vw.EndObject();
+      if (!WriteFileAtomic(o.save_model + "/validation.json", vw.str()))
+        return absl::InternalError("cannot write " + o.save_model + "/validation.json");
+    }
     learned = std::move(fit.model);
     result.train_seconds = Since(t_train);
   }

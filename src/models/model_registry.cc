@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -155,6 +156,30 @@ absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, 
   st.versions.push_back(meta);
   AFF_RETURN_IF_ERROR(Write(st));
   return meta.version;
+}
+
+absl::StatusOr<std::string> ModelRegistry::Import(const std::string& model_dir) {
+  AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(model_dir));
+  ModelVersion meta;
+  meta.source = "imported:" + model_dir;
+  if (auto text = ReadFile(model_dir + "/validation.json")) {
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    if (parser.parse(*text).get(doc)) return absl::DataLossError(model_dir + "/validation.json is not valid JSON");
+    double d;
+    int64_t i;
+    std::string_view s;
+    if (!doc["source"].get(s)) meta.source = std::string(s);
+    if (!doc["ndcg"].get(d)) meta.ndcg = d;
+    if (!doc["blend_ndcg"].get(d)) meta.blend_ndcg = d;
+    if (!doc["train_groups"].get(i)) meta.train_groups = i;
+    if (!doc["validation_groups"].get(i)) meta.validation_groups = i;
+    if (!doc["train_rows"].get(i)) meta.train_rows = i;
+  }
+  if (auto text = ReadFile(model_dir + "/ranker.json")) meta.params_json = *text;
+  while (!meta.params_json.empty() && std::isspace(static_cast<unsigned char>(meta.params_json.back())))
+    meta.params_json.pop_back();
+  return Register(*model, meta);
 }
 
 absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force) {

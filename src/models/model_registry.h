@@ -48,6 +48,9 @@ class ModelRegistry {
   // Saves `model` as a new version with `meta` (version and created_ms are set
   // here) and returns the version name. Not promoted.
   absl::StatusOr<std::string> Register(const LearnedRanker& model, ModelVersion meta);
+  // Registers a model saved outside the registry (e.g. `eval --save-model`),
+  // with the metrics of its validation.json when there is one.
+  absl::StatusOr<std::string> Import(const std::string& model_dir);
   // Makes `version` current. The gate refuses (FailedPrecondition) a model whose
   // validation NDCG is below the current model's by more than `tolerance`
   // (compared on the same held-out data when the registry has that figure), or

@@ -196,6 +196,14 @@ int ModelPromote(const std::string& data, const std::string& version, const std:
   return 0;
 }
 
+int ModelImport(const std::string& data, const std::string& dir) {
+  ModelRegistry models(data);
+  auto v = models.Import(dir);
+  if (!v.ok()) return Fail(v.status());
+  std::printf("registered %s from %s (not promoted)\n", v->c_str(), dir.c_str());
+  return 0;
+}
+
 int ModelRollback(const std::string& data) {
   ModelRegistry models(data);
   auto v = models.Rollback();
@@ -301,6 +309,10 @@ int main(int argc, char** argv) {
   mpromote->add_option("version", model_version, "version, e.g. m000002")->required();
   mpromote->add_option("--config", config_path, "TOML configuration file (ranker.gate_tolerance)");
   mpromote->add_flag("--force", force, "skip the gate");
+  std::string import_dir;
+  auto* mimport = model->add_subcommand("import", "register a model saved by `eval --ranker learned --save-model DIR`");
+  mimport->add_option("--data", data, "data dir")->required();
+  mimport->add_option("dir", import_dir, "the saved model's dir")->required();
   auto* mrollback = model->add_subcommand("rollback", "make the previously current version current again");
   mrollback->add_option("--data", data, "data dir")->required();
 
@@ -342,5 +354,6 @@ int main(int argc, char** argv) {
   if (*mlist) return ModelList(data, model_json);
   if (*mpromote) return ModelPromote(data, model_version, config_path, force);
   if (*mrollback) return ModelRollback(data);
+  if (*mimport) return ModelImport(data, import_dir);
   return 1;
 }
