@@ -24,14 +24,27 @@ if [ ! -f "$MEDIUM/db/CURRENT" ]; then
   /usr/bin/time -f "import: %e s, peak RSS %M KB" "$BIN" import --data "$MEDIUM" --format native "$MEDIUM-src" 2>&1 | tee "$OUT/import.txt"
 fi
 /usr/bin/time -f "batch: %e s, peak RSS %M KB" "$BIN" batch --data "$MEDIUM" 2>&1 | tee "$OUT/batch.txt"
+# A learned ranker for the medium world: trained by eval on a validation slice of its
+# data (the world has no logged responses to train from), registered and promoted.
+if ! "$BIN" model list --data "$MEDIUM" | grep -q '^\*'; then
+  /usr/bin/time -f "ranker (eval --ranker learned): %e s, peak RSS %M KB" "$BIN" eval --format native \
+    --train "$MEDIUM-src" --k 20 --ranker learned --save-model "$OUT/medium-model" 2>&1 | tee "$OUT/ranker.txt"
+  VERSION=$("$BIN" model import --data "$MEDIUM" "$OUT/medium-model" | awk '{print $2}')
+  "$BIN" model promote --data "$MEDIUM" "$VERSION"
+fi
+"$BIN" model list --data "$MEDIUM" | tee -a "$OUT/ranker.txt"
 
 "$BIN" serve --data "$MEDIUM" --port "$PORT" > "$OUT/serve.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 echo "startup: $(grep -m1 'state loaded' "$OUT/serve.log")" | tee "$OUT/server.txt"
-echo "== one client (latency)" | tee -a "$OUT/server.txt"
+echo "== one client (latency): learned ranker, path attributions for the top features" | tee -a "$OUT/server.txt"
 wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "== one client: learned ranker, explain full (TreeSHAP)" | tee -a "$OUT/server.txt"
+EXTRA=',"explain":"full"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "== one client: blend only (ranker off)" | tee -a "$OUT/server.txt"
+EXTRA=',"ranker":"off"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== 16 connections (throughput)" | tee -a "$OUT/server.txt"
 wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "server RSS after queries: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"

@@ -43,7 +43,8 @@ struct ServingOptions {
   int coeng_budget = 200;
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
-  std::string attribution_method = "treeshap";  // learned-ranker explanations: treeshap (exact) or saabas (paths)
+  std::string attribution_method = "saabas";  // learned-ranker explanations (explain:true): saabas (paths) or treeshap;
+                                              // explain:"full" always uses exact TreeSHAP
   // Blend weights: score = sum of weight * normalised feature. Defaults were tuned
   // on a validation slice of the Gowalla training split (docs/evaluation.md).
   double w_graph = 0.5;

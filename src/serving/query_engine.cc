@@ -267,11 +267,14 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
         x.insert(x.end(), resp.results[i].inputs.begin(), resp.results[i].inputs.end());
         which.push_back(i);
       }
-    auto contrib = learned->Contributions(x.data(), which.size(), options_.attribution_method);
+    // explain:"full" asks for every contribution: exact TreeSHAP; the short form
+    // uses the configured method (path attributions by default: cheaper, also additive).
+    const std::string method = req.explain == ExplainMode::kFull ? "treeshap" : options_.attribution_method;
+    auto contrib = learned->Contributions(x.data(), which.size(), method);
     const size_t width = LearnedRanker::kNumInputs + 1;
     const float scale = float(learned->margin_scale());
     if (!which.empty() && contrib.ok() && contrib->size() == which.size() * width) {
-      resp.attribution_method = options_.attribution_method;
+      resp.attribution_method = method;
       for (size_t j = 0; j < which.size(); ++j) {
         const size_t i = j;
         auto& r = resp.results[which[j]];
