@@ -23,6 +23,8 @@ struct Candidate {
   uint8_t sources = 0;                   // bit per Source
   uint16_t common = 0;                   // followed accounts linking to it (graph)
   uint16_t support = 0;                  // anchors whose co-engagement lists hold it
+  float coeng_recent = 0;                // co-engagement from the viewer's newest few interactions
+  uint32_t via_recency = 1000;           // recency position of the anchor that contributed most (0 = newest)
   std::array<Ref, 3> proof{};            // followed accounts that link to it
   uint8_t n_proof = 0;
   Ref via;                               // strongest co-engagement anchor

@@ -32,13 +32,14 @@ uint64_t SplitMix(uint64_t& x) {
 std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors,
                                  double half_life_hours, float older_share, float step_decay, float floor) {
   std::vector<Anchor> out;
-  for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true});
+  for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true, 0});
   // Recent interactions first, weighted by action weight and by recency: half
   // weight per half-life before the viewer's newest interaction, times
   // `step_decay` per newer interaction, never below `floor`.
   const int64_t newest = state.recent.empty() ? 0 : state.recent.back().ts;
   const double half_life_ms = std::max(1e-3, half_life_hours) * 3600e3;
   float step = 1.0f;
+  uint32_t position = 0;
   for (auto it = state.recent.rbegin(); it != state.recent.rend() && out.size() < kMaxAnchors; ++it) {
     const float decay =
         std::max(floor, step * float(std::exp2(-double(std::max<int64_t>(0, newest - it->ts)) / half_life_ms)));
@@ -50,7 +51,9 @@ std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref
         dup = true;
         break;
       }
-    if (!dup) out.push_back({it->entity, decay * (0.5f + std::log1p(std::max(0.f, it->weight))), it->action, false});
+    if (!dup)
+      out.push_back({it->entity, decay * (0.5f + std::log1p(std::max(0.f, it->weight))), it->action, false, position});
+    ++position;
   }
   // Then older engagement beyond the recent window.
   const float old_weight = older_share * (0.5f + std::log1p(1.0f));
@@ -60,7 +63,7 @@ std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref
     std::sort(have.begin(), have.end());
     for (Ref r : state.engaged) {
       if (out.size() >= kMaxAnchors) break;
-      if (!std::binary_search(have.begin(), have.end(), r)) out.push_back({r, old_weight, Action::kClick, false});
+      if (!std::binary_search(have.begin(), have.end(), r)) out.push_back({r, old_weight, Action::kClick, false, UINT32_MAX});
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const Anchor& a, const Anchor& b) { return a.weight > b.weight; });
@@ -118,6 +121,7 @@ class CoengAccumulator {
     float best;
     uint32_t anchor;
     uint32_t count;
+    float recent;  // from the viewer's newest few interactions only
   };
   void Reset(size_t expected) {
     size_t want = 16;
@@ -128,19 +132,20 @@ class CoengAccumulator {
     }
     mask_ = keys_.size() - 1;
   }
-  void Add(DenseId id, float contribution, uint32_t anchor) {
+  void Add(DenseId id, float contribution, uint32_t anchor, bool recent) {
     uint32_t key = id + 1;
     size_t h = (size_t(key) * 0x9E3779B1u) & mask_;
     while (keys_[h] != 0 && keys_[h] != key) h = (h + 1) & mask_;
     if (keys_[h] == 0) {
       if (used_.size() * 2 >= keys_.size()) return;  // full: keep what we have
       keys_[h] = key;
-      vals_[h] = {0.f, 0.f, 0, 0};
+      vals_[h] = {0.f, 0.f, 0, 0, 0.f};
       used_.push_back(uint32_t(h));
     }
     Acc& a = vals_[h];
     a.score += contribution;
     a.count++;
+    if (recent) a.recent += contribution;
     if (contribution > a.best) {
       a.best = contribution;
       a.anchor = anchor;
@@ -164,6 +169,9 @@ class CoengAccumulator {
 
 }  // namespace
 
+// Anchors among the viewer's newest this many interactions feed `coeng_recent`.
+constexpr uint32_t kRecentAnchors = 5;
+
 void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
   const Kind target = out->target();
   const Snapshot* snap = ctx.snapshot;
@@ -186,14 +194,14 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
       // Engaging with an item is engaging with its creator.
       Ref creator = ctx.registry->CreatorOf(anchor);
       if (!creator.valid()) continue;
-      acc.Add(creator.id(), a.weight * 0.5f, uint32_t(ai));
+      acc.Add(creator.id(), a.weight * 0.5f, uint32_t(ai), a.recency < kRecentAnchors);
       anchor = creator;
     }
     if (anchor.kind() != target || !snap) continue;
     const KindSnapshot& ks = snap->kind(target);
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
     for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p)
-      acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai));
+      acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors);
   }
   struct Row {
     float score;
@@ -201,10 +209,11 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     float best;
     uint32_t anchor;
     uint32_t count;
+    float recent;
   };
   std::vector<Row> ranked;
   acc.ForEach([&](DenseId id, const CoengAccumulator::Acc& a) {
-    ranked.push_back({a.score, id, a.best, a.anchor, a.count});
+    ranked.push_back({a.score, id, a.best, a.anchor, a.count, a.recent});
   });
   acc.Clear();
   size_t n = std::min(ranked.size(), size_t(ctx.options->coeng_budget));
@@ -215,6 +224,8 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     const Row& r = ranked[i];
     Candidate& c = out->Add(r.id, kSrcCoeng, r.score);
     c.support = uint16_t(std::min<uint32_t>(r.count, 65535));
+    c.coeng_recent = r.recent;
+    c.via_recency = std::min<uint32_t>(ctx.anchors[r.anchor].recency, 1000);
     const Anchor& anchor = ctx.anchors[r.anchor];
     if (r.best > c.via_weight) {
       c.via = anchor.ref;

@@ -19,6 +19,7 @@ struct Anchor {
   float weight;
   Action action;
   bool seed;
+  uint32_t recency = UINT32_MAX;  // 0 = the viewer's newest interaction; seeds 0; older engagement: none
 };
 
 struct SourceContext {

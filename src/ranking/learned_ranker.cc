@@ -61,6 +61,8 @@ const std::vector<std::string>& LearnedRanker::InputNames() {
     n[kInEmbeddingDot] = "embedding_dot";
     n[kInCoengSupport] = "coengagement_support";
     n[kInCoengBest] = "coengagement_best_anchor";
+    n[kInCoengRecent] = "coengagement_recent";
+    n[kInCoengBestRecency] = "coengagement_anchor_recency";
     n[kInCommonNeighbours] = "common_neighbours";
     n[kInCreatorRecent] = "recent_with_creator";
     n[kInLogEngagers] = "log_engagers";
@@ -131,6 +133,8 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
     x[kInEmbeddingDot] = fresh ? dot : 0.f;
     x[kInCoengSupport] = float(c.support);
     x[kInCoengBest] = c.via_weight;
+    x[kInCoengRecent] = c.coeng_recent;
+    x[kInCoengBestRecency] = float(c.via_recency);
     x[kInCommonNeighbours] = float(c.common);
     Ref creator = c.ref.kind() == Kind::kItem ? ctx.registry->CreatorOf(c.ref) : Ref();
     auto ch = creator.valid() ? creator_hits.find(creator.bits) : creator_hits.end();

@@ -29,6 +29,8 @@ enum RankInput : int {
   kInEmbeddingDot = kInSourceRank + kNumSources, // viewer . candidate factors, for every candidate
   kInCoengSupport,                               // anchors whose co-engagement lists hold it
   kInCoengBest,                                  // strongest single anchor's contribution
+  kInCoengRecent,                                // co-engagement from the viewer's 5 newest interactions
+  kInCoengBestRecency,                           // how recent the strongest anchor is (0 = newest; 1000: old or none)
   kInCommonNeighbours,                           // followed accounts linking to it
   kInCreatorRecent,                              // viewer's recent interactions with its creator
   kInLogEngagers,                                // log(1 + engagers) at the snapshot
