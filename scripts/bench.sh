@@ -24,14 +24,14 @@ if [ ! -f "$MEDIUM/db/CURRENT" ]; then
   /usr/bin/time -f "import: %e s, peak RSS %M KB" "$BIN" import --data "$MEDIUM" --format native "$MEDIUM-src" 2>&1 | tee "$OUT/import.txt"
 fi
 /usr/bin/time -f "batch: %e s, peak RSS %M KB" "$BIN" batch --data "$MEDIUM" 2>&1 | tee "$OUT/batch.txt"
-# A learned ranker for the medium world: trained by eval on a validation slice of its
-# data (the world has no logged responses to train from), registered and promoted.
-if ! "$BIN" model list --data "$MEDIUM" | grep -q '^\*'; then
-  /usr/bin/time -f "ranker (eval --ranker learned): %e s, peak RSS %M KB" "$BIN" eval --format native \
-    --train "$MEDIUM-src" --k 20 --ranker learned --save-model "$OUT/medium-model" 2>&1 | tee "$OUT/ranker.txt"
-  VERSION=$("$BIN" model import --data "$MEDIUM" "$OUT/medium-model" | awk '{print $2}')
-  "$BIN" model promote --data "$MEDIUM" "$VERSION"
-fi
+# A learned ranker for the medium world, trained by this build (its inputs must match):
+# eval on a validation slice of the world's data (it has no logged responses to train
+# from), registered and promoted over whatever an older build left.
+rm -rf "$OUT/medium-model"
+/usr/bin/time -f "ranker (eval --ranker learned): %e s, peak RSS %M KB" "$BIN" eval --format native \
+  --train "$MEDIUM-src" --k 20 --ranker learned --save-model "$OUT/medium-model" 2>&1 | tee "$OUT/ranker.txt"
+VERSION=$("$BIN" model import --data "$MEDIUM" "$OUT/medium-model" | awk '{print $2}')
+"$BIN" model promote --data "$MEDIUM" "$VERSION" --force
 "$BIN" model list --data "$MEDIUM" | tee -a "$OUT/ranker.txt"
 
 "$BIN" serve --data "$MEDIUM" --port "$PORT" > "$OUT/serve.log" 2>&1 &

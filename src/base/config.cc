@@ -41,6 +41,8 @@ absl::Status Config::Validate() const {
   if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
   if (!(serving.new_creator_share >= 0 && serving.new_creator_share <= 1))
     return bad("serving.new_creator_share must be in [0, 1]");
+  if (!(serving.log_ranker_inputs_share >= 0 && serving.log_ranker_inputs_share <= 1))
+    return bad("serving.log_ranker_inputs_share must be in [0, 1]");
   if (serving.rerank_depth < 1) return bad("serving.rerank_depth must be >= 1");
   if (serving.diversity_window < 1) return bad("serving.diversity_window must be >= 1");
   if (serving.attribution_method != "treeshap" && serving.attribution_method != "saabas")
@@ -138,7 +140,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "ranker", "train_in_batch", r.train_in_batch);
   Read(t, "ranker", "auto_promote", r.auto_promote);
   Read(t, "ranker", "min_groups", r.min_groups);
-  Read(t, "serving", "log_ranker_inputs", s.log_ranker_inputs);
+  Read(t, "serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
   Read(t, "serving", "attribution_method", s.attribution_method);
   AFF_RETURN_IF_ERROR(c.Validate());
   return c;

@@ -28,7 +28,8 @@ struct ServingOptions {
   double new_creator_share = 0.1;  // share of item/creator slots reserved for new creators (0 = off)
   int new_creator_max_audience = 20;  // a creator is new below this many engagers in the snapshot
   int rerank_depth = 100;        // the blend's best candidates the learned ranker re-scores
-  bool log_ranker_inputs = true; // audit records keep each result's ranker inputs (training data)
+  double log_ranker_inputs_share = 0.25;  // share of audit records that keep each result's ranker inputs
+                                         // (the training data of `affinity batch`); 1 = every response
   int snapshot_poll_ms = 1000;   // how often a server looks for a newer snapshot
   // Per-source candidate budgets.
   int graph_budget = 200;

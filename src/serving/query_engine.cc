@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include "absl/strings/escaping.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -189,7 +191,9 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   bool use_learned = false;
   // Inputs are also logged with the audit record: they are the point-in-time
   // features `affinity batch` trains on once feedback names this request.
-  const bool log_inputs = req.audit && audit_ && options_.log_ranker_inputs;
+  const bool log_inputs = req.audit && audit_ && options_.log_ranker_inputs_share > 0 &&
+                          (options_.log_ranker_inputs_share >= 1 ||
+                           double(std::hash<std::string>()(resp.request_id) % 10000) < options_.log_ranker_inputs_share * 10000);
   if ((learned || req.want_inputs || log_inputs) && depth > 0) {
     head.assign(kept.begin(), kept.begin() + long(depth));
     inputs.resize(depth * LearnedRanker::kNumInputs);
@@ -390,9 +394,9 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
     w.EndArray();
     if (r.floor) w.Key("placed_by").String("new_creator_floor");
     if (with_inputs && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
-      w.Key("ranker_inputs").BeginArray();
-      for (float x : r.inputs) w.Double(x);
-      w.EndArray();
+      // Compact and exact: the float32 values, little-endian, base64.
+      w.Key("ranker_inputs_f32").String(
+          absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(r.inputs.data()), r.inputs.size() * 4)));
     }
     if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
       const auto& names = LearnedRanker::InputNames();

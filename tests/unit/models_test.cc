@@ -144,6 +144,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   auto snapshot = testing::SmallSnapshot(world);
   AuditLog audit(world.store.get());
   world.config.serving.new_creator_share = 0;
+  world.config.serving.log_ranker_inputs_share = 1.0;
   QueryEngine engine(world.config.serving, &world.registry, world.live.get(), nullptr, &audit, &world.clock);
   std::vector<RawEvent> feedback;
   int responses = 0;
