@@ -35,7 +35,7 @@ struct ServingOptions {
   int graph_budget = 200;
   int walk_budget = 200;
   int walk_steps = 500;          // random-walk steps per query
-  int max_anchors = 200;         // recent interactions and seeds expanded by co-engagement and walks
+  int max_anchors = 64;          // recent interactions and seeds expanded by co-engagement and walks
   double anchor_half_life_hours = 72;  // a recent interaction's anchor weight halves per this before the newest
   double anchor_older_share = 0.2;     // engagement older than the recent window, relative to a fresh one
   double anchor_step_decay = 0.8;      // ... and shrinks by this per newer interaction ...
