@@ -47,7 +47,9 @@ TEST_F(QueryEngineTest, ReturnsAtMostKEntitiesOfTheTargetKindBestFirst) {
     EXPECT_LE(r.results.size(), 3u);
     for (size_t i = 0; i < r.results.size(); ++i) {
       EXPECT_EQ(r.results[i].ref.kind(), k);
-      if (i) EXPECT_GE(r.results[i - 1].score, r.results[i].score);
+      if (i) {
+        EXPECT_GE(r.results[i - 1].score, r.results[i].score);
+      }
     }
   }
 }
