@@ -29,6 +29,17 @@ uint64_t SplitMix(uint64_t& x) {
 
 }  // namespace
 
+const std::unordered_map<uint32_t, int>& SourceContext::RecentCreators() const {
+  if (!recent_creators_) {
+    recent_creators_.emplace();
+    for (const auto& it : state->recent) {
+      Ref creator = it.entity.kind() == Kind::kCreator ? it.entity : registry->CreatorOf(it.entity);
+      if (creator.valid()) (*recent_creators_)[creator.bits]++;
+    }
+  }
+  return *recent_creators_;
+}
+
 std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors,
                                  double half_life_hours, float older_share, float step_decay, float floor) {
   std::vector<Anchor> out;

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "base/config.h"
@@ -34,6 +36,13 @@ struct SourceContext {
   // The viewer embedding (ViewerEmbedding), when the caller computed it once.
   std::vector<float> embedding;
   bool embedding_ready = false;
+
+  // The viewer's recent interactions per creator (creator Ref bits -> count),
+  // computed on first use; shared by the blend and the learned ranker's inputs.
+  const std::unordered_map<uint32_t, int>& RecentCreators() const;
+
+ private:
+  mutable std::optional<std::unordered_map<uint32_t, int>> recent_creators_;
 };
 
 // Anchors from the viewer's recent interactions (recency-weighted) and the seeds.

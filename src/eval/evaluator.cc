@@ -369,7 +369,6 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (o.ranker == "learned" && !o.ranker_model.empty()) {
     AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(o.ranker_model));
     learned = std::move(model);
-    result.ranker_model_given = true;
   } else if (o.ranker == "learned") {
     auto t_train = Clock_::now();
     const RankerOptions& ro = o.config.ranker;

@@ -57,7 +57,6 @@ struct EvalResult {
   double train_seconds = 0;       // --ranker learned: validation world + training
   double ranker_validation_ndcg = 0;  // the model's NDCG@k on held-out validation groups
   double blend_validation_ndcg = 0;   // the blend's on the same groups
-  bool ranker_model_given = false;    // --ranker-model: evaluated a saved model
   std::map<int, UserMetrics> curve;            // metric vs k
   std::vector<CohortRow> activity_deciles;     // viewers by training activity
   std::vector<TierRow> popularity_tiers;       // head / mid / tail entities

@@ -196,7 +196,8 @@ absl::Status ModelRegistry::Promote(const std::string& version, double tolerance
   if (st.current == version) return absl::OkStatus();
   if (!force) {
     std::string why = GateRefusal(*cand, cur, tolerance);
-    if (!why.empty()) return absl::FailedPreconditionError("promotion refused: " + why);
+    if (!why.empty())
+      return absl::FailedPreconditionError("promotion refused: " + why + " (ranker.gate_tolerance; --force overrides)");
   }
   if (!st.current.empty()) st.history.push_back(st.current);
   st.current = version;

@@ -26,13 +26,9 @@ std::vector<Scored> BlendRanker::Score(const SourceContext& ctx, const Candidate
   for (const auto& c : items)
     for (int s = 0; s < kNumSources; ++s) max_raw[s] = std::max(max_raw[s], c.raw[s]);
   // What the viewer engaged with recently, and with which creators.
-  std::unordered_map<uint32_t, int> creator_hits;
+  const auto& creator_hits = ctx.RecentCreators();
   std::unordered_map<uint32_t, int> seen;
-  for (const auto& it : ctx.state->recent) {
-    seen[it.entity.bits]++;
-    Ref creator = it.entity.kind() == Kind::kCreator ? it.entity : ctx.registry->CreatorOf(it.entity);
-    if (creator.valid()) creator_hits[creator.bits]++;
-  }
+  for (const auto& it : ctx.state->recent) seen[it.entity.bits]++;
   const int64_t live_now = std::max(ctx.live->last_event_ts(), int64_t(0));
   const bool pop_fresh = ctx.snapshot && ctx.snapshot->GroupFresh(kGroupPopularity, ctx.now_ms);
   std::array<float, kNumFeatures> weights = weights_;

@@ -98,11 +98,7 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
       rank[size_t(order[r]) * kNumSources + s] = float(r);
     }
   }
-  std::unordered_map<uint32_t, int> creator_hits;
-  for (const auto& it : ctx.state->recent) {
-    Ref creator = it.entity.kind() == Kind::kCreator ? it.entity : ctx.registry->CreatorOf(it.entity);
-    if (creator.valid()) creator_hits[creator.bits]++;
-  }
+  const auto& creator_hits = ctx.RecentCreators();
   const Snapshot* snap = ctx.snapshot;
   const bool fresh = snap && snap->GroupFresh(kGroupEntityEmbedding, ctx.now_ms) &&
                      snap->GroupFresh(kGroupPopularity, ctx.now_ms);

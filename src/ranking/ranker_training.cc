@@ -72,15 +72,21 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(tx, ty, tg, options));
   tx.clear();
   tx.shrink_to_fit();
-  // Score every row once (model and blend) and compare on the held-out groups.
-  AFF_ASSIGN_OR_RETURN(auto pred, fit.model->Predict(rows.x.data(), rows.rows()));
-  std::vector<float> blend(rows.rows());
-  for (size_t i = 0; i < rows.rows(); ++i) blend[i] = rows.x[i * w + kInBlendScore];
-  fit.ndcg_model = GroupNdcg(rows, pred, valid, k);
-  fit.ndcg_blend = GroupNdcg(rows, blend, valid, k);
+  // Score the held-out groups (model, blend, current model) and compare.
+  RankerRows held;
+  for (size_t g : valid)
+    held.AddGroup(std::vector<float>(rows.x.begin() + start[g] * w, rows.x.begin() + start[g + 1] * w),
+                  std::vector<float>(rows.y.begin() + start[g], rows.y.begin() + start[g + 1]), rows.relevant[g]);
+  std::vector<size_t> all(held.groups.size());
+  std::iota(all.begin(), all.end(), size_t(0));
+  AFF_ASSIGN_OR_RETURN(auto pred, fit.model->Predict(held.x.data(), held.rows()));
+  std::vector<float> blend(held.rows());
+  for (size_t i = 0; i < held.rows(); ++i) blend[i] = held.x[i * w + kInBlendScore];
+  fit.ndcg_model = GroupNdcg(held, pred, all, k);
+  fit.ndcg_blend = GroupNdcg(held, blend, all, k);
   if (current) {
-    AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(rows.x.data(), rows.rows()));
-    fit.ndcg_current = GroupNdcg(rows, cur, valid, k);
+    AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(held.x.data(), held.rows()));
+    fit.ndcg_current = GroupNdcg(held, cur, all, k);
   }
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;

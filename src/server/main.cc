@@ -254,7 +254,7 @@ int Eval(EvalOptions o, const std::string& config_path, const std::string& json_
                   100 * t.catalogue_share, 100 * t.exposure_share);
   }
   std::printf("\n");
-  if (r->ranker == "learned" && !r->ranker_model_given)
+  if (r->ranker == "learned" && o.ranker_model.empty())
     std::printf("ranker: validation ndcg@%d %.4f (blend %.4f on the same users), trained in %.1fs\n", r->k,
                 r->ranker_validation_ndcg, r->blend_validation_ndcg, r->train_seconds);
   return 0;

@@ -112,7 +112,8 @@ TEST_F(ServerTest, InvalidFieldsAre422WithAMessage) {
   for (const char* body : {R"({"target":"items"})", R"({"viewer_id":"u1","k":0})", R"({"viewer_id":"u1","k":501})",
                            R"({"viewer_id":"u1","target":"planets"})", R"({"viewer_id":7})",
                            R"({"viewer_id":"u1","explain":"maybe"})", R"({"viewer_id":"u1","seeds":"i1"})",
-                           R"({"viewer_id":"c1"})"}) {
+                           R"({"viewer_id":"c1"})", R"({"viewer_id":"u1","diversity":1.5})",
+                           R"({"viewer_id":"u1","new_creator_share":-0.1})", R"({"viewer_id":"u1","ranker":"magic"})"}) {
     auto r = Post(port(), "/affinity/query", body);
     EXPECT_EQ(r.status, 422) << body << " -> " << r.body;
     EXPECT_FALSE(std::string_view(Json(r.body)["error"]["message"]).empty());
@@ -248,6 +249,43 @@ TEST_F(ServerTest, BatchWhileServingIsSwappedInWithoutRestart) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(version, "v000002");
+}
+
+// A model trained by eval, registered and promoted with the CLI, is swapped into
+// the running server; its explanations add up; rollback returns to the blend.
+TEST_F(ServerTest, PromotedModelIsServedAndRollbackRestoresTheBlend) {
+  auto model = dir_ / "model";
+  auto ev = RunAffinity({"eval", "--format", "native", "--train", *world_ / "src", "--ranker", "learned",
+                         "--save-model", model});
+  ASSERT_EQ(ev.exit_code, 0) << ev.output;
+  auto imp = RunAffinity({"model", "import", "--data", dir_ / "data", model});
+  ASSERT_EQ(imp.exit_code, 0) << imp.output;
+  auto promote = RunAffinity({"model", "promote", "--data", dir_ / "data", "m000001", "--force"});
+  ASSERT_EQ(promote.exit_code, 0) << promote.output;
+  auto version = [&](const std::string& body) {
+    return std::string(std::string_view(Json(body)["model_version"]));
+  };
+  std::string v;
+  std::string body;
+  for (int i = 0; i < 70 && v.rfind("lambdamart-m000001", 0) != 0; ++i) {
+    body = Post(port(), "/affinity/query", R"({"viewer_id":"u3","k":10,"explain":"full"})").body;
+    v = version(body);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(v.rfind("lambdamart-m000001", 0), 0u) << v;
+  for (auto r : Json(body)["results"].get_array()) {
+    auto e = r["explanation"];
+    EXPECT_EQ(std::string_view(e["method"]), "treeshap");
+    double sum = double(e["base"]);
+    for (auto f : e["top_features"].get_array()) sum += double(f["contribution"]);
+    EXPECT_NEAR(sum, double(e["raw_score"]), 1e-3);
+  }
+  // A request can still ask for the blend.
+  EXPECT_EQ(version(Post(port(), "/affinity/query", R"({"viewer_id":"u3","ranker":"off"})").body).rfind("blend", 0), 0u);
+  // No earlier model: rollback refuses, with a reason.
+  auto rb = RunAffinity({"model", "rollback", "--data", dir_ / "data"});
+  EXPECT_NE(rb.exit_code, 0);
+  EXPECT_NE(rb.output.find("no previous model"), std::string::npos) << rb.output;
 }
 
 }  // namespace
