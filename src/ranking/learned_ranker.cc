@@ -63,6 +63,12 @@ const std::vector<std::string>& LearnedRanker::InputNames() {
     n[kInCoengBest] = "coengagement_best_anchor";
     n[kInCoengRecent] = "coengagement_recent";
     n[kInCoengBestRecency] = "coengagement_anchor_recency";
+    n[kInRecentCosine] = "recent_cosine";
+    n[kInRecentCosineMax] = "recent_cosine_max";
+    n[kInCoengNewest] = "coengagement_newest";
+    n[kInCoengRecent20] = "coengagement_recent20";
+    n[kInCoengRecent20Support] = "coengagement_recent20_support";
+    n[kInCoengNearestRecency] = "coengagement_nearest_recency";
     n[kInCommonNeighbours] = "common_neighbours";
     n[kInCreatorRecent] = "recent_with_creator";
     n[kInLogEngagers] = "log_engagers";
@@ -107,6 +113,54 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   const float activity = std::log1p(float(ctx.state->engaged.size()));
   const float follows = std::log1p(float(ctx.state->follows.size()));
   const int64_t live_now = std::max(ctx.live->last_event_ts(), ctx.now_ms);
+  // Unit factors of the viewer's newest interactions (sequence-aware: where the
+  // viewer is now, which the whole-history viewer factor blurs), per kind.
+  constexpr uint32_t kRecentMean = 5, kRecentMax = 10;
+  struct RecentFactor {
+    Kind kind;
+    uint32_t recency;
+    const float* y;
+    float inv_norm;
+  };
+  std::vector<RecentFactor> recent;
+  std::vector<float> recent_mean[kNumKinds];
+  if (snap && dim > 0)
+    for (const Anchor& a : ctx.anchors) {
+      if (a.seed || a.recency >= kRecentMax) continue;
+      const float* y = snap->kind(a.ref.kind()).Embedding(a.ref.id(), dim);
+      if (!y) continue;
+      float nn = 0;
+      for (int d = 0; d < dim; ++d) nn += y[d] * y[d];
+      if (nn <= 0) continue;
+      recent.push_back({a.ref.kind(), a.recency, y, 1.f / std::sqrt(nn)});
+      if (a.recency >= kRecentMean) continue;
+      auto& m = recent_mean[int(a.ref.kind())];
+      m.resize(size_t(dim), 0.f);
+      for (int d = 0; d < dim; ++d) m[d] += y[d] * recent.back().inv_norm;
+    }
+  // Co-engagement of each row with each of the viewer's 20 newest interactions,
+  // read from the anchors' neighbour lists (the blend sees only their weighted sum).
+  constexpr uint32_t kRecentLinks = 20;
+  std::vector<float> link_newest(n, 0.f), link_sum(n, 0.f), link_count(n, 0.f), link_nearest(n, kAbsentRank);
+  if (snap) {
+    const Kind target = set.target();
+    const KindSnapshot& ks = snap->kind(target);
+    std::unordered_map<DenseId, uint32_t> row_of;
+    row_of.reserve(n * 2);
+    for (size_t i = 0; i < n; ++i) row_of.emplace(items[rows[i].index].ref.id(), uint32_t(i));
+    for (const Anchor& a : ctx.anchors) {
+      if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.nb_off.size()) continue;
+      for (uint32_t p = ks.nb_off[a.ref.id()]; p < ks.nb_off[a.ref.id() + 1]; ++p) {
+        auto it = row_of.find(ks.nb_ids[p]);
+        if (it == row_of.end()) continue;
+        const uint32_t r = it->second;
+        if (a.recency == 0) link_newest[r] += ks.nb_w[p];
+        link_sum[r] += ks.nb_w[p];
+        link_count[r] += 1.f;
+        link_nearest[r] = std::min(link_nearest[r], float(a.recency));
+      }
+    }
+  }
   for (size_t i = 0; i < n; ++i) {
     const Scored& sc = rows[i];
     const Candidate& c = items[sc.index];
@@ -127,6 +181,33 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
         for (int d = 0; d < dim; ++d) dot += emb[d] * y[d];
     }
     x[kInEmbeddingDot] = fresh ? dot : 0.f;
+    float cos_mean = 0, cos_max = 0;
+    if (snap && fresh) {
+      const Kind kind = c.ref.kind();
+      if (const float* y = snap->kind(kind).Embedding(c.ref.id(), dim)) {
+        float nn = 0;
+        for (int d = 0; d < dim; ++d) nn += y[d] * y[d];
+        const float inv = nn > 0 ? 1.f / std::sqrt(nn) : 0.f;
+        const auto& m = recent_mean[int(kind)];
+        if (!m.empty()) {
+          float dm = 0, mm = 0;
+          for (int d = 0; d < dim; ++d) dm += m[d] * y[d], mm += m[d] * m[d];
+          cos_mean = mm > 0 ? dm * inv / std::sqrt(mm) : 0.f;
+        }
+        for (const RecentFactor& r : recent) {
+          if (r.kind != kind) continue;
+          float dd = 0;
+          for (int d = 0; d < dim; ++d) dd += r.y[d] * y[d];
+          cos_max = std::max(cos_max, dd * inv * r.inv_norm);
+        }
+      }
+    }
+    x[kInRecentCosine] = cos_mean;
+    x[kInRecentCosineMax] = cos_max;
+    x[kInCoengNewest] = link_newest[i];
+    x[kInCoengRecent20] = link_sum[i];
+    x[kInCoengRecent20Support] = link_count[i];
+    x[kInCoengNearestRecency] = link_nearest[i];
     x[kInCoengSupport] = float(c.support);
     x[kInCoengBest] = c.via_weight;
     x[kInCoengRecent] = c.coeng_recent;
@@ -173,6 +254,7 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Train(const std::v
     if (XGBoosterUpdateOneIter(b, it, m.h) != 0) return XgbError("train");
   // Serving predicts one small request at a time: no thread team per call.
   if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
+  AFF_RETURN_IF_ERROR(ranker->ReadTrees());
   return ranker;
 }
 
@@ -235,7 +317,50 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
   const std::string model = dir + "/model.json";
   if (XGBoosterLoadModel(b, model.c_str()) != 0) return XgbError("load");
   if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
+  AFF_RETURN_IF_ERROR(ranker->ReadTrees());
   return ranker;
+}
+
+absl::Status LearnedRanker::ReadTrees() {
+  bst_ulong len = 0;
+  const char* buf = nullptr;
+  if (XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &buf) != 0) return XgbError("dump");
+  AFF_ASSIGN_OR_RETURN(trees_, TreeEnsemble::Parse(std::string_view(buf, len), kNumInputs));
+  // Rows that straddle the model's own thresholds, scored both ways: a model
+  // whose trees read back differently (another format, another version) is refused.
+  constexpr size_t kRows = 64;
+  std::vector<float> x(kRows * kNumInputs);
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  const auto& thresholds = trees_.Thresholds();
+  for (size_t r = 0; r < kRows; ++r)
+    for (int f = 0; f < kNumInputs; ++f) {
+      const auto& t = thresholds[size_t(f)];
+      const float base = t.empty() ? float(next() % 100) / 10.f : t[next() % t.size()];
+      const uint64_t side = next() % 3;
+      x[r * kNumInputs + f] = side == 0 ? base : side == 1 ? std::nextafter(base, -INFINITY) : base * 1.01f + 0.01f;
+    }
+  AFF_ASSIGN_OR_RETURN(auto reference, Run(x.data(), kRows, 1));
+  AFF_ASSIGN_OR_RETURN(auto reference_paths, Run(x.data(), kRows, 3));
+  if (reference_paths.size() != kRows * (kNumInputs + 1)) return absl::InternalError("xgboost: unexpected attribution shape");
+  std::vector<float> paths(kNumInputs + 1);
+  auto differ = [](float a, float b) { return std::fabs(a - b) > 1e-4f * std::max(1.f, std::fabs(b)); };
+  for (size_t r = 0; r < kRows; ++r) {
+    const float* row = x.data() + r * kNumInputs;
+    const float mine = trees_.Predict(row, Margin(row));
+    if (differ(mine, reference[r]))
+      return absl::DataLossError("the model's trees read back differently from XGBoost's predictions (" +
+                                 std::to_string(mine) + " vs " + std::to_string(reference[r]) + ")");
+    trees_.Attribute(row, Margin(row), paths.data());
+    for (int f = 0; f <= kNumInputs; ++f)
+      if (differ(paths[size_t(f)], reference_paths[r * (kNumInputs + 1) + size_t(f)]))
+        return absl::DataLossError("the model's path attributions differ from XGBoost's for input " +
+                                   std::to_string(f));
+  }
+  return absl::OkStatus();
 }
 
 LearnedRanker::~LearnedRanker() {
@@ -262,13 +387,24 @@ absl::StatusOr<std::vector<float>> LearnedRanker::Run(const float* inputs, size_
 }
 
 absl::StatusOr<std::vector<float>> LearnedRanker::Predict(const float* inputs, size_t rows) const {
-  return Run(inputs, rows, 1);  // raw margin: the ranking score
+  std::vector<float> out(rows);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = inputs + r * kNumInputs;
+    out[r] = trees_.Predict(row, Margin(row));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<float>> LearnedRanker::Contributions(const float* inputs, size_t rows,
                                                                 const std::string& method) const {
   if (method != "treeshap" && method != "saabas") return absl::InvalidArgumentError("unknown attribution method " + method);
-  return Run(inputs, rows, method == "treeshap" ? 2 : 3);
+  if (method == "treeshap") return Run(inputs, rows, 2);
+  std::vector<float> out(rows * (kNumInputs + 1));
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = inputs + r * kNumInputs;
+    trees_.Attribute(row, Margin(row), out.data() + r * (kNumInputs + 1));
+  }
+  return out;
 }
 
 }  // namespace affinity

@@ -4,8 +4,12 @@
 // learn corrections to the transparent ranker rather than a ranking from scratch.
 // This is the one adapter around XGBoost's C API (which returns -1 and leaves
 // its message in XGBGetLastError): errors are Status values here.
+// Scores and path attributions come from the trees read back into a
+// TreeEnsemble (checked against XGBoost's predictions when the model is made or
+// loaded); exact TreeSHAP goes through XGBoost.
 // Thread safety: Predict and Contributions are safe for concurrent use (XGBoost
-// prediction is thread-safe); Train and Load are factories.
+// prediction is thread-safe, the TreeEnsemble immutable); Train and Load are
+// factories.
 #pragma once
 
 #include <memory>
@@ -17,6 +21,7 @@
 #include "candidates/candidate_set.h"
 #include "candidates/sources.h"
 #include "ranking/blend.h"
+#include "ranking/tree_ensemble.h"
 
 namespace affinity {
 
@@ -31,6 +36,12 @@ enum RankInput : int {
   kInCoengBest,                                  // strongest single anchor's contribution
   kInCoengRecent,                                // co-engagement from the viewer's 5 newest interactions
   kInCoengBestRecency,                           // how recent the strongest anchor is (0 = newest; 1000: old or none)
+  kInRecentCosine,                               // cosine to the mean factor of the viewer's 5 newest interactions
+  kInRecentCosineMax,                            // highest cosine to any of the viewer's 10 newest interactions
+  kInCoengNewest,                                // co-engagement weight with the viewer's newest interaction
+  kInCoengRecent20,                              // summed co-engagement weight with the 20 newest (unweighted by recency)
+  kInCoengRecent20Support,                       // how many of the 20 newest link to it
+  kInCoengNearestRecency,                        // recency of the newest interaction linking to it (1000: none)
   kInCommonNeighbours,                           // followed accounts linking to it
   kInCreatorRecent,                              // viewer's recent interactions with its creator
   kInLogEngagers,                                // log(1 + engagers) at the snapshot
@@ -80,7 +91,13 @@ class LearnedRanker {
   LearnedRanker(void* booster, const LearnedRankerOptions& o)
       : booster_(booster), options_(o), margin_scale_(o.margin_scale) {}
   absl::StatusOr<std::vector<float>> Run(const float* inputs, size_t rows, int type) const;
+  // Reads the booster's trees into trees_ and checks them against XGBoost.
+  absl::Status ReadTrees();
+  float Margin(const float* row) const {
+    return margin_scale_ != 0 ? float(margin_scale_) * row[kInBlendScore] : trees_.base_score();
+  }
   void* booster_;
+  TreeEnsemble trees_;
   LearnedRankerOptions options_;
   double margin_scale_;
   std::string version_ = "lambdamart";
