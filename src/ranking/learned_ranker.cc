@@ -63,12 +63,15 @@ const std::vector<std::string>& LearnedRanker::InputNames() {
     n[kInCoengBest] = "coengagement_best_anchor";
     n[kInCoengRecent] = "coengagement_recent";
     n[kInCoengBestRecency] = "coengagement_anchor_recency";
+    n[kInNewestCosine] = "newest_cosine";
     n[kInRecentCosine] = "recent_cosine";
     n[kInRecentCosineMax] = "recent_cosine_max";
     n[kInCoengNewest] = "coengagement_newest";
+    n[kInCoengNewest3] = "coengagement_newest3";
     n[kInCoengRecent20] = "coengagement_recent20";
     n[kInCoengRecent20Support] = "coengagement_recent20_support";
     n[kInCoengNearestRecency] = "coengagement_nearest_recency";
+    n[kInBlendRank] = "blend_rank";
     n[kInCommonNeighbours] = "common_neighbours";
     n[kInCreatorRecent] = "recent_with_creator";
     n[kInLogEngagers] = "log_engagers";
@@ -141,7 +144,7 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   // Co-engagement of each row with each of the viewer's 20 newest interactions,
   // read from the anchors' neighbour lists (the blend sees only their weighted sum).
   constexpr uint32_t kRecentLinks = 20;
-  std::vector<float> link_newest(n, 0.f), link_sum(n, 0.f), link_count(n, 0.f), link_nearest(n, kAbsentRank);
+  std::vector<float> link_newest(n, 0.f), link_newest3(n, 0.f), link_sum(n, 0.f), link_count(n, 0.f), link_nearest(n, kAbsentRank);
   if (snap) {
     const Kind target = set.target();
     const KindSnapshot& ks = snap->kind(target);
@@ -155,6 +158,7 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
         if (it == row_of.end()) continue;
         const uint32_t r = it->second;
         if (a.recency == 0) link_newest[r] += ks.nb_w[p];
+        if (a.recency < 3) link_newest3[r] += ks.nb_w[p];
         link_sum[r] += ks.nb_w[p];
         link_count[r] += 1.f;
         link_nearest[r] = std::min(link_nearest[r], float(a.recency));
@@ -181,7 +185,7 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
         for (int d = 0; d < dim; ++d) dot += emb[d] * y[d];
     }
     x[kInEmbeddingDot] = fresh ? dot : 0.f;
-    float cos_mean = 0, cos_max = 0;
+    float cos_mean = 0, cos_max = 0, cos_newest = 0;
     if (snap && fresh) {
       const Kind kind = c.ref.kind();
       if (const float* y = snap->kind(kind).Embedding(c.ref.id(), dim)) {
@@ -199,12 +203,16 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
           float dd = 0;
           for (int d = 0; d < dim; ++d) dd += r.y[d] * y[d];
           cos_max = std::max(cos_max, dd * inv * r.inv_norm);
+          if (r.recency == 0) cos_newest = dd * inv * r.inv_norm;
         }
       }
     }
+    x[kInNewestCosine] = cos_newest;
     x[kInRecentCosine] = cos_mean;
     x[kInRecentCosineMax] = cos_max;
+    x[kInBlendRank] = float(i);
     x[kInCoengNewest] = link_newest[i];
+    x[kInCoengNewest3] = link_newest3[i];
     x[kInCoengRecent20] = link_sum[i];
     x[kInCoengRecent20Support] = link_count[i];
     x[kInCoengNearestRecency] = link_nearest[i];

@@ -36,12 +36,15 @@ enum RankInput : int {
   kInCoengBest,                                  // strongest single anchor's contribution
   kInCoengRecent,                                // co-engagement from the viewer's 5 newest interactions
   kInCoengBestRecency,                           // how recent the strongest anchor is (0 = newest; 1000: old or none)
+  kInNewestCosine,                               // cosine to the factor of the viewer's newest interaction
   kInRecentCosine,                               // cosine to the mean factor of the viewer's 5 newest interactions
   kInRecentCosineMax,                            // highest cosine to any of the viewer's 10 newest interactions
   kInCoengNewest,                                // co-engagement weight with the viewer's newest interaction
+  kInCoengNewest3,                               // co-engagement weight with the viewer's 3 newest interactions
   kInCoengRecent20,                              // summed co-engagement weight with the 20 newest (unweighted by recency)
   kInCoengRecent20Support,                       // how many of the 20 newest link to it
   kInCoengNearestRecency,                        // recency of the newest interaction linking to it (1000: none)
+  kInBlendRank,                                  // position in the blend's order among the rows (0 = first)
   kInCommonNeighbours,                           // followed accounts linking to it
   kInCreatorRecent,                              // viewer's recent interactions with its creator
   kInLogEngagers,                                // log(1 + engagers) at the snapshot
@@ -62,7 +65,8 @@ class LearnedRanker {
  public:
   static constexpr int kNumInputs = kNumRankInputs;
   static const std::vector<std::string>& InputNames();
-  // Fills rows.size() x kNumInputs floats for the scored candidates `rows` of `set`.
+  // Fills rows.size() x kNumInputs floats for the scored candidates `rows` of
+  // `set`, which come in the blend's order (best first).
   static void Inputs(const SourceContext& ctx, const CandidateSet& set, const std::vector<Scored>& rows, float* out);
 
   // rows x kNumInputs inputs, one label per row, group sizes in row order.
