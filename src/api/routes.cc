@@ -320,7 +320,9 @@ HttpResponse ApiRoutes::Audit(const std::string& id) {
   auto rec = d_.audit->Get(id);
   if (!rec.ok()) return FromStatus(rec.status());
   if (!rec->has_value()) return Error(404, "not_found", "no audit record for request_id '" + id + "'");
-  return {200, **rec};
+  auto readable = ExpandAuditRecord(**rec);
+  if (!readable.ok()) return FromStatus(readable.status());
+  return {200, *std::move(readable)};
 }
 
 }  // namespace affinity

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -304,7 +305,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
     w.Key("k").Int(req.k);
     w.Key("context").Raw(req.context.empty() ? "null" : req.context);
     w.Key("response");
-    WriteJson(resp, ExplainMode::kFull, w, /*with_inputs=*/log_inputs);
+    WriteJson(resp, ExplainMode::kFull, w, /*with_inputs=*/log_inputs, /*audit_form=*/true);
     w.EndObject();
     audit_->Record(resp.request_id, w.Release());
   }
@@ -370,7 +371,73 @@ std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r,
   return social.empty() ? primary : primary + "; " + social;
 }
 
-void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w, bool with_inputs) const {
+namespace {
+
+std::string Float32Base64(const std::vector<float>& v) {
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+}
+
+bool DecodeFloat32(simdjson::dom::element e, std::vector<float>* out) {
+  std::string_view b64;
+  std::string raw;
+  if (e.get(b64) || !absl::Base64Unescape(absl::string_view(b64.data(), b64.size()), &raw) ||
+      raw.size() != size_t(LearnedRanker::kNumInputs) * sizeof(float))
+    return false;
+  out->resize(size_t(LearnedRanker::kNumInputs));
+  std::memcpy(out->data(), raw.data(), raw.size());
+  return true;
+}
+
+void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
+  if (e.type() == simdjson::dom::element_type::ARRAY) {
+    w.BeginArray();
+    for (auto v : simdjson::dom::array(e)) CopyExpanding(v, w);
+    w.EndArray();
+    return;
+  }
+  if (e.type() != simdjson::dom::element_type::OBJECT) {
+    w.Raw(simdjson::minify(e));
+    return;
+  }
+  simdjson::dom::object o(e);
+  simdjson::dom::element a, x;
+  std::vector<float> contrib, inputs;
+  const bool compact = !o["attributions_f32"].get(a) && !o["inputs_f32"].get(x) && DecodeFloat32(a, &contrib) &&
+                       DecodeFloat32(x, &inputs);
+  w.BeginObject();
+  for (auto field : o) {
+    if (compact && (field.key == "top_features" || field.key == "attributions_f32" || field.key == "inputs_f32"))
+      continue;
+    w.Key(field.key);
+    CopyExpanding(field.value, w);
+  }
+  if (compact) {
+    const auto& names = LearnedRanker::InputNames();
+    std::vector<int> idx(size_t(LearnedRanker::kNumInputs));
+    for (int f = 0; f < LearnedRanker::kNumInputs; ++f) idx[size_t(f)] = f;
+    std::stable_sort(idx.begin(), idx.end(), [&](int p, int q) { return std::fabs(contrib[p]) > std::fabs(contrib[q]); });
+    w.Key("top_features").BeginArray();
+    for (int f : idx)
+      w.BeginObject().Key("name").String(names[size_t(f)]).Key("value").Double(inputs[size_t(f)]).Key("contribution").Double(contrib[size_t(f)]).EndObject();
+    w.EndArray();
+  }
+  w.EndObject();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
+  if (stored.find("\"attributions_f32\"") == std::string_view::npos) return std::string(stored);
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(stored.data(), stored.size()).get(doc)) return absl::DataLossError("the audit record is not valid JSON");
+  JsonWriter w;
+  CopyExpanding(doc, w);
+  return w.Release();
+}
+
+void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, JsonWriter& w, bool with_inputs,
+                            bool audit_form) const {
   w.BeginObject();
   w.Key("request_id").String(resp.request_id);
   w.Key("model_version").String(resp.model_version);
@@ -395,8 +462,7 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
     if (r.floor) w.Key("placed_by").String("new_creator_floor");
     if (with_inputs && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
       // Compact and exact: the float32 values, little-endian, base64.
-      w.Key("ranker_inputs_f32").String(
-          absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(r.inputs.data()), r.inputs.size() * 4)));
+      w.Key("ranker_inputs_f32").String(Float32Base64(r.inputs));
     }
     if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
       const auto& names = LearnedRanker::InputNames();
@@ -411,13 +477,18 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
       if (explain == ExplainMode::kFull) w.Key("base").Double(r.base).Key("raw_score").Double(r.score);
       w.Key("top_features").BeginArray();
       int shown = 0;
+      const bool top_only = explain == ExplainMode::kTop || audit_form;
       for (int f : idx) {
-        if (explain == ExplainMode::kTop && (shown >= 3 || r.input_contrib[f] == 0)) break;
+        if (top_only && (shown >= 3 || r.input_contrib[f] == 0)) break;
         w.BeginObject().Key("name").String(names[f]).Key("value").Double(r.inputs[f]);
         w.Key("contribution").Double(r.input_contrib[f]).EndObject();
         ++shown;
       }
       w.EndArray();
+      if (audit_form && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
+        w.Key("attributions_f32").String(Float32Base64(r.input_contrib));
+        w.Key("inputs_f32").String(Float32Base64(r.inputs));
+      }
       w.EndObject();
     } else if (explain != ExplainMode::kNone) {
       w.Key("explanation").BeginObject();

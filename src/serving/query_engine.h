@@ -25,6 +25,12 @@ namespace affinity {
 
 enum class ExplainMode { kNone, kTop, kFull };
 
+// An audit record as stored (QueryEngine::WriteJson's audit form) made readable:
+// every compact explanation (`attributions_f32`, `inputs_f32`) becomes the full
+// `top_features` list of {name, value, contribution}, by absolute contribution.
+// Records without compact explanations come back unchanged.
+absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored);
+
 struct QueryRequest {
   std::string viewer_id;
   Kind target = Kind::kItem;
@@ -86,8 +92,13 @@ class QueryEngine {
   // Same pipeline against an explicit snapshot (offline evaluation).
   absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
 
-  // with_inputs: each result's learned-ranker inputs as "ranker_inputs" (audit records).
-  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w, bool with_inputs = false) const;
+  // with_inputs: each result's learned-ranker inputs as "ranker_inputs_f32" (the
+  // training rows of `affinity batch`). audit_form: a model-scored result's full
+  // explanation is kept compact — its top three features, then every attribution
+  // and input value as float32 base64 (`attributions_f32`, `inputs_f32`), which
+  // ExpandAuditRecord turns back into the named list when the record is read.
+  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w, bool with_inputs = false,
+                 bool audit_form = false) const;
   // Installs (or, with null, removes) the learned ranker; safe while serving.
   void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <thread>
 
+#include "ranking/learned_ranker.h"
 #include "testing/http_client.h"
 #include "testing/process.h"
 #include "testing/temp_dir.h"
@@ -280,6 +281,26 @@ TEST_F(ServerTest, PromotedModelIsServedAndRollbackRestoresTheBlend) {
     for (auto f : e["top_features"].get_array()) sum += double(f["contribution"]);
     EXPECT_NEAR(sum, double(e["raw_score"]), 1e-3);
   }
+  // The audit record keeps every attribution compactly and is read back in full:
+  // a path-attributed response's audited explanation names every input and adds up.
+  auto served = Json(Post(port(), "/affinity/query", R"({"viewer_id":"u3","k":5})").body);
+  const std::string id{std::string_view(served["request_id"])};
+  const std::string first{std::string_view(served["results"].at(0)["entity_id"])};
+  auto audit = Get(port(), "/admin/audit/" + id);
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  EXPECT_EQ(audit.body.find("attributions_f32"), std::string::npos);
+  auto audited = Json(audit.body)["response"]["results"].get_array();
+  ASSERT_GT(audited.size(), 0u);
+  for (auto r : audited) {
+    auto e = r["explanation"];
+    EXPECT_EQ(std::string_view(e["method"]), "saabas");
+    size_t n = 0;
+    double sum = double(e["base"]);
+    for (auto f : e["top_features"].get_array()) sum += double(f["contribution"]), ++n;
+    EXPECT_EQ(n, size_t(LearnedRanker::kNumInputs));
+    EXPECT_NEAR(sum, double(e["raw_score"]), 1e-3);
+  }
+  EXPECT_EQ(std::string_view(audited.at(0)["entity_id"]), first);
   // A request can still ask for the blend.
   EXPECT_EQ(version(Post(port(), "/affinity/query", R"({"viewer_id":"u3","ranker":"off"})").body).rfind("blend", 0), 0u);
   // No earlier model: rollback refuses, with a reason.
