@@ -45,8 +45,10 @@ echo "== one client: learned ranker, explain full (TreeSHAP)" | tee -a "$OUT/ser
 EXTRA=',"explain":"full"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== one client: blend only (ranker off)" | tee -a "$OUT/server.txt"
 EXTRA=',"ranker":"off"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
-echo "== 16 connections (throughput)" | tee -a "$OUT/server.txt"
+echo "== 16 connections (throughput): learned ranker" | tee -a "$OUT/server.txt"
 wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+echo "== 16 connections: blend only (ranker off)" | tee -a "$OUT/server.txt"
+EXTRA=',"ranker":"off"' wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "server RSS after queries: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
 kill $PID; wait $PID 2>/dev/null || true
 
