@@ -311,6 +311,7 @@ HttpResponse ApiRoutes::Stats() {
   if (!snap_err.empty()) w.Key("snapshot_error").String(snap_err);
   w.Key("live_events_applied").Uint(d_.live->events_applied());
   w.Key("audit_dropped").Uint(d_.audit->dropped());
+  w.Key("audit_write_errors").Uint(d_.audit->write_errors());
   w.EndObject();
   return {200, w.Release()};
 }

@@ -48,11 +48,19 @@ void AuditLog::Run() {
   while (true) {
     cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
     if (queue_.empty() && stop_) return;
-    std::deque<std::pair<std::string, std::string>> batch;
-    batch.swap(queue_);
+    // Everything queued goes to the store in one write (one WAL append),
+    // a bounded number of records at a time.
+    constexpr size_t kMaxBatch = 256;
+    std::vector<Store::AuditRecord> batch;
+    const size_t n = std::min(queue_.size(), kMaxBatch);
+    batch.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
     in_flight_ = batch.size();
     lock.unlock();
-    for (auto& [id, json] : batch) (void)store_->PutAudit(id, json);
+    if (!store_->PutAudits(batch).ok()) write_errors_ += batch.size();
     lock.lock();
     for (auto& [id, json] : batch) pending_.erase(id);
     in_flight_ = 0;

@@ -5,6 +5,7 @@
 // Thread safety: safe for concurrent use.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -12,6 +13,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "store/store.h"
@@ -26,6 +28,8 @@ class AuditLog {
   bool Record(std::string request_id, std::string json);
   absl::StatusOr<std::optional<std::string>> Get(const std::string& request_id) const;
   uint64_t dropped() const { return dropped_; }
+  // Records the store refused to write (lost; counted, never silent).
+  uint64_t write_errors() const { return write_errors_; }
   void Flush();
 
  private:
@@ -39,6 +43,7 @@ class AuditLog {
   bool stop_ = false;                                       // guarded by mu_
   size_t in_flight_ = 0;                                    // guarded by mu_
   std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> write_errors_{0};
   std::thread writer_;
 };
 

@@ -164,9 +164,11 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scan follows");
   }
 
-  absl::Status PutAudit(const std::string& request_id, const std::string& json) override {
+  absl::Status PutAudits(const std::vector<AuditRecord>& records) override {
     if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
-    return FromRocks(db_->Put(rocksdb::WriteOptions(), cfs_[kAudit], request_id, json), "audit");
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, json] : records) batch.Put(cfs_[kAudit], id, json);
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "audit");
   }
 
   absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const override {

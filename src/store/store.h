@@ -54,8 +54,12 @@ class Store {
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
 
   // Audit records, keyed by request id. Put is durable against process crash
-  // (WAL, no fsync per record).
-  virtual absl::Status PutAudit(const std::string& request_id, const std::string& json) = 0;
+  // (WAL, no fsync per record); PutAudits writes many in one batch.
+  using AuditRecord = std::pair<std::string, std::string>;  // request id, JSON
+  virtual absl::Status PutAudits(const std::vector<AuditRecord>& records) = 0;
+  absl::Status PutAudit(const std::string& request_id, const std::string& json) {
+    return PutAudits({AuditRecord(request_id, json)});
+  }
   virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
 
   // The offset the next appended event will get (= number of events ever appended).

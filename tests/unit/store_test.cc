@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "audit/audit_log.h"
 #include "store/store.h"
 #include "testing/temp_dir.h"
 
@@ -98,6 +99,25 @@ TEST(RocksStoreTest, AuditRecordsRoundTrip) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(**got, "{\"x\":1}");
   EXPECT_FALSE(store->GetAudit("q_2")->has_value());
+}
+
+TEST(AuditLogTest, RecordsQueuedFasterThanOneWriteAreAllStoredAndReadable) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  {
+    AuditLog audit(store.get());
+    for (int i = 0; i < 1000; ++i)  // more than one write's worth of records
+      ASSERT_TRUE(audit.Record("q_" + std::to_string(i), "{\"i\":" + std::to_string(i) + "}"));
+    EXPECT_EQ(**audit.Get("q_999"), "{\"i\":999}");  // readable while queued or written
+    audit.Flush();
+    EXPECT_EQ(audit.dropped(), 0u);
+    EXPECT_EQ(audit.write_errors(), 0u);
+  }
+  for (int i = 0; i < 1000; ++i) {
+    auto got = store->GetAudit("q_" + std::to_string(i));
+    ASSERT_TRUE(got.ok() && got->has_value()) << i;
+    EXPECT_EQ(**got, "{\"i\":" + std::to_string(i) + "}");
+  }
 }
 
 }  // namespace
