@@ -302,30 +302,42 @@ void WalkSource(const SourceContext& ctx, CandidateSet* out) {
       starts.push_back(a.ref);
   }
   if (starts.empty()) return;
-  uint64_t rng = (uint64_t(ctx.viewer.bits) << 32) ^ snap->watermark_offset ^ 0x5eedull;
   const int steps = ctx.options->walk_steps;
   const float kRestart = 0.35f;
-  // Visits are collected, then counted once per distinct entity.
+  // Visits are collected, then counted once per distinct entity. The steps are
+  // shared by kWalkers independent walkers advanced in turn: each step is a chain
+  // of dependent cache misses (engagers, then their engagements), and interleaving
+  // walkers lets those chains overlap instead of running back to back.
+  constexpr int kWalkers = 8;
   std::vector<uint32_t> visits;
   visits.reserve(size_t(steps) * 2);
-  Ref cur = starts[0];
-  for (int s = 0; s < steps; ++s) {
-    if (s == 0 || float(SplitMix(rng) % 1000) < kRestart * 1000) cur = starts[SplitMix(rng) % starts.size()];
-    const KindSnapshot& ks = snap->kind(cur.kind());
-    uint32_t b = ks.eng_off[cur.id()], e = ks.eng_off[cur.id() + 1];
-    if (b == e) {
-      cur = starts[SplitMix(rng) % starts.size()];
-      continue;
+  uint64_t seed = (uint64_t(ctx.viewer.bits) << 32) ^ snap->watermark_offset ^ 0x5eedull;
+  std::array<uint64_t, kWalkers> rng;
+  std::array<Ref, kWalkers> cur;
+  for (int w = 0; w < kWalkers; ++w) {
+    rng[w] = SplitMix(seed);
+    cur[w] = starts[SplitMix(rng[w]) % starts.size()];
+  }
+  for (int s = 0; s < steps;) {
+    for (int w = 0; w < kWalkers && s < steps; ++w, ++s) {
+      uint64_t& r = rng[w];
+      if (float(SplitMix(r) % 1000) < kRestart * 1000) cur[w] = starts[SplitMix(r) % starts.size()];
+      const KindSnapshot& ks = snap->kind(cur[w].kind());
+      const uint32_t b = ks.eng_off[cur[w].id()], e = ks.eng_off[cur[w].id() + 1];
+      if (b == e) {
+        cur[w] = starts[SplitMix(r) % starts.size()];
+        continue;
+      }
+      const uint32_t user = ks.eng_users[b + SplitMix(r) % (e - b)];
+      if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) visits.push_back(user);
+      if (user + 1 >= snap->user_eng_off.size()) continue;
+      const uint32_t ub = snap->user_eng_off[user], ue = snap->user_eng_off[user + 1];
+      if (ub == ue) continue;
+      const Ref next = Ref::FromBits(snap->user_eng[ub + SplitMix(r) % (ue - ub)]);
+      if (next.kind() == target) visits.push_back(next.id());
+      const KindSnapshot& nk = snap->kind(next.kind());
+      if (next.id() + 1 < nk.eng_off.size()) cur[w] = next;
     }
-    uint32_t user = ks.eng_users[b + SplitMix(rng) % (e - b)];
-    if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) visits.push_back(user);
-    if (user + 1 >= snap->user_eng_off.size()) continue;
-    uint32_t ub = snap->user_eng_off[user], ue = snap->user_eng_off[user + 1];
-    if (ub == ue) continue;
-    Ref next = Ref::FromBits(snap->user_eng[ub + SplitMix(rng) % (ue - ub)]);
-    if (next.kind() == target) visits.push_back(next.id());
-    const KindSnapshot& nk = snap->kind(next.kind());
-    if (next.id() + 1 < nk.eng_off.size()) cur = next;
   }
   std::sort(visits.begin(), visits.end());
   // The most visited, within the source budget.
