@@ -182,6 +182,27 @@ TEST(LearnedRankerTest, BlendScoreIsTheBaseMarginOfEveryRow) {
   for (int r = 1; r < 4; ++r) EXPECT_NEAR(p[r] - p[r - 1], o.margin_scale, 1e-3);
 }
 
+TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
+  // margin_scale 0: no base margin, so the read-back trees must add XGBoost's
+  // base score as XGBoost does (checked against it when the model is made).
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 60);
+  LearnedRankerOptions o;
+  o.rounds = 10;
+  o.margin_scale = 0;
+  auto model = LearnedRanker::Train(x, y, groups, o);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto pred = *(*model)->Predict(x.data(), 20);
+  auto shap = *(*model)->Contributions(x.data(), 20, "treeshap");  // XGBoost's own call
+  const size_t width = LearnedRanker::kNumInputs + 1;
+  for (size_t r = 0; r < 20; ++r) {
+    double sum = 0;
+    for (size_t j = 0; j < width; ++j) sum += shap[r * width + j];
+    EXPECT_NEAR(sum, pred[r], 1e-4) << r;
+  }
+}
+
 TEST(LearnedRankerTest, SavedModelLoadsAndScoresTheSame) {
   testing::TempDir dir;
   auto model = SmallModel();
