@@ -4,11 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
-#include "absl/strings/escaping.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "models/model_registry.h"
@@ -76,16 +74,12 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     std::unordered_set<std::string> relevant;
     for (const auto& [bits, ts] : by_request[*rid].positives)
       if (ts >= served_ts - 60000 && ts - served_ts <= window_ms) relevant.insert(registry.ExtId(Ref::FromBits(bits)));
-    std::vector<float> x, y;
-    std::string raw;
+    std::vector<float> x, y, row;
     for (auto r : results) {
       std::string_view id, b64;
-      if (r["entity_id"].get(id) || r["ranker_inputs_f32"].get(b64) || !absl::Base64Unescape(absl::string_view(b64.data(), b64.size()), &raw) ||
-          raw.size() != size_t(LearnedRanker::kNumInputs) * 4)
+      if (r["entity_id"].get(id) || r["ranker_inputs_f32"].get(b64) || !LearnedRanker::DecodeRow(b64, &row))
         continue;  // logged by a build with other inputs, or not logged
-      const size_t at = x.size();
-      x.resize(at + size_t(LearnedRanker::kNumInputs));
-      std::memcpy(&x[at], raw.data(), raw.size());
+      x.insert(x.end(), row.begin(), row.end());
       y.push_back(relevant.count(std::string(id)) ? 1.f : 0.f);
     }
     if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;

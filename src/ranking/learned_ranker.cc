@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <unordered_map>
 
+#include "absl/strings/escaping.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -237,6 +239,20 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   }
 }
 
+std::string LearnedRanker::EncodeRow(const std::vector<float>& row) {
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float)));
+}
+
+bool LearnedRanker::DecodeRow(std::string_view base64, std::vector<float>* row) {
+  std::string raw;
+  if (!absl::Base64Unescape(absl::string_view(base64.data(), base64.size()), &raw) ||
+      raw.size() != size_t(kNumInputs) * sizeof(float))
+    return false;
+  row->resize(size_t(kNumInputs));
+  std::memcpy(row->data(), raw.data(), raw.size());
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Train(const std::vector<float>& inputs,
                                                                     const std::vector<float>& labels,
                                                                     const std::vector<unsigned>& groups,
@@ -361,12 +377,13 @@ absl::Status LearnedRanker::ReadTrees() {
     const float mine = trees_.Predict(row, Margin(row));
     if (differ(mine, reference[r]))
       return absl::DataLossError("the model's trees read back differently from XGBoost's predictions (" +
-                                 std::to_string(mine) + " vs " + std::to_string(reference[r]) + ")");
+                                 std::to_string(mine) + " vs " + std::to_string(reference[r]) +
+                                 "): this build cannot serve it; retrain it with this build");
     trees_.Attribute(row, Margin(row), paths.data());
     for (int f = 0; f <= kNumInputs; ++f)
       if (differ(paths[size_t(f)], reference_paths[r * (kNumInputs + 1) + size_t(f)]))
         return absl::DataLossError("the model's path attributions differ from XGBoost's for input " +
-                                   std::to_string(f));
+                                   std::to_string(f) + ": this build cannot serve it; retrain it with this build");
   }
   return absl::OkStatus();
 }

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -68,6 +69,12 @@ class LearnedRanker {
   // Fills rows.size() x kNumInputs floats for the scored candidates `rows` of
   // `set`, which come in the blend's order (best first).
   static void Inputs(const SourceContext& ctx, const CandidateSet& set, const std::vector<Scored>& rows, float* out);
+
+  // One row of kNumInputs values (inputs or attributions) as logged in audit
+  // records: float32 little-endian, base64. Decode fails on any other length
+  // (a row logged by a build with other inputs).
+  static std::string EncodeRow(const std::vector<float>& row);
+  static bool DecodeRow(std::string_view base64, std::vector<float>* row);
 
   // rows x kNumInputs inputs, one label per row, group sizes in row order.
   static absl::StatusOr<std::unique_ptr<LearnedRanker>> Train(const std::vector<float>& inputs,

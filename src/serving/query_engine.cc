@@ -2,11 +2,9 @@
 
 #include <simdjson.h>
 
-#include "absl/strings/escaping.h"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
@@ -373,19 +371,9 @@ std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r,
 
 namespace {
 
-std::string Float32Base64(const std::vector<float>& v) {
-  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
-}
-
-bool DecodeFloat32(simdjson::dom::element e, std::vector<float>* out) {
+bool DecodeRow(simdjson::dom::element e, std::vector<float>* out) {
   std::string_view b64;
-  std::string raw;
-  if (e.get(b64) || !absl::Base64Unescape(absl::string_view(b64.data(), b64.size()), &raw) ||
-      raw.size() != size_t(LearnedRanker::kNumInputs) * sizeof(float))
-    return false;
-  out->resize(size_t(LearnedRanker::kNumInputs));
-  std::memcpy(out->data(), raw.data(), raw.size());
-  return true;
+  return !e.get(b64) && LearnedRanker::DecodeRow(b64, out);
 }
 
 void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
@@ -402,8 +390,8 @@ void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
   simdjson::dom::object o(e);
   simdjson::dom::element a, x;
   std::vector<float> contrib, inputs;
-  const bool compact = !o["attributions_f32"].get(a) && !o["inputs_f32"].get(x) && DecodeFloat32(a, &contrib) &&
-                       DecodeFloat32(x, &inputs);
+  const bool compact = !o["attributions_f32"].get(a) && !o["inputs_f32"].get(x) && DecodeRow(a, &contrib) &&
+                       DecodeRow(x, &inputs);
   w.BeginObject();
   for (auto field : o) {
     if (compact && (field.key == "top_features" || field.key == "attributions_f32" || field.key == "inputs_f32"))
@@ -462,7 +450,7 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
     if (r.floor) w.Key("placed_by").String("new_creator_floor");
     if (with_inputs && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
       // Compact and exact: the float32 values, little-endian, base64.
-      w.Key("ranker_inputs_f32").String(Float32Base64(r.inputs));
+      w.Key("ranker_inputs_f32").String(LearnedRanker::EncodeRow(r.inputs));
     }
     if (explain != ExplainMode::kNone && r.learned && r.input_contrib.size() == size_t(LearnedRanker::kNumInputs)) {
       const auto& names = LearnedRanker::InputNames();
@@ -486,8 +474,8 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
       }
       w.EndArray();
       if (audit_form && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
-        w.Key("attributions_f32").String(Float32Base64(r.input_contrib));
-        w.Key("inputs_f32").String(Float32Base64(r.inputs));
+        w.Key("attributions_f32").String(LearnedRanker::EncodeRow(r.input_contrib));
+        w.Key("inputs_f32").String(LearnedRanker::EncodeRow(r.inputs));
       }
       w.EndObject();
     } else if (explain != ExplainMode::kNone) {

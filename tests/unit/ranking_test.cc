@@ -203,6 +203,18 @@ TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
   }
 }
 
+TEST(LearnedRankerTest, LoggedRowsRoundTripAndRowsOfAnotherWidthAreRefused) {
+  std::vector<float> row(LearnedRanker::kNumInputs);
+  for (size_t i = 0; i < row.size(); ++i) row[i] = float(i) * 0.5f - 3.f;
+  row[1] = 1e-30f;
+  std::vector<float> back;
+  ASSERT_TRUE(LearnedRanker::DecodeRow(LearnedRanker::EncodeRow(row), &back));
+  EXPECT_EQ(back, row);  // exact: the bytes of the floats
+  std::vector<float> shorter(row.begin(), row.end() - 1);
+  EXPECT_FALSE(LearnedRanker::DecodeRow(LearnedRanker::EncodeRow(shorter), &back));
+  EXPECT_FALSE(LearnedRanker::DecodeRow("not base64!", &back));
+}
+
 TEST(LearnedRankerTest, SavedModelLoadsAndScoresTheSame) {
   testing::TempDir dir;
   auto model = SmallModel();
