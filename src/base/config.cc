@@ -30,6 +30,9 @@ absl::Status Config::Validate() const {
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
   if (batch.hnsw_m < 2) return bad("batch.hnsw_m must be >= 2");
   if (batch.keep_snapshots < 1) return bad("batch.keep_snapshots must be >= 1");
+  if (batch.session_window < 1 || batch.session_window > 100) return bad("batch.session_window must be 1..100");
+  if (batch.session_gap_hours <= 0) return bad("batch.session_gap_hours must be > 0");
+  if (batch.session_neighbors < 0 || batch.session_neighbors > 1000) return bad("batch.session_neighbors must be 0..1000");
   if (ranker.rounds < 1 || ranker.rounds > 5000) return bad("ranker.rounds must be 1..5000");
   if (ranker.max_depth < 1 || ranker.max_depth > 16) return bad("ranker.max_depth must be 1..16");
   if (ranker.eta <= 0 || ranker.eta > 1) return bad("ranker.eta must be in (0, 1]");
@@ -38,6 +41,7 @@ absl::Status Config::Validate() const {
   if (ranker.validation_share <= 0 || ranker.validation_share >= 1) return bad("ranker.validation_share must be in (0, 1)");
   if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
+  if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
   if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
   if (!(serving.new_creator_share >= 0 && serving.new_creator_share <= 1))
     return bad("serving.new_creator_share must be in [0, 1]");
@@ -118,6 +122,9 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "batch", "coeng_candidate_exponent", b.coeng_candidate_exponent);
   Read(t, "batch", "coeng_max_user_items", b.coeng_max_user_items);
   Read(t, "batch", "coeng_max_item_users", b.coeng_max_item_users);
+  Read(t, "batch", "session_window", b.session_window);
+  Read(t, "batch", "session_gap_hours", b.session_gap_hours);
+  Read(t, "batch", "session_neighbors", b.session_neighbors);
   Read(t, "batch", "hnsw_m", b.hnsw_m);
   Read(t, "batch", "hnsw_ef_construction", b.hnsw_ef_construction);
   Read(t, "batch", "walk_max_edges", b.walk_max_edges);
@@ -131,6 +138,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "ranker", "margin_scale", r.margin_scale);
   Read(t, "ranker", "min_child_weight", r.min_child_weight);
   Read(t, "ranker", "subsample", r.subsample);
+  Read(t, "ranker", "colsample_bynode", r.colsample_bynode);
   Read(t, "ranker", "objective", r.objective);
   Read(t, "ranker", "threads", r.threads);
   Read(t, "ranker", "max_groups", r.max_groups);

@@ -86,6 +86,9 @@ struct BatchOptions {
   double coeng_candidate_exponent = 0.35;  // ... and by n_j^this (-1: the same as coeng_item_exponent)
   int coeng_max_user_items = 300;          // most recent items per user used for co-engagement
   int coeng_max_item_users = 300;          // engagers per entity sampled
+  int session_window = 5;                  // session co-engagement: pairs at most this many interactions apart ...
+  double session_gap_hours = 24;           // ... and at most this long apart in one viewer's timeline
+  int session_neighbors = 50;              // session neighbours kept per entity (0: not built)
   int hnsw_m = 16;
   int hnsw_ef_construction = 100;
   int walk_max_edges = 200;               // adjacency kept per node for random walks
@@ -102,6 +105,7 @@ struct RankerOptions {
   double margin_scale = 0.5;        // base margin = margin_scale x blend score (0: trees only)
   double min_child_weight = 1.0;
   double subsample = 1.0;
+  double colsample_bynode = 1.0;   // share of the inputs each split may choose from
   std::string objective = "rank:ndcg";
   int threads = 0;                  // training threads; 0 = number of cores
   int max_groups = 30000;           // viewers (query groups) sampled for training

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <thread>
 
@@ -66,6 +67,90 @@ void BuildRecentCsr(const std::vector<Pair>& pairs, uint32_t rows, size_t cap, b
   }
 }
 
+// Session co-engagement: entity j is a session neighbour of i when viewers
+// engaged with them close together in their own timelines (at most `window`
+// positive interactions and `gap_ms` apart), each such pair counting
+// 1 / distance. Whole-history co-engagement cannot tell "bought together" from
+// "both bought, a year apart"; this can. Similarity divides by n_i^0.5 * n_j^0.3
+// (occurrences), like co-engagement's heavier penalty on a popular anchor; each
+// entity keeps its `keep` strongest neighbours of its own kind. Returns CSR rows
+// over columns (off has cols + 1 entries).
+void BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int window, int64_t gap_ms, size_t keep,
+                            int threads, const std::function<Kind(uint32_t)>& kind_of_col, std::vector<uint32_t>* off,
+                            std::vector<uint32_t>* ids, std::vector<float>* weights) {
+  // Each viewer's positive interactions in time order (log order within a
+  // millisecond); a repeat of the entity just before adds nothing.
+  std::vector<uint32_t> order;
+  order.reserve(raw.size());
+  for (uint32_t r = 0; r < raw.size(); ++r)
+    if (IsPositive(raw[r].action) && raw[r].action != Action::kFollow && raw[r].weight > 0) order.push_back(r);
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    const RawPair &x = raw[a], &y = raw[b];
+    return x.viewer != y.viewer ? x.viewer < y.viewer : x.ts != y.ts ? x.ts < y.ts : x.offset < y.offset;
+  });
+  std::vector<uint32_t> seq_col, seq_viewer;
+  std::vector<int64_t> seq_ts;
+  for (uint32_t r : order) {
+    const RawPair& e = raw[r];
+    if (!seq_col.empty() && seq_viewer.back() == e.viewer && seq_col.back() == e.col) continue;
+    seq_col.push_back(e.col);
+    seq_viewer.push_back(e.viewer);
+    seq_ts.push_back(e.ts);
+  }
+  std::vector<uint32_t>().swap(order);
+  // Occurrences of each column in the sequence, CSR.
+  std::vector<uint32_t> occ_off(size_t(cols) + 1, 0), occ(seq_col.size());
+  for (uint32_t c : seq_col) ++occ_off[c + 1];
+  for (uint32_t c = 0; c < cols; ++c) occ_off[c + 1] += occ_off[c];
+  {
+    std::vector<uint32_t> fill(occ_off.begin(), occ_off.end() - 1);
+    for (uint32_t p = 0; p < seq_col.size(); ++p) occ[fill[seq_col[p]]++] = p;
+  }
+  std::vector<std::vector<std::pair<uint32_t, float>>> nbrs(cols);
+  std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
+  std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
+  const int64_t n_seq = int64_t(seq_col.size());
+  ParallelFor(cols, threads, [&](size_t i, int t) {
+    if (occ_off[i + 1] == occ_off[i]) return;
+    auto& acc = scratch[size_t(t)];
+    auto& tl = touched[size_t(t)];
+    const Kind kind = kind_of_col(uint32_t(i));
+    for (uint32_t o = occ_off[i]; o < occ_off[i + 1]; ++o) {
+      const int64_t p = occ[o];
+      for (int d = -window; d <= window; ++d) {
+        const int64_t q = p + d;
+        if (d == 0 || q < 0 || q >= n_seq || seq_viewer[size_t(q)] != seq_viewer[size_t(p)]) continue;
+        const uint32_t j = seq_col[size_t(q)];
+        if (j == i || std::llabs(seq_ts[size_t(q)] - seq_ts[size_t(p)]) > gap_ms || kind_of_col(j) != kind) continue;
+        if (acc[j] == 0) tl.push_back(j);
+        acc[j] += 1.f / float(std::abs(d));
+      }
+    }
+    auto& out = nbrs[i];
+    const float ni = std::pow(float(occ_off[i + 1] - occ_off[i]), 0.5f);
+    for (uint32_t j : tl) {
+      out.push_back({j, acc[j] / (ni * std::pow(float(occ_off[j + 1] - occ_off[j]), 0.3f))});
+      acc[j] = 0;
+    }
+    tl.clear();
+    const size_t k = std::min(keep, out.size());
+    std::partial_sort(out.begin(), out.begin() + k, out.end(),
+                      [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+    out.resize(k);
+    out.shrink_to_fit();
+  }, 64);
+  off->assign(size_t(cols) + 1, 0);
+  ids->clear();
+  weights->clear();
+  for (uint32_t c = 0; c < cols; ++c) {
+    for (auto& [j, w] : nbrs[c]) {
+      ids->push_back(j);
+      weights->push_back(w);
+    }
+    (*off)[c + 1] = uint32_t(ids->size());
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, const EntityRegistry& registry,
@@ -115,6 +200,26 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   snap->watermark_ts = watermark_ts;
   if (report) report->events = raw.size();
   stage("scan");
+
+  // 1b. Session co-engagement neighbours (from the timelines, before they are reduced to pairs).
+  if (o.session_neighbors > 0) {
+    std::vector<uint32_t> off, ids;
+    std::vector<float> w;
+    BuildSessionNeighbours(raw, cols, o.session_window, int64_t(o.session_gap_hours * 3600e3), size_t(o.session_neighbors),
+                           threads, [&](uint32_t c) { return ref_of_col(c).kind(); }, &off, &ids, &w);
+    for (int k = 0; k < kNumKinds; ++k) {
+      KindSnapshot& ks = snap->kinds[k];
+      ks.seq_off.assign(size_t(count[k]) + 1, 0);
+      for (uint32_t i = 0; i < count[k]; ++i) {
+        for (uint32_t p = off[base[k] + i]; p < off[base[k] + i + 1]; ++p) {
+          ks.seq_ids.push_back(ids[p] - base[k]);
+          ks.seq_w.push_back(w[p]);
+        }
+        ks.seq_off[i + 1] = uint32_t(ks.seq_ids.size());
+      }
+    }
+    stage("sessions");
+  }
 
   // 2. Decayed popularity, relative to the newest event.
   const double half_life_ms = o.popularity_half_life_hours * 3600e3;

@@ -146,6 +146,9 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
     aw.Add(KindKey(k, "nb_off"), ks.nb_off);
     aw.Add(KindKey(k, "nb_ids"), ks.nb_ids);
     aw.Add(KindKey(k, "nb_w"), ks.nb_w);
+    aw.Add(KindKey(k, "seq_off"), ks.seq_off);
+    aw.Add(KindKey(k, "seq_ids"), ks.seq_ids);
+    aw.Add(KindKey(k, "seq_w"), ks.seq_w);
     aw.Add(KindKey(k, "eng_off"), ks.eng_off);
     aw.Add(KindKey(k, "eng_users"), ks.eng_users);
     aw.Add(KindKey(k, "ann_ids"), ks.ann_ids);
@@ -274,6 +277,9 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
     ar.Get(KindKey(k, "nb_off"), &ks.nb_off);
     ar.Get(KindKey(k, "nb_ids"), &ks.nb_ids);
     ar.Get(KindKey(k, "nb_w"), &ks.nb_w);
+    ar.Get(KindKey(k, "seq_off"), &ks.seq_off);
+    ar.Get(KindKey(k, "seq_ids"), &ks.seq_ids);
+    ar.Get(KindKey(k, "seq_w"), &ks.seq_w);
     ar.Get(KindKey(k, "eng_off"), &ks.eng_off);
     ar.Get(KindKey(k, "eng_users"), &ks.eng_users);
     ar.Get(KindKey(k, "ann_ids"), &ks.ann_ids);
@@ -286,6 +292,9 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
     ks.engagers.assign(ks.count, 0.f);
     if (ks.nb_off.size() != (ks.count ? ks.count + 1 : ks.nb_off.size()) && !ks.nb_off.empty())
       return absl::DataLossError("snapshot: neighbour index size mismatch");
+    if (!ks.seq_off.empty() && (ks.seq_off.size() != size_t(ks.count) + 1 || ks.seq_off.back() != ks.seq_ids.size() ||
+                                ks.seq_ids.size() != ks.seq_w.size()))
+      return absl::DataLossError("snapshot: session neighbour index size mismatch");
   }
   ar.Get("user_eng_off", &snap->user_eng_off);
   ar.Get("user_eng", &snap->user_eng);

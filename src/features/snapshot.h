@@ -29,6 +29,10 @@ struct KindSnapshot {
   // Co-engagement neighbours (same kind), CSR by dense id.
   std::vector<uint32_t> nb_off, nb_ids;
   std::vector<float> nb_w;
+  // Session co-engagement neighbours (same kind, engaged close together in one
+  // viewer's timeline), CSR by dense id; empty in snapshots built without them.
+  std::vector<uint32_t> seq_off, seq_ids;
+  std::vector<float> seq_w;
   // Entity embeddings (count x dim) and which rows are trained.
   std::vector<float> emb;
   std::vector<uint8_t> has_emb;

@@ -42,6 +42,7 @@ absl::Status SetParams(BoosterHandle b, const LearnedRankerOptions& o, int threa
       {"nthread", std::to_string(threads > 0 ? threads : 2)},
       {"min_child_weight", std::to_string(o.min_child_weight)},
       {"subsample", std::to_string(o.subsample)},
+      {"colsample_bynode", std::to_string(o.colsample_bynode)},
       {"seed", "7"},
       {"num_pairsample", std::to_string(o.pair_samples)}};
   for (const auto& [k, v] : params)
@@ -74,6 +75,12 @@ const std::vector<std::string>& LearnedRanker::InputNames() {
     n[kInCoengRecent20Support] = "coengagement_recent20_support";
     n[kInCoengNearestRecency] = "coengagement_nearest_recency";
     n[kInBlendRank] = "blend_rank";
+    n[kInCoengReverse] = "coengagement_reverse";
+    n[kInCoengReverseRecent] = "coengagement_reverse_recent";
+    n[kInCoengReverseSupport] = "coengagement_reverse_support";
+    n[kInSessionNewest] = "session_newest";
+    n[kInSessionRecent] = "session_recent";
+    n[kInSessionSupport] = "session_support";
     n[kInCommonNeighbours] = "common_neighbours";
     n[kInCreatorRecent] = "recent_with_creator";
     n[kInLogEngagers] = "log_engagers";
@@ -147,12 +154,27 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   // read from the anchors' neighbour lists (the blend sees only their weighted sum).
   constexpr uint32_t kRecentLinks = 20;
   std::vector<float> link_newest(n, 0.f), link_newest3(n, 0.f), link_sum(n, 0.f), link_count(n, 0.f), link_nearest(n, kAbsentRank);
+  std::vector<float> session_newest(n, 0.f), session_recent(n, 0.f), session_support(n, 0.f);
   if (snap) {
     const Kind target = set.target();
     const KindSnapshot& ks = snap->kind(target);
     std::unordered_map<DenseId, uint32_t> row_of;
     row_of.reserve(n * 2);
     for (size_t i = 0; i < n; ++i) row_of.emplace(items[rows[i].index].ref.id(), uint32_t(i));
+    // Session co-engagement with the newest interactions (what the viewer did
+    // next, elsewhere, after the same things).
+    for (const Anchor& a : ctx.anchors) {
+      if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.seq_off.size()) continue;
+      const float shrink = std::pow(0.8f, float(a.recency));
+      for (uint32_t p = ks.seq_off[a.ref.id()]; p < ks.seq_off[a.ref.id() + 1]; ++p) {
+        auto it = row_of.find(ks.seq_ids[p]);
+        if (it == row_of.end()) continue;
+        const uint32_t r = it->second;
+        if (a.recency == 0) session_newest[r] += ks.seq_w[p];
+        session_recent[r] += ks.seq_w[p] * shrink;
+        session_support[r] += 1.f;
+      }
+    }
     for (const Anchor& a : ctx.anchors) {
       if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.nb_off.size()) continue;
       for (uint32_t p = ks.nb_off[a.ref.id()]; p < ks.nb_off[a.ref.id() + 1]; ++p) {
@@ -164,6 +186,34 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
         link_sum[r] += ks.nb_w[p];
         link_count[r] += 1.f;
         link_nearest[r] = std::min(link_nearest[r], float(a.recency));
+      }
+    }
+  }
+  // The other direction: each row's own neighbour list read against the viewer's
+  // history. The lists rank neighbours by their share of the row's engagers, so
+  // a niche row tied to what the viewer did shows here even when it is far down
+  // the viewer's anchors' lists.
+  std::vector<float> rev_sum(n, 0.f), rev_recent(n, 0.f), rev_support(n, 0.f);
+  if (snap) {
+    const Kind target = set.target();
+    const KindSnapshot& ks = snap->kind(target);
+    std::unordered_map<DenseId, float> anchor_recency;
+    anchor_recency.reserve(ctx.anchors.size() * 2);
+    for (const Anchor& a : ctx.anchors)
+      if (!a.seed && a.ref.kind() == target && a.recency != UINT32_MAX) anchor_recency.emplace(a.ref.id(), std::pow(0.8f, float(a.recency)));
+    const auto& engaged = ctx.state->engaged;
+    for (size_t i = 0; i < n; ++i) {
+      const DenseId id = items[rows[i].index].ref.id();
+      if (id + 1 >= ks.nb_off.size()) continue;
+      for (uint32_t p = ks.nb_off[id]; p < ks.nb_off[id + 1]; ++p) {
+        const Ref nb(target, ks.nb_ids[p]);
+        if (auto it = anchor_recency.find(nb.id()); it != anchor_recency.end()) {
+          rev_sum[i] += ks.nb_w[p];
+          rev_recent[i] += ks.nb_w[p] * it->second;
+          rev_support[i] += 1.f;
+        } else if (std::binary_search(engaged.begin(), engaged.end(), nb)) {
+          rev_support[i] += 1.f;
+        }
       }
     }
   }
@@ -213,6 +263,12 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
     x[kInRecentCosine] = cos_mean;
     x[kInRecentCosineMax] = cos_max;
     x[kInBlendRank] = float(i);
+    x[kInCoengReverse] = rev_sum[i];
+    x[kInCoengReverseRecent] = rev_recent[i];
+    x[kInCoengReverseSupport] = rev_support[i];
+    x[kInSessionNewest] = session_newest[i];
+    x[kInSessionRecent] = session_recent[i];
+    x[kInSessionSupport] = session_support[i];
     x[kInCoengNewest] = link_newest[i];
     x[kInCoengNewest3] = link_newest3[i];
     x[kInCoengRecent20] = link_sum[i];

@@ -46,6 +46,12 @@ enum RankInput : int {
   kInCoengRecent20Support,                       // how many of the 20 newest link to it
   kInCoengNearestRecency,                        // recency of the newest interaction linking to it (1000: none)
   kInBlendRank,                                  // position in the blend's order among the rows (0 = first)
+  kInCoengReverse,                               // its own neighbour list: summed weight of the viewer's anchors in it
+  kInCoengReverseRecent,                         // ... each anchor's weight shrunk by 0.8 per newer interaction
+  kInCoengReverseSupport,                        // ... how many of its neighbours the viewer ever engaged with
+  kInSessionNewest,                              // session co-engagement with the viewer's newest interaction
+  kInSessionRecent,                              // ... with the 20 newest, each shrunk by 0.8 per newer interaction
+  kInSessionSupport,                             // ... how many of the 20 newest link to it
   kInCommonNeighbours,                           // followed accounts linking to it
   kInCreatorRecent,                              // viewer's recent interactions with its creator
   kInLogEngagers,                                // log(1 + engagers) at the snapshot
