@@ -30,6 +30,7 @@ absl::Status Config::Validate() const {
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
   if (batch.hnsw_m < 2) return bad("batch.hnsw_m must be >= 2");
   if (batch.keep_snapshots < 1) return bad("batch.keep_snapshots must be >= 1");
+  if (serving.coeng_session_weight < 0) return bad("serving.coeng_session_weight must be >= 0");
   if (batch.session_window < 1 || batch.session_window > 100) return bad("batch.session_window must be 1..100");
   if (batch.session_gap_hours <= 0) return bad("batch.session_gap_hours must be > 0");
   if (batch.session_neighbors < 0 || batch.session_neighbors > 1000) return bad("batch.session_neighbors must be 0..1000");
@@ -87,6 +88,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "serving", "anchor_min_weight", s.anchor_min_weight);
   Read(t, "serving", "ann_budget", s.ann_budget);
   Read(t, "serving", "coeng_budget", s.coeng_budget);
+  Read(t, "serving", "coeng_session_weight", s.coeng_session_weight);
   Read(t, "serving", "popular_budget", s.popular_budget);
   Read(t, "serving", "ann_ef_search", s.ann_ef_search);
   Read(t, "serving", "w_graph", s.w_graph);

@@ -42,6 +42,7 @@ struct ServingOptions {
   double anchor_min_weight = 0.2;      // ... never below this share
   int ann_budget = 100;
   int coeng_budget = 200;
+  double coeng_session_weight = 0.05;  // session neighbours' weight inside co-engagement (0: whole-history only)
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
   std::string attribution_method = "saabas";  // learned-ranker explanations (explain:true): saabas (paths) or treeshap;

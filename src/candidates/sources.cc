@@ -188,13 +188,19 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
   const Snapshot* snap = ctx.snapshot;
   // Every anchor's neighbours are summed first; the strongest `coeng_budget`
   // become candidates, each crediting the anchor that contributed most.
+  // Session neighbours (engaged close after or before the anchor in viewers'
+  // timelines) add to the same sums at `coeng_session_weight`.
   thread_local CoengAccumulator acc;
+  const float session_weight = float(ctx.options->coeng_session_weight);
   size_t expected = 64;
   if (snap) {
     const KindSnapshot& ks = snap->kind(target);
-    for (const Anchor& a : ctx.anchors)
+    for (const Anchor& a : ctx.anchors) {
       if (a.ref.kind() == target && a.ref.id() + 1 < ks.nb_off.size())
         expected += ks.nb_off[a.ref.id() + 1] - ks.nb_off[a.ref.id()];
+      if (session_weight > 0 && a.ref.kind() == target && a.ref.id() + 1 < ks.seq_off.size())
+        expected += ks.seq_off[a.ref.id() + 1] - ks.seq_off[a.ref.id()];
+    }
   }
   if (target == Kind::kCreator) expected += ctx.anchors.size() * 64;
   acc.Reset(expected);
@@ -213,6 +219,9 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
     for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p)
       acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors);
+    if (session_weight > 0 && anchor.id() + 1 < ks.seq_off.size())
+      for (uint32_t p = ks.seq_off[anchor.id()]; p < ks.seq_off[anchor.id() + 1]; ++p)
+        acc.Add(ks.seq_ids[p], session_weight * a.weight * ks.seq_w[p], uint32_t(ai), a.recency < kRecentAnchors);
   }
   struct Row {
     float score;

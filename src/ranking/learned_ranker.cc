@@ -81,6 +81,8 @@ const std::vector<std::string>& LearnedRanker::InputNames() {
     n[kInSessionNewest] = "session_newest";
     n[kInSessionRecent] = "session_recent";
     n[kInSessionSupport] = "session_support";
+    n[kInSessionReverse] = "session_reverse";
+    n[kInSessionReverseSupport] = "session_reverse_support";
     n[kInCommonNeighbours] = "common_neighbours";
     n[kInCreatorRecent] = "recent_with_creator";
     n[kInLogEngagers] = "log_engagers";
@@ -193,27 +195,44 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   // history. The lists rank neighbours by their share of the row's engagers, so
   // a niche row tied to what the viewer did shows here even when it is far down
   // the viewer's anchors' lists.
-  std::vector<float> rev_sum(n, 0.f), rev_recent(n, 0.f), rev_support(n, 0.f);
+  std::vector<float> rev_sum(n, 0.f), rev_recent(n, 0.f), rev_support(n, 0.f), srev(n, 0.f), srev_support(n, 0.f);
   if (snap) {
     const Kind target = set.target();
     const KindSnapshot& ks = snap->kind(target);
-    std::unordered_map<DenseId, float> anchor_recency;
-    anchor_recency.reserve(ctx.anchors.size() * 2);
+    // The viewer's history as a bitmap over the kind's dense ids: 20,000 list
+    // entries are checked per request, at one bit test each.
+    const size_t bound = std::max<size_t>(ks.count, ctx.registry->Count(target));
+    std::vector<uint64_t> has((bound + 63) / 64, 0);
+    auto mark = [&](DenseId id) {
+      if (id < bound) has[id >> 6] |= uint64_t(1) << (id & 63);
+    };
+    for (Ref r : ctx.state->engaged)
+      if (r.kind() == target) mark(r.id());
+    std::unordered_map<DenseId, float> anchor_shrink;
+    anchor_shrink.reserve(ctx.anchors.size() * 2);
     for (const Anchor& a : ctx.anchors)
-      if (!a.seed && a.ref.kind() == target && a.recency != UINT32_MAX) anchor_recency.emplace(a.ref.id(), std::pow(0.8f, float(a.recency)));
-    const auto& engaged = ctx.state->engaged;
+      if (!a.seed && a.ref.kind() == target && a.recency != UINT32_MAX) {
+        anchor_shrink.emplace(a.ref.id(), std::pow(0.8f, float(a.recency)));
+        mark(a.ref.id());
+      }
     for (size_t i = 0; i < n; ++i) {
       const DenseId id = items[rows[i].index].ref.id();
       if (id + 1 >= ks.nb_off.size()) continue;
       for (uint32_t p = ks.nb_off[id]; p < ks.nb_off[id + 1]; ++p) {
-        const Ref nb(target, ks.nb_ids[p]);
-        if (auto it = anchor_recency.find(nb.id()); it != anchor_recency.end()) {
+        const DenseId nb = ks.nb_ids[p];
+        if (nb >= bound || !((has[nb >> 6] >> (nb & 63)) & 1)) continue;
+        rev_support[i] += 1.f;
+        if (auto it = anchor_shrink.find(nb); it != anchor_shrink.end()) {
           rev_sum[i] += ks.nb_w[p];
           rev_recent[i] += ks.nb_w[p] * it->second;
-          rev_support[i] += 1.f;
-        } else if (std::binary_search(engaged.begin(), engaged.end(), nb)) {
-          rev_support[i] += 1.f;
         }
+      }
+      if (id + 1 >= ks.seq_off.size()) continue;
+      for (uint32_t p = ks.seq_off[id]; p < ks.seq_off[id + 1]; ++p) {
+        const DenseId nb = ks.seq_ids[p];
+        if (nb >= bound || !((has[nb >> 6] >> (nb & 63)) & 1)) continue;
+        srev_support[i] += 1.f;
+        if (auto it = anchor_shrink.find(nb); it != anchor_shrink.end()) srev[i] += ks.seq_w[p] * it->second;
       }
     }
   }
@@ -269,6 +288,8 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
     x[kInSessionNewest] = session_newest[i];
     x[kInSessionRecent] = session_recent[i];
     x[kInSessionSupport] = session_support[i];
+    x[kInSessionReverse] = srev[i];
+    x[kInSessionReverseSupport] = srev_support[i];
     x[kInCoengNewest] = link_newest[i];
     x[kInCoengNewest3] = link_newest3[i];
     x[kInCoengRecent20] = link_sum[i];

@@ -52,6 +52,8 @@ enum RankInput : int {
   kInSessionNewest,                              // session co-engagement with the viewer's newest interaction
   kInSessionRecent,                              // ... with the 20 newest, each shrunk by 0.8 per newer interaction
   kInSessionSupport,                             // ... how many of the 20 newest link to it
+  kInSessionReverse,                             // its own session list: the viewer's anchors in it, shrunk by 0.8 per newer one
+  kInSessionReverseSupport,                      // ... how many of its session neighbours the viewer ever engaged with
   kInCommonNeighbours,                           // followed accounts linking to it
   kInCreatorRecent,                              // viewer's recent interactions with its creator
   kInLogEngagers,                                // log(1 + engagers) at the snapshot

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "base/strings.h"
 #include "batch/als.h"
@@ -208,6 +209,82 @@ TEST_F(BatchPipelineTest, PopularityRanksTheMostEngagedFirst) {
   EXPECT_EQ(creators.popular[0], world_.registry.Find("c0")->id());  // every user follows c0
   EXPECT_FLOAT_EQ(creators.followers[world_.registry.Find("c0")->id()], 10.f);
   EXPECT_EQ(users.following[world_.registry.Find("u0")->id()], 3.f);  // u1, u2 and c0
+}
+
+// Three viewers' timelines: a then b then c within minutes; d two days after a.
+class SessionNeighboursTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<RawEntity> ents;
+    for (int u = 0; u < 3; ++u) ents.push_back({"u" + std::to_string(u), "user", "", "", ""});
+    for (const char* i : {"a", "b", "c", "d"}) ents.push_back({i, "item", "", "", ""});
+    world_.Entities(ents);
+    const int64_t minute = 60'000, day = 86'400'000, t0 = world_.clock.NowMillis() - 3 * day;
+    std::vector<RawEvent> evs;
+    for (int u = 0; u < 3; ++u) {
+      const std::string v = "u" + std::to_string(u);
+      evs.push_back(World::Ev(v, "a", "click", t0 + u * minute));
+      evs.push_back(World::Ev(v, "a", "click", t0 + u * minute + 1));  // a repeat adds nothing
+      evs.push_back(World::Ev(v, "b", "click", t0 + (u + 1) * minute));
+      evs.push_back(World::Ev(v, "c", "click", t0 + (u + 2) * minute));
+      evs.push_back(World::Ev(v, "d", "click", t0 + 2 * day + u * minute));
+    }
+    ASSERT_TRUE(world_.Events(evs).ok());
+    options_.als_factors = 4;
+    options_.hnsw_m = 8;
+  }
+  // item -> session weight among `of`'s neighbours (absent: missing).
+  std::map<std::string, float> Neighbours(const Snapshot& snap, const std::string& of) {
+    const KindSnapshot& ks = snap.kind(Kind::kItem);
+    const DenseId id = world_.registry.Find(of)->id();
+    std::map<std::string, float> out;
+    for (uint32_t p = ks.seq_off[id]; p < ks.seq_off[id + 1]; ++p)
+      out[world_.registry.ExtId(Ref(Kind::kItem, ks.seq_ids[p]))] = ks.seq_w[p];
+    return out;
+  }
+  World world_;
+  BatchOptions options_;
+};
+
+TEST_F(SessionNeighboursTest, NearerInTheTimelineWeighsMoreAndTheGapEndsASession) {
+  auto snap = BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  auto a = Neighbours(**snap, "a");
+  ASSERT_TRUE(a.count("b") && a.count("c"));
+  EXPECT_FALSE(a.count("d"));  // two days later: another session
+  // b is one step from a in every timeline, c two: 3 x 1 vs 3 x 1/2, over
+  // sqrt(3 occurrences of a) x 3^0.3 (the repeated a counts once).
+  const float norm = std::sqrt(3.f) * std::pow(3.f, 0.3f);
+  EXPECT_NEAR(a["b"], 3.f / norm, 1e-5);
+  EXPECT_NEAR(a["c"], 1.5f / norm, 1e-5);
+  EXPECT_TRUE(Neighbours(**snap, "d").empty());
+}
+
+TEST_F(SessionNeighboursTest, WindowLimitsHowFarApartAPairMayBe) {
+  options_.session_window = 1;
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto a = Neighbours(*snap, "a");
+  EXPECT_TRUE(a.count("b"));
+  EXPECT_FALSE(a.count("c"));
+  EXPECT_EQ(Neighbours(*snap, "b").size(), 2u);  // a before it, c after it
+}
+
+TEST_F(SessionNeighboursTest, SurviveSnapshotPublishAndLoad) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  TempDir dir;
+  ASSERT_TRUE(PublishSnapshot(dir.path(), *snap, "", 2).ok());
+  auto loaded = LoadCurrentSnapshot(dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const KindSnapshot &x = snap->kind(Kind::kItem), &y = (*loaded)->kind(Kind::kItem);
+  EXPECT_EQ(y.seq_off, x.seq_off);
+  EXPECT_EQ(y.seq_ids, x.seq_ids);
+  EXPECT_EQ(y.seq_w, x.seq_w);
+}
+
+TEST_F(SessionNeighboursTest, NoneAreBuiltWhenSwitchedOff) {
+  options_.session_neighbors = 0;
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  EXPECT_TRUE(snap->kind(Kind::kItem).seq_off.empty());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "batch/pipeline.h"
@@ -273,6 +274,54 @@ TEST(RankerTrainingTest, FitReportsHeldOutNdcgOfModelBlendAndCurrent) {
   EXPECT_GT(fit->ndcg_model, fit->ndcg_blend + 0.1);
   EXPECT_GE(fit->ndcg_current, 0.0);
   EXPECT_FALSE(FitRanker(RankerRows(), o).ok());
+}
+
+// Viewers u0-u3 go a, b, c in a few minutes; u4 has just engaged with a.
+TEST(RankerInputsTest, SessionAndReverseCoEngagementComeFromTheNewestInteractions) {
+  testing::World world;
+  std::vector<RawEntity> ents;
+  for (int u = 0; u < 5; ++u) ents.push_back({"u" + std::to_string(u), "user", "", "", ""});
+  for (const char* i : {"a", "b", "c", "z"}) ents.push_back({i, "item", "", "", ""});
+  world.Entities(ents);
+  const int64_t t0 = world.clock.NowMillis() - 3'600'000, minute = 60'000;
+  std::vector<RawEvent> evs;
+  for (int u = 0; u < 4; ++u)
+    for (int k = 0; k < 3; ++k) evs.push_back(testing::World::Ev("u" + std::to_string(u), std::string(1, char('a' + k)), "click", t0 + (u * 3 + k) * minute));
+  evs.push_back(testing::World::Ev("u0", "z", "click", t0 - 2 * 86'400'000));  // z: co-engaged with a, in an older session
+  evs.push_back(testing::World::Ev("u4", "a", "click", t0 + 50 * minute));
+  ASSERT_TRUE(world.Events(evs).ok());
+  BatchOptions bo;
+  bo.als_factors = 4;
+  bo.hnsw_m = 8;
+  auto snap = *BuildSnapshot(*world.store, world.registry, bo, world.clock.NowMillis(), nullptr);
+  QueryEngine engine(world.config.serving, &world.registry, world.live.get(), nullptr, nullptr, &world.clock);
+  QueryRequest q;
+  q.viewer_id = "u4";
+  q.k = 10;
+  q.ranker = "off";
+  q.want_inputs = true;
+  auto r = engine.QueryWith(q, snap.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::map<std::string, std::vector<float>> in;
+  for (const auto& res : r->results) in[res.entity_id] = res.inputs;
+  ASSERT_TRUE(in.count("b") && in.count("c") && in.count("z"));
+  const KindSnapshot& ks = snap->kind(Kind::kItem);
+  auto session_weight = [&](const char* from, const char* to) {
+    const DenseId f = world.registry.Find(from)->id(), t = world.registry.Find(to)->id();
+    for (uint32_t p = ks.seq_off[f]; p < ks.seq_off[f + 1]; ++p)
+      if (ks.seq_ids[p] == t) return ks.seq_w[p];
+    return 0.f;
+  };
+  EXPECT_FLOAT_EQ(in["b"][kInSessionNewest], session_weight("a", "b"));
+  EXPECT_FLOAT_EQ(in["b"][kInSessionRecent], session_weight("a", "b"));  // the newest: no shrinking
+  EXPECT_EQ(in["b"][kInSessionSupport], 1.f);
+  EXPECT_GT(in["b"][kInSessionNewest], in["c"][kInSessionNewest]);  // two steps from a
+  EXPECT_EQ(in["z"][kInSessionNewest], 0.f);
+  EXPECT_EQ(in["z"][kInSessionSupport], 0.f);
+  // b's own co-engagement list holds a, the viewer's one interaction.
+  EXPECT_GT(in["b"][kInCoengReverse], 0.f);
+  EXPECT_EQ(in["b"][kInCoengReverseSupport], 1.f);
+  EXPECT_FLOAT_EQ(in["b"][kInCoengReverseRecent], in["b"][kInCoengReverse]);
 }
 
 }  // namespace
