@@ -40,6 +40,8 @@ absl::Status Config::Validate() const {
   if (ranker.objective != "rank:ndcg" && ranker.objective != "rank:pairwise" && ranker.objective != "rank:map")
     return bad("ranker.objective must be rank:ndcg, rank:pairwise or rank:map");
   if (ranker.validation_share <= 0 || ranker.validation_share >= 1) return bad("ranker.validation_share must be in (0, 1)");
+  if (ranker.training_slices < 1 || ranker.training_slices * ranker.validation_share >= 0.8)
+    return bad("ranker.training_slices must be >= 1 and leave at least a fifth of each line to the oldest slice's world");
   if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
   if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
@@ -145,6 +147,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   Read(t, "ranker", "threads", r.threads);
   Read(t, "ranker", "max_groups", r.max_groups);
   Read(t, "ranker", "validation_share", r.validation_share);
+  Read(t, "ranker", "training_slices", r.training_slices);
   Read(t, "ranker", "gate_tolerance", r.gate_tolerance);
   Read(t, "ranker", "label_window_hours", r.label_window_hours);
   Read(t, "ranker", "train_in_batch", r.train_in_batch);

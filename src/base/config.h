@@ -111,6 +111,7 @@ struct RankerOptions {
   int threads = 0;                  // training threads; 0 = number of cores
   int max_groups = 30000;           // viewers (query groups) sampled for training
   double validation_share = 0.1;    // eval: share of each user's training items held out to train on
+  int training_slices = 1;          // eval: consecutive such shares, each labelled in its own world
   double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
   bool train_in_batch = true;       // batch: train a model from logged impressions and outcomes

@@ -181,6 +181,7 @@ absl::Status ParseHetrecLastfm(const std::string& dir, int64_t ts, ParsedDataset
   }));
   out->entities_where = {dir};
   out->events_where = {dir};
+  out->ordered = false;
   return absl::OkStatus();
 }
 

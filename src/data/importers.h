@@ -24,6 +24,9 @@ struct ParsedDataset {
   std::vector<RawEntity> entities;
   std::vector<RawEvent> events;
   Where entities_where{"entities"}, events_where{"events"};
+  // False when the events carry neither times nor a meaningful order (HetRec
+  // play counts, listed by artist id): no session neighbours are built from them.
+  bool ordered = true;
 };
 absl::Status ParseNative(const std::string& dir, ParsedDataset* out);
 absl::Status ParseLightgcn(const std::string& dir_or_file, int64_t ts, ParsedDataset* out);

@@ -294,6 +294,7 @@ absl::StatusOr<std::unique_ptr<EvalWorld>> BuildWorld(const ParsedDataset& d, co
   if (progress) progress("imported", 0, 0);
   BatchOptions bo = o.config.batch;
   if (o.threads > 0) bo.threads = o.threads;
+  if (!d.ordered) bo.session_neighbors = 0;  // adjacency in an unordered log means nothing
   AFF_ASSIGN_OR_RETURN(w->snapshot, BuildSnapshot(*w->store, *w->registry, bo, now, nullptr, [&](const std::string& s) {
     if (progress) progress("batch " + s, 0, 0);
   }));
@@ -372,59 +373,67 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   } else if (o.ranker == "learned") {
     auto t_train = Clock_::now();
     const RankerOptions& ro = o.config.ranker;
-    ParsedDataset dv = d;
-    TestSet valid;
-    AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share, &valid));
-    Scratch scratch_v(o.scratch_dir.empty() ? "" : o.scratch_dir + "-validation");
-    AFF_ASSIGN_OR_RETURN(auto w, BuildWorld(dv, scratch_v.path(), o, now, progress));
-    dv = ParsedDataset();
-    QueryEngine engine_v(o.config.serving, w->registry.get(), w->live.get(), nullptr, nullptr, clock);
-    // A seeded sample of the validation users (query groups).
-    std::vector<size_t> pick(valid.users.size());
-    for (size_t i = 0; i < pick.size(); ++i) pick[i] = i;
-    std::mt19937_64 rng(17);
-    std::shuffle(pick.begin(), pick.end(), rng);
-    pick.resize(std::min<size_t>(pick.size(), size_t(std::max(1, ro.max_groups))));
-    std::sort(pick.begin(), pick.end());
-    const size_t n_pick = pick.size();
-    std::vector<std::vector<float>> rows_x(n_pick), rows_y(n_pick);
-    std::vector<unsigned> relevant(n_pick, 0);
     const int threads = o.threads > 0 ? o.threads : DefaultThreads();
-    ParallelFor(n_pick, threads, [&](size_t p, int) {
-      const size_t u = pick[p];
-      QueryRequest q;
-      q.viewer_id = valid.users[u];
-      q.target = target;
-      q.k = std::min(500, o.config.serving.rerank_depth);  // the candidates the test-time ranker re-scores
-      q.new_creator_share = 0;
-      q.diversity = 0;
-      q.explain = ExplainMode::kNone;
-      q.audit = false;
-      q.deadline_ms = 10000;
-      q.max_per_creator = 0;
-      q.exclude_engaged = true;
-      q.ranker = "off";
-      q.want_inputs = true;
-      auto r = engine_v.QueryWith(q, w->snapshot.get());
-      if (!r.ok()) return;
-      std::unordered_set<std::string> truth(valid.items[u].begin(), valid.items[u].end());
-      bool any = false;
-      for (const auto& res : r->results) any |= truth.count(res.entity_id) > 0;
-      if (!any) return;  // a group without positives teaches the ranker nothing
-      for (const auto& res : r->results) {
-        if (res.inputs.empty()) continue;
-        rows_x[p].insert(rows_x[p].end(), res.inputs.begin(), res.inputs.end());
-        rows_y[p].push_back(truth.count(res.entity_id) ? 1.f : 0.f);
-      }
-      relevant[p] = unsigned(truth.size());
-    }, 16);
     RankerRows rows;
-    for (size_t p = 0; p < n_pick; ++p) {
-      if (rows_y[p].empty()) continue;
-      rows.AddGroup(rows_x[p], rows_y[p], relevant[p]);
-      std::vector<float>().swap(rows_x[p]);
+    // Slice 0 is the latest `validation_share` of each line; slice s holds out
+    // s more shares first (dropped) and labels the share before them, so each
+    // slice's world ends where its labels begin.
+    for (int slice = 0; slice < ro.training_slices; ++slice) {
+      ParsedDataset dv = d;
+      TestSet valid;
+      for (int skip = 0; skip < slice; ++skip) {
+        TestSet dropped;
+        AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - skip * ro.validation_share), &dropped));
+      }
+      AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - slice * ro.validation_share), &valid));
+      Scratch scratch_v(o.scratch_dir.empty() ? "" : o.scratch_dir + "-validation" + std::to_string(slice));
+      AFF_ASSIGN_OR_RETURN(auto w, BuildWorld(dv, scratch_v.path(), o, now, progress));
+      dv = ParsedDataset();
+      QueryEngine engine_v(o.config.serving, w->registry.get(), w->live.get(), nullptr, nullptr, clock);
+      // A seeded sample of the validation users (query groups).
+      std::vector<size_t> pick(valid.users.size());
+      for (size_t i = 0; i < pick.size(); ++i) pick[i] = i;
+      std::mt19937_64 rng(17 + slice);
+      std::shuffle(pick.begin(), pick.end(), rng);
+      pick.resize(std::min<size_t>(pick.size(), size_t(std::max(1, ro.max_groups))));
+      std::sort(pick.begin(), pick.end());
+      const size_t n_pick = pick.size();
+      std::vector<std::vector<float>> rows_x(n_pick), rows_y(n_pick);
+      std::vector<unsigned> relevant(n_pick, 0);
+      ParallelFor(n_pick, threads, [&](size_t p, int) {
+        const size_t u = pick[p];
+        QueryRequest q;
+        q.viewer_id = valid.users[u];
+        q.target = target;
+        q.k = std::min(500, o.config.serving.rerank_depth);  // the candidates the test-time ranker re-scores
+        q.new_creator_share = 0;
+        q.diversity = 0;
+        q.explain = ExplainMode::kNone;
+        q.audit = false;
+        q.deadline_ms = 10000;
+        q.max_per_creator = 0;
+        q.exclude_engaged = true;
+        q.ranker = "off";
+        q.want_inputs = true;
+        auto r = engine_v.QueryWith(q, w->snapshot.get());
+        if (!r.ok()) return;
+        std::unordered_set<std::string> truth(valid.items[u].begin(), valid.items[u].end());
+        bool any = false;
+        for (const auto& res : r->results) any |= truth.count(res.entity_id) > 0;
+        if (!any) return;  // a group without positives teaches the ranker nothing
+        for (const auto& res : r->results) {
+          if (res.inputs.empty()) continue;
+          rows_x[p].insert(rows_x[p].end(), res.inputs.begin(), res.inputs.end());
+          rows_y[p].push_back(truth.count(res.entity_id) ? 1.f : 0.f);
+        }
+        relevant[p] = unsigned(truth.size());
+      }, 16);
+      for (size_t p = 0; p < n_pick; ++p) {
+        if (rows_y[p].empty()) continue;
+        rows.AddGroup(rows_x[p], rows_y[p], relevant[p]);
+        std::vector<float>().swap(rows_x[p]);
+      }
     }
-    w.reset();
     if (progress) progress("training the ranker on " + std::to_string(rows.groups.size()) + " validation users", 0, 0);
     RankerOptions train_options = ro;
     if (train_options.threads <= 0) train_options.threads = threads;
