@@ -187,6 +187,25 @@ TEST(EvaluatorTest, LearnedRankerTrainsOnAValidationSliceAndRanks) {
   EXPECT_GT(r->at_k.recall, 0.5);
 }
 
+TEST(EvaluatorTest, TwoTrainingSlicesGiveTheRankerMoreGroups) {
+  TempDir dir;
+  WriteGroups(dir);
+  auto groups_with = [&](int slices) {
+    EvalOptions o = GroupsEval(dir, 3);
+    o.ranker = "learned";
+    o.config.ranker.training_slices = slices;
+    int groups = -1;
+    auto r = RunEval(o, [&](const std::string& stage, int64_t, int64_t) {
+      if (stage.rfind("training the ranker on ", 0) == 0) groups = std::stoi(stage.substr(23));
+    });
+    EXPECT_TRUE(r.ok()) << r.status();
+    return groups;
+  };
+  const int one = groups_with(1), two = groups_with(2);
+  EXPECT_GT(one, 0);
+  EXPECT_GT(two, one);  // the second slice labels other interactions of the same users
+}
+
 TEST(EvaluatorTest, UnknownFormatAndTargetAreRefused) {
   EvalOptions o;
   o.format = "csv";
