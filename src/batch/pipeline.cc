@@ -1,11 +1,13 @@
 #include "batch/pipeline.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <functional>
 #include <numeric>
 #include <thread>
+#include <tuple>
 
 #include "base/json_writer.h"
 #include "base/parallel.h"
@@ -67,17 +69,43 @@ void BuildRecentCsr(const std::vector<Pair>& pairs, uint32_t rows, size_t cap, b
   }
 }
 
+using NeighbourLists = std::vector<std::vector<std::pair<uint32_t, float>>>;  // per column: (column, weight)
+
+// Sorts `out` strongest first (ties by column) and keeps `keep`.
+void KeepStrongest(std::vector<std::pair<uint32_t, float>>* out, size_t keep) {
+  const size_t k = std::min(keep, out->size());
+  std::partial_sort(out->begin(), out->begin() + k, out->end(),
+                    [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+  out->resize(k);
+  out->shrink_to_fit();
+}
+
+// Splits per-column lists into one CSR per kind (dense ids of that kind).
+template <typename Fields>
+void StoreByKind(const NeighbourLists& nbrs, const std::array<uint32_t, kNumKinds>& count,
+                 const std::array<uint32_t, kNumKinds>& base, Snapshot* snap, Fields&& fields) {
+  for (int k = 0; k < kNumKinds; ++k) {
+    auto [off, ids, w] = fields(snap->kinds[k]);
+    off->assign(size_t(count[k]) + 1, 0);
+    for (uint32_t i = 0; i < count[k]; ++i) {
+      for (auto& [j, weight] : nbrs[base[k] + i]) {
+        ids->push_back(j - base[k]);
+        w->push_back(weight);
+      }
+      (*off)[i + 1] = uint32_t(ids->size());
+    }
+  }
+}
+
 // Session co-engagement: entity j is a session neighbour of i when viewers
 // engaged with them close together in their own timelines (at most `window`
 // positive interactions and `gap_ms` apart), each such pair counting
 // 1 / distance. Whole-history co-engagement cannot tell "bought together" from
 // "both bought, a year apart"; this can. Similarity divides by n_i^0.5 * n_j^0.3
 // (occurrences), like co-engagement's heavier penalty on a popular anchor; each
-// entity keeps its `keep` strongest neighbours of its own kind. Returns CSR rows
-// over columns (off has cols + 1 entries).
-void BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int window, int64_t gap_ms, size_t keep,
-                            int threads, const std::function<Kind(uint32_t)>& kind_of_col, std::vector<uint32_t>* off,
-                            std::vector<uint32_t>* ids, std::vector<float>* weights) {
+// entity keeps its `keep` strongest neighbours of its own kind.
+NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int window, int64_t gap_ms,
+                                      size_t keep, int threads, const std::function<Kind(uint32_t)>& kind_of_col) {
   // Each viewer's positive interactions in time order (log order within a
   // millisecond); a repeat of the entity just before adds nothing.
   std::vector<uint32_t> order;
@@ -106,7 +134,7 @@ void BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int 
     std::vector<uint32_t> fill(occ_off.begin(), occ_off.end() - 1);
     for (uint32_t p = 0; p < seq_col.size(); ++p) occ[fill[seq_col[p]]++] = p;
   }
-  std::vector<std::vector<std::pair<uint32_t, float>>> nbrs(cols);
+  NeighbourLists nbrs(cols);
   std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
   std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
   const int64_t n_seq = int64_t(seq_col.size());
@@ -133,22 +161,9 @@ void BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int 
       acc[j] = 0;
     }
     tl.clear();
-    const size_t k = std::min(keep, out.size());
-    std::partial_sort(out.begin(), out.begin() + k, out.end(),
-                      [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
-    out.resize(k);
-    out.shrink_to_fit();
+    KeepStrongest(&out, keep);
   }, 64);
-  off->assign(size_t(cols) + 1, 0);
-  ids->clear();
-  weights->clear();
-  for (uint32_t c = 0; c < cols; ++c) {
-    for (auto& [j, w] : nbrs[c]) {
-      ids->push_back(j);
-      weights->push_back(w);
-    }
-    (*off)[c + 1] = uint32_t(ids->size());
-  }
+  return nbrs;
 }
 
 }  // namespace
@@ -203,21 +218,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
 
   // 1b. Session co-engagement neighbours (from the timelines, before they are reduced to pairs).
   if (o.session_neighbors > 0) {
-    std::vector<uint32_t> off, ids;
-    std::vector<float> w;
-    BuildSessionNeighbours(raw, cols, o.session_window, int64_t(o.session_gap_hours * 3600e3), size_t(o.session_neighbors),
-                           threads, [&](uint32_t c) { return ref_of_col(c).kind(); }, &off, &ids, &w);
-    for (int k = 0; k < kNumKinds; ++k) {
-      KindSnapshot& ks = snap->kinds[k];
-      ks.seq_off.assign(size_t(count[k]) + 1, 0);
-      for (uint32_t i = 0; i < count[k]; ++i) {
-        for (uint32_t p = off[base[k] + i]; p < off[base[k] + i + 1]; ++p) {
-          ks.seq_ids.push_back(ids[p] - base[k]);
-          ks.seq_w.push_back(w[p]);
-        }
-        ks.seq_off[i + 1] = uint32_t(ks.seq_ids.size());
-      }
-    }
+    NeighbourLists nbrs = BuildSessionNeighbours(raw, cols, o.session_window, int64_t(o.session_gap_hours * 3600e3),
+                                                 size_t(o.session_neighbors), threads,
+                                                 [&](uint32_t c) { return ref_of_col(c).kind(); });
+    StoreByKind(nbrs, count, base, snap.get(), [](KindSnapshot& ks) { return std::tuple(&ks.seq_off, &ks.seq_ids, &ks.seq_w); });
     stage("sessions");
   }
 
@@ -339,7 +343,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   std::vector<Pair>().swap(pairs);
   std::vector<float> n_eng(cols);
   for (uint32_t c = 0; c < cols; ++c) n_eng[c] = float(iu_off[c + 1] - iu_off[c]);
-  std::vector<std::vector<std::pair<uint32_t, float>>> nbrs(cols);
+  NeighbourLists nbrs(cols);
   const size_t K = size_t(o.coeng_neighbors);
   const float anchor_exp = float(o.coeng_item_exponent);
   const float cand_exp = float(o.coeng_candidate_exponent >= 0 ? o.coeng_candidate_exponent : o.coeng_item_exponent);
@@ -369,23 +373,9 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
       acc[j] = 0;
     }
     tl.clear();
-    size_t keep = std::min(K, out.size());
-    std::partial_sort(out.begin(), out.begin() + keep, out.end(),
-                      [](auto& a, auto& b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
-    out.resize(keep);
-    out.shrink_to_fit();
+    KeepStrongest(&out, K);
   }, 64);
-  for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot& ks = snap->kinds[k];
-    ks.nb_off.assign(size_t(count[k]) + 1, 0);
-    for (uint32_t i = 0; i < count[k]; ++i) {
-      for (auto& [j, w] : nbrs[base[k] + i]) {
-        ks.nb_ids.push_back(j - base[k]);
-        ks.nb_w.push_back(w);
-      }
-      ks.nb_off[i + 1] = uint32_t(ks.nb_ids.size());
-    }
-  }
+  StoreByKind(nbrs, count, base, snap.get(), [](KindSnapshot& ks) { return std::tuple(&ks.nb_off, &ks.nb_ids, &ks.nb_w); });
   stage("coengagement");
 
   // 6. One HNSW index per kind over trained entity embeddings.
