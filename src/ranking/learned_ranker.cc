@@ -163,8 +163,8 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
     std::unordered_map<DenseId, uint32_t> row_of;
     row_of.reserve(n * 2);
     for (size_t i = 0; i < n; ++i) row_of.emplace(items[rows[i].index].ref.id(), uint32_t(i));
-    // Session co-engagement with the newest interactions (what the viewer did
-    // next, elsewhere, after the same things).
+    // Session co-engagement with the newest interactions: what other viewers
+    // engaged with right before or after the same things.
     for (const Anchor& a : ctx.anchors) {
       if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.seq_off.size()) continue;
       const float shrink = std::pow(0.8f, float(a.recency));
