@@ -131,7 +131,7 @@ class CoengAccumulator {
     float score;
     float best;
     uint32_t anchor;
-    uint32_t count;
+    uint32_t count;  // anchors whose co-engagement list names it (session lists add weight only)
     float recent;  // from the viewer's newest few interactions only
   };
   void Reset(size_t expected) {
@@ -143,7 +143,7 @@ class CoengAccumulator {
     }
     mask_ = keys_.size() - 1;
   }
-  void Add(DenseId id, float contribution, uint32_t anchor, bool recent) {
+  void Add(DenseId id, float contribution, uint32_t anchor, bool recent, bool counts = true) {
     uint32_t key = id + 1;
     size_t h = (size_t(key) * 0x9E3779B1u) & mask_;
     while (keys_[h] != 0 && keys_[h] != key) h = (h + 1) & mask_;
@@ -155,7 +155,7 @@ class CoengAccumulator {
     }
     Acc& a = vals_[h];
     a.score += contribution;
-    a.count++;
+    a.count += counts ? 1 : 0;
     if (recent) a.recent += contribution;
     if (contribution > a.best) {
       a.best = contribution;
@@ -221,7 +221,8 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
       acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors);
     if (session_weight > 0 && anchor.id() + 1 < ks.seq_off.size())
       for (uint32_t p = ks.seq_off[anchor.id()]; p < ks.seq_off[anchor.id() + 1]; ++p)
-        acc.Add(ks.seq_ids[p], session_weight * a.weight * ks.seq_w[p], uint32_t(ai), a.recency < kRecentAnchors);
+        acc.Add(ks.seq_ids[p], session_weight * a.weight * ks.seq_w[p], uint32_t(ai), a.recency < kRecentAnchors,
+                /*counts=*/false);
   }
   struct Row {
     float score;

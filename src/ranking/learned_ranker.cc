@@ -152,34 +152,44 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
       m.resize(size_t(dim), 0.f);
       for (int d = 0; d < dim; ++d) m[d] += y[d] * recent.back().inv_norm;
     }
-  // Co-engagement of each row with each of the viewer's 20 newest interactions,
-  // read from the anchors' neighbour lists (the blend sees only their weighted sum).
+  // Co-engagement and session co-engagement of each row with each of the
+  // viewer's 20 newest interactions, read from the anchors' lists (the blend sees
+  // only their weighted sum); then the other direction: each row's own lists read
+  // against the viewer's history. Those lists rank neighbours by their share of
+  // the row's engagers, so a niche row tied to what the viewer did shows there
+  // even when it is far down the anchors' own lists.
   constexpr uint32_t kRecentLinks = 20;
   std::vector<float> link_newest(n, 0.f), link_newest3(n, 0.f), link_sum(n, 0.f), link_count(n, 0.f), link_nearest(n, kAbsentRank);
   std::vector<float> session_newest(n, 0.f), session_recent(n, 0.f), session_support(n, 0.f);
+  std::vector<float> rev_sum(n, 0.f), rev_recent(n, 0.f), rev_support(n, 0.f), srev(n, 0.f), srev_support(n, 0.f);
   if (snap) {
     const Kind target = set.target();
     const KindSnapshot& ks = snap->kind(target);
+    // Entries [begin, end) of a CSR row; empty for ids the snapshot has no row for.
+    auto row_range = [](const std::vector<uint32_t>& off, DenseId id) {
+      return id + 1 < off.size() ? std::pair(off[id], off[id + 1]) : std::pair(0u, 0u);
+    };
     std::unordered_map<DenseId, uint32_t> row_of;
     row_of.reserve(n * 2);
     for (size_t i = 0; i < n; ++i) row_of.emplace(items[rows[i].index].ref.id(), uint32_t(i));
-    // Session co-engagement with the newest interactions: what other viewers
-    // engaged with right before or after the same things.
+    // The viewer's history as a bitmap over the snapshot's dense ids (list
+    // entries never name a newer entity): one bit test per list entry.
+    std::vector<uint64_t> has((size_t(ks.count) + 63) / 64, 0);
+    auto mark = [&](DenseId id) {
+      if (id < ks.count) has[id >> 6] |= uint64_t(1) << (id & 63);
+    };
+    auto engaged = [&](DenseId id) { return id < ks.count && ((has[id >> 6] >> (id & 63)) & 1); };
+    for (Ref r : ctx.state->engaged)
+      if (r.kind() == target) mark(r.id());
+    std::unordered_map<DenseId, float> anchor_shrink;  // 0.8 per newer interaction
+    anchor_shrink.reserve(ctx.anchors.size() * 2);
     for (const Anchor& a : ctx.anchors) {
-      if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.seq_off.size()) continue;
+      if (a.seed || a.ref.kind() != target || a.recency == UINT32_MAX) continue;
       const float shrink = std::pow(0.8f, float(a.recency));
-      for (uint32_t p = ks.seq_off[a.ref.id()]; p < ks.seq_off[a.ref.id() + 1]; ++p) {
-        auto it = row_of.find(ks.seq_ids[p]);
-        if (it == row_of.end()) continue;
-        const uint32_t r = it->second;
-        if (a.recency == 0) session_newest[r] += ks.seq_w[p];
-        session_recent[r] += ks.seq_w[p] * shrink;
-        session_support[r] += 1.f;
-      }
-    }
-    for (const Anchor& a : ctx.anchors) {
-      if (a.seed || a.recency >= kRecentLinks || a.ref.kind() != target || a.ref.id() + 1 >= ks.nb_off.size()) continue;
-      for (uint32_t p = ks.nb_off[a.ref.id()]; p < ks.nb_off[a.ref.id() + 1]; ++p) {
+      anchor_shrink.emplace(a.ref.id(), shrink);
+      mark(a.ref.id());
+      if (a.recency >= kRecentLinks) continue;
+      for (auto [p, end] = row_range(ks.nb_off, a.ref.id()); p < end; ++p) {
         auto it = row_of.find(ks.nb_ids[p]);
         if (it == row_of.end()) continue;
         const uint32_t r = it->second;
@@ -189,50 +199,29 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
         link_count[r] += 1.f;
         link_nearest[r] = std::min(link_nearest[r], float(a.recency));
       }
-    }
-  }
-  // The other direction: each row's own neighbour list read against the viewer's
-  // history. The lists rank neighbours by their share of the row's engagers, so
-  // a niche row tied to what the viewer did shows here even when it is far down
-  // the viewer's anchors' lists.
-  std::vector<float> rev_sum(n, 0.f), rev_recent(n, 0.f), rev_support(n, 0.f), srev(n, 0.f), srev_support(n, 0.f);
-  if (snap) {
-    const Kind target = set.target();
-    const KindSnapshot& ks = snap->kind(target);
-    // The viewer's history as a bitmap over the kind's dense ids: 20,000 list
-    // entries are checked per request, at one bit test each.
-    const size_t bound = std::max<size_t>(ks.count, ctx.registry->Count(target));
-    std::vector<uint64_t> has((bound + 63) / 64, 0);
-    auto mark = [&](DenseId id) {
-      if (id < bound) has[id >> 6] |= uint64_t(1) << (id & 63);
-    };
-    for (Ref r : ctx.state->engaged)
-      if (r.kind() == target) mark(r.id());
-    std::unordered_map<DenseId, float> anchor_shrink;
-    anchor_shrink.reserve(ctx.anchors.size() * 2);
-    for (const Anchor& a : ctx.anchors)
-      if (!a.seed && a.ref.kind() == target && a.recency != UINT32_MAX) {
-        anchor_shrink.emplace(a.ref.id(), std::pow(0.8f, float(a.recency)));
-        mark(a.ref.id());
+      for (auto [p, end] = row_range(ks.seq_off, a.ref.id()); p < end; ++p) {
+        auto it = row_of.find(ks.seq_ids[p]);
+        if (it == row_of.end()) continue;
+        const uint32_t r = it->second;
+        if (a.recency == 0) session_newest[r] += ks.seq_w[p];
+        session_recent[r] += ks.seq_w[p] * shrink;
+        session_support[r] += 1.f;
       }
+    }
     for (size_t i = 0; i < n; ++i) {
       const DenseId id = items[rows[i].index].ref.id();
-      if (id + 1 >= ks.nb_off.size()) continue;
-      for (uint32_t p = ks.nb_off[id]; p < ks.nb_off[id + 1]; ++p) {
-        const DenseId nb = ks.nb_ids[p];
-        if (nb >= bound || !((has[nb >> 6] >> (nb & 63)) & 1)) continue;
+      for (auto [p, end] = row_range(ks.nb_off, id); p < end; ++p) {
+        if (!engaged(ks.nb_ids[p])) continue;
         rev_support[i] += 1.f;
-        if (auto it = anchor_shrink.find(nb); it != anchor_shrink.end()) {
+        if (auto it = anchor_shrink.find(ks.nb_ids[p]); it != anchor_shrink.end()) {
           rev_sum[i] += ks.nb_w[p];
           rev_recent[i] += ks.nb_w[p] * it->second;
         }
       }
-      if (id + 1 >= ks.seq_off.size()) continue;
-      for (uint32_t p = ks.seq_off[id]; p < ks.seq_off[id + 1]; ++p) {
-        const DenseId nb = ks.seq_ids[p];
-        if (nb >= bound || !((has[nb >> 6] >> (nb & 63)) & 1)) continue;
+      for (auto [p, end] = row_range(ks.seq_off, id); p < end; ++p) {
+        if (!engaged(ks.seq_ids[p])) continue;
         srev_support[i] += 1.f;
-        if (auto it = anchor_shrink.find(nb); it != anchor_shrink.end()) srev[i] += ks.seq_w[p] * it->second;
+        if (auto it = anchor_shrink.find(ks.seq_ids[p]); it != anchor_shrink.end()) srev[i] += ks.seq_w[p] * it->second;
       }
     }
   }

@@ -58,6 +58,29 @@ TEST(ConfigTest, RejectsOutOfRangeValuesWithTheirName) {
   EXPECT_NE(c.status().message().find("server.port"), std::string::npos);
 }
 
+TEST(ConfigTest, SessionAndRankerSettingsAreReadAndBoundsNamed) {
+  auto c = Config::FromTomlString(
+      "[serving]\ncoeng_session_weight = 0\n[batch]\nsession_window = 3\nsession_neighbors = 0\n"
+      "[ranker]\ncolsample_bynode = 0.5\ntraining_slices = 2\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->serving.coeng_session_weight, 0.0);
+  EXPECT_EQ(c->batch.session_window, 3);
+  EXPECT_EQ(c->batch.session_neighbors, 0);
+  EXPECT_EQ(c->ranker.colsample_bynode, 0.5);
+  EXPECT_EQ(c->ranker.training_slices, 2);
+  const std::pair<const char*, const char*> bad[] = {
+      {"[batch]\nsession_window = 0\n", "batch.session_window"},
+      {"[batch]\nsession_gap_hours = 0\n", "batch.session_gap_hours"},
+      {"[serving]\ncoeng_session_weight = -1\n", "serving.coeng_session_weight"},
+      {"[ranker]\ncolsample_bynode = 0\n", "ranker.colsample_bynode"},
+      {"[ranker]\ntraining_slices = 8\n", "ranker.training_slices"}};
+  for (const auto& [toml, key] : bad) {
+    auto r = Config::FromTomlString(toml);
+    ASSERT_FALSE(r.ok()) << toml;
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(ConfigTest, RejectsMalformedToml) { EXPECT_FALSE(Config::FromTomlString("[serving\n").ok()); }
 
 TEST(EventTest, EncodingRoundTrips) {

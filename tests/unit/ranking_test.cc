@@ -319,6 +319,7 @@ TEST(RankerInputsTest, SessionAndReverseCoEngagementComeFromTheNewestInteraction
   EXPECT_EQ(in["z"][kInSessionNewest], 0.f);
   EXPECT_EQ(in["z"][kInSessionSupport], 0.f);
   // b's own co-engagement list holds a, the viewer's one interaction.
+  EXPECT_EQ(in["b"][kInCoengSupport], 1.f);  // one anchor, named in both its lists: counted once
   EXPECT_GT(in["b"][kInCoengReverse], 0.f);
   EXPECT_EQ(in["b"][kInCoengReverseSupport], 1.f);
   EXPECT_FLOAT_EQ(in["b"][kInCoengReverseRecent], in["b"][kInCoengReverse]);
