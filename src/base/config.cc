@@ -2,15 +2,68 @@
 
 #include <toml++/toml.h>
 
+#include <optional>
+#include <set>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
 #include "base/status.h"
 
 namespace affinity {
 namespace {
 
-template <typename T>
-void Read(const toml::table& t, const char* section, const char* key, T& field) {
-  if (auto v = t[section][key].value<T>()) field = *v;
-}
+// Reads known keys into fields and remembers each one, so that a key the file
+// sets which no field reads (a typo, a removed setting) or a value of the wrong
+// type is refused by name instead of silently ignored.
+class Reader {
+ public:
+  explicit Reader(const toml::table& t) : t_(t) {}
+
+  template <typename T>
+  void operator()(const char* section, const char* key, T& field) {
+    known_.insert(absl::StrCat(section, ".", key));
+    const toml::node* node = t_[section][key].node();
+    if (!node) return;
+    std::optional<T> v;
+    if constexpr (std::is_same_v<T, bool>) {
+      if (node->is_boolean()) v = node->value<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (node->is_integer()) v = node->value<T>();  // nullopt when out of T's range
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (node->is_number()) v = node->value<T>();
+    } else {
+      if (node->is_string()) v = node->value<T>();
+    }
+    if (v) {
+      field = *v;
+    } else if (error_.empty()) {
+      const char* want = std::is_same_v<T, bool> ? "true or false"
+                         : std::is_integral_v<T> ? "an integer"
+                         : std::is_floating_point_v<T> ? "a number"
+                                                      : "a string";
+      error_ = absl::StrCat(section, ".", key, " must be ", want);
+    }
+  }
+
+  // The first problem: a value of the wrong type, else a key no field reads.
+  std::string Problem() const {
+    if (!error_.empty()) return error_;
+    for (const auto& [section, node] : t_) {
+      const toml::table* keys = node.as_table();
+      if (!keys) return absl::StrCat("'", std::string(section.str()), "' is not a known section");
+      for (const auto& [key, value] : *keys) {
+        std::string name = absl::StrCat(std::string(section.str()), ".", std::string(key.str()));
+        if (!known_.count(name)) return absl::StrCat("unknown setting ", name);
+      }
+    }
+    return "";
+  }
+
+ private:
+  const toml::table& t_;
+  std::set<std::string> known_;
+  std::string error_;
+};
 
 }  // namespace
 
@@ -25,6 +78,7 @@ absl::Status Config::Validate() const {
   if (serving.per_creator_cap < 0) return bad("serving.per_creator_cap must be >= 0");
   if (serving.snapshot_poll_ms < 10) return bad("serving.snapshot_poll_ms must be >= 10");
   if (batch.als_factors < 2 || batch.als_factors > 256) return bad("batch.als_factors must be 2..256");
+  if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (batch.als_iterations < 1) return bad("batch.als_iterations must be >= 1");
   if (batch.als_lambda <= 0) return bad("batch.als_lambda must be > 0");
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
@@ -65,96 +119,100 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
     return absl::InvalidArgumentError(std::string("config: ") + std::string(e.description()));
   }
   Config c;
-  Read(t, "server", "host", c.server.host);
-  Read(t, "server", "port", c.server.port);
-  Read(t, "server", "threads", c.server.threads);
-  Read(t, "server", "max_body_bytes", c.server.max_body_bytes);
-  Read(t, "server", "max_events_per_batch", c.server.max_events_per_batch);
+  Reader read(t);
+  read("server", "host", c.server.host);
+  read("server", "port", c.server.port);
+  read("server", "threads", c.server.threads);
+  read("server", "max_body_bytes", c.server.max_body_bytes);
+  read("server", "max_events_per_batch", c.server.max_events_per_batch);
   auto& s = c.serving;
-  Read(t, "serving", "deadline_ms", s.deadline_ms);
-  Read(t, "serving", "max_candidates", s.max_candidates);
-  Read(t, "serving", "per_creator_cap", s.per_creator_cap);
-  Read(t, "serving", "snapshot_poll_ms", s.snapshot_poll_ms);
-  Read(t, "serving", "diversity", s.diversity);
-  Read(t, "serving", "diversity_window", s.diversity_window);
-  Read(t, "serving", "new_creator_share", s.new_creator_share);
-  Read(t, "serving", "new_creator_max_audience", s.new_creator_max_audience);
-  Read(t, "serving", "rerank_depth", s.rerank_depth);
-  Read(t, "serving", "graph_budget", s.graph_budget);
-  Read(t, "serving", "walk_budget", s.walk_budget);
-  Read(t, "serving", "walk_steps", s.walk_steps);
-  Read(t, "serving", "max_anchors", s.max_anchors);
-  Read(t, "serving", "anchor_half_life_hours", s.anchor_half_life_hours);
-  Read(t, "serving", "anchor_older_share", s.anchor_older_share);
-  Read(t, "serving", "anchor_step_decay", s.anchor_step_decay);
-  Read(t, "serving", "anchor_min_weight", s.anchor_min_weight);
-  Read(t, "serving", "ann_budget", s.ann_budget);
-  Read(t, "serving", "coeng_budget", s.coeng_budget);
-  Read(t, "serving", "coeng_session_weight", s.coeng_session_weight);
-  Read(t, "serving", "popular_budget", s.popular_budget);
-  Read(t, "serving", "ann_ef_search", s.ann_ef_search);
-  Read(t, "serving", "w_graph", s.w_graph);
-  Read(t, "serving", "w_graph_users", s.w_graph_users);
-  Read(t, "serving", "w_walk", s.w_walk);
-  Read(t, "serving", "w_ann", s.w_ann);
-  Read(t, "serving", "w_coeng", s.w_coeng);
-  Read(t, "serving", "w_popular", s.w_popular);
-  Read(t, "serving", "w_trending", s.w_trending);
-  Read(t, "serving", "w_creator_affinity", s.w_creator_affinity);
-  Read(t, "serving", "w_seen_penalty", s.w_seen_penalty);
+  read("serving", "deadline_ms", s.deadline_ms);
+  read("serving", "max_candidates", s.max_candidates);
+  read("serving", "per_creator_cap", s.per_creator_cap);
+  read("serving", "snapshot_poll_ms", s.snapshot_poll_ms);
+  read("serving", "diversity", s.diversity);
+  read("serving", "diversity_window", s.diversity_window);
+  read("serving", "new_creator_share", s.new_creator_share);
+  read("serving", "new_creator_max_audience", s.new_creator_max_audience);
+  read("serving", "rerank_depth", s.rerank_depth);
+  read("serving", "graph_budget", s.graph_budget);
+  read("serving", "walk_budget", s.walk_budget);
+  read("serving", "walk_steps", s.walk_steps);
+  read("serving", "max_anchors", s.max_anchors);
+  read("serving", "anchor_half_life_hours", s.anchor_half_life_hours);
+  read("serving", "anchor_older_share", s.anchor_older_share);
+  read("serving", "anchor_step_decay", s.anchor_step_decay);
+  read("serving", "anchor_min_weight", s.anchor_min_weight);
+  read("serving", "ann_budget", s.ann_budget);
+  read("serving", "coeng_budget", s.coeng_budget);
+  read("serving", "coeng_session_weight", s.coeng_session_weight);
+  read("serving", "popular_budget", s.popular_budget);
+  read("serving", "ann_ef_search", s.ann_ef_search);
+  read("serving", "w_graph", s.w_graph);
+  read("serving", "w_graph_users", s.w_graph_users);
+  read("serving", "w_walk", s.w_walk);
+  read("serving", "w_ann", s.w_ann);
+  read("serving", "w_coeng", s.w_coeng);
+  read("serving", "w_popular", s.w_popular);
+  read("serving", "w_trending", s.w_trending);
+  read("serving", "w_creator_affinity", s.w_creator_affinity);
+  read("serving", "w_seen_penalty", s.w_seen_penalty);
   auto& a = c.actions;
-  Read(t, "actions", "impression", a.impression);
-  Read(t, "actions", "click", a.click);
-  Read(t, "actions", "like", a.like);
-  Read(t, "actions", "play", a.play);
-  Read(t, "actions", "share", a.share);
-  Read(t, "actions", "comment", a.comment);
-  Read(t, "actions", "follow", a.follow);
-  Read(t, "actions", "unfollow", a.unfollow);
-  Read(t, "actions", "hide", a.hide);
+  read("actions", "impression", a.impression);
+  read("actions", "click", a.click);
+  read("actions", "like", a.like);
+  read("actions", "play", a.play);
+  read("actions", "share", a.share);
+  read("actions", "comment", a.comment);
+  read("actions", "follow", a.follow);
+  read("actions", "unfollow", a.unfollow);
+  read("actions", "hide", a.hide);
   auto& b = c.batch;
-  Read(t, "batch", "threads", b.threads);
-  Read(t, "batch", "popularity_half_life_hours", b.popularity_half_life_hours);
-  Read(t, "batch", "als_factors", b.als_factors);
-  Read(t, "batch", "als_iterations", b.als_iterations);
-  Read(t, "batch", "als_lambda", b.als_lambda);
-  Read(t, "batch", "als_alpha", b.als_alpha);
-  Read(t, "batch", "coeng_neighbors", b.coeng_neighbors);
-  Read(t, "batch", "coeng_shrinkage", b.coeng_shrinkage);
-  Read(t, "batch", "coeng_user_exponent", b.coeng_user_exponent);
-  Read(t, "batch", "coeng_item_exponent", b.coeng_item_exponent);
-  Read(t, "batch", "coeng_candidate_exponent", b.coeng_candidate_exponent);
-  Read(t, "batch", "coeng_max_user_items", b.coeng_max_user_items);
-  Read(t, "batch", "coeng_max_item_users", b.coeng_max_item_users);
-  Read(t, "batch", "session_window", b.session_window);
-  Read(t, "batch", "session_gap_hours", b.session_gap_hours);
-  Read(t, "batch", "session_neighbors", b.session_neighbors);
-  Read(t, "batch", "hnsw_m", b.hnsw_m);
-  Read(t, "batch", "hnsw_ef_construction", b.hnsw_ef_construction);
-  Read(t, "batch", "walk_max_edges", b.walk_max_edges);
-  Read(t, "batch", "popular_per_kind", b.popular_per_kind);
-  Read(t, "batch", "keep_snapshots", b.keep_snapshots);
+  read("batch", "threads", b.threads);
+  read("batch", "popularity_half_life_hours", b.popularity_half_life_hours);
+  read("batch", "als_factors", b.als_factors);
+  read("batch", "als_iterations", b.als_iterations);
+  read("batch", "als_lambda", b.als_lambda);
+  read("batch", "als_alpha", b.als_alpha);
+  read("batch", "coeng_neighbors", b.coeng_neighbors);
+  read("batch", "coeng_shrinkage", b.coeng_shrinkage);
+  read("batch", "coeng_user_exponent", b.coeng_user_exponent);
+  read("batch", "coeng_item_exponent", b.coeng_item_exponent);
+  read("batch", "coeng_candidate_exponent", b.coeng_candidate_exponent);
+  read("batch", "coeng_max_user_items", b.coeng_max_user_items);
+  read("batch", "coeng_max_item_users", b.coeng_max_item_users);
+  read("batch", "session_window", b.session_window);
+  read("batch", "session_gap_hours", b.session_gap_hours);
+  read("batch", "session_neighbors", b.session_neighbors);
+  read("batch", "hnsw_m", b.hnsw_m);
+  read("batch", "hnsw_ef_construction", b.hnsw_ef_construction);
+  read("batch", "walk_max_edges", b.walk_max_edges);
+  read("batch", "popular_per_kind", b.popular_per_kind);
+  read("batch", "keep_snapshots", b.keep_snapshots);
+  read("audit", "retention_hours", c.audit.retention_hours);
   auto& r = c.ranker;
-  Read(t, "ranker", "rounds", r.rounds);
-  Read(t, "ranker", "max_depth", r.max_depth);
-  Read(t, "ranker", "eta", r.eta);
-  Read(t, "ranker", "pair_samples", r.pair_samples);
-  Read(t, "ranker", "margin_scale", r.margin_scale);
-  Read(t, "ranker", "min_child_weight", r.min_child_weight);
-  Read(t, "ranker", "subsample", r.subsample);
-  Read(t, "ranker", "colsample_bynode", r.colsample_bynode);
-  Read(t, "ranker", "objective", r.objective);
-  Read(t, "ranker", "threads", r.threads);
-  Read(t, "ranker", "max_groups", r.max_groups);
-  Read(t, "ranker", "validation_share", r.validation_share);
-  Read(t, "ranker", "training_slices", r.training_slices);
-  Read(t, "ranker", "gate_tolerance", r.gate_tolerance);
-  Read(t, "ranker", "label_window_hours", r.label_window_hours);
-  Read(t, "ranker", "train_in_batch", r.train_in_batch);
-  Read(t, "ranker", "auto_promote", r.auto_promote);
-  Read(t, "ranker", "min_groups", r.min_groups);
-  Read(t, "serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
-  Read(t, "serving", "attribution_method", s.attribution_method);
+  read("ranker", "rounds", r.rounds);
+  read("ranker", "max_depth", r.max_depth);
+  read("ranker", "eta", r.eta);
+  read("ranker", "pair_samples", r.pair_samples);
+  read("ranker", "margin_scale", r.margin_scale);
+  read("ranker", "min_child_weight", r.min_child_weight);
+  read("ranker", "subsample", r.subsample);
+  read("ranker", "colsample_bynode", r.colsample_bynode);
+  read("ranker", "objective", r.objective);
+  read("ranker", "threads", r.threads);
+  read("ranker", "max_groups", r.max_groups);
+  read("ranker", "validation_share", r.validation_share);
+  read("ranker", "training_slices", r.training_slices);
+  read("ranker", "gate_tolerance", r.gate_tolerance);
+  read("ranker", "label_window_hours", r.label_window_hours);
+  read("ranker", "train_in_batch", r.train_in_batch);
+  read("ranker", "auto_promote", r.auto_promote);
+  read("ranker", "min_groups", r.min_groups);
+  read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
+  read("serving", "attribution_method", s.attribution_method);
+  if (std::string problem = read.Problem(); !problem.empty())
+    return absl::InvalidArgumentError("config: " + problem);
   AFF_RETURN_IF_ERROR(c.Validate());
   return c;
 }

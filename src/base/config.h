@@ -119,12 +119,20 @@ struct RankerOptions {
   int min_groups = 30;              // batch: fewer labelled requests than this: no training
 };
 
+// The audit log (every response with its explanations, `GET /admin/audit/{id}`).
+struct AuditOptions {
+  int retention_hours = 2160;  // records older than this expire (90 days; 0: kept forever).
+                               // `batch` trains on logged responses, so keep this longer than
+                               // the span of impressions a model should learn from.
+};
+
 struct Config {
   ServerOptions server;
   ServingOptions serving;
   ActionWeights actions;
   BatchOptions batch;
   RankerOptions ranker;
+  AuditOptions audit;
 
   absl::Status Validate() const;
   static absl::StatusOr<Config> FromTomlFile(const std::string& path);

@@ -405,7 +405,10 @@ absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& 
   EntityRegistry registry;
   AFF_RETURN_IF_ERROR(Ingestor::LoadRegistry(*store, &registry));
   BatchReport report;
-  AFF_ASSIGN_OR_RETURN(auto snap, BuildSnapshot(*store, registry, config.batch, now_ms, &report, progress));
+  BatchOptions options = config.batch;
+  AFF_ASSIGN_OR_RETURN(auto unordered, store->GetMeta(kMetaUnorderedTimelines));
+  if (unordered && *unordered == "1") options.session_neighbors = 0;  // adjacency in an unordered log means nothing
+  AFF_ASSIGN_OR_RETURN(auto snap, BuildSnapshot(*store, registry, options, now_ms, &report, progress));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   JsonWriter extra;
   extra.BeginObject();

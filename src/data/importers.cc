@@ -232,7 +232,7 @@ absl::Status ImportDataset(const std::string& format, const std::string& path, i
                                       "'; expected native, synthetic, hetrec-lastfm, lightgcn or snap-edges");
   }
   AFF_RETURN_IF_ERROR(ingestor->Import(d.entities, d.entities_where, d.events, d.events_where));
-  if (stats) *stats = {d.entities.size(), d.events.size()};
+  if (stats) *stats = {d.entities.size(), d.events.size(), d.ordered};
   return absl::OkStatus();
 }
 

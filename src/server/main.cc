@@ -40,6 +40,10 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   return Config::FromTomlFile(path);
 }
 
+StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
+  return {int64_t(config.audit.retention_hours) * 3'600'000, clock};
+}
+
 bool Interactive() { return ::isatty(STDERR_FILENO); }
 
 int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path) {
@@ -49,7 +53,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   if (!host.empty()) config.server.host = host;
   if (port >= 0) config.server.port = port;
   const Clock* clock = SystemClock::Default();
-  auto store = OpenRocksStore(data, OpenMode::kPrimary);
+  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(config, clock));
   if (!store.ok()) return Fail(store.status());
   EntityRegistry registry;
   LiveState live(config.actions);
@@ -128,6 +132,12 @@ int Import(const std::string& data, const std::string& format, const std::string
   if (Interactive()) std::fprintf(stderr, "import: reading %s...\n", path.c_str());
   auto s = ImportDataset(format, path, SystemClock::Default()->NowMillis(), &ingestor, &stats);
   if (!s.ok()) return Fail(s);
+  if (!stats.ordered) {
+    // Remembered for `batch`, which then builds no session neighbours.
+    if (auto m = (*store)->PutMeta(kMetaUnorderedTimelines, "1"); !m.ok()) return Fail(m);
+    std::printf("note: %s events carry no time or order; batch builds no session neighbours for this data dir\n",
+                format.c_str());
+  }
   std::printf("imported %zu entities and %zu events from %s (%.1fs)\n", stats.entities, stats.events, path.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
@@ -145,7 +155,7 @@ int Batch(const std::string& data, const std::string& config_path) {
               report->stage_seconds_json.c_str());
   if (!cfg->ranker.train_in_batch) return 0;
   // The learned ranker, from logged impressions and outcomes.
-  auto store = OpenRocksStore(data, OpenMode::kSecondary);
+  auto store = OpenRocksStore(data, OpenMode::kSecondary, StoreOptionsFor(*cfg, SystemClock::Default()));
   if (!store.ok()) return Fail(store.status());
   if (auto s = (*store)->CatchUp(); !s.ok()) return Fail(s);
   EntityRegistry registry;

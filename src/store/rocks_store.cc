@@ -1,3 +1,4 @@
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -74,14 +75,56 @@ bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e) {
   return true;
 }
 
+// An audit value is kAuditStamped, the write time (8 bytes, unix ms, little
+// endian) and the JSON. Records written before stamps existed are bare JSON
+// ('{' first): they have no write time and never expire.
+constexpr char kAuditStamped = '\x01';
+
+std::string EncodeAudit(int64_t written_ms, std::string_view json) {
+  std::string v;
+  v.reserve(9 + json.size());
+  v.push_back(kAuditStamped);
+  v.append(reinterpret_cast<const char*>(&written_ms), 8);
+  v.append(json);
+  return v;
+}
+
+// The write time (0 when unstamped) and the JSON of an audit value.
+std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v) {
+  if (v.size() < 9 || v[0] != kAuditStamped) return {0, v};
+  int64_t ms;
+  std::memcpy(&ms, v.data() + 1, 8);
+  return {ms, v.substr(9)};
+}
+
+// Expiry of audit records: a record stamped before now - retention is past it.
+class AuditRetention final : public rocksdb::CompactionFilter {
+ public:
+  AuditRetention(int64_t retention_ms, const Clock* clock) : retention_ms_(retention_ms), clock_(clock) {}
+  bool Expired(int64_t written_ms) const {
+    return retention_ms_ > 0 && written_ms > 0 && written_ms < clock_->NowMillis() - retention_ms_;
+  }
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+    return Expired(DecodeAudit(value.ToStringView()).first);
+  }
+  const char* Name() const override { return "affinity.AuditRetention"; }
+  const Clock* clock() const { return clock_; }
+
+ private:
+  int64_t retention_ms_;
+  const Clock* clock_;
+};
+
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
-             OpenMode mode)
-      : db_(std::move(db)), cfs_(std::move(cfs)), mode_(mode) {}
+             OpenMode mode, std::unique_ptr<AuditRetention> retention)
+      : retention_(std::move(retention)), db_(std::move(db)), cfs_(std::move(cfs)), mode_(mode) {}
 
   ~RocksStore() override {
     for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
+    cfs_.clear();
+    db_.reset();  // before the compaction filter it holds
   }
 
   absl::Status Init() { return LoadNextOffset(); }
@@ -167,7 +210,8 @@ class RocksStore final : public Store {
   absl::Status PutAudits(const std::vector<AuditRecord>& records) override {
     if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
     rocksdb::WriteBatch batch;
-    for (const auto& [id, json] : records) batch.Put(cfs_[kAudit], id, json);
+    const int64_t now = retention_->clock()->NowMillis();
+    for (const auto& [id, json] : records) batch.Put(cfs_[kAudit], id, EncodeAudit(now, json));
     return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "audit");
   }
 
@@ -176,6 +220,31 @@ class RocksStore final : public Store {
     auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kAudit], request_id, &v);
     if (s.IsNotFound()) return std::optional<std::string>();
     AFF_RETURN_IF_ERROR(FromRocks(s, "audit"));
+    auto [written, json] = DecodeAudit(v);
+    // Compaction removes expired records lazily; until then they read as absent.
+    if (retention_->Expired(written)) return std::optional<std::string>();
+    return std::optional<std::string>(std::string(json));
+  }
+
+  absl::Status PruneAudits() override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_->CompactRange(o, cfs_[kAudit], nullptr, nullptr), "prune audit");
+  }
+
+  absl::Status PutMeta(const std::string& key, const std::string& value) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cfs_[kDefault], kMetaPrefix + key, value), "put meta");
+  }
+
+  absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const override {
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kMetaPrefix + key, &v);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    AFF_RETURN_IF_ERROR(FromRocks(s, "meta"));
     return std::optional<std::string>(std::move(v));
   }
 
@@ -206,6 +275,8 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "read log tail");
   }
 
+  static constexpr const char* kMetaPrefix = "meta/";
+  std::unique_ptr<AuditRetention> retention_;  // outlives db_ (declared first)
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   OpenMode mode_;
@@ -215,7 +286,8 @@ class RocksStore final : public Store {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode) {
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
+                                                      const StoreOptions& store_options) {
   std::error_code ec;
   std::string db_dir = dir + "/db";
   if (mode == OpenMode::kPrimary) {
@@ -235,8 +307,17 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
+  auto retention = std::make_unique<AuditRetention>(store_options.audit_retention_ms,
+                                                    store_options.clock ? store_options.clock : SystemClock::Default());
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+  if (store_options.audit_retention_ms > 0) {
+    rocksdb::ColumnFamilyOptions& audit = descs[kAudit].options;
+    audit.compaction_filter = retention.get();
+    // Files holding records older than the retention are compacted (and the
+    // filter drops the expired ones) even when no new writes reach them.
+    audit.ttl = uint64_t(std::max<int64_t>(store_options.audit_retention_ms / 1000, 1));
+  }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
@@ -249,7 +330,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
                                      &handles, &raw);
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
-  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode);
+  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention));
   AFF_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/clock.h"
 #include "base/ids.h"
 #include "events/event.h"
 
@@ -54,13 +55,22 @@ class Store {
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
 
   // Audit records, keyed by request id. Put is durable against process crash
-  // (WAL, no fsync per record); PutAudits writes many in one batch.
+  // (WAL, no fsync per record); PutAudits writes many in one batch. Each record
+  // is stamped with its write time; past the store's retention it reads as
+  // absent and compaction removes it.
   using AuditRecord = std::pair<std::string, std::string>;  // request id, JSON
   virtual absl::Status PutAudits(const std::vector<AuditRecord>& records) = 0;
   absl::Status PutAudit(const std::string& request_id, const std::string& json) {
     return PutAudits({AuditRecord(request_id, json)});
   }
   virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
+  // Removes every expired audit record now (compacts the audit records).
+  virtual absl::Status PruneAudits() = 0;
+
+  // Facts about the data dir's contents that outlive one command, e.g. an
+  // importer recording that its timelines carry no order (kMetaUnorderedTimelines).
+  virtual absl::Status PutMeta(const std::string& key, const std::string& value) = 0;
+  virtual absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
 
   // The offset the next appended event will get (= number of events ever appended).
   virtual uint64_t NextOffset() const = 0;
@@ -68,6 +78,16 @@ class Store {
   virtual absl::Status CatchUp() = 0;
 };
 
-absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode);
+// Set to "1" by importers whose viewers' interactions carry no time or order
+// (HetRec play counts): `batch` then builds no session neighbours from them.
+inline constexpr const char* kMetaUnorderedTimelines = "unordered_timelines";
+
+struct StoreOptions {
+  int64_t audit_retention_ms = 0;  // audit records older than this expire (0: kept forever)
+  const Clock* clock = nullptr;    // for audit stamps and expiry; nullptr: the system clock
+};
+
+absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
+                                                      const StoreOptions& options = {});
 
 }  // namespace affinity

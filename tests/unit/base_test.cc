@@ -81,6 +81,35 @@ TEST(ConfigTest, SessionAndRankerSettingsAreReadAndBoundsNamed) {
   }
 }
 
+TEST(ConfigTest, RefusesUnknownSettingsAndValuesOfTheWrongTypeByName) {
+  auto typo = Config::FromTomlString("[serving]\ndeadline = 30\n");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("unknown setting serving.deadline"), std::string::npos) << typo.status();
+  auto section = Config::FromTomlString("[servng]\ndeadline_ms = 30\n");
+  ASSERT_FALSE(section.ok());
+  EXPECT_NE(section.status().message().find("servng.deadline_ms"), std::string::npos) << section.status();
+  auto loose = Config::FromTomlString("deadline_ms = 30\n");
+  ASSERT_FALSE(loose.ok());
+  EXPECT_NE(loose.status().message().find("'deadline_ms' is not a known section"), std::string::npos) << loose.status();
+  for (const auto& [toml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"[serving]\ndeadline_ms = \"30\"\n", "serving.deadline_ms must be an integer"},
+           {"[serving]\ndeadline_ms = 30.5\n", "serving.deadline_ms must be an integer"},
+           {"[ranker]\nauto_promote = 1\n", "ranker.auto_promote must be true or false"},
+           {"[ranker]\nobjective = 3\n", "ranker.objective must be a string"},
+           {"[ranker]\neta = \"0.1\"\n", "ranker.eta must be a number"},
+           {"[server]\nport = 99999999999\n", "server.port must be an integer"}}) {
+    auto r = Config::FromTomlString(toml);
+    ASSERT_FALSE(r.ok()) << toml;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status();
+  }
+  // An integer where a number is expected is a number.
+  auto eta = Config::FromTomlString("[ranker]\neta = 1\n[audit]\nretention_hours = 0\n");
+  ASSERT_TRUE(eta.ok()) << eta.status();
+  EXPECT_EQ(eta->ranker.eta, 1.0);
+  EXPECT_EQ(eta->audit.retention_hours, 0);
+  EXPECT_FALSE(Config::FromTomlString("[audit]\nretention_hours = -1\n").ok());
+}
+
 TEST(ConfigTest, RejectsMalformedToml) { EXPECT_FALSE(Config::FromTomlString("[serving\n").ok()); }
 
 TEST(EventTest, EncodingRoundTrips) {

@@ -101,6 +101,53 @@ TEST(RocksStoreTest, AuditRecordsRoundTrip) {
   EXPECT_FALSE(store->GetAudit("q_2")->has_value());
 }
 
+TEST(RocksStoreTest, AuditRecordsPastTheRetentionReadAsAbsentAndPruningRemovesThem) {
+  TempDir dir;
+  ManualClock clock;
+  constexpr int64_t kDay = 24 * 3'600'000;
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 30 * kDay, .clock = &clock});
+    ASSERT_TRUE(store->PutAudit("q_old", "{\"x\":1}").ok());
+    clock.Advance(20 * kDay);
+    ASSERT_TRUE(store->PutAudit("q_new", "{\"x\":2}").ok());
+    clock.Advance(10 * kDay - 1);  // q_old is exactly 30 days old: still kept
+    EXPECT_EQ(**store->GetAudit("q_old"), "{\"x\":1}");
+    clock.Advance(2);
+    EXPECT_FALSE(store->GetAudit("q_old")->has_value());
+    EXPECT_EQ(**store->GetAudit("q_new"), "{\"x\":2}");
+    ASSERT_TRUE(store->PruneAudits().ok());
+  }
+  // Reopened without a retention nothing expires on read, so what is absent now
+  // was removed from disk by the pruning.
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 0, .clock = &clock});
+  EXPECT_FALSE(store->GetAudit("q_old")->has_value());
+  EXPECT_EQ(**store->GetAudit("q_new"), "{\"x\":2}");
+}
+
+TEST(RocksStoreTest, AuditRecordsAreKeptForeverWithoutARetention) {
+  TempDir dir;
+  ManualClock clock;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 0, .clock = &clock});
+  ASSERT_TRUE(store->PutAudit("q_1", "{}").ok());
+  clock.Advance(int64_t(10) * 365 * 24 * 3'600'000);
+  ASSERT_TRUE(store->PruneAudits().ok());
+  EXPECT_EQ(**store->GetAudit("q_1"), "{}");
+}
+
+TEST(RocksStoreTest, MetadataSurvivesReopenAndIsReadOnlyForASecondary) {
+  TempDir dir;
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+    EXPECT_FALSE(store->GetMeta(kMetaUnorderedTimelines)->has_value());
+    ASSERT_TRUE(store->PutMeta(kMetaUnorderedTimelines, "1").ok());
+  }
+  auto primary = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  EXPECT_EQ(**primary->GetMeta(kMetaUnorderedTimelines), "1");
+  auto secondary = *OpenRocksStore(dir.path(), OpenMode::kSecondary);
+  EXPECT_EQ(**secondary->GetMeta(kMetaUnorderedTimelines), "1");
+  EXPECT_EQ(secondary->PutMeta("x", "y").code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(AuditLogTest, RecordsQueuedFasterThanOneWriteAreAllStoredAndReadable) {
   TempDir dir;
   auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
