@@ -411,11 +411,20 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
   return ranker;
 }
 
-absl::Status LearnedRanker::ReadTrees() {
+absl::StatusOr<std::string> LearnedRanker::ModelJson() const {
   bst_ulong len = 0;
   const char* buf = nullptr;
   if (XGBoosterSaveModelToBuffer(booster_, "{\"format\": \"json\"}", &len, &buf) != 0) return XgbError("dump");
-  AFF_ASSIGN_OR_RETURN(trees_, TreeEnsemble::Parse(std::string_view(buf, len), kNumInputs));
+  return std::string(buf, len);
+}
+
+absl::Status LearnedRanker::ReadTrees() {
+  AFF_ASSIGN_OR_RETURN(std::string json, ModelJson());
+  return UseTrees(json);
+}
+
+absl::Status LearnedRanker::UseTrees(std::string_view model_json) {
+  AFF_ASSIGN_OR_RETURN(TreeEnsemble trees, TreeEnsemble::Parse(model_json, kNumInputs));
   // Rows that straddle the model's own thresholds, scored both ways: a model
   // whose trees read back differently (another format, another version) is refused.
   constexpr size_t kRows = 64;
@@ -425,7 +434,7 @@ absl::Status LearnedRanker::ReadTrees() {
     state ^= state << 13, state ^= state >> 7, state ^= state << 17;
     return state;
   };
-  const auto& thresholds = trees_.Thresholds();
+  const auto& thresholds = trees.Thresholds();
   for (size_t r = 0; r < kRows; ++r)
     for (int f = 0; f < kNumInputs; ++f) {
       const auto& t = thresholds[size_t(f)];
@@ -440,17 +449,19 @@ absl::Status LearnedRanker::ReadTrees() {
   auto differ = [](float a, float b) { return std::fabs(a - b) > 1e-4f * std::max(1.f, std::fabs(b)); };
   for (size_t r = 0; r < kRows; ++r) {
     const float* row = x.data() + r * kNumInputs;
-    const float mine = trees_.Predict(row, Margin(row));
+    const float margin = Margin(row, trees);
+    const float mine = trees.Predict(row, margin);
     if (differ(mine, reference[r]))
       return absl::DataLossError("the model's trees read back differently from XGBoost's predictions (" +
                                  std::to_string(mine) + " vs " + std::to_string(reference[r]) +
                                  "): this build cannot serve it; retrain it with this build");
-    trees_.Attribute(row, Margin(row), paths.data());
+    trees.Attribute(row, margin, paths.data());
     for (int f = 0; f <= kNumInputs; ++f)
       if (differ(paths[size_t(f)], reference_paths[r * (kNumInputs + 1) + size_t(f)]))
         return absl::DataLossError("the model's path attributions differ from XGBoost's for input " +
                                    std::to_string(f) + ": this build cannot serve it; retrain it with this build");
   }
+  trees_ = std::move(trees);
   return absl::OkStatus();
 }
 

@@ -101,6 +101,13 @@ class LearnedRanker {
   // method "treeshap" (exact) or "saabas" (path attributions, cheaper).
   absl::StatusOr<std::vector<float>> Contributions(const float* inputs, size_t rows,
                                                    const std::string& method = "treeshap") const;
+  // The booster as XGBoost's JSON model (what the native evaluator reads).
+  absl::StatusOr<std::string> ModelJson() const;
+  // Makes the trees of `model_json` the ones this ranker evaluates natively,
+  // once they score and path-attribute rows that straddle their thresholds
+  // exactly as the booster does; otherwise refuses (DataLossError) and keeps the
+  // trees it had. Load and Train pass the booster's own JSON.
+  absl::Status UseTrees(std::string_view model_json);
   std::string version() const { return version_; }
   void set_version(std::string v) { version_ = std::move(v); }
   double margin_scale() const { return margin_scale_; }
@@ -112,8 +119,9 @@ class LearnedRanker {
   absl::StatusOr<std::vector<float>> Run(const float* inputs, size_t rows, int type) const;
   // Reads the booster's trees into trees_ and checks them against XGBoost.
   absl::Status ReadTrees();
-  float Margin(const float* row) const {
-    return margin_scale_ != 0 ? float(margin_scale_) * row[kInBlendScore] : trees_.base_score();
+  float Margin(const float* row) const { return Margin(row, trees_); }
+  float Margin(const float* row, const TreeEnsemble& trees) const {
+    return margin_scale_ != 0 ? float(margin_scale_) * row[kInBlendScore] : trees.base_score();
   }
   void* booster_;
   TreeEnsemble trees_;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "batch/pipeline.h"
 #include "base/strings.h"
@@ -169,6 +170,45 @@ TEST(LearnedRankerTest, PathAttributionsAlsoAddUpToThePrediction) {
     EXPECT_NEAR(sum, pred[r], 1e-3) << r;
   }
   EXPECT_FALSE(model->Contributions(x.data(), 1, "lime").ok());
+}
+
+// The numbers of the first `"key":[...]` array in a JSON text, and where it lies.
+std::vector<double> FirstArray(const std::string& json, const std::string& key, size_t* begin, size_t* end) {
+  *begin = json.find('[', json.find("\"" + key + "\"")) + 1;
+  *end = json.find(']', *begin);
+  std::vector<double> v;
+  std::stringstream in(json.substr(*begin, *end - *begin));
+  for (std::string cell; std::getline(in, cell, ',');) v.push_back(std::stod(cell));
+  return v;
+}
+
+TEST(LearnedRankerTest, RefusesTreesThatReadBackDifferentlyFromTheBoosterAndKeepsItsOwn) {
+  auto model = SmallModel();
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 1);
+  const float before = (*model->Predict(x.data(), 1))[0];
+  const std::string json = *model->ModelJson();
+  ASSERT_TRUE(model->UseTrees(json).ok());
+  // Every leaf of the first tree raised by 0.5: a native reading that no longer
+  // matches what XGBoost computes for the same booster.
+  size_t lb, le, cb, ce;
+  const std::vector<double> left = FirstArray(json, "left_children", &lb, &le);
+  std::vector<double> cond = FirstArray(json, "split_conditions", &cb, &ce);
+  ASSERT_EQ(left.size(), cond.size());
+  ASSERT_GT(cond.size(), 1u);  // the tree splits
+  std::string values;
+  for (size_t i = 0; i < cond.size(); ++i) {
+    if (left[i] < 0) cond[i] += 0.5;
+    values += (i ? "," : "") + std::to_string(cond[i]);
+  }
+  const std::string tampered = json.substr(0, cb) + values + json.substr(ce);
+  auto refused = model->UseTrees(tampered);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.message().find("read back differently"), std::string::npos) << refused;
+  EXPECT_FLOAT_EQ((*model->Predict(x.data(), 1))[0], before);  // still its own trees
+  EXPECT_FALSE(model->UseTrees("{\"learner\": {}}").ok());
 }
 
 TEST(LearnedRankerTest, BlendScoreIsTheBaseMarginOfEveryRow) {
