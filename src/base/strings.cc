@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <bit>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "absl/strings/escaping.h"
 
 namespace affinity {
 
@@ -101,6 +105,20 @@ uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
   crc = ~crc;
   for (size_t i = 0; i < n; ++i) crc = table.t[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
   return ~crc;
+}
+
+std::string EncodeFloats(const float* values, size_t n) {
+  static_assert(std::endian::native == std::endian::little, "float rows are stored little-endian");
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(values), n * sizeof(float)));
+}
+
+bool DecodeFloats(std::string_view base64, std::vector<float>* values) {
+  std::string raw;
+  if (!absl::Base64Unescape(absl::string_view(base64.data(), base64.size()), &raw) || raw.size() % sizeof(float) != 0)
+    return false;
+  values->resize(raw.size() / sizeof(float));
+  std::memcpy(values->data(), raw.data(), raw.size());
+  return true;
 }
 
 }  // namespace affinity

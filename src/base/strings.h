@@ -24,6 +24,12 @@ std::optional<std::string> ReadFile(const std::string& path);
 // Writes `data` to path atomically: a temp file beside it, fsync, rename.
 bool WriteFileAtomic(const std::string& path, std::string_view data);
 
+// float32 values as little-endian bytes in base64: compact and exact (audit
+// records, logged ranker inputs). Decode refuses text that is not base64 or not
+// a whole number of floats.
+std::string EncodeFloats(const float* values, size_t n);
+bool DecodeFloats(std::string_view base64, std::vector<float>* values);
+
 // CRC-32C of a byte range, for snapshot file checksums.
 uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
 

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <unordered_set>
 
+#include "absl/strings/str_cat.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -95,16 +96,16 @@ absl::Status ParseLightgcn(const std::string& path, int64_t ts, ParsedDataset* o
     if (f.empty()) return absl::OkStatus();
     auto u = ParseInt64(f[0]);
     if (!u || *u < 0) return LineError(file, n, "user id '" + std::string(f[0]) + "' is not a non-negative integer");
-    std::string uid = "u" + std::to_string(*u);
+    std::string uid = absl::StrCat("u", *u);
     out->entities.push_back({uid, "user", "", "", ""});
     ++users;
     for (size_t k = 1; k < f.size(); ++k) {
       auto i = ParseInt64(f[k]);
       if (!i || *i < 0) return LineError(file, n, "item id '" + std::string(f[k]) + "' is not a non-negative integer");
-      if (items.insert(*i).second) out->entities.push_back({"i" + std::to_string(*i), "item", "", "", ""});
+      if (items.insert(*i).second) out->entities.push_back({absl::StrCat("i", *i), "item", "", "", ""});
       RawEvent e;
       e.viewer_id = uid;
-      e.entity_id = "i" + std::to_string(*i);
+      e.entity_id = absl::StrCat("i", *i);
       e.action = "click";
       e.weight = 1.0;
       e.ts = ts;
@@ -197,13 +198,13 @@ absl::Status ParseSnapEdges(const std::string& file, int64_t ts, ParsedDataset* 
       return LineError(file, n, "node ids must be non-negative integers");
     if (*u == *v) return absl::OkStatus();
     for (int64_t x : {*u, *v})
-      if (nodes.insert(x).second) out->entities.push_back({"n" + std::to_string(x), "user", "", "", ""});
+      if (nodes.insert(x).second) out->entities.push_back({absl::StrCat("n", x), "user", "", "", ""});
     // Undirected: both directions become follows, once.
     for (auto [a, b] : {std::pair{*u, *v}, std::pair{*v, *u}}) {
       if (!edges.insert((uint64_t(a) << 32) | uint64_t(b)).second) continue;
       RawEvent e;
-      e.viewer_id = "n" + std::to_string(a);
-      e.entity_id = "n" + std::to_string(b);
+      e.viewer_id = absl::StrCat("n", a);
+      e.entity_id = absl::StrCat("n", b);
       e.action = "follow";
       e.ts = ts;
       out->events.push_back(std::move(e));

@@ -10,7 +10,6 @@
 #include <numeric>
 #include <unordered_map>
 
-#include "absl/strings/escaping.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -305,18 +304,10 @@ void LearnedRanker::Inputs(const SourceContext& ctx, const CandidateSet& set, co
   }
 }
 
-std::string LearnedRanker::EncodeRow(const std::vector<float>& row) {
-  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float)));
-}
+std::string LearnedRanker::EncodeRow(const std::vector<float>& row) { return EncodeFloats(row.data(), row.size()); }
 
 bool LearnedRanker::DecodeRow(std::string_view base64, std::vector<float>* row) {
-  std::string raw;
-  if (!absl::Base64Unescape(absl::string_view(base64.data(), base64.size()), &raw) ||
-      raw.size() != size_t(kNumInputs) * sizeof(float))
-    return false;
-  row->resize(size_t(kNumInputs));
-  std::memcpy(row->data(), raw.data(), raw.size());
-  return true;
+  return DecodeFloats(base64, row) && row->size() == size_t(kNumInputs);
 }
 
 absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Train(const std::vector<float>& inputs,

@@ -2,13 +2,16 @@
 
 #include <simdjson.h>
 
-
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <numeric>
 #include <random>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "base/strings.h"
 #include "candidates/sources.h"
 #include "ranking/constraints.h"
 
@@ -21,12 +24,18 @@ const char* StageName(Stage s) {
 
 namespace {
 
-std::string NewRequestId() {
-  thread_local std::mt19937_64 rng(std::random_device{}() ^ uint64_t(std::hash<std::thread::id>()(std::this_thread::get_id())));
-  static const char* kHex = "0123456789abcdef";
-  std::string id = "q_";
-  uint64_t bits = rng();
-  for (int i = 0; i < 16; ++i, bits >>= 4) id.push_back(kHex[bits & 15]);
+// "q_", then 12 hex digits of the wall-clock millisecond, 4 of this process's
+// random tag and 6 of a process-wide counter: unique within a process (the
+// counter would have to wrap within one millisecond), and ordered by time, so
+// audit records arrive at the store in key order and its compactions move
+// files down instead of rewriting them.
+std::string NewRequestId(int64_t now_ms) {
+  static const uint64_t tag = std::random_device{}() & 0xFFFF;
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
+  char id[2 + 12 + 4 + 6 + 1];
+  std::snprintf(id, sizeof id, "q_%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
+                (unsigned long long)tag, (unsigned long long)n);
   return id;
 }
 
@@ -86,7 +95,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   int64_t t_stage = t_start;
   Deadline deadline(clock_, int64_t(req.deadline_ms > 0 ? req.deadline_ms : options_.deadline_ms) * 1000);
   QueryResponse resp;
-  resp.request_id = NewRequestId();
+  resp.request_id = NewRequestId(clock_->NowMillis());
   resp.snapshot = snap ? snap->version : "";
   resp.model_version = ranker_.version() + "/" + (snap ? snap->version : std::string("none"));
   auto lap = [&](Stage s) {
@@ -371,11 +380,6 @@ std::string QueryEngine::Reason(const QueryResponse& resp, const QueryResult& r,
 
 namespace {
 
-bool DecodeRow(simdjson::dom::element e, std::vector<float>* out) {
-  std::string_view b64;
-  return !e.get(b64) && LearnedRanker::DecodeRow(b64, out);
-}
-
 void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
   if (e.type() == simdjson::dom::element_type::ARRAY) {
     w.BeginArray();
@@ -388,10 +392,14 @@ void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
     return;
   }
   simdjson::dom::object o(e);
-  simdjson::dom::element a, x;
+  // A compact explanation: its attributions and input values as float32 rows,
+  // named by the learned ranker's inputs or (method linear-exact) the blend's features.
+  std::string_view a, x, method;
   std::vector<float> contrib, inputs;
-  const bool compact = !o["attributions_f32"].get(a) && !o["inputs_f32"].get(x) && DecodeRow(a, &contrib) &&
-                       DecodeRow(x, &inputs);
+  const bool blend = !o["method"].get(method) && method == "linear-exact";
+  const size_t width = blend ? size_t(kNumFeatures) : size_t(LearnedRanker::kNumInputs);
+  const bool compact = !o["attributions_f32"].get(a) && !o["inputs_f32"].get(x) && DecodeFloats(a, &contrib) &&
+                       DecodeFloats(x, &inputs) && contrib.size() == width && inputs.size() == width;
   w.BeginObject();
   for (auto field : o) {
     if (compact && (field.key == "top_features" || field.key == "attributions_f32" || field.key == "inputs_f32"))
@@ -400,13 +408,15 @@ void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
     CopyExpanding(field.value, w);
   }
   if (compact) {
-    const auto& names = LearnedRanker::InputNames();
-    std::vector<int> idx(size_t(LearnedRanker::kNumInputs));
-    for (int f = 0; f < LearnedRanker::kNumInputs; ++f) idx[size_t(f)] = f;
-    std::stable_sort(idx.begin(), idx.end(), [&](int p, int q) { return std::fabs(contrib[p]) > std::fabs(contrib[q]); });
+    auto name = [&](size_t f) -> std::string_view {
+      return blend ? FeatureName(Feature(f)) : std::string_view(LearnedRanker::InputNames()[f]);
+    };
+    std::vector<size_t> idx(width);
+    std::iota(idx.begin(), idx.end(), size_t(0));
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t p, size_t q) { return std::fabs(contrib[p]) > std::fabs(contrib[q]); });
     w.Key("top_features").BeginArray();
-    for (int f : idx)
-      w.BeginObject().Key("name").String(names[size_t(f)]).Key("value").Double(inputs[size_t(f)]).Key("contribution").Double(contrib[size_t(f)]).EndObject();
+    for (size_t f : idx)
+      w.BeginObject().Key("name").String(name(f)).Key("value").Double(inputs[f]).Key("contribution").Double(contrib[f]).EndObject();
     w.EndArray();
   }
   w.EndObject();
@@ -474,8 +484,8 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
       }
       w.EndArray();
       if (audit_form && r.inputs.size() == size_t(LearnedRanker::kNumInputs)) {
-        w.Key("attributions_f32").String(LearnedRanker::EncodeRow(r.input_contrib));
-        w.Key("inputs_f32").String(LearnedRanker::EncodeRow(r.inputs));
+        w.Key("attributions_f32").String(EncodeFloats(r.input_contrib.data(), r.input_contrib.size()));
+        w.Key("inputs_f32").String(EncodeFloats(r.inputs.data(), r.inputs.size()));
       }
       w.EndObject();
     } else if (explain != ExplainMode::kNone) {
@@ -490,8 +500,9 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
       if (explain == ExplainMode::kFull) w.Key("base").Double(0.0).Key("raw_score").Double(r.score);
       w.Key("top_features").BeginArray();
       int shown = 0;
+      const bool top_only = explain == ExplainMode::kTop || audit_form;
       for (int f : order) {
-        if (explain == ExplainMode::kTop && (shown >= 3 || r.contribution[f] == 0)) break;
+        if (top_only && (shown >= 3 || r.contribution[f] == 0)) break;
         w.BeginObject();
         w.Key("name").String(FeatureName(Feature(f)));
         w.Key("value").Double(r.value[f]);
@@ -500,6 +511,10 @@ void QueryEngine::WriteJson(const QueryResponse& resp, ExplainMode explain, Json
         ++shown;
       }
       w.EndArray();
+      if (audit_form) {
+        w.Key("attributions_f32").String(EncodeFloats(r.contribution.data(), r.contribution.size()));
+        w.Key("inputs_f32").String(EncodeFloats(r.value.data(), r.value.size()));
+      }
       w.EndObject();
     }
     w.EndObject();

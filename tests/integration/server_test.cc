@@ -198,7 +198,19 @@ TEST_F(ServerTest, AuditRecordHoldsTheResponseAndItsExplanations) {
   EXPECT_EQ(std::string_view(doc["viewer_id"]), "u4");
   EXPECT_EQ(std::string_view(doc["context"]["surface"]), "home");
   EXPECT_EQ(doc["response"]["results"].get_array().size(), 3u);
-  EXPECT_FALSE(doc["response"]["results"].at(0)["explanation"]["base"].error());
+  // Stored compactly (the top three, then every contribution and value as
+  // float32), read back in full: every blend feature, adding up to the score.
+  EXPECT_EQ(a.body.find("attributions_f32"), std::string::npos);
+  for (auto res : doc["response"]["results"].get_array()) {
+    auto e = res["explanation"];
+    EXPECT_EQ(std::string_view(e["method"]), "linear-exact");
+    size_t n = 0;
+    double sum = double(e["base"]);
+    for (auto f : e["top_features"].get_array()) sum += double(f["contribution"]), ++n;
+    EXPECT_EQ(n, size_t(kNumFeatures));
+    EXPECT_NEAR(sum, double(e["raw_score"]), 1e-4);
+    EXPECT_NEAR(sum, double(res["score"]), 1e-4);
+  }
 }
 
 TEST_F(ServerTest, MetricsExposeLatencyHistogramsAndCounters) {

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 
+#include "audit/audit_log.h"
 #include "batch/pipeline.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
@@ -51,6 +54,48 @@ TEST_F(QueryEngineTest, ReturnsAtMostKEntitiesOfTheTargetKindBestFirst) {
         EXPECT_GE(r.results[i - 1].score, r.results[i].score);
       }
     }
+  }
+}
+
+TEST_F(QueryEngineTest, RequestIdsAreUniqueAndOrderedByTime) {
+  // Within one millisecond the counter orders them; across milliseconds the time.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(Run(Req("u0", Kind::kItem, 3)).request_id);
+  world_.clock.Advance(1);
+  ids.push_back(Run(Req("u0", Kind::kItem, 3)).request_id);
+  for (size_t i = 1; i < ids.size(); ++i) EXPECT_LT(ids[i - 1], ids[i]) << i;
+  EXPECT_EQ(ids[0].size(), 24u);
+  EXPECT_EQ(ids[0].substr(0, 2), "q_");
+  char expected[13];
+  std::snprintf(expected, sizeof expected, "%012llx", (unsigned long long)world_.clock.NowMillis());
+  EXPECT_EQ(ids.back().substr(2, 12), expected);
+}
+
+TEST_F(QueryEngineTest, BlendAuditRecordsStoreTopThreeAndFloatRowsThatExpandToEveryFeature) {
+  AuditLog audit(world_.store.get());
+  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, &audit, &world_.clock);
+  auto r = engine.QueryWith(Req("u0", Kind::kItem, 5), snapshot_.get());
+  ASSERT_TRUE(r.ok() && !r->results.empty());
+  audit.Flush();
+  auto stored = world_.store->GetAudit(r->request_id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  simdjson::dom::parser parser;
+  auto first = parser.parse(**stored)["response"]["results"].at(0)["explanation"];
+  EXPECT_LE(first["top_features"].get_array().size(), 3u);
+  EXPECT_FALSE(first["attributions_f32"].error());
+  auto expanded = ExpandAuditRecord(**stored);
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  EXPECT_LT(stored->value().size(), expanded->size());
+  simdjson::dom::parser parser2;
+  auto results = parser2.parse(*expanded)["response"]["results"].get_array();
+  for (size_t i = 0; i < r->results.size(); ++i) {
+    const QueryResult& served = r->results[i];
+    std::map<std::string, double> contribution;
+    for (auto f : results.at(i)["explanation"]["top_features"].get_array())
+      contribution[std::string(std::string_view(f["name"]))] = double(f["contribution"]);
+    ASSERT_EQ(contribution.size(), size_t(kNumFeatures));
+    for (int f = 0; f < kNumFeatures; ++f)
+      EXPECT_NEAR(contribution[FeatureName(Feature(f))], served.contribution[f], 1e-6) << FeatureName(Feature(f));
   }
 }
 
