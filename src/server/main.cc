@@ -173,6 +173,24 @@ int Batch(const std::string& data, const std::string& config_path) {
   return 0;
 }
 
+// Drops expired audit records from disk now (they otherwise go as compaction
+// reaches them), e.g. after shortening audit.retention_hours.
+int AuditPrune(const std::string& data, const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (cfg->audit.retention_hours == 0) {
+    std::printf("audit.retention_hours is 0: audit records are kept forever, nothing to prune\n");
+    return 0;
+  }
+  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(*cfg, SystemClock::Default()));
+  if (!store.ok()) return Fail(store.status());
+  auto t0 = std::chrono::steady_clock::now();
+  if (auto s = (*store)->PruneAudits(); !s.ok()) return Fail(s);
+  std::printf("pruned audit records older than %d hours (%.1fs)\n", cfg->audit.retention_hours,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
 int ModelList(const std::string& data, bool json) {
   ModelRegistry models(data);
   auto st = models.Read();
@@ -326,6 +344,13 @@ int main(int argc, char** argv) {
   auto* mrollback = model->add_subcommand("rollback", "make the previously current version current again");
   mrollback->add_option("--data", data, "data dir")->required();
 
+  auto* audit = app.add_subcommand("audit", "the audit log");
+  audit->require_subcommand(1);
+  auto* aprune = audit->add_subcommand(
+      "prune", "remove audit records older than audit.retention_hours from disk now (stop the server first)");
+  aprune->add_option("--data", data, "data dir")->required();
+  aprune->add_option("--config", config_path, "TOML configuration file (audit.retention_hours)");
+
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -365,5 +390,6 @@ int main(int argc, char** argv) {
   if (*mpromote) return ModelPromote(data, model_version, config_path, force);
   if (*mrollback) return ModelRollback(data);
   if (*mimport) return ModelImport(data, import_dir);
+  if (*aprune) return AuditPrune(data, config_path);
   return 1;
 }

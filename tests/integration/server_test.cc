@@ -213,6 +213,22 @@ TEST_F(ServerTest, AuditRecordHoldsTheResponseAndItsExplanations) {
   }
 }
 
+TEST_F(ServerTest, AuditPruneNeedsTheDataDirAndKeepsRecordsWithinTheRetention) {
+  auto r = Post(port(), "/affinity/query", R"({"viewer_id":"u4","k":3})");
+  ASSERT_EQ(r.status, 200);
+  const std::string id(std::string_view(Json(r.body)["request_id"]));
+  auto busy = RunAffinity({"audit", "prune", "--data", dir_ / "data"});
+  EXPECT_NE(busy.exit_code, 0);
+  EXPECT_NE(busy.output.find("another affinity process"), std::string::npos) << busy.output;
+  server_->Stop(SIGTERM);  // drains the audit queue
+  auto pruned = RunAffinity({"audit", "prune", "--data", dir_ / "data"});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.output;
+  EXPECT_NE(pruned.output.find("older than 2160 hours"), std::string::npos) << pruned.output;
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  EXPECT_EQ(Get(port(), "/admin/audit/" + id).status, 200);
+}
+
 TEST_F(ServerTest, MetricsExposeLatencyHistogramsAndCounters) {
   Post(port(), "/affinity/query", R"({"viewer_id":"u1"})");
   auto m = Get(port(), "/metrics");
