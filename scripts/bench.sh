@@ -39,16 +39,27 @@ PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 echo "startup: $(grep -m1 'state loaded' "$OUT/serve.log")" | tee "$OUT/server.txt"
+# Each load run starts once the store has no compaction running or owed (at most 60 s),
+# so that one run's audit records are not flushed and compacted during the next.
+settle() {
+  local s=""
+  for _ in $(seq 1 120); do
+    s=$(curl -sf "http://127.0.0.1:$PORT/admin/stats" || true)
+    if echo "$s" | grep -q '"pending_compaction_bytes":0,' && echo "$s" | grep -q '"running_compactions":0'; then break; fi
+    sleep 0.5
+  done
+  echo "store before the run: $(echo "$s" | grep -o '"store":{[^}]*}')" | tee -a "$OUT/server.txt"
+}
 echo "== one client (latency): learned ranker, path attributions for the top features" | tee -a "$OUT/server.txt"
-wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+settle; wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== one client: learned ranker, explain full (TreeSHAP)" | tee -a "$OUT/server.txt"
-EXTRA=',"explain":"full"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+settle; EXTRA=',"explain":"full"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== one client: blend only (ranker off)" | tee -a "$OUT/server.txt"
-EXTRA=',"ranker":"off"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+settle; EXTRA=',"ranker":"off"' wrk -t1 -c1 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== 16 connections (throughput): learned ranker" | tee -a "$OUT/server.txt"
-wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+settle; wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "== 16 connections: blend only (ranker off)" | tee -a "$OUT/server.txt"
-EXTRA=',"ranker":"off"' wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
+settle; EXTRA=',"ranker":"off"' wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "server RSS after queries: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
 kill $PID; wait $PID 2>/dev/null || true
 

@@ -53,6 +53,23 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                     .Help("Newest event time minus the snapshot watermark time")
                     .Register(*registry_)
                     .Add({});
+  auto& disk = prometheus::BuildGauge()
+                   .Name("affinity_store_disk_bytes")
+                   .Help("Live table files of the data dir's store, by part")
+                   .Register(*registry_);
+  disk_bytes_ = &disk.Add({{"part", "all"}});
+  audit_disk_bytes_ = &disk.Add({{"part", "audit"}});
+  pending_compaction_ = &prometheus::BuildGauge()
+                             .Name("affinity_store_pending_compaction_bytes")
+                             .Help("Bytes the store's compactions are estimated to still rewrite")
+                             .Register(*registry_)
+                             .Add({});
+}
+
+void Metrics::SetStoreUsage(const Store::Usage& u) {
+  disk_bytes_->Set(double(u.disk_bytes));
+  audit_disk_bytes_->Set(double(u.audit_disk_bytes));
+  pending_compaction_->Set(double(u.pending_compaction_bytes));
 }
 
 void Metrics::ObserveRequest(const std::string& route, int status, double seconds) {

@@ -13,6 +13,7 @@
 
 #include "candidates/candidate_set.h"
 #include "serving/query_engine.h"
+#include "store/store.h"
 
 namespace affinity {
 
@@ -24,6 +25,7 @@ class Metrics {
   void AddEvents(size_t n) { events_->Increment(double(n)); }
   void SetSnapshotAge(double seconds) { snapshot_age_->Set(seconds); }
   void SetEventLag(double seconds) { event_lag_->Set(seconds); }
+  void SetStoreUsage(const Store::Usage& u);
   std::string Render() const;
 
  private:
@@ -36,6 +38,9 @@ class Metrics {
   prometheus::Counter* events_;
   prometheus::Gauge* snapshot_age_;
   prometheus::Gauge* event_lag_;
+  prometheus::Gauge* disk_bytes_;
+  prometheus::Gauge* audit_disk_bytes_;
+  prometheus::Gauge* pending_compaction_;
 };
 
 }  // namespace affinity

@@ -102,6 +102,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   }
   if (p == "/metrics") {
     *route = "metrics";
+    d_.metrics->SetStoreUsage(d_.store->GetUsage());
     if (auto snap = d_.snapshots->Get()) {
       d_.metrics->SetSnapshotAge(double(d_.clock->NowMillis() - snap->created_ms) / 1000.0);
       d_.metrics->SetEventLag(double(std::max<int64_t>(0, d_.live->last_event_ts() - snap->watermark_ts)) / 1000.0);
@@ -312,6 +313,12 @@ HttpResponse ApiRoutes::Stats() {
   w.Key("live_events_applied").Uint(d_.live->events_applied());
   w.Key("audit_dropped").Uint(d_.audit->dropped());
   w.Key("audit_write_errors").Uint(d_.audit->write_errors());
+  const Store::Usage u = d_.store->GetUsage();
+  w.Key("store").BeginObject();
+  w.Key("disk_bytes").Uint(u.disk_bytes).Key("audit_disk_bytes").Uint(u.audit_disk_bytes);
+  w.Key("memtable_bytes").Uint(u.memtable_bytes).Key("pending_compaction_bytes").Uint(u.pending_compaction_bytes);
+  w.Key("running_compactions").Uint(u.running_compactions);
+  w.EndObject();
   w.EndObject();
   return {200, w.Release()};
 }

@@ -248,6 +248,20 @@ class RocksStore final : public Store {
     return std::optional<std::string>(std::move(v));
   }
 
+  Usage GetUsage() const override {
+    Usage u;
+    auto sum = [&](const char* property) {
+      uint64_t v = 0;
+      return db_->GetAggregatedIntProperty(property, &v) ? v : 0;
+    };
+    u.disk_bytes = sum("rocksdb.live-sst-files-size");
+    u.pending_compaction_bytes = sum("rocksdb.estimate-pending-compaction-bytes");
+    u.memtable_bytes = sum("rocksdb.cur-size-all-mem-tables");
+    db_->GetIntProperty(cfs_[kAudit], "rocksdb.live-sst-files-size", &u.audit_disk_bytes);
+    db_->GetIntProperty("rocksdb.num-running-compactions", &u.running_compactions);
+    return u;
+  }
+
   uint64_t NextOffset() const override {
     std::lock_guard<std::mutex> lock(append_mu_);
     return next_offset_;

@@ -72,6 +72,16 @@ class Store {
   virtual absl::Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
 
+  // What the store holds on disk and owes its background work, for operators.
+  struct Usage {
+    uint64_t disk_bytes = 0;                // live table files, all parts
+    uint64_t audit_disk_bytes = 0;          // ... of which audit records
+    uint64_t pending_compaction_bytes = 0;  // estimated bytes compaction still has to rewrite
+    uint64_t running_compactions = 0;
+    uint64_t memtable_bytes = 0;            // written, not yet flushed to table files
+  };
+  virtual Usage GetUsage() const = 0;
+
   // The offset the next appended event will get (= number of events ever appended).
   virtual uint64_t NextOffset() const = 0;
   // Secondary mode: catch up with the primary's latest writes.

@@ -234,7 +234,8 @@ TEST_F(ServerTest, MetricsExposeLatencyHistogramsAndCounters) {
   auto m = Get(port(), "/metrics");
   ASSERT_EQ(m.status, 200);
   for (const char* name : {"affinity_http_request_duration_seconds_bucket", "affinity_query_stage_duration_seconds",
-                           "affinity_candidates_total", "affinity_events_ingested_total", "affinity_snapshot_age_seconds"})
+                           "affinity_candidates_total", "affinity_events_ingested_total", "affinity_snapshot_age_seconds",
+                           "affinity_store_disk_bytes{part=\"audit\"}", "affinity_store_pending_compaction_bytes"})
     EXPECT_NE(m.body.find(name), std::string::npos) << name;
 }
 
@@ -245,6 +246,8 @@ TEST_F(ServerTest, StatsAndHealthEndpointsAnswer) {
   EXPECT_EQ(int64_t(s["events"]), 40000);
   EXPECT_EQ(int64_t(s["entities"]), 800 + 40 + 1500);
   EXPECT_EQ(std::string_view(s["snapshot"]), "v000001");
+  EXPECT_GT(uint64_t(s["store"]["disk_bytes"]), 0u);  // the imported world's event log
+  EXPECT_FALSE(s["store"]["pending_compaction_bytes"].error());
 }
 
 TEST_F(ServerTest, AcknowledgedEventsSurviveKill9) {

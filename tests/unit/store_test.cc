@@ -134,6 +134,21 @@ TEST(RocksStoreTest, AuditRecordsAreKeptForeverWithoutARetention) {
   EXPECT_EQ(**store->GetAudit("q_1"), "{}");
 }
 
+TEST(RocksStoreTest, UsageCountsUnflushedWritesThenTheAuditTableFiles) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  const Store::Usage empty = store->GetUsage();
+  EXPECT_EQ(empty.audit_disk_bytes, 0u);
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->PutAudit("q_" + std::to_string(i), std::string(1000, 'x')).ok());
+  const Store::Usage written = store->GetUsage();
+  EXPECT_GT(written.memtable_bytes, empty.memtable_bytes);
+  EXPECT_EQ(written.audit_disk_bytes, 0u);
+  ASSERT_TRUE(store->PruneAudits().ok());  // flushes, then compacts the audit records
+  const Store::Usage flushed = store->GetUsage();
+  EXPECT_GT(flushed.audit_disk_bytes, 0u);
+  EXPECT_GE(flushed.disk_bytes, flushed.audit_disk_bytes);
+}
+
 TEST(RocksStoreTest, MetadataSurvivesReopenAndIsReadOnlyForASecondary) {
   TempDir dir;
   {
