@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "absl/strings/str_cat.h"
 #include "batch/pipeline.h"
 #include "data/generate.h"
 #include "data/importers.h"
@@ -32,7 +33,7 @@ BenchWorld& GetBenchWorld() {
     bw->snapshot = std::move(*snap);
     bw->engine = std::make_unique<QueryEngine>(bw->world.config.serving, &bw->world.registry, bw->world.live.get(),
                                                nullptr, nullptr, SystemClock::Default());
-    for (int i = 0; i < 1000; ++i) bw->viewers.push_back("u" + std::to_string((i * 7919) % o.users));
+    for (int i = 0; i < 1000; ++i) bw->viewers.push_back(absl::StrCat("u", (i * 7919) % o.users));
     std::fprintf(stderr, "bench world: %lld users, %lld creators, %lld items, %lld events\n", (long long)o.users,
                  (long long)o.creators, (long long)o.items, (long long)o.events);
     return bw;

@@ -2,9 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <optional>
 #include <set>
 #include <type_traits>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
@@ -45,6 +47,30 @@ class Reader {
     }
   }
 
+  // "; did you mean X?" for the known setting closest to `name` (at most 3
+  // edits), else "".
+  std::string Nearest(const std::string& name) const {
+    auto distance = [](const std::string& a, const std::string& b) {
+      std::vector<size_t> row(b.size() + 1);
+      for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+      for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+          const size_t up = row[j];
+          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+          diagonal = up;
+        }
+      }
+      return row[b.size()];
+    };
+    std::string best;
+    size_t best_distance = 4;
+    for (const std::string& k : known_)
+      if (size_t d = distance(name, k); d < best_distance) best = k, best_distance = d;
+    return best.empty() ? "" : absl::StrCat("; did you mean ", best, "?");
+  }
+
   // The first problem: a value of the wrong type, else a key no field reads.
   std::string Problem() const {
     if (!error_.empty()) return error_;
@@ -53,7 +79,7 @@ class Reader {
       if (!keys) return absl::StrCat("'", std::string(section.str()), "' is not a known section");
       for (const auto& [key, value] : *keys) {
         std::string name = absl::StrCat(std::string(section.str()), ".", std::string(key.str()));
-        if (!known_.count(name)) return absl::StrCat("unknown setting ", name);
+        if (!known_.count(name)) return absl::StrCat("unknown setting ", name, Nearest(name));
       }
     }
     return "";
@@ -78,7 +104,6 @@ absl::Status Config::Validate() const {
   if (serving.per_creator_cap < 0) return bad("serving.per_creator_cap must be >= 0");
   if (serving.snapshot_poll_ms < 10) return bad("serving.snapshot_poll_ms must be >= 10");
   if (batch.als_factors < 2 || batch.als_factors > 256) return bad("batch.als_factors must be 2..256");
-  if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (batch.als_iterations < 1) return bad("batch.als_iterations must be >= 1");
   if (batch.als_lambda <= 0) return bad("batch.als_lambda must be > 0");
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
@@ -108,6 +133,7 @@ absl::Status Config::Validate() const {
   if (serving.diversity_window < 1) return bad("serving.diversity_window must be >= 1");
   if (serving.attribution_method != "treeshap" && serving.attribution_method != "saabas")
     return bad("serving.attribution_method must be treeshap or saabas");
+  if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   return absl::OkStatus();
 }
 
@@ -189,7 +215,6 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("batch", "walk_max_edges", b.walk_max_edges);
   read("batch", "popular_per_kind", b.popular_per_kind);
   read("batch", "keep_snapshots", b.keep_snapshots);
-  read("audit", "retention_hours", c.audit.retention_hours);
   auto& r = c.ranker;
   read("ranker", "rounds", r.rounds);
   read("ranker", "max_depth", r.max_depth);
@@ -211,6 +236,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("ranker", "min_groups", r.min_groups);
   read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
   read("serving", "attribution_method", s.attribution_method);
+  read("audit", "retention_hours", c.audit.retention_hours);
   if (std::string problem = read.Problem(); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
   AFF_RETURN_IF_ERROR(c.Validate());

@@ -233,6 +233,9 @@ absl::Status ImportDataset(const std::string& format, const std::string& path, i
                                       "'; expected native, synthetic, hetrec-lastfm, lightgcn or snap-edges");
   }
   AFF_RETURN_IF_ERROR(ingestor->Import(d.entities, d.entities_where, d.events, d.events_where));
+  // Remembered in the data dir: `batch` builds no session neighbours from a log
+  // whose timelines carry no order.
+  if (!d.ordered) AFF_RETURN_IF_ERROR(ingestor->store()->PutMeta(kMetaUnorderedTimelines, "1"));
   if (stats) *stats = {d.entities.size(), d.events.size(), d.ordered};
   return absl::OkStatus();
 }

@@ -13,7 +13,7 @@ namespace affinity {
 struct ImportStats {
   size_t entities = 0;
   size_t events = 0;
-  bool ordered = true;  // ParsedDataset::ordered
+  bool ordered = true;  // ParsedDataset::ordered; false is also recorded in the store (kMetaUnorderedTimelines)
 };
 
 // format: native (alias synthetic), hetrec-lastfm, lightgcn, snap-edges.

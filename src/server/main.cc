@@ -133,8 +133,6 @@ int Import(const std::string& data, const std::string& format, const std::string
   auto s = ImportDataset(format, path, SystemClock::Default()->NowMillis(), &ingestor, &stats);
   if (!s.ok()) return Fail(s);
   if (!stats.ordered) {
-    // Remembered for `batch`, which then builds no session neighbours.
-    if (auto m = (*store)->PutMeta(kMetaUnorderedTimelines, "1"); !m.ok()) return Fail(m);
     std::printf("note: %s events carry no time or order; batch builds no session neighbours for this data dir\n",
                 format.c_str());
   }

@@ -66,6 +66,8 @@ class Ingestor {
   absl::Status Import(const std::vector<RawEntity>& entities, const Where& entities_where,
                       const std::vector<RawEvent>& events, const Where& events_where);
 
+  Store* store() const { return store_; }
+
   // Loads the registry from the store (at start).
   static absl::Status LoadRegistry(const Store& store, EntityRegistry* registry);
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "state/ingestor.h"
@@ -48,20 +49,20 @@ struct World {
   // two taste groups (even users like items 0..14, odd users 15..29).
   void BuildSmall() {
     std::vector<RawEntity> ents;
-    for (int c = 0; c < 3; ++c) ents.push_back({"c" + std::to_string(c), "creator", "", c == 2 ? "new" : "established", ""});
-    for (int u = 0; u < 10; ++u) ents.push_back({"u" + std::to_string(u), "user", "", "", ""});
-    for (int i = 0; i < 30; ++i) ents.push_back({"i" + std::to_string(i), "item", "c" + std::to_string(i % 3), "", ""});
+    for (int c = 0; c < 3; ++c) ents.push_back({absl::StrCat("c", c), "creator", "", c == 2 ? "new" : "established", ""});
+    for (int u = 0; u < 10; ++u) ents.push_back({absl::StrCat("u", u), "user", "", "", ""});
+    for (int i = 0; i < 30; ++i) ents.push_back({absl::StrCat("i", i), "item", absl::StrCat("c", i % 3), "", ""});
     Entities(ents);
     std::vector<RawEvent> evs;
     int64_t ts = 1'767'200'000'000;
     for (int u = 0; u < 10; ++u) {
-      evs.push_back(Ev("u" + std::to_string(u), "u" + std::to_string((u + 1) % 10), "follow", ts++));
-      evs.push_back(Ev("u" + std::to_string(u), "u" + std::to_string((u + 2) % 10), "follow", ts++));
-      evs.push_back(Ev("u" + std::to_string(u), "c0", "follow", ts++));
+      evs.push_back(Ev(absl::StrCat("u", u), absl::StrCat("u", (u + 1) % 10), "follow", ts++));
+      evs.push_back(Ev(absl::StrCat("u", u), absl::StrCat("u", (u + 2) % 10), "follow", ts++));
+      evs.push_back(Ev(absl::StrCat("u", u), "c0", "follow", ts++));
       int base = (u % 2) ? 15 : 0;
       for (int k = 0; k < 8; ++k) {
         int item = base + (u * 3 + k * 2) % 15;
-        evs.push_back(Ev("u" + std::to_string(u), "i" + std::to_string(item), k % 3 ? "click" : "like", ts++));
+        evs.push_back(Ev(absl::StrCat("u", u), absl::StrCat("i", item), k % 3 ? "click" : "like", ts++));
       }
     }
     (void)Events(evs);

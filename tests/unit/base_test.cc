@@ -84,7 +84,12 @@ TEST(ConfigTest, SessionAndRankerSettingsAreReadAndBoundsNamed) {
 TEST(ConfigTest, RefusesUnknownSettingsAndValuesOfTheWrongTypeByName) {
   auto typo = Config::FromTomlString("[serving]\ndeadline = 30\n");
   ASSERT_FALSE(typo.ok());
-  EXPECT_NE(typo.status().message().find("unknown setting serving.deadline"), std::string::npos) << typo.status();
+  EXPECT_NE(typo.status().message().find("unknown setting serving.deadline; did you mean serving.deadline_ms?"),
+            std::string::npos)
+      << typo.status();
+  auto far = Config::FromTomlString("[serving]\ncolour = 1\n");  // nothing close: no guess
+  ASSERT_FALSE(far.ok());
+  EXPECT_EQ(far.status().message().find("did you mean"), std::string::npos) << far.status();
   auto section = Config::FromTomlString("[servng]\ndeadline_ms = 30\n");
   ASSERT_FALSE(section.ok());
   EXPECT_NE(section.status().message().find("servng.deadline_ms"), std::string::npos) << section.status();

@@ -132,6 +132,8 @@ TEST(ImportTest, HetrecPlaysBecomeLogWeightedPlaysAndFriendshipsFollows) {
   EXPECT_EQ(evs[3].action, Action::kFollow);
   EXPECT_EQ(evs[3].viewer, u2);
   EXPECT_NE(w.registry.Get(*w.registry.Find("a51"))->attributes.find("Duran Duran"), std::string::npos);
+  // Play counts carry no order: the data dir remembers it for `batch`.
+  EXPECT_EQ(**w.store->GetMeta(kMetaUnorderedTimelines), "1");
 }
 
 TEST(ImportTest, SnapEdgesBecomeMutualFollows) {
