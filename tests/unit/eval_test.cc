@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "eval/evaluator.h"
 #include "eval/metrics.h"
 #include "testing/temp_dir.h"
@@ -55,7 +56,7 @@ void WriteGroups(const TempDir& dir) {
     int held = base + u % 6;
     train += std::to_string(u);
     for (int i = base; i < base + 6; ++i)
-      if (i != held) train += " " + std::to_string(i);
+      if (i != held) absl::StrAppend(&train, " ", i);
     train += "\n";
     test += std::to_string(u) + " " + std::to_string(held) + "\n";
   }
