@@ -121,6 +121,9 @@ absl::Status Config::Validate() const {
   if (ranker.validation_share <= 0 || ranker.validation_share >= 1) return bad("ranker.validation_share must be in (0, 1)");
   if (ranker.training_slices < 1 || ranker.training_slices * ranker.validation_share >= 0.8)
     return bad("ranker.training_slices must be >= 1 and leave at least a fifth of each line to the oldest slice's world");
+  if (ranker.random_slices < 0 || ranker.random_slices > 4) return bad("ranker.random_slices must be 0..4");
+  if (!(ranker.random_slice_groups > 0 && ranker.random_slice_groups <= 1))
+    return bad("ranker.random_slice_groups must be in (0, 1]");
   if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
   if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
@@ -229,6 +232,9 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("ranker", "max_groups", r.max_groups);
   read("ranker", "validation_share", r.validation_share);
   read("ranker", "training_slices", r.training_slices);
+  read("ranker", "random_slices", r.random_slices);
+  read("ranker", "monotone", r.monotone);
+  read("ranker", "random_slice_groups", r.random_slice_groups);
   read("ranker", "gate_tolerance", r.gate_tolerance);
   read("ranker", "label_window_hours", r.label_window_hours);
   read("ranker", "train_in_batch", r.train_in_batch);

@@ -107,11 +107,15 @@ struct RankerOptions {
   double min_child_weight = 1.0;
   double subsample = 1.0;
   double colsample_bynode = 1.0;   // share of the inputs each split may choose from
+  bool monotone = false;            // the score never falls as a candidate gets closer to the viewer's newest
+                                    // interactions or to the blend's top (XGBoost monotone constraints)
   std::string objective = "rank:ndcg";
   int threads = 0;                  // training threads; 0 = number of cores
   int max_groups = 30000;           // viewers (query groups) sampled for training
   double validation_share = 0.1;    // eval: share of each user's training items held out to train on
   int training_slices = 1;          // eval: consecutive such shares, each labelled in its own world
+  int random_slices = 0;            // eval: extra slices holding out a seeded random share of each line
+  double random_slice_groups = 0.6; // eval: a random slice samples this share of max_groups
   double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
   bool train_in_batch = true;       // batch: train a model from logged impressions and outcomes

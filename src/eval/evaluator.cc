@@ -267,12 +267,13 @@ void GraphBaselines(const EntityRegistry& registry, const LiveState& live, const
 }
 
 // Holds out a seeded random share of each user's training interactions.
-absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test) {
+absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test, bool latest = true,
+                             uint64_t seed = 0x7a1d5eedull) {
   if (share >= 1) return absl::InvalidArgumentError("--validation must be below 1");
   // The latest `share` of each user's line: LightGCN lines list a user's
   // interactions in time order, and the test items are closest to the end of
   // the line (docs/evaluation.md), so a time-like slice is what tuning needs.
-  HoldOutPerUser(d, share, 0x7a1d5eedull, [](const RawEvent&) { return true; }, test, /*latest=*/true);
+  HoldOutPerUser(d, share, seed, [](const RawEvent&) { return true; }, test, latest);
   return absl::OkStatus();
 }
 
@@ -325,7 +326,9 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (o.format == "lightgcn") {
     AFF_RETURN_IF_ERROR(ParseLightgcn(o.train, now, &d));
     if (o.validation > 0) {
-      AFF_RETURN_IF_ERROR(SplitValidation(&d, o.validation, &test));
+      if (o.validation_order != "latest" && o.validation_order != "random")
+        return absl::InvalidArgumentError("--validation-order must be latest or random");
+      AFF_RETURN_IF_ERROR(SplitValidation(&d, o.validation, &test, o.validation_order == "latest", 0x5eed0a11ull));
     } else {
       if (o.test.empty()) return absl::InvalidArgumentError("--test is required for --format lightgcn");
       AFF_RETURN_IF_ERROR(ParseLightgcnTest(o.test, &test));
@@ -378,14 +381,19 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
     // Slice 0 is the latest `validation_share` of each line; slice s holds out
     // s more shares first (dropped) and labels the share before them, so each
     // slice's world ends where its labels begin.
-    for (int slice = 0; slice < ro.training_slices; ++slice) {
+    // Slices past training_slices hold out a seeded random share of each line.
+    for (int slice = 0; slice < ro.training_slices + ro.random_slices; ++slice) {
       ParsedDataset dv = d;
       TestSet valid;
-      for (int skip = 0; skip < slice; ++skip) {
-        TestSet dropped;
-        AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - skip * ro.validation_share), &dropped));
+      if (slice < ro.training_slices) {
+        for (int skip = 0; skip < slice; ++skip) {
+          TestSet dropped;
+          AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - skip * ro.validation_share), &dropped));
+        }
+        AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - slice * ro.validation_share), &valid));
+      } else {
+        AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share, &valid, /*latest=*/false, 0xa5a5f00dull + slice));
       }
-      AFF_RETURN_IF_ERROR(SplitValidation(&dv, ro.validation_share / (1.0 - slice * ro.validation_share), &valid));
       Scratch scratch_v(o.scratch_dir.empty() ? "" : o.scratch_dir + "-validation" + std::to_string(slice));
       AFF_ASSIGN_OR_RETURN(auto w, BuildWorld(dv, scratch_v.path(), o, now, progress));
       dv = ParsedDataset();
@@ -395,7 +403,8 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
       for (size_t i = 0; i < pick.size(); ++i) pick[i] = i;
       std::mt19937_64 rng(17 + slice);
       std::shuffle(pick.begin(), pick.end(), rng);
-      pick.resize(std::min<size_t>(pick.size(), size_t(std::max(1, ro.max_groups))));
+      const double groups = slice < ro.training_slices ? ro.max_groups : ro.max_groups * ro.random_slice_groups;
+      pick.resize(std::min<size_t>(pick.size(), size_t(std::max(1.0, groups))));
       std::sort(pick.begin(), pick.end());
       const size_t n_pick = pick.size();
       std::vector<std::vector<float>> rows_x(n_pick), rows_y(n_pick);

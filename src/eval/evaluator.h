@@ -25,6 +25,7 @@ struct EvalOptions {
   double holdout = 0.2;        // native: share of each viewer's positive events held out (latest by time)
   double validation = 0;       // lightgcn: when > 0, ignore --test and hold out this share of each
                                // user's training items (seeded) to tune on, never on test
+  std::string validation_order = "latest";  // lightgcn --validation: the latest share of each line, or a random one
   int threads = 0;
   Config config;
   std::string scratch_dir;     // where the world is built; a temp dir when empty

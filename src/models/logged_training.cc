@@ -26,6 +26,7 @@ std::string ParamsJson(const RankerOptions& o) {
   w.Key("objective").String(o.objective).Key("rounds").Int(o.rounds).Key("max_depth").Int(o.max_depth);
   w.Key("eta").Double(o.eta).Key("pair_samples").Int(o.pair_samples).Key("margin_scale").Double(o.margin_scale);
   w.Key("min_child_weight").Double(o.min_child_weight).Key("label_window_hours").Int(o.label_window_hours);
+  w.Key("monotone").Bool(o.monotone);
   w.EndObject();
   return w.Release();
 }

@@ -46,6 +46,18 @@ absl::Status SetParams(BoosterHandle b, const LearnedRankerOptions& o, int threa
       {"num_pairsample", std::to_string(o.pair_samples)}};
   for (const auto& [k, v] : params)
     if (XGBoosterSetParam(b, k, v.c_str()) != 0) return XgbError("param");
+  if (o.monotone) {
+    std::vector<int> c(kNumRankInputs, 0);
+    for (int in : {kInBlendScore, kInCoengRecent, kInNewestCosine, kInRecentCosine, kInRecentCosineMax, kInCoengNewest,
+                   kInCoengNewest3, kInCoengRecent20, kInCoengRecent20Support, kInSessionNewest, kInSessionRecent,
+                   kInSessionSupport, kInSessionReverse})
+      c[in] = 1;
+    for (int in : {kInCoengBestRecency, kInCoengNearestRecency, kInBlendRank}) c[in] = -1;
+    std::string v = "(";
+    for (int i = 0; i < kNumRankInputs; ++i) v += (i ? "," : "") + std::to_string(c[i]);
+    v += ")";
+    if (XGBoosterSetParam(b, "monotone_constraints", v.c_str()) != 0) return XgbError("param");
+  }
   return absl::OkStatus();
 }
 
@@ -354,6 +366,7 @@ absl::Status LearnedRanker::Save(const std::string& dir) const {
   w.Key("eta").Double(options_.eta);
   w.Key("pair_samples").Int(options_.pair_samples);
   w.Key("margin_scale").Double(margin_scale_);
+  w.Key("monotone").Bool(options_.monotone);
   w.Key("inputs").BeginArray();
   for (const auto& name : InputNames()) w.String(name);
   w.EndArray();

@@ -371,6 +371,8 @@ int main(int argc, char** argv) {
   ev->add_option("--threads", eo.threads, "threads (0 = cores)");
   ev->add_option("--validation", eo.validation,
                  "lightgcn: hold out this share of each user's training items and evaluate on it instead of --test");
+  ev->add_option("--validation-order", eo.validation_order, "with --validation: hold out the latest share or a random one")
+      ->capture_default_str();
   ev->add_option("--config", config_path, "TOML configuration file");
   ev->add_option("--scratch", eo.scratch_dir, "where to build the evaluation world (default: a temp dir)");
 

@@ -61,19 +61,26 @@ TEST(ConfigTest, RejectsOutOfRangeValuesWithTheirName) {
 TEST(ConfigTest, SessionAndRankerSettingsAreReadAndBoundsNamed) {
   auto c = Config::FromTomlString(
       "[serving]\ncoeng_session_weight = 0\n[batch]\nsession_window = 3\nsession_neighbors = 0\n"
-      "[ranker]\ncolsample_bynode = 0.5\ntraining_slices = 2\n");
+      "[ranker]\ncolsample_bynode = 0.5\ntraining_slices = 2\nrandom_slices = 0\nrandom_slice_groups = 0.3\n"
+      "monotone = false\n");
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->serving.coeng_session_weight, 0.0);
   EXPECT_EQ(c->batch.session_window, 3);
   EXPECT_EQ(c->batch.session_neighbors, 0);
   EXPECT_EQ(c->ranker.colsample_bynode, 0.5);
   EXPECT_EQ(c->ranker.training_slices, 2);
+  EXPECT_EQ(c->ranker.random_slices, 0);
+  EXPECT_EQ(c->ranker.random_slice_groups, 0.3);
+  EXPECT_FALSE(c->ranker.monotone);
   const std::pair<const char*, const char*> bad[] = {
       {"[batch]\nsession_window = 0\n", "batch.session_window"},
       {"[batch]\nsession_gap_hours = 0\n", "batch.session_gap_hours"},
       {"[serving]\ncoeng_session_weight = -1\n", "serving.coeng_session_weight"},
       {"[ranker]\ncolsample_bynode = 0\n", "ranker.colsample_bynode"},
-      {"[ranker]\ntraining_slices = 8\n", "ranker.training_slices"}};
+      {"[ranker]\ntraining_slices = 8\n", "ranker.training_slices"},
+      {"[ranker]\nrandom_slices = -1\n", "ranker.random_slices"},
+      {"[ranker]\nrandom_slice_groups = 0\n", "ranker.random_slice_groups"},
+      {"[ranker]\nmonotone = 1\n", "ranker.monotone"}};
   for (const auto& [toml, key] : bad) {
     auto r = Config::FromTomlString(toml);
     ASSERT_FALSE(r.ok()) << toml;

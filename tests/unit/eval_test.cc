@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "eval/evaluator.h"
@@ -191,10 +192,11 @@ TEST(EvaluatorTest, LearnedRankerTrainsOnAValidationSliceAndRanks) {
 TEST(EvaluatorTest, TwoTrainingSlicesGiveTheRankerMoreGroups) {
   TempDir dir;
   WriteGroups(dir);
-  auto groups_with = [&](int slices) {
+  auto groups_with = [&](int slices, int random_slices) {
     EvalOptions o = GroupsEval(dir, 3);
     o.ranker = "learned";
     o.config.ranker.training_slices = slices;
+    o.config.ranker.random_slices = random_slices;
     int groups = -1;
     auto r = RunEval(o, [&](const std::string& stage, int64_t, int64_t) {
       if (stage.rfind("training the ranker on ", 0) == 0) groups = std::stoi(stage.substr(23));
@@ -202,9 +204,48 @@ TEST(EvaluatorTest, TwoTrainingSlicesGiveTheRankerMoreGroups) {
     EXPECT_TRUE(r.ok()) << r.status();
     return groups;
   };
-  const int one = groups_with(1), two = groups_with(2);
+  const int one = groups_with(1, 0), two = groups_with(2, 0), with_random = groups_with(1, 1);
   EXPECT_GT(one, 0);
-  EXPECT_GT(two, one);  // the second slice labels other interactions of the same users
+  EXPECT_GT(two, one);          // the second slice labels other interactions of the same users
+  EXPECT_GT(with_random, one);  // so does a slice holding out a random share
+}
+
+TEST(EvaluatorTest, ValidationHoldsOutTheLatestOrARandomShareAndRefusesOtherOrders) {
+  TempDir dir;
+  WriteGroups(dir);
+  auto held_out = [&](const std::string& order) {
+    EvalOptions o = GroupsEval(dir, 3);
+    o.validation = 0.5;
+    o.validation_order = order;
+    return RunEval(o);
+  };
+  auto latest = held_out("latest"), random = held_out("random");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_TRUE(random.ok()) << random.status();
+  EXPECT_EQ(latest->users, 12);
+  EXPECT_EQ(latest->users, random->users);
+  // Each line has 5 items; 0.5 holds out 2. The first 3 stay engaged under
+  // "latest" (so never recommended); a random share frees some of them.
+  auto first_three = [](int u) {
+    std::set<int> s;
+    const int base = u < 6 ? 0 : 6, held = base + u % 6;
+    for (int i = base; i < base + 6 && s.size() < 3; ++i)
+      if (i != held) s.insert(i);
+    return s;
+  };
+  auto recommends_an_early_item = [&](const EvalResult& r) {
+    int n = 0;
+    for (const auto& [user, items] : r.topk) {
+      auto early = first_three(std::stoi(user));
+      for (const auto& i : items) n += early.count(std::stoi(i));
+    }
+    return n;
+  };
+  EXPECT_EQ(recommends_an_early_item(*latest), 0);
+  EXPECT_GT(recommends_an_early_item(*random), 0);
+  auto bad = held_out("oldest");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--validation-order"), std::string::npos);
 }
 
 TEST(EvaluatorTest, UnknownFormatAndTargetAreRefused) {

@@ -69,6 +69,52 @@ TEST(LearnedRankerTest, TreeShapContributionsAddUpToThePrediction) {
   }
 }
 
+// Rows whose label rewards being *far* from the viewer's newest interaction and
+// low in the blend's order: what a monotone ranker must refuse to learn.
+TEST(LearnedRankerTest, MonotoneRankerNeverScoresACandidateLowerForBeingCloserToTheNewest) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  for (int g = 0; g < 200; ++g) {
+    for (int r = 0; r < 20; ++r) {
+      std::vector<float> row(LearnedRanker::kNumInputs);
+      for (auto& v : row) v = u(rng);
+      row[kInBlendRank] = float(r);
+      x.insert(x.end(), row.begin(), row.end());
+      y.push_back(row[kInCoengNewest] < 0.3f || r > 15 ? 1.f : 0.f);
+    }
+    groups.push_back(20);
+  }
+  auto sweep = [&](const LearnedRanker& m, int input, std::vector<float> base, const std::vector<float>& values) {
+    std::vector<float> rows;
+    for (float v : values) {
+      base[input] = v;
+      rows.insert(rows.end(), base.begin(), base.end());
+    }
+    return *m.Predict(rows.data(), values.size());
+  };
+  const std::vector<float> closeness = {0.f, 0.1f, 0.2f, 0.3f, 0.5f, 0.7f, 0.9f, 1.f};
+  const std::vector<float> ranks = {0.f, 2.f, 5.f, 10.f, 15.f, 16.f, 18.f, 19.f};
+  LearnedRankerOptions o;
+  o.rounds = 30;
+  o.monotone = false;
+  auto free_model = *LearnedRanker::Train(x, y, groups, o);
+  std::vector<float> mid(LearnedRanker::kNumInputs, 0.5f);
+  auto f = sweep(*free_model, kInCoengNewest, mid, closeness);
+  EXPECT_LT(f.back(), f.front());  // unconstrained, it learns the inverted signal
+  o.monotone = true;
+  auto model = *LearnedRanker::Train(x, y, groups, o);
+  for (int probe = 0; probe < 20; ++probe) {
+    std::vector<float> base(LearnedRanker::kNumInputs);
+    for (auto& v : base) v = u(rng);
+    auto p = sweep(*model, kInCoengNewest, base, closeness);
+    for (size_t i = 1; i < p.size(); ++i) EXPECT_GE(p[i], p[i - 1]) << "closeness " << closeness[i];
+    auto q = sweep(*model, kInBlendRank, base, ranks);
+    for (size_t i = 1; i < q.size(); ++i) EXPECT_LE(q[i], q[i - 1]) << "blend rank " << ranks[i];
+  }
+}
+
 TEST(LearnedRankerTest, RefusesEmptyTrainingData) {
   EXPECT_FALSE(LearnedRanker::Train({}, {}, {}, {}).ok());
 }
