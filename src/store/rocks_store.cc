@@ -77,8 +77,22 @@ bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e) {
 
 // An audit value is kAuditStamped, the write time (8 bytes, unix ms, little
 // endian) and the JSON. Records written before stamps existed are bare JSON
-// ('{' first): they have no write time and never expire.
+// ('{' first); the query engine has always written them as
+// {"request_id":"...","ts":<unix ms>,...}, so their serving time is their write
+// time. A bare value of any other shape has none and never expires.
 constexpr char kAuditStamped = '\x01';
+
+int64_t UnstampedAuditTime(std::string_view json) {
+  constexpr std::string_view kHead = "{\"request_id\":\"", kTs = "\",\"ts\":";
+  if (json.substr(0, kHead.size()) != kHead) return 0;
+  const size_t quote = json.find('"', kHead.size());
+  if (quote == std::string_view::npos || quote > 128 || json.substr(quote, kTs.size()) != kTs) return 0;
+  int64_t ms = 0;
+  size_t i = quote + kTs.size(), digits = 0;
+  for (; i < json.size() && json[i] >= '0' && json[i] <= '9' && digits < 16; ++i, ++digits) ms = ms * 10 + (json[i] - '0');
+  if (digits == 0 || digits == 16 || i >= json.size() || (json[i] != ',' && json[i] != '}')) return 0;
+  return ms;
+}
 
 std::string EncodeAudit(int64_t written_ms, std::string_view json) {
   std::string v;
@@ -89,9 +103,9 @@ std::string EncodeAudit(int64_t written_ms, std::string_view json) {
   return v;
 }
 
-// The write time (0 when unstamped) and the JSON of an audit value.
+// The write time (0 when unknown) and the JSON of an audit value.
 std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v) {
-  if (v.size() < 9 || v[0] != kAuditStamped) return {0, v};
+  if (v.size() < 9 || v[0] != kAuditStamped) return {UnstampedAuditTime(v), v};
   int64_t ms;
   std::memcpy(&ms, v.data() + 1, 8);
   return {ms, v.substr(9)};

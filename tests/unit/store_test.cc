@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <rocksdb/db.h>
+
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "store/store.h"
 #include "testing/temp_dir.h"
@@ -10,6 +13,22 @@ namespace affinity {
 namespace {
 
 using testing::TempDir;
+
+// Writes audit values as bare JSON, the way builds before write stamps did.
+void PutUnstampedAudits(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& records) {
+  std::vector<std::string> names;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == "audit")
+      for (const auto& [id, json] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], id, json).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+}
 
 Event MakeEvent(uint32_t viewer, uint32_t item, Action a = Action::kClick) {
   Event e;
@@ -122,6 +141,28 @@ TEST(RocksStoreTest, AuditRecordsPastTheRetentionReadAsAbsentAndPruningRemovesTh
   auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 0, .clock = &clock});
   EXPECT_FALSE(store->GetAudit("q_old")->has_value());
   EXPECT_EQ(**store->GetAudit("q_new"), "{\"x\":2}");
+}
+
+TEST(RocksStoreTest, UnstampedAuditRecordsExpireByTheServingTimeTheyCarry) {
+  TempDir dir;
+  ManualClock clock;
+  constexpr int64_t kDay = 24 * 3'600'000;
+  const int64_t now = clock.NowMillis();
+  { auto created = *OpenRocksStore(dir.path(), OpenMode::kPrimary); }
+  const std::string old_json = absl::StrCat("{\"request_id\":\"q_a\",\"ts\":", now - 31 * kDay, ",\"k\":2}");
+  const std::string recent_json = absl::StrCat("{\"request_id\":\"q_b\",\"ts\":", now - kDay, ",\"k\":2}");
+  PutUnstampedAudits(dir.path() + "/db", {{"q_a", old_json}, {"q_b", recent_json}, {"q_c", "{\"x\":1}"}});
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 30 * kDay, .clock = &clock});
+    EXPECT_FALSE(store->GetAudit("q_a")->has_value());  // served 31 days ago
+    EXPECT_EQ(**store->GetAudit("q_b"), recent_json);
+    EXPECT_EQ(**store->GetAudit("q_c"), "{\"x\":1}");  // no serving time: kept
+    ASSERT_TRUE(store->PruneAudits().ok());
+  }
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.audit_retention_ms = 0, .clock = &clock});
+  EXPECT_FALSE(store->GetAudit("q_a")->has_value());  // pruned from disk
+  EXPECT_EQ(**store->GetAudit("q_b"), recent_json);
+  EXPECT_EQ(**store->GetAudit("q_c"), "{\"x\":1}");
 }
 
 TEST(RocksStoreTest, AuditRecordsAreKeptForeverWithoutARetention) {
