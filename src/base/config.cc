@@ -137,6 +137,7 @@ absl::Status Config::Validate() const {
   if (serving.attribution_method != "treeshap" && serving.attribution_method != "saabas")
     return bad("serving.attribution_method must be treeshap or saabas");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
+  if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
   return absl::OkStatus();
 }
 
@@ -243,6 +244,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
   read("serving", "attribution_method", s.attribution_method);
   read("audit", "retention_hours", c.audit.retention_hours);
+  read("events", "retention_hours", c.events.retention_hours);
   if (std::string problem = read.Problem(); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
   AFF_RETURN_IF_ERROR(c.Validate());

@@ -130,6 +130,12 @@ struct AuditOptions {
                                // the span of impressions a model should learn from.
 };
 
+// The event log, which `batch` and server start rebuild from.
+struct EventLogOptions {
+  int retention_hours = 0;  // events whose ts is older than this are dropped and refused at ingest
+                            // (0: kept forever); batch then learns from this window only
+};
+
 struct Config {
   ServerOptions server;
   ServingOptions serving;
@@ -137,6 +143,7 @@ struct Config {
   BatchOptions batch;
   RankerOptions ranker;
   AuditOptions audit;
+  EventLogOptions events;
 
   absl::Status Validate() const;
   static absl::StatusOr<Config> FromTomlFile(const std::string& path);

@@ -41,7 +41,9 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
 }
 
 StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
-  return {int64_t(config.audit.retention_hours) * 3'600'000, clock};
+  return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
+          .clock = clock,
+          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000};
 }
 
 bool Interactive() { return ::isatty(STDERR_FILENO); }
@@ -185,6 +187,23 @@ int AuditPrune(const std::string& data, const std::string& config_path) {
   auto t0 = std::chrono::steady_clock::now();
   if (auto s = (*store)->PruneAudits(); !s.ok()) return Fail(s);
   std::printf("pruned audit records older than %d hours (%.1fs)\n", cfg->audit.retention_hours,
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return 0;
+}
+
+// Drops events past events.retention_hours from disk now.
+int EventsPrune(const std::string& data, const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  if (cfg->events.retention_hours == 0) {
+    std::printf("events.retention_hours is 0: events are kept forever, nothing to prune\n");
+    return 0;
+  }
+  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(*cfg, SystemClock::Default()));
+  if (!store.ok()) return Fail(store.status());
+  auto t0 = std::chrono::steady_clock::now();
+  if (auto s = (*store)->PruneEvents(); !s.ok()) return Fail(s);
+  std::printf("pruned events older than %d hours (%.1fs)\n", cfg->events.retention_hours,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
@@ -349,6 +368,13 @@ int main(int argc, char** argv) {
   aprune->add_option("--data", data, "data dir")->required();
   aprune->add_option("--config", config_path, "TOML configuration file (audit.retention_hours)");
 
+  auto* events = app.add_subcommand("events", "the event log");
+  events->require_subcommand(1);
+  auto* eprune = events->add_subcommand(
+      "prune", "remove events older than events.retention_hours from disk now (stop the server first)");
+  eprune->add_option("--data", data, "data dir")->required();
+  eprune->add_option("--config", config_path, "TOML configuration file (events.retention_hours)");
+
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -391,5 +417,6 @@ int main(int argc, char** argv) {
   if (*mrollback) return ModelRollback(data);
   if (*mimport) return ModelImport(data, import_dir);
   if (*aprune) return AuditPrune(data, config_path);
+  if (*eprune) return EventsPrune(data, config_path);
   return 1;
 }

@@ -56,6 +56,7 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
                                       std::vector<int64_t>* pending,
                                       std::vector<std::string>* new_viewers) const {
   const int64_t now = clock_->NowMillis();
+  const int64_t retention_ms = store_->EventRetentionMs();
   out->assign(raw.size(), Event());
   pending->assign(raw.size(), -1);
   std::unordered_map<std::string, size_t> new_index;
@@ -78,6 +79,9 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
     e.ts = r.ts ? *r.ts : now;
     if (e.ts <= 0) return Invalid(where, i, "ts must be a positive unix time in milliseconds");
     if (e.ts > now + kMaxFutureMs) return Invalid(where, i, "ts is more than a day in the future");
+    if (retention_ms > 0 && e.ts < now - retention_ms)
+      return Invalid(where, i, "ts is older than events.retention_hours (" + std::to_string(retention_ms / 3'600'000) +
+                                   " h): the event would be dropped");
     auto entity = lookup(r.entity_id);
     if (!entity)
       return Invalid(where, i, "unknown entity_id '" + r.entity_id +

@@ -111,29 +111,50 @@ std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v) {
   return {ms, v.substr(9)};
 }
 
-// Expiry of audit records: a record stamped before now - retention is past it.
-class AuditRetention final : public rocksdb::CompactionFilter {
+// Expiry by age: a value whose time (read by `time_of`; 0 = unknown, kept) is
+// before now - retention is past it. Used for audit records (write time) and
+// events (their ts).
+class Retention final : public rocksdb::CompactionFilter {
  public:
-  AuditRetention(int64_t retention_ms, const Clock* clock) : retention_ms_(retention_ms), clock_(clock) {}
-  bool Expired(int64_t written_ms) const {
-    return retention_ms_ > 0 && written_ms > 0 && written_ms < clock_->NowMillis() - retention_ms_;
-  }
-  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
-    return Expired(DecodeAudit(value.ToStringView()).first);
-  }
-  const char* Name() const override { return "affinity.AuditRetention"; }
+  using TimeOf = int64_t (*)(std::string_view value);
+  Retention(int64_t retention_ms, const Clock* clock, TimeOf time_of, const char* name)
+      : retention_ms_(retention_ms), clock_(clock), time_of_(time_of), name_(name) {}
+  int64_t retention_ms() const { return retention_ms_; }
   const Clock* clock() const { return clock_; }
+  // The oldest time still kept (0 when nothing expires).
+  int64_t Cutoff() const { return retention_ms_ > 0 ? clock_->NowMillis() - retention_ms_ : 0; }
+  bool Expired(int64_t t) const { return retention_ms_ > 0 && t > 0 && t < Cutoff(); }
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+    return Expired(time_of_(value.ToStringView()));
+  }
+  const char* Name() const override { return name_; }
 
  private:
   int64_t retention_ms_;
   const Clock* clock_;
+  TimeOf time_of_;
+  const char* name_;
 };
+
+int64_t AuditTime(std::string_view v) { return DecodeAudit(v).first; }
+
+// An event value starts with its version byte and its i64 ts.
+int64_t EventTime(std::string_view v) {
+  if (v.size() < 9) return 0;
+  int64_t ts;
+  std::memcpy(&ts, v.data() + 1, 8);
+  return ts;
+}
 
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
-             OpenMode mode, std::unique_ptr<AuditRetention> retention)
-      : retention_(std::move(retention)), db_(std::move(db)), cfs_(std::move(cfs)), mode_(mode) {}
+             OpenMode mode, std::unique_ptr<Retention> retention, std::unique_ptr<Retention> event_retention)
+      : retention_(std::move(retention)),
+        event_retention_(std::move(event_retention)),
+        db_(std::move(db)),
+        cfs_(std::move(cfs)),
+        mode_(mode) {}
 
   ~RocksStore() override {
     for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
@@ -156,6 +177,9 @@ class RocksStore final : public Store {
         e.offset = off++;
         batch.Put(cfs_[kEvents], BigEndian64(e.offset), EncodeEvent(e));
       }
+      // The log's length survives its oldest events being dropped (retention):
+      // offsets are never reused.
+      batch.Put(cfs_[kDefault], kNextOffsetKey, BigEndian64(off));
       for (const auto& f : follows) {
         if (f.add) {
           batch.Put(cfs_[kFollows], FollowKey(f.follower, f.target),
@@ -188,9 +212,11 @@ class RocksStore final : public Store {
   absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEvents]));
     Event e;
+    const int64_t cutoff = event_retention_->Cutoff();
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       if (it->key().size() != 8 || !DecodeEvent(it->value().ToStringView(), &e))
         return absl::DataLossError("event log: undecodable record");
+      if (e.ts < cutoff) continue;  // past the retention, not yet compacted away
       e.offset = FromBigEndian64(it->key().ToStringView());
       if (!fn(e)) break;
     }
@@ -247,6 +273,15 @@ class RocksStore final : public Store {
     return FromRocks(db_->CompactRange(o, cfs_[kAudit], nullptr, nullptr), "prune audit");
   }
 
+  absl::Status PruneEvents() override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_->CompactRange(o, cfs_[kEvents], nullptr, nullptr), "prune events");
+  }
+
+  int64_t EventRetentionMs() const override { return event_retention_->retention_ms(); }
+
   absl::Status PutMeta(const std::string& key, const std::string& value) override {
     if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
     rocksdb::WriteOptions wo;
@@ -298,13 +333,23 @@ class RocksStore final : public Store {
   absl::Status LoadNextOffset() {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kEvents]));
     it->SeekToLast();
+    uint64_t next = it->Valid() ? FromBigEndian64(it->key().ToStringView()) + 1 : 0;
+    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "read log tail"));
+    std::string recorded;
+    auto st = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kNextOffsetKey, &recorded);
+    if (!st.IsNotFound()) {
+      AFF_RETURN_IF_ERROR(FromRocks(st, "read log length"));
+      if (recorded.size() == 8) next = std::max<uint64_t>(next, FromBigEndian64(recorded));
+    }
     std::lock_guard<std::mutex> lock(append_mu_);
-    next_offset_ = it->Valid() ? FromBigEndian64(it->key().ToStringView()) + 1 : 0;
-    return FromRocks(it->status(), "read log tail");
+    next_offset_ = next;
+    return absl::OkStatus();
   }
 
   static constexpr const char* kMetaPrefix = "meta/";
-  std::unique_ptr<AuditRetention> retention_;  // outlives db_ (declared first)
+  static constexpr const char* kNextOffsetKey = "log/next_offset";
+  std::unique_ptr<Retention> retention_;        // audit; outlives db_ (declared first)
+  std::unique_ptr<Retention> event_retention_;  // events; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   OpenMode mode_;
@@ -335,8 +380,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
 
-  auto retention = std::make_unique<AuditRetention>(store_options.audit_retention_ms,
-                                                    store_options.clock ? store_options.clock : SystemClock::Default());
+  const Clock* clock = store_options.clock ? store_options.clock : SystemClock::Default();
+  auto retention = std::make_unique<Retention>(store_options.audit_retention_ms, clock, &AuditTime,
+                                               "affinity.AuditRetention");
+  auto event_retention = std::make_unique<Retention>(store_options.event_retention_ms, clock, &EventTime,
+                                                     "affinity.EventRetention");
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
   if (store_options.audit_retention_ms > 0) {
@@ -345,6 +393,11 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
     // Files holding records older than the retention are compacted (and the
     // filter drops the expired ones) even when no new writes reach them.
     audit.ttl = uint64_t(std::max<int64_t>(store_options.audit_retention_ms / 1000, 1));
+  }
+  if (store_options.event_retention_ms > 0) {
+    rocksdb::ColumnFamilyOptions& events = descs[kEvents].options;
+    events.compaction_filter = event_retention.get();
+    events.ttl = uint64_t(std::max<int64_t>(store_options.event_retention_ms / 1000, 1));
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
@@ -358,7 +411,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
                                      &handles, &raw);
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
-  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention));
+  auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
+                                            std::move(event_retention));
   AFF_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));
 }

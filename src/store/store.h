@@ -50,6 +50,7 @@ class Store {
   virtual absl::Status PutEntities(const std::vector<EntityRecord>& entities) = 0;
 
   // Visits every event in offset order; stops early when fn returns false.
+  // Events older than the store's event retention are skipped.
   virtual absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const = 0;
   virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
@@ -66,6 +67,10 @@ class Store {
   virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
   // Removes every expired audit record now (compacts the audit records).
   virtual absl::Status PruneAudits() = 0;
+  // Removes every event older than the event retention now (compacts the log).
+  virtual absl::Status PruneEvents() = 0;
+  // Events older than this are dropped (0: kept forever).
+  virtual int64_t EventRetentionMs() const { return 0; }
 
   // Facts about the data dir's contents that outlive one command, e.g. an
   // importer recording that its timelines carry no order (kMetaUnorderedTimelines).
@@ -95,6 +100,7 @@ inline constexpr const char* kMetaUnorderedTimelines = "unordered_timelines";
 struct StoreOptions {
   int64_t audit_retention_ms = 0;  // audit records older than this expire (0: kept forever)
   const Clock* clock = nullptr;    // for audit stamps and expiry; nullptr: the system clock
+  int64_t event_retention_ms = 0;  // events whose ts is older than this are dropped (0: kept forever)
 };
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,

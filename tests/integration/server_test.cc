@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 #include "ranking/learned_ranker.h"
@@ -227,6 +228,30 @@ TEST_F(ServerTest, AuditPruneNeedsTheDataDirAndKeepsRecordsWithinTheRetention) {
   server_ = std::make_unique<ServerProcess>(dir_ / "data");
   ASSERT_TRUE(server_->running()) << server_->log();
   EXPECT_EQ(Get(port(), "/admin/audit/" + id).status, 200);
+}
+
+TEST_F(ServerTest, EventRetentionPrunesTheLogAndRefusesEventsOlderThanIt) {
+  server_->Stop(SIGTERM);
+  auto forever = RunAffinity({"events", "prune", "--data", dir_ / "data"});
+  ASSERT_EQ(forever.exit_code, 0) << forever.output;
+  EXPECT_NE(forever.output.find("kept forever, nothing to prune"), std::string::npos) << forever.output;
+  const std::string config = dir_ / "retention.toml";
+  std::ofstream(config) << "[events]\nretention_hours = 1\n";
+  auto pruned = RunAffinity({"events", "prune", "--data", dir_ / "data", "--config", config});
+  ASSERT_EQ(pruned.exit_code, 0) << pruned.output;
+  EXPECT_NE(pruned.output.find("pruned events older than 1 hours"), std::string::npos) << pruned.output;
+  server_ = std::make_unique<ServerProcess>(dir_ / "data", std::vector<std::string>{"--config", config});
+  ASSERT_TRUE(server_->running()) << server_->log();
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  auto old = Post(port(), "/affinity/feedback",
+                  "{\"events\":[{\"viewer_id\":\"u1\",\"entity_id\":\"i1\",\"action\":\"click\",\"ts\":" +
+                      std::to_string(now - 2 * 3'600'000) + "}]}");
+  ASSERT_EQ(old.status, 422) << old.body;
+  EXPECT_NE(std::string_view(Json(old.body)["error"]["message"]).find("events.retention_hours"), std::string::npos)
+      << old.body;
+  auto fresh = Post(port(), "/affinity/feedback", R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click"}]})");
+  EXPECT_EQ(fresh.status, 202) << fresh.body;
 }
 
 TEST_F(ServerTest, MetricsExposeLatencyHistogramsAndCounters) {

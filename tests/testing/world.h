@@ -26,8 +26,9 @@ struct World {
   std::unique_ptr<LiveState> live;
   std::unique_ptr<Ingestor> ingestor;
 
-  World() {
-    auto s = OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  // event_retention_ms: the store drops (and the ingestor refuses) older events.
+  explicit World(int64_t event_retention_ms = 0) {
+    auto s = OpenRocksStore(dir.path(), OpenMode::kPrimary, {.clock = &clock, .event_retention_ms = event_retention_ms});
     store = std::move(*s);
     live = std::make_unique<LiveState>(config.actions);
     ingestor = std::make_unique<Ingestor>(store.get(), &registry, live.get(), config.actions, &clock);

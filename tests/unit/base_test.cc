@@ -88,6 +88,16 @@ TEST(ConfigTest, SessionAndRankerSettingsAreReadAndBoundsNamed) {
   }
 }
 
+TEST(ConfigTest, EventRetentionIsReadAndMustNotBeNegative) {
+  EXPECT_EQ(Config().events.retention_hours, 0);  // kept forever by default
+  auto c = Config::FromTomlString("[events]\nretention_hours = 720\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->events.retention_hours, 720);
+  auto bad = Config::FromTomlString("[events]\nretention_hours = -1\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("events.retention_hours"), std::string::npos);
+}
+
 TEST(ConfigTest, RefusesUnknownSettingsAndValuesOfTheWrongTypeByName) {
   auto typo = Config::FromTomlString("[serving]\ndeadline = 30\n");
   ASSERT_FALSE(typo.ok());

@@ -46,6 +46,21 @@ TEST(IngestorTest, NonFiniteWeightAndFarFutureTimestampAreRejected) {
   EXPECT_FALSE(w.Events({f}).ok());
 }
 
+TEST(IngestorTest, EventsOlderThanTheEventRetentionAreRefusedWholeAndNamed) {
+  constexpr int64_t kDay = 24 * 3'600'000;
+  World w(30 * kDay);
+  w.BuildSmall();
+  const uint64_t before = w.store->NextOffset();
+  const int64_t now = w.clock.NowMillis();
+  auto s = w.Events({World::Ev("u1", "i1", "click", now - kDay), World::Ev("u1", "i2", "click", now - 31 * kDay)});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("events[1]"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("events.retention_hours (720 h)"), std::string::npos) << s;
+  EXPECT_EQ(w.store->NextOffset(), before);
+  EXPECT_TRUE(w.Events({World::Ev("u1", "i1", "click", now - 29 * kDay)}).ok());
+  EXPECT_EQ(w.store->NextOffset(), before + 1);
+}
+
 TEST(IngestorTest, UnknownViewerIsRegisteredAsUser) {
   World w;
   w.BuildSmall();

@@ -165,6 +165,45 @@ TEST(RocksStoreTest, UnstampedAuditRecordsExpireByTheServingTimeTheyCarry) {
   EXPECT_EQ(**store->GetAudit("q_c"), "{\"x\":1}");
 }
 
+TEST(RocksStoreTest, EventsPastTheRetentionAreSkippedThenPrunedAndTheirOffsetsNeverReused) {
+  TempDir dir;
+  ManualClock clock;
+  constexpr int64_t kDay = 24 * 3'600'000;
+  const StoreOptions keep_30_days{.clock = &clock, .event_retention_ms = 30 * kDay};
+  auto ts_of = [](const Store& store) {
+    std::vector<int64_t> ts;
+    EXPECT_TRUE(store.ScanEvents([&](const Event& e) { return ts.push_back(e.ts), true; }).ok());
+    return ts;
+  };
+  const int64_t now = clock.NowMillis();
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, keep_30_days);
+    EXPECT_EQ(store->EventRetentionMs(), 30 * kDay);
+    std::vector<Event> events = {MakeEvent(1, 1), MakeEvent(1, 2)};
+    events[0].ts = now - 31 * kDay;
+    events[1].ts = now - kDay;
+    ASSERT_TRUE(store->AppendEvents(events, {}).ok());
+    EXPECT_EQ(ts_of(*store), std::vector<int64_t>{now - kDay});  // skipped before any compaction
+    ASSERT_TRUE(store->PruneEvents().ok());
+  }
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.clock = &clock});  // no retention
+    EXPECT_EQ(ts_of(*store), std::vector<int64_t>{now - kDay});                       // gone from disk
+    EXPECT_EQ(store->NextOffset(), 2u);
+  }
+  clock.Advance(60 * kDay);  // now every event is past the retention
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, keep_30_days);
+    ASSERT_TRUE(store->PruneEvents().ok());
+  }
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.clock = &clock});
+  EXPECT_TRUE(ts_of(*store).empty());
+  EXPECT_EQ(store->NextOffset(), 2u);  // an emptied log keeps its length
+  std::vector<Event> more = {MakeEvent(2, 3)};
+  ASSERT_TRUE(store->AppendEvents(more, {}).ok());
+  EXPECT_EQ(more[0].offset, 2u);
+}
+
 TEST(RocksStoreTest, AuditRecordsAreKeptForeverWithoutARetention) {
   TempDir dir;
   ManualClock clock;
