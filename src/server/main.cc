@@ -173,37 +173,22 @@ int Batch(const std::string& data, const std::string& config_path) {
   return 0;
 }
 
-// Drops expired audit records from disk now (they otherwise go as compaction
-// reaches them), e.g. after shortening audit.retention_hours.
-int AuditPrune(const std::string& data, const std::string& config_path) {
+// Drops audit records (or events) past their retention from disk now (they
+// otherwise go as compaction reaches them), e.g. after shortening it.
+int Prune(const std::string& data, const std::string& config_path, bool events) {
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
-  if (cfg->audit.retention_hours == 0) {
-    std::printf("audit.retention_hours is 0: audit records are kept forever, nothing to prune\n");
+  const int hours = events ? cfg->events.retention_hours : cfg->audit.retention_hours;
+  const char* what = events ? "events" : "audit records";
+  if (hours == 0) {
+    std::printf("%s.retention_hours is 0: %s are kept forever, nothing to prune\n", events ? "events" : "audit", what);
     return 0;
   }
   auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(*cfg, SystemClock::Default()));
   if (!store.ok()) return Fail(store.status());
   auto t0 = std::chrono::steady_clock::now();
-  if (auto s = (*store)->PruneAudits(); !s.ok()) return Fail(s);
-  std::printf("pruned audit records older than %d hours (%.1fs)\n", cfg->audit.retention_hours,
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  return 0;
-}
-
-// Drops events past events.retention_hours from disk now.
-int EventsPrune(const std::string& data, const std::string& config_path) {
-  auto cfg = LoadConfig(config_path);
-  if (!cfg.ok()) return Fail(cfg.status());
-  if (cfg->events.retention_hours == 0) {
-    std::printf("events.retention_hours is 0: events are kept forever, nothing to prune\n");
-    return 0;
-  }
-  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(*cfg, SystemClock::Default()));
-  if (!store.ok()) return Fail(store.status());
-  auto t0 = std::chrono::steady_clock::now();
-  if (auto s = (*store)->PruneEvents(); !s.ok()) return Fail(s);
-  std::printf("pruned events older than %d hours (%.1fs)\n", cfg->events.retention_hours,
+  if (auto s = events ? (*store)->PruneEvents() : (*store)->PruneAudits(); !s.ok()) return Fail(s);
+  std::printf("pruned %s older than %d hours (%.1fs)\n", what, hours,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return 0;
 }
@@ -361,19 +346,19 @@ int main(int argc, char** argv) {
   auto* mrollback = model->add_subcommand("rollback", "make the previously current version current again");
   mrollback->add_option("--data", data, "data dir")->required();
 
-  auto* audit = app.add_subcommand("audit", "the audit log");
-  audit->require_subcommand(1);
-  auto* aprune = audit->add_subcommand(
-      "prune", "remove audit records older than audit.retention_hours from disk now (stop the server first)");
-  aprune->add_option("--data", data, "data dir")->required();
-  aprune->add_option("--config", config_path, "TOML configuration file (audit.retention_hours)");
-
-  auto* events = app.add_subcommand("events", "the event log");
-  events->require_subcommand(1);
-  auto* eprune = events->add_subcommand(
-      "prune", "remove events older than events.retention_hours from disk now (stop the server first)");
-  eprune->add_option("--data", data, "data dir")->required();
-  eprune->add_option("--config", config_path, "TOML configuration file (events.retention_hours)");
+  // `affinity audit prune` and `affinity events prune`.
+  auto add_prune = [&](const char* name, const char* help, const char* what) {
+    auto* part = app.add_subcommand(name, help);
+    part->require_subcommand(1);
+    const std::string setting = std::string(name) + ".retention_hours";
+    auto* prune = part->add_subcommand(
+        "prune", std::string("remove ") + what + " older than " + setting + " from disk now (stop the server first)");
+    prune->add_option("--data", data, "data dir")->required();
+    prune->add_option("--config", config_path, "TOML configuration file (" + setting + ")");
+    return prune;
+  };
+  auto* aprune = add_prune("audit", "the audit log", "audit records");
+  auto* eprune = add_prune("events", "the event log", "events");
 
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
@@ -416,7 +401,7 @@ int main(int argc, char** argv) {
   if (*mpromote) return ModelPromote(data, model_version, config_path, force);
   if (*mrollback) return ModelRollback(data);
   if (*mimport) return ModelImport(data, import_dir);
-  if (*aprune) return AuditPrune(data, config_path);
-  if (*eprune) return EventsPrune(data, config_path);
+  if (*aprune) return Prune(data, config_path, /*events=*/false);
+  if (*eprune) return Prune(data, config_path, /*events=*/true);
   return 1;
 }
