@@ -266,13 +266,13 @@ void GraphBaselines(const EntityRegistry& registry, const LiveState& live, const
   result->baselines["adamic_adar"] = aa_sums.Mean();
 }
 
-// Holds out a seeded random share of each user's training interactions.
+// Holds out a share of each user's training interactions: by default the latest
+// `share` of each line (LightGCN lines list a user's interactions in time order,
+// and the test items lean towards the end of the line, docs/evaluation.md, so a
+// time-like slice is what tuning needs); with latest = false a seeded random one.
 absl::Status SplitValidation(ParsedDataset* d, double share, TestSet* test, bool latest = true,
                              uint64_t seed = 0x7a1d5eedull) {
   if (share >= 1) return absl::InvalidArgumentError("--validation must be below 1");
-  // The latest `share` of each user's line: LightGCN lines list a user's
-  // interactions in time order, and the test items are closest to the end of
-  // the line (docs/evaluation.md), so a time-like slice is what tuning needs.
   HoldOutPerUser(d, share, seed, [](const RawEvent&) { return true; }, test, latest);
   return absl::OkStatus();
 }
@@ -311,6 +311,10 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (o.k < 1 || o.k > 500) return absl::InvalidArgumentError("--k must be between 1 and 500");
   if (o.ranker != "off" && o.ranker != "learned")
     return absl::InvalidArgumentError("--ranker must be learned or off");
+  if (o.validation_order != "latest" && o.validation_order != "random")
+    return absl::InvalidArgumentError("--validation-order must be latest or random");
+  if (o.validation_order == "random" && o.format != "lightgcn")
+    return absl::InvalidArgumentError("--validation-order random applies to --format lightgcn only");
   EvalResult result;
   result.k = o.k;
   result.ranker = o.ranker;
@@ -326,8 +330,6 @@ absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& pro
   if (o.format == "lightgcn") {
     AFF_RETURN_IF_ERROR(ParseLightgcn(o.train, now, &d));
     if (o.validation > 0) {
-      if (o.validation_order != "latest" && o.validation_order != "random")
-        return absl::InvalidArgumentError("--validation-order must be latest or random");
       AFF_RETURN_IF_ERROR(SplitValidation(&d, o.validation, &test, o.validation_order == "latest", 0x5eed0a11ull));
     } else {
       if (o.test.empty()) return absl::InvalidArgumentError("--test is required for --format lightgcn");

@@ -138,7 +138,8 @@ class Retention final : public rocksdb::CompactionFilter {
 
 int64_t AuditTime(std::string_view v) { return DecodeAudit(v).first; }
 
-// An event value starts with its version byte and its i64 ts.
+// An event value starts with its version byte and its i64 ts (EncodeEvent); the
+// compaction filter reads only that, not the whole event.
 int64_t EventTime(std::string_view v) {
   if (v.size() < 9) return 0;
   int64_t ts;

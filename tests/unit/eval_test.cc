@@ -246,6 +246,13 @@ TEST(EvaluatorTest, ValidationHoldsOutTheLatestOrARandomShareAndRefusesOtherOrde
   auto bad = held_out("oldest");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("--validation-order"), std::string::npos);
+  EvalOptions edges = GroupsEval(dir, 3);
+  edges.format = "snap-edges";
+  edges.validation = 0.5;
+  edges.validation_order = "random";
+  auto other_format = RunEval(edges);
+  ASSERT_FALSE(other_format.ok());
+  EXPECT_NE(other_format.status().message().find("lightgcn only"), std::string::npos) << other_format.status();
 }
 
 TEST(EvaluatorTest, UnknownFormatAndTargetAreRefused) {
