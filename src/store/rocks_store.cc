@@ -267,19 +267,8 @@ class RocksStore final : public Store {
     return std::optional<std::string>(std::string(json));
   }
 
-  absl::Status PruneAudits() override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
-    rocksdb::CompactRangeOptions o;
-    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    return FromRocks(db_->CompactRange(o, cfs_[kAudit], nullptr, nullptr), "prune audit");
-  }
-
-  absl::Status PruneEvents() override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
-    rocksdb::CompactRangeOptions o;
-    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    return FromRocks(db_->CompactRange(o, cfs_[kEvents], nullptr, nullptr), "prune events");
-  }
+  absl::Status PruneAudits() override { return CompactAll(kAudit, "prune audit"); }
+  absl::Status PruneEvents() override { return CompactAll(kEvents, "prune events"); }
 
   int64_t EventRetentionMs() const override { return event_retention_->retention_ms(); }
 
@@ -329,6 +318,15 @@ class RocksStore final : public Store {
     ro.fill_cache = false;
     ro.readahead_size = 2 << 20;
     return ro;
+  }
+
+  // Rewrites every table file of a column family, so its compaction filter
+  // (retention) sees every value now.
+  absl::Status CompactAll(Cf cf, const char* what) {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    return FromRocks(db_->CompactRange(o, cfs_[cf], nullptr, nullptr), what);
   }
 
   absl::Status LoadNextOffset() {

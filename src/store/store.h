@@ -70,7 +70,7 @@ class Store {
   // Removes every event older than the event retention now (compacts the log).
   virtual absl::Status PruneEvents() = 0;
   // Events older than this are dropped (0: kept forever).
-  virtual int64_t EventRetentionMs() const { return 0; }
+  virtual int64_t EventRetentionMs() const = 0;
 
   // Facts about the data dir's contents that outlive one command, e.g. an
   // importer recording that its timelines carry no order (kMetaUnorderedTimelines).

@@ -105,6 +105,9 @@ TEST(LearnedRankerTest, MonotoneRankerNeverScoresACandidateLowerForBeingCloserTo
   EXPECT_LT(f.back(), f.front());  // unconstrained, it learns the inverted signal
   o.monotone = true;
   auto model = *LearnedRanker::Train(x, y, groups, o);
+  testing::TempDir saved;
+  ASSERT_TRUE(model->Save(saved.path()).ok());
+  EXPECT_NE(ReadFile(saved / "ranker.json")->find("\"monotone\":true"), std::string::npos);  // a model says how it was trained
   for (int probe = 0; probe < 20; ++probe) {
     std::vector<float> base(LearnedRanker::kNumInputs);
     for (auto& v : base) v = u(rng);
