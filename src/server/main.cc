@@ -122,17 +122,23 @@ int Generate(const std::string& out, GenerateOptions o) {
   return 0;
 }
 
-int Import(const std::string& data, const std::string& format, const std::string& path) {
-  auto store = OpenRocksStore(data, OpenMode::kPrimary);
+// Imports with the server's configuration: events without a weight take the
+// configured action weights, and events older than events.retention_hours are
+// refused like feedback (the whole import, naming the line).
+int Import(const std::string& data, const std::string& format, const std::string& path,
+           const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  const Clock* clock = SystemClock::Default();
+  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(*cfg, clock));
   if (!store.ok()) return Fail(store.status());
   EntityRegistry registry;
   if (auto s = Ingestor::LoadRegistry(**store, &registry); !s.ok()) return Fail(s);
-  Config config;
-  Ingestor ingestor(store->get(), &registry, nullptr, config.actions, SystemClock::Default());
+  Ingestor ingestor(store->get(), &registry, nullptr, cfg->actions, clock);
   ImportStats stats;
   auto t0 = std::chrono::steady_clock::now();
   if (Interactive()) std::fprintf(stderr, "import: reading %s...\n", path.c_str());
-  auto s = ImportDataset(format, path, SystemClock::Default()->NowMillis(), &ingestor, &stats);
+  auto s = ImportDataset(format, path, clock->NowMillis(), &ingestor, &stats);
   if (!s.ok()) return Fail(s);
   if (!stats.ordered) {
     std::printf("note: %s events carry no time or order; batch builds no session neighbours for this data dir\n",
@@ -322,6 +328,7 @@ int main(int argc, char** argv) {
   imp->add_option("--data", data, "data dir")->required();
   imp->add_option("--format", format, "native (alias synthetic), hetrec-lastfm, lightgcn or snap-edges")->required();
   imp->add_option("path", path, "file or folder to import")->required();
+  imp->add_option("--config", config_path, "TOML configuration file (action weights, events.retention_hours)");
 
   auto* batch = app.add_subcommand("batch", "run the offline pipeline once and publish a snapshot");
   batch->add_option("--data", data, "data dir")->required();
@@ -394,7 +401,7 @@ int main(int argc, char** argv) {
   }
   if (*serve) return Serve(data, host, port, config_path);
   if (*gen) return Generate(out, go);
-  if (*imp) return Import(data, format, path);
+  if (*imp) return Import(data, format, path, config_path);
   if (*batch) return Batch(data, config_path);
   if (*ev) return Eval(eo, config_path, json_out, topk_out, report_out);
   if (*mlist) return ModelList(data, model_json);

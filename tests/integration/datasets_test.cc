@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -62,6 +63,37 @@ TEST(DatasetsTest, ImportOfAFileWithABadLineFailsNamingTheLine) {
   auto imp = RunAffinity({"import", "--data", dir / "d", "--format", "snap-edges", dir / "edges.txt"});
   EXPECT_NE(imp.exit_code, 0);
   EXPECT_NE(imp.output.find("edges.txt:3"), std::string::npos) << imp.output;
+}
+
+TEST(DatasetsTest, ImportUnderAnEventRetentionRefusesOlderEventsAndWritesNothing) {
+  TempDir dir;
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  std::filesystem::create_directories(dir / "src");
+  std::ofstream(dir / "src/entities.tsv") << "id\tkind\tcreator_id\tcohort\nu1\tuser\t\t\ni1\titem\t\t\n";
+  std::ofstream(dir / "src/events.tsv") << "ts\tviewer_id\tentity_id\taction\tweight\n"
+                                            << now << "\tu1\ti1\tclick\t\n"
+                                            << now - 2 * 3'600'000 << "\tu1\ti1\tlike\t\n";
+  const std::string config = dir / "retention.toml";
+  std::ofstream(config) << "[events]\nretention_hours = 1\n";
+  auto refused = RunAffinity({"import", "--data", dir / "d", "--format", "native", "--config", config, dir / "src"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("events.tsv:3"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find("events.retention_hours"), std::string::npos) << refused.output;
+  {
+    ServerProcess server(dir / "d");
+    ASSERT_TRUE(server.running()) << server.log();
+    auto stats = Get(server.port(), "/admin/stats");
+    ASSERT_EQ(stats.status, 200);
+    simdjson::dom::parser parser;
+    auto doc = parser.parse(stats.body).value();
+    EXPECT_EQ(uint64_t(doc["events"]), 0u) << stats.body;  // neither the events nor the entities were written
+    EXPECT_EQ(uint64_t(doc["entities"]), 0u) << stats.body;
+  }
+  // Without a retention the same files import whole.
+  auto kept = RunAffinity({"import", "--data", dir / "d", "--format", "native", dir / "src"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.output;
+  EXPECT_NE(kept.output.find("2 entities and 2 events"), std::string::npos) << kept.output;
 }
 
 TEST(CommandLineTest, EveryCommandHasHelpAndBadUsageFails) {
