@@ -35,7 +35,7 @@ class SystemClock final : public Clock {
   }
 };
 
-// A clock tests move by hand.
+// A clock set by hand: tests move it; batch pins "now" to its run time.
 class ManualClock final : public Clock {
  public:
   explicit ManualClock(int64_t now_ms = 1'700'000'000'000) : now_ms_(now_ms) {}

@@ -400,7 +400,9 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
 absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& config, int64_t now_ms,
                                      const ProgressFn& progress) {
   auto t0 = std::chrono::steady_clock::now();
-  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(data_dir, OpenMode::kSecondary));
+  // The log as of now_ms under the configured retention: older events are not learned from.
+  const ManualClock at(now_ms);
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(data_dir, OpenMode::kSecondary, StoreOptionsFor(config, &at)));
   AFF_RETURN_IF_ERROR(store->CatchUp());
   EntityRegistry registry;
   AFF_RETURN_IF_ERROR(Ingestor::LoadRegistry(*store, &registry));

@@ -10,6 +10,8 @@
 #include <numeric>
 #include <unordered_map>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -53,9 +55,7 @@ absl::Status SetParams(BoosterHandle b, const LearnedRankerOptions& o, int threa
                    kInSessionSupport, kInSessionReverse})
       c[in] = 1;
     for (int in : {kInCoengBestRecency, kInCoengNearestRecency, kInBlendRank}) c[in] = -1;
-    std::string v = "(";
-    for (int i = 0; i < kNumRankInputs; ++i) v += (i ? "," : "") + std::to_string(c[i]);
-    v += ")";
+    const std::string v = absl::StrCat("(", absl::StrJoin(c, ","), ")");
     if (XGBoosterSetParam(b, "monotone_constraints", v.c_str()) != 0) return XgbError("param");
   }
   return absl::OkStatus();

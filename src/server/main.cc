@@ -40,12 +40,6 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
   return Config::FromTomlFile(path);
 }
 
-StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
-  return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
-          .clock = clock,
-          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000};
-}
-
 bool Interactive() { return ::isatty(STDERR_FILENO); }
 
 int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path) {

@@ -358,6 +358,12 @@ class RocksStore final : public Store {
 
 }  // namespace
 
+StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
+  return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
+          .clock = clock,
+          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000};
+}
+
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
                                                       const StoreOptions& store_options) {
   std::error_code ec;

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/ids.h"
 #include "events/event.h"
 
@@ -102,6 +103,11 @@ struct StoreOptions {
   const Clock* clock = nullptr;    // for audit stamps and expiry; nullptr: the system clock
   int64_t event_retention_ms = 0;  // events whose ts is older than this are dropped (0: kept forever)
 };
+
+// The retentions a configuration sets (audit.retention_hours, events.retention_hours).
+// Every command that reads or writes a data dir opens it with these, so the log
+// it sees and what it keeps agree with the server's.
+StoreOptions StoreOptionsFor(const Config& config, const Clock* clock);
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
                                                       const StoreOptions& options = {});

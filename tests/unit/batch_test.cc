@@ -201,6 +201,26 @@ TEST_F(BatchPipelineTest, CoEngagementNeighboursStayWithinKindAndTasteGroup) {
   }
 }
 
+TEST_F(BatchPipelineTest, BatchLearnsOnlyFromEventsInsideTheConfiguredRetention) {
+  const uint64_t fresh = world_.store->NextOffset();  // BuildSmall's events, within hours of the clock
+  const int64_t now = world_.clock.NowMillis();
+  std::vector<RawEvent> old;
+  for (int u = 0; u < 4; ++u) old.push_back(World::Ev(absl::StrCat("u", u), "i3", "click", now - 30 * 3'600'000));
+  ASSERT_TRUE(world_.Events(old).ok());
+  Config config;
+  config.batch.als_factors = 8;
+  config.batch.hnsw_m = 8;
+  config.ranker.train_in_batch = false;
+  auto all = RunBatch(world_.dir.path(), config, now, nullptr);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->events, fresh + old.size());
+  // A day's retention as of the run's time (not the machine's): the 30-hour-old events are left out.
+  config.events.retention_hours = 24;
+  auto windowed = RunBatch(world_.dir.path(), config, now, nullptr);
+  ASSERT_TRUE(windowed.ok()) << windowed.status();
+  EXPECT_EQ(windowed->events, fresh);
+}
+
 TEST_F(BatchPipelineTest, PopularityRanksTheMostEngagedFirst) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   const KindSnapshot& users = snap->kind(Kind::kUser);

@@ -24,9 +24,10 @@ void PutUnstampedAudits(const std::string& dir, const std::vector<std::pair<std:
   rocksdb::DB* raw = nullptr;
   ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
   std::unique_ptr<rocksdb::DB> db(raw);
-  for (size_t i = 0; i < names.size(); ++i)
-    if (names[i] == "audit")
-      for (const auto& [id, json] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], id, json).ok());
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != "audit") continue;
+    for (const auto& [id, json] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], id, json).ok());
+  }
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
 }
 
