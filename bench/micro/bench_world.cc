@@ -24,6 +24,7 @@ BenchWorld& GetBenchWorld() {
     o.creators = EnvOr("AFFINITY_BENCH_CREATORS", 1000);
     o.items = EnvOr("AFFINITY_BENCH_ITEMS", 40000);
     o.events = EnvOr("AFFINITY_BENCH_EVENTS", 1000000);
+    o.end_ms = 1'767'225'600'000;  // a fixed history: the same world in every run
     std::string src = bw->world.dir / "src";
     if (!GenerateWorld(o, src, nullptr).ok()) std::abort();
     bw->world.clock.Set(o.end_ms);

@@ -63,17 +63,19 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       resp = {500, JsonError("internal", e.what())};
     }
-    Send(resp.status, std::move(resp.body), resp.content_type, req.keep_alive());
+    Send(resp.status, std::move(resp.body), resp.content_type, req.keep_alive(), resp.headers);
   }
 
   void SendError(int status, const std::string& code, const std::string& message) {
     Send(status, JsonError(code, message), "application/json", false);
   }
 
-  void Send(int status, std::string body, const std::string& content_type, bool keep_alive) {
+  void Send(int status, std::string body, const std::string& content_type, bool keep_alive,
+            const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto res = std::make_shared<http::response<http::string_body>>(http::status(status), 11);
     res->set(http::field::server, "affinity");
     res->set(http::field::content_type, content_type);
+    for (const auto& [name, value] : headers) res->set(name, value);
     res->keep_alive(keep_alive);
     res->body() = std::move(body);
     res->prepare_payload();

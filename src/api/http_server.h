@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -19,9 +21,13 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
+  HttpResponse() = default;
+  HttpResponse(int status_code, std::string body_text, std::string type = "application/json")
+      : status(status_code), body(std::move(body_text)), content_type(std::move(type)) {}
   int status = 200;
   std::string body;
   std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Allow, Retry-After)
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

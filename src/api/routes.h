@@ -42,6 +42,8 @@ class ApiRoutes {
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
   HttpResponse Entities(const HttpRequest& req);
+  HttpResponse Ready();
+  HttpResponse MetricsText();
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "base/strings.h"
 
 namespace affinity {
 namespace {
@@ -47,27 +48,9 @@ class Reader {
     }
   }
 
-  // "; did you mean X?" for the known setting closest to `name` (at most 3
-  // edits), else "".
+  // "; did you mean X?" for the known setting closest to `name`, else "".
   std::string Nearest(const std::string& name) const {
-    auto distance = [](const std::string& a, const std::string& b) {
-      std::vector<size_t> row(b.size() + 1);
-      for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-      for (size_t i = 1; i <= a.size(); ++i) {
-        size_t diagonal = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j) {
-          const size_t up = row[j];
-          row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-          diagonal = up;
-        }
-      }
-      return row[b.size()];
-    };
-    std::string best;
-    size_t best_distance = 4;
-    for (const std::string& k : known_)
-      if (size_t d = distance(name, k); d < best_distance) best = k, best_distance = d;
+    std::string best = NearestName(name, std::vector<std::string_view>(known_.begin(), known_.end()));
     return best.empty() ? "" : absl::StrCat("; did you mean ", best, "?");
   }
 
@@ -146,7 +129,9 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   try {
     t = toml::parse(text);
   } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(std::string("config: ") + std::string(e.description()));
+    const auto& at = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat("config: line ", at.line, ", column ", at.column, ": ",
+                                                   std::string(e.description())));
   }
   Config c;
   Reader read(t);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstdio>
@@ -58,6 +59,28 @@ std::optional<double> ParseDouble(std::string_view s) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   if (r.ec != std::errc() || r.ptr != s.data() + s.size() || s.empty()) return std::nullopt;
   return v;
+}
+
+std::string NearestName(std::string_view name, const std::vector<std::string_view>& known, size_t max_edits) {
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diagonal = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        const size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+        diagonal = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string_view best;
+  size_t best_distance = max_edits + 1;
+  for (std::string_view k : known)
+    if (size_t d = distance(name, k); d < best_distance) best = k, best_distance = d;
+  return std::string(best);
 }
 
 std::optional<std::string> ReadFile(const std::string& path) {

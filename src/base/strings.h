@@ -18,6 +18,11 @@ std::string_view StripCr(std::string_view s);
 std::optional<int64_t> ParseInt64(std::string_view s);
 std::optional<double> ParseDouble(std::string_view s);
 
+// The name of `known` closest to `name` by edit distance, when at most
+// `max_edits` edits away (ties: the first), else "". For "did you mean"
+// suggestions after an unknown setting or field.
+std::string NearestName(std::string_view name, const std::vector<std::string_view>& known, size_t max_edits = 3);
+
 // Reads a whole file; nullopt when it cannot be opened.
 std::optional<std::string> ReadFile(const std::string& path);
 

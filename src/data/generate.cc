@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -54,8 +55,17 @@ constexpr const char* kRegions[] = {"na", "eu", "latam", "apac", "africa"};
 
 }  // namespace
 
-absl::Status GenerateWorld(const GenerateOptions& o, const std::string& out_dir, GenerateStats* stats,
+absl::Status GenerateWorld(const GenerateOptions& options, const std::string& out_dir, GenerateStats* stats,
                            const std::function<void(double)>& progress) {
+  GenerateOptions o = options;
+  if (o.end_ms == 0) {
+    const int64_t hour = 3'600'000;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    o.end_ms = now / hour * hour;
+  }
+  if (o.end_ms < int64_t(o.days) * 86'400'000LL + 631'152'000'000LL)
+    return absl::InvalidArgumentError("generate: --end-ts must leave the whole history after 1990 (unix ms)");
   if (o.users < 2 || o.creators < 1 || o.items < 1 || o.events < 0 || o.topics < 2)
     return absl::InvalidArgumentError("generate: need at least 2 users, 1 creator, 1 item and 2 topics");
   std::error_code ec;

@@ -1,6 +1,7 @@
 // The synthetic world behind the demo: users in communities, a power-law follow
 // graph, creators with topics, items by creators, and 30 days of feedback driven
-// by topic affinity, social influence and recency. Same options, same files.
+// by topic affinity, social influence and recency. Same options (and the same
+// end time: by default the start of the current hour), same files.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,9 @@ struct GenerateOptions {
   int64_t events = 500000;
   uint64_t seed = 42;
   int days = 30;
-  int64_t end_ms = 1767225600000;  // 2026-01-01T00:00:00Z: the last event's time
+  // The last event's time (unix ms); 0: the start of the current hour, so the
+  // demo's history ends now (decays, lags and trends read as a live system's).
+  int64_t end_ms = 0;
   int topics = 32;
 };
 

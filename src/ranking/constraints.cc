@@ -68,7 +68,8 @@ std::vector<Pick> ApplyConstraints(const std::vector<ConstraintCandidate>& cands
   // The new-creator floor: swap the best unused new-creator candidates in for
   // the lowest-placed results from established creators.
   if (o.new_creator_share > 0) {
-    const size_t want = std::min(k, size_t(std::ceil(o.new_creator_share * double(k) - 1e-9)));
+    const size_t head = size_t(std::max(0, o.floor_protected_head));
+    const size_t want = std::min(k > head ? k - head : 0, size_t(std::floor(o.new_creator_share * double(k) + 1e-9)));
     size_t have = 0;
     for (const Pick& p : out) have += cands[p.index].new_creator;
     size_t next = 0;
@@ -81,7 +82,7 @@ std::vector<Pick> ApplyConstraints(const std::vector<ConstraintCandidate>& cands
       } else {
         // Replace the last result that is not from a new creator.
         int victim = -1;
-        for (int j = int(out.size()) - 1; j >= 0; --j)
+        for (int j = int(out.size()) - 1; j >= int(head); --j)
           if (!cands[out[size_t(j)].index].new_creator) {
             victim = j;
             break;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 #include <unordered_map>
 
@@ -12,6 +13,16 @@ namespace {
 
 constexpr size_t kMaxIdBytes = 256;
 constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000LL;
+// 1990-01-01T00:00:00Z in unix ms. Earlier times are refused as implausible:
+// they are almost always a timestamp in seconds (today's is ~1.8e9, which
+// read as milliseconds is January 1970) or a placeholder such as 0 or 1.
+constexpr int64_t kMinTsMs = 631'152'000'000LL;
+
+std::string FormatNumber(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 absl::Status Invalid(const Where& where, size_t i, const std::string& msg) {
   return absl::InvalidArgumentError(where.At(i) + ": " + msg);
@@ -75,9 +86,20 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
     double w = r.weight ? *r.weight : DefaultWeight(weights_, *action);
     if (!std::isfinite(w) || std::fabs(w) > 1e6)
       return Invalid(where, i, "weight must be a finite number within +-1e6");
+    // An explicit weight's sign must agree with its action: interest (click,
+    // like, play, share, comment, follow) is never negative, and a hide or an
+    // unfollow never positive. Impressions carry no sign rule beyond >= 0.
+    if (r.weight && (IsPositive(*action) || *action == Action::kImpression) && w < 0)
+      return Invalid(where, i, "weight " + FormatNumber(w) + " is negative, but '" + r.action +
+                                   "' expresses interest: give a weight >= 0 (or use hide)");
+    if (r.weight && !IsPositive(*action) && *action != Action::kImpression && w > 0)
+      return Invalid(where, i, "weight " + FormatNumber(w) + " is positive, but '" + r.action +
+                                   "' is negative feedback: give a weight <= 0");
     e.weight = float(w);
     e.ts = r.ts ? *r.ts : now;
-    if (e.ts <= 0) return Invalid(where, i, "ts must be a positive unix time in milliseconds");
+    if (e.ts < kMinTsMs)
+      return Invalid(where, i, "ts " + std::to_string(e.ts) +
+                                   " is before 1990: ts is unix time in milliseconds (a value in seconds needs x 1000)");
     if (e.ts > now + kMaxFutureMs) return Invalid(where, i, "ts is more than a day in the future");
     if (retention_ms > 0 && e.ts < now - retention_ms)
       return Invalid(where, i, "ts is older than events.retention_hours (" + std::to_string(retention_ms / 3'600'000) +

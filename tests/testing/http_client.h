@@ -12,6 +12,16 @@ namespace affinity::testing {
 struct HttpResult {
   int status = 0;
   std::string body;
+  std::string headers;  // "Name: value" lines
+
+  // The value of header `name` (case as the server sends it), or "".
+  std::string Header(const std::string& name) const {
+    const std::string key = name + ": ";
+    auto pos = headers.find(key);
+    if (pos == std::string::npos) return "";
+    auto end = headers.find('\n', pos);
+    return headers.substr(pos + key.size(), end - pos - key.size());
+  }
 };
 
 inline HttpResult HttpCall(int port, const std::string& method, const std::string& target,
@@ -23,7 +33,7 @@ inline HttpResult HttpCall(int port, const std::string& method, const std::strin
   beast::tcp_stream stream(ioc);
   beast::error_code ec;
   stream.connect(boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), uint16_t(port)), ec);
-  if (ec) return {-1, ec.message()};
+  if (ec) return {-1, ec.message(), ""};
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, "127.0.0.1");
   req.set(http::field::content_type, "application/json");
@@ -37,9 +47,12 @@ inline HttpResult HttpCall(int port, const std::string& method, const std::strin
   http::response_parser<http::string_body> parser;
   parser.body_limit(1 << 30);
   http::read(stream, buffer, parser, ec);
-  if (ec) return {-1, (write_ec ? write_ec : ec).message()};
+  if (ec) return {-1, (write_ec ? write_ec : ec).message(), ""};
   stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
-  return {int(parser.get().result_int()), parser.get().body()};
+  std::string headers;
+  for (const auto& field : parser.get())
+    headers += std::string(field.name_string()) + ": " + std::string(field.value()) + "\n";
+  return {int(parser.get().result_int()), parser.get().body(), headers};
 }
 
 inline HttpResult Post(int port, const std::string& target, const std::string& body) {

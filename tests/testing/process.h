@@ -51,7 +51,13 @@ inline CommandResult RunAffinity(const std::vector<std::string>& args) {
 // the line it prints when ready.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::string& data_dir, const std::vector<std::string>& extra = {}) { Start(data_dir, extra); }
+  // Waits for the line the server prints once ready ("serving on"), or with
+  // wait_until_ready false for the one it prints when its port opens, before
+  // the state is loaded ("listening on").
+  explicit ServerProcess(const std::string& data_dir, const std::vector<std::string>& extra = {},
+                         bool wait_until_ready = true) {
+    Start(data_dir, extra, wait_until_ready ? "serving on http://127.0.0.1:" : "listening on http://127.0.0.1:");
+  }
   ~ServerProcess() { Stop(SIGTERM); }
 
   int port() const { return port_; }
@@ -70,7 +76,7 @@ class ServerProcess {
   }
 
  private:
-  void Start(const std::string& data_dir, const std::vector<std::string>& extra) {
+  void Start(const std::string& data_dir, const std::vector<std::string>& extra, const std::string& marker) {
     int fds[2];
     if (::pipe(fds) != 0) return;
     pid_ = ::fork();
@@ -91,7 +97,6 @@ class ServerProcess {
     ::close(fds[1]);
     out_ = ::fdopen(fds[0], "r");
     char line[1024];
-    const std::string marker = "serving on http://127.0.0.1:";
     while (std::fgets(line, sizeof line, out_)) {
       std::string s(line);
       log_ += s;

@@ -134,6 +134,20 @@ TEST(ConfigTest, RefusesUnknownSettingsAndValuesOfTheWrongTypeByName) {
 
 TEST(ConfigTest, RejectsMalformedToml) { EXPECT_FALSE(Config::FromTomlString("[serving\n").ok()); }
 
+TEST(ConfigTest, MalformedTomlIsNamedWithItsLineAndColumn) {
+  auto c = Config::FromTomlString("[serving]\ndeadline_ms = 50\nmax_candidates = = 3\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("line 3, column"), std::string::npos) << c.status();
+}
+
+TEST(StringsTest, NearestNameSuggestsWithinTheEditBudget) {
+  const std::vector<std::string_view> known = {"viewer_id", "target", "k", "seeds"};
+  EXPECT_EQ(NearestName("kk", known), "k");
+  EXPECT_EQ(NearestName("viewerid", known), "viewer_id");
+  EXPECT_EQ(NearestName("completely_else", known), "");
+  EXPECT_EQ(NearestName("sed", known, 1), "");
+}
+
 TEST(EventTest, EncodingRoundTrips) {
   Event e;
   e.ts = 123456789;

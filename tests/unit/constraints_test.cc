@@ -113,5 +113,48 @@ TEST(ConstraintsTest, FloorRespectsTheCreatorCap) {
   EXPECT_EQ(from_new, 2);
 }
 
+// A short list keeps its best results: at the default share (0.1) the floor
+// rounds down to no slot below k = 10, so a k = 1 list is the best candidate.
+TEST(ConstraintsTest, FloorNeverTakesTheTopOfAShortList) {
+  auto cands = Ordered(30, 30);
+  for (int i = 3; i < 30; i += 3) cands[size_t(i)].new_creator = true;
+  ConstraintOptions o;
+  o.per_creator_cap = 0;
+  o.new_creator_share = 0.1;
+  for (int k : {1, 2, 5, 9}) {
+    o.k = k;
+    auto picks = ApplyConstraints(cands, 0, o);
+    ASSERT_EQ(picks.size(), size_t(k));
+    for (int i = 0; i < k; ++i) {
+      EXPECT_EQ(picks[size_t(i)].index, uint32_t(i)) << "k=" << k;
+      EXPECT_FALSE(picks[size_t(i)].floor) << "k=" << k;
+    }
+  }
+  o.k = 10;  // the first reserved slot: the 10th
+  auto with_new = Ordered(30, 30);
+  with_new[20].new_creator = true;
+  auto picks = ApplyConstraints(with_new, 0, o);
+  ASSERT_EQ(picks.size(), 10u);
+  EXPECT_TRUE(picks[9].floor);
+  EXPECT_EQ(picks[9].index, 20u);
+}
+
+TEST(ConstraintsTest, FloorNeverDisplacesTheProtectedHead) {
+  auto cands = Ordered(30, 30);
+  for (int i = 10; i < 30; ++i) cands[size_t(i)].new_creator = true;
+  ConstraintOptions o;
+  o.k = 4;
+  o.per_creator_cap = 0;
+  o.new_creator_share = 1.0;  // asks for every slot; the head of three stays
+  auto picks = ApplyConstraints(cands, 0, o);
+  ASSERT_EQ(picks.size(), 4u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(picks[i].index, i);
+    EXPECT_FALSE(picks[i].floor);
+  }
+  EXPECT_TRUE(picks[3].floor);
+  EXPECT_EQ(picks[3].index, 10u);
+}
+
 }  // namespace
 }  // namespace affinity

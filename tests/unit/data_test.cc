@@ -20,6 +20,7 @@ GenerateOptions Tiny(uint64_t seed) {
   o.items = 600;
   o.events = 20000;
   o.seed = seed;
+  o.end_ms = 1'767'225'600'000;  // the test world's clock (2026-01-01)
   return o;
 }
 
@@ -74,7 +75,7 @@ TEST(ImportTest, NativeImportLoadsEntitiesAndEvents) {
 TEST(ImportTest, BadLineIsNamedAndNothingIsImported) {
   TempDir src;
   WriteText(src / "entities.tsv", "id\tkind\tcreator_id\tcohort\nu1\tuser\t\t\nc1\tcreator\t\t\ni1\titem\tc1\t\n");
-  WriteText(src / "events.tsv", "ts\tviewer_id\tentity_id\taction\tweight\n1000\tu1\ti1\tclick\t1\n1001\tu1\ti1\tzap\t1\n");
+  WriteText(src / "events.tsv", "ts\tviewer_id\tentity_id\taction\tweight\n1767200000000\tu1\ti1\tclick\t1\n1767200000001\tu1\ti1\tzap\t1\n");
   World w;
   auto s = ImportDataset("native", src.path(), w.clock.NowMillis(), w.ingestor.get(), nullptr);
   ASSERT_FALSE(s.ok());

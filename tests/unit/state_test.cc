@@ -46,6 +46,39 @@ TEST(IngestorTest, NonFiniteWeightAndFarFutureTimestampAreRejected) {
   EXPECT_FALSE(w.Events({f}).ok());
 }
 
+TEST(IngestorTest, TimestampsBefore1990AreRefusedAsImplausible) {
+  World w;
+  w.BuildSmall();
+  for (int64_t ts : {int64_t(1), int64_t(1'767'225'600) /* seconds */, int64_t(631'151'999'999)}) {
+    auto s = w.Events({World::Ev("u1", "i3", "click", ts)});
+    ASSERT_FALSE(s.ok()) << ts;
+    EXPECT_NE(s.message().find("before 1990"), std::string::npos) << s;
+  }
+  EXPECT_TRUE(w.Events({World::Ev("u1", "i3", "click", 631'152'000'000)}).ok());
+}
+
+TEST(IngestorTest, AnExplicitWeightMustAgreeWithItsActionsSign) {
+  World w;
+  w.BuildSmall();
+  const uint64_t before = w.store->NextOffset();
+  auto like = World::Ev("u1", "i3", "like");
+  like.weight = -1000;
+  auto s = w.Events({World::Ev("u1", "i4", "click"), like});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("events[1]: weight -1000 is negative"), std::string::npos) << s;
+  auto hide = World::Ev("u1", "i3", "hide");
+  hide.weight = 2;
+  s = w.Events({hide});
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("is positive"), std::string::npos) << s;
+  EXPECT_EQ(w.store->NextOffset(), before) << "a refused batch wrote something";
+  hide.weight = -2;
+  like.weight = 0.5;
+  auto impression = World::Ev("u1", "i5", "impression");
+  impression.weight = 0;
+  EXPECT_TRUE(w.Events({hide, like, impression}).ok());
+}
+
 TEST(IngestorTest, EventsOlderThanTheEventRetentionAreRefusedWholeAndNamed) {
   constexpr int64_t kDay = 24 * 3'600'000;
   World w(30 * kDay);

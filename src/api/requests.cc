@@ -1,0 +1,256 @@
+#include "api/requests.h"
+
+#include <simdjson.h>
+
+#include <cmath>
+#include <initializer_list>
+
+#include "base/json_writer.h"
+#include "base/strings.h"
+
+namespace affinity {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+RequestError Invalid(std::string message) { return {422, "invalid", std::move(message)}; }
+
+simdjson::dom::parser& Parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+// Parses a JSON object body; a 400 when it is not one.
+RequestError ParseBody(const std::string& body, object* obj) {
+  element doc;
+  if (auto e = Parser().parse(body).get(doc))
+    return {400, "malformed_json", std::string("request body is not valid JSON: ") + simdjson::error_message(e)};
+  if (doc.get(*obj)) return {400, "malformed_json", "request body must be a JSON object"};
+  return {};
+}
+
+// The first field of `obj` that is not in `known`, as "unknown field 'x'" (with
+// the nearest known name), prefixed by `where` ("events[2]: ").
+RequestError UnknownField(object obj, std::initializer_list<std::string_view> known, const std::string& where = "") {
+  const std::vector<std::string_view> names(known);
+  for (auto field : obj) {
+    bool found = false;
+    for (std::string_view k : names) found = found || field.key == k;
+    if (found) continue;
+    std::string message = where + "unknown field '" + std::string(field.key) + "'";
+    if (std::string near = NearestName(field.key, names, 2); !near.empty()) message += "; did you mean '" + near + "'?";
+    message += "; known fields:";
+    for (size_t i = 0; i < names.size(); ++i) message += (i ? ", " : " ") + std::string(names[i]);
+    return Invalid(message);
+  }
+  return {};
+}
+
+// Reads an optional array of strings into `out`.
+RequestError StringArray(object obj, const char* key, std::vector<std::string>* out) {
+  element v;
+  if (obj[key].get(v)) return {};
+  simdjson::dom::array arr;
+  if (v.get(arr)) return Invalid(std::string(key) + " must be an array of strings");
+  for (auto el : arr) {
+    std::string_view s;
+    if (el.get(s)) return Invalid(std::string(key) + " must be an array of strings");
+    out->emplace_back(s);
+  }
+  return {};
+}
+
+// The query's optional knobs after viewer_id, target, k, seeds and exclude.
+RequestError QueryKnobs(object obj, QueryRequest* q) {
+  element v;
+  std::string_view s;
+  if (!obj["context"].get(v)) {
+    if (!v.is_object()) return Invalid("context must be an object");
+    q->context = simdjson::minify(v);
+  }
+  if (!obj["explain"].get(v)) {
+    bool b;
+    if (!v.get(b)) q->explain = b ? ExplainMode::kTop : ExplainMode::kNone;
+    else if (!v.get(s) && s == "full") q->explain = ExplainMode::kFull;
+    else return Invalid("explain must be true, false or \"full\"");
+  }
+  if (!obj["deadline_ms"].get(v)) {
+    int64_t d;
+    if (v.get(d) || d < 1 || d > 10000) return Invalid("deadline_ms must be an integer from 1 to 10000");
+    q->deadline_ms = int(d);
+  }
+  if (!obj["exclude_engaged"].get(v)) {
+    bool b;
+    if (v.get(b)) return Invalid("exclude_engaged must be true or false");
+    q->exclude_engaged = b;
+  }
+  if (!obj["max_per_creator"].get(v)) {
+    int64_t c;
+    if (v.get(c) || c < 0 || c > 500) return Invalid("max_per_creator must be an integer from 0 to 500");
+    q->max_per_creator = int(c);
+  }
+  if (!obj["diversity"].get(v)) {
+    double d;
+    if (v.get(d) || !(d >= 0 && d < 1)) return Invalid("diversity must be a number in [0, 1)");
+    q->diversity = d;
+  }
+  if (!obj["new_creator_share"].get(v)) {
+    double d;
+    if (v.get(d) || !(d >= 0 && d <= 1)) return Invalid("new_creator_share must be a number in [0, 1]");
+    q->new_creator_share = d;
+  }
+  if (!obj["ranker"].get(v)) {
+    if (v.get(s) || (s != "off" && s != "learned" && s != "blend"))
+      return Invalid("ranker must be \"learned\" or \"off\"");
+    q->ranker = s == "blend" ? "off" : std::string(s);
+  }
+  return {};
+}
+
+RequestError ParseEvent(element el, const std::string& where, RawEvent* r) {
+  object e;
+  if (el.get(e)) return Invalid(where + "must be an object");
+  if (auto err = UnknownField(e, {"viewer_id", "entity_id", "action", "weight", "ts", "context"}, where); !err.ok())
+    return err;
+  std::string_view s;
+  element v;
+  if (e["viewer_id"].get(v) || v.get(s)) return Invalid(where + "viewer_id must be a string");
+  r->viewer_id = s;
+  if (e["entity_id"].get(v) || v.get(s)) return Invalid(where + "entity_id must be a string");
+  r->entity_id = s;
+  if (e["action"].get(v) || v.get(s)) return Invalid(where + "action must be a string");
+  r->action = s;
+  if (!e["weight"].get(v) && !v.is_null()) {
+    double w;
+    if (v.get(w)) return Invalid(where + "weight must be a number");
+    r->weight = w;
+  }
+  if (!e["ts"].get(v) && !v.is_null()) {
+    int64_t ts;
+    if (v.get(ts)) return Invalid(where + "ts must be an integer (unix milliseconds)");
+    r->ts = ts;
+  }
+  if (!e["context"].get(v) && !v.is_null()) {
+    if (!v.is_object()) return Invalid(where + "context must be an object");
+    r->context = simdjson::minify(v);
+  }
+  return {};
+}
+
+RequestError ParseEntity(element el, const std::string& where, RawEntity* r) {
+  object e;
+  if (el.get(e)) return Invalid(where + "must be an object");
+  if (auto err = UnknownField(e, {"id", "kind", "creator_id", "name", "cohort", "attributes"}, where); !err.ok())
+    return err;
+  std::string_view s;
+  element v;
+  if (e["id"].get(v) || v.get(s)) return Invalid(where + "id must be a string");
+  r->id = s;
+  if (e["kind"].get(v) || v.get(s)) return Invalid(where + "kind must be \"user\", \"creator\" or \"item\"");
+  r->kind = s;
+  if (!e["creator_id"].get(v) && !v.is_null()) {
+    if (v.get(s)) return Invalid(where + "creator_id must be a string");
+    r->creator_id = s;
+  }
+  std::string_view name;
+  bool has_name = false;
+  if (!e["name"].get(v) && !v.is_null()) {
+    if (v.get(name)) return Invalid(where + "name must be a string");
+    has_name = true;
+  }
+  object attrs;
+  bool has_attrs = false;
+  if (!e["attributes"].get(v) && !v.is_null()) {
+    if (v.get(attrs)) return Invalid(where + "attributes must be an object");
+    has_attrs = true;
+    element c;
+    if (!attrs["cohort"].get(c) && !c.get(s)) r->cohort = s;
+  }
+  if (!e["cohort"].get(v) && !v.is_null()) {
+    if (v.get(s)) return Invalid(where + "cohort must be a string");
+    r->cohort = s;
+  }
+  // `name` is kept among the attributes (where display names are read); an
+  // explicit `name` wins over attributes.name.
+  if (has_name || has_attrs) {
+    JsonWriter w;
+    w.BeginObject();
+    if (has_name) w.Key("name").String(name);
+    if (has_attrs)
+      for (auto field : attrs)
+        if (!(has_name && field.key == "name")) w.Key(field.key).Raw(simdjson::minify(field.value));
+    w.EndObject();
+    r->attributes = w.Release();
+  }
+  return {};
+}
+
+}  // namespace
+
+RequestError ParseQueryRequest(const std::string& body, QueryRequest* q) {
+  object obj;
+  if (auto err = ParseBody(body, &obj); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"viewer_id", "target", "k", "seeds", "exclude", "context", "explain",
+                                    "deadline_ms", "exclude_engaged", "max_per_creator", "diversity",
+                                    "new_creator_share", "ranker"});
+      !err.ok())
+    return err;
+  std::string_view s;
+  element v;
+  if (obj["viewer_id"].get(v)) return Invalid("viewer_id is required");
+  if (v.get(s) || s.empty()) return Invalid("viewer_id must be a non-empty string");
+  q->viewer_id = s;
+  if (!obj["target"].get(v)) {
+    if (v.get(s)) return Invalid("target must be \"users\", \"creators\" or \"items\"");
+    if (s == "users") q->target = Kind::kUser;
+    else if (s == "creators") q->target = Kind::kCreator;
+    else if (s == "items") q->target = Kind::kItem;
+    else return Invalid("target must be \"users\", \"creators\" or \"items\", not \"" + std::string(s) + "\"");
+  }
+  if (!obj["k"].get(v)) {
+    int64_t k;
+    if (v.get(k) || k < 1 || k > 500) return Invalid("k must be an integer from 1 to 500");
+    q->k = int(k);
+  }
+  if (auto err = StringArray(obj, "seeds", &q->seeds); !err.ok()) return err;
+  if (auto err = StringArray(obj, "exclude", &q->exclude); !err.ok()) return err;
+  return QueryKnobs(obj, q);
+}
+
+RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out) {
+  object obj;
+  if (auto err = ParseBody(body, &obj); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"events"}); !err.ok()) return err;
+  simdjson::dom::array arr;
+  if (obj["events"].get(arr)) return Invalid("events must be an array of event objects");
+  if (arr.size() > max_events)
+    return {413, "payload_too_large", "at most " + std::to_string(max_events) + " events per batch"};
+  out->reserve(arr.size());
+  size_t i = 0;
+  for (auto el : arr) {
+    RawEvent r;
+    if (auto err = ParseEvent(el, "events[" + std::to_string(i) + "]: ", &r); !err.ok()) return err;
+    out->push_back(std::move(r));
+    ++i;
+  }
+  return {};
+}
+
+RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out) {
+  object obj;
+  if (auto err = ParseBody(body, &obj); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"entities"}); !err.ok()) return err;
+  simdjson::dom::array arr;
+  if (obj["entities"].get(arr)) return Invalid("entities must be an array of entity objects");
+  size_t i = 0;
+  for (auto el : arr) {
+    RawEntity r;
+    if (auto err = ParseEntity(el, "entities[" + std::to_string(i) + "]: ", &r); !err.ok()) return err;
+    out->push_back(std::move(r));
+    ++i;
+  }
+  return {};
+}
+
+}  // namespace affinity

@@ -1,0 +1,36 @@
+// The affinity commands behind the command line (server/main.cc): each returns
+// the process exit code and prints a one-line reason on failure.
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "base/config.h"
+#include "data/generate.h"
+#include "eval/evaluator.h"
+
+namespace affinity {
+
+// Prints "affinity: <message>" on stderr; returns 1.
+int Fail(const absl::Status& s);
+// The configuration at `path`, or the defaults when path is empty.
+absl::StatusOr<Config> LoadConfig(const std::string& path);
+// True when stderr is a terminal (progress lines are shown).
+bool Interactive();
+// NotFound unless `dir` holds a data dir (its store or its model registry).
+absl::Status RequireDataDir(const std::string& dir);
+
+int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path);
+int Generate(const std::string& out, GenerateOptions o);
+int Import(const std::string& data, const std::string& format, const std::string& path,
+           const std::string& config_path);
+int Batch(const std::string& data, const std::string& config_path);
+int Prune(const std::string& data, const std::string& config_path, bool events);
+int ModelList(const std::string& data, bool json);
+int ModelPromote(const std::string& data, const std::string& version, const std::string& config_path, bool force);
+int ModelImport(const std::string& data, const std::string& dir);
+int ModelRollback(const std::string& data);
+int Eval(EvalOptions o, const std::string& config_path, const std::string& json_out, const std::string& topk_out,
+         const std::string& report_out);
+
+}  // namespace affinity

@@ -1,0 +1,194 @@
+// `affinity serve`: opens the port first (so /healthz answers and /readyz says
+// 503 with progress while the state loads), loads the state on a loader
+// thread, then swaps the full API in. The main thread waits for signals: a
+// stop signal during loading ends the process at once (the store is safe
+// against that, as against kill -9); after loading, it stops in order.
+#include <pthread.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "api/routes.h"
+#include "api/startup_routes.h"
+#include "audit/audit_log.h"
+#include "features/snapshot.h"
+#include "models/model_registry.h"
+#include "serving/query_engine.h"
+#include "server/commands.h"
+#include "state/ingestor.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+#include "store/store.h"
+
+namespace affinity {
+namespace {
+
+// Everything a serving process holds once loaded, in construction order (and
+// destroyed in reverse: the watchers stop before what they feed).
+struct ServingStack {
+  std::unique_ptr<Store> store;
+  EntityRegistry registry;
+  std::unique_ptr<LiveState> live;
+  std::unique_ptr<SnapshotManager> snapshots;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<Ingestor> ingestor;
+  std::unique_ptr<QueryEngine> engine;
+  std::unique_ptr<ModelWatcher> models;
+  std::unique_ptr<ApiRoutes> routes;
+
+  void Stop() {
+    if (models) models->Stop();
+    if (snapshots) snapshots->Stop();
+    if (audit) audit->Flush();
+  }
+};
+
+// Step 1: the store, the entity registry and the replayed live state.
+absl::Status LoadState(const std::string& data, const Config& config, const Clock* clock, ServingStack* s,
+                       StartupProgress* progress) {
+  progress->stage.store("opening the store");
+  auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(config, clock));
+  if (!store.ok()) return store.status();
+  s->store = *std::move(store);
+  const auto t0 = std::chrono::steady_clock::now();
+  progress->stage.store("loading entities");
+  if (auto st = Ingestor::LoadRegistry(*s->store, &s->registry); !st.ok()) return st;
+  progress->stage.store("replaying the event log");
+  s->live = std::make_unique<LiveState>(config.actions);
+  std::atomic<bool> done{false};
+  std::thread counter([&] {  // progress for /readyz while the replay runs
+    while (!done.load()) {
+      progress->events.store(s->live->events_applied(), std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  absl::Status replayed = s->live->Load(*s->store);
+  done.store(true);
+  counter.join();
+  progress->events.store(s->live->events_applied(), std::memory_order_relaxed);
+  if (!replayed.ok()) return replayed;
+  spdlog::info("state loaded: {} entities, {} events replayed in {:.2f}s", s->registry.Total(),
+               s->live->events_applied(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return absl::OkStatus();
+}
+
+// Step 2: the snapshot, the audit log, the ingestor, the query engine and the
+// learned ranker's model watcher, then the routes over all of them.
+void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
+                  ServingStack* s, StartupProgress* progress) {
+  progress->stage.store("loading the snapshot");
+  s->snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms, config.serving.ann_ef_search);
+  if (auto st = s->snapshots->LoadInitial(); !st.ok())
+    spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
+  else if (auto snap = s->snapshots->Get())
+    spdlog::info("snapshot {} loaded", snap->version);
+  else
+    spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
+  s->snapshots->Start();
+  s->audit = std::make_unique<AuditLog>(s->store.get());
+  s->ingestor = std::make_unique<Ingestor>(s->store.get(), &s->registry, s->live.get(), config.actions, clock);
+  s->engine = std::make_unique<QueryEngine>(config.serving, &s->registry, s->live.get(), s->snapshots.get(),
+                                            s->audit.get(), clock);
+  progress->stage.store("loading the learned ranker");
+  QueryEngine* engine = s->engine.get();
+  s->models = std::make_unique<ModelWatcher>(data, config.serving.snapshot_poll_ms,
+                                             [engine](std::shared_ptr<const LearnedRanker> m) {
+                                               spdlog::info("learned ranker: {}", m ? m->version() : "none (blend)");
+                                               engine->SetLearnedRanker(std::move(m));
+                                             });
+  if (auto st = s->models->Refresh(); !st.ok())
+    spdlog::warn("model not loaded, ranking with the blend: {}", std::string(st.status().message()));
+  s->models->Start();
+  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->store.get(), &s->registry, s->live.get(),
+                                                  s->ingestor.get(), s->engine.get(), s->snapshots.get(),
+                                                  s->audit.get(), metrics, clock});
+  s->routes->SetReady(true);
+}
+
+// A data dir without a store is created empty; say so loudly, since a typo in
+// --data otherwise looks like a server that forgot everything.
+void WarnIfEmpty(const std::string& data) {
+  std::error_code ec;
+  if (std::filesystem::exists(std::filesystem::path(data) / "db" / "CURRENT", ec)) return;
+  std::fprintf(stderr,
+               "affinity: warning: %s holds no data yet; creating an empty store there. Queries get cold-start "
+               "lists until entities and events arrive (check --data if you meant an existing data dir)\n",
+               data.c_str());
+}
+
+}  // namespace
+
+int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path) {
+  auto cfg = LoadConfig(config_path);
+  if (!cfg.ok()) return Fail(cfg.status());
+  Config config = *cfg;
+  if (!host.empty()) config.server.host = host;
+  if (port >= 0) config.server.port = port;
+  if (auto st = config.Validate(); !st.ok()) return Fail(st);
+  WarnIfEmpty(data);
+  const Clock* clock = SystemClock::Default();
+  Metrics metrics;
+  ServingStack stack;  // outlives the server, whose threads read it
+  StartupProgress progress;
+  StartupRoutes startup(&progress);
+  std::atomic<ApiRoutes*> api{nullptr};
+  HttpServer server(config.server.host, config.server.port, config.server.threads,
+                    size_t(config.server.max_body_bytes), [&](const HttpRequest& r) {
+                      if (ApiRoutes* routes = api.load(std::memory_order_acquire)) return routes->Handle(r);
+                      return startup.Handle(r);
+                    });
+  // Block the signals in every thread (the io and loader threads inherit the
+  // mask); the main thread waits for them. SIGUSR1 says the loader finished.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  if (auto st = server.Start(); !st.ok()) return Fail(st);
+  spdlog::info("listening on http://{}:{} (loading state; /readyz says 503 until ready)", config.server.host,
+               server.port());
+  absl::Status loaded;
+  std::thread loader([&] {
+    loaded = LoadState(data, config, clock, &stack, &progress);
+    if (loaded.ok()) BuildServing(data, config, clock, &metrics, &stack, &progress);
+    ::kill(::getpid(), SIGUSR1);
+  });
+  int sig = 0;
+  while (true) {
+    sigwait(&set, &sig);
+    if (sig != SIGUSR1) break;
+    loader.join();
+    if (!loaded.ok()) {
+      server.Stop();
+      return Fail(loaded);
+    }
+    api.store(stack.routes.get(), std::memory_order_release);
+    auto snap = stack.snapshots->Get();
+    std::printf("affinity: serving on http://%s:%d (snapshot %s)\n", config.server.host.c_str(), server.port(),
+                snap ? snap->version.c_str() : "none");
+    std::fflush(stdout);
+  }
+  if (loader.joinable()) {
+    // Stopped while loading: nothing is acknowledged yet, so leaving now is as
+    // safe as a crash, which the store survives.
+    spdlog::info("stopping (signal {}) while loading", sig);
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
+  spdlog::info("stopping (signal {})", sig);
+  server.Stop();
+  stack.Stop();
+  return 0;
+}
+
+}  // namespace affinity
