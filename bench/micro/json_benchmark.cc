@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "base/json_writer.h"
+#include "query/response_json.h"
 #include "bench_world.h"
 
 namespace affinity::bench {
@@ -39,7 +40,7 @@ void BM_WriteQueryResponse(benchmark::State& state) {
   auto r = *w.engine->QueryWith(q, w.snapshot.get());
   for (auto _ : state) {
     JsonWriter out;
-    w.engine->WriteJson(r, ExplainMode::kTop, out);
+    WriteResponseJson(r, ExplainMode::kTop, ResponseForm::kWire, false, out);
     benchmark::DoNotOptimize(out.str());
   }
 }

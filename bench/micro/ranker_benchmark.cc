@@ -25,7 +25,7 @@ RankerFixture& Fixture() {
     auto* fx = new RankerFixture;
     std::mt19937 rng(11);
     std::uniform_real_distribution<float> u(0, 1);
-    const int n_groups = 300, per_group = 100, n = LearnedRanker::kNumInputs;
+    const int n_groups = 300, per_group = 100, n = kNumRankInputs;
     std::vector<float> x, y;
     std::vector<unsigned> groups;
     for (int g = 0; g < n_groups; ++g) {
@@ -81,7 +81,7 @@ void BM_XgboostPredictFromDMatrix(benchmark::State& state) {
                              ",\"training\":false,\"iteration_begin\":0,\"iteration_end\":0,\"strict_shape\":false}";
   for (auto _ : state) {
     DMatrixHandle m = nullptr;
-    XGDMatrixCreateFromMat(f.rows.data(), rows, LearnedRanker::kNumInputs, NAN, &m);
+    XGDMatrixCreateFromMat(f.rows.data(), rows, kNumRankInputs, NAN, &m);
     const bst_ulong* shape = nullptr;
     bst_ulong dim = 0;
     const float* out = nullptr;

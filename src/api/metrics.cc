@@ -66,7 +66,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Add({});
 }
 
-void Metrics::SetStoreUsage(const Store::Usage& u) {
+void Metrics::SetStatus(const StatusReport& r) {
+  if (r.has_snapshot) {
+    snapshot_age_->Set(r.snapshot_age_seconds);
+    event_lag_->Set(r.event_lag_seconds);
+  }
+  const Store::Usage& u = r.store;
   disk_bytes_->Set(double(u.disk_bytes));
   audit_disk_bytes_->Set(double(u.audit_disk_bytes));
   pending_compaction_->Set(double(u.pending_compaction_bytes));

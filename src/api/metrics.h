@@ -12,8 +12,8 @@
 #include <prometheus/registry.h>
 
 #include "candidates/candidate_set.h"
-#include "serving/query_engine.h"
-#include "store/store.h"
+#include "query/query.h"
+#include "serving/service_status.h"
 
 namespace affinity {
 
@@ -23,9 +23,8 @@ class Metrics {
   void ObserveRequest(const std::string& route, int status, double seconds);
   void ObserveQuery(const QueryResponse& r);
   void AddEvents(size_t n) { events_->Increment(double(n)); }
-  void SetSnapshotAge(double seconds) { snapshot_age_->Set(seconds); }
-  void SetEventLag(double seconds) { event_lag_->Set(seconds); }
-  void SetStoreUsage(const Store::Usage& u);
+  // The gauges: snapshot age, event lag, storage.
+  void SetStatus(const StatusReport& r);
   std::string Render() const;
 
  private:

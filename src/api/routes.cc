@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "api/requests.h"
+#include "query/response_json.h"
 #include "base/json_writer.h"
 
 namespace affinity {
@@ -61,17 +62,13 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
 HttpResponse ApiRoutes::Ready() {
   if (!ready_) return Error(503, "not_ready", "loading state");
   JsonWriter w;
-  auto snap = d_.snapshots->Get();
+  auto snap = d_.status->CurrentSnapshot();
   w.BeginObject().Key("status").String("ready").Key("snapshot").String(snap ? snap->version : "").EndObject();
   return {200, w.Release()};
 }
 
 HttpResponse ApiRoutes::MetricsText() {
-  d_.metrics->SetStoreUsage(d_.store->GetUsage());
-  if (auto snap = d_.snapshots->Get()) {
-    d_.metrics->SetSnapshotAge(double(d_.clock->NowMillis() - snap->created_ms) / 1000.0);
-    d_.metrics->SetEventLag(double(std::max<int64_t>(0, d_.live->last_event_ts() - snap->watermark_ts)) / 1000.0);
-  }
+  d_.metrics->SetStatus(d_.status->Report());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }
 
@@ -82,7 +79,7 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   if (!r.ok()) return FromStatus(r.status());
   d_.metrics->ObserveQuery(*r);
   JsonWriter w;
-  d_.engine->WriteJson(*r, q.explain, w);
+  WriteResponseJson(*r, q.explain, ResponseForm::kWire, /*with_inputs=*/false, w);
   return {200, w.Release()};
 }
 
@@ -110,34 +107,32 @@ HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
 }
 
 HttpResponse ApiRoutes::Stats() {
-  auto snap = d_.snapshots->Get();
-  const int64_t now = d_.clock->NowMillis();
+  const StatusReport r = d_.status->Report();
   JsonWriter w;
   w.BeginObject();
-  w.Key("events").Uint(d_.store->NextOffset());
-  w.Key("entities").Uint(d_.registry->Total());
+  w.Key("events").Uint(r.events);
+  w.Key("entities").Uint(r.entities);
   w.Key("entities_by_kind").BeginObject();
-  for (int k = 0; k < kNumKinds; ++k) w.Key(KindName(Kind(k))).Uint(d_.registry->Count(Kind(k)));
+  for (int k = 0; k < kNumKinds; ++k) w.Key(KindName(Kind(k))).Uint(r.entities_by_kind[k]);
   w.EndObject();
-  w.Key("snapshot").String(snap ? snap->version : "");
-  w.Key("snapshot_swaps").Uint(d_.snapshots->swaps());
-  if (snap) {
-    w.Key("snapshot_age_seconds").Double(double(now - snap->created_ms) / 1000.0);
-    w.Key("snapshot_watermark_offset").Uint(snap->watermark_offset);
+  w.Key("snapshot").String(r.snapshot);
+  w.Key("snapshot_swaps").Uint(r.snapshot_swaps);
+  if (r.has_snapshot) {
+    w.Key("snapshot_age_seconds").Double(r.snapshot_age_seconds);
+    w.Key("snapshot_watermark_offset").Uint(r.snapshot_watermark_offset);
     w.Key("stale_feature_groups").BeginArray();
-    for (const auto& g : snap->StaleGroups(now)) w.String(g);
+    for (const auto& g : r.stale_feature_groups) w.String(g);
     w.EndArray();
   }
-  std::string snap_err = d_.snapshots->last_error();
-  if (!snap_err.empty()) w.Key("snapshot_error").String(snap_err);
-  w.Key("live_events_applied").Uint(d_.live->events_applied());
-  w.Key("audit_dropped").Uint(d_.audit->dropped());
-  w.Key("audit_write_errors").Uint(d_.audit->write_errors());
-  const Store::Usage u = d_.store->GetUsage();
+  if (!r.snapshot_error.empty()) w.Key("snapshot_error").String(r.snapshot_error);
+  w.Key("live_events_applied").Uint(r.live_events_applied);
+  w.Key("audit_dropped").Uint(r.audit_dropped);
+  w.Key("audit_write_errors").Uint(r.audit_write_errors);
   w.Key("store").BeginObject();
-  w.Key("disk_bytes").Uint(u.disk_bytes).Key("audit_disk_bytes").Uint(u.audit_disk_bytes);
-  w.Key("memtable_bytes").Uint(u.memtable_bytes).Key("pending_compaction_bytes").Uint(u.pending_compaction_bytes);
-  w.Key("running_compactions").Uint(u.running_compactions);
+  w.Key("disk_bytes").Uint(r.store.disk_bytes).Key("audit_disk_bytes").Uint(r.store.audit_disk_bytes);
+  w.Key("memtable_bytes").Uint(r.store.memtable_bytes);
+  w.Key("pending_compaction_bytes").Uint(r.store.pending_compaction_bytes);
+  w.Key("running_compactions").Uint(r.store.running_compactions);
   w.EndObject();
   w.EndObject();
   return {200, w.Release()};
@@ -145,12 +140,10 @@ HttpResponse ApiRoutes::Stats() {
 
 HttpResponse ApiRoutes::Audit(const std::string& id) {
   if (id.empty()) return Error(404, "not_found", "give a request_id: /admin/audit/{request_id}");
-  auto rec = d_.audit->Get(id);
+  auto rec = d_.status->AuditRecord(id);
   if (!rec.ok()) return FromStatus(rec.status());
   if (!rec->has_value()) return Error(404, "not_found", "no audit record for request_id '" + id + "'");
-  auto readable = ExpandAuditRecord(**rec);
-  if (!readable.ok()) return FromStatus(readable.status());
-  return {200, *std::move(readable)};
+  return {200, **std::move(rec)};
 }
 
 }  // namespace affinity

@@ -9,26 +9,19 @@
 
 #include "api/http_server.h"
 #include "api/metrics.h"
-#include "audit/audit_log.h"
-#include "base/clock.h"
-#include "features/snapshot.h"
+#include "base/config.h"
 #include "serving/query_engine.h"
+#include "serving/service_status.h"
 #include "state/ingestor.h"
-#include "store/store.h"
 
 namespace affinity {
 
 struct ApiDeps {
   const Config* config;
-  Store* store;
-  EntityRegistry* registry;
-  LiveState* live;
-  Ingestor* ingestor;
-  QueryEngine* engine;
-  SnapshotManager* snapshots;
-  AuditLog* audit;
+  Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities
+  QueryEngine* engine;         // POST /affinity/query
+  const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
-  const Clock* clock;
 };
 
 class ApiRoutes {

@@ -73,6 +73,7 @@ JsonWriter& JsonWriter::Double(double v) {
     out_.append("null");
     return *this;
   }
+  if (v == 0) v = 0;  // -0 reads as a sign where there is none
   char buf[32];
   auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 7);
   out_.append(buf, r.ptr);

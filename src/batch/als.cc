@@ -88,19 +88,4 @@ AlsModel TrainAls(const SparseMatrix& conf, const AlsOptions& o) {
   return model;
 }
 
-void FoldIn(const float* rows[], const float* conf_minus_one, size_t n, const float* gram, int f, double lambda,
-            float* out) {
-  Eigen::Map<const Eigen::MatrixXf> G(gram, f, f);
-  Eigen::MatrixXf A = G;
-  A.diagonal().array() += float(lambda);
-  Eigen::VectorXf rhs = Eigen::VectorXf::Zero(f);
-  for (size_t i = 0; i < n; ++i) {
-    Eigen::Map<const Eigen::VectorXf> y(rows[i], f);
-    A.noalias() += (conf_minus_one[i] * y) * y.transpose();
-    rhs.noalias() += (1.0f + conf_minus_one[i]) * y;
-  }
-  Eigen::VectorXf x = A.llt().solve(rhs);
-  for (int i = 0; i < f; ++i) out[i] = x[i];
-}
-
 }  // namespace affinity

@@ -1,5 +1,6 @@
 // Implicit-feedback ALS (Hu, Koren, Volinsky 2008): confidence-weighted least
-// squares with alternating exact solves, multi-threaded over rows (Eigen).
+// squares with alternating exact solves, multi-threaded over rows (Eigen). Serving
+// folds viewers in against the trained factors (candidates/viewer_embedding.h).
 #pragma once
 
 #include <cstddef>
@@ -36,10 +37,5 @@ struct AlsModel {
 // `conf` holds confidence minus one (c - 1) for observed cells; preferences are 1
 // there and 0 elsewhere.
 AlsModel TrainAls(const SparseMatrix& conf, const AlsOptions& options);
-
-// Solves a viewer's factors against fixed item factors (fold-in), using the gram
-// matrix: x = (G + sum (c-1) y y^T + lambda I)^-1 sum c y.
-void FoldIn(const float* item_factors_rows[], const float* conf_minus_one, size_t n, const float* gram,
-            int factors, double lambda, float* out);
 
 }  // namespace affinity

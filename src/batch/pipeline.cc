@@ -175,7 +175,9 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   JsonWriter stages;
   stages.BeginObject();
   auto stage = [&](const char* name) {
-    stages.Key(name).Double(timer.Lap());
+    const double secs = timer.Lap();
+    stages.Key(name).Double(secs);
+    if (report) report->stage_seconds.emplace_back(name, secs);
     if (progress) progress(name);
   };
   const int threads = o.threads > 0 ? o.threads : DefaultThreads();

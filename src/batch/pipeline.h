@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/config.h"
@@ -20,7 +22,8 @@ struct BatchReport {
   uint64_t events = 0, pairs = 0;
   double seconds = 0;
   double als_loss = 0;
-  std::string stage_seconds_json;  // {"scan":x,...}
+  std::string stage_seconds_json;  // {"scan":x,...} (the manifest's record)
+  std::vector<std::pair<std::string, double>> stage_seconds;  // the same, in order
 };
 
 using ProgressFn = std::function<void(const std::string& stage)>;

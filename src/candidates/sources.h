@@ -66,7 +66,4 @@ void WalkSource(const SourceContext& ctx, CandidateSet* out);
 // Decayed popularity from the snapshot plus what is being engaged right now.
 void PopularSource(const SourceContext& ctx, CandidateSet* out);
 
-// The viewer embedding used by AnnSource (empty when none can be formed).
-std::vector<float> ViewerEmbedding(const SourceContext& ctx);
-
 }  // namespace affinity

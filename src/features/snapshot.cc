@@ -343,47 +343,27 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::s
 }
 
 SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search)
-    : data_dir_(std::move(data_dir)), poll_ms_(poll_ms), ef_search_(ef_search) {}
+    : data_dir_(std::move(data_dir)), ef_search_(ef_search), poller_(poll_ms, [this] { return Load(); }) {}
 
 SnapshotManager::~SnapshotManager() { Stop(); }
 
 absl::Status SnapshotManager::LoadInitial() { return Refresh().status(); }
 
-absl::StatusOr<bool> SnapshotManager::Refresh() {
+absl::StatusOr<bool> SnapshotManager::Refresh() { return poller_.RunOnce(); }
+
+absl::StatusOr<bool> SnapshotManager::Load() {
   std::string v = CurrentSnapshotVersion(data_dir_);
   auto cur = Get();
   if (v.empty() || (cur && cur->version == v)) return false;
-  auto loaded = LoadSnapshot(data_dir_ + "/snapshots/" + v);
-  if (!loaded.ok()) {
-    std::lock_guard<std::mutex> lock(error_mu_);
-    last_error_ = std::string(loaded.status().message());
-    return loaded.status();
-  }
-  for (const auto& ks : (*loaded)->kinds)
+  AFF_ASSIGN_OR_RETURN(auto loaded, LoadSnapshot(data_dir_ + "/snapshots/" + v));
+  for (const auto& ks : loaded->kinds)
     if (ks.ann) ks.ann->SetEf(size_t(ef_search_));
-  current_.store(*loaded, std::memory_order_release);
-  swaps_.fetch_add(1);
+  current_.store(loaded, std::memory_order_release);
   return true;
 }
 
-void SnapshotManager::Start() {
-  poller_ = std::thread([this] {
-    while (!stop_.load()) {
-      for (int waited = 0; waited < poll_ms_ && !stop_.load(); waited += 10)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (!stop_.load()) (void)Refresh();
-    }
-  });
-}
+void SnapshotManager::Start() { poller_.Start(); }
 
-void SnapshotManager::Stop() {
-  stop_.store(true);
-  if (poller_.joinable()) poller_.join();
-}
-
-std::string SnapshotManager::last_error() const {
-  std::lock_guard<std::mutex> lock(error_mu_);
-  return last_error_;
-}
+void SnapshotManager::Stop() { poller_.Stop(); }
 
 }  // namespace affinity

@@ -15,8 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "base/poller.h"
 #include "base/ids.h"
-#include "candidates/ann/ann_index.h"
+#include "features/ann/ann_index.h"
 #include "features/feature_registry.h"
 
 namespace affinity {
@@ -99,19 +100,16 @@ class SnapshotManager {
   std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
   // Loads CURRENT now if it changed; returns whether a swap happened.
   absl::StatusOr<bool> Refresh();
-  uint64_t swaps() const { return swaps_.load(); }
-  std::string last_error() const;
+  uint64_t swaps() const { return poller_.changes(); }
+  // Why the last look failed ("" once a later look succeeds).
+  std::string last_error() const { return poller_.last_error(); }
 
  private:
+  absl::StatusOr<bool> Load();
   std::string data_dir_;
-  int poll_ms_;
   int ef_search_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
-  std::atomic<uint64_t> swaps_{0};
-  std::atomic<bool> stop_{false};
-  std::thread poller_;
-  mutable std::mutex error_mu_;
-  std::string last_error_;
+  Poller poller_;
 };
 
 }  // namespace affinity

@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "audit/audit_record.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "models/model_registry.h"
@@ -67,21 +68,16 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   for (const auto& [offset, rid] : order) {
     AFF_ASSIGN_OR_RETURN(auto record, store.GetAudit(*rid));
     if (!record) continue;  // responses served with audit off, or not yet flushed
-    simdjson::dom::element doc;
-    if (parser.parse(*record).get(doc)) continue;
-    int64_t served_ts = 0;
-    simdjson::dom::array results;
-    if (doc["ts"].get(served_ts) || doc["response"]["results"].get(results)) continue;
+    auto logged = ReadLoggedResponse(*record);
+    if (!logged.ok()) continue;
+    const int64_t served_ts = logged->served_ms;
     std::unordered_set<std::string> relevant;
     for (const auto& [bits, ts] : by_request[*rid].positives)
       if (ts >= served_ts - 60000 && ts - served_ts <= window_ms) relevant.insert(registry.ExtId(Ref::FromBits(bits)));
-    std::vector<float> x, y, row;
-    for (auto r : results) {
-      std::string_view id, b64;
-      if (r["entity_id"].get(id) || r["ranker_inputs_f32"].get(b64) || !LearnedRanker::DecodeRow(b64, &row))
-        continue;  // logged by a build with other inputs, or not logged
-      x.insert(x.end(), row.begin(), row.end());
-      y.push_back(relevant.count(std::string(id)) ? 1.f : 0.f);
+    std::vector<float> x, y;
+    for (const LoggedResult& r : logged->results) {
+      x.insert(x.end(), r.inputs.begin(), r.inputs.end());
+      y.push_back(relevant.count(r.entity_id) ? 1.f : 0.f);
     }
     if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;
     rows.AddGroup(x, y);
@@ -89,8 +85,9 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.groups = rows.groups.size();
   report.rows = rows.rows();
   if (rows.groups.size() < size_t(std::max(2, ro.min_groups))) {
-    report.note = "not enough logged feedback to train: " + std::to_string(rows.groups.size()) +
-                  " responses with a positive outcome and logged inputs (need " + std::to_string(ro.min_groups) + ")";
+    report.note = "no model trained yet, the blend ranks (as it should on a new data dir): it learns from served "
+                  "responses that later got a click or like, and has " + std::to_string(rows.groups.size()) + " of the " +
+                  std::to_string(ro.min_groups) + " it needs (ranker.min_groups)";
     return report;
   }
   // 4. Train, compare with the current model on the same held-out groups, register.

@@ -222,61 +222,33 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::st
 }
 
 ModelWatcher::ModelWatcher(std::string data_dir, int poll_ms, Install install)
-    : registry_(std::move(data_dir)), poll_ms_(poll_ms), install_(std::move(install)) {}
+    : registry_(std::move(data_dir)), install_(std::move(install)), poller_(poll_ms, [this] { return Load(); }) {}
 
 ModelWatcher::~ModelWatcher() { Stop(); }
 
-absl::StatusOr<bool> ModelWatcher::Refresh() {
-  auto st = registry_.Read();
-  if (!st.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
-    last_error_ = std::string(st.status().message());
-    return st.status();
-  }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (st->current == current_) return false;
-  }
+absl::StatusOr<bool> ModelWatcher::Refresh() { return poller_.RunOnce(); }
+
+absl::StatusOr<bool> ModelWatcher::Load() {
+  AFF_ASSIGN_OR_RETURN(RegistryState st, registry_.Read());
+  if (st.current == current()) return false;
   std::shared_ptr<const LearnedRanker> model;
-  if (!st->current.empty()) {
-    auto m = registry_.Load(st->current);
-    if (!m.ok()) {  // keep serving the previous model
-      std::lock_guard<std::mutex> lock(mu_);
-      last_error_ = std::string(m.status().message());
-      return m.status();
-    }
-    model = std::move(*m);
+  if (!st.current.empty()) {
+    AFF_ASSIGN_OR_RETURN(auto m, registry_.Load(st.current));  // on error the previous model stays
+    model = std::move(m);
   }
   install_(std::move(model));
   std::lock_guard<std::mutex> lock(mu_);
-  current_ = st->current;
-  last_error_.clear();
+  current_ = st.current;
   return true;
 }
 
-void ModelWatcher::Start() {
-  poller_ = std::thread([this] {
-    while (!stop_.load()) {
-      for (int waited = 0; waited < poll_ms_ && !stop_.load(); waited += 10)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      if (!stop_.load()) (void)Refresh();
-    }
-  });
-}
+void ModelWatcher::Start() { poller_.Start(); }
 
-void ModelWatcher::Stop() {
-  stop_.store(true);
-  if (poller_.joinable()) poller_.join();
-}
+void ModelWatcher::Stop() { poller_.Stop(); }
 
 std::string ModelWatcher::current() const {
   std::lock_guard<std::mutex> lock(mu_);
   return current_;
-}
-
-std::string ModelWatcher::last_error() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return last_error_;
 }
 
 }  // namespace affinity

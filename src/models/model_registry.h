@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/poller.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
@@ -83,16 +84,16 @@ class ModelWatcher {
   void Start();
   void Stop();
   std::string current() const;
-  std::string last_error() const;
+  // Why the last look failed ("" once a later look succeeds).
+  std::string last_error() const { return poller_.last_error(); }
 
  private:
+  absl::StatusOr<bool> Load();
   ModelRegistry registry_;
-  int poll_ms_;
   Install install_;
   mutable std::mutex mu_;
-  std::string current_, last_error_;
-  std::atomic<bool> stop_{false};
-  std::thread poller_;
+  std::string current_;  // guarded by mu_
+  Poller poller_;
 };
 
 }  // namespace affinity

@@ -57,7 +57,7 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   if (train.empty()) return absl::FailedPreconditionError("ranker: no groups left to train on");
   std::vector<size_t> start(n_groups + 1, 0);
   for (size_t g = 0; g < n_groups; ++g) start[g + 1] = start[g] + rows.groups[g];
-  const size_t w = LearnedRanker::kNumInputs;
+  const size_t w = kNumRankInputs;
   std::vector<float> tx, ty;
   std::vector<unsigned> tg;
   for (size_t g : train) {

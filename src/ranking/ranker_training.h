@@ -14,7 +14,7 @@
 namespace affinity {
 
 struct RankerRows {
-  std::vector<float> x;          // rows x LearnedRanker::kNumInputs
+  std::vector<float> x;          // rows x kNumRankInputs
   std::vector<float> y;          // label per row (> 0: relevant)
   std::vector<unsigned> groups;  // rows per group, in row order
   // Relevant items of each group, including those the candidates missed (the

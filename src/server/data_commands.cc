@@ -14,6 +14,15 @@
 #include "store/store.h"
 
 namespace affinity {
+namespace {
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, s < 0.1 ? "%.3fs" : "%.2fs", s);
+  return buf;
+}
+
+}  // namespace
 
 int Generate(const std::string& out, GenerateOptions o) {
   GenerateStats stats;
@@ -77,9 +86,11 @@ int Batch(const std::string& data, const std::string& config_path) {
     if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
   });
   if (!report.ok()) return Fail(report.status());
-  std::printf("published snapshot %s: %llu events, %llu pairs, %.1fs %s\n", report->version.c_str(),
-              (unsigned long long)report->events, (unsigned long long)report->pairs, report->seconds,
-              report->stage_seconds_json.c_str());
+  std::string stages;
+  for (const auto& [name, secs] : report->stage_seconds)
+    stages += (stages.empty() ? "" : ", ") + name + " " + FormatSeconds(secs);
+  std::printf("published snapshot %s: %llu events, %llu co-engagement pairs in %.1fs (%s)\n", report->version.c_str(),
+              (unsigned long long)report->events, (unsigned long long)report->pairs, report->seconds, stages.c_str());
   if (!cfg->ranker.train_in_batch) return 0;
   // The learned ranker, from logged impressions and outcomes.
   auto store = OpenRocksStore(data, OpenMode::kSecondary, StoreOptionsFor(*cfg, SystemClock::Default()));

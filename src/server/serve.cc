@@ -23,6 +23,7 @@
 #include "features/snapshot.h"
 #include "models/model_registry.h"
 #include "serving/query_engine.h"
+#include "serving/service_status.h"
 #include "server/commands.h"
 #include "state/ingestor.h"
 #include "state/live_state.h"
@@ -43,6 +44,7 @@ struct ServingStack {
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<ModelWatcher> models;
+  std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
@@ -108,9 +110,9 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   if (auto st = s->models->Refresh(); !st.ok())
     spdlog::warn("model not loaded, ranking with the blend: {}", std::string(st.status().message()));
   s->models->Start();
-  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->store.get(), &s->registry, s->live.get(),
-                                                  s->ingestor.get(), s->engine.get(), s->snapshots.get(),
-                                                  s->audit.get(), metrics, clock});
+  s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
+                                              s->audit.get(), clock);
+  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->engine.get(), s->status.get(), metrics});
   s->routes->SetReady(true);
 }
 

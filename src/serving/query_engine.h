@@ -1,86 +1,30 @@
-// The query pipeline behind POST /affinity/query and offline evaluation:
-// resolve viewer -> live state -> candidate sources under one deadline -> merge
-// with attribution -> filter (self, followed, hidden, excluded) -> score
-// (blend) -> per-creator cap -> explanations -> audit.
-// Thread safety: Query() is safe for concurrent use; it never blocks on writers.
+// The query pipeline behind POST /affinity/query and offline evaluation, as
+// its stages (serving/query_stages.h): resolve the viewer -> gather candidates
+// under one deadline -> filter and order by the blend -> learned re-rank ->
+// constraints (cap, MMR, new-creator floor) -> explanations -> audit record.
+// Thread safety: Query() is safe for concurrent use; it never blocks on writers
+// (the live state and the snapshot are read through atomically swapped
+// pointers).
 #pragma once
 
-#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "base/json_writer.h"
 #include "features/snapshot.h"
+#include "query/query.h"
 #include "ranking/blend.h"
+#include "ranking/constraints.h"
 #include "ranking/learned_ranker.h"
+#include "serving/explanation.h"
 #include "state/live_state.h"
 #include "state/registry.h"
 
 namespace affinity {
-
-enum class ExplainMode { kNone, kTop, kFull };
-
-// An audit record as stored (QueryEngine::WriteJson's audit form) made readable:
-// every compact explanation (`attributions_f32`, `inputs_f32`) becomes the full
-// `top_features` list of {name, value, contribution}, by absolute contribution.
-// Records without compact explanations come back unchanged.
-absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored);
-
-struct QueryRequest {
-  std::string viewer_id;
-  Kind target = Kind::kItem;
-  int k = 20;
-  std::vector<std::string> seeds;
-  std::vector<std::string> exclude;
-  std::string context;             // raw JSON object or ""
-  ExplainMode explain = ExplainMode::kTop;
-  int deadline_ms = 0;             // 0: the configured default
-  int max_per_creator = -1;        // -1: the configured default; 0: no cap
-  bool exclude_engaged = false;    // drop entities the viewer already engaged with
-  double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
-  double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
-  std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
-  bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
-  bool audit = true;
-};
-
-struct QueryResult {
-  Ref ref;
-  std::string entity_id;
-  double score = 0;
-  uint8_t sources = 0;
-  std::array<float, kNumFeatures> value{};
-  std::array<float, kNumFeatures> contribution{};
-  std::string reason;
-  // Set when the learned ranker scored this result.
-  bool learned = false;
-  bool floor = false;                 // placed by the new-creator exposure floor
-  float base = 0;                     // the model's bias (TreeSHAP)
-  std::vector<float> inputs;          // LearnedRanker inputs (learned or want_inputs)
-  std::vector<float> input_contrib;   // TreeSHAP contribution per input (learned + explain)
-};
-
-enum Stage { kStageState = 0, kStageGraph, kStageCoeng, kStageAnn, kStageWalk, kStagePopular, kStageRank, kNumStages };
-const char* StageName(Stage s);
-
-struct QueryResponse {
-  std::string request_id;
-  std::string model_version;
-  std::string snapshot;
-  std::vector<QueryResult> results;
-  bool cold_start = false;
-  bool degraded = false;                 // a source was skipped for the deadline
-  bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
-  std::string attribution_method;        // of the learned ranker's explanations ("treeshap", "saabas")
-  std::vector<std::string> skipped;
-  std::array<size_t, kNumSources> candidates_per_source{};
-  std::array<int64_t, kNumStages> stage_micros{};
-};
 
 class QueryEngine {
  public:
@@ -92,19 +36,16 @@ class QueryEngine {
   // Same pipeline against an explicit snapshot (offline evaluation).
   absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
 
-  // with_inputs: each result's learned-ranker inputs as "ranker_inputs_f32" (the
-  // training rows of `affinity batch`). audit_form: a model-scored result's full
-  // explanation is kept compact — its top three features, then every attribution
-  // and input value as float32 base64 (`attributions_f32`, `inputs_f32`), which
-  // ExpandAuditRecord turns back into the named list when the record is read.
-  void WriteJson(const QueryResponse& response, ExplainMode explain, JsonWriter& w, bool with_inputs = false,
-                 bool audit_form = false) const;
   // Installs (or, with null, removes) the learned ranker; safe while serving.
   void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }
 
  private:
-  std::string Reason(const QueryResponse& r, const QueryResult& res, const Candidate& c) const;
-  std::string DisplayName(Ref r) const;
+  struct Work;  // one query's intermediate state (query_engine.cc)
+  // Whether this response's audit record keeps the ranker inputs (sampled by
+  // request id at serving.log_ranker_inputs_share).
+  bool LogInputs(const QueryRequest& req, const std::string& request_id) const;
+  // The results of the picks, each with its reason.
+  void BuildResults(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const;
 
   ServingOptions options_;
   const EntityRegistry* registry_;
@@ -113,6 +54,7 @@ class QueryEngine {
   AuditLog* audit_;
   const Clock* clock_;
   BlendRanker ranker_;
+  Explainer explainer_;
   std::atomic<std::shared_ptr<const LearnedRanker>> learned_;
 };
 

@@ -113,7 +113,8 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
       return Invalid(where, i, "follow and unfollow target a user or a creator; '" + r.entity_id + "' is an item");
     if (auto viewer = lookup(r.viewer_id)) {
       if (viewer->kind() != Kind::kUser)
-        return Invalid(where, i, "viewer_id '" + r.viewer_id + "' is a " +
+        return Invalid(where, i, "viewer_id '" + r.viewer_id + "' is " +
+                                     std::string(viewer->kind() == Kind::kItem ? "an " : "a ") +
                                      std::string(KindName(viewer->kind())) + ", not a user");
       e.viewer = *viewer;
     } else {

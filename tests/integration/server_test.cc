@@ -305,7 +305,7 @@ TEST_F(ServerTest, PromotedModelIsServedAndRollbackRestoresTheBlend) {
     size_t n = 0;
     double sum = double(e["base"]);
     for (auto f : e["top_features"].get_array()) sum += double(f["contribution"]), ++n;
-    EXPECT_EQ(n, size_t(LearnedRanker::kNumInputs));
+    EXPECT_EQ(n, size_t(kNumRankInputs));
     EXPECT_NEAR(sum, double(e["raw_score"]), 1e-3);
   }
   EXPECT_EQ(std::string_view(audited.at(0)["entity_id"]), first);

@@ -2,6 +2,7 @@
 
 #include "base/config.h"
 #include "base/json_writer.h"
+#include "base/poller.h"
 #include "base/strings.h"
 #include "events/event.h"
 
@@ -185,6 +186,40 @@ TEST(RefTest, PacksKindAndId) {
   EXPECT_EQ(r.kind(), Kind::kCreator);
   EXPECT_EQ(r.id(), 12345u);
   EXPECT_FALSE(Ref().valid());
+}
+
+}  // namespace
+}  // namespace affinity
+
+namespace affinity {
+namespace {
+
+TEST(PollerTest, AnErrorIsClearedByTheNextSuccessfulRefreshEvenWithoutAChange) {
+  std::vector<absl::StatusOr<bool>> outcomes = {true, absl::DataLossError("bad file"), false, true};
+  size_t next = 0;
+  Poller poller(1000, [&] { return outcomes[next++]; });
+  EXPECT_TRUE(*poller.RunOnce());
+  EXPECT_FALSE(poller.RunOnce().ok());
+  EXPECT_EQ(poller.last_error(), "bad file");
+  EXPECT_FALSE(*poller.RunOnce());
+  EXPECT_EQ(poller.last_error(), "");
+  EXPECT_TRUE(*poller.RunOnce());
+  EXPECT_EQ(poller.changes(), 2u);
+}
+
+TEST(PollerTest, RefreshesInTheBackgroundUntilStopped) {
+  std::atomic<int> calls{0};
+  Poller poller(5, [&]() -> absl::StatusOr<bool> {
+    ++calls;
+    return true;
+  });
+  poller.Start();
+  for (int i = 0; i < 2000 && calls.load() < 3; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  poller.Stop();
+  const int after_stop = calls.load();
+  EXPECT_GE(after_stop, 3);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(calls.load(), after_stop);
 }
 
 }  // namespace

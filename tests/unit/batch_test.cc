@@ -6,8 +6,9 @@
 
 #include "base/strings.h"
 #include "batch/als.h"
+#include "candidates/viewer_embedding.h"
 #include "batch/pipeline.h"
-#include "candidates/ann/ann_index.h"
+#include "features/ann/ann_index.h"
 #include "features/feature_store.h"
 #include "testing/world.h"
 
@@ -187,6 +188,15 @@ TEST_F(BatchPipelineTest, ServerKeepsThePreviousSnapshotWhenANewOneIsCorrupt) {
   EXPECT_FALSE(swapped.ok());
   EXPECT_EQ(manager.Get()->version, "v000001");
   EXPECT_NE(manager.last_error().find("ann"), std::string::npos) << manager.last_error();
+  // A later good snapshot swaps in and clears the error (it used to stay set).
+  auto third = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  std::string v3 = *PublishSnapshot(world_.dir.path(), *third, "", 3);
+  auto good = manager.Refresh();
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_TRUE(*good);
+  EXPECT_EQ(manager.Get()->version, v3);
+  EXPECT_EQ(manager.last_error(), "");
+  EXPECT_EQ(manager.swaps(), 2u);
 }
 
 TEST_F(BatchPipelineTest, CoEngagementNeighboursStayWithinKindAndTasteGroup) {

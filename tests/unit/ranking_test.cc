@@ -10,6 +10,7 @@
 #include "ranking/learned_ranker.h"
 #include "ranking/ranker_training.h"
 #include "testing/temp_dir.h"
+#include "query/response_json.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/world.h"
@@ -23,7 +24,7 @@ void Synthetic(std::vector<float>* x, std::vector<float>* y, std::vector<unsigne
   std::uniform_real_distribution<float> u(0, 1);
   for (int g = 0; g < n_groups; ++g) {
     for (int r = 0; r < 20; ++r) {
-      std::vector<float> row(LearnedRanker::kNumInputs);
+      std::vector<float> row(kNumRankInputs);
       for (auto& v : row) v = u(rng);
       x->insert(x->end(), row.begin(), row.end());
       y->push_back(row[3] > 0.8f ? 1.f : 0.f);
@@ -40,7 +41,7 @@ TEST(LearnedRankerTest, LearnsTheSignalThatDecidesRelevance) {
   o.rounds = 30;
   auto model = LearnedRanker::Train(x, y, groups, o);
   ASSERT_TRUE(model.ok()) << model.status();
-  std::vector<float> hi(LearnedRanker::kNumInputs, 0.5f), lo = hi;
+  std::vector<float> hi(kNumRankInputs, 0.5f), lo = hi;
   hi[3] = 0.95f;
   lo[3] = 0.1f;
   std::vector<float> both = hi;
@@ -60,7 +61,7 @@ TEST(LearnedRankerTest, TreeShapContributionsAddUpToThePrediction) {
   const size_t rows = 50;
   auto pred = *model->Predict(x.data(), rows);
   auto contrib = *model->Contributions(x.data(), rows);
-  const size_t width = LearnedRanker::kNumInputs + 1;
+  const size_t width = kNumRankInputs + 1;
   ASSERT_EQ(contrib.size(), rows * width);
   for (size_t r = 0; r < rows; ++r) {
     double sum = 0;
@@ -78,7 +79,7 @@ TEST(LearnedRankerTest, MonotoneRankerNeverScoresACandidateLowerForBeingCloserTo
   std::vector<unsigned> groups;
   for (int g = 0; g < 200; ++g) {
     for (int r = 0; r < 20; ++r) {
-      std::vector<float> row(LearnedRanker::kNumInputs);
+      std::vector<float> row(kNumRankInputs);
       for (auto& v : row) v = u(rng);
       row[kInBlendRank] = float(r);
       x.insert(x.end(), row.begin(), row.end());
@@ -100,7 +101,7 @@ TEST(LearnedRankerTest, MonotoneRankerNeverScoresACandidateLowerForBeingCloserTo
   o.rounds = 30;
   o.monotone = false;
   auto free_model = *LearnedRanker::Train(x, y, groups, o);
-  std::vector<float> mid(LearnedRanker::kNumInputs, 0.5f);
+  std::vector<float> mid(kNumRankInputs, 0.5f);
   auto f = sweep(*free_model, kInCoengNewest, mid, closeness);
   EXPECT_LT(f.back(), f.front());  // unconstrained, it learns the inverted signal
   o.monotone = true;
@@ -109,7 +110,7 @@ TEST(LearnedRankerTest, MonotoneRankerNeverScoresACandidateLowerForBeingCloserTo
   ASSERT_TRUE(model->Save(saved.path()).ok());
   EXPECT_NE(ReadFile(saved / "ranker.json")->find("\"monotone\":true"), std::string::npos);  // a model says how it was trained
   for (int probe = 0; probe < 20; ++probe) {
-    std::vector<float> base(LearnedRanker::kNumInputs);
+    std::vector<float> base(kNumRankInputs);
     for (auto& v : base) v = u(rng);
     auto p = sweep(*model, kInCoengNewest, base, closeness);
     for (size_t i = 1; i < p.size(); ++i) EXPECT_GE(p[i], p[i - 1]) << "closeness " << closeness[i];
@@ -157,7 +158,7 @@ TEST_F(LearnedQueryTest, LearnedScoresAreExplainedByExactTreeShap) {
     EXPECT_NEAR(sum, res.score, 1e-3);
   }
   JsonWriter w;
-  engine.WriteJson(*r, ExplainMode::kFull, w);
+  WriteResponseJson(*r, ExplainMode::kFull, ResponseForm::kWire, false, w);
   EXPECT_NE(w.str().find("\"method\":\"treeshap\""), std::string::npos);
 }
 
@@ -174,7 +175,7 @@ TEST_F(LearnedQueryTest, ExpiredDeadlineFallsBackToTheBlendAndSaysSo) {
   ASSERT_FALSE(r->results.empty());
   for (const auto& res : r->results) EXPECT_FALSE(res.learned);
   JsonWriter w;
-  engine.WriteJson(*r, ExplainMode::kTop, w);
+  WriteResponseJson(*r, ExplainMode::kTop, ResponseForm::kWire, false, w);
   EXPECT_NE(w.str().find("\"ranker_fallback\":true"), std::string::npos);
 }
 
@@ -212,7 +213,7 @@ TEST(LearnedRankerTest, PathAttributionsAlsoAddUpToThePrediction) {
   Synthetic(&x, &y, &groups, 2);
   auto pred = *model->Predict(x.data(), 40);
   auto contrib = *model->Contributions(x.data(), 40, "saabas");
-  const size_t width = LearnedRanker::kNumInputs + 1;
+  const size_t width = kNumRankInputs + 1;
   for (size_t r = 0; r < 40; ++r) {
     double sum = 0;
     for (size_t j = 0; j < width; ++j) sum += contrib[r * width + j];
@@ -265,8 +266,8 @@ TEST(LearnedRankerTest, BlendScoreIsTheBaseMarginOfEveryRow) {
   LearnedRankerOptions o;
   o.rounds = 1;
   o.eta = 1e-6;
-  std::vector<float> x(LearnedRanker::kNumInputs * 4, 0.f), y = {1, 0, 0, 0};
-  for (int r = 0; r < 4; ++r) x[size_t(r) * LearnedRanker::kNumInputs + kInBlendScore] = float(r);
+  std::vector<float> x(kNumRankInputs * 4, 0.f), y = {1, 0, 0, 0};
+  for (int r = 0; r < 4; ++r) x[size_t(r) * kNumRankInputs + kInBlendScore] = float(r);
   auto model = *LearnedRanker::Train(x, y, {4}, o);
   auto p = *model->Predict(x.data(), 4);
   for (int r = 1; r < 4; ++r) EXPECT_NEAR(p[r] - p[r - 1], o.margin_scale, 1e-3);
@@ -285,7 +286,7 @@ TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
   ASSERT_TRUE(model.ok()) << model.status();
   auto pred = *(*model)->Predict(x.data(), 20);
   auto shap = *(*model)->Contributions(x.data(), 20, "treeshap");  // XGBoost's own call
-  const size_t width = LearnedRanker::kNumInputs + 1;
+  const size_t width = kNumRankInputs + 1;
   for (size_t r = 0; r < 20; ++r) {
     double sum = 0;
     for (size_t j = 0; j < width; ++j) sum += shap[r * width + j];
@@ -294,15 +295,15 @@ TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
 }
 
 TEST(LearnedRankerTest, LoggedRowsRoundTripAndRowsOfAnotherWidthAreRefused) {
-  std::vector<float> row(LearnedRanker::kNumInputs);
+  std::vector<float> row(kNumRankInputs);
   for (size_t i = 0; i < row.size(); ++i) row[i] = float(i) * 0.5f - 3.f;
   row[1] = 1e-30f;
   std::vector<float> back;
-  ASSERT_TRUE(LearnedRanker::DecodeRow(LearnedRanker::EncodeRow(row), &back));
+  ASSERT_TRUE(DecodeRankerRow(EncodeRankerRow(row), &back));
   EXPECT_EQ(back, row);  // exact: the bytes of the floats
   std::vector<float> shorter(row.begin(), row.end() - 1);
-  EXPECT_FALSE(LearnedRanker::DecodeRow(LearnedRanker::EncodeRow(shorter), &back));
-  EXPECT_FALSE(LearnedRanker::DecodeRow("not base64!", &back));
+  EXPECT_FALSE(DecodeRankerRow(EncodeRankerRow(shorter), &back));
+  EXPECT_FALSE(DecodeRankerRow("not base64!", &back));
 }
 
 TEST(LearnedRankerTest, SavedModelLoadsAndScoresTheSame) {
@@ -333,7 +334,7 @@ TEST(LearnedRankerTest, LoadRefusesAModelTrainedOnOtherInputs) {
 
 TEST(RankerTrainingTest, GroupNdcgMatchesAHandComputedCase) {
   RankerRows rows;
-  std::vector<float> x(size_t(3) * LearnedRanker::kNumInputs, 0.f);
+  std::vector<float> x(size_t(3) * kNumRankInputs, 0.f);
   rows.AddGroup(x, {0, 1, 1}, 3);  // 3 relevant, 2 among the candidates
   // Order: row 1, row 0, row 2 -> hits at ranks 1 and 3.
   double ndcg = GroupNdcg(rows, {0.5f, 0.9f, 0.1f}, {0}, 20);
@@ -348,7 +349,7 @@ TEST(RankerTrainingTest, FitReportsHeldOutNdcgOfModelBlendAndCurrent) {
   std::vector<unsigned> groups;
   Synthetic(&x, &y, &groups, 300);
   RankerRows rows;
-  const size_t w = LearnedRanker::kNumInputs;
+  const size_t w = kNumRankInputs;
   for (size_t g = 0; g < groups.size(); ++g)
     rows.AddGroup(std::vector<float>(x.begin() + g * 20 * w, x.begin() + (g + 1) * 20 * w),
                   std::vector<float>(y.begin() + g * 20, y.begin() + (g + 1) * 20));

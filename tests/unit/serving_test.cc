@@ -6,7 +6,9 @@
 #include <set>
 
 #include "audit/audit_log.h"
+#include "audit/audit_record.h"
 #include "batch/pipeline.h"
+#include "query/response_json.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/world.h"
@@ -214,7 +216,7 @@ TEST_F(QueryEngineTest, FeaturesPastTheirTtlAreMaskedAndReported) {
 TEST_F(QueryEngineTest, FullExplanationListsEveryFeatureWithBaseAndRawScore) {
   auto r = Run(Req("u0", Kind::kItem, 2));
   JsonWriter w;
-  engine_->WriteJson(r, ExplainMode::kFull, w);
+  WriteResponseJson(r, ExplainMode::kFull, ResponseForm::kWire, false, w);
   const std::string& json = w.str();
   EXPECT_NE(json.find("\"base\":0"), std::string::npos);
   EXPECT_NE(json.find("\"raw_score\""), std::string::npos);

@@ -1,4 +1,4 @@
-#include "candidates/ann/ann_index.h"
+#include "features/ann/ann_index.h"
 
 // hnswlib 0.6.2's SSE prefetch in searchBaseLayer reads one link past the end of
 // a neighbour list (a benign over-read that AddressSanitizer reports). Sanitizer

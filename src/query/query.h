@@ -1,0 +1,72 @@
+// A query's value types: the request POST /affinity/query carries (after
+// parsing), each result and the response with its bookkeeping. Shared by the
+// pipeline that fills them (serving/), the wire format (query/response_json.h),
+// the audit record (audit/audit_record.h) and offline evaluation.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+#include "candidates/candidate_set.h"
+#include "ranking/blend.h"
+
+namespace affinity {
+
+enum class ExplainMode { kNone, kTop, kFull };
+
+struct QueryRequest {
+  std::string viewer_id;
+  Kind target = Kind::kItem;
+  int k = 20;
+  std::vector<std::string> seeds;
+  std::vector<std::string> exclude;
+  std::string context;             // raw JSON object or ""
+  ExplainMode explain = ExplainMode::kTop;
+  int deadline_ms = 0;             // 0: the configured default
+  int max_per_creator = -1;        // -1: the configured default; 0: no cap
+  bool exclude_engaged = false;    // drop entities the viewer already engaged with
+  double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
+  double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
+  std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
+  bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
+  bool audit = true;
+};
+
+struct QueryResult {
+  Ref ref;
+  std::string entity_id;
+  double score = 0;
+  uint8_t sources = 0;
+  std::array<float, kNumFeatures> value{};
+  std::array<float, kNumFeatures> contribution{};
+  std::string reason;
+  // Set when the learned ranker scored this result.
+  bool learned = false;
+  bool floor = false;                 // placed by the new-creator exposure floor
+  float base = 0;                     // the model's bias (TreeSHAP)
+  std::vector<float> inputs;          // learned-ranker inputs (learned or want_inputs)
+  std::vector<float> input_contrib;   // attribution per input (learned + explain)
+};
+
+// The pipeline's timed stages (QueryResponse::stage_micros, /metrics).
+enum Stage { kStageState = 0, kStageGraph, kStageCoeng, kStageAnn, kStageWalk, kStagePopular, kStageRank, kNumStages };
+const char* StageName(Stage s);
+
+struct QueryResponse {
+  std::string request_id;
+  std::string model_version;
+  std::string snapshot;
+  std::vector<QueryResult> results;
+  bool cold_start = false;
+  bool degraded = false;                 // a source was skipped for the deadline
+  bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
+  std::string attribution_method;        // of the learned ranker's explanations ("treeshap", "saabas")
+  std::vector<std::string> skipped;
+  std::array<size_t, kNumSources> candidates_per_source{};
+  std::array<int64_t, kNumStages> stage_micros{};
+};
+
+}  // namespace affinity

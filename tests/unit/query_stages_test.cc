@@ -1,0 +1,211 @@
+// Each stage of the query pipeline on its own seam (serving/query_stages.h,
+// serving/explanation.h, audit/audit_record.h), over the small world.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "audit/audit_record.h"
+#include "ranking/ranker_inputs.h"
+#include "serving/explanation.h"
+#include "serving/query_engine.h"
+#include "serving/query_stages.h"
+#include "testing/small_snapshot.h"
+#include "testing/world.h"
+
+namespace affinity {
+namespace {
+
+using testing::LeapingClock;
+using testing::World;
+
+class QueryStagesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    world_.BuildSmall();
+    snapshot_ = testing::SmallSnapshot(world_);
+    ASSERT_TRUE(snapshot_);
+  }
+  QueryRequest Req(std::string viewer, Kind target, int k = 10) {
+    QueryRequest q;
+    q.viewer_id = std::move(viewer);
+    q.target = target;
+    q.k = k;
+    return q;
+  }
+  std::unique_ptr<ViewerScope> Viewer(const QueryRequest& q) {
+    auto v = ResolveViewer(q, world_.config.serving, world_.registry, *world_.live, snapshot_.get(),
+                           world_.clock.NowMillis());
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *std::move(v) : nullptr;
+  }
+  CandidateSet Gather(const ViewerScope& v, const QueryRequest& q, const Clock* clock, QueryResponse* resp) {
+    StageTimer timer(clock);
+    Deadline deadline(clock, 50'000);
+    return GatherCandidates(v.ctx, q, world_.config.serving, world_.registry, deadline, &timer, resp);
+  }
+  World world_;
+  std::shared_ptr<Snapshot> snapshot_;
+};
+
+TEST_F(QueryStagesTest, ResolveViewerRefusesANonUserAndMarksColdStart) {
+  auto q = Req("i3", Kind::kItem);
+  auto bad = ResolveViewer(q, world_.config.serving, world_.registry, *world_.live, snapshot_.get(), 0);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("is an item"), std::string::npos) << bad.status();
+  auto unknown = Viewer(Req("someone-new", Kind::kItem));
+  EXPECT_TRUE(unknown->cold_start);
+  EXPECT_FALSE(unknown->viewer.valid());
+  auto seeded = Req("someone-new", Kind::kItem);
+  seeded.seeds = {"i3", "not-an-entity"};
+  auto s = Viewer(seeded);
+  EXPECT_FALSE(s->cold_start);
+  ASSERT_EQ(s->seeds.size(), 1u);
+  EXPECT_FALSE(s->ctx.anchors.empty());
+  EXPECT_FALSE(Viewer(Req("u0", Kind::kItem))->cold_start);
+}
+
+TEST_F(QueryStagesTest, GatherSkipsTheSourcesTheDeadlineLeavesNoTimeForButKeepsPopular) {
+  auto q = Req("u0", Kind::kItem);
+  auto v = Viewer(q);
+  QueryResponse resp;
+  LeapingClock leaping;
+  CandidateSet set = Gather(*v, q, &leaping, &resp);
+  EXPECT_TRUE(resp.degraded);
+  EXPECT_EQ(resp.skipped, (std::vector<std::string>{"graph", "coengagement", "ann", "walk"}));
+  EXPECT_GT(set.size(), 0u);
+  EXPECT_EQ(set.CountFrom(kSrcGraph), 0u);
+  QueryResponse full;
+  CandidateSet all = Gather(*v, q, &world_.clock, &full);
+  EXPECT_FALSE(full.degraded);
+  EXPECT_GE(all.size(), set.size());
+}
+
+TEST_F(QueryStagesTest, FilterDropsSelfHiddenExcludedAndFollowedAndOrdersByScore) {
+  ASSERT_TRUE(world_.Events({World::Ev("u0", "u4", "hide")}).ok());
+  auto q = Req("u0", Kind::kUser);
+  q.exclude = {"u5"};
+  auto v = Viewer(q);
+  QueryResponse resp;
+  CandidateSet set = Gather(*v, q, &world_.clock, &resp);
+  BlendRanker blend(world_.config.serving);
+  auto kept = FilterAndOrder(blend.Score(v->ctx, set), set, *v, q, world_.registry);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::string id = world_.registry.ExtId(set.items()[kept[i].index].ref);
+    EXPECT_NE(id, "u0");
+    EXPECT_NE(id, "u4") << "hidden";
+    EXPECT_NE(id, "u5") << "excluded";
+    EXPECT_NE(id, "u1") << "followed";
+    EXPECT_NE(id, "u2") << "followed";
+    if (i) {
+      EXPECT_GE(kept[i - 1].score, kept[i].score);
+    }
+  }
+}
+
+TEST_F(QueryStagesTest, RerankWithoutAModelAssemblesInputsInTheBlendsOrder) {
+  auto q = Req("u0", Kind::kItem);
+  auto v = Viewer(q);
+  QueryResponse resp;
+  CandidateSet set = Gather(*v, q, &world_.clock, &resp);
+  BlendRanker blend(world_.config.serving);
+  auto kept = FilterAndOrder(blend.Score(v->ctx, set), set, *v, q, world_.registry);
+  const auto before = kept;
+  Deadline deadline(&world_.clock, 50'000);
+  Reranked rr = Rerank(v->ctx, set, nullptr, /*want_inputs=*/true, 5, deadline, &kept, &resp);
+  EXPECT_FALSE(rr.used_learned);
+  EXPECT_EQ(rr.depth, std::min<size_t>(5, kept.size()));
+  EXPECT_EQ(rr.inputs.size(), rr.depth * kNumRankInputs);
+  for (size_t i = 0; i < kept.size(); ++i) {
+    EXPECT_EQ(kept[i].index, before[i].index) << "the blend's order stands";
+    EXPECT_EQ(rr.input_row[i], i < rr.depth ? uint32_t(i) : UINT32_MAX);
+  }
+  for (size_t i = 0; i < rr.depth; ++i) EXPECT_EQ(rr.inputs[i * kNumRankInputs + kInBlendRank], float(i));
+  Reranked none = Rerank(v->ctx, set, nullptr, /*want_inputs=*/false, 5, deadline, &kept, &resp);
+  EXPECT_TRUE(none.inputs.empty());
+}
+
+TEST_F(QueryStagesTest, ConstrainTakesTheRequestsCapOverTheConfigured) {
+  auto q = Req("u0", Kind::kItem, 9);
+  auto v = Viewer(q);
+  QueryResponse resp;
+  CandidateSet set = Gather(*v, q, &world_.clock, &resp);
+  BlendRanker blend(world_.config.serving);
+  auto kept = FilterAndOrder(blend.Score(v->ctx, set), set, *v, q, world_.registry);
+  Reranked rr;
+  rr.input_row.assign(kept.size(), UINT32_MAX);
+  for (int cap : {1, 2}) {
+    q.max_per_creator = cap;
+    auto picks = Constrain(kept, set, rr, q, world_.config.serving, world_.registry, snapshot_.get());
+    std::map<uint32_t, int> per_creator;
+    for (const Pick& p : picks) per_creator[world_.registry.CreatorOf(set.items()[kept[p.index].index].ref).bits]++;
+    for (auto [creator, n] : per_creator) EXPECT_LE(n, cap);
+    EXPECT_EQ(picks.size(), size_t(3 * cap)) << "three creators in the small world";
+  }
+}
+
+TEST_F(QueryStagesTest, ReasonsNameTheSeedsCreatorAndEveryoneBehindSocialProof) {
+  Explainer explainer(&world_.registry);
+  QueryResult r;
+  r.contribution[kFeatCoEngagement] = 1;
+  Candidate c;
+  c.ref = *world_.registry.Find("c0");
+  c.via = *world_.registry.Find("i3");  // i3 is by c0
+  c.via_seed = true;
+  EXPECT_EQ(explainer.Reason(r, c, {}), "creator of i3");
+  c.via_seed = false;
+  c.via_action = Action::kLike;
+  EXPECT_EQ(explainer.Reason(r, c, {}), "creator of i3, which you liked");
+  QueryResult social;
+  social.contribution[kFeatSocialGraph] = 1;
+  Candidate person;
+  person.ref = *world_.registry.Find("u7");
+  person.proof = {*world_.registry.Find("u1"), *world_.registry.Find("u2"), *world_.registry.Find("u3")};
+  person.n_proof = 3;
+  person.common = 5;
+  EXPECT_EQ(explainer.Reason(social, person, {}), "followed by 5 people you follow: u1, u2, u3 and 2 more");
+  QueryResult profile;
+  profile.contribution[kFeatEmbedding] = 1;
+  const std::vector<Ref> seeds = {*world_.registry.Find("i3")};
+  Candidate item;
+  item.ref = *world_.registry.Find("i9");
+  EXPECT_EQ(explainer.Reason(profile, item, {false, /*has_history=*/false, &seeds}), "similar to i3");
+  EXPECT_EQ(explainer.Reason(profile, item, {false, /*has_history=*/true, &seeds}), "matches your taste profile");
+  QueryResult trending;
+  trending.contribution[kFeatTrending] = 1;
+  EXPECT_NE(explainer.Reason(trending, person, {/*cold_start=*/true, false, nullptr}).find("popular"),
+            std::string::npos);
+}
+
+// The audit record is the training data: what a response served (its ranker
+// inputs per result) must come back from the stored record exactly.
+TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFrom) {
+  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, nullptr, &world_.clock);
+  auto q = Req("u0", Kind::kItem, 6);
+  q.want_inputs = true;
+  auto resp = engine.QueryWith(q, snapshot_.get());
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  ASSERT_FALSE(resp->results.empty());
+  const std::string stored = BuildAuditRecord(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
+  EXPECT_EQ(stored.rfind("{\"request_id\":\"" + resp->request_id + "\",\"ts\":1767225600123,\"schema\":1", 0), 0u)
+      << stored.substr(0, 120);
+  auto logged = ReadLoggedResponse(stored);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  EXPECT_EQ(logged->served_ms, 1'767'225'600'123);
+  ASSERT_EQ(logged->results.size(), resp->results.size());
+  for (size_t i = 0; i < resp->results.size(); ++i) {
+    EXPECT_EQ(logged->results[i].entity_id, resp->results[i].entity_id);
+    ASSERT_EQ(resp->results[i].inputs.size(), size_t(kNumRankInputs));
+    EXPECT_EQ(logged->results[i].inputs, resp->results[i].inputs);
+  }
+  // Without inputs the record still expands to full explanations, and no rows come back.
+  const std::string plain = BuildAuditRecord(q, *resp, 1, /*with_inputs=*/false);
+  EXPECT_TRUE(ReadLoggedResponse(plain)->results.empty());
+  auto expanded = ExpandAuditRecord(plain);
+  ASSERT_TRUE(expanded.ok());
+  EXPECT_EQ(expanded->find("attributions_f32"), std::string::npos);
+  EXPECT_NE(expanded->find("\"top_features\""), std::string::npos);
+  EXPECT_FALSE(ReadLoggedResponse("not json").ok());
+}
+
+}  // namespace
+}  // namespace affinity
