@@ -166,43 +166,30 @@ NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t 
   return nbrs;
 }
 
-}  // namespace
 
-absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, const EntityRegistry& registry,
-                                                        const BatchOptions& o, int64_t now_ms, BatchReport* report,
-                                                        const ProgressFn& progress) {
-  Timer timer;
-  JsonWriter stages;
-  stages.BeginObject();
-  auto stage = [&](const char* name) {
-    const double secs = timer.Lap();
-    stages.Key(name).Double(secs);
-    if (report) report->stage_seconds.emplace_back(name, secs);
-    if (progress) progress(name);
-  };
-  const int threads = o.threads > 0 ? o.threads : DefaultThreads();
-  auto snap = std::make_shared<Snapshot>();
-  snap->created_ms = now_ms;
-  snap->dim = o.als_factors;
-  snap->als_lambda = o.als_lambda;
-  snap->als_alpha = o.als_alpha;
-  snap->groups = DeclaredFeatureGroups(o.als_factors);
-  std::array<uint32_t, kNumKinds> count{}, base{};
-  for (int k = 0; k < kNumKinds; ++k) count[k] = registry.Count(Kind(k));
-  base[0] = 0;
-  base[1] = count[0];
-  base[2] = count[0] + count[1];
-  const uint32_t cols = count[0] + count[1] + count[2];
-  auto col_of = [&](Ref r) { return base[int(r.kind())] + r.id(); };
-  auto ref_of_col = [&](uint32_t c) {
+// Dense ids of every kind side by side: the columns of the viewer x entity
+// matrix (users, then creators, then items).
+struct Columns {
+  explicit Columns(const EntityRegistry& registry) {
+    for (int k = 0; k < kNumKinds; ++k) count[k] = registry.Count(Kind(k));
+    base = {0, count[0], count[0] + count[1]};
+    cols = count[0] + count[1] + count[2];
+  }
+  uint32_t Col(Ref r) const { return base[int(r.kind())] + r.id(); }
+  Ref RefOf(uint32_t c) const {
     if (c >= base[2]) return Ref(Kind::kItem, c - base[2]);
     if (c >= base[1]) return Ref(Kind::kCreator, c - base[1]);
     return Ref(Kind::kUser, c);
-  };
-  for (int k = 0; k < kNumKinds; ++k) snap->kinds[k].count = count[k];
+  }
+  std::array<uint32_t, kNumKinds> count{}, base{};
+  uint32_t cols = 0;
+};
 
-  // 1. Scan the log up to the watermark.
-  std::vector<RawPair> raw;
+// 1. The log up to the watermark, as raw (viewer, column) pairs.
+absl::Status ScanLog(const Store& store, const Columns& c, std::vector<RawPair>* raw_out, Snapshot* snap) {
+  std::vector<RawPair>& raw = *raw_out;
+  const auto& count = c.count;
+  auto col_of = [&](Ref r) { return c.Col(r); };
   uint64_t watermark = 0;
   int64_t watermark_ts = 0;
   AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
@@ -215,24 +202,18 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   }));
   snap->watermark_offset = watermark;
   snap->watermark_ts = watermark_ts;
-  if (report) report->events = raw.size();
-  stage("scan");
+  return absl::OkStatus();
+}
 
-  // 1b. Session co-engagement neighbours (from the timelines, before they are reduced to pairs).
-  if (o.session_neighbors > 0) {
-    NeighbourLists nbrs = BuildSessionNeighbours(raw, cols, o.session_window, int64_t(o.session_gap_hours * 3600e3),
-                                                 size_t(o.session_neighbors), threads,
-                                                 [&](uint32_t c) { return ref_of_col(c).kind(); });
-    StoreByKind(nbrs, count, base, snap.get(), [](KindSnapshot& ks) { return std::tuple(&ks.seq_off, &ks.seq_ids, &ks.seq_w); });
-    stage("sessions");
-  }
-
-  // 2. Decayed popularity, relative to the newest event.
+// 2. Decayed popularity per kind, relative to the newest event.
+void Popularity(const std::vector<RawPair>& raw, const Columns& c, const BatchOptions& o, Snapshot* snap) {
+  const auto& count = c.count;
+  const auto& base = c.base;
   const double half_life_ms = o.popularity_half_life_hours * 3600e3;
-  std::vector<float> pop(cols, 0.f);
+  std::vector<float> pop(c.cols, 0.f);
   for (const auto& p : raw)
     if (IsPositive(p.action) && p.weight > 0)
-      pop[p.col] += float(p.weight * std::exp2(-double(watermark_ts - p.ts) / half_life_ms));
+      pop[p.col] += float(p.weight * std::exp2(-double(snap->watermark_ts - p.ts) / half_life_ms));
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
     ks.popularity.assign(pop.begin() + base[k], pop.begin() + base[k] + count[k]);
@@ -246,10 +227,14 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     while (n < order.size() && n < size_t(o.popular_per_kind) && ks.popularity[order[n]] > 0) ++n;
     ks.popular.assign(order.begin(), order.begin() + n);
   }
-  stage("popularity");
+}
 
-  // 3. Reduce to one (viewer, entity) pair each: summed positive weight, the
-  // final follow state, dropped when hidden.
+// 3. One (viewer, entity) pair each: summed positive weight, the final follow
+// state, dropped when hidden; graph statistics on the way.
+std::vector<Pair> ReducePairs(std::vector<RawPair> raw, const Columns& c, Snapshot* snap) {
+  const auto& count = c.count;
+  const auto& base = c.base;
+  const uint32_t cols = c.cols;
   std::sort(raw.begin(), raw.end(), [](const RawPair& a, const RawPair& b) {
     return a.viewer != b.viewer ? a.viewer < b.viewer : a.col != b.col ? a.col < b.col : a.offset < b.offset;
   });
@@ -279,8 +264,6 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     }
     i = j;
   }
-  std::vector<RawPair>().swap(raw);
-  if (report) report->pairs = pairs.size();
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
     ks.followers.assign(followers.begin() + base[k], followers.begin() + base[k] + count[k]);
@@ -288,9 +271,15 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     ks.following.assign(count[k], 0.f);
   }
   snap->kinds[0].following = following;
-  stage("pairs");
+  return pairs;
+}
 
-  // 4. Implicit ALS over viewers x entities of every kind.
+// 4. Implicit ALS over viewers x entities of every kind.
+double Embeddings(const std::vector<Pair>& pairs, const Columns& c, const BatchOptions& o, int threads,
+                  Snapshot* snap) {
+  const auto& count = c.count;
+  const auto& base = c.base;
+  const uint32_t cols = c.cols;
   SparseMatrix conf;
   conf.rows = count[0];
   conf.cols = cols;
@@ -307,7 +296,6 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   ao.lambda = o.als_lambda;
   ao.threads = threads;
   AlsModel als = TrainAls(conf, ao);
-  if (report) report->als_loss = als.last_loss;
   const int dim = o.als_factors;
   snap->viewer_emb = std::move(als.user);
   snap->viewer_has_emb.assign(count[0], 0);
@@ -321,9 +309,15 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   }
   snap->gram = als.gram;
   std::vector<float>().swap(als.item);
-  stage("als");
+  return als.last_loss;
+}
 
-  // 5. Walk adjacency and co-engagement neighbours.
+// 5a. Random-walk adjacency: each user's recent entities, each entity's recent engagers.
+void WalkAdjacency(const std::vector<Pair>& pairs, const Columns& c, const BatchOptions& o, Snapshot* snap) {
+  const auto& count = c.count;
+  const auto& base = c.base;
+  const uint32_t cols = c.cols;
+  auto ref_of_col = [&](uint32_t col) { return c.RefOf(col); };
   BuildRecentCsr(pairs, count[0], size_t(o.walk_max_edges), true, &snap->user_eng_off, &snap->user_eng);
   for (uint32_t& c : snap->user_eng) c = ref_of_col(c).bits;
   std::vector<uint32_t> col_eng_off, col_eng;
@@ -335,8 +329,14 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     for (uint32_t i = 0; i <= count[k]; ++i) ks.eng_off[i] = col_eng_off[base[k] + i] - start;
     ks.eng_users.assign(col_eng.begin() + start, col_eng.begin() + col_eng_off[base[k] + count[k]]);
   }
-  stage("walks");
+}
 
+// 5b. Co-engagement neighbours within each kind.
+void CoEngagement(std::vector<Pair> pairs, const Columns& c, const BatchOptions& o, int threads, Snapshot* snap) {
+  const auto& count = c.count;
+  const auto& base = c.base;
+  const uint32_t cols = c.cols;
+  auto ref_of_col = [&](uint32_t col) { return c.RefOf(col); };
   std::vector<uint32_t> ui_off, ui, iu_off, iu;
   BuildRecentCsr(pairs, count[0], size_t(o.coeng_max_user_items), true, &ui_off, &ui);
   BuildRecentCsr(pairs, cols, size_t(o.coeng_max_item_users), false, &iu_off, &iu);
@@ -377,14 +377,16 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     tl.clear();
     KeepStrongest(&out, K);
   }, 64);
-  StoreByKind(nbrs, count, base, snap.get(), [](KindSnapshot& ks) { return std::tuple(&ks.nb_off, &ks.nb_ids, &ks.nb_w); });
-  stage("coengagement");
+  StoreByKind(nbrs, count, base, snap, [](KindSnapshot& ks) { return std::tuple(&ks.nb_off, &ks.nb_ids, &ks.nb_w); });
+}
 
-  // 6. One HNSW index per kind over trained entity embeddings.
+// 6. One HNSW index per kind over trained entity embeddings.
+absl::Status AnnIndexes(const BatchOptions& o, int threads, Snapshot* snap) {
+  const int dim = snap->dim;
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
     std::vector<float> rows;
-    for (uint32_t i = 0; i < count[k]; ++i) {
+    for (uint32_t i = 0; i < ks.count; ++i) {
       if (!ks.has_emb[i]) continue;
       ks.ann_ids.push_back(i);
       rows.insert(rows.end(), ks.emb.begin() + size_t(i) * dim, ks.emb.begin() + size_t(i + 1) * dim);
@@ -393,6 +395,59 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
     AFF_ASSIGN_OR_RETURN(ks.ann, AnnIndex::Build(rows.data(), ks.ann_ids.size(), dim, o.hnsw_m,
                                                  o.hnsw_ef_construction, threads));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, const EntityRegistry& registry,
+                                                        const BatchOptions& o, int64_t now_ms, BatchReport* report,
+                                                        const ProgressFn& progress) {
+  Timer timer;
+  JsonWriter stages;
+  stages.BeginObject();
+  auto stage = [&](const char* name) {
+    const double secs = timer.Lap();
+    stages.Key(name).Double(secs);
+    if (report) report->stage_seconds.emplace_back(name, secs);
+    if (progress) progress(name);
+  };
+  const int threads = o.threads > 0 ? o.threads : DefaultThreads();
+  auto snap = std::make_shared<Snapshot>();
+  snap->created_ms = now_ms;
+  snap->dim = o.als_factors;
+  snap->als_lambda = o.als_lambda;
+  snap->als_alpha = o.als_alpha;
+  snap->groups = DeclaredFeatureGroups(o.als_factors);
+  const Columns c(registry);
+  for (int k = 0; k < kNumKinds; ++k) snap->kinds[k].count = c.count[k];
+
+  std::vector<RawPair> raw;
+  AFF_RETURN_IF_ERROR(ScanLog(store, c, &raw, snap.get()));
+  if (report) report->events = raw.size();
+  stage("scan");
+  if (o.session_neighbors > 0) {
+    // Session neighbours come from the timelines, before they are reduced to pairs.
+    NeighbourLists nbrs = BuildSessionNeighbours(raw, c.cols, o.session_window, int64_t(o.session_gap_hours * 3600e3),
+                                                 size_t(o.session_neighbors), threads,
+                                                 [&](uint32_t col) { return c.RefOf(col).kind(); });
+    StoreByKind(nbrs, c.count, c.base, snap.get(),
+                [](KindSnapshot& ks) { return std::tuple(&ks.seq_off, &ks.seq_ids, &ks.seq_w); });
+    stage("sessions");
+  }
+  Popularity(raw, c, o, snap.get());
+  stage("popularity");
+  std::vector<Pair> pairs = ReducePairs(std::move(raw), c, snap.get());
+  if (report) report->pairs = pairs.size();
+  stage("pairs");
+  const double loss = Embeddings(pairs, c, o, threads, snap.get());
+  if (report) report->als_loss = loss;
+  stage("als");
+  WalkAdjacency(pairs, c, o, snap.get());
+  stage("walks");
+  CoEngagement(std::move(pairs), c, o, threads, snap.get());
+  stage("coengagement");
+  AFF_RETURN_IF_ERROR(AnnIndexes(o, threads, snap.get()));
   stage("ann");
   stages.EndObject();
   if (report) report->stage_seconds_json = stages.Release();

@@ -120,11 +120,11 @@ std::string CurrentSnapshotVersion(const std::string& data_dir) {
   return v;
 }
 
-absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
-                                            const std::string& manifest_extra_json, int keep) {
-  const std::string root = data_dir + "/snapshots";
+namespace {
+
+// The next version name under `root` ("v000001" when none).
+std::string NextVersion(const std::string& root) {
   std::error_code ec;
-  fs::create_directories(root, ec);
   int next = 1;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string name = entry.path().filename().string();
@@ -132,13 +132,11 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   }
   char vname[16];
   std::snprintf(vname, sizeof vname, "v%06d", next);
-  snap.version = vname;
-  const std::string tmp = root + "/tmp-" + snap.version, final_dir = root + "/" + snap.version;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return absl::InternalError("snapshot: cannot create " + tmp);
+  return vname;
+}
 
-  // 1. Arrays (indexes, not features).
+// arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
+absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
   ArrayWriter aw;
   for (int k = 0; k < kNumKinds; ++k) {
     const KindSnapshot& ks = snap.kinds[k];
@@ -158,55 +156,53 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   aw.Add("gram", snap.gram);
   if (!WriteFileAtomic(tmp + "/arrays.bin", aw.data())) return absl::InternalError("snapshot: cannot write arrays.bin");
 
-  // 2. Features, through the feature store.
-  snap.groups = DeclaredFeatureGroups(snap.dim);
-  {
-    AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
-    const std::string prov_als = "batch/als@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
-    const std::string prov_pop = "batch/popularity@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
-    const std::string prov_graph = "batch/graph@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
-    std::vector<FeatureRecord> recs;
-    auto flush = [&](const char* group) -> absl::Status {
-      auto s = store->Put(group, recs);
-      recs.clear();
-      return s;
-    };
-    for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u) {
-      if (!snap.viewer_has_emb[u]) continue;
-      const float* e = &snap.viewer_emb[size_t(u) * snap.dim];
-      recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
-      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
-    }
-    AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
-    for (int k = 0; k < kNumKinds; ++k) {
-      const KindSnapshot& ks = snap.kinds[k];
-      for (uint32_t i = 0; i < ks.count; ++i) {
-        if (const float* e = ks.Embedding(i, snap.dim))
-          recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
-        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
-      }
-      AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
-      for (uint32_t i = 0; i < ks.count; ++i) {
-        if (ks.popularity[i] > 0)
-          recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, snap.created_ms, prov_pop});
-        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
-      }
-      AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
-      for (uint32_t i = 0; i < ks.count; ++i) {
-        if (ks.followers[i] > 0 || ks.following[i] > 0 || ks.engagers[i] > 0)
-          recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, snap.created_ms, prov_graph});
-        if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupGraph));
-      }
-      AFF_RETURN_IF_ERROR(flush(kGroupGraph));
-    }
+  return absl::OkStatus();
+}
+
+// features/: the feature groups' records, through the feature store.
+absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
+  const std::string prov_als = "batch/als@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+  const std::string prov_pop = "batch/popularity@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+  const std::string prov_graph = "batch/graph@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+  std::vector<FeatureRecord> recs;
+  auto flush = [&](const char* group) -> absl::Status {
+    auto s = store->Put(group, recs);
+    recs.clear();
+    return s;
+  };
+  for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u) {
+    if (!snap.viewer_has_emb[u]) continue;
+    const float* e = &snap.viewer_emb[size_t(u) * snap.dim];
+    recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+    if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
   }
+  AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
+  for (int k = 0; k < kNumKinds; ++k) {
+    const KindSnapshot& ks = snap.kinds[k];
+    for (uint32_t i = 0; i < ks.count; ++i) {
+      if (const float* e = ks.Embedding(i, snap.dim))
+        recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
+    }
+    AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
+    for (uint32_t i = 0; i < ks.count; ++i) {
+      if (ks.popularity[i] > 0)
+        recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, snap.created_ms, prov_pop});
+      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
+    }
+    AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
+    for (uint32_t i = 0; i < ks.count; ++i) {
+      if (ks.followers[i] > 0 || ks.following[i] > 0 || ks.engagers[i] > 0)
+        recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, snap.created_ms, prov_graph});
+      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupGraph));
+    }
+    AFF_RETURN_IF_ERROR(flush(kGroupGraph));
+  }
+  return absl::OkStatus();
+}
 
-  // 3. ANN indexes.
-  for (int k = 0; k < kNumKinds; ++k)
-    if (snap.kinds[k].ann)
-      AFF_RETURN_IF_ERROR(snap.kinds[k].ann->Save(tmp + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw"));
-
-  // 4. Manifest, then publish: rename the directory, then replace CURRENT.
+std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra_json) {
   JsonWriter m;
   m.BeginObject();
   m.Key("version").String(snap.version);
@@ -230,15 +226,12 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   m.EndArray();
   if (!manifest_extra_json.empty()) m.Key("batch").Raw(manifest_extra_json);
   m.EndObject();
-  snap.manifest_json = m.str();
-  if (!WriteFileAtomic(tmp + "/manifest.json", snap.manifest_json))
-    return absl::InternalError("snapshot: cannot write manifest");
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return absl::InternalError("snapshot: cannot rename " + tmp + ": " + ec.message());
-  if (!WriteFileAtomic(root + "/CURRENT", snap.version + "\n"))
-    return absl::InternalError("snapshot: cannot write CURRENT");
+  return m.Release();
+}
 
-  // Keep the newest `keep` versions.
+// Keeps the newest `keep` versions (and always `current`).
+void PruneVersions(const std::string& root, const std::string& current, int keep) {
+  std::error_code ec;
   std::vector<std::string> versions;
   for (const auto& entry : fs::directory_iterator(root, ec)) {
     std::string name = entry.path().filename().string();
@@ -246,7 +239,36 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   }
   std::sort(versions.begin(), versions.end());
   for (size_t i = 0; i + size_t(keep) < versions.size(); ++i)
-    if (versions[i] != snap.version) fs::remove_all(root + "/" + versions[i], ec);
+    if (versions[i] != current) fs::remove_all(root + "/" + versions[i], ec);
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
+                                            const std::string& manifest_extra_json, int keep) {
+  const std::string root = data_dir + "/snapshots";
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  snap.version = NextVersion(root);
+  const std::string tmp = root + "/tmp-" + snap.version, final_dir = root + "/" + snap.version;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return absl::InternalError("snapshot: cannot create " + tmp);
+  AFF_RETURN_IF_ERROR(WriteArrays(snap, tmp));
+  snap.groups = DeclaredFeatureGroups(snap.dim);
+  AFF_RETURN_IF_ERROR(WriteFeatures(snap, tmp));
+  for (int k = 0; k < kNumKinds; ++k)
+    if (snap.kinds[k].ann)
+      AFF_RETURN_IF_ERROR(snap.kinds[k].ann->Save(tmp + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw"));
+  // The manifest, then publish: rename the directory, then replace CURRENT.
+  snap.manifest_json = ManifestJson(snap, manifest_extra_json);
+  if (!WriteFileAtomic(tmp + "/manifest.json", snap.manifest_json))
+    return absl::InternalError("snapshot: cannot write manifest");
+  fs::rename(tmp, final_dir, ec);
+  if (ec) return absl::InternalError("snapshot: cannot rename " + tmp + ": " + ec.message());
+  if (!WriteFileAtomic(root + "/CURRENT", snap.version + "\n"))
+    return absl::InternalError("snapshot: cannot write CURRENT");
+  PruneVersions(root, snap.version, keep);
   return snap.version;
 }
 
