@@ -6,7 +6,7 @@ DATA      ?= data/demo
 PORT      ?= 8080
 HOST      ?= 127.0.0.1
 
-.PHONY: deps build run test test-asan bench bench-load demo clean format
+.PHONY: deps build bin run test test-asan bench bench-load demo clean format
 
 deps:
 	@bash scripts/deps.sh
@@ -17,7 +17,11 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-demo: build
+# The affinity binary alone (what `make run` needs; no tests or benchmarks).
+bin: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target affinity
+
+demo: bin
 	@bash scripts/demo_world.sh $(BUILD_DIR)/affinity $(DATA)
 
 run: demo

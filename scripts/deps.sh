@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages affinity needs to build, test and benchmark.
-# Idempotent: does nothing when every package is already installed.
+# Idempotent: does nothing when every package is already installed. Installs
+# with apt-get as root (through sudo when run as another user).
 set -euo pipefail
 PKGS=(
   build-essential cmake ccache pkg-config
   librocksdb-dev libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libhiredis-dev redis-server wrk curl
+  wrk curl
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -19,7 +19,7 @@ SourceContext ContextFor(BenchWorld& w, const std::string& viewer, std::shared_p
   ctx.viewer = *w.world.registry.Find(viewer);
   *hold = w.world.live->Viewer(ctx.viewer);
   ctx.state = hold->get();
-  ctx.anchors = BuildAnchors(*ctx.state, {});
+  ctx.anchors = BuildAnchors(*ctx.state, {}, *ctx.options);
   ctx.now_ms = w.world.clock.NowMillis();
   return ctx;
 }

@@ -1,4 +1,4 @@
-// The HTTP API of CONTRACT.md: request parsing and validation (simdjson), error
+// The HTTP API (docs/openapi.yaml): routing by path and method, error
 // mapping ({"error":{"code","message"}} with 400/404/405/413/422/500/503), and
 // dispatch to the ingestor, the query engine and the admin views.
 // Thread safety: Handle() is safe for concurrent use.

@@ -40,8 +40,11 @@ const std::unordered_map<uint32_t, int>& SourceContext::RecentCreators() const {
   return *recent_creators_;
 }
 
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t kMaxAnchors,
-                                 double half_life_hours, float older_share, float step_decay, float floor) {
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, const ServingOptions& o) {
+  const size_t kMaxAnchors = size_t(o.max_anchors);
+  const double half_life_hours = o.anchor_half_life_hours;
+  const float older_share = float(o.anchor_older_share), step_decay = float(o.anchor_step_decay);
+  const float floor = float(o.anchor_min_weight);
   std::vector<Anchor> out;
   for (Ref s : seeds) out.push_back({s, 1.5f, Action::kClick, true, 0});
   // Recent interactions first, weighted by action weight and by recency: half

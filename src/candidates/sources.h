@@ -45,13 +45,13 @@ struct SourceContext {
   mutable std::optional<std::unordered_map<uint32_t, int>> recent_creators_;
 };
 
-// Anchors from the viewer's recent interactions (recency-weighted) and the seeds.
-// A recent interaction's weight halves per `half_life_hours` before the viewer's
-// newest one and shrinks by `step_decay` per newer interaction (never below
-// half); older engagement weighs `older_share` of a fresh interaction.
-std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, size_t max_anchors = 200,
-                                 double half_life_hours = 72, float older_share = 0.5f, float step_decay = 0.95f,
-                                 float floor = 0.5f);
+// Anchors from the viewer's recent interactions (recency-weighted) and the seeds,
+// at most `o.max_anchors`. A recent interaction's weight halves per
+// `o.anchor_half_life_hours` before the viewer's newest one and shrinks by
+// `o.anchor_step_decay` per newer interaction, never below
+// `o.anchor_min_weight`; older engagement weighs `o.anchor_older_share` of a
+// fresh interaction (the serving.* settings; docs/architecture.md).
+std::vector<Anchor> BuildAnchors(const ViewerState& state, const std::vector<Ref>& seeds, const ServingOptions& o);
 
 // 2-hop through follows, weighted Adamic-Adar style; items from followed
 // creators and from what followed people engaged with.

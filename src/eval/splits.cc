@@ -6,6 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "absl/strings/str_cat.h"
 #include "base/status.h"
 #include "base/strings.h"
 #include "eval/internal/eval_parts.h"
@@ -35,9 +36,9 @@ absl::Status ParseLightgcnTest(const std::string& file, TestSet* out) {
         return absl::InvalidArgumentError(file + ":" + std::to_string(n) + ": '" + std::string(tok) +
                                           "' is not a non-negative integer id");
     if (f.size() < 2) continue;  // a user without test items is not evaluated
-    out->users.push_back("u" + std::string(f[0]));
+    out->users.push_back(absl::StrCat("u", std::string(f[0])));
     std::vector<std::string> items;
-    for (size_t k = 1; k < f.size(); ++k) items.push_back("i" + std::string(f[k]));
+    for (size_t k = 1; k < f.size(); ++k) items.push_back(absl::StrCat("i", std::string(f[k])));
     out->items.push_back(std::move(items));
   }
   return absl::OkStatus();

@@ -1,4 +1,4 @@
-// The response of POST /affinity/query as JSON (CONTRACT.md), in two forms:
+// The response of POST /affinity/query as JSON (docs/openapi.yaml), in two forms:
 //   kWire:  what the client receives; explanations as asked (top three, or
 //           every feature with base and raw_score for "full").
 //   kAudit: what the audit record keeps (audit/audit_record.h): every

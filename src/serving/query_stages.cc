@@ -31,8 +31,7 @@ absl::StatusOr<std::unique_ptr<ViewerScope>> ResolveViewer(const QueryRequest& r
   ctx.snapshot = snap;
   ctx.viewer = v->viewer;
   ctx.state = v->state.get();
-  ctx.anchors = BuildAnchors(*v->state, v->seeds, size_t(o.max_anchors), o.anchor_half_life_hours,
-                             float(o.anchor_older_share), float(o.anchor_step_decay), float(o.anchor_min_weight));
+  ctx.anchors = BuildAnchors(*v->state, v->seeds, o);
   ctx.now_ms = now_ms;
   ctx.embedding = ViewerEmbedding(ctx);
   ctx.embedding_ready = true;

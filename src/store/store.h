@@ -1,6 +1,6 @@
 // The durable state of one data dir: the event log (the feedback topic), the
 // entity registry, the follow graph and the audit log. The embedded backend is
-// RocksDB (rocks_store.h); see docs/storage.md for the on-disk format.
+// RocksDB (rocks_store.cc, opened by OpenRocksStore below); see docs/storage.md for the on-disk format.
 // Thread safety: all methods are safe for concurrent use.
 #pragma once
 
