@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "base/json_writer.h"
+#include "base/status.h"
+#include "audit/record_codec.h"
 #include "base/strings.h"
 #include "query/response_json.h"
 #include "ranking/ranker_inputs.h"
@@ -52,8 +54,8 @@ void CopyExpanding(simdjson::dom::element e, JsonWriter& w) {
 
 }  // namespace
 
-std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp, int64_t served_ms,
-                             bool with_inputs) {
+std::string BuildAuditRecordJson(const QueryRequest& req, const QueryResponse& resp, int64_t served_ms,
+                                 bool with_inputs) {
   JsonWriter w;
   w.BeginObject();
   w.Key("request_id").String(resp.request_id);
@@ -69,7 +71,163 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   return w.Release();
 }
 
+namespace {
+
+using audit_internal::Decoder;
+using audit_internal::Encoder;
+
+constexpr uint8_t kBinarySchema = 2;
+enum ResponseFlags : uint8_t { kColdStart = 1, kDegraded = 2, kRankerFallback = 4 };
+enum ResultFlags : uint8_t { kFloor = 1, kLearnedExplanation = 2, kInputsLogged = 4 };
+
+bool LearnedExplanation(const QueryResult& r) {
+  return r.learned && r.input_contrib.size() == size_t(kNumRankInputs);
+}
+
+// A binary record decoded: the response as the audit form keeps it.
+struct DecodedResult {
+  std::string_view entity_id, reason;
+  double score = 0;
+  uint8_t sources = 0, flags = 0;
+  float base = 0;
+  std::vector<float> contrib, values, inputs;  // explanation (learned: ranker inputs), logged inputs
+};
+struct DecodedRecord {
+  int64_t served_ms = 0;
+  std::string_view request_id, viewer_id, context, model_version, method;
+  Kind target = Kind::kItem;
+  int64_t k = 0;
+  uint8_t flags = 0;
+  std::vector<std::string_view> skipped;
+  std::vector<DecodedResult> results;
+};
+
+absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
+  Decoder d(stored);
+  DecodedRecord r;
+  if (d.U8() != kBinarySchema) return absl::DataLossError("audit record: unknown schema");
+  r.served_ms = int64_t(d.Varint());
+  r.request_id = d.Str();
+  r.viewer_id = d.Str();
+  const uint8_t target = d.U8();
+  if (target >= kNumKinds) return absl::DataLossError("audit record: bad target");
+  r.target = Kind(target);
+  r.k = int64_t(d.Varint());
+  r.context = d.Str();
+  r.model_version = d.Str();
+  r.flags = d.U8();
+  r.method = d.Str();
+  for (uint64_t i = 0, n = d.Varint(); d.ok() && i < n; ++i) r.skipped.push_back(d.Str());
+  const uint64_t n = d.Varint();
+  if (!d.ok() || n > stored.size()) return absl::DataLossError("audit record is truncated");
+  r.results.resize(n);
+  for (DecodedResult& x : r.results) {
+    x.entity_id = d.Str();
+    x.score = d.F64();
+    x.sources = d.U8();
+    x.flags = d.U8();
+    x.reason = d.Str();
+    const bool learned = x.flags & kLearnedExplanation;
+    const size_t width = learned ? size_t(kNumRankInputs) : size_t(kNumFeatures);
+    if (learned) x.base = d.F32();
+    x.contrib = d.SparseFloats(width);
+    x.values = d.SparseFloats(width);
+    if (x.flags & kInputsLogged) x.inputs = learned ? x.values : d.SparseFloats(kNumRankInputs);
+    if (!d.ok()) break;
+  }
+  if (!d.done()) return absl::DataLossError("audit record is truncated or has trailing bytes");
+  return r;
+}
+
+// The readable form of a binary record: what ExpandAuditRecord makes of the
+// same response's JSON record (schema 1), field for field.
+std::string ExpandBinary(const DecodedRecord& r) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("request_id").String(r.request_id).Key("ts").Int(r.served_ms).Key("schema").Int(kBinarySchema);
+  w.Key("viewer_id").String(r.viewer_id);
+  w.Key("target").String(std::string(KindName(r.target)) + "s").Key("k").Int(r.k);
+  w.Key("context").Raw(r.context.empty() ? "null" : r.context);
+  w.Key("response").BeginObject();
+  w.Key("request_id").String(r.request_id).Key("model_version").String(r.model_version);
+  w.Key("experiment").Null();
+  w.Key("cold_start").Bool(r.flags & kColdStart).Key("degraded").Bool(r.flags & kDegraded);
+  if (r.flags & kRankerFallback) w.Key("ranker_fallback").Bool(true);
+  if (!r.skipped.empty()) {
+    w.Key("skipped_sources").BeginArray();
+    for (auto s : r.skipped) w.String(s);
+    w.EndArray();
+  }
+  w.Key("results").BeginArray();
+  for (const DecodedResult& x : r.results) {
+    const bool learned = x.flags & kLearnedExplanation;
+    w.BeginObject().Key("entity_id").String(x.entity_id).Key("score").Double(x.score);
+    w.Key("sources").BeginArray();
+    for (int s = 0; s < kNumSources; ++s)
+      if ((x.sources >> s) & 1) w.String(SourceName(Source(s)));
+    w.EndArray();
+    if (x.flags & kFloor) w.Key("placed_by").String("new_creator_floor");
+    if (x.flags & kInputsLogged) w.Key("ranker_inputs_f32").String(EncodeRankerRow(x.inputs));
+    w.Key("explanation").BeginObject();
+    w.Key("reason").String(x.reason).Key("method").String(learned ? r.method : std::string_view("linear-exact"));
+    w.Key("base").Double(learned ? x.base : 0.0).Key("raw_score").Double(x.score);
+    auto name = [learned](size_t f) -> std::string_view {
+      return learned ? std::string_view(RankerInputNames()[f]) : std::string_view(FeatureName(Feature(f)));
+    };
+    WriteTopFeatures(x.values.data(), x.contrib.data(), x.contrib.size(), /*top_only=*/false, name, w);
+    w.EndObject().EndObject();
+  }
+  w.EndArray().EndObject().EndObject();
+  return w.Release();
+}
+
+}  // namespace
+
+std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp, int64_t served_ms,
+                             bool with_inputs) {
+  std::string out;
+  out.reserve(256 + resp.results.size() * (with_inputs ? 320 : 112));
+  Encoder e(&out);
+  e.U8(kBinarySchema);
+  e.Varint(uint64_t(served_ms));
+  e.Str(resp.request_id);
+  e.Str(req.viewer_id);
+  e.U8(uint8_t(req.target));
+  e.Varint(uint64_t(req.k));
+  e.Str(req.context);
+  e.Str(resp.model_version);
+  e.U8(uint8_t((resp.cold_start ? kColdStart : 0) | (resp.degraded ? kDegraded : 0) |
+               (resp.ranker_fallback ? kRankerFallback : 0)));
+  e.Str(resp.attribution_method);
+  e.Varint(resp.skipped.size());
+  for (const auto& s : resp.skipped) e.Str(s);
+  e.Varint(resp.results.size());
+  for (const QueryResult& r : resp.results) {
+    const bool learned = LearnedExplanation(r);
+    const bool inputs = with_inputs && r.inputs.size() == size_t(kNumRankInputs);
+    e.Str(r.entity_id);
+    e.F64(r.score);
+    e.U8(r.sources);
+    e.U8(uint8_t((r.floor ? kFloor : 0) | (learned ? kLearnedExplanation : 0) | (inputs ? kInputsLogged : 0)));
+    e.Str(r.reason);
+    if (learned) {
+      e.F32(r.base);
+      e.SparseFloats(r.input_contrib.data(), r.input_contrib.size());
+      e.SparseFloats(r.inputs.data(), r.inputs.size());
+    } else {
+      e.SparseFloats(r.contribution.data(), r.contribution.size());
+      e.SparseFloats(r.value.data(), r.value.size());
+      if (inputs) e.SparseFloats(r.inputs.data(), r.inputs.size());
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
+  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+    AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
+    return ExpandBinary(r);
+  }
   if (stored.find("\"attributions_f32\"") == std::string_view::npos) return std::string(stored);
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -80,6 +238,14 @@ absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
 }
 
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored) {
+  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+    AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
+    LoggedResponse out;
+    out.served_ms = r.served_ms;
+    for (DecodedResult& x : r.results)
+      if (x.flags & kInputsLogged) out.results.push_back({std::string(x.entity_id), std::move(x.inputs)});
+    return out;
+  }
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(stored.data(), stored.size()).get(doc)) return absl::DataLossError("audit record is not JSON");

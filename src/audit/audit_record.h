@@ -1,12 +1,17 @@
 // The audit record: the one owner of its format. Every served response is kept
 // with its request and every explanation in full, keyed by request_id
-// (docs/storage.md, "Audit record", schema 1):
+// (docs/storage.md, "Audit record").
+//   Schema 2 (written now): binary — a 0x02 byte, then the request, the response
+//   and each result with its reason and its explanation's attributions and
+//   values as float32 (sparse: a bit per value, then the nonzero ones), the
+//   score as float64, and the ranker inputs when they are logged.
+//   Schema 1 (read, and written by BuildAuditRecordJson): JSON,
 //   {"request_id":"q_…","ts":<served, unix ms>,"schema":1,"viewer_id":"…",
 //    "target":"items","k":20,"context":{…}|null,"response":<the response in its
-//    audit form, query/response_json.h>}
-// `request_id` and `ts` stay the first two fields: the store reads a record's
-// time by that order (records written before the store stamped its own).
-// Records written before `schema` existed are schema 1 as well.
+//    audit form, query/response_json.h>}; records written before `schema`
+//   existed are schema 1 too. Its `request_id` and `ts` stay the first fields:
+//   the store reads an unstamped record's time by that order.
+// Both expand to the same readable JSON and the same training rows.
 // Thread safety: pure functions.
 #pragma once
 
@@ -20,12 +25,16 @@
 
 namespace affinity {
 
-inline constexpr int kAuditSchema = 1;
+inline constexpr int kAuditSchema = 1;  // of BuildAuditRecordJson
 
-// The record of `response` to `request`, served at `served_ms`. with_inputs:
-// each result's ranker inputs are kept (the rows `affinity batch` trains on).
+// The record of `response` to `request`, served at `served_ms` (schema 2).
+// with_inputs: each result's ranker inputs are kept (the rows `affinity batch`
+// trains on).
 std::string BuildAuditRecord(const QueryRequest& request, const QueryResponse& response, int64_t served_ms,
                              bool with_inputs);
+// The same record as JSON (schema 1): what records were before schema 2.
+std::string BuildAuditRecordJson(const QueryRequest& request, const QueryResponse& response, int64_t served_ms,
+                                 bool with_inputs);
 
 // A stored record made readable (GET /admin/audit/{id}): every compact
 // explanation becomes the full `top_features` list of {name, value,

@@ -127,7 +127,8 @@ namespace {
 
 // Per-thread open-addressing accumulator for co-engagement scores: one probe
 // sequence per neighbour instead of a node allocation, cleared through its
-// list of used slots.
+// list of used slots. A slot holds its key beside its sums, so a probe touches
+// one cache line; Prefetch warms the slot of a neighbour a few entries ahead.
 class CoengAccumulator {
  public:
   struct Acc {
@@ -140,23 +141,22 @@ class CoengAccumulator {
   void Reset(size_t expected) {
     size_t want = 16;
     while (want < expected * 2) want <<= 1;
-    if (keys_.size() < want) {
-      keys_.assign(want, 0);
-      vals_.resize(want);
-    }
-    mask_ = keys_.size() - 1;
+    if (slots_.size() < want) slots_.assign(want, Slot{});
+    mask_ = slots_.size() - 1;
   }
+  void Prefetch(DenseId id) const { __builtin_prefetch(&slots_[Home(id + 1)]); }
   void Add(DenseId id, float contribution, uint32_t anchor, bool recent, bool counts = true) {
-    uint32_t key = id + 1;
-    size_t h = (size_t(key) * 0x9E3779B1u) & mask_;
-    while (keys_[h] != 0 && keys_[h] != key) h = (h + 1) & mask_;
-    if (keys_[h] == 0) {
-      if (used_.size() * 2 >= keys_.size()) return;  // full: keep what we have
-      keys_[h] = key;
-      vals_[h] = {0.f, 0.f, 0, 0, 0.f};
+    const uint32_t key = id + 1;
+    size_t h = Home(key);
+    while (slots_[h].key != 0 && slots_[h].key != key) h = (h + 1) & mask_;
+    Slot& slot = slots_[h];
+    if (slot.key == 0) {
+      if (used_.size() * 2 >= slots_.size()) return;  // full: keep what we have
+      slot.key = key;
+      slot.acc = {0.f, 0.f, 0, 0, 0.f};
       used_.push_back(uint32_t(h));
     }
-    Acc& a = vals_[h];
+    Acc& a = slot.acc;
     a.score += contribution;
     a.count += counts ? 1 : 0;
     if (recent) a.recent += contribution;
@@ -167,16 +167,20 @@ class CoengAccumulator {
   }
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    for (uint32_t h : used_) fn(keys_[h] - 1, vals_[h]);
+    for (uint32_t h : used_) fn(slots_[h].key - 1, slots_[h].acc);
   }
   void Clear() {
-    for (uint32_t h : used_) keys_[h] = 0;
+    for (uint32_t h : used_) slots_[h].key = 0;
     used_.clear();
   }
 
  private:
-  std::vector<uint32_t> keys_;
-  std::vector<Acc> vals_;
+  struct Slot {
+    uint32_t key = 0;  // id + 1; 0: empty
+    Acc acc{};
+  };
+  size_t Home(uint32_t key) const { return (size_t(key) * 0x9E3779B1u) & mask_; }
+  std::vector<Slot> slots_;
   std::vector<uint32_t> used_;
   size_t mask_ = 0;
 };
@@ -220,8 +224,12 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     if (anchor.kind() != target || !snap) continue;
     const KindSnapshot& ks = snap->kind(target);
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
-    for (uint32_t p = ks.nb_off[anchor.id()]; p < ks.nb_off[anchor.id() + 1]; ++p)
+    constexpr uint32_t kAhead = 8;
+    const uint32_t nb_end = ks.nb_off[anchor.id() + 1];
+    for (uint32_t p = ks.nb_off[anchor.id()]; p < nb_end; ++p) {
+      if (p + kAhead < nb_end) acc.Prefetch(ks.nb_ids[p + kAhead]);
       acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors);
+    }
     if (session_weight > 0 && anchor.id() + 1 < ks.seq_off.size())
       for (uint32_t p = ks.seq_off[anchor.id()]; p < ks.seq_off[anchor.id() + 1]; ++p)
         acc.Add(ks.seq_ids[p], session_weight * a.weight * ks.seq_w[p], uint32_t(ai), a.recency < kRecentAnchors,
@@ -300,25 +308,54 @@ void WalkSource(const SourceContext& ctx, CandidateSet* out) {
     rng[w] = SplitMix(seed);
     cur[w] = starts[SplitMix(rng[w]) % starts.size()];
   }
-  for (int s = 0; s < steps;) {
-    for (int w = 0; w < kWalkers && s < steps; ++w, ++s) {
+  // Each round advances every walker one step in four phases; each phase reads
+  // what the previous one prefetched for every walker, so the walkers' cache
+  // misses are in flight together. Each walker draws its random numbers in the
+  // same order as a walker stepped alone.
+  std::array<const KindSnapshot*, kWalkers> kind_of{};
+  std::array<uint32_t, kWalkers> at{};
+  std::array<uint8_t, kWalkers> live{};
+  for (int s = 0; s < steps; s += kWalkers) {
+    const int active = std::min(kWalkers, steps - s);
+    for (int w = 0; w < active; ++w) {  // 1. restart, or pick an engager of the current entity
       uint64_t& r = rng[w];
       if (float(SplitMix(r) % 1000) < kRestart * 1000) cur[w] = starts[SplitMix(r) % starts.size()];
       const KindSnapshot& ks = snap->kind(cur[w].kind());
       const uint32_t b = ks.eng_off[cur[w].id()], e = ks.eng_off[cur[w].id() + 1];
-      if (b == e) {
+      live[w] = b != e;
+      if (!live[w]) {
         cur[w] = starts[SplitMix(r) % starts.size()];
         continue;
       }
-      const uint32_t user = ks.eng_users[b + SplitMix(r) % (e - b)];
+      kind_of[w] = &ks;
+      at[w] = b + uint32_t(SplitMix(r) % (e - b));
+      __builtin_prefetch(&ks.eng_users[at[w]]);
+    }
+    for (int w = 0; w < active; ++w) {  // 2. the engager
+      if (!live[w]) continue;
+      const uint32_t user = kind_of[w]->eng_users[at[w]];
       if (target == Kind::kUser && !(Ref(Kind::kUser, user) == ctx.viewer)) visits.push_back(user);
-      if (user + 1 >= snap->user_eng_off.size()) continue;
-      const uint32_t ub = snap->user_eng_off[user], ue = snap->user_eng_off[user + 1];
-      if (ub == ue) continue;
-      const Ref next = Ref::FromBits(snap->user_eng[ub + SplitMix(r) % (ue - ub)]);
+      live[w] = user + 1 < snap->user_eng_off.size();
+      at[w] = user;
+      if (live[w]) __builtin_prefetch(&snap->user_eng_off[user]);
+    }
+    for (int w = 0; w < active; ++w) {  // 3. one of the engager's entities
+      if (!live[w]) continue;
+      const uint32_t ub = snap->user_eng_off[at[w]], ue = snap->user_eng_off[at[w] + 1];
+      live[w] = ub != ue;
+      if (!live[w]) continue;
+      at[w] = ub + uint32_t(SplitMix(rng[w]) % (ue - ub));
+      __builtin_prefetch(&snap->user_eng[at[w]]);
+    }
+    for (int w = 0; w < active; ++w) {  // 4. step there
+      if (!live[w]) continue;
+      const Ref next = Ref::FromBits(snap->user_eng[at[w]]);
       if (next.kind() == target) visits.push_back(next.id());
       const KindSnapshot& nk = snap->kind(next.kind());
-      if (next.id() + 1 < nk.eng_off.size()) cur[w] = next;
+      if (next.id() + 1 < nk.eng_off.size()) {
+        cur[w] = next;
+        __builtin_prefetch(&nk.eng_off[next.id()]);
+      }
     }
   }
   std::sort(visits.begin(), visits.end());

@@ -2,7 +2,10 @@
 // serving/explanation.h, audit/audit_record.h), over the small world.
 #include <gtest/gtest.h>
 
+#include <simdjson.h>
+
 #include <algorithm>
+#include <cmath>
 
 #include "audit/audit_record.h"
 #include "ranking/ranker_inputs.h"
@@ -186,8 +189,14 @@ TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFro
   ASSERT_TRUE(resp.ok()) << resp.status();
   ASSERT_FALSE(resp->results.empty());
   const std::string stored = BuildAuditRecord(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
-  EXPECT_EQ(stored.rfind("{\"request_id\":\"" + resp->request_id + "\",\"ts\":1767225600123,\"schema\":1", 0), 0u)
-      << stored.substr(0, 120);
+  EXPECT_EQ(stored[0], '\x02') << "schema 2 is binary";
+  const std::string json = BuildAuditRecordJson(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
+  EXPECT_EQ(json.rfind("{\"request_id\":\"" + resp->request_id + "\",\"ts\":1767225600123,\"schema\":1", 0), 0u)
+      << json.substr(0, 120);
+  auto from_json = ReadLoggedResponse(json);
+  ASSERT_TRUE(from_json.ok()) << from_json.status();
+  ASSERT_EQ(from_json->results.size(), resp->results.size());
+  for (size_t i = 0; i < resp->results.size(); ++i) EXPECT_EQ(from_json->results[i].inputs, resp->results[i].inputs);
   auto logged = ReadLoggedResponse(stored);
   ASSERT_TRUE(logged.ok()) << logged.status();
   EXPECT_EQ(logged->served_ms, 1'767'225'600'123);
@@ -205,6 +214,78 @@ TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFro
   EXPECT_EQ(expanded->find("attributions_f32"), std::string::npos);
   EXPECT_NE(expanded->find("\"top_features\""), std::string::npos);
   EXPECT_FALSE(ReadLoggedResponse("not json").ok());
+  EXPECT_FALSE(ReadLoggedResponse(stored.substr(0, stored.size() / 2)).ok()) << "a truncated record is refused";
+}
+
+// Compares two readable records: the same fields, strings equal, numbers equal
+// to float precision (the schema field aside).
+void ExpectSameRecord(simdjson::dom::element a, simdjson::dom::element b, const std::string& at) {
+  using T = simdjson::dom::element_type;
+  ASSERT_EQ(a.type() == T::INT64 || a.type() == T::UINT64 || a.type() == T::DOUBLE,
+            b.type() == T::INT64 || b.type() == T::UINT64 || b.type() == T::DOUBLE)
+      << at;
+  switch (a.type()) {
+    case T::OBJECT: {
+      simdjson::dom::object oa = a, ob = b;
+      ASSERT_EQ(oa.size(), ob.size()) << at;
+      for (auto field : oa) {
+        if (field.key == "schema") continue;
+        simdjson::dom::element other;
+        ASSERT_FALSE(ob[field.key].get(other)) << at << "." << field.key;
+        ExpectSameRecord(field.value, other, at + "." + std::string(field.key));
+      }
+      break;
+    }
+    case T::ARRAY: {
+      simdjson::dom::array xa = a, xb = b;
+      ASSERT_EQ(xa.size(), xb.size()) << at;
+      for (size_t i = 0; i < xa.size(); ++i) ExpectSameRecord(xa.at(i), xb.at(i), at + "[" + std::to_string(i) + "]");
+      break;
+    }
+    case T::STRING:
+      EXPECT_EQ(std::string_view(a), std::string_view(b)) << at;
+      break;
+    case T::INT64: case T::UINT64: case T::DOUBLE:
+      EXPECT_NEAR(double(a), double(b), 1e-6 * std::max(1.0, std::fabs(double(a)))) << at;
+      break;
+    default:
+      EXPECT_EQ(simdjson::minify(a), simdjson::minify(b)) << at;
+  }
+}
+
+// Nothing a record said is lost with the binary schema: a blend response, one
+// with logged inputs and one with model-scored explanations expand to the same
+// readable record as their JSON (schema 1) records.
+TEST_F(QueryStagesTest, BinaryAndJsonRecordsExpandToTheSameReadableRecord) {
+  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, nullptr, &world_.clock);
+  auto q = Req("u0", Kind::kItem, 8);
+  q.want_inputs = true;
+  q.context = R"({"surface":"home","position":3})";
+  auto resp = engine.QueryWith(q, snapshot_.get());
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  QueryResponse learned = *resp;  // as if a model had scored the first three
+  learned.attribution_method = "saabas";
+  learned.ranker_fallback = true;
+  learned.skipped = {"walk"};
+  for (size_t i = 0; i < 3 && i < learned.results.size(); ++i) {
+    QueryResult& r = learned.results[i];
+    r.learned = true;
+    r.base = -0.25f - float(i);
+    r.input_contrib.assign(kNumRankInputs, 0.f);
+    for (int f = 0; f < kNumRankInputs; f += 3) r.input_contrib[f] = 0.01f * float(f + 1) - 0.2f;
+  }
+  learned.results.back().floor = true;
+  simdjson::dom::parser pa, pb;
+  for (const QueryResponse* r : {&*resp, &learned})
+    for (bool inputs : {false, true}) {
+      auto binary = ExpandAuditRecord(BuildAuditRecord(q, *r, 1'767'225'600'000, inputs));
+      auto json = ExpandAuditRecord(BuildAuditRecordJson(q, *r, 1'767'225'600'000, inputs));
+      ASSERT_TRUE(binary.ok()) << binary.status();
+      ASSERT_TRUE(json.ok()) << json.status();
+      ExpectSameRecord(pa.parse(*binary).value(), pb.parse(*json).value(), "record");
+    }
+  // The binary record is the smaller one.
+  EXPECT_LT(BuildAuditRecord(q, *resp, 1, true).size(), BuildAuditRecordJson(q, *resp, 1, true).size() * 2 / 3);
 }
 
 }  // namespace
