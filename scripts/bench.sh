@@ -73,3 +73,31 @@ for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>
 echo "== feedback ingest, batches of 1000 (fsync per batch)" | tee -a "$OUT/server.txt"
 wrk -t1 -c4 -d10s --latency -s bench/load/feedback.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "server RSS after ingest: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
+
+# Side by side with a reference build (COMPARE_REF, default 51f35e4; empty skips):
+# the load above as a new user meets it — each build batches a freshly imported
+# copy of the medium world and is loaded right after it starts, runs alternating
+# (scripts/bench_compare.sh). The reference is built once in $BUILD-ref.
+COMPARE_REF=${COMPARE_REF-51f35e4}
+if [ -n "$COMPARE_REF" ] && git rev-parse --verify -q "$COMPARE_REF^{commit}" > /dev/null; then
+  REF_SRC="$BUILD-ref/src"
+  if [ ! -x "$BUILD-ref/build/affinity" ] || [ "$(cat "$BUILD-ref/commit" 2>/dev/null)" != "$COMPARE_REF" ]; then
+    rm -rf "$BUILD-ref"
+    mkdir -p "$BUILD-ref"
+    git archive --format=tar "$COMPARE_REF" | tar -x -C "$BUILD-ref" --one-top-level=src
+    cmake -S "$REF_SRC" -B "$BUILD-ref/build" -DCMAKE_BUILD_TYPE=Release -DAFFINITY_BUILD_TESTS=OFF \
+      -DAFFINITY_BUILD_BENCHMARKS=OFF > /dev/null
+    cmake --build "$BUILD-ref/build" -j "$(nproc)" --target affinity > /dev/null
+    echo "$COMPARE_REF" > "$BUILD-ref/commit"
+  fi
+  WORLD="$MEDIUM-compare"
+  if [ ! -f "$WORLD/medium/db/CURRENT" ]; then
+    rm -rf "$WORLD"
+    mkdir -p "$WORLD"
+    "$BIN" import --data "$WORLD/medium" --format native "$MEDIUM-src" > /dev/null
+  fi
+  rm -rf "$WORLD"/batched-*
+  echo "== side by side: A = $COMPARE_REF, B = this build ($(git rev-parse --short HEAD))" | tee "$OUT/compare.txt"
+  ROUNDS=${ROUNDS:-4} DURATION=${COMPARE_DURATION:-30s} bash scripts/bench_compare.sh "$BUILD-ref/build/affinity" \
+    "$BIN" "$WORLD" "$OUT/compare" | tee -a "$OUT/compare.txt"
+fi

@@ -105,6 +105,16 @@ RequestError QueryKnobs(object obj, QueryRequest* q) {
       return Invalid("ranker must be \"learned\" or \"off\"");
     q->ranker = s == "blend" ? "off" : std::string(s);
   }
+  if (!obj["filter"].get(v)) {
+    object filter;
+    if (v.get(filter)) return Invalid("filter must be an object");
+    if (auto err = UnknownField(filter, {"labels_any", "labels_none"}, "filter: "); !err.ok()) return err;
+    if (auto err = StringArray(filter, "labels_any", &q->labels_any); !err.ok()) return err;
+    if (auto err = StringArray(filter, "labels_none", &q->labels_none); !err.ok()) return err;
+    element any;
+    if (!filter["labels_any"].get(any) && q->labels_any.empty())
+      return Invalid("filter.labels_any must name at least one label (omit it for no constraint)");
+  }
   return {};
 }
 
@@ -141,7 +151,9 @@ RequestError ParseEvent(element el, const std::string& where, RawEvent* r) {
 RequestError ParseEntity(element el, const std::string& where, RawEntity* r) {
   object e;
   if (el.get(e)) return Invalid(where + "must be an object");
-  if (auto err = UnknownField(e, {"id", "kind", "creator_id", "name", "cohort", "attributes"}, where); !err.ok())
+  if (auto err = UnknownField(e, {"id", "kind", "creator_id", "name", "cohort", "labels", "expires_at", "attributes"},
+                              where);
+      !err.ok())
     return err;
   std::string_view s;
   element v;
@@ -171,6 +183,12 @@ RequestError ParseEntity(element el, const std::string& where, RawEntity* r) {
     if (v.get(s)) return Invalid(where + "cohort must be a string");
     r->cohort = s;
   }
+  if (auto err = StringArray(e, "labels", &r->labels); !err.ok()) return Invalid(where + err.message);
+  if (!e["expires_at"].get(v) && !v.is_null()) {
+    int64_t t;
+    if (v.get(t)) return Invalid(where + "expires_at must be an integer (unix milliseconds)");
+    r->expires_at = t;
+  }
   // `name` is kept among the attributes (where display names are read); an
   // explicit `name` wins over attributes.name.
   if (has_name || has_attrs) {
@@ -193,7 +211,7 @@ RequestError ParseQueryRequest(const std::string& body, QueryRequest* q) {
   if (auto err = ParseBody(body, &obj); !err.ok()) return err;
   if (auto err = UnknownField(obj, {"viewer_id", "target", "k", "seeds", "exclude", "context", "explain",
                                     "deadline_ms", "exclude_engaged", "max_per_creator", "diversity",
-                                    "new_creator_share", "ranker"});
+                                    "new_creator_share", "ranker", "filter"});
       !err.ok())
     return err;
   std::string_view s;

@@ -5,6 +5,7 @@
 #include "api/requests.h"
 #include "query/response_json.h"
 #include "base/json_writer.h"
+#include "base/strings.h"
 
 namespace affinity {
 namespace {
@@ -25,6 +26,22 @@ HttpResponse FromStatus(const absl::Status& s) {
   }
 }
 
+// Decodes %XX escapes in a path segment (ids may hold any byte).
+std::string UrlDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out.push_back(char(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
@@ -38,7 +55,7 @@ HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
 
 HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   const std::string& p = req.path;
-  // Each route answers one method; any other gets a 405 with an Allow header.
+  // Each route answers its methods; any other gets a 405 with an Allow header.
   auto only = [&](const char* name, const char* method, auto&& handle) -> HttpResponse {
     *route = name;
     if (req.method == method) return handle();
@@ -46,6 +63,21 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     r.headers.emplace_back("Allow", method);
     return r;
   };
+  const std::string entity_prefix = "/affinity/entities/", viewer_prefix = "/affinity/viewers/";
+  if (p.rfind(entity_prefix, 0) == 0 && p.size() > entity_prefix.size()) {
+    *route = "entity";
+    const std::string id = UrlDecode(p.substr(entity_prefix.size()));
+    if (req.method == "GET") return GetEntity(id);
+    if (req.method == "DELETE") return DeleteEntity(id);
+    HttpResponse r = Error(405, "method_not_allowed", "use GET or DELETE for " + p);
+    r.headers.emplace_back("Allow", "GET, DELETE");
+    return r;
+  }
+  if (p.rfind(viewer_prefix, 0) == 0 && p.size() > viewer_prefix.size() + 7 &&
+      p.compare(p.size() - 7, 7, "/events") == 0) {
+    const std::string id = UrlDecode(p.substr(viewer_prefix.size(), p.size() - viewer_prefix.size() - 7));
+    return only("viewer_events", "GET", [&] { return ViewerEvents(id, req.query); });
+  }
   if (p == "/affinity/query") return only("query", "POST", [&] { return Query(req); });
   if (p == "/affinity/feedback") return only("feedback", "POST", [&] { return Feedback(req); });
   if (p == "/affinity/entities") return only("entities", "POST", [&] { return Entities(req); });
@@ -103,6 +135,55 @@ HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
   if (!n.ok()) return FromStatus(n.status());
   JsonWriter w;
   w.BeginObject().Key("upserted").Uint(*n).EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::GetEntity(const std::string& id) {
+  auto e = d_.catalog->Entity(id);
+  if (!e.ok()) return FromStatus(e.status());
+  const EntityRecord& r = **e;
+  JsonWriter w;
+  w.BeginObject().Key("id").String(r.ext_id).Key("kind").String(KindName(r.ref.kind()));
+  if (r.creator.valid()) w.Key("creator_id").String(d_.catalog->registry().ExtId(r.creator));
+  if (!r.cohort.empty()) w.Key("cohort").String(r.cohort);
+  w.Key("labels").BeginArray();
+  for (const auto& label : r.labels) w.String(label);
+  w.EndArray();
+  if (r.expires_at > 0) w.Key("expires_at").Int(r.expires_at);
+  w.Key("attributes").Raw(r.attributes.empty() ? "{}" : r.attributes);
+  w.EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::DeleteEntity(const std::string& id) {
+  if (auto s = d_.ingestor->DeleteEntity(id); !s.ok()) return FromStatus(s);
+  JsonWriter w;
+  w.BeginObject().Key("deleted").String(id).EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::ViewerEvents(const std::string& viewer_id, const std::string& query) {
+  int64_t limit = 50;
+  for (std::string_view param : Split(query, '&')) {
+    if (param.empty()) continue;
+    const auto eq = param.find('=');
+    const std::string_view key = param.substr(0, eq);
+    if (key != "limit") return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: limit");
+    auto n = ParseInt64(eq == std::string_view::npos ? "" : param.substr(eq + 1));
+    if (!n || *n < 1 || *n > 1000) return Error(422, "invalid", "limit must be an integer from 1 to 1000");
+    limit = *n;
+  }
+  auto events = d_.catalog->RecentEvents(viewer_id, size_t(limit));
+  if (!events.ok()) return FromStatus(events.status());
+  JsonWriter w;
+  w.BeginObject().Key("viewer_id").String(viewer_id).Key("events").BeginArray();
+  for (const ViewerEvent& e : *events) {
+    w.BeginObject().Key("offset").Uint(e.offset).Key("ts").Int(e.ts).Key("entity_id").String(e.entity_id);
+    w.Key("action").String(ActionName(e.action)).Key("weight").Double(e.weight);
+    if (!e.context.empty()) w.Key("context").Raw(e.context);
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
   return {200, w.Release()};
 }
 

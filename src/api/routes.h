@@ -10,6 +10,7 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "base/config.h"
+#include "serving/catalog.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "state/ingestor.h"
@@ -18,7 +19,8 @@ namespace affinity {
 
 struct ApiDeps {
   const Config* config;
-  Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities
+  Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities, DELETE /affinity/entities/{id}
+  const Catalog* catalog;      // GET /affinity/entities/{id}, /affinity/viewers/{id}/events
   QueryEngine* engine;         // POST /affinity/query
   const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
@@ -35,6 +37,9 @@ class ApiRoutes {
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
   HttpResponse Entities(const HttpRequest& req);
+  HttpResponse GetEntity(const std::string& id);
+  HttpResponse DeleteEntity(const std::string& id);
+  HttpResponse ViewerEvents(const std::string& viewer_id, const std::string& query);
   HttpResponse Ready();
   HttpResponse MetricsText();
   HttpResponse Stats();

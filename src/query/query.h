@@ -31,6 +31,8 @@ struct QueryRequest {
   double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
   double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
   std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
+  std::vector<std::string> labels_any;   // filter: every result carries at least one of these (when given)
+  std::vector<std::string> labels_none;  // filter: no result carries any of these
   bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
   bool audit = true;
 };

@@ -22,6 +22,7 @@
 #include "audit/audit_log.h"
 #include "features/snapshot.h"
 #include "models/model_registry.h"
+#include "serving/catalog.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "server/commands.h"
@@ -45,6 +46,7 @@ struct ServingStack {
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<ModelWatcher> models;
   std::unique_ptr<ServiceStatus> status;
+  std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
@@ -112,7 +114,9 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->models->Start();
   s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
                                               s->audit.get(), clock);
-  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->engine.get(), s->status.get(), metrics});
+  s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry);
+  s->routes = std::make_unique<ApiRoutes>(
+      ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(), s->status.get(), metrics});
   s->routes->SetReady(true);
 }
 

@@ -55,6 +55,17 @@ void Trim(size_t max_candidates, CandidateSet* set) {
 
 }  // namespace
 
+bool PassesLabelFilter(Ref r, const QueryRequest& req, const EntityRegistry& registry) {
+  if (req.labels_any.empty() && req.labels_none.empty()) return true;
+  auto info = registry.Get(r);
+  if (!info) return false;
+  auto has = [&](const std::string& label) {
+    return std::find(info->labels.begin(), info->labels.end(), label) != info->labels.end();
+  };
+  if (!req.labels_any.empty() && std::none_of(req.labels_any.begin(), req.labels_any.end(), has)) return false;
+  return std::none_of(req.labels_none.begin(), req.labels_none.end(), has);
+}
+
 CandidateSet GatherCandidates(const SourceContext& ctx, const QueryRequest& req, const ServingOptions& o,
                               const EntityRegistry& registry, const Deadline& deadline, StageTimer* timer,
                               QueryResponse* resp) {
@@ -84,6 +95,22 @@ CandidateSet GatherCandidates(const SourceContext& ctx, const QueryRequest& req,
     uint32_t n = registry.Count(req.target);
     for (uint32_t i = 0; i < 200 && i < n; ++i) set.Add(n - 1 - i, kSrcPopular, 0.f);
   }
+  if (!req.labels_any.empty()) {
+    // A label filter may leave the usual sources short of matching entities:
+    // the matching ones join as popularity candidates, the most popular first.
+    const size_t want = std::max<size_t>(200, size_t(req.k) * 4);
+    std::vector<Ref> matching;
+    for (const std::string& label : req.labels_any) {
+      auto refs = registry.WithLabel(label, req.target, want * 4);
+      matching.insert(matching.end(), refs.begin(), refs.end());
+    }
+    const KindSnapshot* ks = ctx.snapshot ? &ctx.snapshot->kind(req.target) : nullptr;
+    auto popularity = [&](Ref r) { return ks ? ks->Popularity(r.id()) : 0.f; };
+    std::stable_sort(matching.begin(), matching.end(), [&](Ref a, Ref b) { return popularity(a) > popularity(b); });
+    for (size_t i = 0; i < matching.size() && i < want; ++i)
+      if (registry.Recommendable(matching[i], ctx.now_ms))
+        set.Add(matching[i].id(), kSrcPopular, popularity(matching[i]));
+  }
   timer->Lap(kStagePopular, resp);
   for (int s = 0; s < kNumSources; ++s) resp->candidates_per_source[s] = set.CountFrom(Source(s));
   Trim(size_t(o.max_candidates), &set);
@@ -101,6 +128,8 @@ std::vector<Scored> FilterAndOrder(std::vector<Scored> scored, const CandidateSe
     if (req.exclude_engaged && v.state->Engaged(c.ref)) continue;
     if (req.target != Kind::kItem && v.state->Follows(c.ref)) continue;
     if (c.ref.id() >= registry.Count(c.ref.kind())) continue;
+    if (!registry.Recommendable(c.ref, v.ctx.now_ms)) continue;  // deleted or expired
+    if (!PassesLabelFilter(c.ref, req, registry)) continue;
     kept.push_back(s);
   }
   std::sort(kept.begin(), kept.end(), [&](const Scored& a, const Scored& b) {

@@ -2,7 +2,8 @@
 //   ResolveViewer     who asks, their live state, seeds, exclusions, anchors
 //   GatherCandidates  the sources under the deadline, then the popular fallback
 //   FilterAndOrder    blend-scored candidates without self, hidden, excluded,
-//                     followed (people), engaged (on request), best first
+//                     followed (people), deleted, expired, filtered out by
+//                     label, engaged (on request), best first
 //   Rerank            the learned ranker over the blend's best `rerank_depth`
 //   Constrain         per-creator cap, MMR diversity, new-creator floor
 // Explanations are serving/explanation.h; the audit record audit/audit_record.h.
@@ -65,7 +66,12 @@ CandidateSet GatherCandidates(const SourceContext& ctx, const QueryRequest& req,
                               const EntityRegistry& registry, const Deadline& deadline, StageTimer* timer,
                               QueryResponse* resp);
 
-// The blend-scored candidates a response may hold, best first (ties by id).
+// Whether `r` passes the request's label filter (labels_any, labels_none).
+bool PassesLabelFilter(Ref r, const QueryRequest& req, const EntityRegistry& registry);
+
+// The blend-scored candidates a response may hold (never the viewer, hidden,
+// excluded, followed accounts, deleted or expired entities, nor ones the label
+// filter refuses; engaged ones on request), best first (ties by id).
 std::vector<Scored> FilterAndOrder(std::vector<Scored> scored, const CandidateSet& set, const ViewerScope& viewer,
                                    const QueryRequest& req, const EntityRegistry& registry);
 

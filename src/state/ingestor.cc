@@ -12,6 +12,7 @@ namespace affinity {
 namespace {
 
 constexpr size_t kMaxIdBytes = 256;
+constexpr size_t kMaxLabels = 64;
 constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000LL;
 // 1990-01-01T00:00:00Z in unix ms. Earlier times are refused as implausible:
 // they are almost always a timestamp in seconds (today's is ~1.8e9, which
@@ -171,6 +172,16 @@ absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const
     rec.ref = existing ? *existing : Ref(*kind, kMaxDenseId);
     rec.cohort = r.cohort;
     rec.attributes = r.attributes;
+    if (r.labels.size() > kMaxLabels) return Invalid(where, i, "at most 64 labels");
+    for (const std::string& label : r.labels)
+      if (label.empty() || label.size() > kMaxIdBytes) return Invalid(where, i, "a label is 1 to 256 bytes");
+    rec.labels = r.labels;
+    if (r.expires_at) {
+      if (*r.expires_at < kMinTsMs)
+        return Invalid(where, i, "expires_at " + std::to_string(*r.expires_at) +
+                                     " is before 1990: it is unix time in milliseconds");
+      rec.expires_at = *r.expires_at;
+    }
   }
   for (size_t i = 0; i < raw.size(); ++i) {
     const RawEntity& r = raw[i];
@@ -207,6 +218,19 @@ absl::StatusOr<size_t> Ingestor::UpsertEntities(const std::vector<RawEntity>& ra
   AFF_RETURN_IF_ERROR(store_->PutEntities(records));
   for (const auto& rec : records) registry_->Publish(rec);
   return records.size();
+}
+
+absl::Status Ingestor::DeleteEntity(const std::string& id) {
+  std::lock_guard<std::mutex> lock(registry_->write_mutex());
+  auto ref = registry_->Find(id);
+  if (!ref) return absl::NotFoundError("unknown entity '" + id + "'");
+  auto info = registry_->Get(*ref);
+  if (!info) return absl::NotFoundError("unknown entity '" + id + "'");
+  EntityRecord rec = *info;
+  rec.deleted = true;
+  AFF_RETURN_IF_ERROR(store_->PutEntities({rec}));
+  registry_->Publish(rec);
+  return absl::OkStatus();
 }
 
 absl::Status Ingestor::Import(const std::vector<RawEntity>& entities, const Where& entities_where,

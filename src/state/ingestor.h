@@ -35,6 +35,8 @@ struct RawEntity {
   std::string creator_id;
   std::string cohort;
   std::string attributes;  // raw JSON object or ""
+  std::vector<std::string> labels{};
+  std::optional<int64_t> expires_at{};  // unix ms
 };
 
 // Names the element of a batch an error is about: "events[3]" for a JSON batch,
@@ -59,8 +61,12 @@ class Ingestor {
   // ("events" over HTTP, a file name in imports).
   absl::StatusOr<size_t> AddFeedback(const std::vector<RawEvent>& events,
                                      const Where& where = {"events"});
+  // An upsert replaces an entity's record (and restores a deleted one).
   absl::StatusOr<size_t> UpsertEntities(const std::vector<RawEntity>& entities,
                                         const Where& where = {"entities"});
+  // Marks an entity deleted, durably: no query returns it from then on. Its
+  // events stay in the log. NotFound for an unknown id.
+  absl::Status DeleteEntity(const std::string& id);
   // Bulk load: entities and events are validated together (events may name
   // entities of the same load) and nothing is written unless all are valid.
   absl::Status Import(const std::vector<RawEntity>& entities, const Where& entities_where,

@@ -39,9 +39,33 @@ std::shared_ptr<const std::vector<DenseId>> EntityRegistry::ItemsOf(DenseId crea
   return p ? p : kEmpty;
 }
 
+bool EntityRegistry::HasLabel(Ref r, std::string_view label) const {
+  auto info = Get(r);
+  return info && std::find(info->labels.begin(), info->labels.end(), label) != info->labels.end();
+}
+
+std::vector<Ref> EntityRegistry::WithLabel(std::string_view label, Kind kind, size_t limit) const {
+  std::vector<Ref> out;
+  std::shared_lock lock(labels_mu_);
+  auto it = by_label_.find(std::string(label));
+  if (it == by_label_.end()) return out;
+  for (Ref r : it->second) {
+    if (out.size() >= limit) break;
+    if (r.kind() == kind && HasLabel(r, label)) out.push_back(r);
+  }
+  return out;
+}
+
 void EntityRegistry::Publish(const EntityRecord& e) {
   int k = int(e.ref.kind());
   auto previous = Get(e.ref);
+  until_[k].Ensure(e.ref.id()).store(e.deleted ? -1 : std::max<int64_t>(0, e.expires_at), std::memory_order_release);
+  for (const std::string& label : e.labels) {
+    if (previous && std::find(previous->labels.begin(), previous->labels.end(), label) != previous->labels.end())
+      continue;  // indexed when it first carried it
+    std::unique_lock lock(labels_mu_);
+    by_label_[label].push_back(e.ref);
+  }
   infos_[k].Ensure(e.ref.id()).store(std::make_shared<const Info>(e), std::memory_order_release);
   if (!previous) {
     Shard& s = shards_[ShardOf(e.ext_id)];

@@ -38,6 +38,17 @@ class EntityRegistry {
   uint64_t Total() const { return uint64_t(Count(Kind::kUser)) + Count(Kind::kCreator) + Count(Kind::kItem); }
   // Items published by a creator (dense item ids), never null.
   std::shared_ptr<const std::vector<DenseId>> ItemsOf(DenseId creator) const;
+  // Whether a query at now_ms may return it: not deleted, not past expires_at.
+  bool Recommendable(Ref r, int64_t now_ms) const {
+    auto* slot = r.valid() ? until_[int(r.kind())].Find(r.id()) : nullptr;
+    const int64_t until = slot ? slot->load(std::memory_order_acquire) : 0;
+    return until == 0 || (until > 0 && now_ms < until);
+  }
+  // Whether it carries `label`.
+  bool HasLabel(Ref r, std::string_view label) const;
+  // Up to `limit` entities of `kind` carrying `label` (deleted ones included:
+  // callers check Recommendable), in registration order.
+  std::vector<Ref> WithLabel(std::string_view label, Kind kind, size_t limit) const;
 
   // Writer side. REQUIRES: write_mutex() held.
   std::mutex& write_mutex() { return write_mu_; }
@@ -57,6 +68,12 @@ class EntityRegistry {
   std::array<ChunkedArray<std::atomic<std::shared_ptr<const Info>>>, kNumKinds> infos_;
   ChunkedArray<std::atomic<std::shared_ptr<const std::vector<DenseId>>>> creator_items_;
   ChunkedArray<std::atomic<uint32_t>> item_creator_;  // Ref bits + 1 of each item's creator (0 = none)
+  // Per kind: 0 = recommendable, -1 = deleted, else expires_at (unix ms).
+  std::array<ChunkedArray<std::atomic<int64_t>>, kNumKinds> until_;
+  // Label -> entities that carried it when published (checked against their
+  // current labels on read); appended under write_mu_, read under labels_mu_.
+  mutable std::shared_mutex labels_mu_;
+  std::unordered_map<std::string, std::vector<Ref>> by_label_;
   std::array<std::atomic<uint32_t>, kNumKinds> counts_{};
   std::mutex write_mu_;
   std::array<uint32_t, kNumKinds> reserved_{};  // guarded by write_mu_

@@ -6,36 +6,23 @@
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 
 #include "base/status.h"
+#include "store/record_codecs.h"
 #include "store/store.h"
 
 namespace affinity {
 namespace {
 
-constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kNumCf };
+using namespace store_internal;
 
-std::string BigEndian64(uint64_t v) {
-  std::string s(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    s[i] = char(v & 0xFF);
-    v >>= 8;
-  }
-  return s;
-}
-uint64_t FromBigEndian64(std::string_view s) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | uint8_t(s[i]);
-  return v;
-}
-std::string FollowKey(Ref a, Ref b) {
-  return BigEndian64((uint64_t(a.bits) << 32) | b.bits);
-}
+constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "viewer_events"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kViewerEvents, kNumCf };
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -45,70 +32,6 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.IsCorruption()) return absl::DataLossError(msg);
   if (s.IsNotFound()) return absl::NotFoundError(msg);
   return absl::InternalError(msg);
-}
-
-std::string EncodeEntity(const EntityRecord& e) {
-  std::string v;
-  uint32_t ref = e.ref.bits, creator = e.creator.bits;
-  uint16_t cl = uint16_t(std::min<size_t>(e.cohort.size(), 65535));
-  v.append(reinterpret_cast<const char*>(&ref), 4);
-  v.append(reinterpret_cast<const char*>(&creator), 4);
-  v.append(reinterpret_cast<const char*>(&cl), 2);
-  v.append(e.cohort.data(), cl);
-  v.append(e.attributes);
-  return v;
-}
-
-bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e) {
-  if (v.size() < 10) return false;
-  uint32_t ref, creator;
-  uint16_t cl;
-  std::memcpy(&ref, v.data(), 4);
-  std::memcpy(&creator, v.data() + 4, 4);
-  std::memcpy(&cl, v.data() + 8, 2);
-  if (v.size() < 10u + cl) return false;
-  e->ext_id.assign(key);
-  e->ref = Ref::FromBits(ref);
-  e->creator = Ref::FromBits(creator);
-  e->cohort.assign(v.data() + 10, cl);
-  e->attributes.assign(v.data() + 10 + cl, v.size() - 10 - cl);
-  return true;
-}
-
-// An audit value is kAuditStamped, the write time (8 bytes, unix ms, little
-// endian) and the JSON. Records written before stamps existed are bare JSON
-// ('{' first); the query engine has always written them as
-// {"request_id":"...","ts":<unix ms>,...}, so their serving time is their write
-// time. A bare value of any other shape has none and never expires.
-constexpr char kAuditStamped = '\x01';
-
-int64_t UnstampedAuditTime(std::string_view json) {
-  constexpr std::string_view kHead = "{\"request_id\":\"", kTs = "\",\"ts\":";
-  if (json.substr(0, kHead.size()) != kHead) return 0;
-  const size_t quote = json.find('"', kHead.size());
-  if (quote == std::string_view::npos || quote > 128 || json.substr(quote, kTs.size()) != kTs) return 0;
-  int64_t ms = 0;
-  size_t i = quote + kTs.size(), digits = 0;
-  for (; i < json.size() && json[i] >= '0' && json[i] <= '9' && digits < 16; ++i, ++digits) ms = ms * 10 + (json[i] - '0');
-  if (digits == 0 || digits == 16 || i >= json.size() || (json[i] != ',' && json[i] != '}')) return 0;
-  return ms;
-}
-
-std::string EncodeAudit(int64_t written_ms, std::string_view json) {
-  std::string v;
-  v.reserve(9 + json.size());
-  v.push_back(kAuditStamped);
-  v.append(reinterpret_cast<const char*>(&written_ms), 8);
-  v.append(json);
-  return v;
-}
-
-// The write time (0 when unknown) and the JSON of an audit value.
-std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v) {
-  if (v.size() < 9 || v[0] != kAuditStamped) return {UnstampedAuditTime(v), v};
-  int64_t ms;
-  std::memcpy(&ms, v.data() + 1, 8);
-  return {ms, v.substr(9)};
 }
 
 // Expiry by age: a value whose time (read by `time_of`; 0 = unknown, kept) is
@@ -136,17 +59,6 @@ class Retention final : public rocksdb::CompactionFilter {
   const char* name_;
 };
 
-int64_t AuditTime(std::string_view v) { return DecodeAudit(v).first; }
-
-// An event value starts with its version byte and its i64 ts (EncodeEvent); the
-// compaction filter reads only that, not the whole event.
-int64_t EventTime(std::string_view v) {
-  if (v.size() < 9) return 0;
-  int64_t ts;
-  std::memcpy(&ts, v.data() + 1, 8);
-  return ts;
-}
-
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
@@ -158,12 +70,16 @@ class RocksStore final : public Store {
         mode_(mode) {}
 
   ~RocksStore() override {
-    for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
+    for (auto* cf : cfs_)
+      if (cf) db_->DestroyColumnFamilyHandle(cf);
     cfs_.clear();
     db_.reset();  // before the compaction filter it holds
   }
 
-  absl::Status Init() { return LoadNextOffset(); }
+  absl::Status Init() {
+    AFF_RETURN_IF_ERROR(LoadNextOffset());
+    return mode_ == OpenMode::kPrimary ? IndexViewerEvents() : absl::OkStatus();
+  }
 
   absl::Status AppendEvents(std::vector<Event>& events,
                             const std::vector<FollowChange>& follows) override {
@@ -177,6 +93,7 @@ class RocksStore final : public Store {
       for (auto& e : events) {
         e.offset = off++;
         batch.Put(cfs_[kEvents], BigEndian64(e.offset), EncodeEvent(e));
+        batch.Put(cfs_[kViewerEvents], ViewerEventKey(e.viewer, e.offset), rocksdb::Slice());
       }
       // The log's length survives its oldest events being dropped (retention):
       // offsets are never reused.
@@ -233,6 +150,30 @@ class RocksStore final : public Store {
       fn(e);
     }
     return FromRocks(it->status(), "scan entities");
+  }
+
+  absl::StatusOr<std::vector<Event>> RecentEventsOf(Ref viewer, size_t limit) const override {
+    std::vector<Event> out;
+    if (!cfs_[kViewerEvents]) return absl::FailedPreconditionError("the viewer index is not open in this store");
+    const std::string prefix = ViewerEventKey(viewer, 0).substr(0, 4);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kViewerEvents]));
+    const int64_t cutoff = event_retention_->Cutoff();
+    std::string value;
+    Event e;
+    for (it->SeekForPrev(ViewerEventKey(viewer, UINT64_MAX)); it->Valid() && out.size() < limit; it->Prev()) {
+      const std::string_view key = it->key().ToStringView();
+      if (key.size() != 12 || key.substr(0, 4) != prefix) break;
+      const uint64_t offset = FromBigEndian64(key.substr(4));
+      auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kEvents], BigEndian64(offset), &value);
+      if (s.IsNotFound()) continue;  // dropped by the retention
+      AFF_RETURN_IF_ERROR(FromRocks(s, "read event"));
+      if (!DecodeEvent(value, &e)) return absl::DataLossError("event log: undecodable record");
+      if (e.ts < cutoff) continue;
+      e.offset = offset;
+      out.push_back(e);
+    }
+    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "viewer index"));
+    return out;
   }
 
   absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const override {
@@ -345,6 +286,33 @@ class RocksStore final : public Store {
     return absl::OkStatus();
   }
 
+  // Data dirs written before the viewer index get it built once, from the log.
+  absl::Status IndexViewerEvents() {
+    constexpr const char* kIndexed = "meta/viewer_index";
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kIndexed, &v);
+    if (s.ok()) return absl::OkStatus();
+    if (!s.IsNotFound()) return FromRocks(s, "meta");
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEvents]));
+    rocksdb::WriteBatch batch;
+    Event e;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      if (it->key().size() != 8 || !DecodeEvent(it->value().ToStringView(), &e))
+        return absl::DataLossError("event log: undecodable record");
+      batch.Put(cfs_[kViewerEvents], ViewerEventKey(e.viewer, FromBigEndian64(it->key().ToStringView())),
+                rocksdb::Slice());
+      if (batch.Count() >= 100000) {
+        AFF_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index viewers"));
+        batch.Clear();
+      }
+    }
+    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "scan events"));
+    batch.Put(cfs_[kDefault], kIndexed, "1");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Write(wo, &batch), "index viewers");
+  }
+
   static constexpr const char* kMetaPrefix = "meta/";
   static constexpr const char* kNextOffsetKey = "log/next_offset";
   std::unique_ptr<Retention> retention_;        // audit; outlives db_ (declared first)
@@ -410,10 +378,24 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   if (mode == OpenMode::kPrimary) {
     s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
   } else {
+    // A secondary opens the column families the primary has made so far (a data
+    // dir written by an older build has no viewer index yet); the others stay null.
+    std::vector<std::string> existing;
+    AFF_RETURN_IF_ERROR(FromRocks(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing),
+                                  "list column families of " + db_dir));
+    std::vector<rocksdb::ColumnFamilyDescriptor> present;
+    std::vector<int> index;
+    for (int c = 0; c < kNumCf; ++c)
+      if (std::find(existing.begin(), existing.end(), kCfNames[c]) != existing.end())
+        present.push_back(descs[size_t(c)]), index.push_back(c);
     std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
     std::filesystem::create_directories(secondary, ec);
-    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, descs,
-                                     &handles, &raw);
+    std::vector<rocksdb::ColumnFamilyHandle*> opened;
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, &opened, &raw);
+    if (s.ok()) {
+      handles.assign(kNumCf, nullptr);
+      for (size_t i = 0; i < opened.size(); ++i) handles[size_t(index[i])] = opened[i];
+    }
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),

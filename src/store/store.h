@@ -25,6 +25,12 @@ struct EntityRecord {
   Ref creator;             // items only; invalid otherwise
   std::string cohort;      // free label for fairness reporting
   std::string attributes;  // raw JSON object or ""
+  std::vector<std::string> labels{};  // for query filters (labels_any, labels_none)
+  int64_t expires_at = 0;  // unix ms after which it is never recommended; 0: never expires
+  bool deleted = false;    // removed (moderation): never recommended again; an upsert restores it
+
+  // Whether a query at now_ms may return it.
+  bool Recommendable(int64_t now_ms) const { return !deleted && (expires_at == 0 || now_ms < expires_at); }
 };
 
 struct FollowChange {
@@ -54,6 +60,9 @@ class Store {
   // Events older than the store's event retention are skipped.
   virtual absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const = 0;
   virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
+  // A viewer's newest events (at most `limit`), newest first, through an index
+  // kept beside the log (events past the retention are left out).
+  virtual absl::StatusOr<std::vector<Event>> RecentEventsOf(Ref viewer, size_t limit) const = 0;
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
 
   // Audit records, keyed by request id. Put is durable against process crash

@@ -199,3 +199,31 @@ TEST(LiveStateTest, RecentListsNewestDistinctEntitiesFirst) {
 
 }  // namespace
 }  // namespace affinity
+
+namespace affinity {
+namespace {
+
+TEST(RegistryTest, DeletedAndExpiredEntitiesAreNotRecommendableAndAnUpsertRestores) {
+  testing::World w;
+  w.BuildSmall();
+  const Ref i3 = *w.registry.Find("i3");
+  EXPECT_TRUE(w.registry.Recommendable(i3, w.clock.NowMillis()));
+  ASSERT_TRUE(w.ingestor->DeleteEntity("i3").ok());
+  EXPECT_FALSE(w.registry.Recommendable(i3, w.clock.NowMillis()));
+  EXPECT_EQ(w.ingestor->DeleteEntity("nope").code(), absl::StatusCode::kNotFound);
+  RawEntity item{"i3", "item", "c0", "", "", {"jazz"}, w.clock.NowMillis() + 1000};
+  ASSERT_TRUE(w.ingestor->UpsertEntities({item}).ok());
+  EXPECT_TRUE(w.registry.Recommendable(i3, w.clock.NowMillis()));
+  EXPECT_FALSE(w.registry.Recommendable(i3, w.clock.NowMillis() + 1000)) << "expired";
+  item.labels = {"rock"};
+  item.expires_at.reset();
+  ASSERT_TRUE(w.ingestor->UpsertEntities({item}).ok());
+  EXPECT_TRUE(w.registry.WithLabel("jazz", Kind::kItem, 10).empty()) << "no longer carries it";
+  EXPECT_EQ(w.registry.WithLabel("rock", Kind::kItem, 10), std::vector<Ref>{i3});
+  EXPECT_TRUE(w.registry.WithLabel("rock", Kind::kUser, 10).empty());
+  item.expires_at = 5;
+  EXPECT_FALSE(w.ingestor->UpsertEntities({item}).ok()) << "expires_at in seconds or earlier than 1990";
+}
+
+}  // namespace
+}  // namespace affinity

@@ -265,3 +265,101 @@ TEST(AuditLogTest, RecordsQueuedFasterThanOneWriteAreAllStoredAndReadable) {
 
 }  // namespace
 }  // namespace affinity
+
+namespace affinity {
+namespace {
+
+// A data dir as builds before the viewer index wrote it: five column families,
+// entity records in the first layout (u16 cohort length, no labels).
+void WriteOldLayoutDataDir(const std::string& db_dir, const std::vector<Event>& events) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const char* n : {"default", "events", "entities", "follows", "audit"}) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  std::filesystem::create_directories(db_dir);
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(o), db_dir, cfs, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  for (uint64_t i = 0; i < events.size(); ++i) {
+    std::string key(8, '\0');
+    for (int b = 0; b < 8; ++b) key[size_t(b)] = char((i >> (56 - 8 * b)) & 0xFF);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], key, EncodeEvent(events[i])).ok());
+  }
+  std::string entity;
+  const uint32_t ref = Ref(Kind::kCreator, 0).bits, creator = Ref().bits;
+  const uint16_t cohort_len = 3;
+  entity.append(reinterpret_cast<const char*>(&ref), 4).append(reinterpret_cast<const char*>(&creator), 4);
+  entity.append(reinterpret_cast<const char*>(&cohort_len), 2).append("new").append("{\"name\":\"Ana\"}");
+  ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[2], "c0", entity).ok());
+  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+}
+
+TEST(RocksStoreTest, AnOlderDataDirOpensReadsItsEntitiesAndGetsItsViewerIndex) {
+  TempDir dir;
+  WriteOldLayoutDataDir(dir.path() + "/db", {MakeEvent(1, 1), MakeEvent(2, 2), MakeEvent(1, 3)});
+  {  // `affinity batch` may reach it before any server: a secondary opens what is there.
+    auto secondary = OpenRocksStore(dir.path(), OpenMode::kSecondary);
+    ASSERT_TRUE(secondary.ok()) << secondary.status();
+    EXPECT_EQ((*secondary)->NextOffset(), 3u);
+  }
+  auto store = OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::vector<EntityRecord> entities;
+  ASSERT_TRUE((*store)->ScanEntities([&](const EntityRecord& e) { entities.push_back(e); }).ok());
+  ASSERT_EQ(entities.size(), 1u);
+  EXPECT_EQ(entities[0].cohort, "new");
+  EXPECT_EQ(entities[0].attributes, "{\"name\":\"Ana\"}");
+  EXPECT_TRUE(entities[0].labels.empty());
+  EXPECT_TRUE(entities[0].Recommendable(0));
+  auto recent = (*store)->RecentEventsOf(Ref(Kind::kUser, 1), 10);
+  ASSERT_TRUE(recent.ok()) << recent.status();
+  ASSERT_EQ(recent->size(), 2u);
+  EXPECT_EQ((*recent)[0].offset, 2u);  // newest first
+  EXPECT_EQ((*recent)[1].offset, 0u);
+}
+
+TEST(RocksStoreTest, EntityLabelsExpiryAndDeletionSurviveReopen) {
+  TempDir dir;
+  {
+    auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+    EntityRecord e;
+    e.ref = Ref(Kind::kItem, 0);
+    e.ext_id = "i0";
+    e.cohort = "topic-1";
+    e.labels = {"jazz", "live"};
+    e.expires_at = 1'767'225'600'000;
+    e.deleted = true;
+    e.attributes = "{\"name\":\"Song\"}";
+    ASSERT_TRUE(store->PutEntities({e}).ok());
+  }
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  std::vector<EntityRecord> got;
+  ASSERT_TRUE(store->ScanEntities([&](const EntityRecord& e) { got.push_back(e); }).ok());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].labels, (std::vector<std::string>{"jazz", "live"}));
+  EXPECT_EQ(got[0].expires_at, 1'767'225'600'000);
+  EXPECT_TRUE(got[0].deleted);
+  EXPECT_EQ(got[0].cohort, "topic-1");
+  EXPECT_EQ(got[0].attributes, "{\"name\":\"Song\"}");
+}
+
+TEST(RocksStoreTest, RecentEventsOfAViewerAreNewestFirstAndLimited) {
+  TempDir dir;
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  for (uint32_t item = 1; item <= 5; ++item) {
+    std::vector<Event> e = {MakeEvent(7, item), MakeEvent(8, item)};
+    ASSERT_TRUE(store->AppendEvents(e, {}).ok());
+  }
+  auto three = store->RecentEventsOf(Ref(Kind::kUser, 7), 3);
+  ASSERT_TRUE(three.ok());
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_EQ((*three)[0].entity, Ref(Kind::kItem, 5));
+  EXPECT_EQ((*three)[2].entity, Ref(Kind::kItem, 3));
+  for (const Event& e : *three) EXPECT_EQ(e.viewer, Ref(Kind::kUser, 7));
+  EXPECT_TRUE(store->RecentEventsOf(Ref(Kind::kUser, 9), 3)->empty());
+}
+
+}  // namespace
+}  // namespace affinity

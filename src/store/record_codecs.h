@@ -1,0 +1,35 @@
+// The byte layouts of the store's keys and values (docs/storage.md): big-endian
+// keys that sort in log order, the entity record, the stamped audit value and
+// the event's time. Internal to store/.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "base/ids.h"
+#include "store/store.h"
+
+namespace affinity::store_internal {
+
+std::string BigEndian64(uint64_t v);
+uint64_t FromBigEndian64(std::string_view s);
+// follower Ref ‖ target Ref, big endian.
+std::string FollowKey(Ref a, Ref b);
+// viewer Ref ‖ offset, big endian: a viewer's events in log order.
+std::string ViewerEventKey(Ref viewer, uint64_t offset);
+
+std::string EncodeEntity(const EntityRecord& e);
+bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e);
+
+// An audit value: a stamp byte, the write time (i64 little endian), the record.
+std::string EncodeAudit(int64_t written_ms, std::string_view record);
+// The write time (0 when unknown) and the record of an audit value.
+std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v);
+inline int64_t AuditTime(std::string_view v) { return DecodeAudit(v).first; }
+
+// The ts of an encoded event, read from its head only (0 when too short).
+int64_t EventTime(std::string_view v);
+
+}  // namespace affinity::store_internal
