@@ -59,7 +59,11 @@ std::vector<Ref> EntityRegistry::WithLabel(std::string_view label, Kind kind, si
 void EntityRegistry::Publish(const EntityRecord& e) {
   int k = int(e.ref.kind());
   auto previous = Get(e.ref);
-  until_[k].Ensure(e.ref.id()).store(e.deleted ? -1 : std::max<int64_t>(0, e.expires_at), std::memory_order_release);
+  const int64_t until = e.deleted ? -1 : std::max<int64_t>(0, e.expires_at);
+  if (until != 0 || until_[k].Find(e.ref.id())) {
+    until_[k].Ensure(e.ref.id()).store(until, std::memory_order_release);
+    restricted_[k].Ensure(e.ref.id() >> 6).fetch_or(uint64_t(1) << (e.ref.id() & 63), std::memory_order_release);
+  }
   for (const std::string& label : e.labels) {
     if (previous && std::find(previous->labels.begin(), previous->labels.end(), label) != previous->labels.end())
       continue;  // indexed when it first carried it

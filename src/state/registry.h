@@ -40,7 +40,12 @@ class EntityRegistry {
   std::shared_ptr<const std::vector<DenseId>> ItemsOf(DenseId creator) const;
   // Whether a query at now_ms may return it: not deleted, not past expires_at.
   bool Recommendable(Ref r, int64_t now_ms) const {
-    auto* slot = r.valid() ? until_[int(r.kind())].Find(r.id()) : nullptr;
+    if (!r.valid()) return true;
+    // Most entities never expire nor get deleted: a bit per entity (a small,
+    // cached array) says whether to look further.
+    auto* word = restricted_[int(r.kind())].Find(r.id() >> 6);
+    if (!word || !((word->load(std::memory_order_acquire) >> (r.id() & 63)) & 1)) return true;
+    auto* slot = until_[int(r.kind())].Find(r.id());
     const int64_t until = slot ? slot->load(std::memory_order_acquire) : 0;
     return until == 0 || (until > 0 && now_ms < until);
   }
@@ -68,8 +73,10 @@ class EntityRegistry {
   std::array<ChunkedArray<std::atomic<std::shared_ptr<const Info>>>, kNumKinds> infos_;
   ChunkedArray<std::atomic<std::shared_ptr<const std::vector<DenseId>>>> creator_items_;
   ChunkedArray<std::atomic<uint32_t>> item_creator_;  // Ref bits + 1 of each item's creator (0 = none)
-  // Per kind: 0 = recommendable, -1 = deleted, else expires_at (unix ms).
+  // Per kind: 0 = recommendable, -1 = deleted, else expires_at (unix ms); and a
+  // bit per entity set once it ever had a nonzero value here.
   std::array<ChunkedArray<std::atomic<int64_t>>, kNumKinds> until_;
+  std::array<ChunkedArray<std::atomic<uint64_t>>, kNumKinds> restricted_;
   // Label -> entities that carried it when published (checked against their
   // current labels on read); appended under write_mu_, read under labels_mu_.
   mutable std::shared_mutex labels_mu_;
