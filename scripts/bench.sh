@@ -75,8 +75,8 @@ wrk -t1 -c4 -d10s --latency -s bench/load/feedback.lua "http://127.0.0.1:$PORT" 
 echo "server RSS after ingest: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
 
 # Side by side with a reference build (COMPARE_REF, default 51f35e4; empty skips):
-# the load above as a new user meets it — each build batches a freshly imported
-# copy of the medium world and is loaded right after it starts, runs alternating
+# the load above as a new user meets it — each build imports and batches the
+# medium world itself and is loaded right after it starts, runs alternating
 # (scripts/bench_compare.sh). The reference is built once in $BUILD-ref.
 COMPARE_REF=${COMPARE_REF-51f35e4}
 if [ -n "$COMPARE_REF" ] && git rev-parse --verify -q "$COMPARE_REF^{commit}" > /dev/null; then
@@ -91,12 +91,9 @@ if [ -n "$COMPARE_REF" ] && git rev-parse --verify -q "$COMPARE_REF^{commit}" > 
     echo "$COMPARE_REF" > "$BUILD-ref/commit"
   fi
   WORLD="$MEDIUM-compare"
-  if [ ! -f "$WORLD/medium/db/CURRENT" ]; then
-    rm -rf "$WORLD"
-    mkdir -p "$WORLD"
-    "$BIN" import --data "$WORLD/medium" --format native "$MEDIUM-src" > /dev/null
-  fi
-  rm -rf "$WORLD"/batched-*
+  rm -rf "$WORLD"
+  mkdir -p "$WORLD"
+  ln -s "$(realpath "$MEDIUM-src")" "$WORLD/medium-src"
   echo "== side by side: A = $COMPARE_REF, B = this build ($(git rev-parse --short HEAD))" | tee "$OUT/compare.txt"
   ROUNDS=${ROUNDS:-4} DURATION=${COMPARE_DURATION:-30s} bash scripts/bench_compare.sh "$BUILD-ref/build/affinity" \
     "$BIN" "$WORLD" "$OUT/compare" | tee -a "$OUT/compare.txt"

@@ -7,7 +7,9 @@
 # alternate run by run (A B A B ...) so that the machine's drift hits both; the
 # summary gives each build's median queries/s and p99.
 #   scripts/bench_compare.sh BIN_A BIN_B WORLD OUT
-# WORLD holds the imported medium world (WORLD/medium, from `generate` + `import`).
+# WORLD holds the generated medium world (WORLD/medium-src, from `generate`);
+# each build imports it and batches it once (WORLD/batched-A, WORLD/batched-B),
+# as a user of that build would.
 # ROUNDS (default 3), DURATION (30s), USERS (2000 viewers), PORT (18191).
 set -euo pipefail
 A=${1:?usage: bench_compare.sh BIN_A BIN_B WORLD OUT}
@@ -24,7 +26,7 @@ for side in A B; do
   bin=$([ "$side" = A ] && echo "$A" || echo "$B")
   if [ ! -f "$WORLD/batched-$side/snapshots/CURRENT" ]; then
     rm -rf "$WORLD/batched-$side"
-    cp -a "$WORLD/medium" "$WORLD/batched-$side"
+    "$bin" import --data "$WORLD/batched-$side" --format native "$WORLD/medium-src" > "$OUT/import-$side.log" 2>&1
     "$bin" batch --data "$WORLD/batched-$side" > "$OUT/batch-$side.log" 2>&1
   fi
 done

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "base/json_writer.h"
+#include "audit/audit_record.h"
 #include "query/response_json.h"
 #include "bench_world.h"
 
@@ -45,6 +46,28 @@ void BM_WriteQueryResponse(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_WriteQueryResponse);
+
+// The audit record of a 20-result blend response: arg 0 JSON (schema 1),
+// arg 1 binary (schema 2); arg 2 with the ranker inputs logged. The "bytes"
+// counter is the record's size before the store's block compression.
+void BM_BuildAuditRecord(benchmark::State& state) {
+  BenchWorld& w = GetBenchWorld();
+  QueryRequest q;
+  q.viewer_id = w.viewers[1];
+  q.k = 20;
+  q.audit = false;
+  q.want_inputs = true;
+  auto r = *w.engine->QueryWith(q, w.snapshot.get());
+  const bool binary = state.range(0) == 1, inputs = state.range(1) == 1;
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string rec = binary ? BuildAuditRecord(q, r, 1767225600000, inputs) : BuildAuditRecordJson(q, r, 1767225600000, inputs);
+    bytes = rec.size();
+    benchmark::DoNotOptimize(rec);
+  }
+  state.counters["bytes"] = double(bytes);
+}
+BENCHMARK(BM_BuildAuditRecord)->ArgNames({"binary", "inputs"})->ArgsProduct({{0, 1}, {0, 1}});
 
 }  // namespace
 }  // namespace affinity::bench

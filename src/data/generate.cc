@@ -11,6 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace affinity {
 namespace {
 
@@ -53,6 +55,27 @@ class Writer {
 };
 
 constexpr const char* kRegions[] = {"na", "eu", "latam", "apac", "africa"};
+
+// Readable names, derived from the id alone (no random draws, so the events are
+// the same with or without them): people, bands for creators, titles for items.
+constexpr const char* kFirst[] = {"Ana", "Bo", "Cy", "Dana", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lea",
+                                  "Milo", "Nia", "Omar", "Pia", "Quin", "Rosa", "Sami", "Tess", "Ugo", "Vera",
+                                  "Wes", "Xena", "Yuki", "Zoe"};
+constexpr const char* kLast[] = {"Silva", "Okafor", "Novak", "Berg", "Tanaka", "Moreau", "Rossi", "Khan", "Lund",
+                                 "Park", "Mendes", "Haas", "Ito", "Costa", "Ward", "Dubois"};
+constexpr const char* kAdjectives[] = {"Quiet", "Golden", "Electric", "Velvet", "Midnight", "Paper", "Neon", "Silver",
+                                       "Wild", "Lunar", "Amber", "Hidden", "Crimson", "Hollow", "Bright", "Distant"};
+constexpr const char* kNouns[] = {"Harbor", "Owls", "Rivers", "Engines", "Gardens", "Lanterns", "Tides", "Foxes",
+                                  "Mirrors", "Echoes", "Orchards", "Comets", "Bridges", "Meadows", "Signals", "Pines"};
+
+template <size_t A, size_t B>
+std::string TwoWordName(int64_t id, const char* const (&a)[A], const char* const (&b)[B], const char* sep,
+                        const char* prefix = "") {
+  const int64_t combos = int64_t(A * B);
+  std::string name = absl::StrCat(prefix, a[size_t(id % int64_t(A))], sep, b[size_t((id / int64_t(A)) % int64_t(B))]);
+  if (id >= combos) absl::StrAppend(&name, " ", id / combos + 1);
+  return name;
+}
 
 
 struct Item {
@@ -184,16 +207,18 @@ absl::Status WorldBuilder::WriteEntities(const std::string& path) const {
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return absl::InternalError("cannot write " + path);
   Writer w(f);
-  fmt::format_to(std::back_inserter(w.buf()), "id\tkind\tcreator_id\tcohort\n");
+  auto out = std::back_inserter(w.buf());
+  fmt::format_to(out, "id\tkind\tcreator_id\tcohort\tname\n");
   for (int64_t u = 0; u < o_.users; ++u) {
-    fmt::format_to(std::back_inserter(w.buf()), "u{}\tuser\t\t{}\n", u, kRegions[user_comm_[u] % 5]);
+    fmt::format_to(out, "u{}\tuser\t\t{}\t{}\n", u, kRegions[user_comm_[u] % 5], TwoWordName(u, kFirst, kLast, " "));
     w.MaybeFlush();
   }
   for (int64_t c = 0; c < o_.creators; ++c)
-    fmt::format_to(std::back_inserter(w.buf()), "c{}\tcreator\t\t{}\n", c,
-                   creator_start_[c] > start_ ? "new" : "established");
+    fmt::format_to(out, "c{}\tcreator\t\t{}\t{}\n", c, creator_start_[c] > start_ ? "new" : "established",
+                   TwoWordName(c, kAdjectives, kNouns, " ", "The "));
   for (int64_t i = 0; i < o_.items; ++i) {
-    fmt::format_to(std::back_inserter(w.buf()), "i{}\titem\tc{}\ttopic-{}\n", i, items_[i].creator, items_[i].topic);
+    fmt::format_to(out, "i{}\titem\tc{}\ttopic-{}\t{}\n", i, items_[i].creator, items_[i].topic,
+                   TwoWordName(i * 7 + 3, kAdjectives, kNouns, " "));
     w.MaybeFlush();
   }
   w.Flush();

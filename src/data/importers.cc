@@ -45,17 +45,20 @@ absl::Status ParseNative(const std::string& dir, ParsedDataset* out) {
   const std::string ef = dir + "/entities.tsv", vf = dir + "/events.tsv";
   AFF_RETURN_IF_ERROR(ForEachLine(ef, [&](size_t n, std::string_view line) -> absl::Status {
     if (n == 1) {
-      if (line.substr(0, 2) != "id") return LineError(ef, n, "expected the header 'id\\tkind\\tcreator_id\\tcohort'");
+      if (line.substr(0, 2) != "id")
+        return LineError(ef, n, "expected the header 'id\\tkind\\tcreator_id\\tcohort' (and optionally '\\tname')");
       return absl::OkStatus();
     }
     if (line.empty()) return absl::OkStatus();
     auto f = Split(line, '\t');
-    if (f.size() < 3 || f.size() > 4) return LineError(ef, n, "expected 4 tab-separated fields (id, kind, creator_id, cohort)");
+    if (f.size() < 3 || f.size() > 5)
+      return LineError(ef, n, "expected 4 tab-separated fields (id, kind, creator_id, cohort) and an optional name");
     RawEntity e;
     e.id = f[0];
     e.kind = f[1];
     e.creator_id = f[2];
-    if (f.size() == 4) e.cohort = f[3];
+    if (f.size() >= 4) e.cohort = f[3];
+    if (f.size() == 5 && !f[4].empty()) e.attributes = NameAttribute(f[4]);
     out->entities.push_back(std::move(e));
     return absl::OkStatus();
   }));

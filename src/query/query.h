@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ struct QueryRequest {
   ExplainMode explain = ExplainMode::kTop;
   int deadline_ms = 0;             // 0: the configured default
   int max_per_creator = -1;        // -1: the configured default; 0: no cap
-  bool exclude_engaged = false;    // drop entities the viewer already engaged with
+  // Drop entities the viewer already engaged with; unset: true for items (what
+  // a viewer consumed is not news), false for people and creators.
+  std::optional<bool> exclude_engaged;
   double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
   double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
   std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded

@@ -120,12 +120,13 @@ CandidateSet GatherCandidates(const SourceContext& ctx, const QueryRequest& req,
 std::vector<Scored> FilterAndOrder(std::vector<Scored> scored, const CandidateSet& set, const ViewerScope& v,
                                    const QueryRequest& req, const EntityRegistry& registry) {
   const auto& items = set.items();
+  const bool exclude_engaged = req.exclude_engaged.value_or(req.target == Kind::kItem);
   std::vector<Scored> kept;
   kept.reserve(scored.size());
   for (auto& s : scored) {
     const Candidate& c = items[s.index];
     if (c.ref == v.viewer || v.excluded.count(c.ref.bits) || v.state->Hid(c.ref)) continue;
-    if (req.exclude_engaged && v.state->Engaged(c.ref)) continue;
+    if (exclude_engaged && v.state->Engaged(c.ref)) continue;
     if (req.target != Kind::kItem && v.state->Follows(c.ref)) continue;
     if (c.ref.id() >= registry.Count(c.ref.kind())) continue;
     if (!registry.Recommendable(c.ref, v.ctx.now_ms)) continue;  // deleted or expired
