@@ -170,7 +170,8 @@ HttpResponse ApiRoutes::ViewerEvents(const std::string& viewer_id, const std::st
     const std::string_view key = param.substr(0, eq);
     if (key != "limit") return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: limit");
     auto n = ParseInt64(eq == std::string_view::npos ? "" : param.substr(eq + 1));
-    if (!n || *n < 1 || *n > 1000) return Error(422, "invalid", "limit must be an integer from 1 to 1000");
+    if (!n || *n < 1 || *n > int64_t(ViewerState::kMaxFeedback))
+      return Error(422, "invalid", "limit must be an integer from 1 to " + std::to_string(ViewerState::kMaxFeedback));
     limit = *n;
   }
   auto events = d_.catalog->RecentEvents(viewer_id, size_t(limit));

@@ -32,6 +32,7 @@ struct EvalOptions {
   std::string ranker_model;    // --ranker learned: evaluate this saved model instead of training one
   std::string save_model;      // --ranker learned: save the trained model here
   std::string target;          // hetrec-lastfm: "creators" (held-out plays) or "users" (held-out friendships)
+  std::string config_path;     // the configuration file the settings came from ("" = defaults), for the report
 };
 
 struct CohortRow {
@@ -46,6 +47,12 @@ struct TierRow {
   double catalogue_share = 0;   // share of entities in the tier
   double exposure_share = 0;    // share of recommendation slots given to it
   double recall = 0;            // hits / test items in the tier
+};
+
+// A published figure for a known split, shown beside the run.
+struct PublishedResult {
+  std::string method;
+  double recall = 0, ndcg = 0;
 };
 
 struct EvalResult {
@@ -71,7 +78,9 @@ struct EvalResult {
   std::string target;
   // Link prediction: the same metrics for graph baselines computed by this tool
   // on the training graph (common neighbours, Adamic-Adar).
-  std::map<std::string, UserMetrics> baselines;
+  std::map<std::string, UserMetrics> baselines;       // popularity, and graph baselines for people
+  std::vector<PublishedResult> published;            // for a split with published figures (LightGCN Gowalla)
+  std::vector<std::pair<std::string, std::string>> run_info;  // version, date, options: the report's metadata
   // Each test user's ranked list (external ids), in test-file order.
   std::vector<std::pair<std::string, std::vector<std::string>>> topk;
 };

@@ -1,5 +1,6 @@
 // The HTML evaluation report: one self-contained file, inline SVG, no scripts.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -27,16 +28,38 @@ std::string Escape(const std::string& s) {
 
 constexpr int W = 560, H = 300, L = 60, R = 20, T = 20, B = 50;
 
-std::string Axes(const std::string& xlabel, const std::string& ylabel, double ymax) {
+// A y axis that ends on a round value: the top and four ticks at 1, 2, 2.5 or 5
+// times a power of ten (0.05, 0.10, ... rather than 0.107, 0.213, ...).
+struct Scale {
+  double top, step;
+  int digits;
+};
+Scale NiceScale(double max) {
+  if (!(max > 0)) return {1, 0.25, 2};
+  const double raw = max / 4, mag = std::pow(10.0, std::floor(std::log10(raw)));
+  double step = 10 * mag;
+  for (double m : {1.0, 2.0, 2.5, 5.0})
+    if (m * mag >= raw) {
+      step = m * mag;
+      break;
+    }
+  const int digits = std::max(0, int(-std::floor(std::log10(step) + 1e-9)) + (step / mag == 2.5 ? 1 : 0));
+  return {step * std::ceil(max / step - 1e-9), step, digits};
+}
+
+std::string Axes(const std::string& xlabel, const std::string& ylabel, double max) {
+  const Scale sc = NiceScale(max);
+  const double ymax = sc.top;
   std::string s = "<line x1='" + std::to_string(L) + "' y1='" + std::to_string(H - B) + "' x2='" + std::to_string(W - R) +
                   "' y2='" + std::to_string(H - B) + "' stroke='#333'/>";
   s += "<line x1='" + std::to_string(L) + "' y1='" + std::to_string(T) + "' x2='" + std::to_string(L) + "' y2='" +
        std::to_string(H - B) + "' stroke='#333'/>";
-  for (int i = 0; i <= 4; ++i) {
-    double v = ymax * i / 4;
-    int y = H - B - int((H - B - T) * i / 4.0);
+  const int ticks = int(std::lround(ymax / sc.step));
+  for (int i = 0; i <= ticks; ++i) {
+    double v = sc.step * i;
+    int y = H - B - int((H - B - T) * v / ymax);
     s += "<text x='" + std::to_string(L - 6) + "' y='" + std::to_string(y + 4) + "' font-size='11' text-anchor='end'>" +
-         Fmt(v, 3) + "</text>";
+         Fmt(v, sc.digits) + "</text>";
     s += "<line x1='" + std::to_string(L) + "' y1='" + std::to_string(y) + "' x2='" + std::to_string(W - R) + "' y2='" +
          std::to_string(y) + "' stroke='#eee'/>";
   }
@@ -57,7 +80,7 @@ std::string LinePlot(const std::vector<std::pair<std::string, std::vector<std::p
       ymax = std::max(ymax, y);
       n = std::max(n, pts.size());
     }
-  ymax = ymax > 0 ? ymax * 1.1 : 1;
+  ymax = NiceScale(ymax).top;
   std::string s = "<svg xmlns='http://www.w3.org/2000/svg' width='" + std::to_string(W) + "' height='" + std::to_string(H) + "'>";
   s += Axes(xlabel, ylabel, ymax);
   auto px = [&](size_t i) { return L + 20 + int((W - L - R - 40) * (n > 1 ? double(i) / double(n - 1) : 0.5)); };
@@ -86,7 +109,7 @@ std::string BarPlot(const std::vector<std::pair<std::string, std::vector<double>
   double ymax = 0;
   for (auto& [name, vals] : groups)
     for (double v : vals) ymax = std::max(ymax, v);
-  ymax = ymax > 0 ? ymax * 1.15 : 1;
+  ymax = NiceScale(ymax).top;
   std::string s = "<svg xmlns='http://www.w3.org/2000/svg' width='" + std::to_string(W) + "' height='" + std::to_string(H) + "'>";
   s += Axes("", ylabel, ymax);
   const double gw = double(W - L - R) / double(std::max<size_t>(1, groups.size()));
@@ -119,19 +142,27 @@ std::string EvalReportHtml(const EvalResult& r) {
   h += "<p>dataset <code>" + Escape(r.dataset) + "</code>, ranker <code>" + Escape(r.ranker) + "</code>, " +
        std::to_string(r.users) + " test users, full ranking with training items excluded, through the serving path. "
        "Build " + Fmt(r.build_seconds, 1) + " s, ranking " + Fmt(r.rank_seconds, 1) + " s.</p>";
+  h += "<table><tr><th>run</th><th></th></tr>";
+  for (const auto& [key, value] : r.run_info)
+    h += "<tr><td>" + Escape(key) + "</td><td style='text-align:left'><code>" + Escape(value) + "</code></td></tr>";
+  h += "</table>";
   h += "<table><tr><th>k</th><th>recall</th><th>NDCG</th><th>precision</th><th>MAP</th><th>hit rate</th></tr>";
   for (const auto& [k, m] : r.curve)
     h += "<tr><td>" + std::to_string(k) + "</td><td>" + Fmt(m.recall) + "</td><td>" + Fmt(m.ndcg) + "</td><td>" +
          Fmt(m.precision) + "</td><td>" + Fmt(m.ap) + "</td><td>" + Fmt(m.hit) + "</td></tr>";
-  if (!r.baselines.empty()) {
-    h += "</table><h3>Graph baselines on the same split</h3><table><tr><th>method</th><th>recall</th><th>NDCG</th>"
-         "<th>precision</th><th>hit rate</th></tr>";
-    auto row = [&](const std::string& name, const UserMetrics& m) {
-      h += "<tr><td>" + Escape(name) + "</td><td>" + Fmt(m.recall) + "</td><td>" + Fmt(m.ndcg) + "</td><td>" +
-           Fmt(m.precision) + "</td><td>" + Fmt(m.hit) + "</td></tr>";
-    };
-    row("affinity (" + r.ranker + ")", r.at_k);
-    for (const auto& [name, m] : r.baselines) row(name, m);
+  h += "</table><h3>Beside baselines on the same split (k = " + std::to_string(r.k) +
+       ")</h3><table><tr><th>method</th><th>recall</th><th>NDCG</th><th>precision</th><th>hit rate</th></tr>";
+  auto row = [&](const std::string& name, const UserMetrics& m) {
+    h += "<tr><td>" + Escape(name) + "</td><td>" + Fmt(m.recall) + "</td><td>" + Fmt(m.ndcg) + "</td><td>" +
+         Fmt(m.precision) + "</td><td>" + Fmt(m.hit) + "</td></tr>";
+  };
+  row("affinity (" + r.ranker + ")", r.at_k);
+  for (const auto& [name, m] : r.baselines) row(name, m);
+  if (!r.published.empty()) {
+    h += "</table><h3>Published results on this split (recall@20, NDCG@20, as their papers report them)</h3>"
+         "<table><tr><th>method</th><th>recall</th><th>NDCG</th></tr>";
+    for (const auto& p : r.published)
+      h += "<tr><td>" + Escape(p.method) + "</td><td>" + Fmt(p.recall) + "</td><td>" + Fmt(p.ndcg) + "</td></tr>";
   }
   h += "</table><p>coverage@" + std::to_string(r.k) + " " + Fmt(r.coverage) + "; popularity bias (mean popularity percentile of "
        "recommendations) " + Fmt(r.popularity_bias) + "</p><div class='plots'>";

@@ -114,7 +114,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->models->Start();
   s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
                                               s->audit.get(), clock);
-  s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry);
+  s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
   s->routes = std::make_unique<ApiRoutes>(
       ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(), s->status.get(), metrics});
   s->routes->SetReady(true);

@@ -16,7 +16,12 @@ absl::StatusOr<std::vector<ViewerEvent>> Catalog::RecentEvents(const std::string
   if (ref->kind() != Kind::kUser)
     return absl::InvalidArgumentError("'" + viewer_id + "' is " + (ref->kind() == Kind::kItem ? "an " : "a ") +
                                       std::string(KindName(ref->kind())) + ", not a viewer");
-  auto events = store_->RecentEventsOf(*ref, limit);
+  // The live state keeps the offsets of each viewer's newest events; the log
+  // holds the events.
+  const auto state = live_->Viewer(*ref);
+  std::vector<uint64_t> offsets(state->feedback.rbegin(), state->feedback.rend());
+  if (offsets.size() > limit) offsets.resize(limit);
+  auto events = store_->ReadEvents(offsets);
   if (!events.ok()) return events.status();
   std::vector<ViewerEvent> out;
   out.reserve(events->size());

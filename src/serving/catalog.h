@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "events/event.h"
+#include "state/live_state.h"
 #include "state/registry.h"
 #include "store/store.h"
 
@@ -26,16 +27,19 @@ struct ViewerEvent {
 
 class Catalog {
  public:
-  Catalog(const Store* store, const EntityRegistry* registry) : store_(store), registry_(registry) {}
+  Catalog(const Store* store, const EntityRegistry* registry, const LiveState* live)
+      : store_(store), registry_(registry), live_(live) {}
   // NotFound for an unknown or deleted entity.
   absl::StatusOr<std::shared_ptr<const EntityRecord>> Entity(const std::string& id) const;
-  // The viewer's newest feedback, newest first (NotFound for an unknown viewer).
+  // The viewer's newest feedback (at most ViewerState::kMaxFeedback), newest
+  // first (NotFound for an unknown viewer).
   absl::StatusOr<std::vector<ViewerEvent>> RecentEvents(const std::string& viewer_id, size_t limit) const;
   const EntityRegistry& registry() const { return *registry_; }
 
  private:
   const Store* store_;
   const EntityRegistry* registry_;
+  const LiveState* live_;
 };
 
 }  // namespace affinity

@@ -93,6 +93,8 @@ std::vector<Ref> LiveState::Recent(Kind k, size_t n) const {
 
 void LiveState::ApplyToViewer(ViewerState& v, const Event& e) {
   v.events++;
+  v.feedback.push_back(e.offset);
+  if (v.feedback.size() > ViewerState::kMaxFeedback) v.feedback.erase(v.feedback.begin());
   v.last_ts = std::max(v.last_ts, e.ts);
   switch (e.action) {
     case Action::kFollow: InsertSorted(v.follows, e.entity); break;

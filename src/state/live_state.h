@@ -30,10 +30,12 @@ struct Interaction {
 
 struct ViewerState {
   static constexpr size_t kMaxRecent = 64;
+  static constexpr size_t kMaxFeedback = 100;
   std::vector<Ref> follows;           // sorted
   std::vector<Ref> hidden;            // sorted
   std::vector<Interaction> recent;    // positive interactions, oldest first
   std::vector<Ref> engaged;           // every entity ever engaged positively, sorted
+  std::vector<uint64_t> feedback;     // log offsets of the newest kMaxFeedback events (any action), oldest first
   uint32_t events = 0;                // events ever applied for this viewer
   int64_t last_ts = 0;
 

@@ -22,10 +22,6 @@ std::string FollowKey(Ref a, Ref b) {
   return BigEndian64((uint64_t(a.bits) << 32) | b.bits);
 }
 
-std::string ViewerEventKey(Ref viewer, uint64_t offset) {
-  return BigEndian64(uint64_t(viewer.bits) << 32).substr(0, 4) + BigEndian64(offset);
-}
-
 // The entity value: u32 Ref, u32 creator Ref, then either a u16 cohort length
 // and the cohort (the first layout), or 0xFFFF and the extended layout: u8 2,
 // u16 cohort length, cohort, i64 expires_at (unix ms, 0 = never), u8 deleted,

@@ -17,8 +17,6 @@ std::string BigEndian64(uint64_t v);
 uint64_t FromBigEndian64(std::string_view s);
 // follower Ref ‖ target Ref, big endian.
 std::string FollowKey(Ref a, Ref b);
-// viewer Ref ‖ offset, big endian: a viewer's events in log order.
-std::string ViewerEventKey(Ref viewer, uint64_t offset);
 
 std::string EncodeEntity(const EntityRecord& e);
 bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e);

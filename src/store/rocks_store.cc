@@ -21,8 +21,8 @@ namespace {
 
 using namespace store_internal;
 
-constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "viewer_events"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kViewerEvents, kNumCf };
+constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kNumCf };
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -70,16 +70,12 @@ class RocksStore final : public Store {
         mode_(mode) {}
 
   ~RocksStore() override {
-    for (auto* cf : cfs_)
-      if (cf) db_->DestroyColumnFamilyHandle(cf);
+    for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
     cfs_.clear();
     db_.reset();  // before the compaction filter it holds
   }
 
-  absl::Status Init() {
-    AFF_RETURN_IF_ERROR(LoadNextOffset());
-    return mode_ == OpenMode::kPrimary ? IndexViewerEvents() : absl::OkStatus();
-  }
+  absl::Status Init() { return LoadNextOffset(); }
 
   absl::Status AppendEvents(std::vector<Event>& events,
                             const std::vector<FollowChange>& follows) override {
@@ -93,7 +89,6 @@ class RocksStore final : public Store {
       for (auto& e : events) {
         e.offset = off++;
         batch.Put(cfs_[kEvents], BigEndian64(e.offset), EncodeEvent(e));
-        batch.Put(cfs_[kViewerEvents], ViewerEventKey(e.viewer, e.offset), rocksdb::Slice());
       }
       // The log's length survives its oldest events being dropped (retention):
       // offsets are never reused.
@@ -152,18 +147,12 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scan entities");
   }
 
-  absl::StatusOr<std::vector<Event>> RecentEventsOf(Ref viewer, size_t limit) const override {
+  absl::StatusOr<std::vector<Event>> ReadEvents(const std::vector<uint64_t>& offsets) const override {
     std::vector<Event> out;
-    if (!cfs_[kViewerEvents]) return absl::FailedPreconditionError("the viewer index is not open in this store");
-    const std::string prefix = ViewerEventKey(viewer, 0).substr(0, 4);
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kViewerEvents]));
     const int64_t cutoff = event_retention_->Cutoff();
     std::string value;
     Event e;
-    for (it->SeekForPrev(ViewerEventKey(viewer, UINT64_MAX)); it->Valid() && out.size() < limit; it->Prev()) {
-      const std::string_view key = it->key().ToStringView();
-      if (key.size() != 12 || key.substr(0, 4) != prefix) break;
-      const uint64_t offset = FromBigEndian64(key.substr(4));
+    for (uint64_t offset : offsets) {
       auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kEvents], BigEndian64(offset), &value);
       if (s.IsNotFound()) continue;  // dropped by the retention
       AFF_RETURN_IF_ERROR(FromRocks(s, "read event"));
@@ -172,7 +161,6 @@ class RocksStore final : public Store {
       e.offset = offset;
       out.push_back(e);
     }
-    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "viewer index"));
     return out;
   }
 
@@ -286,33 +274,6 @@ class RocksStore final : public Store {
     return absl::OkStatus();
   }
 
-  // Data dirs written before the viewer index get it built once, from the log.
-  absl::Status IndexViewerEvents() {
-    constexpr const char* kIndexed = "meta/viewer_index";
-    std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kIndexed, &v);
-    if (s.ok()) return absl::OkStatus();
-    if (!s.IsNotFound()) return FromRocks(s, "meta");
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEvents]));
-    rocksdb::WriteBatch batch;
-    Event e;
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      if (it->key().size() != 8 || !DecodeEvent(it->value().ToStringView(), &e))
-        return absl::DataLossError("event log: undecodable record");
-      batch.Put(cfs_[kViewerEvents], ViewerEventKey(e.viewer, FromBigEndian64(it->key().ToStringView())),
-                rocksdb::Slice());
-      if (batch.Count() >= 100000) {
-        AFF_RETURN_IF_ERROR(FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "index viewers"));
-        batch.Clear();
-      }
-    }
-    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "scan events"));
-    batch.Put(cfs_[kDefault], kIndexed, "1");
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return FromRocks(db_->Write(wo, &batch), "index viewers");
-  }
-
   static constexpr const char* kMetaPrefix = "meta/";
   static constexpr const char* kNextOffsetKey = "log/next_offset";
   std::unique_ptr<Retention> retention_;        // audit; outlives db_ (declared first)
@@ -378,24 +339,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   if (mode == OpenMode::kPrimary) {
     s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
   } else {
-    // A secondary opens the column families the primary has made so far (a data
-    // dir written by an older build has no viewer index yet); the others stay null.
-    std::vector<std::string> existing;
-    AFF_RETURN_IF_ERROR(FromRocks(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing),
-                                  "list column families of " + db_dir));
-    std::vector<rocksdb::ColumnFamilyDescriptor> present;
-    std::vector<int> index;
-    for (int c = 0; c < kNumCf; ++c)
-      if (std::find(existing.begin(), existing.end(), kCfNames[c]) != existing.end())
-        present.push_back(descs[size_t(c)]), index.push_back(c);
     std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
     std::filesystem::create_directories(secondary, ec);
-    std::vector<rocksdb::ColumnFamilyHandle*> opened;
-    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, &opened, &raw);
-    if (s.ok()) {
-      handles.assign(kNumCf, nullptr);
-      for (size_t i = 0; i < opened.size(); ++i) handles[size_t(index[i])] = opened[i];
-    }
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, descs,
+                                     &handles, &raw);
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),

@@ -60,9 +60,9 @@ class Store {
   // Events older than the store's event retention are skipped.
   virtual absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const = 0;
   virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
-  // A viewer's newest events (at most `limit`), newest first, through an index
-  // kept beside the log (events past the retention are left out).
-  virtual absl::StatusOr<std::vector<Event>> RecentEventsOf(Ref viewer, size_t limit) const = 0;
+  // The events at these offsets, in the order given; offsets no longer held
+  // (past the retention) are left out.
+  virtual absl::StatusOr<std::vector<Event>> ReadEvents(const std::vector<uint64_t>& offsets) const = 0;
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
 
   // Audit records, keyed by request id. Put is durable against process crash

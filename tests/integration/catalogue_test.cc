@@ -121,6 +121,14 @@ TEST_F(CatalogueTest, ViewerEventsComeBackNewestFirst) {
   EXPECT_GT(all.size(), 3u) << "the generated history is there too";
   EXPECT_EQ(Get(port(), "/affinity/viewers/nobody/events").status, 404);
   EXPECT_EQ(Get(port(), "/affinity/viewers/u7/events?limit=0").status, 422);
+  EXPECT_EQ(Get(port(), "/affinity/viewers/u7/events?limit=101").status, 422);
+  // After a restart (the live state is replayed) the same events come back.
+  server_.reset();
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  auto again = Json(Get(port(), "/affinity/viewers/u7/events?limit=2").body)["events"].get_array();
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(std::string_view(again.at(0)["entity_id"]), "i3");
   EXPECT_EQ(Get(port(), "/affinity/viewers/u7/events?count=5").status, 422);
 }
 

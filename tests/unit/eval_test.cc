@@ -140,6 +140,26 @@ TEST(EvaluatorTest, ReportIsHtmlWithSvgPlots) {
   size_t svgs = 0;
   for (size_t p = html.find("<svg"); p != std::string::npos; p = html.find("<svg", p + 1)) ++svgs;
   EXPECT_EQ(svgs, 4u);
+  // Beside the run: the popularity baseline and what produced it.
+  EXPECT_NE(html.find("<td>popularity</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>date</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>configuration</td>"), std::string::npos);
+  EXPECT_GE(r->at_k.ndcg, r->baselines.at("popularity").ndcg);
+  // Axis ticks are round: each plot's ticks are 0, s, 2s, ... with s one of 1, 2,
+  // 2.5 or 5 times a power of ten (not 0.107, 0.213, ...).
+  for (size_t svg = html.find("<svg"); svg != std::string::npos; svg = html.find("<svg", svg + 1)) {
+    const size_t end = html.find("</svg>", svg);
+    std::vector<double> ticks;
+    for (size_t p = html.find("text-anchor='end'>", svg); p < end; p = html.find("text-anchor='end'>", p + 1))
+      ticks.push_back(std::stod(html.substr(p + 18, html.find('<', p + 18) - p - 18)));
+    ASSERT_GE(ticks.size(), 3u);
+    const double step = ticks[1] - ticks[0];
+    const double mantissa = step / std::pow(10.0, std::floor(std::log10(step)));
+    EXPECT_TRUE(std::fabs(mantissa - 1) < 1e-6 || std::fabs(mantissa - 2) < 1e-6 || std::fabs(mantissa - 2.5) < 1e-6 ||
+                std::fabs(mantissa - 5) < 1e-6)
+        << step;
+    for (size_t i = 0; i < ticks.size(); ++i) EXPECT_NEAR(ticks[i], double(i) * step, 1e-9) << i;
+  }
   std::string json = EvalJson(*r);
   for (const char* key : {"\"k\":20", "\"users\":12", "\"recall\"", "\"ndcg\"", "\"precision\"", "\"map\"", "\"coverage\"", "\"seconds\""})
     EXPECT_NE(json.find(key), std::string::npos) << key;
@@ -169,7 +189,8 @@ TEST(EvaluatorTest, LinkPredictionReportsGraphBaselinesOnTheSameSplit) {
   auto r = RunEval(o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->target, "users");
-  ASSERT_EQ(r->baselines.size(), 2u);
+  ASSERT_EQ(r->baselines.size(), 3u);
+  EXPECT_TRUE(r->baselines.count("popularity"));
   EXPECT_GT(r->baselines["common_neighbors"].recall, 0.9);
   EXPECT_GT(r->baselines["adamic_adar"].recall, 0.9);
   EXPECT_GT(r->at_k.recall, 0.9);

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "testing/world.h"
 
 namespace affinity {
@@ -202,6 +204,27 @@ TEST(LiveStateTest, RecentListsNewestDistinctEntitiesFirst) {
 
 namespace affinity {
 namespace {
+
+TEST(LiveStateTest, KeepsTheOffsetsOfEachViewersNewestEventsOfEveryAction) {
+  testing::World w;
+  w.BuildSmall();
+  ASSERT_TRUE(w.Events({testing::World::Ev("u1", "i3", "hide"), testing::World::Ev("u1", "u5", "follow")}).ok());
+  auto state = w.live->Viewer(*w.registry.Find("u1"));
+  ASSERT_GE(state->feedback.size(), 2u);
+  const uint64_t next = w.store->NextOffset();
+  EXPECT_EQ(state->feedback.back(), next - 1);
+  EXPECT_EQ(state->feedback[state->feedback.size() - 2], next - 2);
+  std::vector<RawEvent> many;
+  for (int i = 0; i < 150; ++i) many.push_back(testing::World::Ev("u1", absl::StrCat("i", i % 30), "click"));
+  ASSERT_TRUE(w.Events(many).ok());
+  state = w.live->Viewer(*w.registry.Find("u1"));
+  EXPECT_EQ(state->feedback.size(), ViewerState::kMaxFeedback);
+  EXPECT_EQ(state->feedback.back(), w.store->NextOffset() - 1);
+  // A replay rebuilds the same offsets.
+  LiveState replayed(w.config.actions);
+  ASSERT_TRUE(replayed.Load(*w.store).ok());
+  EXPECT_EQ(replayed.Viewer(*w.registry.Find("u1"))->feedback, state->feedback);
+}
 
 TEST(RegistryTest, DeletedAndExpiredEntitiesAreNotRecommendableAndAnUpsertRestores) {
   testing::World w;

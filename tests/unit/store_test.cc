@@ -296,7 +296,7 @@ void WriteOldLayoutDataDir(const std::string& db_dir, const std::vector<Event>& 
   for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
 }
 
-TEST(RocksStoreTest, AnOlderDataDirOpensReadsItsEntitiesAndGetsItsViewerIndex) {
+TEST(RocksStoreTest, AnOlderDataDirOpensAndReadsItsEntitiesAndEvents) {
   TempDir dir;
   WriteOldLayoutDataDir(dir.path() + "/db", {MakeEvent(1, 1), MakeEvent(2, 2), MakeEvent(1, 3)});
   {  // `affinity batch` may reach it before any server: a secondary opens what is there.
@@ -313,11 +313,12 @@ TEST(RocksStoreTest, AnOlderDataDirOpensReadsItsEntitiesAndGetsItsViewerIndex) {
   EXPECT_EQ(entities[0].attributes, "{\"name\":\"Ana\"}");
   EXPECT_TRUE(entities[0].labels.empty());
   EXPECT_TRUE(entities[0].Recommendable(0));
-  auto recent = (*store)->RecentEventsOf(Ref(Kind::kUser, 1), 10);
-  ASSERT_TRUE(recent.ok()) << recent.status();
-  ASSERT_EQ(recent->size(), 2u);
-  EXPECT_EQ((*recent)[0].offset, 2u);  // newest first
-  EXPECT_EQ((*recent)[1].offset, 0u);
+  auto read = (*store)->ReadEvents({2, 0});
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].offset, 2u);  // in the order asked
+  EXPECT_EQ((*read)[0].entity, Ref(Kind::kItem, 3));
+  EXPECT_EQ((*read)[1].offset, 0u);
 }
 
 TEST(RocksStoreTest, EntityLabelsExpiryAndDeletionSurviveReopen) {
@@ -345,20 +346,19 @@ TEST(RocksStoreTest, EntityLabelsExpiryAndDeletionSurviveReopen) {
   EXPECT_EQ(got[0].attributes, "{\"name\":\"Song\"}");
 }
 
-TEST(RocksStoreTest, RecentEventsOfAViewerAreNewestFirstAndLimited) {
+TEST(RocksStoreTest, EventsAreReadBackByOffsetAndMissingOnesLeftOut) {
   TempDir dir;
   auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
   for (uint32_t item = 1; item <= 5; ++item) {
     std::vector<Event> e = {MakeEvent(7, item), MakeEvent(8, item)};
     ASSERT_TRUE(store->AppendEvents(e, {}).ok());
   }
-  auto three = store->RecentEventsOf(Ref(Kind::kUser, 7), 3);
-  ASSERT_TRUE(three.ok());
-  ASSERT_EQ(three->size(), 3u);
-  EXPECT_EQ((*three)[0].entity, Ref(Kind::kItem, 5));
-  EXPECT_EQ((*three)[2].entity, Ref(Kind::kItem, 3));
-  for (const Event& e : *three) EXPECT_EQ(e.viewer, Ref(Kind::kUser, 7));
-  EXPECT_TRUE(store->RecentEventsOf(Ref(Kind::kUser, 9), 3)->empty());
+  auto got = store->ReadEvents({8, 4, 99});
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 2u);
+  EXPECT_EQ((*got)[0].entity, Ref(Kind::kItem, 5));
+  EXPECT_EQ((*got)[0].viewer, Ref(Kind::kUser, 7));
+  EXPECT_EQ((*got)[1].entity, Ref(Kind::kItem, 3));
 }
 
 }  // namespace
