@@ -32,13 +32,20 @@ void BM_ParseFeedbackBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseFeedbackBatch)->Arg(1000);
 
-void BM_WriteQueryResponse(benchmark::State& state) {
+// A 20-result blend response of the bench world (with each result's ranker
+// inputs when `inputs`), and the request behind it.
+std::pair<QueryRequest, QueryResponse> BlendResponse(bool inputs) {
   BenchWorld& w = GetBenchWorld();
   QueryRequest q;
   q.viewer_id = w.viewers[1];
   q.k = 20;
   q.audit = false;
-  auto r = *w.engine->QueryWith(q, w.snapshot.get());
+  q.want_inputs = inputs;
+  return {q, *w.engine->QueryWith(q, w.snapshot.get())};
+}
+
+void BM_WriteQueryResponse(benchmark::State& state) {
+  const auto [q, r] = BlendResponse(false);
   for (auto _ : state) {
     JsonWriter out;
     WriteResponseJson(r, ExplainMode::kTop, ResponseForm::kWire, false, out);
@@ -51,13 +58,7 @@ BENCHMARK(BM_WriteQueryResponse);
 // arg 1 binary (schema 2); arg 2 with the ranker inputs logged. The "bytes"
 // counter is the record's size before the store's block compression.
 void BM_BuildAuditRecord(benchmark::State& state) {
-  BenchWorld& w = GetBenchWorld();
-  QueryRequest q;
-  q.viewer_id = w.viewers[1];
-  q.k = 20;
-  q.audit = false;
-  q.want_inputs = true;
-  auto r = *w.engine->QueryWith(q, w.snapshot.get());
+  const auto [q, r] = BlendResponse(true);
   const bool binary = state.range(0) == 1, inputs = state.range(1) == 1;
   size_t bytes = 0;
   for (auto _ : state) {

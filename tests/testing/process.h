@@ -3,6 +3,7 @@
 #pragma once
 
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,9 +32,11 @@ struct CommandResult {
   std::string output;  // stdout and stderr
 };
 
-// Runs `affinity args...` and waits.
-inline CommandResult RunAffinity(const std::vector<std::string>& args) {
-  std::string cmd = "'" + AffinityBin() + "'";
+// Runs `affinity args...` and waits; with timeout_seconds, at most that long
+// (then the exit code is 124, as timeout(1) reports it).
+inline CommandResult RunAffinity(const std::vector<std::string>& args, int timeout_seconds = 0) {
+  std::string cmd = (timeout_seconds > 0 ? "timeout " + std::to_string(timeout_seconds) + " " : std::string()) + "'" +
+                    AffinityBin() + "'";
   for (const auto& a : args) cmd += " '" + a + "'";
   cmd += " 2>&1";
   CommandResult r;
@@ -95,17 +98,27 @@ class ServerProcess {
       std::_Exit(127);
     }
     ::close(fds[1]);
-    out_ = ::fdopen(fds[0], "r");
-    char line[1024];
-    while (std::fgets(line, sizeof line, out_)) {
-      std::string s(line);
-      log_ += s;
-      auto pos = s.find(marker);
-      if (pos != std::string::npos) {
-        port_ = std::atoi(s.c_str() + pos + marker.size());
-        break;
+    // Reads what it prints until the marker's line, for at most 120 s (a server
+    // that never prints it is a failed start, not a hung test).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    std::string pending;
+    char buf[4096];
+    while (port_ == 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fds[0], POLLIN, 0};
+      if (left.count() <= 0 || ::poll(&p, 1, int(left.count())) <= 0) break;
+      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      pending.append(buf, size_t(n));
+      for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
+        const std::string line = pending.substr(0, nl + 1);
+        log_ += line;
+        if (auto pos = line.find(marker); pos != std::string::npos && port_ == 0)
+          port_ = std::atoi(line.c_str() + pos + marker.size());
       }
     }
+    log_ += pending;
+    out_ = ::fdopen(fds[0], "r");  // kept open so the server never writes to a closed pipe
   }
 
   pid_t pid_ = -1;
