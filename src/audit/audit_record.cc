@@ -139,45 +139,48 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   return r;
 }
 
-// The readable form of a binary record: what ExpandAuditRecord makes of the
-// same response's JSON record (schema 1), field for field.
+// The readable form of a binary record: the response rebuilt from it and
+// written by the response writer with every feature (what ExpandAuditRecord
+// makes of the same response's JSON record, schema 1).
 std::string ExpandBinary(const DecodedRecord& r) {
+  QueryResponse resp;
+  resp.request_id = std::string(r.request_id);
+  resp.model_version = std::string(r.model_version);
+  resp.cold_start = r.flags & kColdStart;
+  resp.degraded = r.flags & kDegraded;
+  resp.ranker_fallback = r.flags & kRankerFallback;
+  resp.attribution_method = std::string(r.method);
+  for (auto s : r.skipped) resp.skipped.emplace_back(s);
+  bool inputs_logged = false;
+  for (const DecodedResult& x : r.results) {
+    QueryResult q;
+    q.entity_id = std::string(x.entity_id);
+    q.score = x.score;
+    q.sources = x.sources;
+    q.reason = std::string(x.reason);
+    q.floor = x.flags & kFloor;
+    q.learned = x.flags & kLearnedExplanation;
+    if (q.learned) {
+      q.base = x.base;
+      q.input_contrib = x.contrib;
+      q.inputs = x.values;
+    } else {
+      std::copy(x.contrib.begin(), x.contrib.end(), q.contribution.begin());
+      std::copy(x.values.begin(), x.values.end(), q.value.begin());
+      q.inputs = x.inputs;
+    }
+    inputs_logged |= (x.flags & kInputsLogged) != 0;
+    resp.results.push_back(std::move(q));
+  }
   JsonWriter w;
   w.BeginObject();
   w.Key("request_id").String(r.request_id).Key("ts").Int(r.served_ms).Key("schema").Int(kBinarySchema);
   w.Key("viewer_id").String(r.viewer_id);
   w.Key("target").String(std::string(KindName(r.target)) + "s").Key("k").Int(r.k);
   w.Key("context").Raw(r.context.empty() ? "null" : r.context);
-  w.Key("response").BeginObject();
-  w.Key("request_id").String(r.request_id).Key("model_version").String(r.model_version);
-  w.Key("experiment").Null();
-  w.Key("cold_start").Bool(r.flags & kColdStart).Key("degraded").Bool(r.flags & kDegraded);
-  if (r.flags & kRankerFallback) w.Key("ranker_fallback").Bool(true);
-  if (!r.skipped.empty()) {
-    w.Key("skipped_sources").BeginArray();
-    for (auto s : r.skipped) w.String(s);
-    w.EndArray();
-  }
-  w.Key("results").BeginArray();
-  for (const DecodedResult& x : r.results) {
-    const bool learned = x.flags & kLearnedExplanation;
-    w.BeginObject().Key("entity_id").String(x.entity_id).Key("score").Double(x.score);
-    w.Key("sources").BeginArray();
-    for (int s = 0; s < kNumSources; ++s)
-      if ((x.sources >> s) & 1) w.String(SourceName(Source(s)));
-    w.EndArray();
-    if (x.flags & kFloor) w.Key("placed_by").String("new_creator_floor");
-    if (x.flags & kInputsLogged) w.Key("ranker_inputs_f32").String(EncodeRankerRow(x.inputs));
-    w.Key("explanation").BeginObject();
-    w.Key("reason").String(x.reason).Key("method").String(learned ? r.method : std::string_view("linear-exact"));
-    w.Key("base").Double(learned ? x.base : 0.0).Key("raw_score").Double(x.score);
-    auto name = [learned](size_t f) -> std::string_view {
-      return learned ? std::string_view(RankerInputNames()[f]) : std::string_view(FeatureName(Feature(f)));
-    };
-    WriteTopFeatures(x.values.data(), x.contrib.data(), x.contrib.size(), /*top_only=*/false, name, w);
-    w.EndObject().EndObject();
-  }
-  w.EndArray().EndObject().EndObject();
+  w.Key("response");
+  WriteResponseJson(resp, ExplainMode::kFull, ResponseForm::kWire, inputs_logged, w);
+  w.EndObject();
   return w.Release();
 }
 

@@ -16,7 +16,7 @@ constexpr size_t kMaxLabels = 64;
 constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000LL;
 // 1990-01-01T00:00:00Z in unix ms. Earlier times are refused as implausible:
 // they are almost always a timestamp in seconds (today's is ~1.8e9, which
-// read as milliseconds is January 1970) or a placeholder such as 0 or 1.
+// read as milliseconds is January 1970) or a stand-in value such as 0 or 1.
 constexpr int64_t kMinTsMs = 631'152'000'000LL;
 
 std::string FormatNumber(double v) {
