@@ -85,6 +85,7 @@ absl::Status Config::Validate() const {
   if (serving.max_candidates < 1) return bad("serving.max_candidates must be >= 1");
   if (serving.max_anchors < 1 || serving.max_anchors > 65535) return bad("serving.max_anchors must be 1..65535");
   if (serving.per_creator_cap < 0) return bad("serving.per_creator_cap must be >= 0");
+  if (serving.similar_min_support < 1) return bad("serving.similar_min_support must be >= 1");
   if (serving.snapshot_poll_ms < 10) return bad("serving.snapshot_poll_ms must be >= 10");
   if (batch.als_factors < 2 || batch.als_factors > 256) return bad("batch.als_factors must be 2..256");
   if (batch.als_iterations < 1) return bad("batch.als_iterations must be >= 1");
@@ -92,6 +93,7 @@ absl::Status Config::Validate() const {
   if (batch.popularity_half_life_hours <= 0) return bad("batch.popularity_half_life_hours must be > 0");
   if (batch.hnsw_m < 2) return bad("batch.hnsw_m must be >= 2");
   if (batch.keep_snapshots < 1) return bad("batch.keep_snapshots must be >= 1");
+  if (batch.coeng_min_support < 1) return bad("batch.coeng_min_support must be >= 1");
   if (serving.coeng_session_weight < 0) return bad("serving.coeng_session_weight must be >= 0");
   if (batch.session_window < 1 || batch.session_window > 100) return bad("batch.session_window must be 1..100");
   if (batch.session_gap_hours <= 0) return bad("batch.session_gap_hours must be > 0");
@@ -144,6 +146,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("serving", "deadline_ms", s.deadline_ms);
   read("serving", "max_candidates", s.max_candidates);
   read("serving", "per_creator_cap", s.per_creator_cap);
+  read("serving", "similar_min_support", s.similar_min_support);
   read("serving", "snapshot_poll_ms", s.snapshot_poll_ms);
   read("serving", "diversity", s.diversity);
   read("serving", "diversity_window", s.diversity_window);
@@ -191,6 +194,7 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("batch", "als_alpha", b.als_alpha);
   read("batch", "coeng_neighbors", b.coeng_neighbors);
   read("batch", "coeng_shrinkage", b.coeng_shrinkage);
+  read("batch", "coeng_min_support", b.coeng_min_support);
   read("batch", "coeng_user_exponent", b.coeng_user_exponent);
   read("batch", "coeng_item_exponent", b.coeng_item_exponent);
   read("batch", "coeng_candidate_exponent", b.coeng_candidate_exponent);

@@ -43,6 +43,7 @@ struct ServingOptions {
   int ann_budget = 100;
   int coeng_budget = 200;
   double coeng_session_weight = 0.05;  // session neighbours' weight inside co-engagement (0: whole-history only)
+  int similar_min_support = 3;         // a co-engagement link with fewer distinct co-engagers is not called "similar"
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
   std::string attribution_method = "saabas";  // learned-ranker explanations (explain:true): saabas (paths) or treeshap;
@@ -82,6 +83,7 @@ struct BatchOptions {
   double als_alpha = 4.0;                 // confidence = 1 + alpha * log1p(weight)
   int coeng_neighbors = 200;              // neighbours kept per entity
   double coeng_shrinkage = 0.0;           // added to the similarity's denominator
+  int coeng_min_support = 1;              // distinct co-engagers a pair needs to count as similar
   double coeng_user_exponent = 0.7;       // a co-engager counts 1 / degree^this
   double coeng_item_exponent = 0.65;      // similarity of neighbour j to anchor i divides by n_i^this ...
   double coeng_candidate_exponent = 0.35;  // ... and by n_j^this (-1: the same as coeng_item_exponent)

@@ -103,9 +103,11 @@ void StoreByKind(const NeighbourLists& nbrs, const std::array<uint32_t, kNumKind
 // 1 / distance. Whole-history co-engagement cannot tell "bought together" from
 // "both bought, a year apart"; this can. Similarity divides by n_i^0.5 * n_j^0.3
 // (occurrences), like co-engagement's heavier penalty on a popular anchor; each
-// entity keeps its `keep` strongest neighbours of its own kind.
+// entity keeps its `keep` strongest neighbours of its own kind among those
+// seen together by at least `min_support` distinct viewers.
 NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t cols, int window, int64_t gap_ms,
-                                      size_t keep, int threads, const std::function<Kind(uint32_t)>& kind_of_col) {
+                                      size_t keep, uint32_t min_support, int threads,
+                                      const std::function<Kind(uint32_t)>& kind_of_col) {
   // Each viewer's positive interactions in time order (log order within a
   // millisecond); a repeat of the entity just before adds nothing.
   std::vector<uint32_t> order;
@@ -136,11 +138,15 @@ NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t 
   }
   NeighbourLists nbrs(cols);
   std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
+  std::vector<std::vector<uint32_t>> support(size_t(threads), std::vector<uint32_t>(cols, 0));
+  std::vector<std::vector<uint32_t>> last_viewer(size_t(threads), std::vector<uint32_t>(cols, UINT32_MAX));
   std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
   const int64_t n_seq = int64_t(seq_col.size());
   ParallelFor(cols, threads, [&](size_t i, int t) {
     if (occ_off[i + 1] == occ_off[i]) return;
     auto& acc = scratch[size_t(t)];
+    auto& sup = support[size_t(t)];
+    auto& last = last_viewer[size_t(t)];
     auto& tl = touched[size_t(t)];
     const Kind kind = kind_of_col(uint32_t(i));
     for (uint32_t o = occ_off[i]; o < occ_off[i + 1]; ++o) {
@@ -152,13 +158,20 @@ NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t 
         if (j == i || std::llabs(seq_ts[size_t(q)] - seq_ts[size_t(p)]) > gap_ms || kind_of_col(j) != kind) continue;
         if (acc[j] == 0) tl.push_back(j);
         acc[j] += 1.f / float(std::abs(d));
+        if (last[j] != seq_viewer[size_t(p)]) {
+          last[j] = seq_viewer[size_t(p)];
+          ++sup[j];
+        }
       }
     }
     auto& out = nbrs[i];
     const float ni = std::pow(float(occ_off[i + 1] - occ_off[i]), 0.5f);
     for (uint32_t j : tl) {
-      out.push_back({j, acc[j] / (ni * std::pow(float(occ_off[j + 1] - occ_off[j]), 0.3f))});
+      if (sup[j] >= min_support)
+        out.push_back({j, acc[j] / (ni * std::pow(float(occ_off[j + 1] - occ_off[j]), 0.3f))});
       acc[j] = 0;
+      sup[j] = 0;
+      last[j] = UINT32_MAX;
     }
     tl.clear();
     KeepStrongest(&out, keep);
@@ -349,11 +362,16 @@ void CoEngagement(std::vector<Pair> pairs, const Columns& c, const BatchOptions&
   const size_t K = size_t(o.coeng_neighbors);
   const float anchor_exp = float(o.coeng_item_exponent);
   const float cand_exp = float(o.coeng_candidate_exponent >= 0 ? o.coeng_candidate_exponent : o.coeng_item_exponent);
+  // A pair needs at least this many distinct co-engagers to count as similar.
+  const uint32_t min_support = uint32_t(std::max(1, o.coeng_min_support));
   std::vector<std::vector<float>> scratch(size_t(threads), std::vector<float>(cols, 0.f));
+  std::vector<std::vector<uint32_t>> support(size_t(threads), std::vector<uint32_t>(cols, 0));
+  std::vector<std::vector<uint8_t>> supports(cols);
   std::vector<std::vector<uint32_t>> touched(static_cast<size_t>(threads));
   ParallelFor(cols, threads, [&](size_t i, int t) {
     if (iu_off[i + 1] == iu_off[i]) return;
     auto& acc = scratch[size_t(t)];
+    auto& sup = support[size_t(t)];
     auto& tl = touched[size_t(t)];
     const Ref ri = ref_of_col(uint32_t(i));
     for (uint32_t p = iu_off[i]; p < iu_off[i + 1]; ++p) {
@@ -363,21 +381,31 @@ void CoEngagement(std::vector<Pair> pairs, const Columns& c, const BatchOptions&
       for (uint32_t q = ui_off[u]; q < ui_off[u + 1]; ++q) {
         uint32_t j = ui[q];
         if (j == i || ref_of_col(j).kind() != ri.kind()) continue;
-        if (acc[j] == 0) tl.push_back(j);
+        if (sup[j] == 0) tl.push_back(j);
         acc[j] += wu;
+        ++sup[j];
       }
     }
     auto& out = nbrs[i];
     out.reserve(tl.size());
-    for (uint32_t j : tl) {
-      float c = acc[j];
-      out.push_back({j, c / (std::pow(n_eng[i], anchor_exp) * std::pow(n_eng[j], cand_exp) + float(o.coeng_shrinkage))});
-      acc[j] = 0;
-    }
-    tl.clear();
+    for (uint32_t j : tl)
+      if (sup[j] >= min_support)
+        out.push_back({j, acc[j] / (std::pow(n_eng[i], anchor_exp) * std::pow(n_eng[j], cand_exp) + float(o.coeng_shrinkage))});
     KeepStrongest(&out, K);
+    // Each kept neighbour's support (distinct co-engagers, saturating), so that
+    // an explanation can say how much evidence a "similar" rests on.
+    auto& sup_out = supports[i];
+    sup_out.reserve(out.size());
+    for (const auto& [j, w] : out) sup_out.push_back(uint8_t(std::min<uint32_t>(sup[j], 255)));
+    for (uint32_t j : tl) acc[j] = 0, sup[j] = 0;
+    tl.clear();
   }, 64);
   StoreByKind(nbrs, count, base, snap, [](KindSnapshot& ks) { return std::tuple(&ks.nb_off, &ks.nb_ids, &ks.nb_w); });
+  for (int k = 0; k < kNumKinds; ++k) {
+    auto& out = snap->kinds[k].nb_sup;
+    out.clear();
+    for (uint32_t i = 0; i < count[k]; ++i) out.insert(out.end(), supports[base[k] + i].begin(), supports[base[k] + i].end());
+  }
 }
 
 // 6. One HNSW index per kind over trained entity embeddings.
@@ -429,7 +457,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   if (o.session_neighbors > 0) {
     // Session neighbours come from the timelines, before they are reduced to pairs.
     NeighbourLists nbrs = BuildSessionNeighbours(raw, c.cols, o.session_window, int64_t(o.session_gap_hours * 3600e3),
-                                                 size_t(o.session_neighbors), threads,
+                                                 size_t(o.session_neighbors), uint32_t(std::max(1, o.coeng_min_support)),
+                                                 threads,
                                                  [&](uint32_t col) { return c.RefOf(col).kind(); });
     StoreByKind(nbrs, c.count, c.base, snap.get(),
                 [](KindSnapshot& ks) { return std::tuple(&ks.seq_off, &ks.seq_ids, &ks.seq_w); });

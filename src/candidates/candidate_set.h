@@ -31,6 +31,7 @@ struct Candidate {
   float via_weight = 0;
   Action via_action = Action::kClick;
   bool via_seed = false;
+  uint16_t via_support = UINT16_MAX;     // distinct co-engagers linking `via` to it (UINT16_MAX: not known)
   Ref via_creator;                       // followed creator that published it (graph, items)
 };
 

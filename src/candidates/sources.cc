@@ -129,13 +129,16 @@ namespace {
 // sequence per neighbour instead of a node allocation, cleared through its
 // list of used slots. A slot holds its key beside its sums, so a probe touches
 // one cache line; Prefetch warms the slot of a neighbour a few entries ahead.
+constexpr uint16_t kUnknownSupport = UINT16_MAX;
+
 class CoengAccumulator {
  public:
   struct Acc {
     float score;
     float best;
     uint32_t anchor;
-    uint32_t count;  // anchors whose co-engagement list names it (session lists add weight only)
+    uint16_t count;         // anchors whose co-engagement list names it (session lists add weight only)
+    uint16_t best_support;  // distinct co-engagers behind the strongest contribution (kUnknownSupport: not counted)
     float recent;  // from the viewer's newest few interactions only
   };
   void Reset(size_t expected) {
@@ -145,7 +148,8 @@ class CoengAccumulator {
     mask_ = slots_.size() - 1;
   }
   void Prefetch(DenseId id) const { __builtin_prefetch(&slots_[Home(id + 1)]); }
-  void Add(DenseId id, float contribution, uint32_t anchor, bool recent, bool counts = true) {
+  void Add(DenseId id, float contribution, uint32_t anchor, bool recent, bool counts = true,
+           uint16_t support = kUnknownSupport) {
     const uint32_t key = id + 1;
     size_t h = Home(key);
     while (slots_[h].key != 0 && slots_[h].key != key) h = (h + 1) & mask_;
@@ -153,16 +157,17 @@ class CoengAccumulator {
     if (slot.key == 0) {
       if (used_.size() * 2 >= slots_.size()) return;  // full: keep what we have
       slot.key = key;
-      slot.acc = {0.f, 0.f, 0, 0, 0.f};
+      slot.acc = {0.f, 0.f, 0, 0, kUnknownSupport, 0.f};
       used_.push_back(uint32_t(h));
     }
     Acc& a = slot.acc;
     a.score += contribution;
-    a.count += counts ? 1 : 0;
+    a.count += (counts && a.count < UINT16_MAX) ? 1 : 0;
     if (recent) a.recent += contribution;
     if (contribution > a.best) {
       a.best = contribution;
       a.anchor = anchor;
+      a.best_support = support;
     }
   }
   template <typename Fn>
@@ -226,9 +231,11 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     if (anchor.id() + 1 >= ks.nb_off.size()) continue;
     constexpr uint32_t kAhead = 8;
     const uint32_t nb_end = ks.nb_off[anchor.id() + 1];
+    const bool has_sup = ks.nb_sup.size() == ks.nb_ids.size();
     for (uint32_t p = ks.nb_off[anchor.id()]; p < nb_end; ++p) {
       if (p + kAhead < nb_end) acc.Prefetch(ks.nb_ids[p + kAhead]);
-      acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors);
+      acc.Add(ks.nb_ids[p], a.weight * ks.nb_w[p], uint32_t(ai), a.recency < kRecentAnchors, true,
+              has_sup ? ks.nb_sup[p] : kUnknownSupport);
     }
     if (session_weight > 0 && anchor.id() + 1 < ks.seq_off.size())
       for (uint32_t p = ks.seq_off[anchor.id()]; p < ks.seq_off[anchor.id() + 1]; ++p)
@@ -241,11 +248,12 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
     float best;
     uint32_t anchor;
     uint32_t count;
+    uint16_t best_support;
     float recent;
   };
   std::vector<Row> ranked;
   acc.ForEach([&](DenseId id, const CoengAccumulator::Acc& a) {
-    ranked.push_back({a.score, id, a.best, a.anchor, a.count, a.recent});
+    ranked.push_back({a.score, id, a.best, a.anchor, a.count, a.best_support, a.recent});
   });
   acc.Clear();
   size_t n = std::min(ranked.size(), size_t(ctx.options->coeng_budget));
@@ -264,6 +272,7 @@ void CoEngagementSource(const SourceContext& ctx, CandidateSet* out) {
       c.via_weight = r.best;
       c.via_action = anchor.action;
       c.via_seed = anchor.seed;
+      c.via_support = r.best_support;
     }
   }
 }

@@ -15,9 +15,14 @@ namespace affinity {
 namespace fs = std::filesystem;
 namespace {
 
-constexpr char kMagic[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '1'};
+// Version 1 checked each section's data only; version 2's checksum also covers
+// the section's name and length, so a damaged header cannot rename a section
+// into one the reader silently skips. Both are read.
+constexpr char kMagicV1[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '1'};
+constexpr char kMagic[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '2'};
 
-// arrays.bin: magic, then sections [u32 name_len][name][u64 bytes][data][u32 crc32c].
+// arrays.bin: magic, then sections [u32 name_len][name][u64 bytes][data][u32 crc32c],
+// the crc32c over name_len, name, bytes and data.
 class ArrayWriter {
  public:
   ArrayWriter() { out_.append(kMagic, 8); }
@@ -25,11 +30,12 @@ class ArrayWriter {
   void Add(const std::string& name, const std::vector<T>& v) {
     uint32_t nl = uint32_t(name.size());
     uint64_t bytes = v.size() * sizeof(T);
+    const size_t start = out_.size();
     out_.append(reinterpret_cast<const char*>(&nl), 4);
     out_.append(name);
     out_.append(reinterpret_cast<const char*>(&bytes), 8);
     if (bytes) out_.append(reinterpret_cast<const char*>(v.data()), bytes);
-    uint32_t crc = Crc32c(v.data(), bytes);
+    uint32_t crc = Crc32c(out_.data() + start, out_.size() - start);
     out_.append(reinterpret_cast<const char*>(&crc), 4);
   }
   const std::string& data() const { return out_; }
@@ -44,10 +50,12 @@ class ArrayReader {
     auto bytes = ReadFile(path);
     if (!bytes) return absl::NotFoundError("snapshot: cannot open " + path);
     data_ = std::move(*bytes);
-    if (data_.size() < 8 || std::memcmp(data_.data(), kMagic, 8) != 0)
+    const bool v1 = data_.size() >= 8 && std::memcmp(data_.data(), kMagicV1, 8) == 0;
+    if (data_.size() < 8 || (!v1 && std::memcmp(data_.data(), kMagic, 8) != 0))
       return absl::DataLossError("snapshot: " + path + " is not an arrays file");
     size_t pos = 8;
     while (pos < data_.size()) {
+      const size_t start = pos;
       uint32_t nl;
       uint64_t bytes;
       if (pos + 4 > data_.size()) return Truncated(path);
@@ -61,7 +69,7 @@ class ArrayReader {
       if (pos + bytes + 4 > data_.size()) return Truncated(path);
       uint32_t crc;
       std::memcpy(&crc, data_.data() + pos + bytes, 4);
-      if (Crc32c(data_.data() + pos, bytes) != crc)
+      if ((v1 ? Crc32c(data_.data() + pos, bytes) : Crc32c(data_.data() + start, pos + bytes - start)) != crc)
         return absl::DataLossError("snapshot: section " + name + " of " + path + " failed its checksum");
       sections_[name] = {pos, bytes};
       pos += bytes + 4;
@@ -144,6 +152,7 @@ absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
     aw.Add(KindKey(k, "nb_off"), ks.nb_off);
     aw.Add(KindKey(k, "nb_ids"), ks.nb_ids);
     aw.Add(KindKey(k, "nb_w"), ks.nb_w);
+    aw.Add(KindKey(k, "nb_sup"), ks.nb_sup);
     aw.Add(KindKey(k, "seq_off"), ks.seq_off);
     aw.Add(KindKey(k, "seq_ids"), ks.seq_ids);
     aw.Add(KindKey(k, "seq_w"), ks.seq_w);
@@ -299,6 +308,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
     ar.Get(KindKey(k, "nb_off"), &ks.nb_off);
     ar.Get(KindKey(k, "nb_ids"), &ks.nb_ids);
     ar.Get(KindKey(k, "nb_w"), &ks.nb_w);
+    ar.Get(KindKey(k, "nb_sup"), &ks.nb_sup);
     ar.Get(KindKey(k, "seq_off"), &ks.seq_off);
     ar.Get(KindKey(k, "seq_ids"), &ks.seq_ids);
     ar.Get(KindKey(k, "seq_w"), &ks.seq_w);
@@ -314,6 +324,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
     ks.engagers.assign(ks.count, 0.f);
     if (ks.nb_off.size() != (ks.count ? ks.count + 1 : ks.nb_off.size()) && !ks.nb_off.empty())
       return absl::DataLossError("snapshot: neighbour index size mismatch");
+    if (!ks.nb_sup.empty() && ks.nb_sup.size() != ks.nb_ids.size())
+      return absl::DataLossError("snapshot: neighbour support size mismatch");
     if (!ks.seq_off.empty() && (ks.seq_off.size() != size_t(ks.count) + 1 || ks.seq_off.back() != ks.seq_ids.size() ||
                                 ks.seq_ids.size() != ks.seq_w.size()))
       return absl::DataLossError("snapshot: session neighbour index size mismatch");

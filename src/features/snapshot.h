@@ -30,6 +30,9 @@ struct KindSnapshot {
   // Co-engagement neighbours (same kind), CSR by dense id.
   std::vector<uint32_t> nb_off, nb_ids;
   std::vector<float> nb_w;
+  // Distinct co-engagers behind each neighbour (saturating at 255); empty in
+  // snapshots built before it was kept.
+  std::vector<uint8_t> nb_sup;
   // Session co-engagement neighbours (same kind, engaged close together in one
   // viewer's timeline), CSR by dense id; empty in snapshots built without them.
   std::vector<uint32_t> seq_off, seq_ids;

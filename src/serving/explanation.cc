@@ -55,13 +55,21 @@ std::string Explainer::SocialProof(const Candidate& c) const {
   return (c.ref.kind() == Kind::kItem ? "engaged with by " : "followed by ") + who;
 }
 
-std::string Explainer::CoEngagementReason(const Candidate& c) const {
+std::string Explainer::CoEngagementReason(const Candidate& c, int min_support) const {
   if (!c.via.valid()) return "often engaged with together with what you like";
   if (c.via == c.ref && !c.via_seed) return "you engage with it";
   if (c.via.kind() == Kind::kItem && c.ref.kind() == Kind::kCreator && registry_->CreatorOf(c.via) == c.ref)
     return "creator of " + DisplayName(c.via) + (c.via_seed ? "" : ", which you " + Verb(c.via_action));
-  if (c.via_seed) return "similar to " + DisplayName(c.via);
-  if (c.via_action == Action::kFollow) return "often followed together with " + DisplayName(c.via) + ", whom you follow";
+  // Below the minimum support the link is a coincidence of a few viewers:
+  // the reason says how many instead of calling it similar or frequent.
+  const bool weak = c.via_support < min_support;
+  const std::string few = weak ? std::to_string(c.via_support) + (c.via_support == 1 ? " person" : " people") : "";
+  if (c.via_seed)
+    return weak ? "engaged with by " + few + " who also engaged with " + DisplayName(c.via)
+                : "similar to " + DisplayName(c.via);
+  if (c.via_action == Action::kFollow)
+    return (weak ? "followed by " + few + " who also follow " : "often followed together with ") + DisplayName(c.via) +
+           ", whom you follow";
   return "because you " + Verb(c.via_action) + " " + DisplayName(c.via);
 }
 
@@ -77,7 +85,7 @@ std::string Explainer::Reason(const QueryResult& r, const Candidate& c, const Re
     case kFeatSocialGraph:
       return social.empty() ? "close to you in the follow graph" : social;
     case kFeatCoEngagement:
-      primary = CoEngagementReason(c);
+      primary = CoEngagementReason(c, rc.similar_min_support);
       break;
     case kFeatEmbedding:
       // Without a history the profile is the seeds'.

@@ -20,6 +20,7 @@ struct ReasonContext {
   bool cold_start = false;        // no history and no seeds
   bool has_history = false;       // the viewer engaged with something before
   const std::vector<Ref>* seeds = nullptr;
+  int similar_min_support = 3;    // distinct co-engagers a link needs to be called similar
 };
 
 class Explainer {
@@ -33,7 +34,7 @@ class Explainer {
 
  private:
   std::string SocialProof(const Candidate& c) const;
-  std::string CoEngagementReason(const Candidate& c) const;
+  std::string CoEngagementReason(const Candidate& c, int min_support) const;
   const EntityRegistry* registry_;
 };
 

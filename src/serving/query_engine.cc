@@ -95,7 +95,8 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
 void QueryEngine::BuildResults(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const {
   const auto& items = work.set.items();
   const Reranked& rr = work.reranked;
-  const ReasonContext rc{resp->cold_start, work.viewer->state->events > 0, &work.viewer->seeds};
+  const ReasonContext rc{resp->cold_start, work.viewer->state->events > 0, &work.viewer->seeds,
+                        options_.similar_min_support};
   for (const Pick& p : picks) {
     const Scored& s = work.kept[p.index];
     const Candidate& c = items[s.index];

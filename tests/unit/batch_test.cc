@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "base/strings.h"
 #include "batch/als.h"
@@ -174,6 +176,48 @@ TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Rewrites a version-2 arrays file in version 1 (checksums over the data only).
+std::string ToArraysV1(const std::string& v2) {
+  std::string out = v2.substr(0, 7) + "1";
+  size_t pos = 8;
+  while (pos < v2.size()) {
+    uint32_t nl;
+    uint64_t bytes;
+    std::memcpy(&nl, v2.data() + pos, 4);
+    std::memcpy(&bytes, v2.data() + pos + 4 + nl, 8);
+    const size_t data = pos + 4 + nl + 8;
+    out.append(v2, pos, data + bytes - pos);
+    const uint32_t crc = Crc32c(v2.data() + data, bytes);
+    out.append(reinterpret_cast<const char*>(&crc), 4);
+    pos = data + bytes + 4;
+  }
+  return out;
+}
+
+TEST_F(BatchPipelineTest, SnapshotsWrittenBeforeHeadersWereCheckedStillLoad) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  ASSERT_TRUE(WriteFileAtomic(path, ToArraysV1(*ReadFile(path))));
+  auto loaded = LoadCurrentSnapshot(world_.dir.path());
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->kind(Kind::kItem).nb_ids, snap->kind(Kind::kItem).nb_ids);
+}
+
+TEST_F(BatchPipelineTest, ADamagedSectionNameIsRefusedNotSkipped) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  std::string bytes = *ReadFile(path);
+  const size_t at = bytes.find("item.nb_sup");
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 8] = 'x';  // item.nb_xup: a name no reader asks for
+  ASSERT_TRUE(WriteFileAtomic(path, bytes));
+  auto loaded = LoadCurrentSnapshot(world_.dir.path());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST_F(BatchPipelineTest, ServerKeepsThePreviousSnapshotWhenANewOneIsCorrupt) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   ASSERT_TRUE(PublishSnapshot(world_.dir.path(), *snap, "", 3).ok());
@@ -315,6 +359,73 @@ TEST_F(SessionNeighboursTest, NoneAreBuiltWhenSwitchedOff) {
   options_.session_neighbors = 0;
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   EXPECT_TRUE(snap->kind(Kind::kItem).seq_off.empty());
+}
+
+// Three viewers engage a then b; one viewer engages a then e, twice.
+class MinimumSupportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::vector<RawEntity> ents;
+    for (int u = 0; u < 4; ++u) ents.push_back({"u" + std::to_string(u), "user", "", "", ""});
+    for (const char* i : {"a", "b", "e"}) ents.push_back({i, "item", "", "", ""});
+    world_.Entities(ents);
+    const int64_t minute = 60'000, t0 = world_.clock.NowMillis() - 86'400'000;
+    std::vector<RawEvent> evs;
+    for (int u = 0; u < 3; ++u) {
+      evs.push_back(World::Ev("u" + std::to_string(u), "a", "click", t0 + u * minute));
+      evs.push_back(World::Ev("u" + std::to_string(u), "b", "click", t0 + u * minute + 1));
+    }
+    for (int r = 0; r < 2; ++r) {
+      evs.push_back(World::Ev("u3", "a", "click", t0 + 10 * minute + r * 3));
+      evs.push_back(World::Ev("u3", "e", "click", t0 + 10 * minute + r * 3 + 1));
+    }
+    ASSERT_TRUE(world_.Events(evs).ok());
+    options_.als_factors = 4;
+    options_.hnsw_m = 8;
+  }
+  // The co-engagement and the session neighbours of item a.
+  std::pair<std::set<std::string>, std::set<std::string>> NeighboursOfA(int min_support) {
+    options_.coeng_min_support = min_support;
+    auto snap = BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+    EXPECT_TRUE(snap.ok()) << snap.status();
+    const KindSnapshot& ks = (*snap)->kind(Kind::kItem);
+    const DenseId a = world_.registry.Find("a")->id();
+    std::set<std::string> co, seq;
+    for (uint32_t p = ks.nb_off[a]; p < ks.nb_off[a + 1]; ++p)
+      co.insert(world_.registry.ExtId(Ref(Kind::kItem, ks.nb_ids[p])));
+    for (uint32_t p = ks.seq_off[a]; p < ks.seq_off[a + 1]; ++p)
+      seq.insert(world_.registry.ExtId(Ref(Kind::kItem, ks.seq_ids[p])));
+    return {co, seq};
+  }
+  World world_;
+  BatchOptions options_;
+};
+
+TEST_F(MinimumSupportTest, OneEngagerMakesAPairSimilarOnlyWhenTheSupportIsOne) {
+  auto [co, seq] = NeighboursOfA(1);
+  EXPECT_EQ(co, (std::set<std::string>{"b", "e"}));
+  EXPECT_EQ(seq, (std::set<std::string>{"b", "e"}));
+}
+
+TEST_F(MinimumSupportTest, EachNeighbourKeepsHowManyDistinctViewersLinkIt) {
+  auto snap = BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const KindSnapshot& ks = (*snap)->kind(Kind::kItem);
+  ASSERT_EQ(ks.nb_sup.size(), ks.nb_ids.size());
+  const DenseId a = world_.registry.Find("a")->id();
+  std::map<std::string, int> support;
+  for (uint32_t p = ks.nb_off[a]; p < ks.nb_off[a + 1]; ++p)
+    support[world_.registry.ExtId(Ref(Kind::kItem, ks.nb_ids[p]))] = ks.nb_sup[p];
+  EXPECT_EQ(support, (std::map<std::string, int>{{"b", 3}, {"e", 1}}));
+}
+
+TEST_F(MinimumSupportTest, PairsBelowTheSupportAreLeftOutHoweverOftenTheirEngagerRepeatsThem) {
+  auto [co, seq] = NeighboursOfA(2);  // u3 saw a and e together twice: still one viewer
+  EXPECT_EQ(co, (std::set<std::string>{"b"}));
+  EXPECT_EQ(seq, (std::set<std::string>{"b"}));
+  auto [co3, seq3] = NeighboursOfA(3);
+  EXPECT_EQ(co3, (std::set<std::string>{"b"}));
+  EXPECT_TRUE(NeighboursOfA(4).first.empty());
 }
 
 }  // namespace

@@ -146,6 +146,37 @@ TEST_F(QueryStagesTest, ConstrainTakesTheRequestsCapOverTheConfigured) {
   }
 }
 
+TEST_F(QueryStagesTest, ALinkOfFewerCoEngagersThanTheMinimumIsNotCalledSimilar) {
+  Explainer explainer(&world_.registry);
+  QueryResult r;
+  r.contribution[kFeatCoEngagement] = 1;
+  Candidate c;
+  c.ref = *world_.registry.Find("i9");
+  c.via = *world_.registry.Find("i3");
+  c.via_seed = true;
+  ReasonContext rc;  // similar_min_support 3, the default
+  c.via_support = 1;
+  EXPECT_EQ(explainer.Reason(r, c, rc), "engaged with by 1 person who also engaged with i3");
+  c.via_support = 2;
+  EXPECT_EQ(explainer.Reason(r, c, rc), "engaged with by 2 people who also engaged with i3");
+  c.via_support = 3;
+  EXPECT_EQ(explainer.Reason(r, c, rc), "similar to i3");
+  c.via_support = UINT16_MAX;  // a snapshot that did not count it
+  EXPECT_EQ(explainer.Reason(r, c, rc), "similar to i3");
+  rc.similar_min_support = 1;
+  c.via_support = 1;
+  EXPECT_EQ(explainer.Reason(r, c, rc), "similar to i3");
+  Candidate person;
+  person.ref = *world_.registry.Find("u7");
+  person.via = *world_.registry.Find("u1");
+  person.via_action = Action::kFollow;
+  person.via_support = 2;
+  rc.similar_min_support = 3;
+  EXPECT_EQ(explainer.Reason(r, person, rc), "followed by 2 people who also follow u1, whom you follow");
+  person.via_support = 40;
+  EXPECT_EQ(explainer.Reason(r, person, rc), "often followed together with u1, whom you follow");
+}
+
 TEST_F(QueryStagesTest, ReasonsNameTheSeedsCreatorAndEveryoneBehindSocialProof) {
   Explainer explainer(&world_.registry);
   QueryResult r;
