@@ -64,6 +64,29 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("Bytes the store's compactions are estimated to still rewrite")
                              .Register(*registry_)
                              .Add({});
+  const char* names[6][2] = {{"affinity_experiment_viewers", "Viewers assigned to the arm"},
+                             {"affinity_experiment_responses", "Responses served in the arm"},
+                             {"affinity_experiment_exposures", "Results served in the arm"},
+                             {"affinity_experiment_clicks", "Clicks attributed to the arm"},
+                             {"affinity_experiment_hides", "Hides attributed to the arm"},
+                             {"affinity_experiment_arm_running", "1 while the arm serves, 0 once stopped"}};
+  for (size_t i = 0; i < 6; ++i)
+    arm_series_[i] = &prometheus::BuildGauge().Name(names[i][0]).Help(names[i][1]).Register(*registry_);
+  guardrail_stops_ = &prometheus::BuildGauge()
+                          .Name("affinity_experiment_guardrail_stops")
+                          .Help("Arms stopped by a guardrail since the server started")
+                          .Register(*registry_)
+                          .Add({});
+}
+
+void Metrics::SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops) {
+  for (const auto& a : arms) {
+    const prometheus::Labels labels{{"experiment", a.experiment}, {"arm", a.arm}};
+    const double values[6] = {double(a.viewers), double(a.responses), double(a.exposures),
+                              double(a.clicks),  double(a.hides),     a.running ? 1.0 : 0.0};
+    for (size_t i = 0; i < 6; ++i) arm_series_[i]->Add(labels).Set(values[i]);
+  }
+  guardrail_stops_->Set(double(guardrail_stops));
 }
 
 void Metrics::SetStatus(const StatusReport& r) {

@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 
 #include "candidates/candidate_set.h"
+#include "experiments/experiment_service.h"
 #include "query/query.h"
 #include "serving/service_status.h"
 
@@ -25,6 +26,8 @@ class Metrics {
   void AddEvents(size_t n) { events_->Increment(double(n)); }
   // The gauges: snapshot age, event lag, storage.
   void SetStatus(const StatusReport& r);
+  // Per-arm series of every experiment, and the guardrail stops so far.
+  void SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops);
   std::string Render() const;
 
  private:
@@ -40,6 +43,8 @@ class Metrics {
   prometheus::Gauge* disk_bytes_;
   prometheus::Gauge* audit_disk_bytes_;
   prometheus::Gauge* pending_compaction_;
+  std::array<prometheus::Family<prometheus::Gauge>*, 6> arm_series_{};  // viewers … running
+  prometheus::Gauge* guardrail_stops_;
 };
 
 }  // namespace affinity

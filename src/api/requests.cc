@@ -271,4 +271,23 @@ RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity
   return {};
 }
 
+RequestError CheckJsonObject(const std::string& body) {
+  object obj;
+  return ParseBody(body, &obj);
+}
+
+RequestError ParseStopRequest(const std::string& body, std::string* reason) {
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return {};
+  object obj;
+  if (RequestError e = ParseBody(body, &obj); !e.ok()) return e;
+  if (RequestError e = UnknownField(obj, {"reason"}); !e.ok()) return e;
+  element v;
+  if (!obj["reason"].get(v)) {
+    std::string_view s;
+    if (v.get(s)) return Invalid("reason must be a string");
+    *reason = std::string(s);
+  }
+  return {};
+}
+
 }  // namespace affinity

@@ -26,5 +26,9 @@ struct RequestError {
 RequestError ParseQueryRequest(const std::string& body, QueryRequest* out);
 RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out);
 RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out);
+// A 400 unless the body is a JSON object (bodies parsed further elsewhere).
+RequestError CheckJsonObject(const std::string& body);
+// The optional {"reason":"..."} of POST /admin/experiments/{id}/stop ("" when the body is empty).
+RequestError ParseStopRequest(const std::string& body, std::string* reason);
 
 }  // namespace affinity

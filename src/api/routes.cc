@@ -19,6 +19,7 @@ HttpResponse FromStatus(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument: return Error(422, "invalid", message);
     case absl::StatusCode::kNotFound: return Error(404, "not_found", message);
+    case absl::StatusCode::kAlreadyExists: return Error(409, "conflict", message);
     case absl::StatusCode::kResourceExhausted: return Error(429, "overloaded", message);
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kFailedPrecondition: return Error(503, "unavailable", message);
@@ -85,6 +86,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   if (p == "/readyz") return only("readyz", "GET", [&] { return Ready(); });
   if (p == "/metrics") return only("metrics", "GET", [&] { return MetricsText(); });
   if (p == "/admin/stats") return only("stats", "GET", [&] { return Stats(); });
+  if (p == "/admin/experiments" || p.rfind("/admin/experiments/", 0) == 0) return Experiments(req, route);
   const std::string audit_prefix = "/admin/audit/";
   if (p.rfind(audit_prefix, 0) == 0)
     return only("audit", "GET", [&] { return Audit(p.substr(audit_prefix.size())); });
@@ -101,13 +103,24 @@ HttpResponse ApiRoutes::Ready() {
 
 HttpResponse ApiRoutes::MetricsText() {
   d_.metrics->SetStatus(d_.status->Report());
+  if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }
 
 HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   QueryRequest q;
   if (RequestError e = ParseQueryRequest(req.body, &q); !e.ok()) return Error(e.status, e.code, e.message);
-  auto r = d_.engine->Query(q);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Assignment assigned = d_.experiments ? d_.experiments->Assign(q.viewer_id, q.target) : Assignment{};
+  auto r = d_.engine->Query(q, assigned.variant);
+  if (d_.experiments && !assigned.in.empty()) {
+    if (!r.ok() && r.status().code() != absl::StatusCode::kInvalidArgument) {
+      d_.experiments->RecordError(assigned, q.viewer_id);
+    } else if (r.ok()) {
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      d_.experiments->RecordResponse(assigned, q.viewer_id, *r, ms);
+    }
+  }
   if (!r.ok()) return FromStatus(r.status());
   d_.metrics->ObserveQuery(*r);
   JsonWriter w;
@@ -210,6 +223,17 @@ HttpResponse ApiRoutes::Stats() {
   w.Key("live_events_applied").Uint(r.live_events_applied);
   w.Key("audit_dropped").Uint(r.audit_dropped);
   w.Key("audit_write_errors").Uint(r.audit_write_errors);
+  if (d_.experiments) {
+    w.Key("experiments").BeginArray();
+    for (const auto& a : d_.experiments->Status()) {
+      w.BeginObject().Key("experiment").String(a.experiment).Key("arm").String(a.arm).Key("running").Bool(a.running);
+      w.Key("viewers").Int(a.viewers).Key("responses").Int(a.responses).Key("exposures").Int(a.exposures);
+      w.Key("clicks").Int(a.clicks).Key("hides").Int(a.hides).EndObject();
+    }
+    w.EndArray();
+    w.Key("experiment_guardrail_stops").Uint(d_.experiments->guardrail_stops());
+    w.Key("experiment_write_errors").Uint(d_.experiments->write_errors());
+  }
   w.Key("store").BeginObject();
   w.Key("disk_bytes").Uint(r.store.disk_bytes).Key("audit_disk_bytes").Uint(r.store.audit_disk_bytes);
   w.Key("memtable_bytes").Uint(r.store.memtable_bytes);
@@ -226,6 +250,57 @@ HttpResponse ApiRoutes::Audit(const std::string& id) {
   if (!rec.ok()) return FromStatus(rec.status());
   if (!rec->has_value()) return Error(404, "not_found", "no audit record for request_id '" + id + "'");
   return {200, **std::move(rec)};
+}
+
+HttpResponse ApiRoutes::Experiments(const HttpRequest& req, std::string* route) {
+  const std::string prefix = "/admin/experiments";
+  const std::string rest = req.path.size() > prefix.size() ? req.path.substr(prefix.size() + 1) : "";
+  auto allow = [&](const char* method) {
+    HttpResponse r = Error(405, "method_not_allowed", "use " + std::string(method) + " for " + req.path);
+    r.headers.emplace_back("Allow", method);
+    return r;
+  };
+  if (!d_.experiments) return Error(404, "not_found", "experiments are not available on this server");
+  ExperimentService& x = *d_.experiments;
+  if (rest.empty()) {
+    *route = "experiments";
+    if (req.method == "GET") return {200, x.ListJson()};
+    if (req.method != "POST") {
+      HttpResponse r = Error(405, "method_not_allowed", "use GET or POST for " + req.path);
+      r.headers.emplace_back("Allow", "GET, POST");
+      return r;
+    }
+    if (RequestError e = CheckJsonObject(req.body); !e.ok()) return Error(e.status, e.code, e.message);
+    auto created = x.Create(req.body);
+    if (!created.ok()) return FromStatus(created.status());
+    return {201, *created};
+  }
+  const size_t slash = rest.find('/');
+  const std::string id = UrlDecode(rest.substr(0, slash));
+  const std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  if (action.empty()) {
+    *route = "experiment";
+    if (req.method != "GET") return allow("GET");
+    auto j = x.GetJson(id);
+    return j.ok() ? HttpResponse{200, *j} : FromStatus(j.status());
+  }
+  if (action == "report") {
+    *route = "experiment_report";
+    if (req.method != "GET") return allow("GET");
+    auto j = x.ReportJson(id);
+    return j.ok() ? HttpResponse{200, *j} : FromStatus(j.status());
+  }
+  if (action == "stop") {
+    *route = "experiment_stop";
+    if (req.method != "POST") return allow("POST");
+    std::string reason = "stopped by an operator";
+    if (RequestError e = ParseStopRequest(req.body, &reason); !e.ok()) return Error(e.status, e.code, e.message);
+    if (auto s = x.Stop(id, reason); !s.ok()) return FromStatus(s);
+    auto j = x.GetJson(id);
+    return j.ok() ? HttpResponse{200, *j} : FromStatus(j.status());
+  }
+  *route = "experiments";
+  return Error(404, "not_found", "no route for " + req.method + " " + req.path);
 }
 
 }  // namespace affinity

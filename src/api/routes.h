@@ -10,6 +10,7 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "base/config.h"
+#include "experiments/experiment_service.h"
 #include "serving/catalog.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
@@ -24,6 +25,7 @@ struct ApiDeps {
   QueryEngine* engine;         // POST /affinity/query
   const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
+  ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
 };
 
 class ApiRoutes {
@@ -44,6 +46,7 @@ class ApiRoutes {
   HttpResponse MetricsText();
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);
+  HttpResponse Experiments(const HttpRequest& req, std::string* route);
 
   ApiDeps d_;
   std::atomic<bool> ready_{false};

@@ -100,6 +100,7 @@ struct DecodedRecord {
   uint8_t flags = 0;
   std::vector<std::string_view> skipped;
   std::vector<DecodedResult> results;
+  std::vector<std::pair<std::string_view, std::string_view>> experiments;  // (experiment, arm)
 };
 
 absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
@@ -135,6 +136,15 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
     if (x.flags & kInputsLogged) x.inputs = learned ? x.values : d.SparseFloats(kNumRankInputs);
     if (!d.ok()) break;
   }
+  // Experiments follow the results; records written before them end here.
+  if (d.ok() && !d.done()) {
+    const uint64_t ne = d.Varint();
+    if (!d.ok() || ne > stored.size()) return absl::DataLossError("audit record is truncated");
+    for (uint64_t i = 0; d.ok() && i < ne; ++i) {
+      std::string_view id = d.Str(), arm = d.Str();
+      r.experiments.emplace_back(id, arm);
+    }
+  }
   if (!d.done()) return absl::DataLossError("audit record is truncated or has trailing bytes");
   return r;
 }
@@ -151,6 +161,7 @@ std::string ExpandBinary(const DecodedRecord& r) {
   resp.ranker_fallback = r.flags & kRankerFallback;
   resp.attribution_method = std::string(r.method);
   for (auto s : r.skipped) resp.skipped.emplace_back(s);
+  for (auto [id, arm] : r.experiments) resp.experiments.push_back({std::string(id), std::string(arm)});
   bool inputs_logged = false;
   for (const DecodedResult& x : r.results) {
     QueryResult q;
@@ -223,6 +234,13 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
       if (inputs) e.SparseFloats(r.inputs.data(), r.inputs.size());
     }
   }
+  if (!resp.experiments.empty()) {
+    e.Varint(resp.experiments.size());
+    for (const auto& x : resp.experiments) {
+      e.Str(x.experiment);
+      e.Str(x.arm);
+    }
+  }
   return out;
 }
 
@@ -238,6 +256,19 @@ absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
   JsonWriter w;
   CopyExpanding(doc, w);
   return w.Release();
+}
+
+absl::StatusOr<ServedRecord> ReadServedRecord(std::string_view stored) {
+  ServedRecord out;
+  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+    AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
+    out.served_ms = r.served_ms;
+    out.viewer_id = std::string(r.viewer_id);
+    for (const DecodedResult& x : r.results) out.entity_ids.emplace_back(x.entity_id);
+    for (auto [id, arm] : r.experiments) out.experiments.push_back({std::string(id), std::string(arm)});
+    return out;
+  }
+  return absl::DataLossError("audit record written before experiments were recorded");
 }
 
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored) {

@@ -56,4 +56,14 @@ struct LoggedResponse {
 // DataLoss for a record that is not one (not JSON, no ts or results).
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored);
 
+// What experiment attribution reads back from a record (schema 2 only): when
+// and to whom it was served, its results and the experiments it named.
+struct ServedRecord {
+  int64_t served_ms = 0;
+  std::string viewer_id;
+  std::vector<std::string> entity_ids;
+  std::vector<ExperimentArmRef> experiments;
+};
+absl::StatusOr<ServedRecord> ReadServedRecord(std::string_view stored);
+
 }  // namespace affinity

@@ -74,6 +74,9 @@ class Reader {
   std::string error_;
 };
 
+// Reads a parsed file's settings over *out and validates the result.
+absl::Status ReadTable(const toml::table& t, Config* out);
+
 }  // namespace
 
 absl::Status Config::Validate() const {
@@ -123,6 +126,13 @@ absl::Status Config::Validate() const {
     return bad("serving.attribution_method must be treeshap or saabas");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
+  if (!(experiments.attribution_hours > 0)) return bad("experiments.attribution_hours must be > 0");
+  if (experiments.remembered_responses < 0) return bad("experiments.remembered_responses must be >= 0");
+  if (!(experiments.msprt_tau_relative > 0)) return bad("experiments.msprt_tau_relative must be > 0");
+  if (!(experiments.guardrail_alpha > 0 && experiments.guardrail_alpha < 1))
+    return bad("experiments.guardrail_alpha must be in (0, 1)");
+  if (experiments.guardrail_min_responses < 1) return bad("experiments.guardrail_min_responses must be >= 1");
+  if (experiments.guardrail_poll_ms < 10) return bad("experiments.guardrail_poll_ms must be >= 10");
   return absl::OkStatus();
 }
 
@@ -136,6 +146,29 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
                                                    std::string(e.description())));
   }
   Config c;
+  AFF_RETURN_IF_ERROR(ReadTable(t, &c));
+  return c;
+}
+
+absl::StatusOr<Config> Config::WithOverrides(const std::vector<std::pair<std::string, ConfigValue>>& overrides) const {
+  toml::table t;
+  for (const auto& [name, value] : overrides) {
+    const size_t dot = name.find('.');
+    if (dot == std::string::npos || dot == 0 || dot + 1 == name.size())
+      return absl::InvalidArgumentError("config: '" + name + "' is not a setting (section.key)");
+    const std::string section = name.substr(0, dot), key = name.substr(dot + 1);
+    if (!t.contains(section)) t.insert(section, toml::table{});
+    toml::table& s = *t[section].as_table();
+    std::visit([&](const auto& v) { s.insert_or_assign(key, v); }, value);
+  }
+  Config c = *this;
+  AFF_RETURN_IF_ERROR(ReadTable(t, &c));
+  return c;
+}
+
+namespace {
+absl::Status ReadTable(const toml::table& t, Config* out) {
+  Config& c = *out;
   Reader read(t);
   read("server", "host", c.server.host);
   read("server", "port", c.server.port);
@@ -234,11 +267,18 @@ absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
   read("serving", "attribution_method", s.attribution_method);
   read("audit", "retention_hours", c.audit.retention_hours);
   read("events", "retention_hours", c.events.retention_hours);
+  auto& x = c.experiments;
+  read("experiments", "attribution_hours", x.attribution_hours);
+  read("experiments", "remembered_responses", x.remembered_responses);
+  read("experiments", "msprt_tau_relative", x.msprt_tau_relative);
+  read("experiments", "guardrail_alpha", x.guardrail_alpha);
+  read("experiments", "guardrail_min_responses", x.guardrail_min_responses);
+  read("experiments", "guardrail_poll_ms", x.guardrail_poll_ms);
   if (std::string problem = read.Problem(); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
-  AFF_RETURN_IF_ERROR(c.Validate());
-  return c;
+  return c.Validate();
 }
+}  // namespace
 
 absl::StatusOr<Config> Config::FromTomlFile(const std::string& path) {
   toml::table t;

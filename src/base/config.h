@@ -6,10 +6,16 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <variant>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace affinity {
+
+// A setting's value as an override gives it (experiment arms).
+using ConfigValue = std::variant<bool, int64_t, double, std::string>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // listen address
@@ -138,6 +144,16 @@ struct EventLogOptions {
                             // (0: kept forever); batch then learns from this window only
 };
 
+// Experiments (POST /admin/experiments): attribution and the statistics of guardrails.
+struct ExperimentsOptions {
+  double attribution_hours = 24;        // a click or hide later than this after its response is not attributed
+  int remembered_responses = 200000;    // responses kept in memory for attribution (older: read from the audit log)
+  double msprt_tau_relative = 0.1;      // the mSPRT mixture's scale, relative to the pooled rate of the metric
+  double guardrail_alpha = 0.05;        // an arm is stopped when its always-valid p-value falls below this
+  int guardrail_min_responses = 200;    // latency and Gini guardrails wait for this many responses per arm
+  int guardrail_poll_ms = 1000;         // how often guardrails are evaluated
+};
+
 struct Config {
   ServerOptions server;
   ServingOptions serving;
@@ -146,10 +162,14 @@ struct Config {
   RankerOptions ranker;
   AuditOptions audit;
   EventLogOptions events;
+  ExperimentsOptions experiments;
 
   absl::Status Validate() const;
   static absl::StatusOr<Config> FromTomlFile(const std::string& path);
   static absl::StatusOr<Config> FromTomlString(const std::string& text);
+  // This configuration with settings ("serving.diversity" -> 0.2) changed,
+  // checked exactly as the file's would be (unknown keys, types, ranges).
+  absl::StatusOr<Config> WithOverrides(const std::vector<std::pair<std::string, ConfigValue>>& overrides) const;
 };
 
 }  // namespace affinity

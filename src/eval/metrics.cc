@@ -28,17 +28,5 @@ UserMetrics ComputeUserMetrics(const std::vector<uint32_t>& ranked, const std::u
   return m;
 }
 
-double Gini(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  double sum = 0, weighted = 0;
-  for (size_t i = 0; i < v.size(); ++i) {
-    sum += v[i];
-    weighted += double(i + 1) * v[i];
-  }
-  if (sum <= 0) return 0;
-  double n = double(v.size());
-  return (2.0 * weighted) / (n * sum) - (n + 1.0) / n;
-}
 
 }  // namespace affinity

@@ -8,6 +8,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/gini.h"  // Gini of exposure counts
+
 namespace affinity {
 
 struct UserMetrics {
@@ -35,7 +37,5 @@ struct MetricSums {
   }
 };
 
-// Gini coefficient of non-negative exposure counts (0 = equal, 1 = concentrated).
-double Gini(std::vector<double> values);
 
 }  // namespace affinity

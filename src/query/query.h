@@ -60,6 +60,13 @@ struct QueryResult {
 enum Stage { kStageState = 0, kStageGraph, kStageCoeng, kStageAnn, kStageWalk, kStagePopular, kStageRank, kNumStages };
 const char* StageName(Stage s);
 
+// An experiment the viewer is in and the arm it was served (named in the
+// response and its audit record).
+struct ExperimentArmRef {
+  std::string experiment;
+  std::string arm;
+};
+
 struct QueryResponse {
   std::string request_id;
   std::string model_version;
@@ -70,6 +77,7 @@ struct QueryResponse {
   bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
   std::string attribution_method;        // of the learned ranker's explanations ("treeshap", "saabas")
   std::vector<std::string> skipped;
+  std::vector<ExperimentArmRef> experiments;  // experiments the viewer is in, in creation order
   std::array<size_t, kNumSources> candidates_per_source{};
   std::array<int64_t, kNumStages> stage_micros{};
 };

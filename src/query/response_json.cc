@@ -59,7 +59,19 @@ void WriteResponseJson(const QueryResponse& resp, ExplainMode explain, ResponseF
   w.BeginObject();
   w.Key("request_id").String(resp.request_id);
   w.Key("model_version").String(resp.model_version);
-  w.Key("experiment").Null();
+  // The first experiment the viewer is in; all of them when there are several (layers).
+  if (resp.experiments.empty()) {
+    w.Key("experiment").Null();
+  } else {
+    const ExperimentArmRef& first = resp.experiments.front();
+    w.Key("experiment").BeginObject().Key("id").String(first.experiment).Key("arm").String(first.arm).EndObject();
+    if (resp.experiments.size() > 1) {
+      w.Key("experiments").BeginArray();
+      for (const auto& e : resp.experiments)
+        w.BeginObject().Key("id").String(e.experiment).Key("arm").String(e.arm).EndObject();
+      w.EndArray();
+    }
+  }
   w.Key("cold_start").Bool(resp.cold_start);
   w.Key("degraded").Bool(resp.degraded);
   if (resp.ranker_fallback) w.Key("ranker_fallback").Bool(true);

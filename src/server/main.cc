@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/commands.h"
+#include "server/experiment_commands.h"
 
 int main(int argc, char** argv) {
   using namespace affinity;
@@ -39,11 +40,9 @@ int main(int argc, char** argv) {
   imp->add_option("--format", format, "native (alias synthetic), hetrec-lastfm, lightgcn or snap-edges")->required();
   imp->add_option("path", path, "file or folder to import")->required();
   imp->add_option("--config", config_path, "TOML configuration file (action weights, events.retention_hours)");
-
   auto* batch = app.add_subcommand("batch", "run the offline pipeline once and publish a snapshot");
   batch->add_option("--data", data, "data dir")->required();
   batch->add_option("--config", config_path, "TOML configuration file");
-
   auto* model = app.add_subcommand("model", "the learned ranker's model registry");
   model->require_subcommand(1);
   bool model_json = false, force = false;
@@ -77,6 +76,7 @@ int main(int argc, char** argv) {
   auto* aprune = add_prune("audit", "the audit log", "audit records");
   auto* eprune = add_prune("events", "the event log", "events");
 
+  auto experiment = AddExperimentCommands(app);
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -122,5 +122,6 @@ int main(int argc, char** argv) {
   if (*mimport) return ModelImport(data, import_dir);
   if (*aprune) return Prune(data, config_path, /*events=*/false);
   if (*eprune) return Prune(data, config_path, /*events=*/true);
-  return 1;
+  const int experiment_exit = RunExperimentCommand(*experiment);
+  return experiment_exit >= 0 ? experiment_exit : 1;
 }

@@ -21,6 +21,7 @@
 #include "api/startup_routes.h"
 #include "audit/audit_log.h"
 #include "features/snapshot.h"
+#include "experiments/experiment_service.h"
 #include "models/model_registry.h"
 #include "serving/catalog.h"
 #include "serving/query_engine.h"
@@ -45,11 +46,13 @@ struct ServingStack {
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<ModelWatcher> models;
+  std::unique_ptr<ExperimentService> experiments;
   std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
+    if (experiments) experiments->StopEvaluator();
     if (models) models->Stop();
     if (snapshots) snapshots->Stop();
     if (audit) audit->Flush();
@@ -85,6 +88,31 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   return absl::OkStatus();
 }
 
+// Experiments: their definitions and counters from the store, the model
+// versions their arms name (loaded once each), attribution of accepted
+// feedback and the guardrail evaluator.
+void StartExperiments(const std::string& data, const Config& config, const Clock* clock, ServingStack* s) {
+  auto load = [data](const std::string& version) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
+    auto m = ModelRegistry(data).Load(version);
+    if (!m.ok()) return m.status();
+    return std::shared_ptr<const LearnedRanker>(*std::move(m));
+  };
+  auto versions = [data] {
+    std::vector<std::string> out;
+    if (auto st = ModelRegistry(data).Read(); st.ok())
+      for (const auto& v : st->versions) out.push_back(v.version);
+    return out;
+  };
+  s->experiments = std::make_unique<ExperimentService>(s->store.get(), config, &s->registry, s->live.get(),
+                                                       s->audit.get(), clock, load, versions);
+  if (auto st = s->experiments->Load(); !st.ok())
+    spdlog::error("experiments not loaded: {}", std::string(st.message()));
+  s->ingestor->SetFeedbackObserver([x = s->experiments.get()](const std::vector<Event>& events) {
+    x->RecordFeedback(events);
+  });
+  s->experiments->Start(config.experiments.guardrail_poll_ms);
+}
+
 // Step 2: the snapshot, the audit log, the ingestor, the query engine and the
 // learned ranker's model watcher, then the routes over all of them.
 void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
@@ -112,11 +140,14 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   if (auto st = s->models->Refresh(); !st.ok())
     spdlog::warn("model not loaded, ranking with the blend: {}", std::string(st.status().message()));
   s->models->Start();
+  progress->stage.store("loading experiments");
+  StartExperiments(data, config, clock, s);
   s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
                                               s->audit.get(), clock);
   s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
   s->routes = std::make_unique<ApiRoutes>(
-      ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(), s->status.get(), metrics});
+      ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(), s->status.get(), metrics,
+              s->experiments.get()});
   s->routes->SetReady(true);
 }
 

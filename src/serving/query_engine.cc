@@ -31,6 +31,7 @@ std::string NewRequestId(int64_t now_ms) {
 
 struct QueryEngine::Work {
   const QueryRequest& req;
+  const ServingOptions& options;
   std::unique_ptr<ViewerScope> viewer;
   CandidateSet set;
   std::vector<Scored> kept;
@@ -48,9 +49,9 @@ QueryEngine::QueryEngine(const ServingOptions& options, const EntityRegistry* re
       ranker_(options),
       explainer_(registry) {}
 
-absl::StatusOr<QueryResponse> QueryEngine::Query(const QueryRequest& request) const {
+absl::StatusOr<QueryResponse> QueryEngine::Query(const QueryRequest& request, const QueryVariant& variant) const {
   auto snap = snapshots_ ? snapshots_->Get() : nullptr;
-  return QueryWith(request, snap.get());
+  return QueryWith(request, snap.get(), variant);
 }
 
 bool QueryEngine::LogInputs(const QueryRequest& req, const std::string& request_id) const {
@@ -59,32 +60,38 @@ bool QueryEngine::LogInputs(const QueryRequest& req, const std::string& request_
   return share >= 1 || double(std::hash<std::string>()(request_id) % 10000) < share * 10000;
 }
 
-absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, const Snapshot* snap) const {
+absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, const Snapshot* snap,
+                                                     const QueryVariant& variant) const {
+  const ArmServing* arm = variant.serving.get();
+  const ServingOptions& options = arm ? arm->options : options_;
+  const BlendRanker& blend = arm ? arm->blend : ranker_;
   if (req.viewer_id.empty()) return absl::InvalidArgumentError("viewer_id is required");
   if (req.k < 1 || req.k > 500) return absl::InvalidArgumentError("k must be between 1 and 500");
   StageTimer timer(clock_);
-  Deadline deadline(clock_, int64_t(req.deadline_ms > 0 ? req.deadline_ms : options_.deadline_ms) * 1000);
+  Deadline deadline(clock_, int64_t(req.deadline_ms > 0 ? req.deadline_ms : options.deadline_ms) * 1000);
   QueryResponse resp;
   resp.request_id = NewRequestId(clock_->NowMillis());
   resp.snapshot = snap ? snap->version : "";
-  resp.model_version = ranker_.version() + "/" + (snap ? snap->version : std::string("none"));
+  resp.model_version = blend.version() + "/" + (snap ? snap->version : std::string("none"));
+  resp.experiments = variant.experiments;
 
-  auto viewer = ResolveViewer(req, options_, *registry_, *live_, snap, clock_->NowMillis());
+  auto viewer = ResolveViewer(req, options, *registry_, *live_, snap, clock_->NowMillis());
   if (!viewer.ok()) return viewer.status();
   resp.cold_start = (*viewer)->cold_start;
   timer.Lap(kStageState, &resp);
 
   const SourceContext& ctx = (*viewer)->ctx;
-  Work work{req, *std::move(viewer), GatherCandidates(ctx, req, options_, *registry_, deadline, &timer, &resp), {}, {}};
-  work.kept = FilterAndOrder(ranker_.Score(ctx, work.set), work.set, *work.viewer, req, *registry_);
-  std::shared_ptr<const LearnedRanker> learned = req.ranker == "off" ? nullptr : learned_.load();
+  Work work{req, options, *std::move(viewer), GatherCandidates(ctx, req, options, *registry_, deadline, &timer, &resp), {}, {}};
+  work.kept = FilterAndOrder(blend.Score(ctx, work.set), work.set, *work.viewer, req, *registry_);
+  std::shared_ptr<const LearnedRanker> learned;
+  if (req.ranker != "off" && !(arm && arm->ranker_off)) learned = arm && arm->model ? arm->model : learned_.load();
   const bool log_inputs = LogInputs(req, resp.request_id);
-  work.reranked = Rerank(ctx, work.set, learned.get(), req.want_inputs || log_inputs, size_t(options_.rerank_depth),
+  work.reranked = Rerank(ctx, work.set, learned.get(), req.want_inputs || log_inputs, size_t(options.rerank_depth),
                          deadline, &work.kept, &resp);
-  const std::vector<Pick> picks = Constrain(work.kept, work.set, work.reranked, req, options_, *registry_, snap);
+  const std::vector<Pick> picks = Constrain(work.kept, work.set, work.reranked, req, options, *registry_, snap);
   BuildResults(work, picks, &resp);
   if (work.reranked.used_learned && req.explain != ExplainMode::kNone)
-    AttachLearnedAttributions(*learned, req.explain, options_.attribution_method, &resp);
+    AttachLearnedAttributions(*learned, req.explain, options.attribution_method, &resp);
   timer.Lap(kStageRank, &resp);
 
   if (req.audit && audit_)
@@ -96,7 +103,7 @@ void QueryEngine::BuildResults(const Work& work, const std::vector<Pick>& picks,
   const auto& items = work.set.items();
   const Reranked& rr = work.reranked;
   const ReasonContext rc{resp->cold_start, work.viewer->state->events > 0, &work.viewer->seeds,
-                        options_.similar_min_support};
+                        work.options.similar_min_support};
   for (const Pick& p : picks) {
     const Scored& s = work.kept[p.index];
     const Candidate& c = items[s.index];

@@ -26,15 +26,33 @@
 
 namespace affinity {
 
+// How an experiment arm serves: its serving.* settings (and blend), its model
+// version (null: the default model) and whether it ranks by the blend alone.
+struct ArmServing {
+  explicit ArmServing(const ServingOptions& o) : options(o), blend(o) {}
+  ServingOptions options;
+  BlendRanker blend;
+  std::shared_ptr<const LearnedRanker> model;
+  bool ranker_off = false;
+};
+
+// What a query runs as: the default, or the arm(s) the viewer is assigned to.
+struct QueryVariant {
+  std::vector<ExperimentArmRef> experiments;    // named in the response and its audit record
+  std::shared_ptr<const ArmServing> serving;    // null: the default settings and model
+};
+
 class QueryEngine {
  public:
   QueryEngine(const ServingOptions& options, const EntityRegistry* registry, const LiveState* live,
               const SnapshotManager* snapshots, AuditLog* audit, const Clock* clock);
 
   // InvalidArgument for a request that is well-formed but invalid (422).
-  absl::StatusOr<QueryResponse> Query(const QueryRequest& request) const;
+  absl::StatusOr<QueryResponse> Query(const QueryRequest& request, const QueryVariant& variant = {}) const;
   // Same pipeline against an explicit snapshot (offline evaluation).
-  absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot) const;
+  absl::StatusOr<QueryResponse> QueryWith(const QueryRequest& request, const Snapshot* snapshot,
+                                          const QueryVariant& variant = {}) const;
+  const ServingOptions& options() const { return options_; }
 
   // Installs (or, with null, removes) the learned ranker; safe while serving.
   void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }

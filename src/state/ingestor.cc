@@ -150,6 +150,7 @@ absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, c
   }
   AFF_RETURN_IF_ERROR(store_->AppendEvents(events, follows));
   if (live_) live_->Apply(events);
+  if (observer_) observer_(events);
   return events.size();
 }
 

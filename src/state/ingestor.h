@@ -74,6 +74,11 @@ class Ingestor {
 
   Store* store() const { return store_; }
 
+  // Called with every accepted batch, after it is durable and applied (experiment
+  // attribution). Set before serving starts.
+  using FeedbackObserver = std::function<void(const std::vector<Event>&)>;
+  void SetFeedbackObserver(FeedbackObserver observer) { observer_ = std::move(observer); }
+
   // Loads the registry from the store (at start).
   static absl::Status LoadRegistry(const Store& store, EntityRegistry* registry);
 
@@ -95,6 +100,7 @@ class Ingestor {
   LiveState* live_;
   ActionWeights weights_;
   const Clock* clock_;
+  FeedbackObserver observer_;
 };
 
 }  // namespace affinity

@@ -3,6 +3,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/merge_operator.h>
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
@@ -21,8 +22,25 @@ namespace {
 
 using namespace store_internal;
 
-constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kNumCf };
+constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "experiments"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kNumCf };
+
+// Counters add up: a merge operand is a vector of int64 to add element by
+// element (the longer one decides the length). Definitions are plain Puts and
+// never merged.
+class AddCountersOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value, std::string* out,
+             rocksdb::Logger*) const override {
+    std::vector<int64_t> sum = existing ? DecodeCounters(existing->ToStringView()) : std::vector<int64_t>();
+    const std::vector<int64_t> add = DecodeCounters(value.ToStringView());
+    if (sum.size() < add.size()) sum.resize(add.size(), 0);
+    for (size_t i = 0; i < add.size(); ++i) sum[i] += add[i];
+    *out = EncodeCounters(sum);
+    return true;
+  }
+  const char* Name() const override { return "affinity.AddCounters"; }
+};
 
 absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
@@ -208,6 +226,29 @@ class RocksStore final : public Store {
     return FromRocks(db_->Put(wo, cfs_[kDefault], kMetaPrefix + key, value), "put meta");
   }
 
+  absl::Status PutExperimentRecord(const std::string& key, const std::string& value) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cfs_[kExperiments], key, value), "put experiment");
+  }
+
+  absl::Status AddCounters(const std::vector<CounterDelta>& deltas) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    if (deltas.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, values] : deltas) batch.Merge(cfs_[kExperiments], key, EncodeCounters(values));
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "add counters");
+  }
+
+  absl::Status ScanExperimentRecords(
+      const std::string& prefix, const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kExperiments]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+      fn(it->key().ToStringView(), it->value().ToStringView());
+    return FromRocks(it->status(), "scan experiments");
+  }
+
   absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const override {
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kMetaPrefix + key, &v);
@@ -287,6 +328,25 @@ class RocksStore final : public Store {
 
 }  // namespace
 
+std::string EncodeCounters(const std::vector<int64_t>& values) {
+  std::string out(values.size() * 8, '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint64_t v = uint64_t(values[i]);
+    for (int b = 0; b < 8; ++b) out[i * 8 + size_t(b)] = char((v >> (8 * b)) & 0xFF);
+  }
+  return out;
+}
+
+std::vector<int64_t> DecodeCounters(std::string_view bytes) {
+  std::vector<int64_t> out(bytes.size() / 8);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint64_t v = 0;
+    for (int b = 0; b < 8; ++b) v |= uint64_t(uint8_t(bytes[i * 8 + size_t(b)])) << (8 * b);
+    out[i] = int64_t(v);
+  }
+  return out;
+}
+
 StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
   return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
           .clock = clock,
@@ -321,6 +381,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
                                                      "affinity.EventRetention");
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
+  descs[kExperiments].options.merge_operator = std::make_shared<AddCountersOperator>();
   if (store_options.audit_retention_ms > 0) {
     rocksdb::ColumnFamilyOptions& audit = descs[kAudit].options;
     audit.compaction_filter = retention.get();

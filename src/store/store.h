@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -87,6 +88,17 @@ class Store {
   virtual absl::Status PutMeta(const std::string& key, const std::string& value) = 0;
   virtual absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const = 0;
 
+  // Experiments (experiments/): each experiment's definition as a record,
+  // written durably (fsync), and counters added without reading them (a merge
+  // of int64 vectors, summed element by element), durable against process
+  // crash (WAL). One column family holds both, keyed by the caller.
+  using CounterDelta = std::pair<std::string, std::vector<int64_t>>;  // key, values to add
+  virtual absl::Status PutExperimentRecord(const std::string& key, const std::string& value) = 0;
+  virtual absl::Status AddCounters(const std::vector<CounterDelta>& deltas) = 0;
+  // Every record and counter whose key starts with prefix, in key order.
+  virtual absl::Status ScanExperimentRecords(
+      const std::string& prefix, const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;
+
   // What the store holds on disk and owes its background work, for operators.
   struct Usage {
     uint64_t disk_bytes = 0;                // live table files, all parts
@@ -106,6 +118,11 @@ class Store {
 // Set to "1" by importers whose viewers' interactions carry no time or order
 // (HetRec play counts): `batch` then builds no session neighbours from them.
 inline constexpr const char* kMetaUnorderedTimelines = "unordered_timelines";
+
+// A counter value as the experiments column family keeps it (little-endian
+// int64s); decoding tolerates any length.
+std::string EncodeCounters(const std::vector<int64_t>& values);
+std::vector<int64_t> DecodeCounters(std::string_view bytes);
 
 struct StoreOptions {
   int64_t audit_retention_ms = 0;  // audit records older than this expire (0: kept forever)

@@ -1,0 +1,55 @@
+// The report of an experiment (GET /admin/experiments/{id}/report) and the
+// guardrail rule, both from the per-arm figures: per arm its counts, CTR and
+// hide rate per exposure with delta-method intervals, the same per viewer,
+// latency, degraded and fallback shares, creator-exposure Gini and cohort
+// exposure shares; the SRM p-value; per treatment arm and metric the lift with
+// its interval, the fixed-horizon p-value, the always-valid (mSPRT) p-value,
+// Holm-adjusted p-values and the CUPED estimate beside the raw one.
+// Thread safety: pure functions (the running minimums are the caller's).
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "experiments/experiment.h"
+#include "experiments/experiment_metrics.h"
+
+namespace affinity {
+
+struct ReportInputs {
+  std::vector<ArmFigures> figures;                                 // per arm
+  std::vector<std::unordered_map<std::string, double>> cohort_shares;  // per arm
+  std::vector<std::string> model_error;                            // per arm ("" when its model loaded)
+};
+
+struct ReportOptions {
+  double tau_relative = 0.1;  // the mSPRT mixture's scale relative to the pooled rate
+  double alpha = 0.05;        // level of the intervals
+};
+
+// The report as JSON. *running_min holds each always-valid p-value's running
+// minimum by name ("<arm>/<metric>"); the report lowers them.
+std::string BuildReportJson(const Experiment& def, const ReportInputs& in, const ReportOptions& options,
+                            std::map<std::string, double>* running_min);
+
+struct GuardrailOptions {
+  double tau_relative = 0.1;
+  double alpha = 0.05;
+  int64_t min_responses = 200;
+};
+// Why `arm` breaches one of the experiment's guardrails against the control
+// (arm 0), or "" when none: hide_rate and error_rate when the always-valid
+// p-value of "arm > control × (1 + max increase)" falls below alpha;
+// latency_p99_ms and exposure_gini when both arms have min_responses and the
+// arm's value exceeds the control's by more than the allowed increase.
+std::string GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
+                            const GuardrailOptions& options, std::map<std::string, double>* running_min);
+
+// The running minimums as stored ({"name":p,...}) and read back.
+std::string RunningMinimumsJson(const std::map<std::string, double>& m);
+void ReadRunningMinimums(std::string_view json, std::map<std::string, double>* out);
+
+}  // namespace affinity

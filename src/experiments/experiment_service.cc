@@ -1,0 +1,495 @@
+#include "experiments/experiment_service.h"
+
+#include <simdjson.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+
+#include "audit/audit_record.h"
+#include "base/json_writer.h"
+#include "base/poller.h"
+#include "experiments/experiment_report.h"
+
+namespace affinity {
+
+// What the counters of one experiment need besides the definition: they
+// outlive definition changes (an arm stopped, the experiment stopped).
+struct EntryState {
+  EntryState(const std::string& id, size_t arms) : metrics(id, arms) {}
+  std::mutex mu;
+  ExperimentMetrics metrics;          // guarded by mu
+  std::map<std::string, double> avp;  // running minimum of each always-valid p-value; guarded by mu
+};
+
+struct ExperimentService::Entry {
+  Experiment def;
+  std::vector<std::shared_ptr<const ArmServing>> serving;  // per arm; null: served as the default
+  std::vector<std::string> model_error;                    // per arm: why its model did not load
+  std::shared_ptr<EntryState> state;
+};
+
+struct ExperimentService::Served {
+  std::vector<std::pair<std::string, int>> in;  // (experiment, arm)
+  std::string viewer;
+  std::vector<Ref> results;
+  std::vector<uint8_t> marks;  // per result: 1 clicked, 2 hidden (each counted once)
+  int64_t served_ms = 0;
+};
+
+namespace {
+
+std::string DefinitionKey(const std::string& id) { return "d/" + id; }
+std::string StateKey(const std::string& id) { return "s/" + id; }
+
+std::string RequestIdOf(const std::string& context) {
+  if (context.find("request_id") == std::string::npos) return "";
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view id;
+  if (parser.parse(context).get(doc) || doc["request_id"].get(id)) return "";
+  return std::string(id);
+}
+
+}  // namespace
+
+ExperimentService::ExperimentService(Store* store, const Config& config, const EntityRegistry* registry, const LiveState* live, AuditLog* audit,
+                                     const Clock* clock, ModelLoader load_model, ModelVersions model_versions)
+    : store_(store),
+      config_(config),
+      options_(config.experiments),
+      registry_(registry),
+      live_(live),
+      audit_(audit),
+      clock_(clock),
+      load_model_(std::move(load_model)),
+      model_versions_(std::move(model_versions)) {
+  set_.store(std::make_shared<const Set>());
+}
+
+ExperimentService::~ExperimentService() { StopEvaluator(); }
+
+std::shared_ptr<const ExperimentService::Entry> ExperimentService::MakeEntry(Experiment def,
+                                                                           std::shared_ptr<EntryState> state) const {
+  auto e = std::make_shared<Entry>();
+  e->serving.resize(def.arms.size());
+  e->model_error.resize(def.arms.size());
+  for (size_t i = 0; i < def.arms.size(); ++i) {
+    const ExperimentArm& arm = def.arms[i];
+    if (arm.model_version.empty() && arm.ranker.empty() && arm.overrides.empty()) continue;
+    auto cfg = config_.WithOverrides(arm.overrides);
+    auto serving = std::make_shared<ArmServing>(cfg.ok() ? cfg->serving : config_.serving);
+    if (!cfg.ok()) e->model_error[i] = "overrides not applied: " + std::string(cfg.status().message());
+    serving->ranker_off = arm.ranker == "off";
+    if (!arm.model_version.empty() && load_model_) {
+      auto m = load_model_(arm.model_version);
+      if (m.ok()) {
+        serving->model = *m;
+      } else {
+        e->model_error[i] = "model " + arm.model_version + " did not load (" + std::string(m.status().message()) +
+                            "); the arm serves the default model";
+      }
+    }
+    e->serving[i] = std::move(serving);
+  }
+  e->state = state ? std::move(state) : std::make_shared<EntryState>(def.id, def.arms.size());
+  e->def = std::move(def);
+  return e;
+}
+
+absl::Status ExperimentService::Load() {
+  std::vector<Experiment> defs;
+  absl::Status bad;
+  auto s = store_->ScanExperimentRecords("d/", [&](std::string_view, std::string_view value) {
+    auto e = ParseStoredExperiment(value);
+    if (e.ok()) defs.push_back(*std::move(e));
+    else if (bad.ok()) bad = e.status();
+  });
+  if (!s.ok()) return s;
+  if (!bad.ok()) return absl::DataLossError("a stored experiment does not read: " + std::string(bad.message()));
+  auto set = std::make_shared<Set>();
+  for (Experiment& def : defs) {
+    auto state = std::make_shared<EntryState>(def.id, def.arms.size());
+    const std::string prefix = ExperimentMetrics::Prefix(def.id);
+    auto st = store_->ScanExperimentRecords(prefix, [&](std::string_view key, std::string_view value) {
+      state->metrics.LoadCounter(key.substr(prefix.size()), DecodeCounters(value));
+    });
+    if (!st.ok()) return st;
+    st = store_->ScanExperimentRecords(StateKey(def.id), [&](std::string_view key, std::string_view value) {
+      if (key != StateKey(def.id)) return;
+      ReadRunningMinimums(value, &state->avp);
+    });
+    if (!st.ok()) return st;
+    set->push_back(MakeEntry(std::move(def), state));
+  }
+  std::sort(set->begin(), set->end(), [](const auto& a, const auto& b) {
+    return a->def.created_ms != b->def.created_ms ? a->def.created_ms < b->def.created_ms : a->def.id < b->def.id;
+  });
+  set_.store(std::move(set));
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const ExperimentService::Entry> ExperimentService::Find(const std::string& id) const {
+  for (const auto& e : *set_.load())
+    if (e->def.id == id) return e;
+  return nullptr;
+}
+
+absl::Status ExperimentService::Validate(const Experiment& e, const Set& set) const {
+  std::vector<std::string> versions = model_versions_ ? model_versions_() : std::vector<std::string>();
+  for (size_t i = 0; i < e.arms.size(); ++i) {
+    const ExperimentArm& arm = e.arms[i];
+    const std::string where = "arms[" + std::to_string(i) + "].";
+    if (!arm.model_version.empty() && std::find(versions.begin(), versions.end(), arm.model_version) == versions.end())
+      return absl::InvalidArgumentError(where + "model_version: unknown model version '" + arm.model_version + "'");
+    if (auto c = config_.WithOverrides(arm.overrides); !c.ok())
+      return absl::InvalidArgumentError(where + "overrides: " + std::string(c.status().message()));
+  }
+  int used = 0;
+  for (const auto& other : set)
+    if (other->def.running() && !e.layer.empty() && other->def.layer == e.layer) used += other->def.TrafficBasisPoints();
+  if (used + e.TrafficBasisPoints() > 10000)
+    return absl::InvalidArgumentError("traffic: layer '" + e.layer + "' has " + std::to_string((10000 - used) / 100.0) +
+                                      "% of its viewers free; this experiment asks for " + std::to_string(e.traffic) + "%");
+  return absl::OkStatus();
+}
+
+absl::Status ExperimentService::Publish(std::shared_ptr<const Entry> entry, bool persist) {
+  if (persist) {
+    if (auto s = store_->PutExperimentRecord(DefinitionKey(entry->def.id), ExperimentJson(entry->def)); !s.ok())
+      return s;
+  }
+  auto next = std::make_shared<Set>(*set_.load());
+  bool replaced = false;
+  for (auto& e : *next)
+    if (e->def.id == entry->def.id) e = entry, replaced = true;
+  if (!replaced) next->push_back(std::move(entry));
+  set_.store(std::move(next));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ExperimentService::Create(std::string_view json) {
+  auto parsed = ParseExperiment(json);
+  if (!parsed.ok()) return parsed.status();
+  Experiment e = *std::move(parsed);
+  std::lock_guard<std::mutex> lock(admin_mu_);
+  const auto set = set_.load();
+  if (Find(e.id))
+    return absl::AlreadyExistsError("experiment '" + e.id +
+                                    "' exists; its arms and weights cannot change: stop it and create a new one");
+  if (auto s = Validate(e, *set); !s.ok()) return s;
+  // The first free slice of the layer: experiments in one layer take disjoint
+  // slices of one hash of the viewer.
+  if (!e.layer.empty()) {
+    std::vector<std::pair<int, int>> taken;
+    for (const auto& other : *set)
+      if (other->def.running() && other->def.layer == e.layer)
+        taken.emplace_back(other->def.traffic_offset, other->def.traffic_offset + other->def.TrafficBasisPoints());
+    std::sort(taken.begin(), taken.end());
+    int at = 0;
+    for (auto [lo, hi] : taken) {
+      if (lo - at >= e.TrafficBasisPoints()) break;
+      at = std::max(at, hi);
+    }
+    if (at + e.TrafficBasisPoints() > 10000)
+      return absl::InvalidArgumentError("traffic: layer '" + e.layer + "' has no free slice of " +
+                                        std::to_string(e.traffic) + "% left");
+    e.traffic_offset = at;
+  }
+  e.salt = "exp:" + e.id;
+  e.created_ms = clock_->NowMillis();
+  auto entry = MakeEntry(e, nullptr);
+  if (auto s = Publish(entry, true); !s.ok()) return s;
+  spdlog::info("experiment {} created: {} arms, {}% of viewers{}", e.id, e.arms.size(), e.traffic,
+               e.layer.empty() ? "" : ", layer " + e.layer);
+  JsonWriter w;
+  WriteExperimentJson(entry->def, w);
+  return w.Release();
+}
+
+std::string ExperimentService::ListJson() const {
+  JsonWriter w;
+  w.BeginObject().Key("experiments").BeginArray();
+  for (const auto& e : *set_.load()) WriteExperimentJson(e->def, w);
+  w.EndArray().EndObject();
+  return w.Release();
+}
+
+absl::StatusOr<std::string> ExperimentService::GetJson(const std::string& id) const {
+  auto e = Find(id);
+  if (!e) return absl::NotFoundError("no experiment '" + id + "'");
+  return ExperimentJson(e->def);
+}
+
+absl::Status ExperimentService::Stop(const std::string& id, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(admin_mu_);
+  auto e = Find(id);
+  if (!e) return absl::NotFoundError("no experiment '" + id + "'");
+  if (!e->def.running()) return absl::OkStatus();
+  Experiment def = e->def;
+  def.status = "stopped";
+  def.stopped_ms = clock_->NowMillis();
+  def.stopped_reason = reason;
+  spdlog::info("experiment {} stopped: {}", id, reason);
+  return Publish(MakeEntry(std::move(def), e->state), true);
+}
+
+absl::Status ExperimentService::StopArm(const std::string& id, int arm, const std::string& reason) {
+  std::lock_guard<std::mutex> lock(admin_mu_);
+  auto e = Find(id);
+  if (!e || size_t(arm) >= e->def.arms.size() || e->def.arms[size_t(arm)].stopped) return absl::OkStatus();
+  Experiment def = e->def;
+  ExperimentArm& a = def.arms[size_t(arm)];
+  a.stopped = true;
+  a.stopped_reason = reason;
+  a.stopped_ms = clock_->NowMillis();
+  spdlog::warn("experiment {}: arm {} stopped by a guardrail: {}; its viewers are served as the control", id, a.name,
+               reason);
+  guardrail_stops_++;
+  if (audit_) {
+    JsonWriter w;
+    w.BeginObject().Key("event").String("guardrail_stop").Key("experiment").String(id).Key("arm").String(a.name);
+    w.Key("reason").String(reason).Key("ts").Int(a.stopped_ms).EndObject();
+    audit_->Record("guardrail_" + id + "_" + a.name, w.Release());
+  }
+  return Publish(MakeEntry(std::move(def), e->state), true);
+}
+
+Assignment ExperimentService::Assign(const std::string& viewer_id, Kind target) const {
+  Assignment a;
+  std::vector<std::shared_ptr<const ArmServing>> serving;
+  std::vector<const ExperimentArm*> arms;
+  for (const auto& e : *set_.load()) {
+    if (!e->def.running() || !e->def.Targets(target)) continue;
+    const std::optional<int> arm = AssignArm(e->def, viewer_id);
+    // An arm a guardrail stopped serves as the control and is neither named nor counted.
+    if (!arm || e->def.arms[size_t(*arm)].stopped) continue;
+    a.in.push_back({e, *arm});
+    a.variant.experiments.push_back({e->def.id, e->def.arms[size_t(*arm)].name});
+    if (e->serving[size_t(*arm)]) {
+      serving.push_back(e->serving[size_t(*arm)]);
+      arms.push_back(&e->def.arms[size_t(*arm)]);
+    }
+  }
+  if (serving.size() == 1) {
+    a.variant.serving = serving.front();
+  } else if (serving.size() > 1) {
+    // Arms of several layers at once: their settings together (later experiments win on a clash).
+    std::vector<std::pair<std::string, ConfigValue>> overrides;
+    for (const ExperimentArm* arm : arms) overrides.insert(overrides.end(), arm->overrides.begin(), arm->overrides.end());
+    auto cfg = config_.WithOverrides(overrides);
+    auto combined = std::make_shared<ArmServing>(cfg.ok() ? cfg->serving : config_.serving);
+    for (const auto& s : serving) {
+      if (s->model) combined->model = s->model;
+      combined->ranker_off = combined->ranker_off || s->ranker_off;
+    }
+    a.variant.serving = std::move(combined);
+  }
+  return a;
+}
+
+void ExperimentService::Write(std::vector<Store::CounterDelta> deltas) {
+  if (deltas.empty()) return;
+  if (!store_->AddCounters(deltas).ok()) write_errors_++;
+}
+
+void ExperimentService::RecordResponse(const Assignment& a, const std::string& viewer_id, const QueryResponse& resp,
+                                       double latency_ms) {
+  if (a.in.empty()) return;
+  ServedFacts facts;
+  facts.latency_ms = latency_ms;
+  facts.degraded = resp.degraded;
+  facts.fallback = resp.ranker_fallback;
+  Served served;
+  served.viewer = viewer_id;
+  served.served_ms = clock_->NowMillis();
+  for (const QueryResult& r : resp.results) {
+    const Ref creator = r.ref.kind() == Kind::kItem ? registry_->CreatorOf(r.ref) : r.ref;
+    facts.creators.push_back(creator.valid() ? registry_->ExtId(creator) : "");
+    auto info = registry_->Get(r.ref);
+    facts.cohorts.push_back(info ? info->cohort : "");
+    served.results.push_back(r.ref);
+  }
+  served.marks.assign(served.results.size(), 0);
+  const auto viewer = registry_->Find(viewer_id);
+  const int64_t covariate = viewer ? int64_t(live_->Viewer(*viewer)->events) : 0;
+  std::vector<Store::CounterDelta> deltas;
+  for (const auto& in : a.in) {
+    const auto* e = static_cast<const Entry*>(in.entry.get());
+    std::lock_guard<std::mutex> lock(e->state->mu);
+    e->state->metrics.OnResponse(viewer_id, in.arm, covariate, facts, &deltas);
+    served.in.emplace_back(e->def.id, in.arm);
+  }
+  Write(std::move(deltas));
+  Remember(resp.request_id, std::move(served));
+}
+
+void ExperimentService::RecordError(const Assignment& a, const std::string& viewer_id) {
+  if (a.in.empty()) return;
+  const auto viewer = registry_->Find(viewer_id);
+  const int64_t covariate = viewer ? int64_t(live_->Viewer(*viewer)->events) : 0;
+  std::vector<Store::CounterDelta> deltas;
+  for (const auto& in : a.in) {
+    const auto* e = static_cast<const Entry*>(in.entry.get());
+    std::lock_guard<std::mutex> lock(e->state->mu);
+    e->state->metrics.OnError(viewer_id, in.arm, covariate, &deltas);
+  }
+  Write(std::move(deltas));
+}
+
+void ExperimentService::Remember(const std::string& request_id, Served s) {
+  std::lock_guard<std::mutex> lock(served_mu_);
+  if (served_.emplace(request_id, std::make_shared<Served>(std::move(s))).second) served_order_.push_back(request_id);
+  while (served_order_.size() > size_t(options_.remembered_responses)) {
+    served_.erase(served_order_.front());
+    served_order_.pop_front();
+  }
+}
+
+void ExperimentService::RecordFeedback(const std::vector<Event>& events) {
+  std::vector<Store::CounterDelta> deltas;
+  const int64_t window_ms = int64_t(options_.attribution_hours * 3600e3);
+  for (const Event& ev : events) {
+    const bool click = ev.action == Action::kClick, hide = ev.action == Action::kHide;
+    if ((!click && !hide) || ev.context.empty()) continue;
+    const std::string request_id = RequestIdOf(ev.context);
+    if (request_id.empty()) continue;
+    std::shared_ptr<Served> served;
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      auto it = served_.find(request_id);
+      if (it != served_.end()) served = it->second;
+    }
+    if (!served && audit_) {
+      // Older than memory: the audit log still has the response.
+      auto rec = audit_->Get(request_id);
+      if (!rec.ok() || !rec->has_value()) continue;
+      auto sr = ReadServedRecord(**rec);
+      if (!sr.ok() || sr->experiments.empty()) continue;
+      Served s;
+      s.viewer = sr->viewer_id;
+      s.served_ms = sr->served_ms;
+      for (const auto& id : sr->entity_ids) s.results.push_back(registry_->Find(id).value_or(Ref()));
+      s.marks.assign(s.results.size(), 0);
+      for (const auto& x : sr->experiments)
+        if (auto e = Find(x.experiment))
+          for (size_t i = 0; i < e->def.arms.size(); ++i)
+            if (e->def.arms[i].name == x.arm) s.in.emplace_back(x.experiment, int(i));
+      Remember(request_id, s);
+      std::lock_guard<std::mutex> lock(served_mu_);
+      served = served_[request_id];
+    }
+    if (!served || clock_->NowMillis() - served->served_ms > window_ms) continue;  // unknown or expired
+    if (registry_->ExtId(ev.viewer) != served->viewer) continue;
+    bool count_click = false, count_hide = false;
+    {
+      std::lock_guard<std::mutex> lock(served_mu_);
+      for (size_t i = 0; i < served->results.size(); ++i) {
+        if (served->results[i] != ev.entity) continue;
+        const uint8_t bit = click ? 1 : 2;
+        if (served->marks[i] & bit) break;
+        served->marks[i] |= bit;
+        count_click = click, count_hide = hide;
+        break;
+      }
+    }
+    if (!count_click && !count_hide) continue;
+    for (const auto& [id, arm] : served->in) {
+      auto e = Find(id);
+      if (!e) continue;
+      std::lock_guard<std::mutex> lock(e->state->mu);
+      e->state->metrics.OnOutcome(served->viewer, arm, count_click, count_hide, &deltas);
+    }
+  }
+  Write(std::move(deltas));
+}
+
+absl::StatusOr<std::string> ExperimentService::ReportJson(const std::string& id) {
+  auto e = Find(id);
+  if (!e) return absl::NotFoundError("no experiment '" + id + "'");
+  return Report(*e);
+}
+
+std::string ExperimentService::Report(const Entry& e) {
+  ReportInputs in;
+  {
+    std::lock_guard<std::mutex> lock(e.state->mu);
+    in.figures = e.state->metrics.Figures();
+    in.cohort_shares = e.state->metrics.CohortShares();
+  }
+  in.model_error = e.model_error;
+  ReportOptions ro{options_.msprt_tau_relative, 0.05};
+  std::map<std::string, double> avp;
+  {
+    std::lock_guard<std::mutex> lock(e.state->mu);
+    avp = e.state->avp;
+  }
+  const std::map<std::string, double> before = avp;
+  std::string json = BuildReportJson(e.def, in, ro, &avp);
+  if (avp != before) {
+    {
+      std::lock_guard<std::mutex> lock(e.state->mu);
+      for (const auto& [k, v] : avp) e.state->avp[k] = std::min(e.state->avp.count(k) ? e.state->avp[k] : 1.0, v);
+      avp = e.state->avp;
+    }
+    if (!store_->PutExperimentRecord(StateKey(e.def.id), RunningMinimumsJson(avp)).ok()) write_errors_++;
+  }
+  return json;
+}
+
+absl::StatusOr<bool> ExperimentService::EvaluateGuardrails() {
+  bool stopped = false;
+  for (const auto& e : *set_.load()) {
+    if (!e->def.running() || e->def.guardrails.empty()) continue;
+    std::vector<ArmFigures> figures;
+    std::map<std::string, double> avp;
+    {
+      std::lock_guard<std::mutex> lock(e->state->mu);
+      figures = e->state->metrics.Figures();
+      avp = e->state->avp;
+    }
+    GuardrailOptions go{options_.msprt_tau_relative, options_.guardrail_alpha, options_.guardrail_min_responses};
+    for (size_t arm = 1; arm < e->def.arms.size(); ++arm) {
+      if (e->def.arms[arm].stopped) continue;
+      const std::string why = GuardrailBreach(e->def, figures, arm, go, &avp);
+      if (why.empty()) continue;
+      if (auto s = StopArm(e->def.id, int(arm), why); !s.ok()) return s;
+      stopped = true;
+    }
+    std::lock_guard<std::mutex> lock(e->state->mu);
+    for (const auto& [k, v] : avp) e->state->avp[k] = std::min(e->state->avp.count(k) ? e->state->avp[k] : 1.0, v);
+  }
+  return stopped;
+}
+
+void ExperimentService::Start(int poll_ms) {
+  evaluator_ = std::make_unique<Poller>(poll_ms, [this] { return EvaluateGuardrails(); });
+  evaluator_->Start();
+}
+
+void ExperimentService::StopEvaluator() {
+  if (evaluator_) evaluator_->Stop();
+}
+
+std::vector<ExperimentService::ArmStatus> ExperimentService::Status() const {
+  std::vector<ArmStatus> out;
+  for (const auto& e : *set_.load()) {
+    std::vector<ArmFigures> f;
+    {
+      std::lock_guard<std::mutex> lock(e->state->mu);
+      f = e->state->metrics.Figures();
+    }
+    for (size_t i = 0; i < e->def.arms.size(); ++i) {
+      ArmStatus s;
+      s.experiment = e->def.id;
+      s.arm = e->def.arms[i].name;
+      s.running = e->def.running() && !e->def.arms[i].stopped;
+      s.viewers = f[i].viewers, s.responses = f[i].responses, s.exposures = f[i].exposures;
+      s.clicks = f[i].clicks, s.hides = f[i].hides;
+      out.push_back(s);
+    }
+  }
+  return out;
+}
+
+}  // namespace affinity

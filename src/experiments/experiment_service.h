@@ -1,0 +1,131 @@
+// Experiments in a running server: their definitions and counters, durable in
+// the data dir (the store's experiments column family), assignment of each
+// query's viewer, per-arm bookkeeping of responses, errors and attributed
+// feedback, reports with their statistics, and the guardrail evaluator that
+// stops a harmful arm.
+// Thread safety: all methods are safe for concurrent use. Assign() reads an
+// atomically swapped set of experiments and never blocks on an admin change;
+// bookkeeping takes one experiment's mutex for a few map updates, then writes
+// its counter deltas to the store (WAL, no fsync) before the response is sent.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "audit/audit_log.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "base/poller.h"
+#include "events/event.h"
+#include "experiments/experiment.h"
+#include "experiments/experiment_metrics.h"
+#include "serving/query_engine.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+#include "store/store.h"
+
+namespace affinity {
+
+struct EntryState;  // one experiment's counters (experiment_service.cc)
+
+// The experiments a query's viewer is in and how it is served.
+struct Assignment {
+  QueryVariant variant;
+  struct In {
+    std::shared_ptr<const void> entry;  // keeps the experiment alive for the bookkeeping
+    int arm;
+  };
+  std::vector<In> in;
+};
+
+class ExperimentService {
+ public:
+  // Loads a model version (for arms that name one).
+  using ModelLoader = std::function<absl::StatusOr<std::shared_ptr<const LearnedRanker>>(const std::string&)>;
+  // The model versions the registry knows (for validation).
+  using ModelVersions = std::function<std::vector<std::string>()>;
+
+  ExperimentService(Store* store, const Config& config, const EntityRegistry* registry,
+                    const LiveState* live, AuditLog* audit, const Clock* clock, ModelLoader load_model,
+                    ModelVersions model_versions);
+  ~ExperimentService();
+
+  // Reads every experiment and its counters from the store.
+  absl::Status Load();
+
+  // POST /admin/experiments: InvalidArgument (422) naming the field,
+  // AlreadyExists (409) for an id in use.
+  absl::StatusOr<std::string> Create(std::string_view json);
+  std::string ListJson() const;
+  absl::StatusOr<std::string> GetJson(const std::string& id) const;  // NotFound (404)
+  absl::StatusOr<std::string> ReportJson(const std::string& id);     // NotFound (404)
+  absl::Status Stop(const std::string& id, const std::string& reason);
+
+  // The query path.
+  Assignment Assign(const std::string& viewer_id, Kind target) const;
+  void RecordResponse(const Assignment& a, const std::string& viewer_id, const QueryResponse& resp, double latency_ms);
+  void RecordError(const Assignment& a, const std::string& viewer_id);
+  // Accepted feedback (durable already): clicks and hides naming a response
+  // served in an arm (context.request_id) and one of its results count there.
+  void RecordFeedback(const std::vector<Event>& events);
+
+  // One pass of the guardrails: stops breached arms; true when it stopped one.
+  absl::StatusOr<bool> EvaluateGuardrails();
+  // Starts/stops the guardrail evaluator (every poll_ms).
+  void Start(int poll_ms);
+  void StopEvaluator();
+
+  struct ArmStatus {
+    std::string experiment, arm;
+    bool running = false;
+    int64_t viewers = 0, responses = 0, exposures = 0, clicks = 0, hides = 0;
+  };
+  // Per-arm counts for /metrics and /admin/stats.
+  std::vector<ArmStatus> Status() const;
+  uint64_t guardrail_stops() const { return guardrail_stops_.load(); }
+  uint64_t write_errors() const { return write_errors_.load(); }
+
+ private:
+  struct Entry;
+  using Set = std::vector<std::shared_ptr<const Entry>>;
+  struct Served;
+
+  std::shared_ptr<const Entry> Find(const std::string& id) const;
+  // Builds the live form of a definition (arm serving, model loads).
+  std::shared_ptr<const Entry> MakeEntry(Experiment def, std::shared_ptr<EntryState> state) const;
+  // Replaces (or adds) one entry in the set, persisting its definition.
+  absl::Status Publish(std::shared_ptr<const Entry> entry, bool persist);
+  absl::Status Validate(const Experiment& e, const Set& set) const;
+  void Write(std::vector<Store::CounterDelta> deltas);
+  void Remember(const std::string& request_id, Served s);
+  std::optional<Served> Recall(const std::string& request_id) const;
+  std::string Report(const Entry& e);
+  absl::Status StopArm(const std::string& id, int arm, const std::string& reason);
+
+  Store* store_;
+  Config config_;
+  ExperimentsOptions options_;
+  const EntityRegistry* registry_;
+  const LiveState* live_;
+  AuditLog* audit_;
+  const Clock* clock_;
+  ModelLoader load_model_;
+  ModelVersions model_versions_;
+  std::atomic<std::shared_ptr<const Set>> set_;
+  std::mutex admin_mu_;  // serialises create, stop and guardrail stops
+  mutable std::mutex served_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Served>> served_;  // guarded by served_mu_
+  std::deque<std::string> served_order_;                            // guarded by served_mu_
+  std::atomic<uint64_t> guardrail_stops_{0}, write_errors_{0};
+  std::unique_ptr<Poller> evaluator_;
+};
+
+}  // namespace affinity
