@@ -88,7 +88,8 @@ class RocksStore final : public Store {
         mode_(mode) {}
 
   ~RocksStore() override {
-    for (auto* cf : cfs_) db_->DestroyColumnFamilyHandle(cf);
+    for (auto* cf : cfs_)
+      if (cf) db_->DestroyColumnFamilyHandle(cf);
     cfs_.clear();
     db_.reset();  // before the compaction filter it holds
   }
@@ -243,6 +244,7 @@ class RocksStore final : public Store {
 
   absl::Status ScanExperimentRecords(
       const std::string& prefix, const std::function<void(std::string_view, std::string_view)>& fn) const override {
+    if (!cfs_[kExperiments]) return absl::OkStatus();  // a secondary over a dir from before experiments
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kExperiments]));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
       fn(it->key().ToStringView(), it->value().ToStringView());
@@ -400,10 +402,24 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   if (mode == OpenMode::kPrimary) {
     s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
   } else {
+    // A secondary opens the column families the primary has created: a data
+    // dir written by an older build lacks the newer ones (read as empty).
+    std::vector<std::string> existing;
+    if (auto ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing); !ls.ok())
+      return FromRocks(ls, "open " + db_dir);
+    std::vector<rocksdb::ColumnFamilyDescriptor> present;
+    std::vector<int> slot;
+    for (int i = 0; i < kNumCf; ++i)
+      if (std::find(existing.begin(), existing.end(), kCfNames[i]) != existing.end()) {
+        present.push_back(descs[size_t(i)]);
+        slot.push_back(i);
+      }
     std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
     std::filesystem::create_directories(secondary, ec);
-    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, descs,
-                                     &handles, &raw);
+    std::vector<rocksdb::ColumnFamilyHandle*> opened;
+    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, &opened, &raw);
+    handles.assign(kNumCf, nullptr);
+    for (size_t i = 0; i < opened.size(); ++i) handles[size_t(slot[i])] = opened[i];
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
