@@ -11,6 +11,9 @@
 # each build imports it and batches it once (WORLD/batched-A, WORLD/batched-B),
 # as a user of that build would.
 # ROUNDS (default 3), DURATION (30s), USERS (2000 viewers), PORT (18191).
+# SAME_WORLD=1: both sides serve A's import (two runs of one binary); SETUP_A /
+# SETUP_B: a shell command run once that side's server is ready, with $PORT set
+# (e.g. creating an experiment), before the load starts.
 set -euo pipefail
 A=${1:?usage: bench_compare.sh BIN_A BIN_B WORLD OUT}
 B=${2:?}
@@ -22,7 +25,9 @@ export USERS=${USERS:-2000}
 PORT=${PORT:-18191}
 mkdir -p "$OUT"
 : > "$OUT/runs.tsv"
+SAME_WORLD=${SAME_WORLD:-}
 for side in A B; do
+  [ -n "$SAME_WORLD" ] && [ "$side" = B ] && continue
   bin=$([ "$side" = A ] && echo "$A" || echo "$B")
   if [ ! -f "$WORLD/batched-$side/snapshots/CURRENT" ]; then
     rm -rf "$WORLD/batched-$side"
@@ -33,10 +38,13 @@ done
 run() {  # side bin round
   local side=$1 bin=$2 round=$3 dir="$WORLD/run"
   rm -rf "$dir"
-  cp -a "$WORLD/batched-$side" "$dir"
+  cp -a "$WORLD/batched-$([ -n "$SAME_WORLD" ] && echo A || echo "$side")" "$dir"
   "$bin" serve --data "$dir" --port "$PORT" > "$OUT/serve-$side-$round.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
+  local setup
+  setup=$([ "$side" = A ] && echo "${SETUP_A:-}" || echo "${SETUP_B:-}")
+  [ -n "$setup" ] && PORT=$PORT bash -c "$setup" > "$OUT/setup-$side-$round.log" 2>&1
   wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-$side-$round.txt" 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local qps p99 errors

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace affinity {
 namespace {
@@ -57,7 +58,7 @@ void ExperimentMetrics::OnResponse(const std::string& viewer, int arm, int64_t c
   if (arm < 0 || size_t(arm) >= arms_.size()) return;
   std::vector<int64_t> d;
   ViewerCounts& v = Touch(viewer, arm, covariate, out, &d);
-  const int64_t n = int64_t(f.creators.size());
+  const int64_t n = int64_t(f.results.size());
   v.requests++, v.responses++, v.exposures += n;
   d[kVRequests] = 1, d[kVResponses] = 1, d[kVExposures] = n;
   out->emplace_back(prefix_ + "v/" + viewer, std::move(d));
@@ -69,20 +70,71 @@ void ExperimentMetrics::OnResponse(const std::string& viewer, int arm, int64_t c
   ad[size_t(kALatency + b)] = 1;
   if (f.degraded) a.degraded++, ad[kADegraded] = 1;
   if (f.fallback) a.fallback++, ad[kAFallback] = 1;
-  const std::string arm_key = std::to_string(arm);
-  out->emplace_back(prefix_ + "a/" + arm_key, std::move(ad));
-  // One delta per distinct creator and cohort of the response.
-  std::unordered_map<std::string, int64_t> creators, cohorts;
-  for (const auto& c : f.creators) creators[c]++;
-  for (const auto& c : f.cohorts) cohorts[c]++;
-  for (const auto& [c, k] : creators) {
-    a.creator_exposures[c] += k;
-    out->emplace_back(prefix_ + "c/" + arm_key + "/" + c, std::vector<int64_t>{k});
+  out->emplace_back(prefix_ + "a/" + std::to_string(arm), std::move(ad));
+  unresolved_.responses.emplace_back(arm, f.results);
+}
+
+ExperimentMetrics::Unresolved ExperimentMetrics::TakeUnresolved() {
+  Unresolved out;
+  out.responses.swap(unresolved_.responses);
+  return out;
+}
+
+void ExperimentMetrics::AddResolved(int arm, const std::vector<uint32_t>& creators,
+                                    const std::vector<std::string>& cohorts) {
+  if (arm < 0 || size_t(arm) >= arms_.size()) return;
+  ArmCounters& a = arms_[size_t(arm)];
+  for (uint32_t c : creators) a.creator_exposures[c]++;
+  if (!creators.empty() && a.dirty_creators.empty()) a.dirty_creators.push_back(creators.front());  // the arm changed
+  for (const auto& c : cohorts) {
+    a.cohort_exposures[c]++;
+    a.dirty_cohorts.push_back(c);
   }
-  for (const auto& [c, k] : cohorts) {
-    a.cohort_exposures[c] += k;
-    out->emplace_back(prefix_ + "h/" + arm_key + "/" + c, std::vector<int64_t>{k});
+}
+
+ExperimentMetrics::Dirty ExperimentMetrics::TakeDirty() {
+  Dirty d;
+  for (ArmCounters& a : arms_) {
+    d.creators.emplace_back().swap(a.dirty_creators);
+    d.cohorts.emplace_back().swap(a.dirty_cohorts);
   }
+  return d;
+}
+
+void ExperimentMetrics::Dirty::Deduplicate() {
+  for (auto& v : creators) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+  for (auto& v : cohorts) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  }
+}
+
+std::vector<Store::CounterDelta> ExperimentMetrics::Totals(const Dirty& d) const {
+  std::vector<Store::CounterDelta> out;
+  for (size_t arm = 0; arm < arms_.size() && arm < d.creators.size(); ++arm) {
+    const ArmCounters& a = arms_[arm];
+    const std::string arm_key = std::to_string(arm);
+    // Every creator's total of the arm in one value (creator, count, creator, count, ...).
+    if (!d.creators[arm].empty()) {
+      std::vector<int64_t> pairs;
+      pairs.reserve(a.creator_exposures.size() * 2);
+      for (const auto& [c, n] : a.creator_exposures) pairs.push_back(int64_t(c)), pairs.push_back(n);
+      out.emplace_back(prefix_ + "x/" + arm_key, std::move(pairs));
+    }
+    for (const auto& c : d.cohorts[arm])
+      if (auto it = a.cohort_exposures.find(c); it != a.cohort_exposures.end())
+        out.emplace_back(prefix_ + "h/" + arm_key + "/" + c, std::vector<int64_t>{it->second});
+  }
+  return out;
+}
+
+std::vector<Store::CounterDelta> ExperimentMetrics::TakeExposureTotals() {
+  Dirty d = TakeDirty();
+  d.Deduplicate();
+  return Totals(d);
 }
 
 void ExperimentMetrics::OnError(const std::string& viewer, int arm, int64_t covariate,
@@ -125,8 +177,8 @@ void ExperimentMetrics::LoadCounter(std::string_view key, const std::vector<int6
   if (kind == 'a') {
     a.degraded = at(kADegraded), a.fallback = at(kAFallback);
     for (int b = 0; b < kLatencyBuckets; ++b) a.latency[size_t(b)] = at(size_t(kALatency + b));
-  } else if (slash != std::string_view::npos && kind == 'c') {
-    a.creator_exposures[std::string(rest.substr(slash + 1))] = at(0);
+  } else if (kind == 'x') {
+    for (size_t i = 0; i + 1 < v.size(); i += 2) a.creator_exposures[uint32_t(v[i])] = v[i + 1];
   } else if (slash != std::string_view::npos && kind == 'h') {
     a.cohort_exposures[std::string(rest.substr(slash + 1))] = at(0);
   }

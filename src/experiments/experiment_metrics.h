@@ -4,7 +4,9 @@
 // activity (the CUPED covariate); per arm a latency histogram, degraded and
 // fallback counts and exposures per creator and per cohort. Every change is
 // also returned as counter deltas for the store (additive, so the durable copy
-// never needs a read), and LoadCounter rebuilds the same state from them.
+// never needs a read), except exposures per creator and cohort, which are
+// taken as totals now and then (TakeExposureTotals); LoadCounter rebuilds the
+// same state from both.
 // The report (BuildReport) reads the per-viewer counts once.
 // Thread safety: not synchronised; the owner serialises access.
 #pragma once
@@ -36,8 +38,7 @@ struct ViewerCounts {
 struct ServedFacts {
   double latency_ms = 0;
   bool degraded = false, fallback = false;
-  std::vector<std::string> creators;  // per result: its creator (items) or itself (users, creators)
-  std::vector<std::string> cohorts;   // per result: its cohort ("" none)
+  std::vector<uint32_t> results;      // Ref bits of each result
 };
 
 // Per-arm figures a guardrail or the report compares.
@@ -61,6 +62,29 @@ class ExperimentMetrics {
   void OnError(const std::string& viewer, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out);
   void OnOutcome(const std::string& viewer, int arm, bool click, bool hide, std::vector<Store::CounterDelta>* out);
 
+  // A response's results wait (TakeUnresolved) until the owner, off the query
+  // path, finds each one's creator and cohort and adds them (AddResolved).
+  struct Unresolved {
+    std::vector<std::pair<int, std::vector<uint32_t>>> responses;  // (arm, result Refs)
+  };
+  Unresolved TakeUnresolved();
+  void AddResolved(int arm, const std::vector<uint32_t>& creators, const std::vector<std::string>& cohorts);
+
+  // Exposures per creator and per cohort are not written per response: this
+  // returns the current totals of those that changed since the last call, to be
+  // stored as absolute values (Store::PutCounters).
+  std::vector<Store::CounterDelta> TakeExposureTotals();
+  // The same in two steps, so that the owner's lock is held only briefly:
+  // TakeDirty swaps out what changed; Totals (under the lock again) reads the
+  // totals of a sorted, deduplicated list of it.
+  struct Dirty {
+    std::vector<std::vector<uint32_t>> creators;    // per arm: non-empty when its creator totals changed
+    std::vector<std::vector<std::string>> cohorts;  // per arm
+    void Deduplicate();
+  };
+  Dirty TakeDirty();
+  std::vector<Store::CounterDelta> Totals(const Dirty& d) const;
+
   // Rebuilds from one stored counter (key without the experiment's prefix).
   void LoadCounter(std::string_view key, const std::vector<int64_t>& values);
   // The key prefix of this experiment's counters.
@@ -74,14 +98,17 @@ class ExperimentMetrics {
   struct ArmCounters {
     int64_t degraded = 0, fallback = 0;
     std::array<int64_t, kLatencyBuckets> latency{};
-    std::unordered_map<std::string, int64_t> creator_exposures;
+    std::unordered_map<uint32_t, int64_t> creator_exposures;
     std::unordered_map<std::string, int64_t> cohort_exposures;
+    std::vector<uint32_t> dirty_creators;
+    std::vector<std::string> dirty_cohorts;
   };
   ViewerCounts& Touch(const std::string& viewer, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out,
                       std::vector<int64_t>* delta);
   std::string prefix_;
   std::unordered_map<std::string, ViewerCounts> viewers_;
   std::vector<ArmCounters> arms_;
+  Unresolved unresolved_;
 
  public:
   // Exposure share per cohort, per arm (for the report).

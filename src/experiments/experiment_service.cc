@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "audit/audit_record.h"
@@ -39,6 +40,9 @@ struct ExperimentService::Served {
 
 namespace {
 
+constexpr int kWriterGatherMs = 2;
+constexpr int64_t kCheckpointMs = 5000;
+
 std::string DefinitionKey(const std::string& id) { return "d/" + id; }
 std::string StateKey(const std::string& id) { return "s/" + id; }
 
@@ -65,9 +69,20 @@ ExperimentService::ExperimentService(Store* store, const Config& config, const E
       load_model_(std::move(load_model)),
       model_versions_(std::move(model_versions)) {
   set_.store(std::make_shared<const Set>());
+  served_.reserve(size_t(options_.remembered_responses) + 1);
+  writer_ = std::thread([this] { RunWriter(); });
 }
 
-ExperimentService::~ExperimentService() { StopEvaluator(); }
+ExperimentService::~ExperimentService() {
+  StopEvaluator();
+  {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    writer_stop_ = true;
+  }
+  writer_cv_.notify_all();
+  writer_.join();
+  Checkpoint();
+}
 
 std::shared_ptr<const ExperimentService::Entry> ExperimentService::MakeEntry(Experiment def,
                                                                            std::shared_ptr<EntryState> state) const {
@@ -130,7 +145,8 @@ absl::Status ExperimentService::Load() {
 }
 
 std::shared_ptr<const ExperimentService::Entry> ExperimentService::Find(const std::string& id) const {
-  for (const auto& e : *set_.load())
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set)
     if (e->def.id == id) return e;
   return nullptr;
 }
@@ -210,7 +226,8 @@ absl::StatusOr<std::string> ExperimentService::Create(std::string_view json) {
 std::string ExperimentService::ListJson() const {
   JsonWriter w;
   w.BeginObject().Key("experiments").BeginArray();
-  for (const auto& e : *set_.load()) WriteExperimentJson(e->def, w);
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) WriteExperimentJson(e->def, w);
   w.EndArray().EndObject();
   return w.Release();
 }
@@ -259,7 +276,8 @@ Assignment ExperimentService::Assign(const std::string& viewer_id, Kind target) 
   Assignment a;
   std::vector<std::shared_ptr<const ArmServing>> serving;
   std::vector<const ExperimentArm*> arms;
-  for (const auto& e : *set_.load()) {
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) {
     if (!e->def.running() || !e->def.Targets(target)) continue;
     const std::optional<int> arm = AssignArm(e->def, viewer_id);
     // An arm a guardrail stopped serves as the control and is neither named nor counted.
@@ -293,6 +311,49 @@ void ExperimentService::Write(std::vector<Store::CounterDelta> deltas) {
   if (!store_->AddCounters(deltas).ok()) write_errors_++;
 }
 
+void ExperimentService::Enqueue(std::vector<Store::CounterDelta> deltas) {
+  if (deltas.empty()) return;
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    was_empty = pending_.empty();
+    for (auto& [key, values] : deltas) {
+      auto [it, inserted] = pending_.try_emplace(std::move(key), std::move(values));
+      if (inserted) continue;
+      if (it->second.size() < values.size()) it->second.resize(values.size(), 0);
+      for (size_t i = 0; i < values.size(); ++i) it->second[i] += values[i];
+    }
+  }
+  if (was_empty) writer_cv_.notify_one();  // the writer is asleep only when nothing is queued
+}
+
+void ExperimentService::RunWriter() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  while (true) {
+    writer_cv_.wait(lock, [&] { return writer_stop_ || !pending_.empty(); });
+    if (pending_.empty()) return;  // stopping, nothing left
+    // Let a few milliseconds of responses gather into one write: one wake-up
+    // and one WAL append for all of them, instead of one per response.
+    if (!writer_stop_) writer_cv_.wait_for(lock, std::chrono::milliseconds(kWriterGatherMs), [&] { return writer_stop_; });
+    std::unordered_map<std::string, std::vector<int64_t>> batch;
+    batch.swap(pending_);
+    writing_ = true;
+    lock.unlock();
+    std::vector<Store::CounterDelta> deltas;
+    deltas.reserve(batch.size());
+    for (auto& [key, values] : batch) deltas.emplace_back(key, std::move(values));
+    Write(std::move(deltas));
+    lock.lock();
+    writing_ = false;
+    writer_idle_.notify_all();
+  }
+}
+
+void ExperimentService::FlushCounters() {
+  std::unique_lock<std::mutex> lock(writer_mu_);
+  writer_idle_.wait(lock, [&] { return pending_.empty() && !writing_; });
+}
+
 void ExperimentService::RecordResponse(const Assignment& a, const std::string& viewer_id, const QueryResponse& resp,
                                        double latency_ms) {
   if (a.in.empty()) return;
@@ -304,10 +365,7 @@ void ExperimentService::RecordResponse(const Assignment& a, const std::string& v
   served.viewer = viewer_id;
   served.served_ms = clock_->NowMillis();
   for (const QueryResult& r : resp.results) {
-    const Ref creator = r.ref.kind() == Kind::kItem ? registry_->CreatorOf(r.ref) : r.ref;
-    facts.creators.push_back(creator.valid() ? registry_->ExtId(creator) : "");
-    auto info = registry_->Get(r.ref);
-    facts.cohorts.push_back(info ? info->cohort : "");
+    facts.results.push_back(r.ref.bits);
     served.results.push_back(r.ref);
   }
   served.marks.assign(served.results.size(), 0);
@@ -320,7 +378,7 @@ void ExperimentService::RecordResponse(const Assignment& a, const std::string& v
     e->state->metrics.OnResponse(viewer_id, in.arm, covariate, facts, &deltas);
     served.in.emplace_back(e->def.id, in.arm);
   }
-  Write(std::move(deltas));
+  Enqueue(std::move(deltas));
   Remember(resp.request_id, std::move(served));
 }
 
@@ -334,7 +392,7 @@ void ExperimentService::RecordError(const Assignment& a, const std::string& view
     std::lock_guard<std::mutex> lock(e->state->mu);
     e->state->metrics.OnError(viewer_id, in.arm, covariate, &deltas);
   }
-  Write(std::move(deltas));
+  Enqueue(std::move(deltas));
 }
 
 void ExperimentService::Remember(const std::string& request_id, Served s) {
@@ -411,6 +469,7 @@ absl::StatusOr<std::string> ExperimentService::ReportJson(const std::string& id)
 }
 
 std::string ExperimentService::Report(const Entry& e) {
+  Resolve(*e.state);
   ReportInputs in;
   {
     std::lock_guard<std::mutex> lock(e.state->mu);
@@ -437,12 +496,62 @@ std::string ExperimentService::Report(const Entry& e) {
   return json;
 }
 
+void ExperimentService::Resolve(EntryState& state) const {
+  ExperimentMetrics::Unresolved u;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    u = state.metrics.TakeUnresolved();
+  }
+  if (u.responses.empty()) return;
+  // Creators and cohorts of the results, looked up without the lock.
+  std::vector<std::vector<uint32_t>> creators(u.responses.size());
+  std::vector<std::vector<std::string>> cohorts(u.responses.size());
+  for (size_t i = 0; i < u.responses.size(); ++i)
+    for (uint32_t bits : u.responses[i].second) {
+      const Ref r = Ref::FromBits(bits);
+      const Ref creator = r.kind() == Kind::kItem ? registry_->CreatorOf(r) : r;
+      creators[i].push_back(creator.bits);
+      auto info = registry_->Get(r);
+      cohorts[i].push_back(info ? info->cohort : "");
+    }
+  std::lock_guard<std::mutex> lock(state.mu);
+  for (size_t i = 0; i < u.responses.size(); ++i)
+    state.metrics.AddResolved(u.responses[i].first, creators[i], cohorts[i]);
+}
+
+void ExperimentService::Checkpoint() {
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) {
+    Resolve(*e->state);
+    ExperimentMetrics::Dirty dirty;
+    {
+      std::lock_guard<std::mutex> lock(e->state->mu);
+      dirty = e->state->metrics.TakeDirty();
+    }
+    dirty.Deduplicate();  // outside the lock: queries keep recording meanwhile
+    std::vector<Store::CounterDelta> totals;
+    {
+      std::lock_guard<std::mutex> lock(e->state->mu);
+      totals = e->state->metrics.Totals(dirty);
+    }
+    if (!totals.empty() && !store_->PutCounters(totals).ok()) write_errors_++;
+  }
+}
+
 absl::StatusOr<bool> ExperimentService::EvaluateGuardrails() {
+  // Exposure totals per creator and cohort: every few seconds (a crash loses at most that much of them).
+  const int64_t now = clock_->NowMillis();
+  if (now - last_checkpoint_ms_ >= kCheckpointMs) {
+    last_checkpoint_ms_ = now;
+    Checkpoint();
+  }
   bool stopped = false;
-  for (const auto& e : *set_.load()) {
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) {
     if (!e->def.running() || e->def.guardrails.empty()) continue;
     std::vector<ArmFigures> figures;
     std::map<std::string, double> avp;
+    Resolve(*e->state);
     {
       std::lock_guard<std::mutex> lock(e->state->mu);
       figures = e->state->metrics.Figures();
@@ -469,11 +578,14 @@ void ExperimentService::Start(int poll_ms) {
 
 void ExperimentService::StopEvaluator() {
   if (evaluator_) evaluator_->Stop();
+  FlushCounters();
+  Checkpoint();
 }
 
 std::vector<ExperimentService::ArmStatus> ExperimentService::Status() const {
   std::vector<ArmStatus> out;
-  for (const auto& e : *set_.load()) {
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) {
     std::vector<ArmFigures> f;
     {
       std::lock_guard<std::mutex> lock(e->state->mu);

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -77,11 +79,18 @@ class ExperimentService {
   // served in an arm (context.request_id) and one of its results count there.
   void RecordFeedback(const std::vector<Event>& events);
 
+  // Stores the exposure totals per creator and cohort that changed (every five
+  // seconds and at stop; a crash loses at most the last five seconds of them).
+  void Checkpoint();
+  // Finds the creators and cohorts of results served since the last call.
+  void Resolve(EntryState& state) const;
   // One pass of the guardrails: stops breached arms; true when it stopped one.
   absl::StatusOr<bool> EvaluateGuardrails();
   // Starts/stops the guardrail evaluator (every poll_ms).
   void Start(int poll_ms);
   void StopEvaluator();
+  // Waits until every queued counter delta is written.
+  void FlushCounters();
 
   struct ArmStatus {
     std::string experiment, arm;
@@ -104,7 +113,13 @@ class ExperimentService {
   // Replaces (or adds) one entry in the set, persisting its definition.
   absl::Status Publish(std::shared_ptr<const Entry> entry, bool persist);
   absl::Status Validate(const Experiment& e, const Set& set) const;
+  // Writes now (feedback: durable before its 202).
   void Write(std::vector<Store::CounterDelta> deltas);
+  // Queues for the writer thread, which sums queued deltas per key and writes
+  // them in one batch (responses: off the query's thread, so a store write
+  // stall never delays a query).
+  void Enqueue(std::vector<Store::CounterDelta> deltas);
+  void RunWriter();
   void Remember(const std::string& request_id, Served s);
   std::optional<Served> Recall(const std::string& request_id) const;
   std::string Report(const Entry& e);
@@ -125,7 +140,13 @@ class ExperimentService {
   std::unordered_map<std::string, std::shared_ptr<Served>> served_;  // guarded by served_mu_
   std::deque<std::string> served_order_;                            // guarded by served_mu_
   std::atomic<uint64_t> guardrail_stops_{0}, write_errors_{0};
+  int64_t last_checkpoint_ms_ = 0;  // evaluator thread only
   std::unique_ptr<Poller> evaluator_;
+  std::mutex writer_mu_;
+  std::condition_variable writer_cv_, writer_idle_;
+  std::unordered_map<std::string, std::vector<int64_t>> pending_;  // guarded by writer_mu_
+  bool writing_ = false, writer_stop_ = false;                      // guarded by writer_mu_
+  std::thread writer_;
 };
 
 }  // namespace affinity

@@ -242,6 +242,14 @@ class RocksStore final : public Store {
     return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "add counters");
   }
 
+  absl::Status PutCounters(const std::vector<CounterDelta>& values) override {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    if (values.empty()) return absl::OkStatus();
+    rocksdb::WriteBatch batch;
+    for (const auto& [key, v] : values) batch.Put(cfs_[kExperiments], key, EncodeCounters(v));
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "put counters");
+  }
+
   absl::Status ScanExperimentRecords(
       const std::string& prefix, const std::function<void(std::string_view, std::string_view)>& fn) const override {
     if (!cfs_[kExperiments]) return absl::OkStatus();  // a secondary over a dir from before experiments

@@ -95,6 +95,8 @@ class Store {
   using CounterDelta = std::pair<std::string, std::vector<int64_t>>;  // key, values to add
   virtual absl::Status PutExperimentRecord(const std::string& key, const std::string& value) = 0;
   virtual absl::Status AddCounters(const std::vector<CounterDelta>& deltas) = 0;
+  // Sets counters to these values (one batch, WAL, no fsync).
+  virtual absl::Status PutCounters(const std::vector<CounterDelta>& values) = 0;
   // Every record and counter whose key starts with prefix, in key order.
   virtual absl::Status ScanExperimentRecords(
       const std::string& prefix, const std::function<void(std::string_view key, std::string_view value)>& fn) const = 0;

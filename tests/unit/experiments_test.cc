@@ -264,8 +264,7 @@ TEST(ExperimentMetricsTest, CountersRebuildTheSameFiguresFromTheirStoredDeltas) 
   std::vector<Store::CounterDelta> deltas;
   ServedFacts f;
   f.latency_ms = 3;
-  f.creators = {"c1", "c1", "c2"};
-  f.cohorts = {"new", "", "new"};
+  f.results = {1, 2, 3};
   m.OnResponse("u1", 0, 7, f, &deltas);
   m.OnResponse("u1", 0, 99, f, &deltas);  // the covariate is kept from the first request
   m.OnResponse("u2", 1, 2, f, &deltas);
@@ -273,13 +272,21 @@ TEST(ExperimentMetricsTest, CountersRebuildTheSameFiguresFromTheirStoredDeltas) 
   m.OnOutcome("u2", 1, false, true, &deltas);
   m.OnOutcome("u3", 1, true, false, &deltas);  // never served: nothing
   m.OnError("u2", 1, 2, &deltas);
-  // Sum the deltas per key as the store's merge does, then load them.
+  // Each response's three results: two by creator 11, one by creator 12.
+  for (const auto& [arm, refs] : m.TakeUnresolved().responses) {
+    ASSERT_EQ(refs.size(), 3u);
+    m.AddResolved(arm, {11, 11, 12}, {"new", "", "new"});
+  }
+  // Sum the deltas per key as the store's merge does, set the exposure totals,
+  // then load them.
   std::map<std::string, std::vector<int64_t>> sums;
   for (const auto& [key, values] : deltas) {
     auto& s = sums[key];
     if (s.size() < values.size()) s.resize(values.size(), 0);
     for (size_t i = 0; i < values.size(); ++i) s[i] += values[i];
   }
+  for (const auto& [key, values] : m.TakeExposureTotals()) sums[key] = values;
+  EXPECT_TRUE(m.TakeExposureTotals().empty());  // nothing changed since
   ExperimentMetrics loaded("exp1", 2);
   const std::string prefix = ExperimentMetrics::Prefix("exp1");
   for (const auto& [key, values] : sums) loaded.LoadCounter(std::string_view(key).substr(prefix.size()), values);
