@@ -127,7 +127,6 @@ absl::Status Config::Validate() const {
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
   if (!(experiments.attribution_hours > 0)) return bad("experiments.attribution_hours must be > 0");
-  if (experiments.remembered_responses < 0) return bad("experiments.remembered_responses must be >= 0");
   if (!(experiments.msprt_tau_relative > 0)) return bad("experiments.msprt_tau_relative must be > 0");
   if (!(experiments.guardrail_alpha > 0 && experiments.guardrail_alpha < 1))
     return bad("experiments.guardrail_alpha must be in (0, 1)");
@@ -269,7 +268,6 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("events", "retention_hours", c.events.retention_hours);
   auto& x = c.experiments;
   read("experiments", "attribution_hours", x.attribution_hours);
-  read("experiments", "remembered_responses", x.remembered_responses);
   read("experiments", "msprt_tau_relative", x.msprt_tau_relative);
   read("experiments", "guardrail_alpha", x.guardrail_alpha);
   read("experiments", "guardrail_min_responses", x.guardrail_min_responses);

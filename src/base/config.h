@@ -147,7 +147,6 @@ struct EventLogOptions {
 // Experiments (POST /admin/experiments): attribution and the statistics of guardrails.
 struct ExperimentsOptions {
   double attribution_hours = 24;        // a click or hide later than this after its response is not attributed
-  int remembered_responses = 200000;    // responses kept in memory for attribution (older: read from the audit log)
   double msprt_tau_relative = 0.1;      // the mSPRT mixture's scale, relative to the pooled rate of the metric
   double guardrail_alpha = 0.05;        // an arm is stopped when its always-valid p-value falls below this
   int guardrail_min_responses = 200;    // latency and Gini guardrails wait for this many responses per arm

@@ -92,6 +92,18 @@ void ExperimentMetrics::AddResolved(int arm, const std::vector<uint32_t>& creato
   }
 }
 
+void ExperimentMetrics::AddResolvedCounts(int arm, const std::unordered_map<uint32_t, int64_t>& creators,
+                                          const std::unordered_map<std::string, int64_t>& cohorts) {
+  if (arm < 0 || size_t(arm) >= arms_.size()) return;
+  ArmCounters& a = arms_[size_t(arm)];
+  for (const auto& [c, n] : creators) a.creator_exposures[c] += n;
+  if (!creators.empty() && a.dirty_creators.empty()) a.dirty_creators.push_back(creators.begin()->first);
+  for (const auto& [c, n] : cohorts) {
+    a.cohort_exposures[c] += n;
+    a.dirty_cohorts.push_back(c);
+  }
+}
+
 ExperimentMetrics::Dirty ExperimentMetrics::TakeDirty() {
   Dirty d;
   for (ArmCounters& a : arms_) {

@@ -69,6 +69,9 @@ class ExperimentMetrics {
   };
   Unresolved TakeUnresolved();
   void AddResolved(int arm, const std::vector<uint32_t>& creators, const std::vector<std::string>& cohorts);
+  // The same, already summed per creator and per cohort.
+  void AddResolvedCounts(int arm, const std::unordered_map<uint32_t, int64_t>& creators,
+                         const std::unordered_map<std::string, int64_t>& cohorts);
 
   // Exposures per creator and per cohort are not written per response: this
   // returns the current totals of those that changed since the last call, to be

@@ -17,7 +17,11 @@ namespace affinity {
 // What the counters of one experiment need besides the definition: they
 // outlive definition changes (an arm stopped, the experiment stopped).
 struct EntryState {
-  EntryState(const std::string& id, size_t arms) : metrics(id, arms) {}
+  EntryState(const std::string& id, size_t arms) : metrics(id, arms) {
+    static std::atomic<uint32_t> next{0};
+    ordinal = next.fetch_add(1);
+  }
+  uint32_t ordinal;                   // identifies the experiment within this process
   std::mutex mu;
   ExperimentMetrics metrics;          // guarded by mu
   std::map<std::string, double> avp;  // running minimum of each always-valid p-value; guarded by mu
@@ -30,17 +34,12 @@ struct ExperimentService::Entry {
   std::shared_ptr<EntryState> state;
 };
 
-struct ExperimentService::Served {
-  std::vector<std::pair<std::string, int>> in;  // (experiment, arm)
-  std::string viewer;
-  std::vector<Ref> results;
-  std::vector<uint8_t> marks;  // per result: 1 clicked, 2 hidden (each counted once)
-  int64_t served_ms = 0;
-};
-
 namespace {
 
 constexpr int kWriterGatherMs = 2;
+// Clicks and hides already counted, by (request, result, action): a repeat of
+// one of these is not counted again.
+constexpr size_t kRememberedOutcomes = 1 << 20;
 constexpr int64_t kCheckpointMs = 5000;
 
 std::string DefinitionKey(const std::string& id) { return "d/" + id; }
@@ -69,7 +68,6 @@ ExperimentService::ExperimentService(Store* store, const Config& config, const E
       load_model_(std::move(load_model)),
       model_versions_(std::move(model_versions)) {
   set_.store(std::make_shared<const Set>());
-  served_.reserve(size_t(options_.remembered_responses) + 1);
   writer_ = std::thread([this] { RunWriter(); });
 }
 
@@ -361,14 +359,8 @@ void ExperimentService::RecordResponse(const Assignment& a, const std::string& v
   facts.latency_ms = latency_ms;
   facts.degraded = resp.degraded;
   facts.fallback = resp.ranker_fallback;
-  Served served;
-  served.viewer = viewer_id;
-  served.served_ms = clock_->NowMillis();
-  for (const QueryResult& r : resp.results) {
-    facts.results.push_back(r.ref.bits);
-    served.results.push_back(r.ref);
-  }
-  served.marks.assign(served.results.size(), 0);
+  facts.results.reserve(resp.results.size());
+  for (const QueryResult& r : resp.results) facts.results.push_back(r.ref.bits);
   const auto viewer = registry_->Find(viewer_id);
   const int64_t covariate = viewer ? int64_t(live_->Viewer(*viewer)->events) : 0;
   std::vector<Store::CounterDelta> deltas;
@@ -376,10 +368,8 @@ void ExperimentService::RecordResponse(const Assignment& a, const std::string& v
     const auto* e = static_cast<const Entry*>(in.entry.get());
     std::lock_guard<std::mutex> lock(e->state->mu);
     e->state->metrics.OnResponse(viewer_id, in.arm, covariate, facts, &deltas);
-    served.in.emplace_back(e->def.id, in.arm);
   }
   Enqueue(std::move(deltas));
-  Remember(resp.request_id, std::move(served));
 }
 
 void ExperimentService::RecordError(const Assignment& a, const std::string& viewer_id) {
@@ -395,15 +385,6 @@ void ExperimentService::RecordError(const Assignment& a, const std::string& view
   Enqueue(std::move(deltas));
 }
 
-void ExperimentService::Remember(const std::string& request_id, Served s) {
-  std::lock_guard<std::mutex> lock(served_mu_);
-  if (served_.emplace(request_id, std::make_shared<Served>(std::move(s))).second) served_order_.push_back(request_id);
-  while (served_order_.size() > size_t(options_.remembered_responses)) {
-    served_.erase(served_order_.front());
-    served_order_.pop_front();
-  }
-}
-
 void ExperimentService::RecordFeedback(const std::vector<Event>& events) {
   std::vector<Store::CounterDelta> deltas;
   const int64_t window_ms = int64_t(options_.attribution_hours * 3600e3);
@@ -412,54 +393,44 @@ void ExperimentService::RecordFeedback(const std::vector<Event>& events) {
     if ((!click && !hide) || ev.context.empty()) continue;
     const std::string request_id = RequestIdOf(ev.context);
     if (request_id.empty()) continue;
-    std::shared_ptr<Served> served;
-    {
-      std::lock_guard<std::mutex> lock(served_mu_);
-      auto it = served_.find(request_id);
-      if (it != served_.end()) served = it->second;
-    }
-    if (!served && audit_) {
-      // Older than memory: the audit log still has the response.
-      auto rec = audit_->Get(request_id);
-      if (!rec.ok() || !rec->has_value()) continue;
-      auto sr = ReadServedRecord(**rec);
-      if (!sr.ok() || sr->experiments.empty()) continue;
-      Served s;
-      s.viewer = sr->viewer_id;
-      s.served_ms = sr->served_ms;
-      for (const auto& id : sr->entity_ids) s.results.push_back(registry_->Find(id).value_or(Ref()));
-      s.marks.assign(s.results.size(), 0);
-      for (const auto& x : sr->experiments)
-        if (auto e = Find(x.experiment))
-          for (size_t i = 0; i < e->def.arms.size(); ++i)
-            if (e->def.arms[i].name == x.arm) s.in.emplace_back(x.experiment, int(i));
-      Remember(request_id, s);
-      std::lock_guard<std::mutex> lock(served_mu_);
-      served = served_[request_id];
-    }
-    if (!served || clock_->NowMillis() - served->served_ms > window_ms) continue;  // unknown or expired
-    if (registry_->ExtId(ev.viewer) != served->viewer) continue;
-    bool count_click = false, count_hide = false;
-    {
-      std::lock_guard<std::mutex> lock(served_mu_);
-      for (size_t i = 0; i < served->results.size(); ++i) {
-        if (served->results[i] != ev.entity) continue;
-        const uint8_t bit = click ? 1 : 2;
-        if (served->marks[i] & bit) break;
-        served->marks[i] |= bit;
-        count_click = click, count_hide = hide;
-        break;
-      }
-    }
-    if (!count_click && !count_hide) continue;
-    for (const auto& [id, arm] : served->in) {
-      auto e = Find(id);
+    // The response as its audit record keeps it (in memory until written,
+    // then in the store): its viewer, results and arms.
+    if (!audit_) continue;
+    auto rec = audit_->Get(request_id);
+    if (!rec.ok() || !rec->has_value()) continue;  // unknown (or expired) request: accepted, not attributed
+    auto served = ReadServedRecord(**rec);
+    if (!served.ok() || served->experiments.empty()) continue;
+    if (clock_->NowMillis() - served->served_ms > window_ms) continue;  // too late to count
+    const std::string viewer = registry_->ExtId(ev.viewer);
+    if (viewer != served->viewer_id) continue;
+    const std::string entity = registry_->ExtId(ev.entity);
+    size_t index = served->entity_ids.size();
+    for (size_t i = 0; i < served->entity_ids.size() && index == served->entity_ids.size(); ++i)
+      if (served->entity_ids[i] == entity) index = i;
+    if (index == served->entity_ids.size()) continue;  // not one of its results
+    if (!FirstOutcome(AssignmentHash(request_id, std::to_string(index) + (click ? "/click" : "/hide")))) continue;
+    for (const auto& x : served->experiments) {
+      auto e = Find(x.experiment);
       if (!e) continue;
-      std::lock_guard<std::mutex> lock(e->state->mu);
-      e->state->metrics.OnOutcome(served->viewer, arm, count_click, count_hide, &deltas);
+      for (size_t arm = 0; arm < e->def.arms.size(); ++arm)
+        if (e->def.arms[arm].name == x.arm) {
+          std::lock_guard<std::mutex> lock(e->state->mu);
+          e->state->metrics.OnOutcome(viewer, int(arm), click, hide, &deltas);
+        }
     }
   }
   Write(std::move(deltas));
+}
+
+bool ExperimentService::FirstOutcome(uint64_t key) {
+  std::lock_guard<std::mutex> lock(outcomes_mu_);
+  if (!outcomes_.insert(key).second) return false;
+  outcome_order_.push_back(key);
+  while (outcome_order_.size() > kRememberedOutcomes) {
+    outcomes_.erase(outcome_order_.front());
+    outcome_order_.pop_front();
+  }
+  return true;
 }
 
 absl::StatusOr<std::string> ExperimentService::ReportJson(const std::string& id) {
@@ -503,20 +474,24 @@ void ExperimentService::Resolve(EntryState& state) const {
     u = state.metrics.TakeUnresolved();
   }
   if (u.responses.empty()) return;
-  // Creators and cohorts of the results, looked up without the lock.
-  std::vector<std::vector<uint32_t>> creators(u.responses.size());
-  std::vector<std::vector<std::string>> cohorts(u.responses.size());
-  for (size_t i = 0; i < u.responses.size(); ++i)
-    for (uint32_t bits : u.responses[i].second) {
+  // Creators and cohorts of the results, looked up and summed without the lock,
+  // so that queries wait at most for one short merge of the sums.
+  std::vector<std::unordered_map<uint32_t, int64_t>> creators;
+  std::vector<std::unordered_map<std::string, int64_t>> cohorts;
+  for (const auto& [arm, results] : u.responses) {
+    if (arm < 0) continue;
+    if (size_t(arm) >= creators.size()) creators.resize(size_t(arm) + 1), cohorts.resize(size_t(arm) + 1);
+    for (uint32_t bits : results) {
       const Ref r = Ref::FromBits(bits);
       const Ref creator = r.kind() == Kind::kItem ? registry_->CreatorOf(r) : r;
-      creators[i].push_back(creator.bits);
+      creators[size_t(arm)][creator.bits]++;
       auto info = registry_->Get(r);
-      cohorts[i].push_back(info ? info->cohort : "");
+      cohorts[size_t(arm)][info ? info->cohort : ""]++;
     }
+  }
   std::lock_guard<std::mutex> lock(state.mu);
-  for (size_t i = 0; i < u.responses.size(); ++i)
-    state.metrics.AddResolved(u.responses[i].first, creators[i], cohorts[i]);
+  for (size_t arm = 0; arm < creators.size(); ++arm)
+    state.metrics.AddResolvedCounts(int(arm), creators[arm], cohorts[arm]);
 }
 
 void ExperimentService::Checkpoint() {

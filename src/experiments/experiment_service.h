@@ -5,8 +5,9 @@
 // stops a harmful arm.
 // Thread safety: all methods are safe for concurrent use. Assign() reads an
 // atomically swapped set of experiments and never blocks on an admin change;
-// bookkeeping takes one experiment's mutex for a few map updates, then writes
-// its counter deltas to the store (WAL, no fsync) before the response is sent.
+// bookkeeping takes one experiment's mutex for a few map updates and queues
+// its counter deltas for a writer thread (WAL, no fsync, within milliseconds).
+// Feedback is attributed through the audit record of the response it names.
 #pragma once
 
 #include <atomic>
@@ -19,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -105,7 +107,6 @@ class ExperimentService {
  private:
   struct Entry;
   using Set = std::vector<std::shared_ptr<const Entry>>;
-  struct Served;
 
   std::shared_ptr<const Entry> Find(const std::string& id) const;
   // Builds the live form of a definition (arm serving, model loads).
@@ -120,8 +121,8 @@ class ExperimentService {
   // stall never delays a query).
   void Enqueue(std::vector<Store::CounterDelta> deltas);
   void RunWriter();
-  void Remember(const std::string& request_id, Served s);
-  std::optional<Served> Recall(const std::string& request_id) const;
+  // True the first time an outcome key is seen (a bounded memory of them).
+  bool FirstOutcome(uint64_t key);
   std::string Report(const Entry& e);
   absl::Status StopArm(const std::string& id, int arm, const std::string& reason);
 
@@ -136,9 +137,9 @@ class ExperimentService {
   ModelVersions model_versions_;
   std::atomic<std::shared_ptr<const Set>> set_;
   std::mutex admin_mu_;  // serialises create, stop and guardrail stops
-  mutable std::mutex served_mu_;
-  std::unordered_map<std::string, std::shared_ptr<Served>> served_;  // guarded by served_mu_
-  std::deque<std::string> served_order_;                            // guarded by served_mu_
+  std::mutex outcomes_mu_;
+  std::unordered_set<uint64_t> outcomes_;  // guarded by outcomes_mu_
+  std::deque<uint64_t> outcome_order_;     // guarded by outcomes_mu_
   std::atomic<uint64_t> guardrail_stops_{0}, write_errors_{0};
   int64_t last_checkpoint_ms_ = 0;  // evaluator thread only
   std::unique_ptr<Poller> evaluator_;
