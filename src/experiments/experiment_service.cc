@@ -361,26 +361,27 @@ void ExperimentService::RecordResponse(const Assignment& a, const std::string& v
   facts.fallback = resp.ranker_fallback;
   facts.results.reserve(resp.results.size());
   for (const QueryResult& r : resp.results) facts.results.push_back(r.ref.bits);
-  const auto viewer = registry_->Find(viewer_id);
-  const int64_t covariate = viewer ? int64_t(live_->Viewer(*viewer)->events) : 0;
-  std::vector<Store::CounterDelta> deltas;
-  for (const auto& in : a.in) {
-    const auto* e = static_cast<const Entry*>(in.entry.get());
-    std::lock_guard<std::mutex> lock(e->state->mu);
-    e->state->metrics.OnResponse(viewer_id, in.arm, covariate, facts, &deltas);
-  }
-  Enqueue(std::move(deltas));
+  Book(a, viewer_id, [&](ExperimentMetrics& m, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out) {
+    m.OnResponse(viewer_id, arm, covariate, facts, out);
+  });
 }
 
 void ExperimentService::RecordError(const Assignment& a, const std::string& viewer_id) {
   if (a.in.empty()) return;
+  Book(a, viewer_id, [&](ExperimentMetrics& m, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out) {
+    m.OnError(viewer_id, arm, covariate, out);
+  });
+}
+
+void ExperimentService::Book(const Assignment& a, const std::string& viewer_id, const BookFn& record) {
+  // The covariate: the viewer's events so far (used at their first request in an experiment).
   const auto viewer = registry_->Find(viewer_id);
   const int64_t covariate = viewer ? int64_t(live_->Viewer(*viewer)->events) : 0;
   std::vector<Store::CounterDelta> deltas;
   for (const auto& in : a.in) {
     const auto* e = static_cast<const Entry*>(in.entry.get());
     std::lock_guard<std::mutex> lock(e->state->mu);
-    e->state->metrics.OnError(viewer_id, in.arm, covariate, &deltas);
+    record(e->state->metrics, in.arm, covariate, &deltas);
   }
   Enqueue(std::move(deltas));
 }

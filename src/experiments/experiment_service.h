@@ -121,6 +121,10 @@ class ExperimentService {
   // stall never delays a query).
   void Enqueue(std::vector<Store::CounterDelta> deltas);
   void RunWriter();
+  // Records into each experiment the assignment names, under its lock, and
+  // queues the counter deltas.
+  using BookFn = std::function<void(ExperimentMetrics&, int arm, int64_t covariate, std::vector<Store::CounterDelta>*)>;
+  void Book(const Assignment& a, const std::string& viewer_id, const BookFn& record);
   // True the first time an outcome key is seen (a bounded memory of them).
   bool FirstOutcome(uint64_t key);
   std::string Report(const Entry& e);
