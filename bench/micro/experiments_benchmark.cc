@@ -63,17 +63,17 @@ void BM_ExperimentReport(benchmark::State& state) {
     for (int v = 0; v < 100000; ++v) {
       const std::string viewer = "u" + std::to_string(v);
       const int arm = v % 2;
-      std::vector<uint32_t> creators(10);
-      std::vector<std::string> cohorts(10);
+      std::unordered_map<uint32_t, int64_t> creators;
+      std::unordered_map<std::string, int64_t> cohorts;
       f.results.assign(10, 0);
       for (int k = 0; k < 10; ++k) {
-        creators[size_t(k)] = uint32_t(rng() % 5000);
-        cohorts[size_t(k)] = k < 2 ? "new" : "";
+        creators[uint32_t(rng() % 5000)]++;
+        cohorts[k < 2 ? "new" : ""]++;
       }
       f.latency_ms = 1 + double(rng() % 100) / 10;
       m->OnResponse(viewer, arm, int64_t(rng() % 50), f, &sink);
       m->TakeUnresolved();
-      m->AddResolved(arm, creators, cohorts);
+      m->AddResolvedCounts(arm, creators, cohorts);
       for (int c = 0; c < int(rng() % 3); ++c) m->OnOutcome(viewer, arm, true, false, &sink);
       sink.clear();
     }

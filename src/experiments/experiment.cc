@@ -103,7 +103,7 @@ absl::StatusOr<Experiment> Parse(std::string_view json, bool stored) {
   if (parser.parse(json.data(), json.size()).get(doc)) return Invalid("the experiment is not valid JSON");
   object o;
   if (doc.get(o)) return Invalid("the experiment must be a JSON object");
-  std::initializer_list<std::string_view> created = {"id", "layer", "traffic", "targets", "arms", "guardrails", "kind"};
+  std::initializer_list<std::string_view> created = {"id", "layer", "traffic", "targets", "arms", "guardrails"};
   std::initializer_list<std::string_view> all = {"id",        "layer",          "traffic",    "targets",
                                                  "arms",      "guardrails",     "kind",       "status",
                                                  "stopped_reason", "created_ms", "stopped_ms", "salt",
@@ -165,9 +165,8 @@ absl::StatusOr<Experiment> Parse(std::string_view json, bool stored) {
       e.guardrails.push_back(gr);
     }
   }
-  if (auto s = ReadString(o, "kind", "", &e.kind); !s.ok()) return s;
-  if (e.kind != "manual" && e.kind != "canary") return Invalid("kind must be manual or canary");
   if (stored) {
+    (void)ReadString(o, "kind", "", &e.kind);
     (void)ReadString(o, "status", "", &e.status);
     (void)ReadString(o, "stopped_reason", "", &e.stopped_reason);
     (void)ReadString(o, "salt", "", &e.salt);
@@ -198,12 +197,6 @@ bool Experiment::Targets(Kind k) const {
   for (Kind t : targets)
     if (t == k) return true;
   return false;
-}
-
-const ExperimentArm* Experiment::Arm(std::string_view name) const {
-  for (const auto& a : arms)
-    if (a.name == name) return &a;
-  return nullptr;
 }
 
 absl::StatusOr<Experiment> ParseExperiment(std::string_view json) { return Parse(json, false); }

@@ -51,7 +51,7 @@ struct Experiment {
   std::vector<Kind> targets;         // empty: every target
   std::vector<ExperimentArm> arms;
   std::vector<Guardrail> guardrails;
-  std::string kind = "manual";       // "manual" or "canary" (started by `affinity batch`)
+  std::string kind = "manual";       // what created it; only "manual" (POST /admin/experiments) so far
   std::string status = "running";    // "running" or "stopped"
   std::string stopped_reason;
   int64_t created_ms = 0;
@@ -62,7 +62,6 @@ struct Experiment {
   bool Targets(Kind k) const;
   // Basis points of a layer's viewers this experiment takes.
   int TrafficBasisPoints() const { return int(traffic * 100 + 0.5); }
-  const ExperimentArm* Arm(std::string_view name) const;
 };
 
 // Parses a create request. InvalidArgument naming the field for a malformed or

@@ -40,7 +40,7 @@ double LatencyBucketUpperMs(int bucket) { return kLatencyBase * std::pow(kLatenc
 ExperimentMetrics::ExperimentMetrics(std::string id, size_t arms) : prefix_(Prefix(id)), arms_(arms) {}
 
 ViewerCounts& ExperimentMetrics::Touch(const std::string& viewer, int arm, int64_t covariate,
-                                       std::vector<Store::CounterDelta>* out, std::vector<int64_t>* delta) {
+                                       std::vector<int64_t>* delta) {
   delta->assign(kVFields, 0);
   auto [it, inserted] = viewers_.try_emplace(viewer);
   if (inserted) {
@@ -49,7 +49,6 @@ ViewerCounts& ExperimentMetrics::Touch(const std::string& viewer, int arm, int64
     (*delta)[kVArm] = arm + 1;
     (*delta)[kVCovariate] = covariate;
   }
-  (void)out;
   return it->second;
 }
 
@@ -57,7 +56,7 @@ void ExperimentMetrics::OnResponse(const std::string& viewer, int arm, int64_t c
                                    std::vector<Store::CounterDelta>* out) {
   if (arm < 0 || size_t(arm) >= arms_.size()) return;
   std::vector<int64_t> d;
-  ViewerCounts& v = Touch(viewer, arm, covariate, out, &d);
+  ViewerCounts& v = Touch(viewer, arm, covariate, &d);
   const int64_t n = int64_t(f.results.size());
   v.requests++, v.responses++, v.exposures += n;
   d[kVRequests] = 1, d[kVResponses] = 1, d[kVExposures] = n;
@@ -78,18 +77,6 @@ ExperimentMetrics::Unresolved ExperimentMetrics::TakeUnresolved() {
   Unresolved out;
   out.responses.swap(unresolved_.responses);
   return out;
-}
-
-void ExperimentMetrics::AddResolved(int arm, const std::vector<uint32_t>& creators,
-                                    const std::vector<std::string>& cohorts) {
-  if (arm < 0 || size_t(arm) >= arms_.size()) return;
-  ArmCounters& a = arms_[size_t(arm)];
-  for (uint32_t c : creators) a.creator_exposures[c]++;
-  if (!creators.empty() && a.dirty_creators.empty()) a.dirty_creators.push_back(creators.front());  // the arm changed
-  for (const auto& c : cohorts) {
-    a.cohort_exposures[c]++;
-    a.dirty_cohorts.push_back(c);
-  }
 }
 
 void ExperimentMetrics::AddResolvedCounts(int arm, const std::unordered_map<uint32_t, int64_t>& creators,
@@ -143,17 +130,11 @@ std::vector<Store::CounterDelta> ExperimentMetrics::Totals(const Dirty& d) const
   return out;
 }
 
-std::vector<Store::CounterDelta> ExperimentMetrics::TakeExposureTotals() {
-  Dirty d = TakeDirty();
-  d.Deduplicate();
-  return Totals(d);
-}
-
 void ExperimentMetrics::OnError(const std::string& viewer, int arm, int64_t covariate,
                                 std::vector<Store::CounterDelta>* out) {
   if (arm < 0 || size_t(arm) >= arms_.size()) return;
   std::vector<int64_t> d;
-  ViewerCounts& v = Touch(viewer, arm, covariate, out, &d);
+  ViewerCounts& v = Touch(viewer, arm, covariate, &d);
   v.requests++, v.errors++;
   d[kVRequests] = 1, d[kVErrors] = 1;
   out->emplace_back(prefix_ + "v/" + viewer, std::move(d));

@@ -68,18 +68,14 @@ class ExperimentMetrics {
     std::vector<std::pair<int, std::vector<uint32_t>>> responses;  // (arm, result Refs)
   };
   Unresolved TakeUnresolved();
-  void AddResolved(int arm, const std::vector<uint32_t>& creators, const std::vector<std::string>& cohorts);
-  // The same, already summed per creator and per cohort.
+  // Exposures of an arm, summed per creator and per cohort.
   void AddResolvedCounts(int arm, const std::unordered_map<uint32_t, int64_t>& creators,
                          const std::unordered_map<std::string, int64_t>& cohorts);
 
-  // Exposures per creator and per cohort are not written per response: this
-  // returns the current totals of those that changed since the last call, to be
-  // stored as absolute values (Store::PutCounters).
-  std::vector<Store::CounterDelta> TakeExposureTotals();
-  // The same in two steps, so that the owner's lock is held only briefly:
-  // TakeDirty swaps out what changed; Totals (under the lock again) reads the
-  // totals of a sorted, deduplicated list of it.
+  // Exposures per creator and per cohort are not written per response: their
+  // totals are stored now and then, in two steps so that the owner's lock is
+  // held only briefly: TakeDirty swaps out which arms and cohorts changed;
+  // Totals (under the lock again) gives their current totals.
   struct Dirty {
     std::vector<std::vector<uint32_t>> creators;    // per arm: non-empty when its creator totals changed
     std::vector<std::vector<std::string>> cohorts;  // per arm
@@ -106,8 +102,9 @@ class ExperimentMetrics {
     std::vector<uint32_t> dirty_creators;
     std::vector<std::string> dirty_cohorts;
   };
-  ViewerCounts& Touch(const std::string& viewer, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out,
-                      std::vector<int64_t>* delta);
+  // The viewer's counts (created at its first request, with its arm and
+  // covariate, which *delta then carries) and a zeroed delta for its key.
+  ViewerCounts& Touch(const std::string& viewer, int arm, int64_t covariate, std::vector<int64_t>* delta);
   std::string prefix_;
   std::unordered_map<std::string, ViewerCounts> viewers_;
   std::vector<ArmCounters> arms_;

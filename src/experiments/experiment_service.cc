@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "absl/strings/str_format.h"
 #include "audit/audit_record.h"
 #include "base/json_writer.h"
 #include "base/poller.h"
@@ -163,8 +164,10 @@ absl::Status ExperimentService::Validate(const Experiment& e, const Set& set) co
   for (const auto& other : set)
     if (other->def.running() && !e.layer.empty() && other->def.layer == e.layer) used += other->def.TrafficBasisPoints();
   if (used + e.TrafficBasisPoints() > 10000)
-    return absl::InvalidArgumentError("traffic: layer '" + e.layer + "' has " + std::to_string((10000 - used) / 100.0) +
-                                      "% of its viewers free; this experiment asks for " + std::to_string(e.traffic) + "%");
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "traffic: layer '%s' has %g%% of its viewers free and this experiment asks for %g%%; stop one of its "
+        "experiments or lower traffic",
+        e.layer, (10000 - used) / 100.0, e.traffic));
   return absl::OkStatus();
 }
 
@@ -206,8 +209,9 @@ absl::StatusOr<std::string> ExperimentService::Create(std::string_view json) {
       at = std::max(at, hi);
     }
     if (at + e.TrafficBasisPoints() > 10000)
-      return absl::InvalidArgumentError("traffic: layer '" + e.layer + "' has no free slice of " +
-                                        std::to_string(e.traffic) + "% left");
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "traffic: layer '%s' has no free contiguous slice of %g%% left (stopped experiments free theirs)", e.layer,
+          e.traffic));
     e.traffic_offset = at;
   }
   e.salt = "exp:" + e.id;
@@ -387,6 +391,7 @@ void ExperimentService::Book(const Assignment& a, const std::string& viewer_id, 
 }
 
 void ExperimentService::RecordFeedback(const std::vector<Event>& events) {
+  if (set_.load()->empty()) return;  // no experiment: no audit look-ups on the feedback path
   std::vector<Store::CounterDelta> deltas;
   const int64_t window_ms = int64_t(options_.attribution_hours * 3600e3);
   for (const Event& ev : events) {
@@ -443,29 +448,33 @@ absl::StatusOr<std::string> ExperimentService::ReportJson(const std::string& id)
 std::string ExperimentService::Report(const Entry& e) {
   Resolve(*e.state);
   ReportInputs in;
+  std::map<std::string, double> avp;
   {
     std::lock_guard<std::mutex> lock(e.state->mu);
     in.figures = e.state->metrics.Figures();
     in.cohort_shares = e.state->metrics.CohortShares();
-  }
-  in.model_error = e.model_error;
-  ReportOptions ro{options_.msprt_tau_relative, 0.05};
-  std::map<std::string, double> avp;
-  {
-    std::lock_guard<std::mutex> lock(e.state->mu);
     avp = e.state->avp;
   }
-  const std::map<std::string, double> before = avp;
-  std::string json = BuildReportJson(e.def, in, ro, &avp);
-  if (avp != before) {
-    {
-      std::lock_guard<std::mutex> lock(e.state->mu);
-      for (const auto& [k, v] : avp) e.state->avp[k] = std::min(e.state->avp.count(k) ? e.state->avp[k] : 1.0, v);
-      avp = e.state->avp;
-    }
-    if (!store_->PutExperimentRecord(StateKey(e.def.id), RunningMinimumsJson(avp)).ok()) write_errors_++;
-  }
+  in.model_error = e.model_error;
+  std::string json = BuildReportJson(e.def, in, ReportOptions{options_.msprt_tau_relative, 0.05}, &avp);
+  KeepMinimums(e, avp);
   return json;
+}
+
+void ExperimentService::KeepMinimums(const Entry& e, const std::map<std::string, double>& seen) {
+  std::map<std::string, double> all;
+  {
+    std::lock_guard<std::mutex> lock(e.state->mu);
+    bool lowered = false;
+    for (const auto& [k, v] : seen) {
+      auto [it, inserted] = e.state->avp.try_emplace(k, v);
+      if (inserted || v < it->second) it->second = v, lowered = true;
+    }
+    if (!lowered) return;
+    all = e.state->avp;
+  }
+  // A restarted server resumes each running minimum where it was.
+  if (!store_->PutExperimentRecord(StateKey(e.def.id), RunningMinimumsJson(all)).ok()) write_errors_++;
 }
 
 void ExperimentService::Resolve(EntryState& state) const {
@@ -541,8 +550,7 @@ absl::StatusOr<bool> ExperimentService::EvaluateGuardrails() {
       if (auto s = StopArm(e->def.id, int(arm), why); !s.ok()) return s;
       stopped = true;
     }
-    std::lock_guard<std::mutex> lock(e->state->mu);
-    for (const auto& [k, v] : avp) e->state->avp[k] = std::min(e->state->avp.count(k) ? e->state->avp[k] : 1.0, v);
+    KeepMinimums(*e, avp);
   }
   return stopped;
 }

@@ -15,6 +15,7 @@
 #include <thread>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -128,6 +129,9 @@ class ExperimentService {
   // True the first time an outcome key is seen (a bounded memory of them).
   bool FirstOutcome(uint64_t key);
   std::string Report(const Entry& e);
+  // Lowers the experiment's running minimums of always-valid p-values to those
+  // seen, and stores them when one moved.
+  void KeepMinimums(const Entry& e, const std::map<std::string, double>& seen);
   absl::Status StopArm(const std::string& id, int arm, const std::string& reason);
 
   Store* store_;

@@ -111,19 +111,5 @@ std::vector<double> HolmAdjust(const std::vector<double>& p) {
   return out;
 }
 
-std::vector<double> BenjaminiHochbergAdjust(const std::vector<double>& p) {
-  const size_t m = p.size();
-  std::vector<size_t> order(m);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] < p[b]; });
-  std::vector<double> out(m);
-  double running = 1;
-  for (size_t i = m; i-- > 0;) {
-    running = std::min(running, std::min(1.0, p[order[i]] * double(m) / double(i + 1)));
-    out[order[i]] = running;
-  }
-  return out;
-}
-
 
 }  // namespace affinity

@@ -66,10 +66,9 @@ double MsprtPValue(double diff, double var, double tau);
 // two cells or no observations.
 double SrmPValue(const std::vector<double>& observed, const std::vector<double>& weights);
 
-// Holm's step-down adjustment (family-wise error) and Benjamini–Hochberg's
-// (false discovery rate), each in the input order, capped at 1.
+// Holm's step-down adjustment (family-wise error, no assumption about how the
+// comparisons depend on each other), in the input order, capped at 1.
 std::vector<double> HolmAdjust(const std::vector<double>& p);
-std::vector<double> BenjaminiHochbergAdjust(const std::vector<double>& p);
 
 
 // Two-sided normal p-value of a z statistic, and the normal quantile.
