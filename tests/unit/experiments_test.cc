@@ -3,6 +3,7 @@
 // independently of this code, with Python's statistics and math modules from
 // the textbook formulas (the commands are quoted beside each value).
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cmath>
 #include <map>
@@ -11,7 +12,11 @@
 #include "experiments/experiment.h"
 #include "experiments/experiment_metrics.h"
 #include "experiments/experiment_report.h"
+#include "audit/audit_log.h"
+#include "audit/audit_record.h"
+#include "experiments/experiment_service.h"
 #include "experiments/stats.h"
+#include "testing/world.h"
 
 namespace affinity {
 namespace {
@@ -354,6 +359,92 @@ TEST(ExperimentReportTest, AGuardrailTripsOnlyOnEvidenceOfAnIncrease) {
   EXPECT_EQ(GuardrailBreach(e, {arm(0.02), arm(0.01)}, 1, go, &running), "");  // fewer hides: never a breach
   const std::string why = GuardrailBreach(e, {arm(0.02), arm(0.04)}, 1, go, &running);
   EXPECT_NE(why.find("hide_rate"), std::string::npos) << why;
+}
+
+// A service over a small world, with a model loader that always fails.
+struct ServiceWorld {
+  ServiceWorld() {
+    world.Entities({{"u1", "user", "", "", ""}, {"c1", "creator", "", "", ""}, {"i1", "item", "c1", "", ""},
+                    {"i2", "item", "c1", "", ""}});
+    service = std::make_unique<ExperimentService>(
+        world.store.get(), world.config, &world.registry, world.live.get(), &audit, &world.clock,
+        [](const std::string& v) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
+          return absl::DataLossError("model.json of " + v + " is truncated");
+        },
+        [] { return std::vector<std::string>{"m000001"}; });
+  }
+  testing::World world;
+  AuditLog audit{world.store.get()};
+  std::unique_ptr<ExperimentService> service;
+};
+
+TEST(ExperimentServiceTest, AnArmWhoseModelDoesNotLoadServesTheDefaultModelAndTheReportSaysSo) {
+  ServiceWorld w;
+  auto unknown = w.service->Create(
+      R"({"id":"x","arms":[{"name":"control","weight":1},{"name":"t","weight":1,"model_version":"m000009"}]})");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(std::string(unknown.status().message()).find("arms[1].model_version"), std::string::npos);
+  ASSERT_TRUE(w.service
+                  ->Create(R"({"id":"m","arms":[{"name":"control","weight":1e-9},
+                               {"name":"new_model","weight":1,"model_version":"m000001"}]})")
+                  .ok());
+  const Assignment a = w.service->Assign("u1", Kind::kItem);
+  ASSERT_EQ(a.variant.experiments.size(), 1u);
+  EXPECT_EQ(a.variant.experiments[0].arm, "new_model");
+  ASSERT_NE(a.variant.serving, nullptr);
+  EXPECT_EQ(a.variant.serving->model, nullptr);  // the query engine then uses the default model
+  auto report = w.service->ReportJson("m");
+  ASSERT_TRUE(report.ok());
+  EXPECT_NE(report->find("\"model_error\":\"model m000001 did not load (model.json of m000001 is truncated); "
+                         "the arm serves the default model\""),
+            std::string::npos)
+      << *report;
+}
+
+TEST(ExperimentServiceTest, ClicksCountOnlyWithinTheAttributionWindowOnceForTheSameResultAndViewer) {
+  ServiceWorld w;
+  ASSERT_TRUE(w.service->Create(R"({"id":"a","arms":[{"name":"control","weight":1},{"name":"t","weight":1}]})").ok());
+  // Serve u1 one response of i1, i2 in its arm, with its audit record.
+  const Assignment a = w.service->Assign("u1", Kind::kItem);
+  ASSERT_EQ(a.variant.experiments.size(), 1u);
+  QueryRequest req;
+  req.viewer_id = "u1";
+  QueryResponse resp;
+  resp.request_id = "q_test";
+  resp.experiments = a.variant.experiments;
+  for (const char* id : {"i1", "i2"}) {
+    QueryResult r;
+    r.ref = *w.world.registry.Find(id);
+    r.entity_id = id;
+    resp.results.push_back(r);
+  }
+  w.service->RecordResponse(a, "u1", resp, 1.0);
+  w.audit.Record(resp.request_id, BuildAuditRecord(req, resp, w.world.clock.NowMillis(), false));
+  auto click = [&](const char* entity, const char* viewer) {
+    Event e;
+    e.viewer = *w.world.registry.Find(viewer);
+    e.entity = *w.world.registry.Find(entity);
+    e.action = Action::kClick;
+    e.context = R"({"request_id":"q_test"})";
+    w.service->RecordFeedback({e});
+  };
+  auto clicks = [&] {
+    auto report = w.service->ReportJson("a");
+    EXPECT_TRUE(report.ok());
+    simdjson::dom::parser parser;
+    int64_t n = 0;
+    for (auto arm : parser.parse(*report)["arms"].get_array()) n += int64_t(arm["clicks"]);
+    return n;
+  };
+  click("i1", "u1");
+  click("i1", "u1");  // the same result again: counted once
+  EXPECT_EQ(clicks(), 1);
+  w.world.Entities({{"u2", "user", "", "", ""}});
+  click("i2", "u2");  // another viewer naming u1's response: not attributed
+  EXPECT_EQ(clicks(), 1);
+  w.world.clock.Advance(int64_t(w.world.config.experiments.attribution_hours * 3600e3) + 1);
+  click("i2", "u1");  // past the window: accepted elsewhere, not counted here
+  EXPECT_EQ(clicks(), 1);
 }
 
 }  // namespace
