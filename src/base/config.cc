@@ -113,6 +113,11 @@ absl::Status Config::Validate() const {
   if (!(ranker.random_slice_groups > 0 && ranker.random_slice_groups <= 1))
     return bad("ranker.random_slice_groups must be in (0, 1]");
   if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
+  if (ranker.rollout != "canary" && ranker.rollout != "direct") return bad("ranker.rollout must be canary or direct");
+  if (!(ranker.canary_share > 0 && ranker.canary_share < 100)) return bad("ranker.canary_share must be in (0, 100)");
+  if (ranker.canary_min_viewers < 1) return bad("ranker.canary_min_viewers must be >= 1");
+  if (!(ranker.canary_max_increase > 0)) return bad("ranker.canary_max_increase must be > 0");
+  if (!(ranker.canary_max_latency_increase > 0)) return bad("ranker.canary_max_latency_increase must be > 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
   if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
   if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
@@ -261,6 +266,11 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("ranker", "label_window_hours", r.label_window_hours);
   read("ranker", "train_in_batch", r.train_in_batch);
   read("ranker", "auto_promote", r.auto_promote);
+  read("ranker", "rollout", r.rollout);
+  read("ranker", "canary_share", r.canary_share);
+  read("ranker", "canary_min_viewers", r.canary_min_viewers);
+  read("ranker", "canary_max_increase", r.canary_max_increase);
+  read("ranker", "canary_max_latency_increase", r.canary_max_latency_increase);
   read("ranker", "min_groups", r.min_groups);
   read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
   read("serving", "attribution_method", s.attribution_method);

@@ -127,7 +127,12 @@ struct RankerOptions {
   double gate_tolerance = 0.002;    // promotion refused when validation NDCG drops by more than this
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
   bool train_in_batch = true;       // batch: train a model from logged impressions and outcomes
-  bool auto_promote = true;         // batch: promote the new model when it passes the gate
+  bool auto_promote = true;         // batch: ship the new model when it passes the gate (as `rollout` says)
+  std::string rollout = "canary";   // batch: "canary" (a canary experiment decides) or "direct" (promoted at once)
+  double canary_share = 10;         // percent of viewers the canary model serves
+  int canary_min_viewers = 1500;    // canary viewers before the decision (80 % power for a 10 % CTR drop)
+  double canary_max_increase = 0.2; // canary guardrails: hide and error rate may rise this much (relative)
+  double canary_max_latency_increase = 0.5;  // and p99 latency this much
   int min_groups = 30;              // batch: fewer labelled requests than this: no training
 };
 

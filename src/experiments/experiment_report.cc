@@ -173,6 +173,56 @@ std::string GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>
   return "";
 }
 
+CanaryVerdict JudgeCanary(const Experiment& def, const std::vector<ArmFigures>& figures, const CanaryOptions& options,
+                          std::map<std::string, double>* running_min) {
+  CanaryVerdict v;
+  if (def.arms.size() < 2 || figures.size() < 2) {
+    v.action = CanaryVerdict::kRollBack;
+    v.why = "its experiment has no canary arm";
+    return v;
+  }
+  if (def.arms[1].stopped) {
+    v.action = CanaryVerdict::kRollBack;
+    v.why = "guardrail breached: " + def.arms[1].stopped_reason;
+    return v;
+  }
+  const ArmFigures &t = figures[1], &c = figures[0];
+  const double tau = Tau(t.ctr, c.ctr, options.tau_relative);
+  const Comparison cmp = Compare(DeltaRatio(t.ctr), DeltaRatio(c.ctr), tau, options.alpha);
+  char buf[512];
+  auto describe = [&](const char* verdict, const char* test, double p) {
+    std::snprintf(buf, sizeof buf,
+                  "%s: CTR %.4g against the control's %.4g, lift %+.1f%% [%+.1f%%, %+.1f%%], %s p = %.3g, over %lld "
+                  "canary and %lld control viewers",
+                  verdict, DeltaRatio(t.ctr).value, DeltaRatio(c.ctr).value, cmp.lift * 100, cmp.lift_lo * 100,
+                  cmp.lift_hi * 100, test, p, (long long)t.viewers, (long long)c.viewers);
+    return std::string(buf);
+  };
+  // One-sided: only evidence that the canary is worse lowers this running minimum.
+  double avp = 1;
+  if (cmp.diff < 0) avp = MsprtPValue(cmp.diff, cmp.diff_se * cmp.diff_se, tau);
+  avp = Lower(running_min, "canary/ctr_lower", avp);
+  if (avp < options.alpha) {
+    v.action = CanaryVerdict::kRollBack;
+    v.why = describe("CTR significantly lower", "always-valid", avp);
+    return v;
+  }
+  if (t.viewers < options.min_viewers) {
+    std::snprintf(buf, sizeof buf, "%lld of %lld canary viewers so far", (long long)t.viewers,
+                  (long long)options.min_viewers);
+    v.why = buf;
+    return v;
+  }
+  if (cmp.diff < 0 && cmp.p_value < options.alpha) {
+    v.action = CanaryVerdict::kRollBack;
+    v.why = describe("CTR significantly lower", "fixed-horizon", cmp.p_value);
+    return v;
+  }
+  v.action = CanaryVerdict::kPromote;
+  v.why = describe("no guardrail breached and CTR not significantly lower", "fixed-horizon", cmp.p_value);
+  return v;
+}
+
 std::string RunningMinimumsJson(const std::map<std::string, double>& m) {
   JsonWriter w;
   w.BeginObject();

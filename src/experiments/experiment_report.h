@@ -48,6 +48,26 @@ struct GuardrailOptions {
 std::string GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
                             const GuardrailOptions& options, std::map<std::string, double>* running_min);
 
+// The decision on a canary (arm 1, the new model) against the control (arm 0,
+// the current default).
+struct CanaryVerdict {
+  enum Action { kWait, kPromote, kRollBack } action = kWait;
+  std::string why;  // in words, with the figures behind it
+};
+struct CanaryOptions {
+  int64_t min_viewers = 1500;  // canary viewers before the decision
+  double alpha = 0.05;
+  double tau_relative = 0.1;
+};
+// Rolls back at once when a guardrail stopped the canary arm or when its CTR
+// per exposure is lower than the control's with always-valid confidence (an
+// mSPRT on the difference, one-sided; its running minimum in *running_min
+// under "canary/ctr_lower"). Once the canary has min_viewers: rolls back when
+// its CTR is significantly lower at the fixed horizon (two-sided z test of the
+// delta-method difference at alpha), promotes otherwise. Waits before that.
+CanaryVerdict JudgeCanary(const Experiment& def, const std::vector<ArmFigures>& figures, const CanaryOptions& options,
+                          std::map<std::string, double>* running_min);
+
 // The running minimums as stored ({"name":p,...}) and read back.
 std::string RunningMinimumsJson(const std::map<std::string, double>& m);
 void ReadRunningMinimums(std::string_view json, std::map<std::string, double>* out);

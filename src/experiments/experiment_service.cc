@@ -188,7 +188,33 @@ absl::Status ExperimentService::Publish(std::shared_ptr<const Entry> entry, bool
 absl::StatusOr<std::string> ExperimentService::Create(std::string_view json) {
   auto parsed = ParseExperiment(json);
   if (!parsed.ok()) return parsed.status();
-  Experiment e = *std::move(parsed);
+  return Create(*std::move(parsed));
+}
+
+std::vector<Experiment> ExperimentService::Definitions() const {
+  std::vector<Experiment> out;
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set) out.push_back(e->def);
+  return out;
+}
+
+absl::Status ExperimentService::Inspect(const std::string& id, const InspectFn& fn) {
+  auto e = Find(id);
+  if (!e) return absl::NotFoundError("no experiment '" + id + "'");
+  Resolve(*e->state);
+  std::vector<ArmFigures> figures;
+  std::map<std::string, double> avp;
+  {
+    std::lock_guard<std::mutex> lock(e->state->mu);
+    figures = e->state->metrics.Figures();
+    avp = e->state->avp;
+  }
+  fn(e->def, figures, e->model_error, &avp);
+  KeepMinimums(*e, avp);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ExperimentService::Create(Experiment e) {
   std::lock_guard<std::mutex> lock(admin_mu_);
   const auto set = set_.load();
   if (Find(e.id))

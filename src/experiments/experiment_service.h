@@ -69,6 +69,17 @@ class ExperimentService {
   // POST /admin/experiments: InvalidArgument (422) naming the field,
   // AlreadyExists (409) for an id in use.
   absl::StatusOr<std::string> Create(std::string_view json);
+  // The same for a definition built in code (a model's canary), validated alike.
+  absl::StatusOr<std::string> Create(Experiment e);
+  // Every experiment's definition, oldest first.
+  std::vector<Experiment> Definitions() const;
+  // Runs `fn` on one experiment's definition, per-arm figures and per-arm
+  // model errors, with its running minimums of always-valid p-values (those
+  // `fn` lowers are kept, durably). NotFound for an unknown id.
+  using InspectFn = std::function<void(const Experiment& def, const std::vector<ArmFigures>& figures,
+                                       const std::vector<std::string>& model_error,
+                                       std::map<std::string, double>* running_min)>;
+  absl::Status Inspect(const std::string& id, const InspectFn& fn);
   std::string ListJson() const;
   absl::StatusOr<std::string> GetJson(const std::string& id) const;  // NotFound (404)
   absl::StatusOr<std::string> ReportJson(const std::string& id);     // NotFound (404)

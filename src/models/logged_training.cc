@@ -117,7 +117,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.ndcg = fit.ndcg_model;
   report.blend_ndcg = fit.ndcg_blend;
   report.current_ndcg = fit.ndcg_current;
-  if (ro.auto_promote) {
+  if (ro.auto_promote && ro.rollout == "direct") {
     absl::Status s = models.Promote(report.version, ro.gate_tolerance);
     if (s.ok()) {
       report.promoted = true;
@@ -125,6 +125,17 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
       report.note = std::string(s.message());
     } else {
       return s;
+    }
+  } else if (ro.auto_promote) {
+    // The offline gate first; a model that passes it ships as a canary, which
+    // the serving side runs as an experiment and promotes or rolls back.
+    const std::string why = GateRefusal(meta, st.Find(st.current), ro.gate_tolerance);
+    if (!why.empty()) {
+      report.note = "not shipped: " + why + " (ranker.gate_tolerance)";
+    } else {
+      CanaryPlan plan{ro.canary_share, ro.canary_min_viewers, ro.canary_max_increase, ro.canary_max_latency_increase};
+      AFF_RETURN_IF_ERROR(models.StartCanary(report.version, plan));
+      report.canary = true;
     }
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

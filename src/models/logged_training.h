@@ -5,7 +5,9 @@
 // its results are the rows (inputs exactly as served — point-in-time, no
 // leakage), a result is relevant when the viewer engaged with it positively
 // within `ranker.label_window_hours` of the response. The model is registered;
-// with `ranker.auto_promote` it is promoted when it passes the gate.
+// with `ranker.auto_promote`, one that passes the offline gate starts as a
+// canary (ranker.rollout = "canary": a server runs it as an experiment and
+// promotes or rolls it back) or is promoted at once ("direct").
 #pragma once
 
 #include <string>
@@ -21,7 +23,8 @@ struct LoggedTrainingReport {
   bool trained = false;
   std::string note;          // why nothing was trained, or the gate's refusal
   std::string version;       // the registered version
-  bool promoted = false;
+  bool promoted = false;     // made current at once (ranker.rollout = "direct")
+  bool canary = false;       // passed the gate and waits for its canary (ranker.rollout = "canary")
   size_t groups = 0, rows = 0;
   double ndcg = 0, blend_ndcg = 0, current_ndcg = -1;
   double seconds = 0;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -59,6 +60,15 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
   w.Key("validation_groups").Int(v.validation_groups);
   w.Key("train_rows").Int(v.train_rows);
   w.EndObject();
+  if (!v.rollout.state.empty()) {
+    const auto& r = v.rollout;
+    w.Key("rollout").BeginObject();
+    w.Key("state").String(r.state).Key("note").String(r.note).Key("experiment").String(r.experiment);
+    w.Key("share").Double(r.share).Key("min_viewers").Int(r.min_viewers);
+    w.Key("max_increase").Double(r.max_increase).Key("max_latency_increase").Double(r.max_latency_increase);
+    w.Key("started_ms").Int(r.started_ms).Key("decided_ms").Int(r.decided_ms);
+    w.EndObject();
+  }
   w.EndObject();
 }
 
@@ -75,6 +85,16 @@ std::string GateRefusal(const ModelVersion& c, const ModelVersion* cur, double t
   return buf;
 }
 
+ModelVersion* RegistryState::Find(const std::string& version) {
+  for (auto& v : versions)
+    if (v.version == version) return &v;
+  return nullptr;
+}
+
+const ModelVersion* RegistryState::Find(const std::string& version) const {
+  return const_cast<RegistryState*>(this)->Find(version);
+}
+
 ModelRegistry::ModelRegistry(std::string data_dir) : dir_(std::move(data_dir) + "/models") {}
 
 absl::StatusOr<RegistryState> ModelRegistry::Read() const {
@@ -86,6 +106,7 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
   if (parser.parse(*text).get(doc)) return absl::DataLossError(dir_ + "/registry.json is not valid JSON");
   std::string_view s;
   if (!doc["current"].get(s)) st.current = std::string(s);
+  if (!doc["canary"].get(s)) st.canary = std::string(s);
   simdjson::dom::array arr;
   if (!doc["history"].get(arr))
     for (auto h : arr)
@@ -113,6 +134,19 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
       if (!m["validation_groups"].get(i)) v.validation_groups = i;
       if (!m["train_rows"].get(i)) v.train_rows = i;
     }
+    simdjson::dom::element r;
+    if (!e["rollout"].get(r)) {
+      auto& ro = v.rollout;
+      if (!r["state"].get(s)) ro.state = std::string(s);
+      if (!r["note"].get(s)) ro.note = std::string(s);
+      if (!r["experiment"].get(s)) ro.experiment = std::string(s);
+      if (!r["share"].get(d)) ro.share = d;
+      if (!r["min_viewers"].get(i)) ro.min_viewers = i;
+      if (!r["max_increase"].get(d)) ro.max_increase = d;
+      if (!r["max_latency_increase"].get(d)) ro.max_latency_increase = d;
+      if (!r["started_ms"].get(i)) ro.started_ms = i;
+      if (!r["decided_ms"].get(i)) ro.decided_ms = i;
+    }
     st.versions.push_back(std::move(v));
   }
   return st;
@@ -122,6 +156,7 @@ absl::Status ModelRegistry::Write(const RegistryState& st) const {
   JsonWriter w;
   w.BeginObject();
   w.Key("current").String(st.current);
+  w.Key("canary").String(st.canary);
   w.Key("history").BeginArray();
   for (const auto& h : st.history) w.String(h);
   w.EndArray();
@@ -201,6 +236,66 @@ absl::Status ModelRegistry::Promote(const std::string& version, double tolerance
   }
   if (!st.current.empty()) st.history.push_back(st.current);
   st.current = version;
+  if (st.canary == version) {  // promoted by hand while in canary: the canary ends here
+    ModelVersion* v = st.Find(version);
+    v->rollout.state = "promoted";
+    v->rollout.note = "promoted by hand (affinity model promote) before its canary decided";
+    v->rollout.decided_ms = NowMs();
+    st.canary.clear();
+  }
+  return Write(st);
+}
+
+absl::Status ModelRegistry::StartCanary(const std::string& version, const CanaryPlan& plan) {
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  ModelVersion* v = st.Find(version);
+  if (!v) return absl::NotFoundError("no model version " + version);
+  const int64_t now = NowMs();
+  if (ModelVersion* old = st.Find(st.canary); old && old != v) {
+    old->rollout.state = "superseded";
+    old->rollout.note = "superseded by " + version + " before its canary decided";
+    old->rollout.decided_ms = now;
+  }
+  v->rollout = {};
+  v->rollout.state = "canary-pending";
+  v->rollout.note = "waiting for a server to start its canary";
+  v->rollout.share = plan.share;
+  v->rollout.min_viewers = plan.min_viewers;
+  v->rollout.max_increase = plan.max_increase;
+  v->rollout.max_latency_increase = plan.max_latency_increase;
+  v->rollout.started_ms = now;
+  st.canary = version;
+  return Write(st);
+}
+
+absl::Status ModelRegistry::MarkCanaryRunning(const std::string& version, const std::string& experiment) {
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  ModelVersion* v = st.Find(version);
+  if (!v || st.canary != version || v->rollout.state == "canary") return absl::OkStatus();
+  v->rollout.state = "canary";
+  v->rollout.note = absl::StrCat("serving ", v->rollout.share, "% of viewers in experiment ", experiment);
+  v->rollout.experiment = experiment;
+  return Write(st);
+}
+
+absl::Status ModelRegistry::FinishCanary(const std::string& version, bool promote, const std::string& note) {
+  DirLock lock(dir_);
+  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  ModelVersion* v = st.Find(version);
+  if (!v || st.canary != version) return absl::OkStatus();
+  v->rollout.state = promote ? "promoted" : "rolled-back";
+  v->rollout.note = note;
+  v->rollout.decided_ms = NowMs();
+  st.canary.clear();
+  if (promote && st.current != version) {
+    if (!st.current.empty()) st.history.push_back(st.current);
+    st.current = version;
+  }
   return Write(st);
 }
 

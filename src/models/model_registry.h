@@ -33,12 +33,36 @@ struct ModelVersion {
   double blend_ndcg = 0;           // the blend's on the same groups
   double current_ndcg = -1;        // the then-current model's on the same groups (-1: none)
   int64_t train_groups = 0, validation_groups = 0, train_rows = 0;
+  // How the version ships. state: "" (registered only), "canary-pending"
+  // (waiting for a server to start its canary), "canary" (its experiment
+  // runs), "promoted", "rolled-back" or "superseded" (a newer canary replaced
+  // it); note says why, in words.
+  struct Rollout {
+    std::string state, note, experiment;
+    double share = 0;             // percent of viewers the canary serves
+    int64_t min_viewers = 0;      // canary viewers before the decision
+    double max_increase = 0;      // guardrails: hide and error rate
+    double max_latency_increase = 0;
+    int64_t started_ms = 0, decided_ms = 0;
+  } rollout;
 };
 
 struct RegistryState {
   std::vector<ModelVersion> versions;  // oldest first
   std::string current;                 // "" when no model is promoted
   std::vector<std::string> history;    // previously current versions, oldest first
+  std::string canary;                  // the version in canary ("" none)
+
+  ModelVersion* Find(const std::string& version);
+  const ModelVersion* Find(const std::string& version) const;
+};
+
+// What a canary runs with (from [ranker] of the batch that trained the model).
+struct CanaryPlan {
+  double share = 10;
+  int64_t min_viewers = 1500;
+  double max_increase = 0.2;
+  double max_latency_increase = 0.5;
 };
 
 class ModelRegistry {
@@ -59,6 +83,16 @@ class ModelRegistry {
   absl::Status Promote(const std::string& version, double tolerance, bool force = false);
   // Makes the previously current version current again.
   absl::StatusOr<std::string> Rollback();
+
+  // Canary rollout. StartCanary marks `version` as waiting for a server to
+  // start its canary experiment (a canary still pending or running is
+  // superseded). MarkCanaryRunning records the experiment that serves it.
+  // FinishCanary ends it: promoted (made current) or rolled back, with why;
+  // a no-op when `version` is no longer the canary. Each is one atomic
+  // registry write under the lock, so a crash leaves either state.
+  absl::Status StartCanary(const std::string& version, const CanaryPlan& plan);
+  absl::Status MarkCanaryRunning(const std::string& version, const std::string& experiment);
+  absl::Status FinishCanary(const std::string& version, bool promote, const std::string& note);
   // Loads a version's model.
   absl::StatusOr<std::unique_ptr<LearnedRanker>> Load(const std::string& version) const;
   std::string dir() const { return dir_; }

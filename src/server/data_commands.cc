@@ -106,7 +106,14 @@ int Batch(const std::string& data, const std::string& config_path) {
     std::printf("ranker: registered model %s from %zu logged responses (%zu rows): validation ndcg@20 %.4f, blend %.4f",
                 trained->version.c_str(), trained->groups, trained->rows, trained->ndcg, trained->blend_ndcg);
     if (trained->current_ndcg >= 0) std::printf(", current model %.4f", trained->current_ndcg);
-    std::printf("; %s\n", trained->promoted ? "promoted" : ("not promoted: " + trained->note).c_str());
+    if (trained->promoted)
+      std::printf("; promoted\n");
+    else if (trained->canary)
+      std::printf("; starts as a canary on %g%% of viewers, decided after %d of them (`affinity model list` shows "
+                  "its state)\n", cfg->ranker.canary_share, cfg->ranker.canary_min_viewers);
+    else
+      std::printf("; %s\n", trained->note.empty() ? "not promoted (ranker.auto_promote = false)"
+                                                   : ("not promoted: " + trained->note).c_str());
   }
   return 0;
 }

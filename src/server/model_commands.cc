@@ -3,6 +3,8 @@
 #include <ctime>
 
 #include "base/strings.h"
+#include "experiments/canary.h"
+#include "experiments/canary.h"
 #include "models/model_registry.h"
 #include "server/commands.h"
 
@@ -17,16 +19,25 @@ int ModelList(const std::string& data, bool json) {
     std::printf("%s", text ? text->c_str() : "{\"current\":\"\",\"history\":[],\"versions\":[]}\n");
     return 0;
   }
-  std::printf("%-3s %-8s %-24s %-20s %-8s %-8s %-8s %s\n", "", "version", "created", "source", "ndcg", "blend",
-              "current", "watermark");
+  std::printf("%-3s %-8s %-24s %-20s %-8s %-8s %-8s %-10s %-15s %s\n", "", "version", "created", "source", "ndcg", "blend",
+              "current", "watermark", "rollout", "note");
   for (const auto& v : st->versions) {
     char when[32];
     std::time_t t = std::time_t(v.created_ms / 1000);
     std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    std::printf("%-3s %-8s %-24s %-20s %-8.4f %-8.4f %-8s %llu\n", v.version == st->current ? "*" : "", v.version.c_str(),
-                when, v.source.c_str(), v.ndcg, v.blend_ndcg,
+    std::printf("%-3s %-8s %-24s %-20s %-8.4f %-8.4f %-8s %-10llu %-15s %s\n", v.version == st->current ? "*" : "",
+                v.version.c_str(), when, v.source.c_str(), v.ndcg, v.blend_ndcg,
                 v.current_ndcg >= 0 ? std::to_string(v.current_ndcg).substr(0, 6).c_str() : "-",
-                (unsigned long long)v.watermark_offset);
+                (unsigned long long)v.watermark_offset, v.rollout.state.empty() ? "-" : v.rollout.state.c_str(),
+                v.rollout.note.c_str());
+  }
+  if (!st->canary.empty()) {
+    const ModelVersion* c = st->Find(st->canary);
+    std::printf("canary: %s on %g%% of viewers, decided after %lld canary viewers (%s)\n", st->canary.c_str(),
+                c ? c->rollout.share : 0.0, c ? (long long)c->rollout.min_viewers : 0LL,
+                c && c->rollout.state == "canary-pending" ? "waiting for a server to start it"
+                                                          : ("experiment " + CanaryExperimentId(st->canary) +
+                                                             "; its report has the figures so far").c_str());
   }
   if (st->versions.empty()) std::printf("(no models yet: `affinity batch` trains one once feedback names responses)\n");
   return 0;

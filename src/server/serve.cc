@@ -21,6 +21,7 @@
 #include "api/startup_routes.h"
 #include "audit/audit_log.h"
 #include "features/snapshot.h"
+#include "experiments/canary.h"
 #include "experiments/experiment_service.h"
 #include "models/model_registry.h"
 #include "serving/catalog.h"
@@ -47,11 +48,13 @@ struct ServingStack {
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<ModelWatcher> models;
   std::unique_ptr<ExperimentService> experiments;
+  std::unique_ptr<CanaryController> canary;
   std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
+    if (canary) canary->Stop();
     if (experiments) experiments->StopEvaluator();
     if (models) models->Stop();
     if (snapshots) snapshots->Stop();
@@ -90,7 +93,7 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
 
 // Experiments: their definitions and counters from the store, the model
 // versions their arms name (loaded once each), attribution of accepted
-// feedback and the guardrail evaluator.
+// feedback, the guardrail evaluator and the canary rollout of new models.
 void StartExperiments(const std::string& data, const Config& config, const Clock* clock, ServingStack* s) {
   auto load = [data](const std::string& version) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
     auto m = ModelRegistry(data).Load(version);
@@ -111,6 +114,9 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
     x->RecordFeedback(events);
   });
   s->experiments->Start(config.experiments.guardrail_poll_ms);
+  // Models that `batch` ships as canaries: started, decided and recorded here.
+  s->canary = std::make_unique<CanaryController>(data, s->experiments.get(), config.experiments);
+  s->canary->Start(config.experiments.guardrail_poll_ms);
 }
 
 // Step 2: the snapshot, the audit log, the ingestor, the query engine and the

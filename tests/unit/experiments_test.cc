@@ -7,8 +7,11 @@
 
 #include <cmath>
 #include <map>
+#include <filesystem>
+#include <functional>
 #include <random>
 
+#include "experiments/canary.h"
 #include "experiments/experiment.h"
 #include "experiments/experiment_metrics.h"
 #include "experiments/experiment_report.h"
@@ -16,6 +19,8 @@
 #include "audit/audit_record.h"
 #include "experiments/experiment_service.h"
 #include "experiments/stats.h"
+#include "base/strings.h"
+#include "models/model_registry.h"
 #include "testing/world.h"
 
 namespace affinity {
@@ -361,17 +366,78 @@ TEST(ExperimentReportTest, AGuardrailTripsOnlyOnEvidenceOfAnIncrease) {
   EXPECT_NE(why.find("hide_rate"), std::string::npos) << why;
 }
 
-// A service over a small world, with a model loader that always fails.
+// Per-viewer sums of an arm: n viewers with 20 exposures each and clicks(i) clicks.
+ArmFigures ClickArm(int n, const std::function<int(int)>& clicks) {
+  ArmFigures f;
+  for (int i = 0; i < n; ++i) f.ctr.Add(clicks(i), 20, 0);
+  f.viewers = n;
+  f.responses = n;
+  return f;
+}
+
+// Expected values computed with Python's statistics and math modules from the
+// textbook formulas: control clicks i % 3 (mean 1 per viewer of 20 exposures:
+// CTR 0.05); the "slightly lower" canary loses one click on three of every
+// 120 viewers (CTR 0.04875). With 19,200 viewers per arm the difference's
+// standard error is 0.000418, so z = -2.99 and the fixed-horizon p = 0.0028,
+// while the mSPRT with tau = 0.1 x 0.049375 gives Λ = 7.16, an always-valid p
+// of 0.14: significant at the fixed horizon only.
+TEST(CanaryJudgementTest, WaitsForItsSampleThenPromotesUnlessCtrIsSignificantlyLower) {
+  Experiment e = CanaryExperiment([] {
+    ModelVersion v;
+    v.version = "m000002";
+    v.rollout.share = 50;
+    v.rollout.max_increase = 0.2;
+    v.rollout.max_latency_increase = 0.5;
+    return v;
+  }());
+  const int n = 19200;
+  const ArmFigures control = ClickArm(n, [](int i) { return i % 3; });
+  const ArmFigures same = ClickArm(n, [](int i) { return i % 3; });
+  const ArmFigures slightly_lower = ClickArm(n, [](int i) {
+    const int j = i % 120;
+    return j == 1 || j == 2 || j == 4 ? i % 3 - 1 : i % 3;
+  });
+  const ArmFigures much_lower = ClickArm(n, [](int i) { return i % 2; });
+  auto judge = [&](const ArmFigures& canary, int64_t min_viewers, const Experiment& def) {
+    std::map<std::string, double> running;
+    return JudgeCanary(def, {control, canary}, CanaryOptions{min_viewers, 0.05, 0.1}, &running);
+  };
+  CanaryVerdict v = judge(same, n + 1, e);
+  EXPECT_EQ(v.action, CanaryVerdict::kWait);
+  EXPECT_EQ(v.why, "19200 of 19201 canary viewers so far");
+  v = judge(same, n, e);
+  EXPECT_EQ(v.action, CanaryVerdict::kPromote) << v.why;
+  EXPECT_NE(v.why.find("not significantly lower"), std::string::npos) << v.why;
+  v = judge(slightly_lower, n + 1, e);
+  EXPECT_EQ(v.action, CanaryVerdict::kWait) << v.why;  // not yet: the always-valid test is not convinced
+  v = judge(slightly_lower, n, e);
+  EXPECT_EQ(v.action, CanaryVerdict::kRollBack) << v.why;
+  EXPECT_NE(v.why.find("fixed-horizon p = 0.00278"), std::string::npos) << v.why;
+  v = judge(much_lower, 1000000, e);  // far from its sample, yet clearly worse: rolled back now
+  EXPECT_EQ(v.action, CanaryVerdict::kRollBack) << v.why;
+  EXPECT_NE(v.why.find("always-valid"), std::string::npos) << v.why;
+  Experiment stopped = e;
+  stopped.arms[1].stopped = true;
+  stopped.arms[1].stopped_reason = "hide_rate 0.1 against the control's 0.02";
+  v = judge(same, n, stopped);
+  EXPECT_EQ(v.action, CanaryVerdict::kRollBack);
+  EXPECT_EQ(v.why, "guardrail breached: hide_rate 0.1 against the control's 0.02");
+}
+
+// A service over a small world, with a model loader that always fails (or,
+// with models_load, one that loads an empty model: the arm serves the default).
 struct ServiceWorld {
-  ServiceWorld() {
+  explicit ServiceWorld(bool models_load = false) {
     world.Entities({{"u1", "user", "", "", ""}, {"c1", "creator", "", "", ""}, {"i1", "item", "c1", "", ""},
                     {"i2", "item", "c1", "", ""}});
     service = std::make_unique<ExperimentService>(
         world.store.get(), world.config, &world.registry, world.live.get(), &audit, &world.clock,
-        [](const std::string& v) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
+        [models_load](const std::string& v) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
+          if (models_load) return std::shared_ptr<const LearnedRanker>();
           return absl::DataLossError("model.json of " + v + " is truncated");
         },
-        [] { return std::vector<std::string>{"m000001"}; });
+        [] { return std::vector<std::string>{"m000001", "m000002"}; });
   }
   testing::World world;
   AuditLog audit{world.store.get()};
@@ -445,6 +511,65 @@ TEST(ExperimentServiceTest, ClicksCountOnlyWithinTheAttributionWindowOnceForTheS
   w.world.clock.Advance(int64_t(w.world.config.experiments.attribution_hours * 3600e3) + 1);
   click("i2", "u1");  // past the window: accepted elsewhere, not counted here
   EXPECT_EQ(clicks(), 1);
+}
+
+// A registry that knows m000001 and m000002 (the service's loader decides
+// whether they load), with m000001 as the pending canary.
+void PendingCanary(const std::string& data_dir) {
+  std::filesystem::create_directories(data_dir + "/models");
+  ASSERT_TRUE(WriteFileAtomic(data_dir + "/models/registry.json",
+                              R"({"current":"","history":[],"versions":[{"version":"m000001"},{"version":"m000002"}]})"));
+  ASSERT_TRUE(ModelRegistry(data_dir).StartCanary("m000001", CanaryPlan{20, 500, 0.2, 0.5}).ok());
+}
+
+TEST(CanaryControllerTest, StartsThePendingCanaryAsAnExperimentAndRollsItBackWhenItsModelDoesNotLoad) {
+  ServiceWorld w;
+  PendingCanary(w.world.dir.path());
+  CanaryController canary(w.world.dir.path(), w.service.get(), w.world.config.experiments);
+  ASSERT_TRUE(canary.Step().ok());
+  auto defs = w.service->Definitions();
+  ASSERT_EQ(defs.size(), 1u);
+  EXPECT_EQ(defs[0].id, "canary-m000001");
+  EXPECT_EQ(defs[0].kind, "canary");
+  EXPECT_EQ(defs[0].layer, "canary");
+  EXPECT_EQ(defs[0].arms[1].model_version, "m000001");
+  EXPECT_EQ(defs[0].arms[1].weight, 20);
+  EXPECT_EQ(defs[0].guardrails.size(), 3u);
+  EXPECT_EQ(ModelRegistry(w.world.dir.path()).Read()->Find("m000001")->rollout.state, "canary");
+  ASSERT_TRUE(canary.Step().ok());
+  auto st = *ModelRegistry(w.world.dir.path()).Read();
+  EXPECT_EQ(st.canary, "");
+  EXPECT_EQ(st.current, "");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, "rolled-back");
+  EXPECT_NE(st.Find("m000001")->rollout.note.find("model m000001 did not load"), std::string::npos);
+  EXPECT_FALSE(w.service->Definitions()[0].running());
+}
+
+TEST(CanaryControllerTest, ACanaryWhoseExperimentIsStoppedByHandIsRolledBackWithTheReason) {
+  ServiceWorld w(/*models_load=*/true);
+  PendingCanary(w.world.dir.path());
+  CanaryController canary(w.world.dir.path(), w.service.get(), w.world.config.experiments);
+  ASSERT_TRUE(canary.Step().ok());
+  ASSERT_TRUE(canary.Step().ok());  // no traffic yet: it waits
+  EXPECT_EQ(ModelRegistry(w.world.dir.path()).Read()->canary, "m000001");
+  ASSERT_TRUE(w.service->Stop("canary-m000001", "hides reported by support").ok());
+  ASSERT_TRUE(canary.Step().ok());
+  auto st = *ModelRegistry(w.world.dir.path()).Read();
+  EXPECT_EQ(st.canary, "");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, "rolled-back");
+  EXPECT_EQ(st.Find("m000001")->rollout.note, "its experiment was stopped: hides reported by support");
+}
+
+TEST(CanaryControllerTest, ACanaryPromotedByHandStopsItsExperiment) {
+  ServiceWorld w(/*models_load=*/true);
+  PendingCanary(w.world.dir.path());
+  CanaryController canary(w.world.dir.path(), w.service.get(), w.world.config.experiments);
+  ASSERT_TRUE(canary.Step().ok());
+  ASSERT_TRUE(ModelRegistry(w.world.dir.path()).Promote("m000001", 0, /*force=*/true).ok());
+  ASSERT_TRUE(canary.Step().ok());
+  const Experiment e = w.service->Definitions()[0];
+  EXPECT_FALSE(e.running());
+  EXPECT_NE(e.stopped_reason.find("canary promoted: promoted by hand"), std::string::npos) << e.stopped_reason;
 }
 
 }  // namespace

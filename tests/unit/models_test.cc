@@ -97,6 +97,48 @@ TEST(ModelRegistryTest, GateComparesAFirstModelWithTheBlend) {
   EXPECT_EQ(reg.Read()->current, "");
 }
 
+TEST(ModelRegistryTest, ACanaryIsPromotedOrRolledBackOnceAndANewerCanarySupersedesIt) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  for (int i = 1; i <= 4; ++i) ASSERT_TRUE(reg.Register(*TinyModel(i), Meta(0.3, 0.2)).ok());
+  CanaryPlan plan{25, 300, 0.2, 0.5};
+  ASSERT_TRUE(reg.StartCanary("m000001", plan).ok());
+  auto st = *reg.Read();
+  EXPECT_EQ(st.canary, "m000001");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, "canary-pending");
+  EXPECT_EQ(st.Find("m000001")->rollout.share, 25);
+  EXPECT_EQ(st.Find("m000001")->rollout.min_viewers, 300);
+  ASSERT_TRUE(reg.MarkCanaryRunning("m000001", "canary-m000001").ok());
+  EXPECT_EQ(reg.Read()->Find("m000001")->rollout.state, "canary");
+  // Promoted: current, and the canary slot is free; a second decision is a no-op.
+  ASSERT_TRUE(reg.FinishCanary("m000001", true, "no guardrail breached").ok());
+  ASSERT_TRUE(reg.FinishCanary("m000001", false, "too late").ok());
+  st = *reg.Read();
+  EXPECT_EQ(st.current, "m000001");
+  EXPECT_EQ(st.canary, "");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, "promoted");
+  EXPECT_EQ(st.Find("m000001")->rollout.note, "no guardrail breached");
+  // Rolled back: the current model stays.
+  ASSERT_TRUE(reg.StartCanary("m000002", plan).ok());
+  ASSERT_TRUE(reg.FinishCanary("m000002", false, "CTR significantly lower").ok());
+  st = *reg.Read();
+  EXPECT_EQ(st.current, "m000001");
+  EXPECT_EQ(st.Find("m000002")->rollout.state, "rolled-back");
+  // A newer canary supersedes one still undecided; promoting a canary by hand ends it.
+  ASSERT_TRUE(reg.StartCanary("m000003", plan).ok());
+  ASSERT_TRUE(reg.StartCanary("m000004", plan).ok());
+  st = *reg.Read();
+  EXPECT_EQ(st.canary, "m000004");
+  EXPECT_EQ(st.Find("m000003")->rollout.state, "superseded");
+  ASSERT_TRUE(reg.Promote("m000004", 0.002).ok());
+  st = *reg.Read();
+  EXPECT_EQ(st.canary, "");
+  EXPECT_EQ(st.current, "m000004");
+  EXPECT_EQ(st.Find("m000004")->rollout.state, "promoted");
+  EXPECT_NE(st.Find("m000004")->rollout.note.find("by hand"), std::string::npos);
+  EXPECT_EQ(st.history, (std::vector<std::string>{"m000001"}));
+}
+
 TEST(ModelWatcherTest, InstallsTheCurrentModelAndSwapsOnPromotion) {
   testing::TempDir dir;
   ModelRegistry reg(dir.path());
@@ -189,6 +231,19 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   EXPECT_EQ(st.versions[0].source, "logged-impressions");
   EXPECT_GT(st.versions[0].watermark_offset, 0u);
   EXPECT_EQ(st.current, "");  // not promoted without auto_promote
+  EXPECT_EQ(st.canary, "");
+  // The default ships a model that passes the gate as a canary, not as the current model.
+  config.ranker.auto_promote = true;
+  config.ranker.gate_tolerance = 1;
+  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->canary) << report->note;
+  EXPECT_FALSE(report->promoted);
+  st = *reg.Read();
+  EXPECT_EQ(st.current, "");
+  EXPECT_EQ(st.canary, report->version);
+  EXPECT_EQ(st.Find(report->version)->rollout.state, "canary-pending");
+  EXPECT_EQ(st.Find(report->version)->rollout.share, config.ranker.canary_share);
 }
 
 TEST(LoggedTrainingTest, SaysWhyWhenThereIsTooLittleFeedback) {
