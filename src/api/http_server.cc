@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -57,6 +58,13 @@ class Session : public std::enable_shared_from_this<Session> {
     r.path = std::string(target.substr(0, q));
     if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
     r.body = std::move(req.body());
+    for (const auto& field : req) {  // only the product's own headers are kept
+      const beast::string_view name = field.name_string();
+      if (name.size() <= 11 || !beast::iequals(name.substr(0, 11), "x-affinity-")) continue;
+      std::string lower(name);
+      for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+      r.headers.emplace_back(std::move(lower), std::string(field.value().data(), field.value().size()));
+    }
     HttpResponse resp;
     try {
       resp = (*handler_)(r);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -18,6 +19,14 @@ struct HttpRequest {
   std::string path;   // without the query string
   std::string query;  // after '?', may be empty
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-* only (names lower-case)
+
+  // The value of header `name` (lower-case), or "" when absent.
+  std::string_view Header(std::string_view name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
 };
 
 struct HttpResponse {

@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 #include "api/requests.h"
@@ -111,8 +113,21 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   QueryRequest q;
   if (RequestError e = ParseQueryRequest(req.body, &q); !e.ok()) return Error(e.status, e.code, e.message);
   const auto t0 = std::chrono::steady_clock::now();
-  const Assignment assigned = d_.experiments ? d_.experiments->Assign(q.viewer_id, q.target) : Assignment{};
+  // A QA override puts this one request in chosen arms; it is logged and never counted.
+  std::vector<ExperimentService::ForcedArm> forced;
+  const std::string_view force = req.Header("x-affinity-force-arm");
+  if (!force.empty() && d_.experiments) {
+    if (!d_.config->experiments.force_arm_header)
+      return Error(403, "forbidden", "X-Affinity-Force-Arm is turned off here (experiments.force_arm_header)");
+    auto parsed = d_.experiments->ParseForcedArms(force);
+    if (!parsed.ok()) return Error(422, "invalid_header", std::string(parsed.status().message()));
+    forced = *std::move(parsed);
+  }
+  const Assignment assigned = d_.experiments ? d_.experiments->Assign(q.viewer_id, q.target, forced) : Assignment{};
   auto r = d_.engine->Query(q, assigned.variant);
+  if (!forced.empty() && r.ok())
+    spdlog::info("request {}: viewer {} served in arms forced by X-Affinity-Force-Arm '{}' (not counted in reports)",
+                 r->request_id, q.viewer_id, force);
   if (d_.experiments && !assigned.in.empty()) {
     if (!r.ok() && r.status().code() != absl::StatusCode::kInvalidArgument) {
       d_.experiments->RecordError(assigned, q.viewer_id);

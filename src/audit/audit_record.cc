@@ -101,6 +101,7 @@ struct DecodedRecord {
   std::vector<std::string_view> skipped;
   std::vector<DecodedResult> results;
   std::vector<std::pair<std::string_view, std::string_view>> experiments;  // (experiment, arm)
+  std::vector<bool> forced;  // per experiment: its arm was forced by an admin's override
 };
 
 absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
@@ -144,6 +145,16 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
       std::string_view id = d.Str(), arm = d.Str();
       r.experiments.emplace_back(id, arm);
     }
+    r.forced.assign(r.experiments.size(), false);
+    // Then, when an override forced arms, their indexes (records without any end here).
+    if (d.ok() && !d.done()) {
+      const uint64_t nf = d.Varint();
+      for (uint64_t i = 0; d.ok() && i < nf; ++i) {
+        const uint64_t at = d.Varint();
+        if (at >= r.forced.size()) return absl::DataLossError("audit record: bad forced experiment index");
+        r.forced[at] = true;
+      }
+    }
   }
   if (!d.done()) return absl::DataLossError("audit record is truncated or has trailing bytes");
   return r;
@@ -161,7 +172,8 @@ std::string ExpandBinary(const DecodedRecord& r) {
   resp.ranker_fallback = r.flags & kRankerFallback;
   resp.attribution_method = std::string(r.method);
   for (auto s : r.skipped) resp.skipped.emplace_back(s);
-  for (auto [id, arm] : r.experiments) resp.experiments.push_back({std::string(id), std::string(arm)});
+  for (size_t i = 0; i < r.experiments.size(); ++i)
+    resp.experiments.push_back({std::string(r.experiments[i].first), std::string(r.experiments[i].second), r.forced[i]});
   bool inputs_logged = false;
   for (const DecodedResult& x : r.results) {
     QueryResult q;
@@ -236,9 +248,16 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   }
   if (!resp.experiments.empty()) {
     e.Varint(resp.experiments.size());
+    size_t forced = 0;
     for (const auto& x : resp.experiments) {
       e.Str(x.experiment);
       e.Str(x.arm);
+      forced += x.forced;
+    }
+    if (forced > 0) {
+      e.Varint(forced);
+      for (size_t i = 0; i < resp.experiments.size(); ++i)
+        if (resp.experiments[i].forced) e.Varint(i);
     }
   }
   return out;
@@ -265,7 +284,9 @@ absl::StatusOr<ServedRecord> ReadServedRecord(std::string_view stored) {
     out.served_ms = r.served_ms;
     out.viewer_id = std::string(r.viewer_id);
     for (const DecodedResult& x : r.results) out.entity_ids.emplace_back(x.entity_id);
-    for (auto [id, arm] : r.experiments) out.experiments.push_back({std::string(id), std::string(arm)});
+    // An arm forced by an override is left out: its outcomes count nowhere.
+    for (size_t i = 0; i < r.experiments.size(); ++i)
+      if (!r.forced[i]) out.experiments.push_back({std::string(r.experiments[i].first), std::string(r.experiments[i].second)});
     return out;
   }
   return absl::DataLossError("audit record written before experiments were recorded");

@@ -57,7 +57,8 @@ struct LoggedResponse {
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored);
 
 // What experiment attribution reads back from a record (schema 2 only): when
-// and to whom it was served, its results and the experiments it named.
+// and to whom it was served, its results and the experiments it named
+// (without those whose arm an override forced: they are not analysed).
 struct ServedRecord {
   int64_t served_ms = 0;
   std::string viewer_id;

@@ -282,6 +282,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("experiments", "guardrail_alpha", x.guardrail_alpha);
   read("experiments", "guardrail_min_responses", x.guardrail_min_responses);
   read("experiments", "guardrail_poll_ms", x.guardrail_poll_ms);
+  read("experiments", "force_arm_header", x.force_arm_header);
   if (std::string problem = read.Problem(); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
   return c.Validate();

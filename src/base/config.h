@@ -156,6 +156,8 @@ struct ExperimentsOptions {
   double guardrail_alpha = 0.05;        // an arm is stopped when its always-valid p-value falls below this
   int guardrail_min_responses = 200;    // latency and Gini guardrails wait for this many responses per arm
   int guardrail_poll_ms = 1000;         // how often guardrails are evaluated
+  bool force_arm_header = true;         // honour X-Affinity-Force-Arm (QA: one request in a chosen arm, not
+                                        // counted); admin callers only once [auth] is configured
 };
 
 struct Config {

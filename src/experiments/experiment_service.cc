@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "audit/audit_record.h"
 #include "base/json_writer.h"
+#include "base/strings.h"
 #include "base/poller.h"
 #include "experiments/experiment_report.h"
 
@@ -300,13 +301,51 @@ absl::Status ExperimentService::StopArm(const std::string& id, int arm, const st
   return Publish(MakeEntry(std::move(def), e->state), true);
 }
 
-Assignment ExperimentService::Assign(const std::string& viewer_id, Kind target) const {
+absl::StatusOr<std::vector<ExperimentService::ForcedArm>> ExperimentService::ParseForcedArms(
+    std::string_view spec) const {
+  std::vector<ForcedArm> out;
+  for (std::string_view item : Split(spec, ',')) {
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos)
+      return absl::InvalidArgumentError("X-Affinity-Force-Arm: '" + std::string(item) +
+                                        "' is not experiment=arm (e.g. exp1=treatment)");
+    const std::string id(item.substr(0, eq)), arm(item.substr(eq + 1));
+    auto e = Find(id);
+    if (!e) return absl::InvalidArgumentError("X-Affinity-Force-Arm: no experiment '" + id + "'");
+    if (!e->def.running()) return absl::InvalidArgumentError("X-Affinity-Force-Arm: experiment '" + id + "' is stopped");
+    int index = -1;
+    for (size_t i = 0; i < e->def.arms.size(); ++i)
+      if (e->def.arms[i].name == arm) index = int(i);
+    if (index < 0) return absl::InvalidArgumentError("X-Affinity-Force-Arm: experiment '" + id + "' has no arm '" + arm + "'");
+    out.push_back({id, index});
+  }
+  return out;
+}
+
+Assignment ExperimentService::Assign(const std::string& viewer_id, Kind target,
+                                     const std::vector<ForcedArm>& forced) const {
   Assignment a;
   std::vector<std::shared_ptr<const ArmServing>> serving;
   std::vector<const ExperimentArm*> arms;
   const std::shared_ptr<const Set> set = set_.load();  // held while iterating
   for (const auto& e : *set) {
-    if (!e->def.running() || !e->def.Targets(target)) continue;
+    if (!e->def.running()) continue;
+    const ForcedArm* force = nullptr;
+    for (const ForcedArm& f : forced)
+      if (f.experiment == e->def.id) force = &f;
+    if (force && size_t(force->arm) < e->def.arms.size()) {
+      // An override: served in that arm, named as forced, never counted.
+      a.variant.experiments.push_back({e->def.id, e->def.arms[size_t(force->arm)].name, true});
+      if (e->serving[size_t(force->arm)]) {
+        serving.push_back(e->serving[size_t(force->arm)]);
+        arms.push_back(&e->def.arms[size_t(force->arm)]);
+      }
+      continue;
+    }
+    if (!e->def.Targets(target)) continue;
     const std::optional<int> arm = AssignArm(e->def, viewer_id);
     // An arm a guardrail stopped serves as the control and is neither named nor counted.
     if (!arm || e->def.arms[size_t(*arm)].stopped) continue;

@@ -86,7 +86,18 @@ class ExperimentService {
   absl::Status Stop(const std::string& id, const std::string& reason);
 
   // The query path.
-  Assignment Assign(const std::string& viewer_id, Kind target) const;
+  // `forced` (from ParseForcedArms) puts the request in those arms whatever
+  // the hash says; they are named in the response (forced: true) and its
+  // audit record but never counted: no exposure, response or outcome.
+  struct ForcedArm {
+    std::string experiment;
+    int arm;
+  };
+  Assignment Assign(const std::string& viewer_id, Kind target, const std::vector<ForcedArm>& forced = {}) const;
+  // A QA override, "exp1=treatment[,exp2=arm]" (the X-Affinity-Force-Arm
+  // header): InvalidArgument naming an unknown or stopped experiment or an
+  // unknown arm.
+  absl::StatusOr<std::vector<ForcedArm>> ParseForcedArms(std::string_view spec) const;
   void RecordResponse(const Assignment& a, const std::string& viewer_id, const QueryResponse& resp, double latency_ms);
   void RecordError(const Assignment& a, const std::string& viewer_id);
   // Accepted feedback (durable already): clicks and hides naming a response

@@ -65,6 +65,7 @@ const char* StageName(Stage s);
 struct ExperimentArmRef {
   std::string experiment;
   std::string arm;
+  bool forced = false;  // chosen by an admin's override (X-Affinity-Force-Arm): excluded from analysis
 };
 
 struct QueryResponse {

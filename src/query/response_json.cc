@@ -63,12 +63,16 @@ void WriteResponseJson(const QueryResponse& resp, ExplainMode explain, ResponseF
   if (resp.experiments.empty()) {
     w.Key("experiment").Null();
   } else {
-    const ExperimentArmRef& first = resp.experiments.front();
-    w.Key("experiment").BeginObject().Key("id").String(first.experiment).Key("arm").String(first.arm).EndObject();
+    auto write = [&w](const ExperimentArmRef& e) {
+      w.BeginObject().Key("id").String(e.experiment).Key("arm").String(e.arm);
+      if (e.forced) w.Key("forced").Bool(true);
+      w.EndObject();
+    };
+    w.Key("experiment");
+    write(resp.experiments.front());
     if (resp.experiments.size() > 1) {
       w.Key("experiments").BeginArray();
-      for (const auto& e : resp.experiments)
-        w.BeginObject().Key("id").String(e.experiment).Key("arm").String(e.arm).EndObject();
+      for (const auto& e : resp.experiments) write(e);
       w.EndArray();
     }
   }

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cmath>
 #include <array>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <random>
@@ -191,6 +193,116 @@ TEST_F(ExperimentSimulationTest, APlantedAssignmentImbalanceIsFlaggedBySrm) {
   }
   EXPECT_GT(dropped, 100);
   EXPECT_LT(double(Report(parser, port(), "srm2", &body)["srm_p_value"]), 0.001) << body;
+}
+
+// The registry's record of one model version, and the version the registry
+// calls current and in canary.
+struct RolloutState {
+  std::string current, canary, state, note;
+};
+RolloutState ReadRollout(const std::filesystem::path& data, const std::string& version) {
+  RolloutState r;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.load((data / "models" / "registry.json").string()).get(doc)) return r;
+  r.current = std::string(std::string_view(doc["current"]));
+  r.canary = std::string(std::string_view(doc["canary"]));
+  for (auto v : doc["versions"].get_array()) {
+    if (std::string_view(v["version"]) != version) continue;
+    std::string_view s;
+    if (!v["rollout"]["state"].get(s)) r.state = std::string(s);
+    if (!v["rollout"]["note"].get(s)) r.note = std::string(s);
+  }
+  return r;
+}
+
+// The canary rollout end to end: simulated viewers' responses and clicks are
+// logged; `affinity batch` trains a model from them, which passes the offline
+// gate and starts as a canary; the server runs it as an experiment and the
+// simulated viewers react to the canary arm with a planted effect. A worse
+// canary (a third of the clicks) is rolled back; the next model, better (half
+// as many clicks again), is promoted and becomes every viewer's model.
+TEST_F(ExperimentSimulationTest, ABatchTrainedCanaryIsRolledBackWhenWorseAndPromotedWhenBetter) {
+  const std::filesystem::path data = dir_ / "data";
+  const std::string config = dir_ / "affinity.toml";
+  {
+    std::ofstream f(config);
+    // The offline gate is not what this test is about: every trained model passes it.
+    f << "[serving]\nlog_ranker_inputs_share = 1.0\n"
+      << "[ranker]\nmin_groups = 30\nrounds = 20\ngate_tolerance = 1.0\ncanary_share = 40\ncanary_min_viewers = 150\n"
+      << "[experiments]\nguardrail_poll_ms = 200\n";
+  }
+  server_.reset();
+  server_ = std::make_unique<ServerProcess>(data, std::vector<std::string>{"--config", config});
+  ASSERT_TRUE(server_->running()) << server_->log();
+  std::mt19937_64 rng(23);
+  int next_viewer = 0;
+  Simulate(port(), next_viewer, 800, Behaviour{}, rng);  // what batch learns from
+  next_viewer += 800;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the audit log's writes
+  // Runs batch; then simulated viewers react to the canary arm as `b` says
+  // until the registry decides; returns the decision.
+  auto canary = [&](const std::string& version, const Behaviour& b) {
+    auto batch = RunAffinity({"batch", "--data", data, "--config", config});
+    EXPECT_EQ(batch.exit_code, 0) << batch.output;
+    EXPECT_NE(batch.output.find("registered model " + version), std::string::npos) << batch.output;
+    EXPECT_NE(batch.output.find("starts as a canary on 40% of viewers"), std::string::npos) << batch.output;
+    EXPECT_EQ(ReadRollout(data, version).canary, version);
+    RolloutState r;
+    for (int round = 0; round < 15; ++round) {
+      r = ReadRollout(data, version);
+      if (r.state == "promoted" || r.state == "rolled-back") break;
+      if (r.state == "canary") {
+        Simulate(port(), next_viewer, 200, b, rng);
+        next_viewer += 200;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the server has not started it yet
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));  // a feedback's attribution, then a decision
+    }
+    return r;
+  };
+  Behaviour worse;
+  worse.click_lift = {{"canary", 0.33}};
+  RolloutState first = canary("m000001", worse);
+  ASSERT_EQ(first.state, "rolled-back") << first.note << "\n" << server_->log();
+  EXPECT_NE(first.note.find("CTR significantly lower"), std::string::npos) << first.note;
+  RecordProperty("rolled_back", first.note);
+  EXPECT_EQ(first.current, "");
+  EXPECT_EQ(first.canary, "");
+  auto list = RunAffinity({"model", "list", "--data", data});
+  EXPECT_NE(list.output.find("rolled-back"), std::string::npos) << list.output;
+  // Its experiment stops: no response names it any more.
+  std::string report_body;
+  simdjson::dom::parser parser;
+  for (int i = 0; i < 20 && std::string_view(Report(parser, port(), "canary-m000001", &report_body)["status"]) != "stopped";
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(std::string_view(Report(parser, port(), "canary-m000001", &report_body)["status"]), "stopped");
+  int named = 0;
+  for (int v = 0; v < 50; ++v) {
+    auto j = Json(Post(port(), "/affinity/query", R"({"viewer_id":"u)" + std::to_string(v) + R"(","k":3})").body);
+    std::string_view id;
+    if (!j["experiment"]["id"].get(id) && id == "canary-m000001") ++named;
+  }
+  EXPECT_EQ(named, 0);
+
+  Behaviour better;
+  better.click_lift = {{"canary", 1.5}};
+  RolloutState second = canary("m000002", better);
+  ASSERT_EQ(second.state, "promoted") << second.note << "\n" << server_->log();
+  EXPECT_NE(second.note.find("not significantly lower"), std::string::npos) << second.note;
+  RecordProperty("promoted", second.note);
+  EXPECT_EQ(second.current, "m000002");
+  // Every viewer is now served by the promoted model.
+  std::string model;
+  for (int i = 0; i < 30 && model.rfind("lambdamart-m000002", 0) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    model = std::string(std::string_view(Json(Post(port(), "/affinity/query", R"({"viewer_id":"u7","k":3})").body)["model_version"]));
+  }
+  EXPECT_EQ(model.rfind("lambdamart-m000002", 0), 0u) << model;
+  list = RunAffinity({"model", "list", "--data", data});
+  EXPECT_NE(list.output.find("promoted"), std::string::npos) << list.output;
 }
 
 }  // namespace

@@ -119,6 +119,57 @@ TEST_F(ExperimentsTest, ResponsesNameTheArmAndClicksOnTheirResultsCountThere) {
   EXPECT_NE(metrics.find("affinity_experiment_responses{arm=\"control\",experiment=\"exp1\"}"), std::string::npos);
 }
 
+// A QA override (X-Affinity-Force-Arm) serves one request in the named arm,
+// says so in the response and the audit record, and is counted nowhere:
+// neither the response nor a click on its results reaches the report.
+TEST_F(ExperimentsTest, AForcedArmServesOneRequestAndIsLeftOutOfTheReport) {
+  ASSERT_EQ(Post(port(), "/admin/experiments", kExp).status, 201);
+  const std::vector<std::pair<std::string, std::string>> force = {{"X-Affinity-Force-Arm", "exp1=treatment"}};
+  const std::string query = R"({"viewer_id":"u3","k":5})";
+  // Whatever arm u3's hash gives, every forced request is in the treatment.
+  for (int i = 0; i < 3; ++i) {
+    auto r = HttpCall(port(), "POST", "/affinity/query", query, force);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = Json(r.body);
+    EXPECT_EQ(ArmOf(j), "treatment");
+    bool forced = false;
+    EXPECT_FALSE(j["experiment"]["forced"].get(forced)) << r.body;
+    EXPECT_TRUE(forced) << r.body;
+    const std::string request_id{std::string_view(j["request_id"])};
+    const std::string entity{std::string_view(j["results"].at(0)["entity_id"])};  // before the parser is reused
+    const std::string audit_body = Get(port(), "/admin/audit/" + request_id).body;
+    forced = false;
+    EXPECT_FALSE(Json(audit_body)["response"]["experiment"]["forced"].get(forced)) << audit_body;
+    EXPECT_TRUE(forced) << audit_body;
+    ASSERT_EQ(Post(port(), "/affinity/feedback", R"({"events":[{"viewer_id":"u3","entity_id":")" + entity +
+                                                     R"(","action":"click","context":{"request_id":")" + request_id +
+                                                     R"("}}]})")
+                  .status,
+              202);
+  }
+  auto report = Json(Get(port(), "/admin/experiments/exp1/report").body);
+  for (auto a : report["arms"].get_array()) {
+    EXPECT_EQ(int64_t(a["responses"]), 0) << std::string_view(a["name"]);
+    EXPECT_EQ(int64_t(a["clicks"]), 0) << std::string_view(a["name"]);
+  }
+  // Without the header the viewer gets its own arm, not marked forced, and counted.
+  auto j = Json(Post(port(), "/affinity/query", query).body);
+  EXPECT_TRUE(j["experiment"]["forced"].error());
+  // Bad overrides are refused naming the header and what is wrong.
+  for (const auto& [value, says] : std::vector<std::pair<std::string, std::string>>{
+           {"nope=treatment", "no experiment 'nope'"}, {"exp1=bogus", "has no arm 'bogus'"}, {"exp1", "experiment=arm"}}) {
+    auto r = HttpCall(port(), "POST", "/affinity/query", query, {{"X-Affinity-Force-Arm", value}});
+    EXPECT_EQ(r.status, 422) << value;
+    EXPECT_EQ(ErrorCode(r.body), "invalid_header");
+    EXPECT_NE(r.body.find("X-Affinity-Force-Arm"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find(says), std::string::npos) << r.body;
+  }
+  report = Json(Get(port(), "/admin/experiments/exp1/report").body);
+  int64_t responses = 0;
+  for (auto a : report["arms"].get_array()) responses += int64_t(a["responses"]);
+  EXPECT_EQ(responses, 1);
+}
+
 TEST_F(ExperimentsTest, ExperimentsAssignmentsAndCountsSurviveKill9) {
   ASSERT_EQ(Post(port(), "/admin/experiments", kExp).status, 201);
   std::map<std::string, std::string> arm_of;

@@ -6,6 +6,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace affinity::testing {
 
@@ -25,7 +27,8 @@ struct HttpResult {
 };
 
 inline HttpResult HttpCall(int port, const std::string& method, const std::string& target,
-                           const std::string& body = "") {
+                           const std::string& body = "",
+                           const std::vector<std::pair<std::string, std::string>>& extra_headers = {}) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   boost::asio::io_context ioc;
@@ -37,6 +40,7 @@ inline HttpResult HttpCall(int port, const std::string& method, const std::strin
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   req.set(http::field::host, "127.0.0.1");
   req.set(http::field::content_type, "application/json");
+  for (const auto& [name, value] : extra_headers) req.set(name, value);
   req.body() = body;
   req.prepare_payload();
   http::write(stream, req, ec);
