@@ -34,17 +34,13 @@ RequestError ParseBody(const std::string& body, object* obj) {
 // the nearest known name), prefixed by `where` ("events[2]: ").
 RequestError UnknownField(object obj, std::initializer_list<std::string_view> known, const std::string& where = "") {
   const std::vector<std::string_view> names(known);
-  for (auto field : obj) {
-    bool found = false;
-    for (std::string_view k : names) found = found || field.key == k;
-    if (found) continue;
-    std::string message = where + "unknown field '" + std::string(field.key) + "'";
-    if (std::string near = NearestName(field.key, names, 2); !near.empty()) message += "; did you mean '" + near + "'?";
-    message += "; known fields:";
-    for (size_t i = 0; i < names.size(); ++i) message += (i ? ", " : " ") + std::string(names[i]);
-    return Invalid(message);
-  }
-  return {};
+  const auto unknown = FirstUnknownKey(obj, names);
+  if (!unknown) return {};
+  std::string message = where + "unknown field '" + unknown->key + "'";
+  if (!unknown->nearest.empty()) message += "; did you mean '" + unknown->nearest + "'?";
+  message += "; known fields:";
+  for (size_t i = 0; i < names.size(); ++i) message += (i ? ", " : " ") + std::string(names[i]);
+  return Invalid(message);
 }
 
 // Reads an optional array of strings into `out`.

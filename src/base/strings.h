@@ -23,6 +23,22 @@ std::optional<double> ParseDouble(std::string_view s);
 // suggestions after an unknown setting or field.
 std::string NearestName(std::string_view name, const std::vector<std::string_view>& known, size_t max_edits = 3);
 
+// The first key of a JSON object (anything iterable whose items have `.key`,
+// e.g. simdjson's dom::object) that is not in `known`, with the nearest known
+// name within two edits ("" when none): what "unknown field" errors name.
+struct UnknownKey {
+  std::string key, nearest;
+};
+template <typename Object>
+std::optional<UnknownKey> FirstUnknownKey(const Object& obj, const std::vector<std::string_view>& known) {
+  for (auto field : obj) {
+    bool found = false;
+    for (std::string_view k : known) found = found || field.key == k;
+    if (!found) return UnknownKey{std::string(field.key), NearestName(field.key, known, 2)};
+  }
+  return std::nullopt;
+}
+
 // Reads a whole file; nullopt when it cannot be opened.
 std::optional<std::string> ReadFile(const std::string& path);
 

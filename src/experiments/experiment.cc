@@ -20,16 +20,11 @@ absl::Status Invalid(const std::string& m) { return absl::InvalidArgumentError(m
 
 // "unknown field 'x' in where; did you mean 'y'?" for the first field not in `known`.
 absl::Status UnknownField(object obj, std::initializer_list<std::string_view> known, const std::string& where) {
-  const std::vector<std::string_view> names(known);
-  for (auto field : obj) {
-    bool found = false;
-    for (std::string_view k : names) found = found || field.key == k;
-    if (found) continue;
-    std::string m = "unknown field '" + where + std::string(field.key) + "'";
-    if (std::string near = NearestName(field.key, names, 2); !near.empty()) m += "; did you mean '" + where + near + "'?";
-    return Invalid(m);
-  }
-  return absl::OkStatus();
+  const auto unknown = FirstUnknownKey(obj, std::vector<std::string_view>(known));
+  if (!unknown) return absl::OkStatus();
+  std::string m = "unknown field '" + where + unknown->key + "'";
+  if (!unknown->nearest.empty()) m += "; did you mean '" + where + unknown->nearest + "'?";
+  return Invalid(m);
 }
 
 absl::Status ReadString(object o, const char* key, const std::string& where, std::string* out, bool required = false) {

@@ -26,8 +26,6 @@
 namespace affinity {
 namespace {
 
-const char* kTwoArms = R"({"id":"exp1","arms":[{"name":"control","weight":50},{"name":"treatment","weight":50}]})";
-
 Experiment Parsed(const std::string& json) {
   auto e = ParseExperiment(json);
   EXPECT_TRUE(e.ok()) << e.status();
@@ -270,7 +268,9 @@ TEST(StatsTest, PowerToFindATenPercentLiftGrowsWithViewers) {
     RecordProperty("power_sequential_" + std::to_string(n), sequential);
     EXPECT_GE(fixed / 40.0, previous - 0.15) << n << " viewers per arm";
     previous = fixed / 40.0;
-    if (n == 5000) EXPECT_GE(fixed, 32) << "80 % power at 5,000 viewers per arm";
+    if (n == 5000) {
+      EXPECT_GE(fixed, 32) << "80 % power at 5,000 viewers per arm";
+    }
   }
 }
 
