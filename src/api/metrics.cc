@@ -77,6 +77,23 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Arms stopped by a guardrail since the server started")
                           .Register(*registry_)
                           .Add({});
+  freshness_age_ = &prometheus::BuildGauge()
+                        .Name("affinity_feature_freshness_age_seconds")
+                        .Help("Seconds since the feature group's newest value (batch: its snapshot; stream: the "
+                              "newest applied event)")
+                        .Register(*registry_);
+  freshness_stale_ = &prometheus::BuildGauge()
+                          .Name("affinity_feature_freshness_stale")
+                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
+                          .Register(*registry_);
+}
+
+void Metrics::SetFreshness(const std::vector<FeatureService::Freshness>& groups) {
+  for (const auto& g : groups) {
+    if (!g.has_value) continue;
+    freshness_age_->Add({{"group", g.group}}).Set(g.age_seconds);
+    freshness_stale_->Add({{"group", g.group}}).Set(g.stale ? 1 : 0);
+  }
 }
 
 void Metrics::SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops) {

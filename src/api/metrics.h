@@ -13,6 +13,7 @@
 
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
+#include "serving/feature_service.h"
 #include "query/query.h"
 #include "serving/service_status.h"
 
@@ -28,6 +29,8 @@ class Metrics {
   void SetStatus(const StatusReport& r);
   // Per-arm series of every experiment, and the guardrail stops so far.
   void SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops);
+  // Freshness per feature group.
+  void SetFreshness(const std::vector<FeatureService::Freshness>& groups);
   std::string Render() const;
 
  private:
@@ -45,6 +48,8 @@ class Metrics {
   prometheus::Gauge* pending_compaction_;
   std::array<prometheus::Family<prometheus::Gauge>*, 6> arm_series_{};  // viewers … running
   prometheus::Gauge* guardrail_stops_;
+  prometheus::Family<prometheus::Gauge>* freshness_age_;
+  prometheus::Family<prometheus::Gauge>* freshness_stale_;
 };
 
 }  // namespace affinity

@@ -89,6 +89,8 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   if (p == "/metrics") return only("metrics", "GET", [&] { return MetricsText(); });
   if (p == "/admin/stats") return only("stats", "GET", [&] { return Stats(); });
   if (p == "/admin/experiments" || p.rfind("/admin/experiments/", 0) == 0) return Experiments(req, route);
+  if (p == "/admin/features" || p.rfind("/admin/features/", 0) == 0)
+    return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : ""); });
   const std::string audit_prefix = "/admin/audit/";
   if (p.rfind(audit_prefix, 0) == 0)
     return only("audit", "GET", [&] { return Audit(p.substr(audit_prefix.size())); });
@@ -103,8 +105,20 @@ HttpResponse ApiRoutes::Ready() {
   return {200, w.Release()};
 }
 
+HttpResponse ApiRoutes::Features(const std::string& rest) {
+  if (!d_.features) return Error(404, "not_found", "this server has no feature store view");
+  if (rest.empty()) return {200, d_.features->ListJson()};
+  const size_t slash = rest.find('/');
+  if (slash == std::string::npos || slash + 1 >= rest.size())
+    return Error(404, "not_found", "use /admin/features/{group}/{entity_id}");
+  auto record = d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)));
+  if (!record.ok()) return FromStatus(record.status());
+  return {200, *record};
+}
+
 HttpResponse ApiRoutes::MetricsText() {
   d_.metrics->SetStatus(d_.status->Report());
+  if (d_.features) d_.metrics->SetFreshness(d_.features->FreshnessByGroup());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }

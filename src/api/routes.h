@@ -12,6 +12,7 @@
 #include "base/config.h"
 #include "experiments/experiment_service.h"
 #include "serving/catalog.h"
+#include "serving/feature_service.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "state/ingestor.h"
@@ -26,6 +27,7 @@ struct ApiDeps {
   const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
   ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
+  const FeatureService* features = nullptr;  // /admin/features; null: not served (404)
 };
 
 class ApiRoutes {
@@ -47,6 +49,7 @@ class ApiRoutes {
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);
   HttpResponse Experiments(const HttpRequest& req, std::string* route);
+  HttpResponse Features(const std::string& rest);
 
   ApiDeps d_;
   std::atomic<bool> ready_{false};

@@ -60,6 +60,7 @@ class Reader {
     for (const auto& [section, node] : t_) {
       const toml::table* keys = node.as_table();
       if (!keys) return absl::StrCat("'", std::string(section.str()), "' is not a known section");
+      if (section.str() == "features") continue;  // [features.<group>]: read by ReadFeatureSettings
       for (const auto& [key, value] : *keys) {
         std::string name = absl::StrCat(std::string(section.str()), ".", std::string(key.str()));
         if (!known_.count(name)) return absl::StrCat("unknown setting ", name, Nearest(name));
@@ -73,6 +74,35 @@ class Reader {
   std::set<std::string> known_;
   std::string error_;
 };
+
+// [features.<group>] tables: ttl_seconds and protected per feature group
+// (which groups exist is checked against the declared ones at start).
+std::string ReadFeatureSettings(const toml::table& t, std::map<std::string, FeatureGroupSettings>* out) {
+  const toml::node* node = t.get("features");
+  if (!node) return "";
+  const toml::table* groups = node->as_table();
+  if (!groups) return "features must be a table of [features.<group>] tables";
+  for (const auto& [name, value] : *groups) {
+    const std::string group(name.str());
+    const toml::table* keys = value.as_table();
+    if (!keys) return "features." + group + " must be a table ([features." + group + "] with ttl_seconds, protected)";
+    FeatureGroupSettings& fs = (*out)[group];
+    for (const auto& [key, v] : *keys) {
+      const std::string k(key.str());
+      if (k == "ttl_seconds") {
+        if (!v.is_integer() || *v.value<int64_t>() < 0) return "features." + group + ".ttl_seconds must be an integer >= 0";
+        fs.ttl_seconds = *v.value<int64_t>();
+      } else if (k == "protected") {
+        if (!v.is_boolean()) return "features." + group + ".protected must be true or false";
+        fs.is_protected = *v.value<bool>() ? 1 : 0;
+      } else {
+        const std::string near = NearestName(k, {"ttl_seconds", "protected"});
+        return "unknown setting features." + group + "." + k + (near.empty() ? "" : "; did you mean " + near + "?");
+      }
+    }
+  }
+  return "";
+}
 
 // Reads a parsed file's settings over *out and validates the result.
 absl::Status ReadTable(const toml::table& t, Config* out);
@@ -283,6 +313,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("experiments", "guardrail_min_responses", x.guardrail_min_responses);
   read("experiments", "guardrail_poll_ms", x.guardrail_poll_ms);
   read("experiments", "force_arm_header", x.force_arm_header);
+  if (std::string problem = ReadFeatureSettings(t, &c.features); !problem.empty())
+    return absl::InvalidArgumentError("config: " + problem);
   if (std::string problem = read.Problem(); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
   return c.Validate();

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <variant>
@@ -160,6 +161,13 @@ struct ExperimentsOptions {
                                         // counted); admin callers only once [auth] is configured
 };
 
+// One feature group's settings ([features.<group>]); checked against the
+// declared groups by ApplyFeatureSettings (features/feature_registry.h).
+struct FeatureGroupSettings {
+  int64_t ttl_seconds = -1;  // -1: the declared TTL; 0: never stale
+  int is_protected = -1;     // -1: as declared; 0 or 1
+};
+
 struct Config {
   ServerOptions server;
   ServingOptions serving;
@@ -169,6 +177,7 @@ struct Config {
   AuditOptions audit;
   EventLogOptions events;
   ExperimentsOptions experiments;
+  std::map<std::string, FeatureGroupSettings> features;  // by group name
 
   absl::Status Validate() const;
   static absl::StatusOr<Config> FromTomlFile(const std::string& path);

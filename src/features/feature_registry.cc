@@ -1,23 +1,81 @@
 #include "features/feature_registry.h"
 
+#include "base/strings.h"
+
 namespace affinity {
 
 std::vector<FeatureGroup> DeclaredFeatureGroups(int dim) {
   std::vector<std::string> als;
   for (int i = 0; i < dim; ++i) als.push_back("als_" + std::to_string(i));
   const int64_t day = 86400;
-  return {
-      {kGroupViewerEmbedding, als, "batch/als", 7 * day, true},
-      {kGroupEntityEmbedding, als, "batch/als", 7 * day, true},
-      {kGroupPopularity, {"decayed_count", "percentile"}, "batch/popularity", 2 * day, true},
-      {kGroupGraph, {"followers", "following", "engagers"}, "batch/graph", 7 * day, true},
-  };
+  std::vector<FeatureGroup> g(7);
+  g[0] = {kGroupViewerEmbedding, als, "batch/als", 7 * day, false, "user", "batch",
+          "implicit-ALS factors of each viewer with history, from the hourly batch"};
+  g[1] = {kGroupEntityEmbedding, als, "batch/als", 7 * day, false, "entity", "batch",
+          "implicit-ALS factors of each engaged entity; the ANN index is built over them"};
+  g[2] = {kGroupPopularity, {"decayed_count", "percentile"}, "batch/popularity", 2 * day, false, "entity", "batch",
+          "engagement decayed with batch.popularity_half_life_hours, and its percentile within the kind"};
+  g[3] = {kGroupGraph, {"followers", "following", "engagers"}, "batch/graph", 7 * day, false, "entity", "batch",
+          "follow-graph degrees and distinct engagers at the batch watermark"};
+  g[4] = {kGroupEngagement, {"decayed_count_24h", "first_engaged_ms", "last_engaged_ms", "followers"}, "stream/live",
+          0, false, "entity", "stream",
+          "engagement of each entity decayed with a 24 h half-life, its first and last engagement and live "
+          "followers, updated by every accepted event"};
+  g[5] = {kGroupViewerActivity, {"events", "last_event_ms", "follows", "engaged_entities", "hidden"}, "stream/live",
+          0, false, "user", "stream", "each viewer's activity so far, updated by every accepted event"};
+  g[6] = {kGroupCohort, {"cohort"}, "catalog", 0, true, "entity", "stream",
+          "the cohort label of POST /affinity/entities: measures exposure fairness per cohort, never ranks"};
+  return g;
+}
+
+std::vector<FeatureGroup> BatchFeatureGroups(int dim) {
+  std::vector<FeatureGroup> out;
+  for (auto& g : DeclaredFeatureGroups(dim))
+    if (g.source == "batch") out.push_back(std::move(g));
+  return out;
 }
 
 const FeatureGroup* FindFeatureGroup(const std::vector<FeatureGroup>& groups, const std::string& name) {
   for (const auto& g : groups)
     if (g.name == name) return &g;
   return nullptr;
+}
+
+absl::Status ApplyFeatureSettings(const std::map<std::string, FeatureGroupSettings>& settings,
+                                  std::vector<FeatureGroup>* groups) {
+  std::vector<std::string_view> names;
+  for (const auto& g : *groups) names.push_back(g.name);
+  for (const auto& [name, s] : settings) {
+    FeatureGroup* g = nullptr;
+    for (auto& x : *groups)
+      if (x.name == name) g = &x;
+    if (!g) {
+      std::string near = NearestName(name, names);
+      return absl::InvalidArgumentError("features." + name + ": no feature group '" + name + "'" +
+                                        (near.empty() ? "" : "; did you mean '" + near + "'?"));
+    }
+    if (s.is_protected == 0 && g->is_protected)
+      return absl::InvalidArgumentError("features." + name + ".protected = false: '" + name +
+                                        "' is protected (it measures fairness) and can never be a ranker input");
+    if (s.is_protected == 1 && !g->is_protected)
+      return absl::InvalidArgumentError("features." + name + ".protected = true: the features of '" + name +
+                                        "' are inputs of the blend and the learned ranker, so they cannot be "
+                                        "protected; a sensitive attribute belongs in the entity's cohort");
+    if (s.ttl_seconds >= 0) g->ttl_seconds = s.ttl_seconds;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckNoProtectedInputs(const std::vector<std::string>& inputs, const std::vector<FeatureGroup>& groups) {
+  for (const auto& g : groups) {
+    if (!g.is_protected) continue;
+    for (const auto& input : inputs)
+      for (const auto& f : g.components)
+        if (input == f || input == g.name)
+          return absl::FailedPreconditionError("input '" + input + "' is the protected feature '" + f + "' of group '" +
+                                               g.name + "': it may measure fairness but never rank");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace affinity

@@ -111,13 +111,13 @@ double ManifestDouble(const std::string& json, const std::string& key, double de
 std::vector<std::string> Snapshot::StaleGroups(int64_t now_ms) const {
   std::vector<std::string> out;
   for (const auto& g : groups)
-    if (now_ms - created_ms > g.ttl_seconds * 1000) out.push_back(g.name);
+    if (g.ttl_seconds > 0 && now_ms - created_ms > g.ttl_seconds * 1000) out.push_back(g.name);
   return out;
 }
 
 bool Snapshot::GroupFresh(const char* group, int64_t now_ms) const {
   const FeatureGroup* g = FindFeatureGroup(groups, group);
-  return g && now_ms - created_ms <= g->ttl_seconds * 1000;
+  return g && (g->ttl_seconds <= 0 || now_ms - created_ms <= g->ttl_seconds * 1000);
 }
 
 std::string CurrentSnapshotVersion(const std::string& data_dir) {
@@ -228,7 +228,7 @@ std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra
   for (const auto& g : snap.groups) {
     m.BeginObject().Key("name").String(g.name).Key("owner").String(g.owner);
     m.Key("components").Int(int64_t(g.components.size())).Key("ttl_seconds").Int(g.ttl_seconds);
-    m.Key("rankable").Bool(g.rankable).Key("freshness_ts").Int(snap.created_ms);
+    m.Key("protected").Bool(g.is_protected).Key("freshness_ts").Int(snap.created_ms);
     m.Key("provenance").String(g.owner + "@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset));
     m.EndObject();
   }
@@ -264,7 +264,7 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   fs::create_directories(tmp, ec);
   if (ec) return absl::InternalError("snapshot: cannot create " + tmp);
   AFF_RETURN_IF_ERROR(WriteArrays(snap, tmp));
-  snap.groups = DeclaredFeatureGroups(snap.dim);
+  snap.groups = BatchFeatureGroups(snap.dim);
   AFF_RETURN_IF_ERROR(WriteFeatures(snap, tmp));
   for (int k = 0; k < kNumKinds; ++k)
     if (snap.kinds[k].ann)
@@ -281,7 +281,8 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   return snap.version;
 }
 
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir) {
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir,
+                                                          const std::map<std::string, FeatureGroupSettings>& settings) {
   auto snap = std::make_shared<Snapshot>();
   auto manifest = ReadFile(dir + "/manifest.json");
   if (!manifest) return absl::NotFoundError("snapshot: no manifest in " + dir);
@@ -298,7 +299,8 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
   snap->kinds[0].count = uint32_t(ManifestInt(*manifest, "user"));
   snap->kinds[1].count = uint32_t(ManifestInt(*manifest, "creator"));
   snap->kinds[2].count = uint32_t(ManifestInt(*manifest, "item"));
-  snap->groups = DeclaredFeatureGroups(dim);
+  snap->groups = BatchFeatureGroups(dim);
+  AFF_RETURN_IF_ERROR(ApplyFeatureSettings(settings, &snap->groups));
 
   ArrayReader ar;
   AFF_RETURN_IF_ERROR(ar.Open(dir + "/arrays.bin"));
@@ -376,8 +378,12 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::s
   return LoadSnapshot(data_dir + "/snapshots/" + v);
 }
 
-SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search)
-    : data_dir_(std::move(data_dir)), ef_search_(ef_search), poller_(poll_ms, [this] { return Load(); }) {}
+SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
+                                 std::map<std::string, FeatureGroupSettings> settings)
+    : data_dir_(std::move(data_dir)),
+      ef_search_(ef_search),
+      settings_(std::move(settings)),
+      poller_(poll_ms, [this] { return Load(); }) {}
 
 SnapshotManager::~SnapshotManager() { Stop(); }
 
@@ -389,7 +395,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
   std::string v = CurrentSnapshotVersion(data_dir_);
   auto cur = Get();
   if (v.empty() || (cur && cur->version == v)) return false;
-  AFF_ASSIGN_OR_RETURN(auto loaded, LoadSnapshot(data_dir_ + "/snapshots/" + v));
+  AFF_ASSIGN_OR_RETURN(auto loaded, LoadSnapshot(data_dir_ + "/snapshots/" + v, settings_));
   for (const auto& ks : loaded->kinds)
     if (ks.ann) ks.ann->SetEf(size_t(ef_search_));
   current_.store(loaded, std::memory_order_release);

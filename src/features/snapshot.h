@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -87,7 +88,9 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
                                             const std::string& manifest_extra_json, int keep);
 // Loads the version CURRENT names (nullptr when none is published yet).
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir);
-absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir);
+// `settings` ([features.<group>] of the configuration) override declared TTLs.
+absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
+    const std::string& dir, const std::map<std::string, FeatureGroupSettings>& settings = {});
 // The version CURRENT names, or "" when none.
 std::string CurrentSnapshotVersion(const std::string& data_dir);
 
@@ -95,7 +98,8 @@ std::string CurrentSnapshotVersion(const std::string& data_dir);
 // Thread safety: Get() is lock-free for readers and safe concurrently with swaps.
 class SnapshotManager {
  public:
-  SnapshotManager(std::string data_dir, int poll_ms, int ef_search);
+  SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
+                  std::map<std::string, FeatureGroupSettings> settings = {});
   ~SnapshotManager();
   absl::Status LoadInitial();
   void Start();  // background polling
@@ -111,6 +115,7 @@ class SnapshotManager {
   absl::StatusOr<bool> Load();
   std::string data_dir_;
   int ef_search_;
+  std::map<std::string, FeatureGroupSettings> settings_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
   Poller poller_;
 };

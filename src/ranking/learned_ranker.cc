@@ -1,5 +1,7 @@
 #include "ranking/learned_ranker.h"
 
+#include "features/feature_registry.h"
+
 #include "ranking/ranker_inputs.h"
 
 #include <simdjson.h>
@@ -138,6 +140,9 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
     if (v.get(s)) return absl::DataLossError(dir + "/ranker.json: inputs must be strings");
     names.emplace_back(s);
   }
+  // Governance first: a protected feature (the cohort) never ranks.
+  if (auto s = CheckNoProtectedInputs(names, DeclaredFeatureGroups(0)); !s.ok())
+    return absl::FailedPreconditionError(dir + ": model refused: " + std::string(s.message()));
   if (names != RankerInputNames())
     return absl::FailedPreconditionError(dir + ": the model was trained on different inputs than this build computes");
   o.margin_scale = scale;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "features/feature_registry.h"
+#include "ranking/ranker_inputs.h"
 #include "server/commands.h"
 
 namespace affinity {
@@ -14,7 +16,16 @@ int Fail(const absl::Status& s) {
 
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
   if (path.empty()) return Config();
-  return Config::FromTomlFile(path);
+  auto config = Config::FromTomlFile(path);
+  if (!config.ok()) return config;
+  // Feature governance: [features.<group>] names declared groups, and no
+  // protected feature may become an input of a ranker.
+  std::vector<FeatureGroup> groups = DeclaredFeatureGroups(config->batch.als_factors);
+  if (auto s = ApplyFeatureSettings(config->features, &groups); !s.ok())
+    return absl::InvalidArgumentError("config: " + std::string(s.message()));
+  if (auto s = CheckNoProtectedInputs(RankerInputNames(), groups); !s.ok())
+    return absl::InvalidArgumentError("config: the learned ranker's " + std::string(s.message()));
+  return config;
 }
 
 bool Interactive() { return ::isatty(STDERR_FILENO); }

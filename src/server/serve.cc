@@ -25,6 +25,7 @@
 #include "experiments/experiment_service.h"
 #include "models/model_registry.h"
 #include "serving/catalog.h"
+#include "serving/feature_service.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "server/commands.h"
@@ -51,6 +52,7 @@ struct ServingStack {
   std::unique_ptr<CanaryController> canary;
   std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<FeatureService> features;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
@@ -124,7 +126,8 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
 void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
                   ServingStack* s, StartupProgress* progress) {
   progress->stage.store("loading the snapshot");
-  s->snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms, config.serving.ann_ef_search);
+  s->snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms, config.serving.ann_ef_search,
+                                                   config.features);
   if (auto st = s->snapshots->LoadInitial(); !st.ok())
     spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
   else if (auto snap = s->snapshots->Get())
@@ -151,9 +154,10 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
                                               s->audit.get(), clock);
   s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
-  s->routes = std::make_unique<ApiRoutes>(
-      ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(), s->status.get(), metrics,
-              s->experiments.get()});
+  s->features = std::make_unique<FeatureService>(&s->registry, s->live.get(), s->snapshots.get(), clock,
+                                                 config.batch.als_factors, config.features);
+  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
+                                                  s->status.get(), metrics, s->experiments.get(), s->features.get()});
   s->routes->SetReady(true);
 }
 

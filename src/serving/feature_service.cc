@@ -1,0 +1,149 @@
+#include "serving/feature_service.h"
+
+#include <cmath>
+
+#include "base/json_writer.h"
+
+namespace affinity {
+
+FeatureService::FeatureService(const EntityRegistry* registry, const LiveState* live, const SnapshotManager* snapshots,
+                               const Clock* clock, int default_dim, std::map<std::string, FeatureGroupSettings> settings)
+    : registry_(registry),
+      live_(live),
+      snapshots_(snapshots),
+      clock_(clock),
+      default_dim_(default_dim),
+      settings_(std::move(settings)) {}
+
+std::vector<FeatureGroup> FeatureService::Groups() const {
+  auto snap = snapshots_ ? snapshots_->Get() : nullptr;
+  std::vector<FeatureGroup> groups = DeclaredFeatureGroups(snap ? snap->dim : default_dim_);
+  (void)ApplyFeatureSettings(settings_, &groups);  // checked at start
+  return groups;
+}
+
+int64_t FeatureService::GroupFreshnessTs(const FeatureGroup& g, const Snapshot* snap) const {
+  if (g.source == "batch") return snap ? snap->created_ms : 0;
+  if (g.name == kGroupCohort) return 0;  // the catalogue keeps no write time
+  return live_->last_event_ts();
+}
+
+std::string FeatureService::ListJson() const {
+  auto snap = snapshots_ ? snapshots_->Get() : nullptr;
+  const int64_t now = clock_->NowMillis();
+  JsonWriter w;
+  w.BeginObject().Key("groups").BeginArray();
+  for (const FeatureGroup& g : Groups()) {
+    w.BeginObject();
+    w.Key("name").String(g.name).Key("entity_kind").String(g.entity_kind).Key("source").String(g.source);
+    w.Key("features").BeginArray();
+    for (const auto& f : g.components) w.String(f);
+    w.EndArray();
+    w.Key("ttl_seconds").Int(g.ttl_seconds).Key("owner").String(g.owner).Key("description").String(g.description);
+    w.Key("protected").Bool(g.is_protected).Key("version").Int(g.version);
+    const int64_t ts = GroupFreshnessTs(g, snap.get());
+    w.Key("freshness_ts");
+    if (ts > 0) w.Int(ts); else w.Null();
+    w.Key("stale").Bool(ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000);
+    if (g.source == "batch" && snap) w.Key("snapshot").String(snap->version);
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Release();
+}
+
+std::vector<FeatureService::Freshness> FeatureService::FreshnessByGroup() const {
+  auto snap = snapshots_ ? snapshots_->Get() : nullptr;
+  const int64_t now = clock_->NowMillis();
+  std::vector<Freshness> out;
+  for (const FeatureGroup& g : Groups()) {
+    Freshness f;
+    f.group = g.name;
+    const int64_t ts = GroupFreshnessTs(g, snap.get());
+    f.has_value = ts > 0;
+    f.age_seconds = ts > 0 ? std::max(0.0, double(now - ts) / 1000.0) : 0;
+    f.stale = ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000;
+    if (g.name != kGroupCohort) out.push_back(f);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group, const std::string& entity_id) const {
+  const std::vector<FeatureGroup> groups = Groups();
+  const FeatureGroup* g = FindFeatureGroup(groups, group);
+  if (!g) return absl::NotFoundError("no feature group '" + group + "' (GET /admin/features lists them)");
+  const auto ref = registry_->Find(entity_id);
+  if (!ref) return absl::NotFoundError("no entity '" + entity_id + "'");
+  const Ref r = *ref;
+  auto snap = snapshots_ ? snapshots_->Get() : nullptr;
+  const int64_t now = clock_->NowMillis();
+  std::vector<double> values;
+  std::string text_value;  // the cohort label
+  int64_t freshness = 0;
+  JsonWriter prov;
+  prov.BeginObject().Key("source").String(g->source).Key("owner").String(g->owner).Key("group_version").Int(g->version);
+  auto none = [&](const std::string& why) {
+    return absl::NotFoundError("feature group '" + group + "' has no record for '" + entity_id + "': " + why);
+  };
+  if (g->source == "batch") {
+    if (!snap) return none("no snapshot yet (run `affinity batch`)");
+    const KindSnapshot& ks = snap->kind(r.kind());
+    if (r.id() >= ks.count) return none("it is newer than snapshot " + snap->version);
+    if (group == kGroupViewerEmbedding) {
+      if (r.kind() != Kind::kUser) return none("only users have viewer embeddings");
+      const float* e = snap->ViewerEmbedding(r.id());
+      if (!e) return none("no history at snapshot " + snap->version);
+      values.assign(e, e + snap->dim);
+    } else if (group == kGroupEntityEmbedding) {
+      const float* e = ks.Embedding(r.id(), snap->dim);
+      if (!e) return none("not engaged with at snapshot " + snap->version);
+      values.assign(e, e + snap->dim);
+    } else if (group == kGroupPopularity) {
+      values = {ks.popularity[r.id()], ks.popularity_pct[r.id()]};
+    } else if (group == kGroupGraph) {
+      values = {ks.followers[r.id()], ks.following[r.id()], ks.engagers[r.id()]};
+    }
+    freshness = snap->created_ms;
+    prov.Key("snapshot").String(snap->version).Key("watermark_offset").Uint(snap->watermark_offset);
+    prov.Key("watermark_ts").Int(snap->watermark_ts);
+  } else if (group == kGroupEngagement) {
+    values = {live_->Engagement(r, now), double(live_->FirstEngagedMs(r)), double(live_->LastEngagedMs(r)),
+              double(live_->Followers(r))};
+    freshness = live_->LastEngagedMs(r);
+    prov.Key("events_applied").Uint(live_->events_applied());
+  } else if (group == kGroupViewerActivity) {
+    if (r.kind() != Kind::kUser) return none("only users are viewers");
+    auto v = live_->Viewer(r);
+    values = {double(v->events), double(v->last_ts), double(v->follows.size()), double(v->engaged.size()),
+              double(v->hidden.size())};
+    freshness = v->last_ts;
+    prov.Key("events_applied").Uint(live_->events_applied());
+  } else if (group == kGroupCohort) {
+    auto info = registry_->Get(r);
+    text_value = info ? info->cohort : "";
+    prov.Key("written_by").String("POST /affinity/entities");
+  }
+  prov.EndObject();
+  const bool stale = freshness > 0 && g->ttl_seconds > 0 && now - freshness > g->ttl_seconds * 1000;
+  JsonWriter w;
+  w.BeginObject().Key("entity_id").String(entity_id).Key("group").String(group);
+  w.Key("feature_vector").BeginObject();
+  if (group == kGroupCohort) {
+    w.Key(g->components[0]).String(text_value);
+  } else {
+    for (size_t i = 0; i < values.size() && i < g->components.size(); ++i) {
+      w.Key(g->components[i]);
+      // Counts and millisecond times exactly; other values at float precision.
+      if (values[i] == std::floor(values[i]) && std::fabs(values[i]) < 9e15) w.Int(int64_t(values[i])); else w.Double(values[i]);
+    }
+  }
+  w.EndObject();
+  w.Key("freshness_ts");
+  if (freshness > 0) w.Int(freshness); else w.Null();
+  w.Key("stale").Bool(stale).Key("protected").Bool(g->is_protected);
+  w.Key("provenance").Raw(prov.Release());
+  w.EndObject();
+  return w.Release();
+}
+
+}  // namespace affinity

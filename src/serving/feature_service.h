@@ -1,0 +1,60 @@
+// The feature store as an operator reads it (GET /admin/features,
+// GET /admin/features/{group}/{entity_id}, `affinity features ...`): every
+// declared group with its governance (entity kind, source, features, TTL,
+// owner, description, protected, version) and freshness, and one entity's
+// record (entity_id, feature_vector, freshness_ts, provenance) read from where
+// serving reads it: batch groups from the current snapshot, stream groups from
+// the live state (so an accepted event shows at once), the cohort label from
+// the entity catalogue.
+// Thread safety: safe for concurrent use (reads atomically published state).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "base/config.h"
+#include "features/feature_registry.h"
+#include "features/snapshot.h"
+#include "state/live_state.h"
+#include "state/registry.h"
+
+namespace affinity {
+
+class FeatureService {
+ public:
+  // `settings` are the configuration's [features.<group>] (checked by
+  // ApplyFeatureSettings before the server starts).
+  FeatureService(const EntityRegistry* registry, const LiveState* live, const SnapshotManager* snapshots,
+                 const Clock* clock, int default_dim, std::map<std::string, FeatureGroupSettings> settings);
+
+  // The groups as served now (embedding features sized by the current snapshot).
+  std::vector<FeatureGroup> Groups() const;
+  std::string ListJson() const;
+  // NotFound naming an unknown group, an unknown entity, or an entity the
+  // group holds no record for (an entity of another kind, a viewer not in the
+  // snapshot yet).
+  absl::StatusOr<std::string> RecordJson(const std::string& group, const std::string& entity_id) const;
+
+  struct Freshness {
+    std::string group;
+    bool has_value = false;
+    double age_seconds = 0;  // now - freshness_ts
+    bool stale = false;      // past its TTL (masked at read)
+  };
+  // Per group, for /metrics.
+  std::vector<Freshness> FreshnessByGroup() const;
+
+ private:
+  int64_t GroupFreshnessTs(const FeatureGroup& g, const Snapshot* snap) const;  // 0: none
+  const EntityRegistry* registry_;
+  const LiveState* live_;
+  const SnapshotManager* snapshots_;
+  const Clock* clock_;
+  int default_dim_;
+  std::map<std::string, FeatureGroupSettings> settings_;
+};
+
+}  // namespace affinity
