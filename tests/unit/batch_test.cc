@@ -11,7 +11,9 @@
 #include "candidates/viewer_embedding.h"
 #include "batch/pipeline.h"
 #include "features/ann/ann_index.h"
+#include "features/feature_registry.h"
 #include "features/feature_store.h"
+#include "ranking/ranker_inputs.h"
 #include "testing/world.h"
 
 namespace affinity {
@@ -103,6 +105,33 @@ TEST(AnnIndexTest, TruncatedIndexFileIsRejected) {
   auto loaded = AnnIndex::Load(dir / "a.hnsw", 2);
   EXPECT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(FeatureRegistryTest, TheCohortIsProtectedAndNoRankerInputIsAProtectedFeature) {
+  const auto groups = DeclaredFeatureGroups(8);
+  const FeatureGroup* cohort = FindFeatureGroup(groups, kGroupCohort);
+  ASSERT_NE(cohort, nullptr);
+  EXPECT_TRUE(cohort->is_protected);
+  for (const auto& g : groups) EXPECT_EQ(g.is_protected, g.name == kGroupCohort) << g.name;
+  EXPECT_TRUE(CheckNoProtectedInputs(RankerInputNames(), groups).ok());
+  std::vector<std::string> with_cohort = RankerInputNames();
+  with_cohort.push_back("cohort");
+  const absl::Status refused = CheckNoProtectedInputs(with_cohort, groups);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.message()).find("input 'cohort' is the protected feature"), std::string::npos)
+      << refused.message();
+  // A snapshot holds only the batch groups.
+  for (const auto& g : BatchFeatureGroups(8)) EXPECT_EQ(g.source, "batch") << g.name;
+}
+
+TEST(FeatureRegistryTest, SettingsChangeTtlsButNeverWhatIsProtected) {
+  auto groups = DeclaredFeatureGroups(8);
+  ASSERT_TRUE(ApplyFeatureSettings({{"popularity", {3600, -1}}}, &groups).ok());
+  EXPECT_EQ(FindFeatureGroup(groups, kGroupPopularity)->ttl_seconds, 3600);
+  EXPECT_FALSE(ApplyFeatureSettings({{"cohort", {-1, 0}}}, &groups).ok());
+  EXPECT_FALSE(ApplyFeatureSettings({{"graph", {-1, 1}}}, &groups).ok());
+  const absl::Status unknown = ApplyFeatureSettings({{"grph", {60, -1}}}, &groups);
+  EXPECT_NE(std::string(unknown.message()).find("did you mean 'graph'?"), std::string::npos) << unknown.message();
 }
 
 TEST(FeatureStoreTest, RefusesUndeclaredGroupsAndWrongWidths) {

@@ -1,0 +1,120 @@
+// The feature store as an operator reads it, end to end: the declared groups
+// with their governance and freshness, one entity's record per group, stream
+// groups that reflect an accepted event at once, and a configuration that
+// would let a protected feature rank refused at start.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <set>
+
+#include "integration/server_fixture.h"
+
+namespace affinity {
+namespace {
+
+using FeaturesTest = ServerTest;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+TEST_F(FeaturesTest, EveryGroupIsListedWithItsGovernanceAndFreshness) {
+  auto r = Get(port(), "/admin/features");
+  ASSERT_EQ(r.status, 200) << r.body;
+  std::set<std::string> names, sources;
+  for (auto g : Json(r.body)["groups"].get_array()) {
+    const std::string name{std::string_view(g["name"])};
+    names.insert(name);
+    sources.insert(std::string(std::string_view(g["source"])));
+    EXPECT_FALSE(std::string_view(g["owner"]).empty()) << name;
+    EXPECT_FALSE(std::string_view(g["description"]).empty()) << name;
+    EXPECT_GT(g["features"].get_array().size(), 0u) << name;
+    EXPECT_EQ(bool(g["protected"]), name == "cohort") << name;
+    EXPECT_FALSE(g["ttl_seconds"].error()) << name;
+    EXPECT_FALSE(g["version"].error()) << name;
+    if (std::string_view(g["source"]) == "batch") {
+      EXPECT_GT(int64_t(g["freshness_ts"]), 0) << name;  // the suite's world is batched
+      EXPECT_FALSE(bool(g["stale"])) << name;
+    }
+  }
+  for (const char* g : {"viewer_embedding", "entity_embedding", "popularity", "graph", "engagement", "viewer_activity",
+                        "cohort"})
+    EXPECT_TRUE(names.count(g)) << g;
+  EXPECT_EQ(sources, (std::set<std::string>{"batch", "stream"}));
+  const std::string metrics = Get(port(), "/metrics").body;
+  EXPECT_NE(metrics.find("affinity_feature_freshness_age_seconds{group=\"popularity\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("affinity_feature_freshness_stale{group=\"entity_embedding\"} 0"), std::string::npos);
+}
+
+TEST_F(FeaturesTest, ABatchRecordCarriesItsVectorFreshnessAndProvenance) {
+  auto r = Get(port(), "/admin/features/viewer_embedding/u1");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = Json(r.body);
+  EXPECT_EQ(std::string_view(j["entity_id"]), "u1");
+  EXPECT_EQ(std::string_view(j["group"]), "viewer_embedding");
+  size_t n = 0;
+  for (auto f : j["feature_vector"].get_object()) {
+    EXPECT_EQ(std::string_view(f.key).rfind("als_", 0), 0u);
+    ++n;
+  }
+  EXPECT_EQ(n, 32u);  // batch.als_factors
+  EXPECT_GT(int64_t(j["freshness_ts"]), 0);
+  EXPECT_EQ(std::string_view(j["provenance"]["source"]), "batch");
+  EXPECT_EQ(std::string_view(j["provenance"]["snapshot"]).rfind("v", 0), 0u);
+  EXPECT_GT(int64_t(j["provenance"]["watermark_offset"]), 0);
+  // The protected cohort is readable (fairness), and says it is protected.
+  auto cohort = Json(Get(port(), "/admin/features/cohort/u1").body);
+  EXPECT_TRUE(bool(cohort["protected"]));
+  EXPECT_FALSE(cohort["feature_vector"]["cohort"].error());
+}
+
+TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
+  auto before = Json(Get(port(), "/admin/features/viewer_activity/u5").body);
+  const int64_t events = int64_t(before["feature_vector"]["events"]);
+  const int64_t ts = NowMs();
+  ASSERT_EQ(Post(port(), "/affinity/feedback",
+                 R"({"events":[{"viewer_id":"u5","entity_id":"i7","action":"click","ts":)" + std::to_string(ts) + "}]}")
+                .status,
+            202);
+  auto after = Get(port(), "/admin/features/viewer_activity/u5");
+  ASSERT_EQ(after.status, 200) << after.body;
+  auto a = Json(after.body);
+  EXPECT_EQ(int64_t(a["feature_vector"]["events"]), events + 1);
+  EXPECT_EQ(int64_t(a["feature_vector"]["last_event_ms"]), ts);
+  EXPECT_EQ(int64_t(a["freshness_ts"]), ts);
+  auto engagement = Json(Get(port(), "/admin/features/engagement/i7").body);
+  EXPECT_NEAR(double(int64_t(engagement["feature_vector"]["last_engaged_ms"])), double(ts), 1000);  // kept in seconds
+  EXPECT_GT(double(engagement["feature_vector"]["decayed_count_24h"]), 0.0);
+  EXPECT_EQ(std::string_view(engagement["provenance"]["source"]), "stream");
+}
+
+TEST_F(FeaturesTest, AnUnknownGroupOrEntityIsA404NamingIt) {
+  auto r = Get(port(), "/admin/features/nope/u1");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("no feature group 'nope'"), std::string::npos) << r.body;
+  r = Get(port(), "/admin/features/graph/nobody");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("no entity 'nobody'"), std::string::npos) << r.body;
+  r = Get(port(), "/admin/features/viewer_embedding/i1");  // an item has no viewer embedding
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("has no record for 'i1'"), std::string::npos) << r.body;
+  EXPECT_EQ(Post(port(), "/admin/features", "{}").status, 405);
+}
+
+TEST_F(FeaturesTest, AConfigurationThatWouldLetAProtectedFeatureRankIsRefusedAtStart) {
+  for (const auto& [toml, says] : std::vector<std::pair<std::string, std::string>>{
+           {"[features.cohort]\nprotected = false\n", "'cohort' is protected"},
+           {"[features.popularity]\nprotected = true\n", "inputs of the blend and the learned ranker"},
+           {"[features.populararity]\nttl_seconds = 60\n", "did you mean 'popularity'"}}) {
+    const std::string config = dir_ / "bad.toml";
+    std::ofstream(config) << toml;
+    auto r = RunAffinity({"serve", "--data", dir_ / "data", "--port", "0", "--config", config}, 20);
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace affinity
