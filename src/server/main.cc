@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/commands.h"
-#include "server/experiment_commands.h"
+#include "server/admin_commands.h"
 
 int main(int argc, char** argv) {
   using namespace affinity;
@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   auto* eprune = add_prune("events", "the event log", "events");
 
   auto experiment = AddExperimentCommands(app);
+  auto features = AddFeatureCommands(app);
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -122,6 +123,7 @@ int main(int argc, char** argv) {
   if (*mimport) return ModelImport(data, import_dir);
   if (*aprune) return Prune(data, config_path, /*events=*/false);
   if (*eprune) return Prune(data, config_path, /*events=*/true);
-  const int experiment_exit = RunExperimentCommand(*experiment);
-  return experiment_exit >= 0 ? experiment_exit : 1;
+  if (const int rc = RunExperimentCommand(*experiment); rc >= 0) return rc;
+  if (const int rc = RunFeatureCommand(*features); rc >= 0) return rc;
+  return 1;
 }

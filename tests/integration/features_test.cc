@@ -103,6 +103,23 @@ TEST_F(FeaturesTest, AnUnknownGroupOrEntityIsA404NamingIt) {
   EXPECT_EQ(Post(port(), "/admin/features", "{}").status, 405);
 }
 
+TEST_F(FeaturesTest, TheCommandLineListsDescribesAndReadsRecords) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(port());
+  auto list = RunAffinity({"features", "list", "--url", url});
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("\"name\":\"viewer_activity\""), std::string::npos) << list.output;
+  auto describe = RunAffinity({"features", "describe", "cohort", "--url", url});
+  EXPECT_EQ(describe.exit_code, 0) << describe.output;
+  EXPECT_NE(describe.output.find("\"protected\":true"), std::string::npos) << describe.output;
+  auto unknown = RunAffinity({"features", "describe", "cohrt", "--url", url});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no feature group 'cohrt'"), std::string::npos) << unknown.output;
+  auto get = RunAffinity({"features", "get", "graph", "u1", "--url", url});
+  EXPECT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find("\"provenance\""), std::string::npos) << get.output;
+  EXPECT_EQ(RunAffinity({"features", "get", "graph", "nobody", "--url", url}).exit_code, 1);
+}
+
 TEST_F(FeaturesTest, AConfigurationThatWouldLetAProtectedFeatureRankIsRefusedAtStart) {
   for (const auto& [toml, says] : std::vector<std::pair<std::string, std::string>>{
            {"[features.cohort]\nprotected = false\n", "'cohort' is protected"},

@@ -1,9 +1,12 @@
-#include "server/experiment_commands.h"
+#include "server/admin_commands.h"
+
+#include <simdjson.h>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -41,8 +44,10 @@ bool ParseUrl(const std::string& url, Url* out, std::string* error) {
   return true;
 }
 
-// One request; prints the body on stdout (2xx) or the server's error on stderr.
-int Call(const std::string& url, const std::string& method, const std::string& target, const std::string& body) {
+// One request: 0 with the body in *out (2xx), else 1 after printing the
+// server's error (or why it could not be reached) on stderr.
+int Fetch(const std::string& url, const std::string& method, const std::string& target, const std::string& body,
+          std::string* out) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   Url u;
@@ -69,7 +74,7 @@ int Call(const std::string& url, const std::string& method, const std::string& t
     beast::error_code ec;
     stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
     if (res.result_int() / 100 == 2) {
-      std::printf("%s\n", res.body().c_str());
+      *out = res.body();
       return 0;
     }
     std::fprintf(stderr, "affinity: the server answered %u: %s\n", res.result_int(), res.body().c_str());
@@ -78,6 +83,14 @@ int Call(const std::string& url, const std::string& method, const std::string& t
     std::fprintf(stderr, "affinity: cannot reach %s: %s (is `affinity serve` running there?)\n", url.c_str(), e.what());
     return 1;
   }
+}
+
+// One request; prints the body on stdout (2xx) or the server's error on stderr.
+int Call(const std::string& url, const std::string& method, const std::string& target, const std::string& body) {
+  std::string out;
+  const int rc = Fetch(url, method, target, body, &out);
+  if (rc == 0) std::printf("%s\n", out.c_str());
+  return rc;
 }
 
 std::string ReadAll(const std::string& path, bool* ok) {
@@ -94,6 +107,22 @@ std::string ReadAll(const std::string& path, bool* ok) {
   }
   *ok = true;
   return ss.str();
+}
+
+// Percent-encodes all but RFC 3986's unreserved characters (a path segment).
+std::string UrlEncode(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : s) {
+    if (std::isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+      out += char(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
 }
 
 // Ids are [A-Za-z0-9._-]: they go into the path as they are.
@@ -139,6 +168,50 @@ int RunExperimentCommand(const ExperimentCommands& c) {
     JsonWriter w;
     w.BeginObject().Key("reason").String(c.reason).EndObject();
     return Call(c.url, "POST", Path(c.id, "stop"), w.Release());
+  }
+  return -1;
+}
+
+std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app) {
+  auto c = std::make_unique<FeatureCommands>();
+  auto* x = app.add_subcommand("features", "the feature store of a running server (its /admin/features API)");
+  x->require_subcommand(1);
+  c->list = x->add_subcommand("list", "every feature group: source, features, TTL, owner, protected, freshness");
+  c->describe = x->add_subcommand("describe", "one feature group's declaration and freshness");
+  c->describe->add_option("group", c->group, "the group's name")->required();
+  c->get = x->add_subcommand("get", "one entity's record in a group: feature vector, freshness, provenance");
+  c->get->add_option("group", c->group, "the group's name")->required();
+  c->get->add_option("entity", c->entity, "the entity's id")->required();
+  for (CLI::App* cmd : {c->list, c->describe, c->get})
+    cmd->add_option("--url", c->url, "the server's address")->capture_default_str();
+  return c;
+}
+
+int RunFeatureCommand(const FeatureCommands& c) {
+  if (*c.list) return Call(c.url, "GET", "/admin/features", "");
+  if (*c.get) return Call(c.url, "GET", "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity), "");
+  if (*c.describe) {
+    std::string body;
+    if (Fetch(c.url, "GET", "/admin/features", "", &body) != 0) return 1;
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::array groups;
+    if (parser.parse(body).get(doc) || doc["groups"].get(groups)) {
+      std::fprintf(stderr, "affinity: the server's /admin/features is not a list of groups\n");
+      return 1;
+    }
+    std::string names;
+    for (auto g : groups) {
+      std::string_view name;
+      if (g["name"].get(name)) continue;
+      if (name == c.group) {
+        std::printf("%s\n", simdjson::minify(g).c_str());
+        return 0;
+      }
+      names += (names.empty() ? "" : ", ") + std::string(name);
+    }
+    std::fprintf(stderr, "affinity: no feature group '%s' (groups: %s)\n", c.group.c_str(), names.c_str());
+    return 1;
   }
   return -1;
 }
