@@ -82,10 +82,34 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Seconds since the feature group's newest value (batch: its snapshot; stream: the "
                               "newest applied event)")
                         .Register(*registry_);
+  batch_runs_ = &prometheus::BuildGauge()
+                     .Name("affinity_batch_runs")
+                     .Help("Scheduled batch runs (serve --batch-every) since the server started, by outcome")
+                     .Register(*registry_);
+  batch_duration_ = &prometheus::BuildGauge()
+                         .Name("affinity_batch_last_duration_seconds")
+                         .Help("How long the last scheduled batch run took")
+                         .Register(*registry_);
+  batch_next_run_ = &prometheus::BuildGauge()
+                         .Name("affinity_batch_next_run_timestamp_seconds")
+                         .Help("When the next scheduled batch run starts (unix seconds)")
+                         .Register(*registry_);
+  batch_running_ = &prometheus::BuildGauge()
+                        .Name("affinity_batch_running")
+                        .Help("1 while a scheduled batch run is in progress")
+                        .Register(*registry_);
   freshness_stale_ = &prometheus::BuildGauge()
                           .Name("affinity_feature_freshness_stale")
                           .Help("1 while the feature group is past its TTL (its values are masked at read)")
                           .Register(*registry_);
+}
+
+void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {
+  batch_runs_->Add({{"outcome", "ok"}}).Set(double(s.runs - s.failures));
+  batch_runs_->Add({{"outcome", "failed"}}).Set(double(s.failures));
+  batch_duration_->Add({}).Set(s.last_duration_s);
+  batch_next_run_->Add({}).Set(double(s.next_run_ms) / 1000.0);
+  batch_running_->Add({}).Set(s.running ? 1 : 0);
 }
 
 void Metrics::SetFreshness(const std::vector<FeatureService::Freshness>& groups) {

@@ -13,6 +13,7 @@
 
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
+#include "serving/batch_schedule.h"
 #include "serving/feature_service.h"
 #include "query/query.h"
 #include "serving/service_status.h"
@@ -31,6 +32,8 @@ class Metrics {
   void SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops);
   // Freshness per feature group.
   void SetFreshness(const std::vector<FeatureService::Freshness>& groups);
+  // serve --batch-every: runs by outcome, the last one's duration, the next one.
+  void SetBatchSchedule(const BatchSchedule::Status& s);
   std::string Render() const;
 
  private:
@@ -50,6 +53,10 @@ class Metrics {
   prometheus::Gauge* guardrail_stops_;
   prometheus::Family<prometheus::Gauge>* freshness_age_;
   prometheus::Family<prometheus::Gauge>* freshness_stale_;
+  prometheus::Family<prometheus::Gauge>* batch_runs_;
+  prometheus::Family<prometheus::Gauge>* batch_duration_;  // samples only with a schedule
+  prometheus::Family<prometheus::Gauge>* batch_next_run_;
+  prometheus::Family<prometheus::Gauge>* batch_running_;
 };
 
 }  // namespace affinity

@@ -119,6 +119,7 @@ HttpResponse ApiRoutes::Features(const std::string& rest) {
 HttpResponse ApiRoutes::MetricsText() {
   d_.metrics->SetStatus(d_.status->Report());
   if (d_.features) d_.metrics->SetFreshness(d_.features->FreshnessByGroup());
+  if (d_.batch_schedule) d_.metrics->SetBatchSchedule(d_.batch_schedule->status());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }
@@ -262,6 +263,17 @@ HttpResponse ApiRoutes::Stats() {
     w.EndArray();
     w.Key("experiment_guardrail_stops").Uint(d_.experiments->guardrail_stops());
     w.Key("experiment_write_errors").Uint(d_.experiments->write_errors());
+  }
+  if (d_.batch_schedule) {
+    const BatchSchedule::Status b = d_.batch_schedule->status();
+    w.Key("batch_schedule").BeginObject();
+    w.Key("every_seconds").Double(double(b.period_ms) / 1000.0).Key("runs").Uint(b.runs).Key("failures").Uint(b.failures);
+    w.Key("running").Bool(b.running);
+    w.Key("last_start_ms");
+    if (b.last_start_ms > 0) w.Int(b.last_start_ms); else w.Null();
+    w.Key("last_duration_seconds").Double(b.last_duration_s).Key("last_outcome").String(b.last_outcome);
+    w.Key("last_output").String(b.last_output).Key("next_run_ms").Int(b.next_run_ms);
+    w.EndObject();
   }
   w.Key("store").BeginObject();
   w.Key("disk_bytes").Uint(r.store.disk_bytes).Key("audit_disk_bytes").Uint(r.store.audit_disk_bytes);

@@ -11,6 +11,7 @@
 #include "api/metrics.h"
 #include "base/config.h"
 #include "experiments/experiment_service.h"
+#include "serving/batch_schedule.h"
 #include "serving/catalog.h"
 #include "serving/feature_service.h"
 #include "serving/query_engine.h"
@@ -28,6 +29,7 @@ struct ApiDeps {
   Metrics* metrics;
   ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
   const FeatureService* features = nullptr;  // /admin/features; null: not served (404)
+  const BatchSchedule* batch_schedule = nullptr;  // serve --batch-every; null: none
 };
 
 class ApiRoutes {

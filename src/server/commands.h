@@ -20,7 +20,9 @@ bool Interactive();
 // NotFound unless `dir` holds a data dir (its store or its model registry).
 absl::Status RequireDataDir(const std::string& dir);
 
-int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path);
+// batch_every: "" or a duration ("30s", "1h"): `affinity batch` runs on that schedule.
+int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path,
+          const std::string& batch_every = "");
 int Generate(const std::string& out, GenerateOptions o);
 int Import(const std::string& data, const std::string& format, const std::string& path,
            const std::string& config_path);

@@ -1,4 +1,8 @@
 // `affinity generate`, `import`, `batch`, `events prune` and `audit prune`.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -82,6 +86,12 @@ int Import(const std::string& data, const std::string& format, const std::string
 int Batch(const std::string& data, const std::string& config_path) {
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
+  // Never two batches at once on one data dir (cron, serve --batch-every, by hand).
+  if (auto s = RequireDataDir(data); !s.ok()) return Fail(s);
+  const int lock_fd = ::open((data + "/batch.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)  // released when the process ends
+    return Fail(absl::FailedPreconditionError("another `affinity batch` is running on " + data +
+                                              " (it holds batch.lock); this run does nothing"));
   auto report = RunBatch(data, *cfg, SystemClock::Default()->NowMillis(), [](const std::string& stage) {
     if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
   });

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   serve->add_option("--host", host, "listen address (default 127.0.0.1)");
   serve->add_option("--port", port, "listen port (default 8080; 0 picks a free one)")->check(CLI::Range(0, 65535));
   serve->add_option("--config", config_path, "TOML configuration file");
+  std::string batch_every;
+  serve->add_option("--batch-every", batch_every,
+                    "run the batch pipeline beside the server on this schedule (e.g. 30s, 15m, 1h), never two at once");
 
   std::string out;
   GenerateOptions go;
@@ -110,7 +113,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (*serve) return Serve(data, host, port, config_path);
+  if (*serve) return Serve(data, host, port, config_path, batch_every);
   if (*gen) return Generate(out, go);
   if (*imp) return Import(data, format, path, config_path);
   if (*batch) return Batch(data, config_path);

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "api/http_server.h"
@@ -24,6 +25,7 @@
 #include "experiments/canary.h"
 #include "experiments/experiment_service.h"
 #include "models/model_registry.h"
+#include "serving/batch_schedule.h"
 #include "serving/catalog.h"
 #include "serving/feature_service.h"
 #include "serving/query_engine.h"
@@ -53,9 +55,11 @@ struct ServingStack {
   std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<FeatureService> features;
+  std::unique_ptr<BatchSchedule> batch_schedule;  // serve --batch-every
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
+    if (batch_schedule) batch_schedule->Stop();
     if (canary) canary->Stop();
     if (experiments) experiments->StopEvaluator();
     if (models) models->Stop();
@@ -157,8 +161,16 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->features = std::make_unique<FeatureService>(&s->registry, s->live.get(), s->snapshots.get(), clock,
                                                  config.batch.als_factors, config.features);
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
-                                                  s->status.get(), metrics, s->experiments.get(), s->features.get()});
+                                                  s->status.get(), metrics, s->experiments.get(), s->features.get(),
+                                                  s->batch_schedule.get()});
   s->routes->SetReady(true);
+}
+
+// This process's executable (what `serve --batch-every` runs as `batch`).
+std::string SelfExecutable() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("affinity") : p.string();
 }
 
 // A data dir without a store is created empty; say so loudly, since a typo in
@@ -174,9 +186,14 @@ void WarnIfEmpty(const std::string& data) {
 
 }  // namespace
 
-int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path) {
+int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path,
+          const std::string& batch_every) {
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
+  std::optional<int64_t> batch_period;
+  if (!batch_every.empty() && !(batch_period = ParseDuration(batch_every)))
+    return Fail(absl::InvalidArgumentError("--batch-every: '" + batch_every +
+                                           "' is not a duration (a whole number and ms, s, m, h or d: 30s, 15m, 1h)"));
   Config config = *cfg;
   if (!host.empty()) config.server.host = host;
   if (port >= 0) config.server.port = port;
@@ -204,6 +221,12 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   if (auto st = server.Start(); !st.ok()) return Fail(st);
   spdlog::info("listening on http://{}:{} (loading state; /readyz says 503 until ready)", config.server.host,
                server.port());
+  if (batch_period) {
+    // The same binary, as a child process: a failing batch never takes the server down.
+    std::vector<std::string> argv = {SelfExecutable(), "batch", "--data", data};
+    if (!config_path.empty()) argv.insert(argv.end(), {"--config", config_path});
+    stack.batch_schedule = std::make_unique<BatchSchedule>(std::move(argv), *batch_period);
+  }
   absl::Status loaded;
   std::thread loader([&] {
     loaded = LoadState(data, config, clock, &stack, &progress);
@@ -220,6 +243,10 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
       return Fail(loaded);
     }
     api.store(stack.routes.get(), std::memory_order_release);
+    if (stack.batch_schedule) {
+      stack.batch_schedule->Start();
+      spdlog::info("batch pipeline scheduled every {} (first run in {})", batch_every, batch_every);
+    }
     auto snap = stack.snapshots->Get();
     std::printf("affinity: serving on http://%s:%d (snapshot %s)\n", config.server.host.c_str(), server.port(),
                 snap ? snap->version.c_str() : "none");
