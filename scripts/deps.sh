@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages affinity needs to build, test and benchmark.
+# Installs the Debian packages affinity needs to build, test and benchmark
+# (chromium: the operator page's browser test; libpng: reading its screenshot).
 # Idempotent: does nothing when every package is already installed. Installs
 # with apt-get as root (through sudo when run as another user).
 set -euo pipefail
@@ -9,6 +10,7 @@ PKGS=(
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   wrk curl
+  chromium libpng-dev fonts-dejavu-core
 )
 missing=()
 for p in "${PKGS[@]}"; do

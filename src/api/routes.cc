@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "api/requests.h"
+#include "api/ui_page.h"
 #include "query/response_json.h"
 #include "base/json_writer.h"
 #include "base/strings.h"
@@ -89,6 +90,8 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   if (p == "/metrics") return only("metrics", "GET", [&] { return MetricsText(); });
   if (p == "/admin/stats") return only("stats", "GET", [&] { return Stats(); });
   if (p == "/admin/experiments" || p.rfind("/admin/experiments/", 0) == 0) return Experiments(req, route);
+  if (p == "/admin/models") return only("models", "GET", [&] { return Models(); });
+  if (p == "/admin/ui" || p == "/admin/ui/") return only("ui", "GET", [&] { return Ui(); });
   if (p == "/admin/features" || p.rfind("/admin/features/", 0) == 0)
     return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : ""); });
   const std::string audit_prefix = "/admin/audit/";
@@ -114,6 +117,28 @@ HttpResponse ApiRoutes::Features(const std::string& rest) {
   auto record = d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)));
   if (!record.ok()) return FromStatus(record.status());
   return {200, *record};
+}
+
+HttpResponse ApiRoutes::Models() {
+  if (!d_.models) return Error(404, "not_found", "this server has no model registry view");
+  auto st = d_.models->Registry();
+  if (!st.ok()) return FromStatus(st.status());
+  std::string json = RegistryJson(*st);
+  // What this server has loaded, beside what the registry says.
+  json.pop_back();
+  JsonWriter w;
+  w.String(d_.models->current());
+  return {200, json + ",\"loaded\":" + w.Release() + "}"};
+}
+
+HttpResponse ApiRoutes::Ui() {
+  HttpResponse r{200, std::string(OperatorPageHtml()), "text/html; charset=utf-8"};
+  // Self-contained: nothing outside this server is fetched, and the page says so to the browser.
+  r.headers.emplace_back("Content-Security-Policy",
+                         "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+                         "connect-src 'self'; img-src 'self' data:");
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
 }
 
 HttpResponse ApiRoutes::MetricsText() {

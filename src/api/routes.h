@@ -11,6 +11,7 @@
 #include "api/metrics.h"
 #include "base/config.h"
 #include "experiments/experiment_service.h"
+#include "models/model_registry.h"
 #include "serving/batch_schedule.h"
 #include "serving/catalog.h"
 #include "serving/feature_service.h"
@@ -30,6 +31,7 @@ struct ApiDeps {
   ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
   const FeatureService* features = nullptr;  // /admin/features; null: not served (404)
   const BatchSchedule* batch_schedule = nullptr;  // serve --batch-every; null: none
+  const ModelWatcher* models = nullptr;           // GET /admin/models; null: 404
 };
 
 class ApiRoutes {
@@ -52,6 +54,8 @@ class ApiRoutes {
   HttpResponse Audit(const std::string& id);
   HttpResponse Experiments(const HttpRequest& req, std::string* route);
   HttpResponse Features(const std::string& rest);
+  HttpResponse Models();
+  HttpResponse Ui();
 
   ApiDeps d_;
   std::atomic<bool> ready_{false};

@@ -152,7 +152,7 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
   return st;
 }
 
-absl::Status ModelRegistry::Write(const RegistryState& st) const {
+std::string RegistryJson(const RegistryState& st) {
   JsonWriter w;
   w.BeginObject();
   w.Key("current").String(st.current);
@@ -164,7 +164,11 @@ absl::Status ModelRegistry::Write(const RegistryState& st) const {
   for (const auto& v : st.versions) WriteVersion(v, w);
   w.EndArray();
   w.EndObject();
-  if (!WriteFileAtomic(dir_ + "/registry.json", w.str() + "\n"))
+  return w.Release();
+}
+
+absl::Status ModelRegistry::Write(const RegistryState& st) const {
+  if (!WriteFileAtomic(dir_ + "/registry.json", RegistryJson(st) + "\n"))
     return absl::InternalError("cannot write " + dir_ + "/registry.json");
   return absl::OkStatus();
 }
@@ -340,6 +344,8 @@ absl::StatusOr<bool> ModelWatcher::Load() {
 void ModelWatcher::Start() { poller_.Start(); }
 
 void ModelWatcher::Stop() { poller_.Stop(); }
+
+absl::StatusOr<RegistryState> ModelWatcher::Registry() const { return registry_.Read(); }
 
 std::string ModelWatcher::current() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -102,6 +102,9 @@ class ModelRegistry {
   std::string dir_;
 };
 
+// registry.json's form of a state (what GET /admin/models answers).
+std::string RegistryJson(const RegistryState& st);
+
 // Why the gate refuses `candidate` against `current`, or "" when it passes.
 std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);
 
@@ -118,6 +121,8 @@ class ModelWatcher {
   void Start();
   void Stop();
   std::string current() const;
+  // The registry as it is on disk now (versions, current, canary, history).
+  absl::StatusOr<RegistryState> Registry() const;
   // Why the last look failed ("" once a later look succeeds).
   std::string last_error() const { return poller_.last_error(); }
 

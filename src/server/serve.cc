@@ -162,7 +162,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
                                                  config.batch.als_factors, config.features);
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   s->status.get(), metrics, s->experiments.get(), s->features.get(),
-                                                  s->batch_schedule.get()});
+                                                  s->batch_schedule.get(), s->models.get()});
   s->routes->SetReady(true);
 }
 

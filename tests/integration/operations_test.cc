@@ -1,11 +1,17 @@
-// Operating the service, end to end: the built-in batch schedule and the
-// batch lock that keeps two batches from running on one data dir.
+// Operating the service, end to end: the built-in batch schedule, the batch
+// lock that keeps two batches from running on one data dir, and the operator
+// page rendered by a real headless browser.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <png.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "integration/server_fixture.h"
@@ -58,6 +64,80 @@ TEST_F(OperationsTest, ABatchDoesNothingWhileAnotherRunsOnTheSameDataDir) {
   ::close(fd);
   r = RunAffinity({"batch", "--data", dir_ / "data"}, 120);
   EXPECT_EQ(r.exit_code, 0) << r.output;
+}
+
+// 12345 -> "12,345", as the page prints counts.
+std::string Grouped(int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Runs headless Chromium (Debian's package, installed by `make deps`) on `url`
+// with `args`; its exit code.
+int Chromium(const std::string& profile, const std::vector<std::string>& args, const std::string& url,
+             const std::string& stdout_path) {
+  std::string cmd = "timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                    "--user-data-dir='" + profile + "' --virtual-time-budget=8000";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  cmd += " '" + url + "' > '" + stdout_path + "' 2>/dev/null";
+  const int status = std::system(cmd.c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F(OperationsTest, TheOperatorPageShowsLiveFiguresInAHeadlessBrowser) {
+  ASSERT_EQ(std::system("command -v chromium > /dev/null"), 0) << "chromium is not installed: run `make deps`";
+  ASSERT_EQ(Post(port(), "/admin/experiments",
+                 R"({"id":"ui-exp","arms":[{"name":"control","weight":1},{"name":"treatment","weight":1}]})")
+                .status,
+            201);
+  for (int v = 0; v < 40; ++v)
+    ASSERT_EQ(Post(port(), "/affinity/query", R"({"viewer_id":"u)" + std::to_string(v) + R"(","k":5})").status, 200);
+  auto stats = Json(Get(port(), "/admin/stats").body);
+  const int64_t events = int64_t(stats["events"]);
+  const std::string snapshot{std::string_view(stats["snapshot"])};
+  const std::string url = "http://127.0.0.1:" + std::to_string(port()) + "/admin/ui";
+  // The DOM after the page's scripts ran against the live server.
+  const std::string dom_path = dir_ / "dom.html";
+  ASSERT_EQ(Chromium(dir_ / "profile", {"--dump-dom"}, url, dom_path), 0);
+  std::stringstream ss;
+  ss << std::ifstream(dom_path).rdbuf();
+  const std::string dom = ss.str();
+  EXPECT_NE(dom.find("id=\"health\" class=\"ok\">ready<"), std::string::npos) << dom.substr(0, 2000);
+  EXPECT_NE(dom.find("id=\"events\">" + Grouped(events) + "<"), std::string::npos) << "events " << events;
+  EXPECT_NE(dom.find("id=\"snapshot\">" + snapshot + "<"), std::string::npos) << snapshot;
+  for (const char* g : {"viewer_embedding", "popularity", "engagement", "cohort"})
+    EXPECT_NE(dom.find("data-group=\"" + std::string(g) + "\""), std::string::npos) << g;
+  EXPECT_NE(dom.find("ui-exp"), std::string::npos);
+  EXPECT_NE(dom.find("CTR [95 % CI]"), std::string::npos);
+  EXPECT_EQ(dom.find("loading…</td>"), std::string::npos) << "a section never loaded";
+  // A screenshot, inspected: the right size, and far from blank.
+  const std::string png_path = dir_ / "ui.png";
+  ASSERT_EQ(Chromium(dir_ / "profile", {"--window-size=1280,1400", "--screenshot=" + png_path}, url, dir_ / "shot.log"),
+            0);
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  ASSERT_TRUE(png_image_begin_read_from_file(&image, png_path.c_str())) << image.message;
+  image.format = PNG_FORMAT_RGB;
+  std::vector<unsigned char> pixels(PNG_IMAGE_SIZE(image));
+  ASSERT_TRUE(png_image_finish_read(&image, nullptr, pixels.data(), 0, nullptr)) << image.message;
+  EXPECT_EQ(image.width, 1280u);
+  EXPECT_EQ(image.height, 1400u);
+  const size_t n = size_t(image.width) * image.height;
+  const unsigned char* bg = pixels.data() + (size_t(image.height - 1) * image.width) * 3;  // a bottom-left pixel
+  size_t differ = 0;
+  std::set<uint32_t> colours;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char* p = &pixels[i * 3];
+    if (p[0] != bg[0] || p[1] != bg[1] || p[2] != bg[2]) ++differ;
+    if (colours.size() < 5000) colours.insert(uint32_t(p[0]) << 16 | uint32_t(p[1]) << 8 | p[2]);
+  }
+  EXPECT_GT(double(differ) / double(n), 0.2) << "the screenshot is mostly background";
+  EXPECT_GT(colours.size(), 50u) << "the screenshot has no text or figures";
+  RecordProperty("screenshot_non_background_share", std::to_string(double(differ) / double(n)));
 }
 
 }  // namespace
