@@ -82,6 +82,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Help("Seconds since the feature group's newest value (batch: its snapshot; stream: the "
                               "newest applied event)")
                         .Register(*registry_);
+  drift_psi_ = &prometheus::BuildGauge()
+                    .Name("affinity_drift_psi")
+                    .Help("Population stability index of a model's served rows against its training reference, by signal")
+                    .Register(*registry_);
+  drift_p_ = &prometheus::BuildGauge()
+                  .Name("affinity_drift_ks_p_value")
+                  .Help("Two-sample Kolmogorov-Smirnov p-value of a model's served rows against its training reference")
+                  .Register(*registry_);
+  drift_breach_ = &prometheus::BuildGauge()
+                       .Name("affinity_drift_breach")
+                       .Help("1 while a model's drift exceeds the configured thresholds")
+                       .Register(*registry_);
   batch_runs_ = &prometheus::BuildGauge()
                      .Name("affinity_batch_runs")
                      .Help("Scheduled batch runs (serve --batch-every) since the server started, by outcome")
@@ -110,6 +122,17 @@ void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {
   batch_duration_->Add({}).Set(s.last_duration_s);
   batch_next_run_->Add({}).Set(double(s.next_run_ms) / 1000.0);
   batch_running_->Add({}).Set(s.running ? 1 : 0);
+}
+
+void Metrics::SetDrift(const std::vector<DriftService::ModelDrift>& models) {
+  for (const auto& m : models) {
+    if (!m.has_reference) continue;
+    drift_breach_->Add({{"model", m.model}}).Set(m.report.breach ? 1 : 0);
+    for (const auto& s : m.report.signals) {
+      drift_psi_->Add({{"model", m.model}, {"signal", s.name}}).Set(s.psi);
+      drift_p_->Add({{"model", m.model}, {"signal", s.name}}).Set(s.p_value);
+    }
+  }
 }
 
 void Metrics::SetFreshness(const std::vector<FeatureService::Freshness>& groups) {

@@ -14,6 +14,7 @@
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
 #include "serving/batch_schedule.h"
+#include "serving/drift_service.h"
 #include "serving/feature_service.h"
 #include "query/query.h"
 #include "serving/service_status.h"
@@ -34,6 +35,8 @@ class Metrics {
   void SetFreshness(const std::vector<FeatureService::Freshness>& groups);
   // serve --batch-every: runs by outcome, the last one's duration, the next one.
   void SetBatchSchedule(const BatchSchedule::Status& s);
+  // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
+  void SetDrift(const std::vector<DriftService::ModelDrift>& models);
   std::string Render() const;
 
  private:
@@ -54,6 +57,9 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* freshness_age_;
   prometheus::Family<prometheus::Gauge>* freshness_stale_;
   prometheus::Family<prometheus::Gauge>* batch_runs_;
+  prometheus::Family<prometheus::Gauge>* drift_psi_;
+  prometheus::Family<prometheus::Gauge>* drift_p_;
+  prometheus::Family<prometheus::Gauge>* drift_breach_;
   prometheus::Family<prometheus::Gauge>* batch_duration_;  // samples only with a schedule
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;

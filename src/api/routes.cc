@@ -91,6 +91,10 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   if (p == "/admin/stats") return only("stats", "GET", [&] { return Stats(); });
   if (p == "/admin/experiments" || p.rfind("/admin/experiments/", 0) == 0) return Experiments(req, route);
   if (p == "/admin/models") return only("models", "GET", [&] { return Models(); });
+  if (p == "/admin/drift")
+    return only("drift", "GET", [&] {
+      return d_.drift ? HttpResponse{200, d_.drift->Json()} : Error(404, "not_found", "no drift monitor here");
+    });
   if (p == "/admin/ui" || p == "/admin/ui/") return only("ui", "GET", [&] { return Ui(); });
   if (p == "/admin/features" || p.rfind("/admin/features/", 0) == 0)
     return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : ""); });
@@ -145,6 +149,7 @@ HttpResponse ApiRoutes::MetricsText() {
   d_.metrics->SetStatus(d_.status->Report());
   if (d_.features) d_.metrics->SetFreshness(d_.features->FreshnessByGroup());
   if (d_.batch_schedule) d_.metrics->SetBatchSchedule(d_.batch_schedule->status());
+  if (d_.drift) d_.metrics->SetDrift(d_.drift->Evaluate());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }

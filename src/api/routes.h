@@ -14,6 +14,7 @@
 #include "models/model_registry.h"
 #include "serving/batch_schedule.h"
 #include "serving/catalog.h"
+#include "serving/drift_service.h"
 #include "serving/feature_service.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
@@ -32,6 +33,7 @@ struct ApiDeps {
   const FeatureService* features = nullptr;  // /admin/features; null: not served (404)
   const BatchSchedule* batch_schedule = nullptr;  // serve --batch-every; null: none
   const ModelWatcher* models = nullptr;           // GET /admin/models; null: 404
+  const DriftService* drift = nullptr;            // GET /admin/drift; null: 404
 };
 
 class ApiRoutes {

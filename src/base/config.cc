@@ -167,6 +167,10 @@ absl::Status Config::Validate() const {
     return bad("experiments.guardrail_alpha must be in (0, 1)");
   if (experiments.guardrail_min_responses < 1) return bad("experiments.guardrail_min_responses must be >= 1");
   if (experiments.guardrail_poll_ms < 10) return bad("experiments.guardrail_poll_ms must be >= 10");
+  if (!(drift.psi_threshold > 0)) return bad("drift.psi_threshold must be > 0");
+  if (!(drift.p_value > 0 && drift.p_value < 1)) return bad("drift.p_value must be in (0, 1)");
+  if (drift.min_rows < 1) return bad("drift.min_rows must be >= 1");
+  if (drift.poll_ms < 100) return bad("drift.poll_ms must be >= 100");
   return absl::OkStatus();
 }
 
@@ -313,6 +317,10 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("experiments", "guardrail_min_responses", x.guardrail_min_responses);
   read("experiments", "guardrail_poll_ms", x.guardrail_poll_ms);
   read("experiments", "force_arm_header", x.force_arm_header);
+  read("drift", "psi_threshold", c.drift.psi_threshold);
+  read("drift", "p_value", c.drift.p_value);
+  read("drift", "min_rows", c.drift.min_rows);
+  read("drift", "poll_ms", c.drift.poll_ms);
   if (std::string problem = ReadFeatureSettings(t, &c.features); !problem.empty())
     return absl::InvalidArgumentError("config: " + problem);
   if (std::string problem = read.Problem(); !problem.empty())

@@ -161,6 +161,14 @@ struct ExperimentsOptions {
                                         // counted); admin callers only once [auth] is configured
 };
 
+// Model drift (GET /admin/drift): serving rows against the training reference.
+struct DriftOptions {
+  double psi_threshold = 0.25;   // a signal drifts when its PSI exceeds this ...
+  double p_value = 0.001;        // ... and its two-sample KS p-value is below this
+  int min_rows = 500;            // no verdict before this many served rows
+  int poll_ms = 10000;           // how often drift is evaluated (breaches are logged)
+};
+
 // One feature group's settings ([features.<group>]); checked against the
 // declared groups by ApplyFeatureSettings (features/feature_registry.h).
 struct FeatureGroupSettings {
@@ -177,6 +185,7 @@ struct Config {
   AuditOptions audit;
   EventLogOptions events;
   ExperimentsOptions experiments;
+  DriftOptions drift;
   std::map<std::string, FeatureGroupSettings> features;  // by group name
 
   absl::Status Validate() const;

@@ -199,6 +199,16 @@ std::vector<Experiment> ExperimentService::Definitions() const {
   return out;
 }
 
+std::vector<std::shared_ptr<const LearnedRanker>> ExperimentService::ArmModels() const {
+  std::vector<std::shared_ptr<const LearnedRanker>> out;
+  const std::shared_ptr<const Set> set = set_.load();  // held while iterating
+  for (const auto& e : *set)
+    if (e->def.running())
+      for (const auto& serving : e->serving)
+        if (serving && serving->model) out.push_back(serving->model);
+  return out;
+}
+
 absl::Status ExperimentService::Inspect(const std::string& id, const InspectFn& fn) {
   auto e = Find(id);
   if (!e) return absl::NotFoundError("no experiment '" + id + "'");

@@ -73,6 +73,8 @@ class ExperimentService {
   absl::StatusOr<std::string> Create(Experiment e);
   // Every experiment's definition, oldest first.
   std::vector<Experiment> Definitions() const;
+  // The models running arms serve (drift is watched for each).
+  std::vector<std::shared_ptr<const LearnedRanker>> ArmModels() const;
   // Runs `fn` on one experiment's definition, per-arm figures and per-arm
   // model errors, with its running minimums of always-valid p-values (those
   // `fn` lowers are kept, durably). NotFound for an unknown id.

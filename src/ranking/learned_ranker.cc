@@ -115,6 +115,8 @@ absl::Status LearnedRanker::Save(const std::string& dir) const {
   w.EndArray();
   w.EndObject();
   if (!WriteFileAtomic(dir + "/ranker.json", w.str())) return absl::InternalError("cannot write " + dir + "/ranker.json");
+  if (drift_ && !WriteFileAtomic(dir + "/reference.json", drift_->reference().ToJson()))
+    return absl::InternalError("cannot write " + dir + "/reference.json");
   return absl::OkStatus();
 }
 
@@ -158,6 +160,10 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
   if (XGBoosterLoadModel(b, model.c_str()) != 0) return XgbError("load");
   if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
   AFF_RETURN_IF_ERROR(ranker->ReadTrees());
+  if (auto text = ReadFile(dir + "/reference.json")) {  // models saved before drift had none
+    AFF_ASSIGN_OR_RETURN(DriftReference reference, DriftReference::FromJson(*text));
+    ranker->SetDriftReference(std::move(reference));
+  }
   return ranker;
 }
 

@@ -22,6 +22,7 @@
 #include "candidates/candidate_set.h"
 #include "candidates/sources.h"
 #include "ranking/blend.h"
+#include "ranking/drift.h"
 #include "ranking/ranker_inputs.h"
 #include "ranking/tree_ensemble.h"
 
@@ -59,6 +60,11 @@ class LearnedRanker {
   void set_version(std::string v) { version_ = std::move(v); }
   double margin_scale() const { return margin_scale_; }
   const LearnedRankerOptions& options() const { return options_; }
+  // Drift (ranking/drift.h): the training reference saved with the model
+  // (reference.json) and the monitor of what this model ranks at serving;
+  // null for a model saved without one.
+  void SetDriftReference(DriftReference reference) { drift_ = std::make_shared<DriftMonitor>(std::move(reference)); }
+  DriftMonitor* drift() const { return drift_.get(); }
 
  private:
   LearnedRanker(void* booster, const LearnedRankerOptions& o)
@@ -75,6 +81,7 @@ class LearnedRanker {
   LearnedRankerOptions options_;
   double margin_scale_;
   std::string version_ = "lambdamart";
+  std::shared_ptr<DriftMonitor> drift_;
 };
 
 }  // namespace affinity

@@ -88,6 +88,21 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
     AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(held.x.data(), held.rows()));
     fit.ndcg_current = GroupNdcg(held, cur, all, k);
   }
+  // The drift reference: the held-out rows' scores and the inputs that move
+  // the model most (mean |path attribution| over up to 2,000 of them).
+  if (held.rows() > 0) {
+    const size_t n = std::min<size_t>(held.rows(), 2000);
+    AFF_ASSIGN_OR_RETURN(auto contrib, fit.model->Contributions(held.x.data(), n, "saabas"));
+    std::vector<double> weight(w, 0);
+    for (size_t r = 0; r < n; ++r)
+      for (size_t c = 0; c < w; ++c) weight[c] += std::fabs(contrib[r * (w + 1) + c]);
+    std::vector<int> order(w);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return weight[size_t(a)] > weight[size_t(b)]; });
+    order.resize(std::min<size_t>(5, w));
+    fit.model->SetDriftReference(
+        DriftReference::Build(held.x.data(), w, pred.data(), held.rows(), order, RankerInputNames()));
+  }
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

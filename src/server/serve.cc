@@ -27,6 +27,7 @@
 #include "models/model_registry.h"
 #include "serving/batch_schedule.h"
 #include "serving/catalog.h"
+#include "serving/drift_service.h"
 #include "serving/feature_service.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
@@ -56,9 +57,12 @@ struct ServingStack {
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<FeatureService> features;
   std::unique_ptr<BatchSchedule> batch_schedule;  // serve --batch-every
+  std::unique_ptr<DriftService> drift;
+  std::unique_ptr<Poller> drift_watch;
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
+    if (drift_watch) drift_watch->Stop();
     if (batch_schedule) batch_schedule->Stop();
     if (canary) canary->Stop();
     if (experiments) experiments->StopEvaluator();
@@ -160,9 +164,18 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
   s->features = std::make_unique<FeatureService>(&s->registry, s->live.get(), s->snapshots.get(), clock,
                                                  config.batch.als_factors, config.features);
+  s->drift = std::make_unique<DriftService>(
+      [engine = s->engine.get(), experiments = s->experiments.get()] {
+        std::vector<std::shared_ptr<const LearnedRanker>> models = experiments->ArmModels();
+        models.insert(models.begin(), engine->learned_ranker());
+        return models;
+      },
+      config.drift);
+  s->drift_watch = std::make_unique<Poller>(config.drift.poll_ms, [d = s->drift.get()] { return d->Watch(); });
+  s->drift_watch->Start();
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   s->status.get(), metrics, s->experiments.get(), s->features.get(),
-                                                  s->batch_schedule.get(), s->models.get()});
+                                                  s->batch_schedule.get(), s->models.get(), s->drift.get()});
   s->routes->SetReady(true);
 }
 

@@ -56,6 +56,7 @@ class QueryEngine {
 
   // Installs (or, with null, removes) the learned ranker; safe while serving.
   void SetLearnedRanker(std::shared_ptr<const LearnedRanker> ranker) { learned_.store(std::move(ranker)); }
+  std::shared_ptr<const LearnedRanker> learned_ranker() const { return learned_.load(); }
 
  private:
   struct Work;  // one query's intermediate state (query_engine.cc)

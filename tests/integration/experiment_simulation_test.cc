@@ -303,6 +303,20 @@ TEST_F(ExperimentSimulationTest, ABatchTrainedCanaryIsRolledBackWhenWorseAndProm
   EXPECT_EQ(model.rfind("lambdamart-m000002", 0), 0u) << model;
   list = RunAffinity({"model", "list", "--data", data});
   EXPECT_NE(list.output.find("promoted"), std::string::npos) << list.output;
+  // The promoted model carries its training reference, and drift is measured on what it serves.
+  Simulate(port(), next_viewer, 100, Behaviour{}, rng);
+  auto drift = Json(Get(port(), "/admin/drift").body);
+  bool found = false;
+  for (auto m : drift["models"].get_array()) {
+    if (std::string_view(m["model"]) != "lambdamart-m000002") continue;
+    found = true;
+    EXPECT_TRUE(bool(m["has_reference"]));
+    EXPECT_GT(int64_t(m["rows"]), 0);
+    EXPECT_EQ(m["signals"].get_array().size(), 6u);  // the score and the five most important inputs
+  }
+  EXPECT_TRUE(found) << "the promoted model is not in /admin/drift";
+  EXPECT_NE(Get(port(), "/metrics").body.find("affinity_drift_psi{model=\"lambdamart-m000002\",signal=\"score\"}"),
+            std::string::npos);
 }
 
 }  // namespace

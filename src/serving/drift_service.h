@@ -1,0 +1,43 @@
+// Drift of every learned ranker a server serves (the default model and each
+// experiment arm's): GET /admin/drift, the drift gauges of /metrics and a
+// periodic evaluation that logs each model's move into and out of breach.
+// Thread safety: safe for concurrent use.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "base/config.h"
+#include "ranking/drift.h"
+#include "ranking/learned_ranker.h"
+
+namespace affinity {
+
+class DriftService {
+ public:
+  using Models = std::function<std::vector<std::shared_ptr<const LearnedRanker>>()>;
+  DriftService(Models models, const DriftOptions& options);
+
+  struct ModelDrift {
+    std::string model;
+    bool has_reference = false;
+    DriftReport report;
+  };
+  std::vector<ModelDrift> Evaluate() const;
+  std::string Json() const;
+  // One evaluation; logs models that entered or left breach. True when one did.
+  absl::StatusOr<bool> Watch();
+
+ private:
+  Models models_;
+  DriftThresholds thresholds_;
+  mutable std::mutex mu_;
+  std::map<std::string, bool> breached_;  // guarded by mu_
+};
+
+}  // namespace affinity
