@@ -70,6 +70,8 @@ cp -a "$MEDIUM" "$MEDIUM-ingest"
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$MEDIUM-ingest"' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "== event-to-visible: 1,000 events/s in batches of 10 for 30 s (202 = durable and applied)" | tee -a "$OUT/server.txt"
+python3 bench/load/feedback_paced.py "127.0.0.1:$PORT" 1000 10 30 100000 200000 2>&1 | tee -a "$OUT/server.txt"
 echo "== feedback ingest, batches of 1000 (fsync per batch)" | tee -a "$OUT/server.txt"
 wrk -t1 -c4 -d10s --latency -s bench/load/feedback.lua "http://127.0.0.1:$PORT" 2>&1 | tee -a "$OUT/server.txt"
 echo "server RSS after ingest: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"

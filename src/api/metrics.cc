@@ -77,6 +77,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Arms stopped by a guardrail since the server started")
                           .Register(*registry_)
                           .Add({});
+  event_visible_ = &prometheus::BuildHistogram()
+                        .Name("affinity_event_visible_seconds")
+                        .Help("From a feedback batch's arrival to its events being durable and visible to queries")
+                        .Register(*registry_)
+                        .Add({}, LatencyBuckets());
   freshness_age_ = &prometheus::BuildGauge()
                         .Name("affinity_feature_freshness_age_seconds")
                         .Help("Seconds since the feature group's newest value (batch: its snapshot; stream: the "

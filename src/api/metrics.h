@@ -31,6 +31,9 @@ class Metrics {
   void SetStatus(const StatusReport& r);
   // Per-arm series of every experiment, and the guardrail stops so far.
   void SetExperiments(const std::vector<ExperimentService::ArmStatus>& arms, uint64_t guardrail_stops);
+  // From a feedback batch's arrival to its events being durable and applied
+  // to the live state (what the next query reads).
+  void ObserveEventVisible(double seconds) { event_visible_->Observe(seconds); }
   // Freshness per feature group.
   void SetFreshness(const std::vector<FeatureService::Freshness>& groups);
   // serve --batch-every: runs by outcome, the last one's duration, the next one.
@@ -54,6 +57,7 @@ class Metrics {
   prometheus::Gauge* pending_compaction_;
   std::array<prometheus::Family<prometheus::Gauge>*, 6> arm_series_{};  // viewers … running
   prometheus::Gauge* guardrail_stops_;
+  prometheus::Histogram* event_visible_;
   prometheus::Family<prometheus::Gauge>* freshness_age_;
   prometheus::Family<prometheus::Gauge>* freshness_stale_;
   prometheus::Family<prometheus::Gauge>* batch_runs_;

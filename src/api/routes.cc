@@ -189,6 +189,7 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
 }
 
 HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
+  const auto t0 = std::chrono::steady_clock::now();
   std::vector<RawEvent> events;
   if (RequestError e = ParseFeedbackRequest(req.body, size_t(d_.config->server.max_events_per_batch), &events);
       !e.ok())
@@ -196,6 +197,8 @@ HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
   auto n = d_.ingestor->AddFeedback(events);
   if (!n.ok()) return FromStatus(n.status());
   d_.metrics->AddEvents(*n);
+  // Durable and applied to the live state: the next query sees it.
+  d_.metrics->ObserveEventVisible(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   JsonWriter w;
   w.BeginObject().Key("accepted").Uint(*n).EndObject();
   return {202, w.Release()};

@@ -88,6 +88,8 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_NEAR(double(int64_t(engagement["feature_vector"]["last_engaged_ms"])), double(ts), 1000);  // kept in seconds
   EXPECT_GT(double(engagement["feature_vector"]["decayed_count_24h"]), 0.0);
   EXPECT_EQ(std::string_view(engagement["provenance"]["source"]), "stream");
+  // The arrival-to-visible time of that batch is in the histogram.
+  EXPECT_NE(Get(port(), "/metrics").body.find("affinity_event_visible_seconds_count 1"), std::string::npos);
 }
 
 TEST_F(FeaturesTest, AnUnknownGroupOrEntityIsA404NamingIt) {
