@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "ranking/drift.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity::bench {
@@ -91,6 +92,49 @@ void BM_XgboostPredictFromDMatrix(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_XgboostPredictFromDMatrix)->Arg(1)->Arg(3);
+
+}  // namespace
+}  // namespace affinity::bench
+
+namespace affinity::bench {
+namespace {
+
+// What the rerank stage adds per query for drift: copying the 20 top rows and
+// recording them in the model's drift window (a try-lock; never waits).
+void BM_DriftObserveTop20(benchmark::State& state) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0, 1);
+  std::vector<float> x(2000 * kNumRankInputs), scores(2000);
+  for (auto& v : x) v = u(rng);
+  for (auto& v : scores) v = u(rng);
+  DriftMonitor monitor(DriftReference::Build(x.data(), kNumRankInputs, scores.data(), 2000, {0, 3, 8, 20, 40},
+                                             RankerInputNames()));
+  std::vector<float> rows(20 * kNumRankInputs), top(20);
+  size_t at = 0;
+  for (auto _ : state) {
+    for (size_t i = 0; i < 20; ++i) {
+      std::copy_n(&x[((at + i) % 2000) * kNumRankInputs], kNumRankInputs, &rows[i * kNumRankInputs]);
+      top[i] = scores[(at + i) % 2000];
+    }
+    monitor.Observe(rows.data(), kNumRankInputs, top.data(), 20);
+    at += 20;
+  }
+}
+BENCHMARK(BM_DriftObserveTop20);
+
+// The evaluation behind /admin/drift and /metrics: six signals, 2,000 rows each.
+void BM_DriftEvaluate(benchmark::State& state) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0, 1);
+  std::vector<float> x(4000 * kNumRankInputs), scores(4000);
+  for (auto& v : x) v = n(rng);
+  for (auto& v : scores) v = n(rng);
+  DriftMonitor monitor(DriftReference::Build(x.data(), kNumRankInputs, scores.data(), 2000, {0, 3, 8, 20, 40},
+                                             RankerInputNames()));
+  monitor.Observe(x.data() + 2000 * kNumRankInputs, kNumRankInputs, scores.data() + 2000, 2000);
+  for (auto _ : state) benchmark::DoNotOptimize(monitor.Evaluate(DriftThresholds{}));
+}
+BENCHMARK(BM_DriftEvaluate)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace affinity::bench
