@@ -83,6 +83,9 @@ struct ActionWeights {
 
 struct BatchOptions {
   int threads = 0;                        // 0 = number of cores
+  // Set by `affinity backfill`, not read from the configuration: only events
+  // with from <= ts <= to are scanned (0: no bound).
+  int64_t window_from_ms = 0, window_to_ms = 0;
   double popularity_half_life_hours = 72;  // decay of popularity counts
   int als_factors = 32;
   int als_iterations = 8;

@@ -199,7 +199,8 @@ struct Columns {
 };
 
 // 1. The log up to the watermark, as raw (viewer, column) pairs.
-absl::Status ScanLog(const Store& store, const Columns& c, std::vector<RawPair>* raw_out, Snapshot* snap) {
+absl::Status ScanLog(const Store& store, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
+                     Snapshot* snap) {
   std::vector<RawPair>& raw = *raw_out;
   const auto& count = c.count;
   auto col_of = [&](Ref r) { return c.Col(r); };
@@ -209,6 +210,8 @@ absl::Status ScanLog(const Store& store, const Columns& c, std::vector<RawPair>*
     watermark = e.offset + 1;
     if (e.viewer.kind() != Kind::kUser || e.viewer.id() >= count[0] || e.entity.id() >= count[int(e.entity.kind())])
       return true;  // registered after the scan began
+    if ((o.window_from_ms > 0 && e.ts < o.window_from_ms) || (o.window_to_ms > 0 && e.ts > o.window_to_ms))
+      return true;  // outside a backfill's window
     raw.push_back({e.viewer.id(), col_of(e.entity), e.ts, e.offset, e.weight, e.action});
     watermark_ts = std::max(watermark_ts, e.ts);
     return true;
@@ -446,12 +449,12 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   snap->dim = o.als_factors;
   snap->als_lambda = o.als_lambda;
   snap->als_alpha = o.als_alpha;
-  snap->groups = DeclaredFeatureGroups(o.als_factors);
+  snap->groups = BatchFeatureGroups(o.als_factors);
   const Columns c(registry);
   for (int k = 0; k < kNumKinds; ++k) snap->kinds[k].count = c.count[k];
 
   std::vector<RawPair> raw;
-  AFF_RETURN_IF_ERROR(ScanLog(store, c, &raw, snap.get()));
+  AFF_RETURN_IF_ERROR(ScanLog(store, c, o, &raw, snap.get()));
   if (report) report->events = raw.size();
   stage("scan");
   if (o.session_neighbors > 0) {

@@ -1,5 +1,7 @@
 #include "features/snapshot.h"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -108,16 +110,28 @@ double ManifestDouble(const std::string& json, const std::string& key, double de
 
 }  // namespace
 
+int64_t Snapshot::GroupFreshnessMs(const std::string& group) const {
+  auto it = stamps.find(group);
+  return it != stamps.end() && it->second.freshness_ms > 0 ? it->second.freshness_ms : created_ms;
+}
+
+std::string Snapshot::GroupProvenance(const std::string& group) const {
+  auto it = stamps.find(group);
+  if (it != stamps.end() && !it->second.provenance.empty()) return it->second.provenance;
+  const FeatureGroup* g = FindFeatureGroup(groups, group);
+  return (g ? g->owner : std::string("batch")) + "@" + version + " watermark=" + std::to_string(watermark_offset);
+}
+
 std::vector<std::string> Snapshot::StaleGroups(int64_t now_ms) const {
   std::vector<std::string> out;
   for (const auto& g : groups)
-    if (g.ttl_seconds > 0 && now_ms - created_ms > g.ttl_seconds * 1000) out.push_back(g.name);
+    if (g.ttl_seconds > 0 && now_ms - GroupFreshnessMs(g.name) > g.ttl_seconds * 1000) out.push_back(g.name);
   return out;
 }
 
 bool Snapshot::GroupFresh(const char* group, int64_t now_ms) const {
   const FeatureGroup* g = FindFeatureGroup(groups, group);
-  return g && (g->ttl_seconds <= 0 || now_ms - created_ms <= g->ttl_seconds * 1000);
+  return g && (g->ttl_seconds <= 0 || now_ms - GroupFreshnessMs(g->name) <= g->ttl_seconds * 1000);
 }
 
 std::string CurrentSnapshotVersion(const std::string& data_dir) {
@@ -171,9 +185,11 @@ absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
 // features/: the feature groups' records, through the feature store.
 absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
-  const std::string prov_als = "batch/als@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
-  const std::string prov_pop = "batch/popularity@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
-  const std::string prov_graph = "batch/graph@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset);
+  const std::string prov_als = snap.GroupProvenance(kGroupEntityEmbedding);
+  const std::string prov_pop = snap.GroupProvenance(kGroupPopularity);
+  const std::string prov_graph = snap.GroupProvenance(kGroupGraph);
+  const int64_t ts_als = snap.GroupFreshnessMs(kGroupEntityEmbedding), ts_pop = snap.GroupFreshnessMs(kGroupPopularity),
+                ts_graph = snap.GroupFreshnessMs(kGroupGraph);
   std::vector<FeatureRecord> recs;
   auto flush = [&](const char* group) -> absl::Status {
     auto s = store->Put(group, recs);
@@ -183,7 +199,7 @@ absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
   for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u) {
     if (!snap.viewer_has_emb[u]) continue;
     const float* e = &snap.viewer_emb[size_t(u) * snap.dim];
-    recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+    recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), ts_als, prov_als});
     if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
   }
   AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
@@ -191,19 +207,19 @@ absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
     const KindSnapshot& ks = snap.kinds[k];
     for (uint32_t i = 0; i < ks.count; ++i) {
       if (const float* e = ks.Embedding(i, snap.dim))
-        recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), snap.created_ms, prov_als});
+        recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), ts_als, prov_als});
       if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
     }
     AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
     for (uint32_t i = 0; i < ks.count; ++i) {
       if (ks.popularity[i] > 0)
-        recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, snap.created_ms, prov_pop});
+        recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, ts_pop, prov_pop});
       if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
     }
     AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
     for (uint32_t i = 0; i < ks.count; ++i) {
       if (ks.followers[i] > 0 || ks.following[i] > 0 || ks.engagers[i] > 0)
-        recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, snap.created_ms, prov_graph});
+        recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, ts_graph, prov_graph});
       if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupGraph));
     }
     AFF_RETURN_IF_ERROR(flush(kGroupGraph));
@@ -228,8 +244,8 @@ std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra
   for (const auto& g : snap.groups) {
     m.BeginObject().Key("name").String(g.name).Key("owner").String(g.owner);
     m.Key("components").Int(int64_t(g.components.size())).Key("ttl_seconds").Int(g.ttl_seconds);
-    m.Key("protected").Bool(g.is_protected).Key("freshness_ts").Int(snap.created_ms);
-    m.Key("provenance").String(g.owner + "@" + snap.version + " watermark=" + std::to_string(snap.watermark_offset));
+    m.Key("protected").Bool(g.is_protected).Key("freshness_ts").Int(snap.GroupFreshnessMs(g.name));
+    m.Key("provenance").String(snap.GroupProvenance(g.name));
     m.EndObject();
   }
   m.EndArray();
@@ -283,6 +299,12 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir,
                                                           const std::map<std::string, FeatureGroupSettings>& settings) {
+  AFF_ASSIGN_OR_RETURN(std::shared_ptr<Snapshot> snap, LoadSnapshotForUpdate(dir));
+  AFF_RETURN_IF_ERROR(ApplyFeatureSettings(settings, &snap->groups));
+  return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir) {
   auto snap = std::make_shared<Snapshot>();
   auto manifest = ReadFile(dir + "/manifest.json");
   if (!manifest) return absl::NotFoundError("snapshot: no manifest in " + dir);
@@ -300,7 +322,18 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
   snap->kinds[1].count = uint32_t(ManifestInt(*manifest, "creator"));
   snap->kinds[2].count = uint32_t(ManifestInt(*manifest, "item"));
   snap->groups = BatchFeatureGroups(dim);
-  AFF_RETURN_IF_ERROR(ApplyFeatureSettings(settings, &snap->groups));
+  {  // each group's own freshness and provenance, as the manifest keeps them
+    simdjson::dom::parser parser;
+    simdjson::dom::element doc;
+    simdjson::dom::array groups;
+    if (!parser.parse(*manifest).get(doc) && !doc["feature_groups"].get(groups))
+      for (auto g : groups) {
+        std::string_view name, prov;
+        int64_t ts = 0;
+        if (g["name"].get(name) || g["freshness_ts"].get(ts) || g["provenance"].get(prov)) continue;
+        snap->stamps[std::string(name)] = {ts, std::string(prov)};
+      }
+  }
 
   ArrayReader ar;
   AFF_RETURN_IF_ERROR(ar.Open(dir + "/arrays.bin"));
@@ -369,7 +402,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
     if (!fs::exists(path)) continue;
     AFF_ASSIGN_OR_RETURN(snap->kinds[k].ann, AnnIndex::Load(path, dim));
   }
-  return std::shared_ptr<const Snapshot>(std::move(snap));
+  return snap;
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir) {

@@ -71,6 +71,15 @@ struct Snapshot {
   double als_lambda = 0.05, als_alpha = 4.0;
   std::string manifest_json;
   std::vector<FeatureGroup> groups;
+  // Per group, when its values were computed and by what, when that differs
+  // from the snapshot's own (a group recomputed by `affinity backfill`).
+  struct GroupStamp {
+    int64_t freshness_ms = 0;
+    std::string provenance;
+  };
+  std::map<std::string, GroupStamp> stamps;
+  int64_t GroupFreshnessMs(const std::string& group) const;
+  std::string GroupProvenance(const std::string& group) const;
 
   KindSnapshot& kind(Kind k) { return kinds[int(k)]; }
   const KindSnapshot& kind(Kind k) const { return kinds[int(k)]; }
@@ -88,6 +97,8 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
                                             const std::string& manifest_extra_json, int keep);
 // Loads the version CURRENT names (nullptr when none is published yet).
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir);
+// A loaded snapshot to change and publish again (`affinity backfill`).
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir);
 // `settings` ([features.<group>] of the configuration) override declared TTLs.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
     const std::string& dir, const std::map<std::string, FeatureGroupSettings>& settings = {});

@@ -21,6 +21,13 @@ bool Interactive();
 absl::Status RequireDataDir(const std::string& dir);
 
 // batch_every: "" or a duration ("30s", "1h"): `affinity batch` runs on that schedule.
+struct BackfillArgs {
+  std::string data, group, config_path;
+  int64_t from_ms = 0, to_ms = 0;  // 0: no bound
+  bool force = false;              // publish even when rows change by more than half
+};
+int Backfill(const BackfillArgs& args);
+
 int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path,
           const std::string& batch_every = "");
 int Generate(const std::string& out, GenerateOptions o);

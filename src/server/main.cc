@@ -24,6 +24,15 @@ int main(int argc, char** argv) {
   serve->add_option("--batch-every", batch_every,
                     "run the batch pipeline beside the server on this schedule (e.g. 30s, 15m, 1h), never two at once");
 
+  BackfillArgs bf;
+  auto* backfill = app.add_subcommand("backfill", "recompute one batch feature group from the event log and publish it");
+  backfill->add_option("--data", bf.data, "data dir")->required();
+  backfill->add_option("--group", bf.group, "the feature group (popularity, graph)")->required();
+  backfill->add_option("--from", bf.from_ms, "only events at or after this time (unix ms)")->check(CLI::NonNegativeNumber);
+  backfill->add_option("--to", bf.to_ms, "only events at or before this time (unix ms)")->check(CLI::NonNegativeNumber);
+  backfill->add_option("--config", bf.config_path, "TOML configuration file");
+  backfill->add_flag("--force", bf.force, "publish even when the group's rows change by more than half");
+
   std::string out;
   GenerateOptions go;
   auto* gen = app.add_subcommand("generate", "write a synthetic world in the native format");
@@ -113,6 +122,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  if (*backfill) return Backfill(bf);
   if (*serve) return Serve(data, host, port, config_path, batch_every);
   if (*gen) return Generate(out, go);
   if (*imp) return Import(data, format, path, config_path);

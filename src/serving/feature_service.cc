@@ -23,7 +23,7 @@ std::vector<FeatureGroup> FeatureService::Groups() const {
 }
 
 int64_t FeatureService::GroupFreshnessTs(const FeatureGroup& g, const Snapshot* snap) const {
-  if (g.source == "batch") return snap ? snap->created_ms : 0;
+  if (g.source == "batch") return snap ? snap->GroupFreshnessMs(g.name) : 0;
   if (g.name == kGroupCohort) return 0;  // the catalogue keeps no write time
   return live_->last_event_ts();
 }
@@ -103,9 +103,9 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     } else if (group == kGroupGraph) {
       values = {ks.followers[r.id()], ks.following[r.id()], ks.engagers[r.id()]};
     }
-    freshness = snap->created_ms;
+    freshness = snap->GroupFreshnessMs(group);
     prov.Key("snapshot").String(snap->version).Key("watermark_offset").Uint(snap->watermark_offset);
-    prov.Key("watermark_ts").Int(snap->watermark_ts);
+    prov.Key("watermark_ts").Int(snap->watermark_ts).Key("computed").String(snap->GroupProvenance(group));
   } else if (group == kGroupEngagement) {
     values = {live_->Engagement(r, now), double(live_->FirstEngagedMs(r)), double(live_->LastEngagedMs(r)),
               double(live_->Followers(r))};

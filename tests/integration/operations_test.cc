@@ -141,5 +141,54 @@ TEST_F(OperationsTest, TheOperatorPageShowsLiveFiguresInAHeadlessBrowser) {
   RecordProperty("screenshot_non_background_share", std::to_string(double(differ) / double(n)));
 }
 
+std::string CurrentSnapshot(const std::string& data) {
+  std::ifstream in(data + "/snapshots/CURRENT");
+  std::string v;
+  in >> v;
+  return v;
+}
+
+TEST_F(OperationsTest, BackfillRecomputesOneGroupAndPublishesItWithItsProvenance) {
+  const std::string data = dir_ / "data";
+  const std::string before = CurrentSnapshot(data);
+  auto r = RunAffinity({"backfill", "--data", data, "--group", "popularity"}, 120);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("rows "), std::string::npos) << r.output;  // the check against the served version
+  const std::string after = CurrentSnapshot(data);
+  EXPECT_NE(after, before);
+  // The server swaps it in; the backfilled group says so, the others keep theirs.
+  std::string served;
+  for (int i = 0; i < 30 && served != after; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    served = std::string(std::string_view(Json(Get(port(), "/admin/stats").body)["snapshot"]));
+  }
+  ASSERT_EQ(served, after);
+  const std::string pop = Get(port(), "/admin/features/popularity/i1").body;
+  EXPECT_NE(pop.find("backfill of popularity"), std::string::npos) << pop;
+  EXPECT_NE(pop.find("replacing " + before), std::string::npos) << pop;
+  const std::string graph = Get(port(), "/admin/features/graph/u1").body;
+  EXPECT_NE(graph.find("batch/graph@" + before), std::string::npos) << graph;
+}
+
+TEST_F(OperationsTest, ABadBackfillExitsWithTheReasonAndPublishesNothing) {
+  const std::string data = dir_ / "data";
+  const std::string before = CurrentSnapshot(data);
+  const std::string config = dir_ / "retention.toml";
+  std::ofstream(config) << "[events]\nretention_hours = 1\n";
+  for (const auto& [args, says] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--group", "popularity", "--from", "2000", "--to", "1000"}, "is after --to"},
+           {{"--group", "populartiy"}, "no feature group 'populartiy'"},
+           {{"--group", "engagement"}, "is a stream group"},
+           {{"--group", "popularity", "--from", "1000", "--config", config}, "outside the event log's retention"},
+           {{"--group", "popularity", "--from", "1000", "--to", "2000"}, "no events in the window"}}) {
+    std::vector<std::string> cmd = {"backfill", "--data", data};
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto r = RunAffinity(cmd, 120);
+    EXPECT_EQ(r.exit_code, 1) << says << ": " << r.output;
+    EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+    EXPECT_EQ(CurrentSnapshot(data), before) << says;
+  }
+}
+
 }  // namespace
 }  // namespace affinity

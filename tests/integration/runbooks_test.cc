@@ -135,6 +135,7 @@ TEST_F(RunbooksTest, FeatureBackfillRunsAsWrittenAndPublishesANewVersion) {
   RunRunbook("feature-backfill.md");
   const std::string after{std::string_view(Json(Get(port(), "/admin/features/popularity/i1").body)["provenance"]["snapshot"])};
   EXPECT_NE(after, before) << "the record's provenance still names the old snapshot";
+  EXPECT_NE(Get(port(), "/admin/features/popularity/i1").body.find("backfill of popularity"), std::string::npos);
 }
 
 }  // namespace
