@@ -8,7 +8,7 @@ std::vector<FeatureGroup> DeclaredFeatureGroups(int dim) {
   std::vector<std::string> als;
   for (int i = 0; i < dim; ++i) als.push_back("als_" + std::to_string(i));
   const int64_t day = 86400;
-  std::vector<FeatureGroup> g(7);
+  std::vector<FeatureGroup> g(8);
   g[0] = {kGroupViewerEmbedding, als, "batch/als", 7 * day, false, "user", "batch",
           "implicit-ALS factors of each viewer with history, from the hourly batch"};
   g[1] = {kGroupEntityEmbedding, als, "batch/als", 7 * day, false, "entity", "batch",
@@ -17,13 +17,23 @@ std::vector<FeatureGroup> DeclaredFeatureGroups(int dim) {
           "engagement decayed with batch.popularity_half_life_hours, and its percentile within the kind"};
   g[3] = {kGroupGraph, {"followers", "following", "engagers"}, "batch/graph", 7 * day, false, "entity", "batch",
           "follow-graph degrees and distinct engagers at the batch watermark"};
-  g[4] = {kGroupEngagement, {"decayed_count_24h", "first_engaged_ms", "last_engaged_ms", "followers"}, "stream/live",
-          0, false, "entity", "stream",
-          "engagement of each entity decayed with a 24 h half-life, its first and last engagement and live "
-          "followers, updated by every accepted event"};
-  g[5] = {kGroupViewerActivity, {"events", "last_event_ms", "follows", "engaged_entities", "hidden"}, "stream/live",
-          0, false, "user", "stream", "each viewer's activity so far, updated by every accepted event"};
-  g[6] = {kGroupCohort, {"cohort"}, "catalog", 0, true, "entity", "stream",
+  g[4] = {kGroupEngagement,
+          {"decayed_count_24h", "count_1h", "count_1d", "count_7d", "first_engaged_ms", "last_engaged_ms", "followers"},
+          "stream/live", 0, false, "entity", "stream",
+          "positive engagement weight of each entity decayed at 1 h, 1 day and 7 day half-lives (and the serving "
+          "path's 24 h counter), its first and last engagement and live followers; updated by every accepted event",
+          2};
+  g[5] = {kGroupViewerActivity,
+          {"events", "last_event_ms", "follows", "engaged_entities", "hidden", "engaged_1h", "engaged_1d", "engaged_7d"},
+          "stream/live", 0, false, "user", "stream",
+          "each viewer's activity so far and its positive engagement weight decayed at 1 h, 1 day and 7 days; "
+          "updated by every accepted event",
+          2};
+  g[6] = {kGroupCreatorActivity, {"count_1h", "count_1d", "count_7d", "velocity", "last_engaged_ms"}, "stream/live", 0,
+          false, "creator", "stream",
+          "engagement with a creator and its items decayed at 1 h, 1 day and 7 days, and its velocity: the last "
+          "hour's rate over the last day's (1 = steady, above 1 = rising); updated by every accepted event"};
+  g[7] = {kGroupCohort, {"cohort"}, "catalog", 0, true, "entity", "stream",
           "the cohort label of POST /affinity/entities: measures exposure fairness per cohort, never ranks"};
   return g;
 }

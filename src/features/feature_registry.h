@@ -55,6 +55,7 @@ inline constexpr const char* kGroupPopularity = "popularity";
 inline constexpr const char* kGroupGraph = "graph";
 inline constexpr const char* kGroupEngagement = "engagement";         // stream
 inline constexpr const char* kGroupViewerActivity = "viewer_activity";  // stream
+inline constexpr const char* kGroupCreatorActivity = "creator_activity";  // stream
 inline constexpr const char* kGroupCohort = "cohort";                 // protected
 
 }  // namespace affinity

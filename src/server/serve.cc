@@ -84,6 +84,7 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   if (auto st = Ingestor::LoadRegistry(*s->store, &s->registry); !st.ok()) return st;
   progress->stage.store("replaying the event log");
   s->live = std::make_unique<LiveState>(config.actions);
+  s->live->SetCreatorOf([registry = &s->registry](Ref r) { return r.kind() == Kind::kItem ? registry->CreatorOf(r) : Ref(); });
   std::atomic<bool> done{false};
   std::thread counter([&] {  // progress for /readyz while the replay runs
     while (!done.load()) {

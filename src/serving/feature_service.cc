@@ -107,16 +107,27 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     prov.Key("snapshot").String(snap->version).Key("watermark_offset").Uint(snap->watermark_offset);
     prov.Key("watermark_ts").Int(snap->watermark_ts).Key("computed").String(snap->GroupProvenance(group));
   } else if (group == kGroupEngagement) {
-    values = {live_->Engagement(r, now), double(live_->FirstEngagedMs(r)), double(live_->LastEngagedMs(r)),
-              double(live_->Followers(r))};
+    const auto c = live_->EntityCounts(r, now);
+    values = {live_->Engagement(r, now),          c[0], c[1], c[2], double(live_->FirstEngagedMs(r)),
+              double(live_->LastEngagedMs(r)), double(live_->Followers(r))};
     freshness = live_->LastEngagedMs(r);
     prov.Key("events_applied").Uint(live_->events_applied());
   } else if (group == kGroupViewerActivity) {
     if (r.kind() != Kind::kUser) return none("only users are viewers");
     auto v = live_->Viewer(r);
+    const auto c = live_->ViewerCounts(r, now);
     values = {double(v->events), double(v->last_ts), double(v->follows.size()), double(v->engaged.size()),
-              double(v->hidden.size())};
+              double(v->hidden.size()), c[0], c[1], c[2]};
     freshness = v->last_ts;
+    prov.Key("events_applied").Uint(live_->events_applied());
+  } else if (group == kGroupCreatorActivity) {
+    if (r.kind() != Kind::kCreator) return none("it is not a creator");
+    const auto c = live_->CreatorCounts(r, now);
+    // The last hour's rate against the last day's: a 1 h half-life count
+    // holds about 1/ln2 hours of events, a 1 d one 24/ln2.
+    const double velocity = c[1] > 0 ? 24.0 * c[0] / c[1] : 0;
+    values = {c[0], c[1], c[2], velocity, double(live_->CreatorLastEngagedMs(r))};
+    freshness = live_->CreatorLastEngagedMs(r);
     prov.Key("events_applied").Uint(live_->events_applied());
   } else if (group == kGroupCohort) {
     auto info = registry_->Get(r);

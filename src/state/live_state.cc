@@ -36,6 +36,49 @@ bool ViewerState::Follows(Ref r) const { return std::binary_search(follows.begin
 bool ViewerState::Hid(Ref r) const { return std::binary_search(hidden.begin(), hidden.end(), r); }
 bool ViewerState::Engaged(Ref r) const { return std::binary_search(engaged.begin(), engaged.end(), r); }
 
+void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
+  const uint32_t now_secs = uint32_t(std::max<int64_t>(0, ts_ms / 1000));
+  for (int h = 0; h < kHalfLives; ++h) {
+    auto& slot = slots_[h][int(r.kind())].Ensure(r.id());
+    float v;
+    uint32_t secs;
+    Unpack(slot.load(std::memory_order_relaxed), &v, &secs);
+    double decayed;
+    if (now_secs >= secs) {
+      decayed = v * std::exp2(-(double(now_secs - secs) * 1000.0) / double(kHalfLifeMs[h])) + weight;
+      secs = now_secs;
+    } else {  // out of order: decayed to the counter's time instead
+      decayed = v + weight * std::exp2(-(double(secs - now_secs) * 1000.0) / double(kHalfLifeMs[h]));
+    }
+    slot.store(Pack(float(decayed), secs), std::memory_order_relaxed);
+  }
+}
+
+std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int64_t now_ms) const {
+  std::array<double, kHalfLives> out{};
+  if (!r.valid()) return out;
+  for (int h = 0; h < kHalfLives; ++h) {
+    auto* slot = slots_[h][int(r.kind())].Find(r.id());
+    if (!slot) continue;
+    float v;
+    uint32_t secs;
+    Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
+    const double age_ms = std::max(0.0, double(now_ms) - double(secs) * 1000.0);
+    out[h] = v * std::exp2(-age_ms / double(kHalfLifeMs[h]));
+  }
+  return out;
+}
+
+int64_t DecayedCounters::LastMs(Ref r) const {
+  if (!r.valid()) return 0;
+  auto* slot = slots_[0][int(r.kind())].Find(r.id());
+  if (!slot) return 0;
+  float v;
+  uint32_t secs;
+  Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
+  return int64_t(secs) * 1000;
+}
+
 LiveState::LiveState(const ActionWeights& weights, int64_t half_life_ms)
     : weights_(weights), half_life_ms_(half_life_ms) {}
 
@@ -130,6 +173,10 @@ void LiveState::ApplyToEntity(const Event& e) {
       decayed = v + e.weight * std::exp2(-(double(secs - now_secs) * 1000.0) / double(half_life_ms_));
     }
     slot.store(Pack(float(decayed), secs), std::memory_order_relaxed);
+    entity_counts_.Add(e.entity, e.weight, e.ts);
+    viewer_counts_.Add(e.viewer, e.weight, e.ts);
+    const Ref creator = e.entity.kind() == Kind::kCreator ? e.entity : creator_of_ ? creator_of_(e.entity) : Ref();
+    if (creator.valid()) creator_counts_.Add(creator, e.weight, e.ts);
     uint64_t pos = ring_pos_[k].load(std::memory_order_relaxed);
     ring_[k][pos % kRing].store(e.entity.bits, std::memory_order_relaxed);
     ring_pos_[k].store(pos + 1, std::memory_order_release);

@@ -9,6 +9,7 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -44,6 +45,23 @@ struct ViewerState {
   bool Engaged(Ref r) const;
 };
 
+// Decayed counts of positive engagement weight at three half-lives (1 h, 1 day,
+// 7 days) per (kind, id): the streaming feature groups. One packed atomic
+// (float count, uint32 seconds of its last update) per half-life and id, so
+// readers never block; writers are serialised by their owner.
+class DecayedCounters {
+ public:
+  static constexpr int kHalfLives = 3;
+  static constexpr int64_t kHalfLifeMs[kHalfLives] = {3600LL * 1000, 86400LL * 1000, 7 * 86400LL * 1000};
+  void Add(Ref r, double weight, int64_t ts_ms);
+  // The counts as of now_ms, in kHalfLifeMs order.
+  std::array<double, kHalfLives> Get(Ref r, int64_t now_ms) const;
+  int64_t LastMs(Ref r) const;  // the newest update (ms, second resolution; 0: none)
+
+ private:
+  std::array<std::array<ChunkedArray<std::atomic<uint64_t>>, kNumKinds>, kHalfLives> slots_;
+};
+
 class LiveState {
  public:
   // half_life_ms: decay of per-entity engagement counters.
@@ -63,6 +81,21 @@ class LiveState {
   // When an entity was first and last engaged positively (ms; 0 when never).
   int64_t FirstEngagedMs(Ref r) const;
   int64_t LastEngagedMs(Ref r) const;
+  // Streaming groups: decayed engagement at 1 h / 1 d / 7 d half-lives of an
+  // entity, of a viewer (what it engaged with) and of a creator (its items and
+  // itself); creators need SetCreatorOf before Load.
+  std::array<double, DecayedCounters::kHalfLives> EntityCounts(Ref r, int64_t now_ms) const {
+    return entity_counts_.Get(r, now_ms);
+  }
+  std::array<double, DecayedCounters::kHalfLives> ViewerCounts(Ref viewer, int64_t now_ms) const {
+    return viewer_counts_.Get(viewer, now_ms);
+  }
+  std::array<double, DecayedCounters::kHalfLives> CreatorCounts(Ref creator, int64_t now_ms) const {
+    return creator_counts_.Get(creator, now_ms);
+  }
+  int64_t CreatorLastEngagedMs(Ref creator) const { return creator_counts_.LastMs(creator); }
+  // Maps an item to its creator (a creator to itself) for the creator counts.
+  void SetCreatorOf(std::function<Ref(Ref)> creator_of) { creator_of_ = std::move(creator_of); }
   // Most recently engaged distinct entities of a kind, newest first.
   std::vector<Ref> Recent(Kind k, size_t n) const;
 
@@ -84,6 +117,8 @@ class LiveState {
   std::array<ChunkedArray<std::atomic<uint32_t>>, kNumKinds> first_seen_;  // seconds
   std::array<std::array<std::atomic<uint32_t>, kRing>, kNumKinds> ring_{};
   std::array<std::atomic<uint64_t>, kNumKinds> ring_pos_{};
+  DecayedCounters entity_counts_, viewer_counts_, creator_counts_;
+  std::function<Ref(Ref)> creator_of_;
   std::atomic<uint64_t> events_applied_{0};
   std::atomic<int64_t> last_event_ts_{0};
   std::mutex apply_mu_;

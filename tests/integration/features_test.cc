@@ -40,7 +40,7 @@ TEST_F(FeaturesTest, EveryGroupIsListedWithItsGovernanceAndFreshness) {
     }
   }
   for (const char* g : {"viewer_embedding", "entity_embedding", "popularity", "graph", "engagement", "viewer_activity",
-                        "cohort"})
+                        "creator_activity", "cohort"})
     EXPECT_TRUE(names.count(g)) << g;
   EXPECT_EQ(sources, (std::set<std::string>{"batch", "stream"}));
   const std::string metrics = Get(port(), "/metrics").body;
@@ -84,10 +84,22 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_EQ(int64_t(a["feature_vector"]["events"]), events + 1);
   EXPECT_EQ(int64_t(a["feature_vector"]["last_event_ms"]), ts);
   EXPECT_EQ(int64_t(a["freshness_ts"]), ts);
+  EXPECT_GT(double(a["feature_vector"]["engaged_1h"]), 0.0);  // (before the parser is reused)
   auto engagement = Json(Get(port(), "/admin/features/engagement/i7").body);
   EXPECT_NEAR(double(int64_t(engagement["feature_vector"]["last_engaged_ms"])), double(ts), 1000);  // kept in seconds
   EXPECT_GT(double(engagement["feature_vector"]["decayed_count_24h"]), 0.0);
   EXPECT_EQ(std::string_view(engagement["provenance"]["source"]), "stream");
+  EXPECT_GT(double(engagement["feature_vector"]["count_1h"]), 0.0);
+  // The item's creator: its engagement at three half-lives, and its velocity.
+  const std::string creator{std::string_view(Json(Get(port(), "/affinity/entities/i7").body)["creator_id"])};
+  auto c = Get(port(), "/admin/features/creator_activity/" + creator);
+  ASSERT_EQ(c.status, 200) << c.body;
+  auto cj = Json(c.body);
+  EXPECT_GT(double(cj["feature_vector"]["count_1h"]), 0.0) << c.body;
+  EXPECT_GE(double(cj["feature_vector"]["count_7d"]), double(cj["feature_vector"]["count_1d"])) << c.body;
+  EXPECT_GT(double(cj["feature_vector"]["velocity"]), 0.0) << c.body;
+  EXPECT_NEAR(double(int64_t(cj["freshness_ts"])), double(ts), 1000);
+  EXPECT_EQ(Get(port(), "/admin/features/creator_activity/u5").status, 404);  // not a creator
   // The arrival-to-visible time of that batch is in the histogram.
   EXPECT_NE(Get(port(), "/metrics").body.find("affinity_event_visible_seconds_count 1"), std::string::npos);
 }

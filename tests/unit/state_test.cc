@@ -248,5 +248,45 @@ TEST(RegistryTest, DeletedAndExpiredEntitiesAreNotRecommendableAndAnUpsertRestor
   EXPECT_FALSE(w.ingestor->UpsertEntities({item}).ok()) << "expires_at in seconds or earlier than 1990";
 }
 
+TEST(DecayedCountersTest, EachHalfLifeHalvesItsCountOverThatSpan) {
+  DecayedCounters c;
+  const Ref r(Kind::kItem, 3);
+  const int64_t t0 = 1'700'000'000'000;
+  c.Add(r, 1.0, t0);
+  auto now = c.Get(r, t0);
+  for (double v : now) EXPECT_NEAR(v, 1.0, 1e-6);
+  auto hour = c.Get(r, t0 + 3600'000);
+  EXPECT_NEAR(hour[0], 0.5, 1e-6);                    // 1 h half-life
+  EXPECT_NEAR(hour[1], std::exp2(-1.0 / 24), 1e-6);   // 1 day
+  EXPECT_NEAR(hour[2], std::exp2(-1.0 / 168), 1e-6);  // 7 days
+  c.Add(r, 2.0, t0 + 3600'000);                        // decayed, then added
+  EXPECT_NEAR(c.Get(r, t0 + 3600'000)[0], 2.5, 1e-6);
+  c.Add(r, 1.0, t0);                                   // late: decayed to the counter's time
+  EXPECT_NEAR(c.Get(r, t0 + 3600'000)[0], 3.0, 1e-6);
+  EXPECT_EQ(c.LastMs(r), t0 + 3600'000);
+  EXPECT_EQ(c.Get(Ref(Kind::kItem, 4), t0)[0], 0.0);  // never engaged
+}
+
+TEST(LiveStateTest, CreatorCountsSumTheCreatorsItemsAndItself) {
+  LiveState live(ActionWeights{});
+  live.SetCreatorOf([](Ref r) { return r.kind() == Kind::kItem ? Ref(Kind::kCreator, r.id() % 2) : Ref(); });
+  auto ev = [](Ref entity, int64_t ts) {
+    Event e;
+    e.viewer = Ref(Kind::kUser, 0);
+    e.entity = entity;
+    e.action = Action::kClick;
+    e.weight = 1;
+    e.ts = ts;
+    return e;
+  };
+  const int64_t t = 1'700'000'000'000;
+  live.Apply({ev(Ref(Kind::kItem, 2), t), ev(Ref(Kind::kItem, 4), t), ev(Ref(Kind::kItem, 3), t),
+              ev(Ref(Kind::kCreator, 0), t)});
+  EXPECT_NEAR(live.CreatorCounts(Ref(Kind::kCreator, 0), t)[0], 3.0, 1e-6);  // items 2 and 4, and itself
+  EXPECT_NEAR(live.CreatorCounts(Ref(Kind::kCreator, 1), t)[0], 1.0, 1e-6);
+  EXPECT_NEAR(live.ViewerCounts(Ref(Kind::kUser, 0), t)[2], 4.0, 1e-6);
+  EXPECT_NEAR(live.EntityCounts(Ref(Kind::kItem, 2), t)[1], 1.0, 1e-6);
+}
+
 }  // namespace
 }  // namespace affinity
