@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ranking/drift.h"
+#include "state/live_state.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity::bench {
@@ -135,6 +136,28 @@ void BM_DriftEvaluate(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(monitor.Evaluate(DriftThresholds{}));
 }
 BENCHMARK(BM_DriftEvaluate)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+}  // namespace affinity::bench
+
+namespace affinity::bench {
+namespace {
+
+// What the streaming groups add to applying one accepted event: the entity's,
+// the viewer's and the creator's counters at three half-lives each.
+void BM_StreamCountersPerEvent(benchmark::State& state) {
+  DecayedCounters entity, viewer, creator;
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint32_t> item(0, 199999), user(0, 99999), maker(0, 4999);
+  int64_t ts = 1'700'000'000'000;
+  for (auto _ : state) {
+    ts += 3;
+    entity.Add(Ref(Kind::kItem, item(rng)), 1.0, ts);
+    viewer.Add(Ref(Kind::kUser, user(rng)), 1.0, ts);
+    creator.Add(Ref(Kind::kCreator, maker(rng)), 1.0, ts);
+  }
+}
+BENCHMARK(BM_StreamCountersPerEvent);
 
 }  // namespace
 }  // namespace affinity::bench
