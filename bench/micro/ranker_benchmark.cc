@@ -100,16 +100,32 @@ BENCHMARK(BM_XgboostPredictFromDMatrix)->Arg(1)->Arg(3);
 namespace affinity::bench {
 namespace {
 
+// `rows` random rows of ranker inputs and their scores, and a monitor whose
+// reference is the first 2,000 of them.
+struct DriftRows {
+  std::vector<float> x, scores;
+  std::unique_ptr<DriftMonitor> monitor;
+};
+DriftRows MakeDriftRows(size_t rows) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0, 1);
+  DriftRows d;
+  d.x.resize(rows * kNumRankInputs);
+  d.scores.resize(rows);
+  for (auto& v : d.x) v = n(rng);
+  for (auto& v : d.scores) v = n(rng);
+  d.monitor = std::make_unique<DriftMonitor>(DriftReference::Build(d.x.data(), kNumRankInputs, d.scores.data(), 2000,
+                                                                   {0, 3, 8, 20, 40}, RankerInputNames()));
+  return d;
+}
+
 // What the rerank stage adds per query for drift: copying the 20 top rows and
 // recording them in the model's drift window (a try-lock; never waits).
 void BM_DriftObserveTop20(benchmark::State& state) {
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> u(0, 1);
-  std::vector<float> x(2000 * kNumRankInputs), scores(2000);
-  for (auto& v : x) v = u(rng);
-  for (auto& v : scores) v = u(rng);
-  DriftMonitor monitor(DriftReference::Build(x.data(), kNumRankInputs, scores.data(), 2000, {0, 3, 8, 20, 40},
-                                             RankerInputNames()));
+  DriftRows d = MakeDriftRows(2000);
+  const std::vector<float>& x = d.x;
+  const std::vector<float>& scores = d.scores;
+  DriftMonitor& monitor = *d.monitor;
   std::vector<float> rows(20 * kNumRankInputs), top(20);
   size_t at = 0;
   for (auto _ : state) {
@@ -125,15 +141,9 @@ BENCHMARK(BM_DriftObserveTop20);
 
 // The evaluation behind /admin/drift and /metrics: six signals, 2,000 rows each.
 void BM_DriftEvaluate(benchmark::State& state) {
-  std::mt19937 rng(3);
-  std::normal_distribution<float> n(0, 1);
-  std::vector<float> x(4000 * kNumRankInputs), scores(4000);
-  for (auto& v : x) v = n(rng);
-  for (auto& v : scores) v = n(rng);
-  DriftMonitor monitor(DriftReference::Build(x.data(), kNumRankInputs, scores.data(), 2000, {0, 3, 8, 20, 40},
-                                             RankerInputNames()));
-  monitor.Observe(x.data() + 2000 * kNumRankInputs, kNumRankInputs, scores.data() + 2000, 2000);
-  for (auto _ : state) benchmark::DoNotOptimize(monitor.Evaluate(DriftThresholds{}));
+  DriftRows d = MakeDriftRows(4000);
+  d.monitor->Observe(d.x.data() + 2000 * kNumRankInputs, kNumRankInputs, d.scores.data() + 2000, 2000);
+  for (auto _ : state) benchmark::DoNotOptimize(d.monitor->Evaluate(DriftThresholds{}));
 }
 BENCHMARK(BM_DriftEvaluate)->Unit(benchmark::kMicrosecond);
 

@@ -8,13 +8,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <thread>
 
 #include "integration/server_fixture.h"
 #include "models/model_registry.h"
-#include "ranking/learned_ranker.h"
+#include "testing/tiny_model.h"
 
 namespace affinity {
 namespace {
@@ -67,24 +66,11 @@ class RunbooksTest : public ServerTest {
     }
   }
 
-  // A small model trained on random rows, saved in `dir` (the registry imports it).
+  // A small model saved in `dir` (the registry imports it).
   static void SaveTinyModel(int seed, const std::string& dir) {
-    std::mt19937 rng{unsigned(seed)};
-    std::uniform_real_distribution<float> u(0, 1);
-    std::vector<float> x, y;
-    std::vector<unsigned> groups;
-    for (int g = 0; g < 30; ++g) {
-      for (int r = 0; r < 10; ++r) {
-        for (int j = 0; j < kNumRankInputs; ++j) x.push_back(u(rng));
-        y.push_back(x[x.size() - kNumRankInputs + kInBlendScore] > 0.7f ? 1.f : 0.f);
-      }
-      groups.push_back(10);
-    }
-    LearnedRankerOptions o;
-    o.rounds = 5;
-    auto model = LearnedRanker::Train(x, y, groups, o);
-    ASSERT_TRUE(model.ok()) << model.status();
-    ASSERT_TRUE((*model)->Save(dir).ok());
+    auto model = testing::TinyModel(seed);
+    ASSERT_NE(model, nullptr);
+    ASSERT_TRUE(model->Save(dir).ok());
   }
 };
 

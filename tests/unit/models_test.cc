@@ -9,27 +9,13 @@
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/temp_dir.h"
+#include "testing/tiny_model.h"
 #include "testing/world.h"
 
 namespace affinity {
 namespace {
 
-std::unique_ptr<LearnedRanker> TinyModel(int seed) {
-  std::mt19937 rng{unsigned(seed)};
-  std::uniform_real_distribution<float> u(0, 1);
-  std::vector<float> x, y;
-  std::vector<unsigned> groups;
-  for (int g = 0; g < 30; ++g) {
-    for (int r = 0; r < 10; ++r) {
-      for (int j = 0; j < kNumRankInputs; ++j) x.push_back(u(rng));
-      y.push_back(x[x.size() - kNumRankInputs + 3] > 0.7f ? 1.f : 0.f);
-    }
-    groups.push_back(10);
-  }
-  LearnedRankerOptions o;
-  o.rounds = 5;
-  return std::move(*LearnedRanker::Train(x, y, groups, o));
-}
+using testing::TinyModel;
 
 ModelVersion Meta(double ndcg, double blend, double current = -1) {
   ModelVersion v;
