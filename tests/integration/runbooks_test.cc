@@ -98,7 +98,12 @@ TEST_F(RunbooksTest, ModelRollbackRollsBackTheCanaryAndThenThePromotedModel) {
   EXPECT_NE(st.Find("m000003")->rollout.note.find("rolled back by hand"), std::string::npos)
       << st.Find("m000003")->rollout.note;
   EXPECT_EQ(st.current, "m000001");
-  EXPECT_NE(Get(port(), "/admin/models").body.find("\"loaded\":\"m000001\""), std::string::npos);
+  bool swapped = false;
+  for (int i = 0; i < 50 && !swapped; ++i) {
+    swapped = Get(port(), "/admin/models").body.find("\"loaded\":\"m000001\"") != std::string::npos;
+    if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_TRUE(swapped) << Get(port(), "/admin/models").body;
 }
 
 TEST_F(RunbooksTest, BiasInvestigationRunsAsWritten) { RunRunbook("bias-investigation.md"); }
@@ -107,7 +112,7 @@ TEST_F(RunbooksTest, FreshnessIncidentRunsAsWrittenAndRefreshesTheSnapshot) {
   const std::string before{std::string_view(Json(Get(port(), "/admin/stats").body)["snapshot"])};
   RunRunbook("freshness-incident.md");
   std::string after = before;
-  for (int i = 0; i < 30 && after == before; ++i) {
+  for (int i = 0; i < 150 && after == before; ++i) {  // up to 30 s: slow builds batch slowly
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     after = std::string(std::string_view(Json(Get(port(), "/admin/stats").body)["snapshot"]));
   }
