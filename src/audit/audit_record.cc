@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstring>
+
 #include <cmath>
 
 #include "base/json_writer.h"
@@ -104,6 +106,8 @@ struct DecodedRecord {
   std::vector<bool> forced;  // per experiment: its arm was forced by an admin's override
 };
 
+constexpr const char* kStalePrefix = "stale:";
+
 absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   Decoder d(stored);
   DecodedRecord r;
@@ -171,7 +175,12 @@ std::string ExpandBinary(const DecodedRecord& r) {
   resp.degraded = r.flags & kDegraded;
   resp.ranker_fallback = r.flags & kRankerFallback;
   resp.attribution_method = std::string(r.method);
-  for (auto s : r.skipped) resp.skipped.emplace_back(s);
+  for (auto s : r.skipped) {
+    if (s.rfind(kStalePrefix, 0) == 0)
+      resp.stale_features.emplace_back(s.substr(std::strlen(kStalePrefix)));
+    else
+      resp.skipped.emplace_back(s);
+  }
   for (size_t i = 0; i < r.experiments.size(); ++i)
     resp.experiments.push_back({std::string(r.experiments[i].first), std::string(r.experiments[i].second), r.forced[i]});
   bool inputs_logged = false;
@@ -225,8 +234,11 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   e.U8(uint8_t((resp.cold_start ? kColdStart : 0) | (resp.degraded ? kDegraded : 0) |
                (resp.ranker_fallback ? kRankerFallback : 0)));
   e.Str(resp.attribution_method);
-  e.Varint(resp.skipped.size());
+  // Stale feature groups travel in the skipped list, marked "stale:" (records
+  // written before them have none).
+  e.Varint(resp.skipped.size() + resp.stale_features.size());
   for (const auto& s : resp.skipped) e.Str(s);
+  for (const auto& s : resp.stale_features) e.Str(std::string(kStalePrefix) + s);
   e.Varint(resp.results.size());
   for (const QueryResult& r : resp.results) {
     const bool learned = LearnedExplanation(r);

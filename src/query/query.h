@@ -78,6 +78,9 @@ struct QueryResponse {
   bool ranker_fallback = false;          // the learned ranker failed or ran out of time: blend used
   std::string attribution_method;        // of the learned ranker's explanations ("treeshap", "saabas")
   std::vector<std::string> skipped;
+  // Feature groups past their TTL at this response's snapshot: their values
+  // were masked (the sources and inputs that need them went without).
+  std::vector<std::string> stale_features;
   std::vector<ExperimentArmRef> experiments;  // experiments the viewer is in, in creation order
   std::array<size_t, kNumSources> candidates_per_source{};
   std::array<int64_t, kNumStages> stage_micros{};

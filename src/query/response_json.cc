@@ -84,6 +84,11 @@ void WriteResponseJson(const QueryResponse& resp, ExplainMode explain, ResponseF
     for (const auto& s : resp.skipped) w.String(s);
     w.EndArray();
   }
+  if (!resp.stale_features.empty()) {
+    w.Key("stale_features").BeginArray();
+    for (const auto& s : resp.stale_features) w.String(s);
+    w.EndArray();
+  }
   w.Key("results").BeginArray();
   for (const QueryResult& r : resp.results) {
     w.BeginObject();

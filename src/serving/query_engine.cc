@@ -74,6 +74,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   resp.snapshot = snap ? snap->version : "";
   resp.model_version = blend.version() + "/" + (snap ? snap->version : std::string("none"));
   resp.experiments = variant.experiments;
+  if (snap) resp.stale_features = snap->StaleGroups(clock_->NowMillis());
 
   auto viewer = ResolveViewer(req, options, *registry_, *live_, snap, clock_->NowMillis());
   if (!viewer.ok()) return viewer.status();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "integration/server_fixture.h"
 
@@ -102,6 +103,28 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_EQ(Get(port(), "/admin/features/creator_activity/u5").status, 404);  // not a creator
   // The arrival-to-visible time of that batch is in the histogram.
   EXPECT_NE(Get(port(), "/metrics").body.find("affinity_event_visible_seconds_count 1"), std::string::npos);
+}
+
+TEST_F(FeaturesTest, AGroupPastItsTtlIsMaskedAndResponsesAndAuditRecordsNameIt) {
+  const std::string config = dir_ / "ttl.toml";
+  std::ofstream(config) << "[features.popularity]\nttl_seconds = 1\n";
+  server_.reset();
+  server_ = std::make_unique<ServerProcess>(dir_ / "data", std::vector<std::string>{"--config", config});
+  ASSERT_TRUE(server_->running()) << server_->log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // the suite's snapshot is older than 1 s
+  auto r = Post(port(), "/affinity/query", R"({"viewer_id":"u1","k":5})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto j = Json(r.body);
+  std::vector<std::string> stale;
+  for (auto g : j["stale_features"].get_array()) stale.emplace_back(std::string_view(g));
+  EXPECT_EQ(stale, std::vector<std::string>{"popularity"}) << r.body;
+  const std::string request_id{std::string_view(j["request_id"])};
+  const std::string audit = Get(port(), "/admin/audit/" + request_id).body;
+  EXPECT_NE(audit.find("\"stale_features\":[\"popularity\"]"), std::string::npos) << audit;
+  EXPECT_EQ(audit.find("stale:"), std::string::npos) << audit;  // not among the skipped sources
+  EXPECT_NE(Get(port(), "/metrics").body.find("affinity_feature_freshness_stale{group=\"popularity\"} 1"),
+            std::string::npos);
+  EXPECT_NE(Get(port(), "/admin/stats").body.find("\"stale_feature_groups\":[\"popularity\"]"), std::string::npos);
 }
 
 TEST_F(FeaturesTest, AnUnknownGroupOrEntityIsA404NamingIt) {
