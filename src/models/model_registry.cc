@@ -221,86 +221,90 @@ absl::StatusOr<std::string> ModelRegistry::Import(const std::string& model_dir) 
   return Register(*model, meta);
 }
 
-absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force) {
+absl::Status ModelRegistry::Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change) {
   DirLock lock(dir_);
   if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
   AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  const ModelVersion* cand = nullptr;
-  const ModelVersion* cur = nullptr;
-  for (const auto& v : st.versions) {
-    if (v.version == version) cand = &v;
-    if (v.version == st.current) cur = &v;
-  }
-  if (!cand) return absl::NotFoundError("no model version " + version);
-  if (st.current == version) return absl::OkStatus();
-  if (!force) {
-    std::string why = GateRefusal(*cand, cur, tolerance);
-    if (!why.empty())
-      return absl::FailedPreconditionError("promotion refused: " + why + " (ranker.gate_tolerance; --force overrides)");
-  }
-  if (!st.current.empty()) st.history.push_back(st.current);
-  st.current = version;
-  if (st.canary == version) {  // promoted by hand while in canary: the canary ends here
-    ModelVersion* v = st.Find(version);
-    v->rollout.state = "promoted";
-    v->rollout.note = "promoted by hand (affinity model promote) before its canary decided";
-    v->rollout.decided_ms = NowMs();
-    st.canary.clear();
-  }
-  return Write(st);
+  AFF_ASSIGN_OR_RETURN(bool changed, change(st));
+  return changed ? Write(st) : absl::OkStatus();
+}
+
+absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force) {
+  return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
+    const ModelVersion* cand = nullptr;
+    const ModelVersion* cur = nullptr;
+    for (const auto& v : st.versions) {
+      if (v.version == version) cand = &v;
+      if (v.version == st.current) cur = &v;
+    }
+    if (!cand) return absl::NotFoundError("no model version " + version);
+    if (st.current == version) return false;
+    if (!force) {
+      std::string why = GateRefusal(*cand, cur, tolerance);
+      if (!why.empty())
+        return absl::FailedPreconditionError("promotion refused: " + why + " (ranker.gate_tolerance; --force overrides)");
+    }
+    if (!st.current.empty()) st.history.push_back(st.current);
+    st.current = version;
+    if (st.canary == version) {  // promoted by hand while in canary: the canary ends here
+      ModelVersion* v = st.Find(version);
+      v->rollout.state = "promoted";
+      v->rollout.note = "promoted by hand (affinity model promote) before its canary decided";
+      v->rollout.decided_ms = NowMs();
+      st.canary.clear();
+    }
+    return true;
+  });
 }
 
 absl::Status ModelRegistry::StartCanary(const std::string& version, const CanaryPlan& plan) {
-  DirLock lock(dir_);
-  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  ModelVersion* v = st.Find(version);
-  if (!v) return absl::NotFoundError("no model version " + version);
-  const int64_t now = NowMs();
-  if (ModelVersion* old = st.Find(st.canary); old && old != v) {
-    old->rollout.state = "superseded";
-    old->rollout.note = "superseded by " + version + " before its canary decided";
-    old->rollout.decided_ms = now;
-  }
-  v->rollout = {};
-  v->rollout.state = "canary-pending";
-  v->rollout.note = "waiting for a server to start its canary";
-  v->rollout.share = plan.share;
-  v->rollout.min_viewers = plan.min_viewers;
-  v->rollout.max_increase = plan.max_increase;
-  v->rollout.max_latency_increase = plan.max_latency_increase;
-  v->rollout.started_ms = now;
-  st.canary = version;
-  return Write(st);
+  return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
+    ModelVersion* v = st.Find(version);
+    if (!v) return absl::NotFoundError("no model version " + version);
+    const int64_t now = NowMs();
+    if (ModelVersion* old = st.Find(st.canary); old && old != v) {
+      old->rollout.state = "superseded";
+      old->rollout.note = "superseded by " + version + " before its canary decided";
+      old->rollout.decided_ms = now;
+    }
+    v->rollout = {};
+    v->rollout.state = "canary-pending";
+    v->rollout.note = "waiting for a server to start its canary";
+    v->rollout.share = plan.share;
+    v->rollout.min_viewers = plan.min_viewers;
+    v->rollout.max_increase = plan.max_increase;
+    v->rollout.max_latency_increase = plan.max_latency_increase;
+    v->rollout.started_ms = now;
+    st.canary = version;
+    return true;
+  });
 }
 
 absl::Status ModelRegistry::MarkCanaryRunning(const std::string& version, const std::string& experiment) {
-  DirLock lock(dir_);
-  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  ModelVersion* v = st.Find(version);
-  if (!v || st.canary != version || v->rollout.state == "canary") return absl::OkStatus();
-  v->rollout.state = "canary";
-  v->rollout.note = absl::StrCat("serving ", v->rollout.share, "% of viewers in experiment ", experiment);
-  v->rollout.experiment = experiment;
-  return Write(st);
+  return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
+    ModelVersion* v = st.Find(version);
+    if (!v || st.canary != version || v->rollout.state == "canary") return false;
+    v->rollout.state = "canary";
+    v->rollout.note = absl::StrCat("serving ", v->rollout.share, "% of viewers in experiment ", experiment);
+    v->rollout.experiment = experiment;
+    return true;
+  });
 }
 
 absl::Status ModelRegistry::FinishCanary(const std::string& version, bool promote, const std::string& note) {
-  DirLock lock(dir_);
-  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  ModelVersion* v = st.Find(version);
-  if (!v || st.canary != version) return absl::OkStatus();
-  v->rollout.state = promote ? "promoted" : "rolled-back";
-  v->rollout.note = note;
-  v->rollout.decided_ms = NowMs();
-  st.canary.clear();
-  if (promote && st.current != version) {
-    if (!st.current.empty()) st.history.push_back(st.current);
-    st.current = version;
-  }
-  return Write(st);
+  return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
+    ModelVersion* v = st.Find(version);
+    if (!v || st.canary != version) return false;
+    v->rollout.state = promote ? "promoted" : "rolled-back";
+    v->rollout.note = note;
+    v->rollout.decided_ms = NowMs();
+    st.canary.clear();
+    if (promote && st.current != version) {
+      if (!st.current.empty()) st.history.push_back(st.current);
+      st.current = version;
+    }
+    return true;
+  });
 }
 
 absl::StatusOr<std::string> ModelRegistry::Rollback() {

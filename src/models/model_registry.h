@@ -99,6 +99,8 @@ class ModelRegistry {
 
  private:
   absl::Status Write(const RegistryState& s) const;
+  // Read, change and write under the lock; `change` returns whether to write.
+  absl::Status Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change);
   std::string dir_;
 };
 
