@@ -127,12 +127,8 @@ HttpResponse ApiRoutes::Models() {
   if (!d_.models) return Error(404, "not_found", "this server has no model registry view");
   auto st = d_.models->Registry();
   if (!st.ok()) return FromStatus(st.status());
-  std::string json = RegistryJson(*st);
-  // What this server has loaded, beside what the registry says.
-  json.pop_back();
-  JsonWriter w;
-  w.String(d_.models->current());
-  return {200, json + ",\"loaded\":" + w.Release() + "}"};
+  const std::string loaded = d_.models->current();  // beside what the registry says
+  return {200, RegistryJson(*st, &loaded)};
 }
 
 HttpResponse ApiRoutes::Ui() {

@@ -59,31 +59,11 @@ absl::StatusOr<bool> CanaryController::Step() {
 
 absl::StatusOr<bool> CanaryController::Decide(const ModelVersion& v) {
   const std::string id = CanaryExperimentId(v.version);
-  bool exists = false;
-  for (const Experiment& e : experiments_->Definitions()) exists = exists || e.id == id;
-  if (!exists) {
-    auto created = experiments_->Create(CanaryExperiment(v));
-    if (!created.ok()) {
-      const std::string why = "its canary could not start: " + std::string(created.status().message());
-      spdlog::error("model {}: {}", v.version, why);
-      AFF_RETURN_IF_ERROR(registry_.FinishCanary(v.version, false, why));
-      return true;
-    }
-    spdlog::info("model {}: canary started on {}% of viewers (experiment {}; decided after {} canary viewers)",
-                 v.version, v.rollout.share, id, v.rollout.min_viewers);
-    AFF_RETURN_IF_ERROR(registry_.MarkCanaryRunning(v.version, id));
-    return true;
-  }
-  bool changed = false;
-  if (v.rollout.state == "canary-pending") {  // started before a crash that came before this mark
-    AFF_RETURN_IF_ERROR(registry_.MarkCanaryRunning(v.version, id));
-    changed = true;
-  }
   CanaryVerdict verdict;
   bool stopped_by_hand = false;
   std::string stopped_reason;
   CanaryOptions co{v.rollout.min_viewers, options_.guardrail_alpha, options_.msprt_tau_relative};
-  AFF_RETURN_IF_ERROR(experiments_->Inspect(
+  const absl::Status inspected = experiments_->Inspect(
       id, [&](const Experiment& def, const std::vector<ArmFigures>& figures, const std::vector<std::string>& model_error,
               std::map<std::string, double>* running_min) {
         if (!def.running()) {
@@ -97,7 +77,26 @@ absl::StatusOr<bool> CanaryController::Decide(const ModelVersion& v) {
           return;
         }
         verdict = JudgeCanary(def, figures, co, running_min);
-      }));
+      });
+  if (absl::IsNotFound(inspected)) {
+    auto created = experiments_->Create(CanaryExperiment(v));
+    if (!created.ok()) {
+      const std::string why = "its canary could not start: " + std::string(created.status().message());
+      spdlog::error("model {}: {}", v.version, why);
+      AFF_RETURN_IF_ERROR(registry_.FinishCanary(v.version, false, why));
+      return true;
+    }
+    spdlog::info("model {}: canary started on {}% of viewers (experiment {}; decided after {} canary viewers)",
+                 v.version, v.rollout.share, id, v.rollout.min_viewers);
+    AFF_RETURN_IF_ERROR(registry_.MarkCanaryRunning(v.version, id));
+    return true;
+  }
+  AFF_RETURN_IF_ERROR(inspected);
+  bool changed = false;
+  if (v.rollout.state == "canary-pending") {  // started before a crash that came before this mark
+    AFF_RETURN_IF_ERROR(registry_.MarkCanaryRunning(v.version, id));
+    changed = true;
+  }
   if (stopped_by_hand) {
     const std::string why = "its experiment was stopped" + (stopped_reason.empty() ? "" : ": " + stopped_reason);
     spdlog::warn("model {}: canary rolled back: {}", v.version, why);

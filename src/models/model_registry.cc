@@ -152,7 +152,7 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
   return st;
 }
 
-std::string RegistryJson(const RegistryState& st) {
+std::string RegistryJson(const RegistryState& st, const std::string* loaded) {
   JsonWriter w;
   w.BeginObject();
   w.Key("current").String(st.current);
@@ -163,6 +163,7 @@ std::string RegistryJson(const RegistryState& st) {
   w.Key("versions").BeginArray();
   for (const auto& v : st.versions) WriteVersion(v, w);
   w.EndArray();
+  if (loaded) w.Key("loaded").String(*loaded);
   w.EndObject();
   return w.Release();
 }

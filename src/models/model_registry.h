@@ -104,8 +104,9 @@ class ModelRegistry {
   std::string dir_;
 };
 
-// registry.json's form of a state (what GET /admin/models answers).
-std::string RegistryJson(const RegistryState& st);
+// registry.json's form of a state; GET /admin/models adds the version a server
+// has `loaded`.
+std::string RegistryJson(const RegistryState& st, const std::string* loaded = nullptr);
 
 // Why the gate refuses `candidate` against `current`, or "" when it passes.
 std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);

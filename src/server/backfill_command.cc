@@ -84,8 +84,8 @@ int Backfill(const BackfillArgs& a) {
     return Fail(absl::InvalidArgumentError("'" + a.group + "' is a stream group: it is recomputed from the event log "
                                            "at every server start; backfill recomputes batch groups"));
   if (a.group == kGroupViewerEmbedding || a.group == kGroupEntityEmbedding)
-    return Fail(absl::UnimplementedError("'" + a.group + "' is one factorisation with the other embedding group and the "
-                                         "ANN index: recompute them together with `affinity batch`"));
+    return Fail(absl::InvalidArgumentError("'" + a.group + "' is one factorisation with the other embedding group and "
+                                           "the ANN index: recompute them together with `affinity batch`"));
   if (a.from_ms > 0 && a.to_ms > 0 && a.from_ms > a.to_ms)
     return Fail(absl::InvalidArgumentError("--from " + std::to_string(a.from_ms) + " is after --to " +
                                            std::to_string(a.to_ms)));
@@ -147,6 +147,9 @@ int Backfill(const BackfillArgs& a) {
               (unsigned long long)report.events, before.rows, after.rows, before.min, before.max, after.min, after.max);
   if (!after.finite) return Fail(absl::DataLossError("the recomputed values are not all finite: nothing published"));
   if (after.rows == 0) return Fail(absl::FailedPreconditionError("the recomputed group is empty: nothing published"));
+  if (after.min < 0)  // counts, degrees and percentiles: never negative
+    return Fail(absl::DataLossError("the recomputed group has negative values (min " + std::to_string(after.min) +
+                                    "): nothing published"));
   const double change = before.rows ? std::fabs(double(after.rows) - double(before.rows)) / double(before.rows) : 1;
   if (change > 0.5 && !a.force)
     return Fail(absl::FailedPreconditionError(

@@ -13,15 +13,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include "base/clock.h"
+
 extern char** environ;
 
 namespace affinity {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
 // The last `lines` lines of `text`.
 std::string Tail(const std::string& text, int lines) {

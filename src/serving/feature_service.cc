@@ -5,6 +5,14 @@
 #include "base/json_writer.h"
 
 namespace affinity {
+namespace {
+
+// Past its TTL: values written at ts are masked at now (a group without a TTL never is).
+bool Stale(const FeatureGroup& g, int64_t ts, int64_t now) {
+  return ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000;
+}
+
+}  // namespace
 
 FeatureService::FeatureService(const EntityRegistry* registry, const LiveState* live, const SnapshotManager* snapshots,
                                const Clock* clock, int default_dim, std::map<std::string, FeatureGroupSettings> settings)
@@ -44,7 +52,7 @@ std::string FeatureService::ListJson() const {
     const int64_t ts = GroupFreshnessTs(g, snap.get());
     w.Key("freshness_ts");
     if (ts > 0) w.Int(ts); else w.Null();
-    w.Key("stale").Bool(ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000);
+    w.Key("stale").Bool(Stale(g, ts, now));
     if (g.source == "batch" && snap) w.Key("snapshot").String(snap->version);
     w.EndObject();
   }
@@ -62,7 +70,7 @@ std::vector<FeatureService::Freshness> FeatureService::FreshnessByGroup() const 
     const int64_t ts = GroupFreshnessTs(g, snap.get());
     f.has_value = ts > 0;
     f.age_seconds = ts > 0 ? std::max(0.0, double(now - ts) / 1000.0) : 0;
-    f.stale = ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000;
+    f.stale = Stale(g, ts, now);
     if (g.name != kGroupCohort) out.push_back(f);
   }
   return out;
@@ -135,7 +143,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     prov.Key("written_by").String("POST /affinity/entities");
   }
   prov.EndObject();
-  const bool stale = freshness > 0 && g->ttl_seconds > 0 && now - freshness > g->ttl_seconds * 1000;
+  const bool stale = Stale(*g, freshness, now);
   JsonWriter w;
   w.BeginObject().Key("entity_id").String(entity_id).Key("group").String(group);
   w.Key("feature_vector").BeginObject();

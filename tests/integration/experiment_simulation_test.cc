@@ -70,6 +70,21 @@ void Simulate(int port, int first, int viewers, const Behaviour& b, std::mt19937
   flush();
 }
 
+// How many of viewers u0..u<viewers-1>'s responses name `experiment` (and `arm`, when given).
+int ResponsesNaming(int port, int viewers, const std::string& experiment, const std::string& arm = "") {
+  simdjson::dom::parser parser;
+  int named = 0;
+  for (int v = 0; v < viewers; ++v) {
+    const std::string body =
+        Post(port, "/affinity/query", R"({"viewer_id":"u)" + std::to_string(v) + R"(","k":3})").body;
+    simdjson::dom::element j;
+    std::string_view id, a;
+    if (parser.parse(body).get(j) || j["experiment"]["id"].get(id) || j["experiment"]["arm"].get(a)) continue;
+    if (id == experiment && (arm.empty() || a == arm)) ++named;
+  }
+  return named;
+}
+
 simdjson::dom::element Report(simdjson::dom::parser& p, int port, const std::string& id, std::string* keep) {
   *keep = Get(port, "/admin/experiments/" + id + "/report").body;
   simdjson::dom::element e;
@@ -152,13 +167,7 @@ TEST_F(ExperimentSimulationTest, APlantedHideRegressionTripsTheGuardrailAndStops
   ASSERT_EQ(status, "stopped") << server_->log();
   EXPECT_NE(reason.find("hide_rate"), std::string::npos) << reason;
   // Its viewers are now served as the control, and their responses name no arm.
-  int named_treatment = 0;
-  for (int v = 0; v < 100; ++v) {
-    auto j = Json(Post(port(), "/affinity/query", R"({"viewer_id":"u)" + std::to_string(v) + R"(","k":3})").body);
-    std::string_view a;
-    if (!j["experiment"]["arm"].get(a) && a == "treatment") ++named_treatment;
-  }
-  EXPECT_EQ(named_treatment, 0);
+  EXPECT_EQ(ResponsesNaming(port(), 100, "hides", "treatment"), 0);
   EXPECT_NE(Get(port(), "/metrics").body.find("affinity_experiment_guardrail_stops 1"), std::string::npos);
   EXPECT_EQ(Get(port(), "/admin/audit/guardrail_hides_treatment").status, 200);
 }
@@ -279,13 +288,7 @@ TEST_F(ExperimentSimulationTest, ABatchTrainedCanaryIsRolledBackWhenWorseAndProm
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(std::string_view(Report(parser, port(), "canary-m000001", &report_body)["status"]), "stopped");
-  int named = 0;
-  for (int v = 0; v < 50; ++v) {
-    auto j = Json(Post(port(), "/affinity/query", R"({"viewer_id":"u)" + std::to_string(v) + R"(","k":3})").body);
-    std::string_view id;
-    if (!j["experiment"]["id"].get(id) && id == "canary-m000001") ++named;
-  }
-  EXPECT_EQ(named, 0);
+  EXPECT_EQ(ResponsesNaming(port(), 50, "canary-m000001"), 0);
 
   Behaviour better;
   better.click_lift = {{"canary", 1.5}};

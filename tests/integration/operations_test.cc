@@ -115,6 +115,14 @@ TEST_F(OperationsTest, TheOperatorPageShowsLiveFiguresInAHeadlessBrowser) {
   EXPECT_NE(dom.find("CTR [95 % CI]"), std::string::npos);
   EXPECT_NE(dom.find("no learned model is serving"), std::string::npos);  // the drift section, with the blend ranking
   EXPECT_EQ(dom.find("loading…<"), std::string::npos) << "a section never loaded";
+  // A link to one audit record opens the page with that record shown.
+  auto q = Json(Post(port(), "/affinity/query", R"({"viewer_id":"u3","k":3})").body);
+  const std::string request_id{std::string_view(q["request_id"])};
+  const std::string entity{std::string_view(q["results"].at(0)["entity_id"])};
+  ASSERT_EQ(Chromium(dir_ / "profile", {"--dump-dom"}, url + "#audit=" + request_id, dom_path), 0);
+  std::stringstream audit_dom;
+  audit_dom << std::ifstream(dom_path).rdbuf();
+  EXPECT_NE(audit_dom.str().find("\"entity_id\": \"" + entity + "\""), std::string::npos) << audit_dom.str().substr(0, 3000);
   // A screenshot, inspected: the right size, and far from blank.
   const std::string png_path = dir_ / "ui.png";
   ASSERT_EQ(Chromium(dir_ / "profile", {"--window-size=1280,1400", "--screenshot=" + png_path}, url, dir_ / "shot.log"),
@@ -168,6 +176,21 @@ TEST_F(OperationsTest, BackfillRecomputesOneGroupAndPublishesItWithItsProvenance
   EXPECT_NE(pop.find("replacing " + before), std::string::npos) << pop;
   const std::string graph = Get(port(), "/admin/features/graph/u1").body;
   EXPECT_NE(graph.find("batch/graph@" + before), std::string::npos) << graph;
+}
+
+TEST_F(OperationsTest, ABackfillOverANarrowWindowNeedsForce) {
+  const std::string data = dir_ / "data";
+  const std::string before = CurrentSnapshot(data);
+  // One event's time: a window holding a handful of events changes most rows.
+  auto events = Json(Get(port(), "/affinity/viewers/u1/events?limit=1").body)["events"];
+  const std::string ts = std::to_string(int64_t(events.at(0)["ts"]));
+  auto r = RunAffinity({"backfill", "--data", data, "--group", "popularity", "--from", ts, "--to", ts}, 120);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--force publishes anyway"), std::string::npos) << r.output;
+  EXPECT_EQ(CurrentSnapshot(data), before);
+  r = RunAffinity({"backfill", "--data", data, "--group", "popularity", "--from", ts, "--to", ts, "--force"}, 120);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(CurrentSnapshot(data), before);
 }
 
 TEST_F(OperationsTest, ABadBackfillExitsWithTheReasonAndPublishesNothing) {

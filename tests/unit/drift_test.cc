@@ -8,6 +8,8 @@
 #include <random>
 
 #include "ranking/drift.h"
+#include "serving/drift_service.h"
+#include "testing/tiny_model.h"
 
 namespace affinity {
 namespace {
@@ -77,6 +79,40 @@ TEST(DriftMonitorTest, ShiftedServingRowsBreachAndUnchangedOnesDoNot) {
   EXPECT_TRUE(b.signals[0].breach) << "score psi " << b.signals[0].psi;  // the score follows b
   EXPECT_TRUE(b.signals[1].breach) << "b psi " << b.signals[1].psi;
   EXPECT_FALSE(b.signals[2].breach) << "c did not move, psi " << b.signals[2].psi;
+}
+
+// The service a server runs: a model whose served rows move is reported as
+// drifted once (the transition, which the server logs), and back once.
+TEST(DriftServiceTest, AModelMovingOutOfAndBackIntoItsReferenceIsReportedOnEachTransition) {
+  std::shared_ptr<LearnedRanker> model = testing::TinyModel(1);
+  ASSERT_NE(model, nullptr);
+  model->set_version("lambdamart-m000001");
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> normal(0, 1);
+  const size_t w = kNumRankInputs, rows = 2000;
+  auto draw = [&](float shift) {
+    std::vector<float> x(rows * w), scores(rows);
+    for (auto& v : x) v = normal(rng) + shift;
+    for (auto& v : scores) v = normal(rng) + shift;
+    return std::make_pair(x, scores);
+  };
+  auto [rx, rs] = draw(0);
+  model->SetDriftReference(DriftReference::Build(rx.data(), w, rs.data(), rows, {0, 1}, RankerInputNames()));
+  DriftService service([model] { return std::vector<std::shared_ptr<const LearnedRanker>>{model, nullptr}; },
+                       DriftOptions{});
+  auto [sx, ss] = draw(0);
+  model->drift()->Observe(sx.data(), w, ss.data(), rows);
+  EXPECT_FALSE(*service.Watch());  // within its thresholds: nothing to say
+  auto [mx, ms] = draw(1.5f);
+  model->drift()->Observe(mx.data(), w, ms.data(), rows);  // the whole window moved
+  EXPECT_TRUE(*service.Watch());
+  EXPECT_FALSE(*service.Watch());  // still drifted: said once
+  const std::string json = service.Json();
+  EXPECT_NE(json.find("\"model\":\"lambdamart-m000001\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"breach\":true"), std::string::npos) << json;
+  auto [bx, bs] = draw(0);
+  model->drift()->Observe(bx.data(), w, bs.data(), rows);
+  EXPECT_TRUE(*service.Watch());  // back within: said once more
 }
 
 }  // namespace
