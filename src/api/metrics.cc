@@ -115,6 +115,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("affinity_batch_running")
                         .Help("1 while a scheduled batch run is in progress")
                         .Register(*registry_);
+  checkpoint_ = &prometheus::BuildGauge()
+                    .Name("affinity_live_state_checkpoint")
+                    .Help("The live state's newest checkpoint (field: offset = log offset covered, events, "
+                          "events_since, created_timestamp_seconds, bytes, write_seconds, written, failures) and "
+                          "how this server's state was loaded (load_seconds, load_replayed_events, "
+                          "load_from_checkpoint)")
+                    .Register(*registry_);
   freshness_stale_ = &prometheus::BuildGauge()
                           .Name("affinity_feature_freshness_stale")
                           .Help("1 while the feature group is past its TTL (its values are masked at read)")
@@ -127,6 +134,23 @@ void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {
   batch_duration_->Add({}).Set(s.last_duration_s);
   batch_next_run_->Add({}).Set(double(s.next_run_ms) / 1000.0);
   batch_running_->Add({}).Set(s.running ? 1 : 0);
+}
+
+void Metrics::SetCheckpoint(const Checkpointer::Status& s) {
+  auto set = [&](const char* field, double v) { checkpoint_->Add({{"field", field}}).Set(v); };
+  if (s.last) {
+    set("offset", double(s.last->offset));
+    set("events", double(s.last->events));
+    set("created_timestamp_seconds", double(s.last->created_ms) / 1000.0);
+    set("bytes", double(s.last->bytes));
+    if (s.last_written_here) set("write_seconds", s.last->seconds);
+  }
+  set("events_since", double(s.events_since));
+  set("written", double(s.written));
+  set("failures", double(s.failures));
+  set("load_seconds", s.load.seconds);
+  set("load_replayed_events", double(s.load.replayed));
+  set("load_from_checkpoint", s.load.from_checkpoint ? 1 : 0);
 }
 
 void Metrics::SetDrift(const std::vector<DriftService::ModelDrift>& models) {

@@ -14,6 +14,7 @@
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
 #include "serving/batch_schedule.h"
+#include "state/checkpointer.h"
 #include "serving/drift_service.h"
 #include "serving/feature_service.h"
 #include "query/query.h"
@@ -38,6 +39,7 @@ class Metrics {
   void SetFreshness(const std::vector<FeatureService::Freshness>& groups);
   // serve --batch-every: runs by outcome, the last one's duration, the next one.
   void SetBatchSchedule(const BatchSchedule::Status& s);
+  void SetCheckpoint(const Checkpointer::Status& s);
   // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
   void SetDrift(const std::vector<DriftService::ModelDrift>& models);
   std::string Render() const;
@@ -67,6 +69,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* batch_duration_;  // samples only with a schedule
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;
+  prometheus::Family<prometheus::Gauge>* checkpoint_;  // by field: offset, age, bytes, write time, counts
 };
 
 }  // namespace affinity

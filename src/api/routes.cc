@@ -91,6 +91,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   if (p == "/admin/stats") return only("stats", "GET", [&] { return Stats(); });
   if (p == "/admin/experiments" || p.rfind("/admin/experiments/", 0) == 0) return Experiments(req, route);
   if (p == "/admin/models") return only("models", "GET", [&] { return Models(); });
+  if (p == "/admin/checkpoint") return only("checkpoint", "POST", [&] { return Checkpoint(); });
   if (p == "/admin/drift")
     return only("drift", "GET", [&] {
       return d_.drift ? HttpResponse{200, d_.drift->Json()} : Error(404, "not_found", "no drift monitor here");
@@ -141,10 +142,24 @@ HttpResponse ApiRoutes::Ui() {
   return r;
 }
 
+HttpResponse ApiRoutes::Checkpoint() {
+  if (!d_.checkpointer) return Error(404, "not_found", "no live state checkpoints here");
+  if (!d_.checkpointer->enabled())
+    return Error(409, "checkpoints_disabled", "checkpoints are off (state.checkpoint_interval_seconds = 0)");
+  auto info = d_.checkpointer->WriteNow();
+  if (!info.ok()) return FromStatus(info.status());
+  JsonWriter w;
+  w.BeginObject().Key("offset").Uint(info->offset).Key("events").Uint(info->events);
+  w.Key("created_ms").Int(info->created_ms).Key("bytes").Uint(info->bytes).Key("seconds").Double(info->seconds);
+  w.EndObject();
+  return {200, w.Release()};
+}
+
 HttpResponse ApiRoutes::MetricsText() {
   d_.metrics->SetStatus(d_.status->Report());
   if (d_.features) d_.metrics->SetFreshness(d_.features->FreshnessByGroup());
   if (d_.batch_schedule) d_.metrics->SetBatchSchedule(d_.batch_schedule->status());
+  if (d_.checkpointer) d_.metrics->SetCheckpoint(d_.checkpointer->status());
   if (d_.drift) d_.metrics->SetDrift(d_.drift->Evaluate());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
@@ -302,6 +317,30 @@ HttpResponse ApiRoutes::Stats() {
     if (b.last_start_ms > 0) w.Int(b.last_start_ms); else w.Null();
     w.Key("last_duration_seconds").Double(b.last_duration_s).Key("last_outcome").String(b.last_outcome);
     w.Key("last_output").String(b.last_output).Key("next_run_ms").Int(b.next_run_ms);
+    w.EndObject();
+  }
+  if (d_.checkpointer) {
+    const Checkpointer::Status c = d_.checkpointer->status();
+    w.Key("live_state").BeginObject();
+    w.Key("load").BeginObject();
+    w.Key("from_checkpoint").Bool(c.load.from_checkpoint).Key("replayed_events").Uint(c.load.replayed);
+    w.Key("seconds").Double(c.load.seconds);
+    if (!c.load.checkpoint_refused.empty()) w.Key("checkpoint_refused").String(c.load.checkpoint_refused);
+    w.EndObject();
+    w.Key("checkpoint").BeginObject();
+    w.Key("enabled").Bool(c.enabled).Key("interval_seconds").Int(c.interval_seconds);
+    w.Key("after_events").Int(c.after_events).Key("written").Uint(c.written).Key("failures").Uint(c.failures);
+    if (!c.last_error.empty()) w.Key("last_error").String(c.last_error);
+    w.Key("events_since").Uint(c.events_since);
+    w.Key("last");
+    if (c.last) {
+      w.BeginObject().Key("offset").Uint(c.last->offset).Key("events").Uint(c.last->events);
+      w.Key("created_ms").Int(c.last->created_ms).Key("bytes").Uint(c.last->bytes);
+      w.Key("seconds").Double(c.last->seconds).Key("written_by_this_server").Bool(c.last_written_here).EndObject();
+    } else {
+      w.Null();
+    }
+    w.EndObject();
     w.EndObject();
   }
   w.Key("store").BeginObject();

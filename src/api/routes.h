@@ -18,6 +18,7 @@
 #include "serving/feature_service.h"
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
+#include "state/checkpointer.h"
 #include "state/ingestor.h"
 
 namespace affinity {
@@ -34,6 +35,7 @@ struct ApiDeps {
   const BatchSchedule* batch_schedule = nullptr;  // serve --batch-every; null: none
   const ModelWatcher* models = nullptr;           // GET /admin/models; null: 404
   const DriftService* drift = nullptr;            // GET /admin/drift; null: 404
+  Checkpointer* checkpointer = nullptr;           // POST /admin/checkpoint, /admin/stats "live_state"; null: 404
 };
 
 class ApiRoutes {
@@ -57,6 +59,7 @@ class ApiRoutes {
   HttpResponse Experiments(const HttpRequest& req, std::string* route);
   HttpResponse Features(const std::string& rest);
   HttpResponse Models();
+  HttpResponse Checkpoint();
   HttpResponse Ui();
 
   ApiDeps d_;

@@ -35,6 +35,10 @@ class ChunkedArray {
     return chunk ? &chunk[i & (kChunk - 1)] : nullptr;
   }
 
+  // One past the highest index whose chunk is allocated (elements below it
+  // may still sit in unallocated chunks: Find() says nullptr for those).
+  size_t Extent() const { return extent_chunks_.load(std::memory_order_acquire) << kChunkBits; }
+
   // Returns the element, allocating its chunk when needed.
   T& Ensure(size_t i) {
     if (T* p = Find(i)) return *p;
@@ -44,12 +48,15 @@ class ChunkedArray {
     if (!chunk) {
       chunk = new T[kChunk]();
       slot.store(chunk, std::memory_order_release);
+      const size_t chunks = (i >> kChunkBits) + 1;
+      if (chunks > extent_chunks_.load(std::memory_order_relaxed)) extent_chunks_.store(chunks, std::memory_order_release);
     }
     return chunk[i & (kChunk - 1)];
   }
 
  private:
   std::unique_ptr<std::atomic<T*>[]> chunks_;
+  std::atomic<size_t> extent_chunks_{0};
   std::mutex mu_;
 };
 

@@ -161,6 +161,8 @@ absl::Status Config::Validate() const {
     return bad("serving.attribution_method must be treeshap or saabas");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
+  if (state.checkpoint_interval_seconds < 0) return bad("state.checkpoint_interval_seconds must be >= 0");
+  if (state.checkpoint_after_events < 0) return bad("state.checkpoint_after_events must be >= 0");
   if (!(experiments.attribution_hours > 0)) return bad("experiments.attribution_hours must be > 0");
   if (!(experiments.msprt_tau_relative > 0)) return bad("experiments.msprt_tau_relative must be > 0");
   if (!(experiments.guardrail_alpha > 0 && experiments.guardrail_alpha < 1))
@@ -310,6 +312,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("serving", "attribution_method", s.attribution_method);
   read("audit", "retention_hours", c.audit.retention_hours);
   read("events", "retention_hours", c.events.retention_hours);
+  read("state", "checkpoint_interval_seconds", c.state.checkpoint_interval_seconds);
+  read("state", "checkpoint_after_events", c.state.checkpoint_after_events);
   auto& x = c.experiments;
   read("experiments", "attribution_hours", x.attribution_hours);
   read("experiments", "msprt_tau_relative", x.msprt_tau_relative);

@@ -153,6 +153,14 @@ struct EventLogOptions {
                             // (0: kept forever); batch then learns from this window only
 };
 
+// The live state's checkpoint (<data>/state/live.ckpt): a server starts from it
+// plus the event log's tail instead of replaying the whole log.
+struct StateOptions {
+  int checkpoint_interval_seconds = 300;      // write one this often while events arrive (0: never; every
+                                              // start then replays the whole log)
+  int64_t checkpoint_after_events = 1000000;  // ... or sooner, once this many events are past the last one
+};
+
 // Experiments (POST /admin/experiments): attribution and the statistics of guardrails.
 struct ExperimentsOptions {
   double attribution_hours = 24;        // a click or hide later than this after its response is not attributed
@@ -187,6 +195,7 @@ struct Config {
   RankerOptions ranker;
   AuditOptions audit;
   EventLogOptions events;
+  StateOptions state;
   ExperimentsOptions experiments;
   DriftOptions drift;
   std::map<std::string, FeatureGroupSettings> features;  // by group name

@@ -1,15 +1,18 @@
 #include "base/strings.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <memory>
+
+#include <rocksdb/file_checksum.h>
 
 #include "absl/strings/escaping.h"
 
@@ -84,11 +87,32 @@ std::string NearestName(std::string_view name, const std::vector<std::string_vie
 }
 
 std::optional<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  // One read into a buffer of the file's size (large snapshot and checkpoint
+  // files are read whole at start; a stream would copy them twice).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return std::nullopt;
+  }
+  std::string out;
+  out.resize(size_t(st.st_size));
+  size_t got = 0;
+  while (true) {
+    if (got == out.size()) out.resize(out.size() + 65536);  // the file grew
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    got += size_t(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return out;
 }
 
 bool WriteFileAtomic(const std::string& path, std::string_view data) {
@@ -109,25 +133,17 @@ bool WriteFileAtomic(const std::string& path, std::string_view data) {
   return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-namespace {
-struct Crc32cTable {
-  uint32_t t[256];
-  Crc32cTable() {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-  }
-};
-}  // namespace
-
-uint32_t Crc32c(const void* data, size_t n, uint32_t crc) {
-  static const Crc32cTable table;
-  const auto* p = static_cast<const unsigned char*>(data);
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table.t[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
+uint32_t Crc32c(const void* data, size_t n) {
+  // RocksDB's CRC-32C (hardware-accelerated where the CPU has it); its
+  // checksum string is the value big-endian.
+  static const std::shared_ptr<rocksdb::FileChecksumGenFactory> factory = rocksdb::GetFileChecksumGenCrc32cFactory();
+  auto gen = factory->CreateFileChecksumGenerator(rocksdb::FileChecksumGenContext());
+  gen->Update(static_cast<const char*>(data), n);
+  gen->Finalize();
+  const std::string sum = gen->GetChecksum();
+  uint32_t crc = 0;
+  for (unsigned char c : sum) crc = (crc << 8) | c;
+  return crc;
 }
 
 std::string EncodeFloats(const float* values, size_t n) {

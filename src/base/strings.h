@@ -51,7 +51,7 @@ bool WriteFileAtomic(const std::string& path, std::string_view data);
 std::string EncodeFloats(const float* values, size_t n);
 bool DecodeFloats(std::string_view base64, std::vector<float>* values);
 
-// CRC-32C of a byte range, for snapshot file checksums.
-uint32_t Crc32c(const void* data, size_t n, uint32_t crc = 0);
+// CRC-32C (Castagnoli) of a byte range, for snapshot and checkpoint file checksums.
+uint32_t Crc32c(const void* data, size_t n);
 
 }  // namespace affinity

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "base/json_writer.h"
+#include "base/section_file.h"
 #include "base/status.h"
 #include "base/strings.h"
 #include "features/feature_store.h"
@@ -17,81 +18,11 @@ namespace affinity {
 namespace fs = std::filesystem;
 namespace {
 
-// Version 1 checked each section's data only; version 2's checksum also covers
-// the section's name and length, so a damaged header cannot rename a section
-// into one the reader silently skips. Both are read.
-constexpr char kMagicV1[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '1'};
-constexpr char kMagic[8] = {'A', 'F', 'F', 'S', 'N', 'A', 'P', '2'};
-
-// arrays.bin: magic, then sections [u32 name_len][name][u64 bytes][data][u32 crc32c],
-// the crc32c over name_len, name, bytes and data.
-class ArrayWriter {
- public:
-  ArrayWriter() { out_.append(kMagic, 8); }
-  template <typename T>
-  void Add(const std::string& name, const std::vector<T>& v) {
-    uint32_t nl = uint32_t(name.size());
-    uint64_t bytes = v.size() * sizeof(T);
-    const size_t start = out_.size();
-    out_.append(reinterpret_cast<const char*>(&nl), 4);
-    out_.append(name);
-    out_.append(reinterpret_cast<const char*>(&bytes), 8);
-    if (bytes) out_.append(reinterpret_cast<const char*>(v.data()), bytes);
-    uint32_t crc = Crc32c(out_.data() + start, out_.size() - start);
-    out_.append(reinterpret_cast<const char*>(&crc), 4);
-  }
-  const std::string& data() const { return out_; }
-
- private:
-  std::string out_;
-};
-
-class ArrayReader {
- public:
-  absl::Status Open(const std::string& path) {
-    auto bytes = ReadFile(path);
-    if (!bytes) return absl::NotFoundError("snapshot: cannot open " + path);
-    data_ = std::move(*bytes);
-    const bool v1 = data_.size() >= 8 && std::memcmp(data_.data(), kMagicV1, 8) == 0;
-    if (data_.size() < 8 || (!v1 && std::memcmp(data_.data(), kMagic, 8) != 0))
-      return absl::DataLossError("snapshot: " + path + " is not an arrays file");
-    size_t pos = 8;
-    while (pos < data_.size()) {
-      const size_t start = pos;
-      uint32_t nl;
-      uint64_t bytes;
-      if (pos + 4 > data_.size()) return Truncated(path);
-      std::memcpy(&nl, data_.data() + pos, 4);
-      pos += 4;
-      if (pos + nl + 8 > data_.size()) return Truncated(path);
-      std::string name(data_.data() + pos, nl);
-      pos += nl;
-      std::memcpy(&bytes, data_.data() + pos, 8);
-      pos += 8;
-      if (pos + bytes + 4 > data_.size()) return Truncated(path);
-      uint32_t crc;
-      std::memcpy(&crc, data_.data() + pos + bytes, 4);
-      if ((v1 ? Crc32c(data_.data() + pos, bytes) : Crc32c(data_.data() + start, pos + bytes - start)) != crc)
-        return absl::DataLossError("snapshot: section " + name + " of " + path + " failed its checksum");
-      sections_[name] = {pos, bytes};
-      pos += bytes + 4;
-    }
-    return absl::OkStatus();
-  }
-  template <typename T>
-  void Get(const std::string& name, std::vector<T>* out) const {
-    auto it = sections_.find(name);
-    out->clear();
-    if (it == sections_.end()) return;
-    out->resize(it->second.second / sizeof(T));
-    if (!out->empty()) std::memcpy(out->data(), data_.data() + it->second.first, out->size() * sizeof(T));
-  }
-
- private:
-  static absl::Status Truncated(const std::string& p) { return absl::DataLossError("snapshot: " + p + " is truncated"); }
-  std::string data_;
-  std::map<std::string, std::pair<size_t, uint64_t>> sections_;
-};
+// arrays.bin (base/section_file.h). Version 1 checked each section's data
+// only; version 2's checksum also covers the section's name and length. Both
+// are read.
+constexpr std::string_view kMagicV1("AFFSNAP1", 8);
+constexpr std::string_view kMagic("AFFSNAP2", 8);
 
 std::string KindKey(int k, const char* name) { return std::string(KindName(Kind(k))) + "." + name; }
 
@@ -159,7 +90,7 @@ std::string NextVersion(const std::string& root) {
 
 // arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
 absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
-  ArrayWriter aw;
+  SectionWriter aw(kMagic);
   for (int k = 0; k < kNumKinds; ++k) {
     const KindSnapshot& ks = snap.kinds[k];
     aw.Add(KindKey(k, "popular"), ks.popular);
@@ -335,8 +266,9 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
       }
   }
 
-  ArrayReader ar;
-  AFF_RETURN_IF_ERROR(ar.Open(dir + "/arrays.bin"));
+  SectionReader ar;
+  if (auto st = ar.Open(dir + "/arrays.bin", kMagic, kMagicV1); !st.ok())
+    return absl::Status(st.code(), "snapshot: " + std::string(st.message()));
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
     ar.Get(KindKey(k, "popular"), &ks.popular);

@@ -32,6 +32,7 @@
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "server/commands.h"
+#include "state/checkpointer.h"
 #include "state/ingestor.h"
 #include "state/live_state.h"
 #include "state/registry.h"
@@ -46,6 +47,7 @@ struct ServingStack {
   std::unique_ptr<Store> store;
   EntityRegistry registry;
   std::unique_ptr<LiveState> live;
+  std::unique_ptr<Checkpointer> checkpointer;
   std::unique_ptr<SnapshotManager> snapshots;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<Ingestor> ingestor;
@@ -62,6 +64,9 @@ struct ServingStack {
   std::unique_ptr<ApiRoutes> routes;
 
   void Stop() {
+    // No request is served any more: the live state's last checkpoint covers
+    // every accepted event, so the next start replays nothing.
+    if (checkpointer) checkpointer->Stop(/*write_last=*/true);
     if (drift_watch) drift_watch->Stop();
     if (batch_schedule) batch_schedule->Stop();
     if (canary) canary->Stop();
@@ -72,7 +77,8 @@ struct ServingStack {
   }
 };
 
-// Step 1: the store, the entity registry and the replayed live state.
+// Step 1: the store, the entity registry and the live state (its checkpoint
+// plus the log's tail, or the whole log).
 absl::Status LoadState(const std::string& data, const Config& config, const Clock* clock, ServingStack* s,
                        StartupProgress* progress) {
   progress->stage.store("opening the store");
@@ -82,7 +88,11 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   const auto t0 = std::chrono::steady_clock::now();
   progress->stage.store("loading entities");
   if (auto st = Ingestor::LoadRegistry(*s->store, &s->registry); !st.ok()) return st;
-  progress->stage.store("replaying the event log");
+  const std::string checkpoint = CheckpointPath(data);
+  const bool use_checkpoint = config.state.checkpoint_interval_seconds > 0;
+  progress->stage.store(use_checkpoint && std::filesystem::exists(checkpoint)
+                            ? "restoring the live state's checkpoint, then the log's tail"
+                            : "replaying the event log");
   s->live = std::make_unique<LiveState>(config.actions);
   s->live->SetCreatorOf([registry = &s->registry](Ref r) { return r.kind() == Kind::kItem ? registry->CreatorOf(r) : Ref(); });
   std::atomic<bool> done{false};
@@ -92,14 +102,40 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
-  absl::Status replayed = s->live->Load(*s->store);
+  const std::array<uint32_t, kNumKinds> known = {s->registry.Count(Kind::kUser), s->registry.Count(Kind::kCreator),
+                                                 s->registry.Count(Kind::kItem)};
+  absl::StatusOr<LiveLoadReport> loaded = s->live->Load(*s->store, use_checkpoint ? checkpoint : "", known);
   done.store(true);
   counter.join();
   progress->events.store(s->live->events_applied(), std::memory_order_relaxed);
-  if (!replayed.ok()) return replayed;
-  spdlog::info("state loaded: {} entities, {} events replayed in {:.2f}s", s->registry.Total(),
-               s->live->events_applied(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (!loaded.ok()) return loaded.status();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!loaded->checkpoint_refused.empty())
+    spdlog::warn("checkpoint not used, replaying the whole log: {}", loaded->checkpoint_refused);
+  if (loaded->from_checkpoint)
+    spdlog::info("state loaded: {} entities, checkpoint of {} events (log offset {}) read in {:.2f}s, {} events of "
+                 "the log's tail replayed, in {:.2f}s",
+                 s->registry.Total(), loaded->checkpoint.events, loaded->checkpoint.offset, loaded->checkpoint.seconds,
+                 loaded->replayed, secs);
+  else
+    spdlog::info("state loaded: {} entities, {} events replayed in {:.2f}s", s->registry.Total(), loaded->replayed,
+                 secs);
+  s->checkpointer =
+      std::make_unique<Checkpointer>(s->live.get(), checkpoint, config.state, clock, *std::move(loaded));
   return absl::OkStatus();
+}
+
+// The snapshot, loaded beside the live state (neither needs the other).
+std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Config& config) {
+  auto snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms,
+                                                     config.serving.ann_ef_search, config.features);
+  if (auto st = snapshots->LoadInitial(); !st.ok())
+    spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
+  else if (auto snap = snapshots->Get())
+    spdlog::info("snapshot {} loaded", snap->version);
+  else
+    spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
+  return snapshots;
 }
 
 // Experiments: their definitions and counters from the store, the model
@@ -134,15 +170,7 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
 // learned ranker's model watcher, then the routes over all of them.
 void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
                   ServingStack* s, StartupProgress* progress) {
-  progress->stage.store("loading the snapshot");
-  s->snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms, config.serving.ann_ef_search,
-                                                   config.features);
-  if (auto st = s->snapshots->LoadInitial(); !st.ok())
-    spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
-  else if (auto snap = s->snapshots->Get())
-    spdlog::info("snapshot {} loaded", snap->version);
-  else
-    spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
+  s->checkpointer->Start();
   s->snapshots->Start();
   s->audit = std::make_unique<AuditLog>(s->store.get());
   s->ingestor = std::make_unique<Ingestor>(s->store.get(), &s->registry, s->live.get(), config.actions, clock);
@@ -176,7 +204,8 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->drift_watch->Start();
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   s->status.get(), metrics, s->experiments.get(), s->features.get(),
-                                                  s->batch_schedule.get(), s->models.get(), s->drift.get()});
+                                                  s->batch_schedule.get(), s->models.get(), s->drift.get(),
+                                                  s->checkpointer.get()});
   s->routes->SetReady(true);
 }
 
@@ -243,7 +272,12 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   }
   absl::Status loaded;
   std::thread loader([&] {
+    std::unique_ptr<SnapshotManager> snapshots;
+    std::thread snapshot_loader([&] { snapshots = LoadSnapshot(data, config); });
     loaded = LoadState(data, config, clock, &stack, &progress);
+    if (loaded.ok()) progress.stage.store("loading the snapshot");
+    snapshot_loader.join();
+    stack.snapshots = std::move(snapshots);
     if (loaded.ok()) BuildServing(data, config, clock, &metrics, &stack, &progress);
     ::kill(::getpid(), SIGUSR1);
   });

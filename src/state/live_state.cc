@@ -1,9 +1,15 @@
 #include "state/live_state.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <unordered_map>
+
+#include "base/section_file.h"
+#include "base/status.h"
+#include "base/strings.h"
 
 namespace affinity {
 namespace {
@@ -30,11 +36,48 @@ bool EraseSorted(std::vector<Ref>& v, Ref r) {
   return true;
 }
 
+// A ChunkedArray of atomics as a plain vector (index = dense id; 0 where no
+// chunk was allocated), and back.
+template <typename T, size_t B>
+std::vector<T> DumpArray(const ChunkedArray<std::atomic<T>, B>& a) {
+  constexpr size_t kChunk = ChunkedArray<std::atomic<T>, B>::kChunk;
+  std::vector<T> out(a.Extent(), T{});
+  for (size_t c = 0; c < out.size(); c += kChunk) {
+    const std::atomic<T>* p = a.Find(c);
+    if (!p) continue;
+    for (size_t j = 0; j < kChunk; ++j) out[c + j] = p[j].load(std::memory_order_relaxed);
+  }
+  return out;
+}
+template <typename T, size_t B>
+void RestoreArray(ChunkedArray<std::atomic<T>, B>& a, const std::vector<T>& v) {
+  constexpr size_t kChunk = ChunkedArray<std::atomic<T>, B>::kChunk;
+  for (size_t c = 0; c < v.size(); c += kChunk) {
+    const size_t n = std::min(kChunk, v.size() - c);
+    if (std::all_of(v.begin() + c, v.begin() + c + n, [](T x) { return x == T{}; })) continue;
+    std::atomic<T>* p = &a.Ensure(c);  // the chunk's first element: the chunk is contiguous
+    for (size_t j = 0; j < n; ++j) p[j].store(v[c + j], std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
 bool ViewerState::Follows(Ref r) const { return std::binary_search(follows.begin(), follows.end(), r); }
 bool ViewerState::Hid(Ref r) const { return std::binary_search(hidden.begin(), hidden.end(), r); }
 bool ViewerState::Engaged(Ref r) const { return std::binary_search(engaged.begin(), engaged.end(), r); }
+
+const CreatorTouch* ViewerState::Creator(Ref creator) const {
+  auto it = std::lower_bound(creators.begin(), creators.end(), creator,
+                             [](const CreatorTouch& t, Ref c) { return t.creator < c; });
+  return it != creators.end() && it->creator == creator ? &*it : nullptr;
+}
+
+int64_t ViewerState::LastEngagedMs(Ref r) const {
+  int64_t last = 0;
+  for (const auto& i : recent)
+    if (i.entity == r) last = std::max(last, i.ts);
+  return last;
+}
 
 void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
   const uint32_t now_secs = uint32_t(std::max<int64_t>(0, ts_ms / 1000));
@@ -67,6 +110,12 @@ std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int6
     out[h] = v * std::exp2(-age_ms / double(kHalfLifeMs[h]));
   }
   return out;
+}
+
+std::vector<uint64_t> DecayedCounters::Dump(int h, int kind) const { return DumpArray(slots_[h][kind]); }
+
+void DecayedCounters::Restore(int h, int kind, const std::vector<uint64_t>& packed) {
+  RestoreArray(slots_[h][kind], packed);
 }
 
 int64_t DecayedCounters::LastMs(Ref r) const {
@@ -134,7 +183,12 @@ std::vector<Ref> LiveState::Recent(Kind k, size_t n) const {
   return out;
 }
 
-void LiveState::ApplyToViewer(ViewerState& v, const Event& e) {
+Ref LiveState::CreatorOf(Ref entity) const {
+  if (entity.kind() == Kind::kCreator) return entity;
+  return creator_of_ ? creator_of_(entity) : Ref();
+}
+
+void LiveState::ApplyToViewer(ViewerState& v, const Event& e, Ref creator) {
   v.events++;
   v.feedback.push_back(e.offset);
   if (v.feedback.size() > ViewerState::kMaxFeedback) v.feedback.erase(v.feedback.begin());
@@ -150,10 +204,23 @@ void LiveState::ApplyToViewer(ViewerState& v, const Event& e) {
     v.recent.push_back({e.entity, e.action, e.weight, e.ts});
     if (v.recent.size() > ViewerState::kMaxRecent)
       v.recent.erase(v.recent.begin(), v.recent.begin() + (v.recent.size() - ViewerState::kMaxRecent));
+    if (creator.valid()) {
+      auto it = std::lower_bound(v.creators.begin(), v.creators.end(), creator,
+                                 [](const CreatorTouch& t, Ref c) { return t.creator < c; });
+      if (it != v.creators.end() && it->creator == creator) {
+        it->count++;
+        it->last_ts = std::max(it->last_ts, e.ts);
+      } else {
+        v.creators.insert(it, CreatorTouch{creator, 1, e.ts});
+        if (v.creators.size() > ViewerState::kMaxCreators)  // forget the least recently engaged
+          v.creators.erase(std::min_element(v.creators.begin(), v.creators.end(),
+                                            [](const CreatorTouch& a, const CreatorTouch& b) { return a.last_ts < b.last_ts; }));
+      }
+    }
   }
 }
 
-void LiveState::ApplyToEntity(const Event& e) {
+void LiveState::ApplyToEntity(const Event& e, Ref creator) {
   int k = int(e.entity.kind());
   if (IsPositive(e.action) && e.weight > 0) {
     auto& slot = engagement_[k].Ensure(e.entity.id());
@@ -175,7 +242,6 @@ void LiveState::ApplyToEntity(const Event& e) {
     slot.store(Pack(float(decayed), secs), std::memory_order_relaxed);
     entity_counts_.Add(e.entity, e.weight, e.ts);
     viewer_counts_.Add(e.viewer, e.weight, e.ts);
-    const Ref creator = e.entity.kind() == Kind::kCreator ? e.entity : creator_of_ ? creator_of_(e.entity) : Ref();
     if (creator.valid()) creator_counts_.Add(creator, e.weight, e.ts);
     uint64_t pos = ring_pos_[k].load(std::memory_order_relaxed);
     ring_[k][pos % kRing].store(e.entity.bits, std::memory_order_relaxed);
@@ -190,6 +256,36 @@ void LiveState::PublishViewer(Ref viewer, std::shared_ptr<const ViewerState> sta
   viewers_.Ensure(viewer.id()).store(std::move(state), std::memory_order_release);
 }
 
+void LiveState::ApplyOne(ViewerState& v, const Event& e) {
+  const Ref creator = IsPositive(e.action) && e.weight > 0 ? CreatorOf(e.entity) : Ref();
+  const bool followed_before = v.Follows(e.entity);
+  ApplyToViewer(v, e, creator);
+  const bool follows_now = v.Follows(e.entity);
+  if (followed_before != follows_now) {
+    auto& f = followers_[int(e.entity.kind())].Ensure(e.entity.id());
+    f.store(f.load() + (follows_now ? 1 : uint32_t(-1)), std::memory_order_relaxed);
+  }
+  ApplyToEntity(e, creator);
+}
+
+void LiveState::NoteApplied(uint64_t offset) {
+  uint64_t through = applied_through_.load(std::memory_order_relaxed);
+  if (offset == through) {
+    ++through;
+    while (!applied_ahead_.empty() && applied_ahead_.begin()->first <= through) {
+      through = std::max(through, applied_ahead_.begin()->second);
+      applied_ahead_.erase(applied_ahead_.begin());
+    }
+    applied_through_.store(through, std::memory_order_relaxed);
+  } else if (offset > through) {  // a batch applied before an earlier one
+    auto it = applied_ahead_.upper_bound(offset);
+    if (it != applied_ahead_.begin() && std::prev(it)->second >= offset)
+      std::prev(it)->second = std::max(std::prev(it)->second, offset + 1);
+    else
+      applied_ahead_.emplace(offset, offset + 1);
+  }
+}
+
 void LiveState::Apply(const std::vector<Event>& events) {
   std::lock_guard<std::mutex> lock(apply_mu_);
   // Group by viewer so that each viewer's state is copied once per batch.
@@ -197,38 +293,297 @@ void LiveState::Apply(const std::vector<Event>& events) {
   for (const auto& e : events) {
     auto& state = touched[e.viewer.bits];
     if (!state) state = std::make_shared<ViewerState>(*Viewer(e.viewer));
-    bool followed_before = state->Follows(e.entity);
-    ApplyToViewer(*state, e);
-    bool follows_now = state->Follows(e.entity);
-    if (followed_before != follows_now) {
-      auto& f = followers_[int(e.entity.kind())].Ensure(e.entity.id());
-      f.store(f.load() + (follows_now ? 1 : uint32_t(-1)), std::memory_order_relaxed);
-    }
-    ApplyToEntity(e);
+    ApplyOne(*state, e);
+    NoteApplied(e.offset);
   }
   for (auto& [bits, state] : touched) PublishViewer(Ref::FromBits(bits), std::move(state));
 }
 
-absl::Status LiveState::Load(const Store& store) {
+absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store, const std::string& checkpoint_path,
+                                               const std::array<uint32_t, kNumKinds>& known) {
   std::lock_guard<std::mutex> lock(apply_mu_);
-  // The event log is the source of truth: replaying it rebuilds follows, hides,
-  // recent activity and counters exactly as live application built them.
-  std::vector<ViewerState> states;
-  auto s = store.ScanEvents([&](const Event& e) {
-    if (states.size() <= e.viewer.id()) states.resize(e.viewer.id() + 1);
-    ApplyToViewer(states[e.viewer.id()], e);
-    ApplyToEntity(e);
+  const auto t0 = std::chrono::steady_clock::now();
+  LiveLoadReport report;
+  // Nothing is appended while the state loads: the log ends here.
+  const uint64_t end = store.NextOffset();
+  std::error_code ec;
+  if (!checkpoint_path.empty() && std::filesystem::exists(checkpoint_path, ec)) {
+    absl::Status st = RestoreCheckpoint(checkpoint_path, known, end, &report.checkpoint);
+    if (st.ok())
+      report.from_checkpoint = true;
+    else
+      report.checkpoint_refused = std::string(st.message());
+  }
+  // The log (its tail after the checkpoint, or all of it) is the source of
+  // truth: applying it rebuilds follows, hides, recent activity and counters
+  // exactly as live application built them.
+  const uint64_t from = report.from_checkpoint ? report.checkpoint.offset : 0;
+  const auto& ahead = report.checkpoint.ahead;
+  std::vector<std::shared_ptr<ViewerState>> touched;
+  auto s = store.ScanEventsFrom(from, [&](const Event& e) {
+    if (e.offset >= end) return false;
+    for (const auto& [b, en] : ahead)
+      if (e.offset >= b && e.offset < en) return true;  // in the checkpoint already
+    if (touched.size() <= e.viewer.id()) touched.resize(e.viewer.id() + 1);
+    auto& state = touched[e.viewer.id()];
+    if (!state) state = std::make_shared<ViewerState>(*Viewer(e.viewer));
+    ApplyOne(*state, e);
+    ++report.replayed;
     return true;
   });
   if (!s.ok()) return s;
-  for (size_t i = 0; i < states.size(); ++i) {
-    if (states[i].events == 0) continue;
-    for (Ref target : states[i].follows) {
-      auto& f = followers_[int(target.kind())].Ensure(target.id());
-      f.store(f.load() + 1, std::memory_order_relaxed);
-    }
-    PublishViewer(Ref(Kind::kUser, DenseId(i)), std::make_shared<const ViewerState>(std::move(states[i])));
+  for (size_t i = 0; i < touched.size(); ++i)
+    if (touched[i]) PublishViewer(Ref(Kind::kUser, DenseId(i)), std::move(touched[i]));
+  applied_ahead_.clear();
+  applied_through_.store(std::max(end, from), std::memory_order_relaxed);
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+// The checkpoint file (base/section_file.h): "meta" = {format, offset, events,
+// last_event_ts, half_life_ms, created_ms}, "ahead" = flattened [begin, end)
+// pairs, the viewers column by column, then each per-entity array by kind.
+namespace {
+constexpr std::string_view kCheckpointMagic("AFFLIVE1", 8);
+constexpr int64_t kCheckpointFormat = 1;
+constexpr int kViewerLists = 6;  // follows, hidden, recent, engaged, feedback, creators
+const char* const kCounterGroups[3] = {"entity_counts", "viewer_counts", "creator_counts"};
+
+std::string KindSection(const char* what, int k) { return std::string(what) + "." + std::string(KindName(Kind(k))); }
+std::string CounterSection(int group, int h, int k) {
+  return std::string(kCounterGroups[group]) + ".h" + std::to_string(h) + "." + std::string(KindName(Kind(k)));
+}
+
+// The viewers' states, column by column.
+struct ViewerColumns {
+  std::vector<uint32_t> ids, events, sizes, follows, hidden, engaged, recent_entity, creator_ref, creator_count;
+  std::vector<int64_t> last_ts, recent_ts, creator_ts;
+  std::vector<uint8_t> recent_action;
+  std::vector<float> recent_weight;
+  std::vector<uint64_t> feedback;
+
+  template <typename F>  // f(name, column) for every column
+  void ForEach(F&& f) {
+    f("viewers.id", ids), f("viewers.events", events), f("viewers.last_ts", last_ts), f("viewers.sizes", sizes);
+    f("viewers.follows", follows), f("viewers.hidden", hidden), f("viewers.engaged", engaged);
+    f("viewers.recent.entity", recent_entity), f("viewers.recent.action", recent_action);
+    f("viewers.recent.weight", recent_weight), f("viewers.recent.ts", recent_ts), f("viewers.feedback", feedback);
+    f("viewers.creators.ref", creator_ref), f("viewers.creators.count", creator_count);
+    f("viewers.creators.ts", creator_ts);
   }
+};
+}  // namespace
+
+absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& path, int64_t now_ms) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  CheckpointInfo info;
+  // 1. A consistent copy, under the lock that orders Apply: viewer states are
+  // immutable (their pointers are copied), counters are copied as values.
+  std::vector<std::pair<uint32_t, std::shared_ptr<const ViewerState>>> viewers;
+  std::array<std::vector<uint64_t>, kNumKinds> engagement;
+  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::vector<uint64_t> ring_pos(kNumKinds);
+  const DecayedCounters* groups[3] = {&entity_counts_, &viewer_counts_, &creator_counts_};
+  std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    const size_t n = viewers_.Extent();
+    viewers.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+      if (const auto* slot = viewers_.Find(i))
+        if (auto p = slot->load(std::memory_order_acquire)) viewers.emplace_back(uint32_t(i), std::move(p));
+    for (int k = 0; k < kNumKinds; ++k) {
+      engagement[k] = DumpArray(engagement_[k]);
+      followers[k] = DumpArray(followers_[k]);
+      first_seen[k] = DumpArray(first_seen_[k]);
+      ring[k].resize(kRing);
+      for (size_t j = 0; j < kRing; ++j) ring[k][j] = ring_[k][j].load(std::memory_order_relaxed);
+      ring_pos[k] = ring_pos_[k].load(std::memory_order_relaxed);
+      for (int g = 0; g < 3; ++g)
+        for (int h = 0; h < DecayedCounters::kHalfLives; ++h) counts[g][h][k] = groups[g]->Dump(h, k);
+    }
+    info.offset = applied_through_.load(std::memory_order_relaxed);
+    info.ahead.assign(applied_ahead_.begin(), applied_ahead_.end());
+    info.events = events_applied_.load(std::memory_order_relaxed);
+    info.last_event_ts = last_event_ts_.load(std::memory_order_relaxed);
+  }
+  info.created_ms = now_ms;
+  // 2. Encoded column by column, off the lock.
+  SectionWriter w(kCheckpointMagic);
+  w.Add("meta", std::vector<int64_t>{kCheckpointFormat, int64_t(info.offset), int64_t(info.events), info.last_event_ts,
+                                     half_life_ms_, now_ms});
+  std::vector<uint64_t> ahead;
+  for (const auto& [b, e] : info.ahead) ahead.insert(ahead.end(), {b, e});
+  w.Add("ahead", ahead);
+  {
+    ViewerColumns c;
+    c.sizes.reserve(viewers.size() * kViewerLists);
+    for (const auto& [id, v] : viewers) {
+      c.ids.push_back(id);
+      c.events.push_back(v->events);
+      c.last_ts.push_back(v->last_ts);
+      c.sizes.insert(c.sizes.end(), {uint32_t(v->follows.size()), uint32_t(v->hidden.size()), uint32_t(v->recent.size()),
+                                     uint32_t(v->engaged.size()), uint32_t(v->feedback.size()),
+                                     uint32_t(v->creators.size())});
+      for (Ref r : v->follows) c.follows.push_back(r.bits);
+      for (Ref r : v->hidden) c.hidden.push_back(r.bits);
+      for (Ref r : v->engaged) c.engaged.push_back(r.bits);
+      for (const auto& i : v->recent) {
+        c.recent_entity.push_back(i.entity.bits);
+        c.recent_action.push_back(uint8_t(i.action));
+        c.recent_weight.push_back(i.weight);
+        c.recent_ts.push_back(i.ts);
+      }
+      c.feedback.insert(c.feedback.end(), v->feedback.begin(), v->feedback.end());
+      for (const auto& t : v->creators) {
+        c.creator_ref.push_back(t.creator.bits);
+        c.creator_count.push_back(t.count);
+        c.creator_ts.push_back(t.last_ts);
+      }
+    }
+    c.ForEach([&](const char* name, const auto& col) { w.Add(name, col); });
+  }
+  viewers.clear();
+  for (int k = 0; k < kNumKinds; ++k) {
+    w.Add(KindSection("engagement", k), engagement[k]);
+    w.Add(KindSection("followers", k), followers[k]);
+    w.Add(KindSection("first_seen", k), first_seen[k]);
+    w.Add(KindSection("ring", k), ring[k]);
+    for (int g = 0; g < 3; ++g)
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) w.Add(CounterSection(g, h, k), counts[g][h][k]);
+  }
+  w.Add("ring_pos", ring_pos);
+  // 3. Written beside the old one and renamed over it (fsync first): a crash
+  // leaves one checkpoint or the other, whole.
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  if (!WriteFileAtomic(path, w.data())) return absl::InternalError("checkpoint: cannot write " + path);
+  info.bytes = w.data().size();
+  info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return info;
+}
+
+absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::array<uint32_t, kNumKinds>& known,
+                                          uint64_t log_end, CheckpointInfo* info) {
+  const auto t0 = std::chrono::steady_clock::now();
+  SectionReader r;
+  AFF_RETURN_IF_ERROR(r.Open(path, kCheckpointMagic));
+  auto bad = [&](const std::string& what) { return absl::DataLossError(path + ": " + what); };
+  std::vector<int64_t> meta;
+  r.Get("meta", &meta);
+  if (meta.size() < 6) return bad("no header");
+  if (meta[0] != kCheckpointFormat)
+    return absl::FailedPreconditionError(path + ": format " + std::to_string(meta[0]) + ", this build reads " +
+                                         std::to_string(kCheckpointFormat));
+  if (meta[4] != half_life_ms_)
+    return absl::FailedPreconditionError(path + ": written with an engagement half-life of " + std::to_string(meta[4]) +
+                                         " ms, this server uses " + std::to_string(half_life_ms_));
+  CheckpointInfo in;
+  in.offset = uint64_t(meta[1]);
+  in.events = uint64_t(meta[2]);
+  in.last_event_ts = meta[3];
+  in.created_ms = meta[5];
+  std::vector<uint64_t> ahead;
+  r.Get("ahead", &ahead);
+  for (size_t i = 0; i + 1 < ahead.size(); i += 2) in.ahead.emplace_back(ahead[i], ahead[i + 1]);
+  uint64_t covered_end = in.offset;
+  for (const auto& [b, e] : in.ahead) covered_end = std::max(covered_end, e);
+  if (covered_end > log_end)
+    return absl::FailedPreconditionError(path + ": it covers the log up to offset " + std::to_string(covered_end) +
+                                         ", past the log's end (" + std::to_string(log_end) + ")");
+  const bool check_refs = uint64_t(known[0]) + known[1] + known[2] > 0;
+  auto fits = [&](uint32_t bits) {
+    const Ref x = Ref::FromBits(bits);
+    return x.valid() && int(x.kind()) < kNumKinds && (!check_refs || x.id() < known[int(x.kind())]);
+  };
+
+  ViewerColumns c;
+  c.ForEach([&](const char* name, auto& col) { r.Get(name, &col); });
+  const size_t nv = c.ids.size();
+  if (c.events.size() != nv || c.last_ts.size() != nv || c.sizes.size() != nv * kViewerLists)
+    return bad("the viewers' columns differ in length");
+  if (c.recent_action.size() != c.recent_entity.size() || c.recent_weight.size() != c.recent_entity.size() ||
+      c.recent_ts.size() != c.recent_entity.size() || c.creator_count.size() != c.creator_ref.size() ||
+      c.creator_ts.size() != c.creator_ref.size())
+    return bad("the viewers' lists differ in length");
+  std::vector<std::shared_ptr<ViewerState>> states(nv);
+  size_t pos[kViewerLists] = {0, 0, 0, 0, 0, 0};
+  const size_t totals[kViewerLists] = {c.follows.size(), c.hidden.size(), c.recent_entity.size(),
+                                       c.engaged.size(), c.feedback.size(), c.creator_ref.size()};
+  for (size_t i = 0; i < nv; ++i) {
+    if (c.ids[i] > kMaxDenseId || (check_refs && c.ids[i] >= known[0]))
+      return bad("viewer " + std::to_string(c.ids[i]) + " is not in the registry");
+    const uint32_t* n = &c.sizes[i * kViewerLists];
+    for (int l = 0; l < kViewerLists; ++l)
+      if (n[l] > totals[l] - pos[l]) return bad("a viewer's list runs past its column");
+    auto v = std::make_shared<ViewerState>();
+    v->events = c.events[i];
+    v->last_ts = c.last_ts[i];
+    auto refs = [&](const std::vector<uint32_t>& col, int l, std::vector<Ref>* out) {
+      out->reserve(n[l]);
+      for (size_t j = pos[l]; j < pos[l] + n[l]; ++j) {
+        if (!fits(col[j])) return false;
+        out->push_back(Ref::FromBits(col[j]));
+      }
+      pos[l] += n[l];
+      return true;
+    };
+    if (!refs(c.follows, 0, &v->follows) || !refs(c.hidden, 1, &v->hidden) || !refs(c.engaged, 3, &v->engaged))
+      return bad("a viewer's list names an entity the registry does not hold");
+    v->recent.reserve(n[2]);
+    for (size_t j = pos[2]; j < pos[2] + n[2]; ++j) {
+      if (!fits(c.recent_entity[j]) || c.recent_action[j] >= kNumActions) return bad("a recent interaction is not valid");
+      v->recent.push_back({Ref::FromBits(c.recent_entity[j]), Action(c.recent_action[j]), c.recent_weight[j],
+                           c.recent_ts[j]});
+    }
+    pos[2] += n[2];
+    v->feedback.assign(c.feedback.begin() + long(pos[4]), c.feedback.begin() + long(pos[4] + n[4]));
+    pos[4] += n[4];
+    v->creators.reserve(n[5]);
+    for (size_t j = pos[5]; j < pos[5] + n[5]; ++j) {
+      if (!fits(c.creator_ref[j])) return bad("a viewer's creator is not in the registry");
+      v->creators.push_back({Ref::FromBits(c.creator_ref[j]), c.creator_count[j], c.creator_ts[j]});
+    }
+    pos[5] += n[5];
+    states[i] = std::move(v);
+  }
+  for (int l = 0; l < kViewerLists; ++l)
+    if (pos[l] != totals[l]) return bad("the viewers' lists hold more than their sizes say");
+
+  std::array<std::vector<uint64_t>, kNumKinds> engagement;
+  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
+  std::vector<uint64_t> ring_pos;
+  r.Get("ring_pos", &ring_pos);
+  if (ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");
+  for (int k = 0; k < kNumKinds; ++k) {
+    r.Get(KindSection("engagement", k), &engagement[k]);
+    r.Get(KindSection("followers", k), &followers[k]);
+    r.Get(KindSection("first_seen", k), &first_seen[k]);
+    r.Get(KindSection("ring", k), &ring[k]);
+    if (ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
+    for (int g = 0; g < 3; ++g)
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &counts[g][h][k]);
+  }
+
+  // All of it read and checked: install.
+  for (size_t i = 0; i < nv; ++i) PublishViewer(Ref(Kind::kUser, DenseId(c.ids[i])), std::move(states[i]));
+  DecayedCounters* groups[3] = {&entity_counts_, &viewer_counts_, &creator_counts_};
+  for (int k = 0; k < kNumKinds; ++k) {
+    RestoreArray(engagement_[k], engagement[k]);
+    RestoreArray(followers_[k], followers[k]);
+    RestoreArray(first_seen_[k], first_seen[k]);
+    for (size_t j = 0; j < kRing; ++j) ring_[k][j].store(ring[k][j], std::memory_order_relaxed);
+    ring_pos_[k].store(ring_pos[k], std::memory_order_relaxed);
+    for (int g = 0; g < 3; ++g)
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) groups[g]->Restore(h, k, counts[g][h][k]);
+  }
+  events_applied_.store(in.events, std::memory_order_relaxed);
+  last_event_ts_.store(in.last_event_ts, std::memory_order_relaxed);
+  std::error_code ec;
+  in.bytes = std::filesystem::file_size(path, ec);
+  in.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  *info = std::move(in);
   return absl::OkStatus();
 }
 

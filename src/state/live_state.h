@@ -2,7 +2,9 @@
 // that accepted it: per-viewer follows, hidden set and recent interactions;
 // per-entity decayed engagement counts and follower counts; a ring of recently
 // engaged entities per kind (what is trending right now).
-// Rebuilt at start by replaying the durable follow graph and event log.
+// Rebuilt at start from its newest checkpoint (a file holding all of it and
+// the log offsets it covers) plus the event log's tail, or by replaying the
+// whole log when there is no usable checkpoint.
 // Thread safety: readers never block; writers serialise inside Apply(). Viewer
 // state is copy-on-write and published atomically.
 #pragma once
@@ -10,6 +12,9 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <map>
+#include <string>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -29,20 +34,55 @@ struct Interaction {
   int64_t ts;
 };
 
+// A viewer's positive engagement with one creator (with its items or itself).
+struct CreatorTouch {
+  Ref creator;
+  uint32_t count = 0;   // positive events
+  int64_t last_ts = 0;  // the newest of them (ms)
+};
+
 struct ViewerState {
   static constexpr size_t kMaxRecent = 64;
   static constexpr size_t kMaxFeedback = 100;
+  static constexpr size_t kMaxCreators = 64;
   std::vector<Ref> follows;           // sorted
   std::vector<Ref> hidden;            // sorted
   std::vector<Interaction> recent;    // positive interactions, oldest first
   std::vector<Ref> engaged;           // every entity ever engaged positively, sorted
   std::vector<uint64_t> feedback;     // log offsets of the newest kMaxFeedback events (any action), oldest first
+  std::vector<CreatorTouch> creators; // sorted by creator: the kMaxCreators most recently engaged
   uint32_t events = 0;                // events ever applied for this viewer
   int64_t last_ts = 0;
 
   bool Follows(Ref r) const;
   bool Hid(Ref r) const;
   bool Engaged(Ref r) const;
+  // Viewer-creator recency: nullptr when the creator is not among `creators`.
+  const CreatorTouch* Creator(Ref creator) const;
+  // Viewer-entity recency: the newest positive interaction with r among
+  // `recent` (ms), 0 when none there.
+  int64_t LastEngagedMs(Ref r) const;
+};
+
+// What a checkpoint of the live state covers: every event of the log below
+// `offset`, and those in `ahead` ([begin, end) ranges applied out of order).
+struct CheckpointInfo {
+  uint64_t offset = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> ahead;
+  uint64_t events = 0;      // events the state had applied
+  int64_t last_event_ts = 0;
+  int64_t created_ms = 0;   // when it was written
+  uint64_t bytes = 0;
+  double seconds = 0;       // to write it (or to read it back)
+};
+
+// How LiveState::Load rebuilt the state.
+struct LiveLoadReport {
+  bool from_checkpoint = false;
+  std::string checkpoint_refused;  // why a checkpoint on disk was not used ("" when none or used)
+  CheckpointInfo checkpoint;       // the one used
+  uint64_t replayed = 0;           // events read from the log (its tail, or all of it)
+  double seconds = 0;
 };
 
 // Decayed counts of positive engagement weight at three half-lives (1 h, 1 day,
@@ -54,6 +94,9 @@ class DecayedCounters {
   static constexpr int kHalfLives = 3;
   static constexpr int64_t kHalfLifeMs[kHalfLives] = {3600LL * 1000, 86400LL * 1000, 7 * 86400LL * 1000};
   void Add(Ref r, double weight, int64_t ts_ms);
+  // Copies the packed values of one half-life and kind (index = dense id).
+  std::vector<uint64_t> Dump(int h, int kind) const;
+  void Restore(int h, int kind, const std::vector<uint64_t>& packed);
   // The counts as of now_ms, in kHalfLifeMs order.
   std::array<double, kHalfLives> Get(Ref r, int64_t now_ms) const;
   int64_t LastMs(Ref r) const;  // the newest update (ms, second resolution; 0: none)
@@ -67,8 +110,19 @@ class LiveState {
   // half_life_ms: decay of per-entity engagement counters.
   explicit LiveState(const ActionWeights& weights, int64_t half_life_ms = 24 * 3600 * 1000LL);
 
-  // Rebuilds everything from the store (follow graph, then the event log).
-  absl::Status Load(const Store& store);
+  // Rebuilds everything: from the checkpoint at checkpoint_path plus the
+  // log's tail when that file exists and fits this store (known: the
+  // registry's entity count per kind), else by replaying the whole log. A
+  // checkpoint that does not fit is reported and left for the next one to
+  // replace. Call before any Apply.
+  absl::StatusOr<LiveLoadReport> Load(const Store& store, const std::string& checkpoint_path = "",
+                                      const std::array<uint32_t, kNumKinds>& known = {});
+  // Writes all of the state, with the offsets it covers, to path atomically.
+  // Holds off Apply only while it copies (pointers and counters), never while
+  // it encodes or writes.
+  absl::StatusOr<CheckpointInfo> WriteCheckpoint(const std::string& path, int64_t now_ms) const;
+  // Every event below this offset has been applied (plus applied_ahead()).
+  uint64_t applied_offset() const { return applied_through_.load(std::memory_order_relaxed); }
 
   // Applies accepted events (already durable), in order.
   void Apply(const std::vector<Event>& events);
@@ -104,9 +158,15 @@ class LiveState {
 
  private:
   static constexpr size_t kRing = 2048;
-  void ApplyToViewer(ViewerState& v, const Event& e);
-  void ApplyToEntity(const Event& e);
+  Ref CreatorOf(Ref entity) const;  // the entity's creator (itself for a creator); invalid for users
+  void ApplyToViewer(ViewerState& v, const Event& e, Ref creator);
+  void ApplyToEntity(const Event& e, Ref creator);
+  void ApplyOne(ViewerState& v, const Event& e);  // viewer, followers and entity; under apply_mu_
   void PublishViewer(Ref viewer, std::shared_ptr<const ViewerState> state);
+  void NoteApplied(uint64_t offset);  // under apply_mu_
+  // Reads and checks the whole file first; installs it only when all of it fits.
+  absl::Status RestoreCheckpoint(const std::string& path, const std::array<uint32_t, kNumKinds>& known,
+                                 uint64_t log_end, CheckpointInfo* info);
 
   ActionWeights weights_;
   int64_t half_life_ms_;
@@ -121,7 +181,11 @@ class LiveState {
   std::function<Ref(Ref)> creator_of_;
   std::atomic<uint64_t> events_applied_{0};
   std::atomic<int64_t> last_event_ts_{0};
-  std::mutex apply_mu_;
+  // Offsets applied: all below applied_through_, and the ranges of applied_ahead_
+  // (begin -> end) beyond it; both guarded by apply_mu_ (through_ also read alone).
+  std::atomic<uint64_t> applied_through_{0};
+  std::map<uint64_t, uint64_t> applied_ahead_;
+  mutable std::mutex apply_mu_;
 };
 
 }  // namespace affinity

@@ -141,11 +141,11 @@ class RocksStore final : public Store {
     return FromRocks(db_->Write(wo, &batch), "put entities");
   }
 
-  absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const override {
+  absl::Status ScanEventsFrom(uint64_t from, const std::function<bool(const Event&)>& fn) const override {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ScanOptions(), cfs_[kEvents]));
     Event e;
     const int64_t cutoff = event_retention_->Cutoff();
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    for (it->Seek(BigEndian64(from)); it->Valid(); it->Next()) {
       if (it->key().size() != 8 || !DecodeEvent(it->value().ToStringView(), &e))
         return absl::DataLossError("event log: undecodable record");
       if (e.ts < cutoff) continue;  // past the retention, not yet compacted away

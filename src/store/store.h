@@ -59,7 +59,9 @@ class Store {
 
   // Visits every event in offset order; stops early when fn returns false.
   // Events older than the store's event retention are skipped.
-  virtual absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const = 0;
+  absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const { return ScanEventsFrom(0, fn); }
+  // The same, from the event at offset `from` on (the log's tail).
+  virtual absl::Status ScanEventsFrom(uint64_t from, const std::function<bool(const Event&)>& fn) const = 0;
   virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
   // The events at these offsets, in the order given; offsets no longer held
   // (past the retention) are left out.
