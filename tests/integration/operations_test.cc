@@ -53,6 +53,64 @@ TEST_F(OperationsTest, ABadScheduleIsRefusedWithTheReason) {
   EXPECT_NE(r.output.find("--batch-every: 'hourly' is not a duration"), std::string::npos) << r.output;
 }
 
+TEST_F(OperationsTest, AServerRestartsFromItsCheckpointPlusTheLogsTail) {
+  // A checkpoint now, then three events past it.
+  auto c = Post(port(), "/admin/checkpoint", "");
+  ASSERT_EQ(c.status, 200) << c.body;
+  const int64_t covered = int64_t(Json(c.body)["offset"]);
+  EXPECT_GT(covered, 0);
+  auto before = Json(Get(port(), "/admin/features/viewer_activity/u5").body);
+  const int64_t events = int64_t(before["feature_vector"]["events"]);
+  const int64_t follows = int64_t(before["feature_vector"]["follows"]);
+  const int64_t hidden = int64_t(before["feature_vector"]["hidden"]);
+  ASSERT_EQ(Post(port(), "/affinity/feedback",
+                 R"({"events":[{"viewer_id":"u5","entity_id":"u9","action":"follow"},)"
+                 R"({"viewer_id":"u5","entity_id":"i11","action":"hide"},)"
+                 R"({"viewer_id":"u5","entity_id":"i12","action":"click"}]})")
+                .status,
+            202);
+  // Killed: no last checkpoint; the restart reads the checkpoint and the tail.
+  server_->Kill9();
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  auto stats = Json(Get(port(), "/admin/stats").body);
+  EXPECT_TRUE(bool(stats["live_state"]["load"]["from_checkpoint"])) << server_->log();
+  EXPECT_EQ(int64_t(stats["live_state"]["load"]["replayed_events"]), 3);
+  EXPECT_EQ(int64_t(stats["live_state"]["checkpoint"]["last"]["offset"]), covered);
+  auto after = Json(Get(port(), "/admin/features/viewer_activity/u5").body);
+  EXPECT_EQ(int64_t(after["feature_vector"]["events"]), events + 3);
+  EXPECT_EQ(int64_t(after["feature_vector"]["follows"]), follows + 1);
+  EXPECT_EQ(int64_t(after["feature_vector"]["hidden"]), hidden + 1);
+  // A clean stop writes a last checkpoint: the next start replays nothing.
+  server_->Stop(SIGTERM);
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  stats = Json(Get(port(), "/admin/stats").body);
+  EXPECT_TRUE(bool(stats["live_state"]["load"]["from_checkpoint"]));
+  EXPECT_EQ(int64_t(stats["live_state"]["load"]["replayed_events"]), 0);
+  EXPECT_EQ(int64_t(stats["live_state"]["checkpoint"]["last"]["offset"]), covered + 3);
+  EXPECT_NE(Get(port(), "/metrics").body.find("affinity_live_state_checkpoint{field=\"load_from_checkpoint\"} 1"),
+            std::string::npos);
+  // A damaged checkpoint is refused with the reason and the whole log replayed.
+  server_->Stop(SIGTERM);
+  const std::string path = dir_ / "data/state/live.ckpt";
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(std::streamoff(std::filesystem::file_size(path) / 2));
+    f.put('\x7f');
+  }
+  server_ = std::make_unique<ServerProcess>(dir_ / "data");
+  ASSERT_TRUE(server_->running()) << server_->log();
+  stats = Json(Get(port(), "/admin/stats").body);
+  EXPECT_FALSE(bool(stats["live_state"]["load"]["from_checkpoint"]));
+  EXPECT_EQ(int64_t(stats["live_state"]["load"]["replayed_events"]), covered + 3);
+  EXPECT_NE(std::string_view(stats["live_state"]["load"]["checkpoint_refused"]).find("checksum"), std::string::npos);
+  EXPECT_NE(server_->log().find("checkpoint not used, replaying the whole log"), std::string::npos) << server_->log();
+  after = Json(Get(port(), "/admin/features/viewer_activity/u5").body);
+  EXPECT_EQ(int64_t(after["feature_vector"]["follows"]), follows + 1);
+  EXPECT_EQ(Get(port(), "/admin/checkpoint").status, 405);
+}
+
 TEST_F(OperationsTest, ABatchDoesNothingWhileAnotherRunsOnTheSameDataDir) {
   const std::string lock = dir_ / "data/batch.lock";
   const int fd = ::open(lock.c_str(), O_CREAT | O_RDWR, 0644);

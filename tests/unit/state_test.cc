@@ -1,7 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 
+#include "base/strings.h"
+#include "state/checkpointer.h"
 #include "testing/world.h"
 
 namespace affinity {
@@ -286,6 +292,236 @@ TEST(LiveStateTest, CreatorCountsSumTheCreatorsItemsAndItself) {
   EXPECT_NEAR(live.CreatorCounts(Ref(Kind::kCreator, 1), t)[0], 1.0, 1e-6);
   EXPECT_NEAR(live.ViewerCounts(Ref(Kind::kUser, 0), t)[2], 4.0, 1e-6);
   EXPECT_NEAR(live.EntityCounts(Ref(Kind::kItem, 2), t)[1], 1.0, 1e-6);
+}
+
+}  // namespace
+}  // namespace affinity
+
+// The live state's checkpoint: a state restored from it plus the log's tail is
+// the state a whole-log replay builds; a checkpoint that does not fit is
+// refused (and the whole log replayed) rather than trusted.
+namespace affinity {
+namespace {
+
+using testing::World;
+
+std::function<Ref(Ref)> CreatorsOf(const EntityRegistry& registry) {
+  return [&registry](Ref r) { return r.kind() == Kind::kItem ? registry.CreatorOf(r) : Ref(); };
+}
+
+std::array<uint32_t, kNumKinds> Known(const EntityRegistry& r) {
+  return {r.Count(Kind::kUser), r.Count(Kind::kCreator), r.Count(Kind::kItem)};
+}
+
+// Everything a reader of the live state can see, for every entity of the world.
+void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistry& registry, int64_t now) {
+  for (int k = 0; k < kNumKinds; ++k) {
+    for (uint32_t id = 0; id < registry.Count(Kind(k)); ++id) {
+      const Ref r(Kind(k), id);
+      SCOPED_TRACE(std::string(KindName(Kind(k))) + " " + std::to_string(id));
+      EXPECT_EQ(a.Followers(r), b.Followers(r));
+      EXPECT_FLOAT_EQ(float(a.Engagement(r, now)), float(b.Engagement(r, now)));
+      EXPECT_EQ(a.FirstEngagedMs(r), b.FirstEngagedMs(r));
+      EXPECT_EQ(a.LastEngagedMs(r), b.LastEngagedMs(r));
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) {
+        EXPECT_FLOAT_EQ(float(a.EntityCounts(r, now)[h]), float(b.EntityCounts(r, now)[h]));
+        EXPECT_FLOAT_EQ(float(a.ViewerCounts(r, now)[h]), float(b.ViewerCounts(r, now)[h]));
+        EXPECT_FLOAT_EQ(float(a.CreatorCounts(r, now)[h]), float(b.CreatorCounts(r, now)[h]));
+      }
+      if (k != int(Kind::kUser)) continue;
+      auto x = a.Viewer(r), y = b.Viewer(r);
+      EXPECT_EQ(x->follows, y->follows);
+      EXPECT_EQ(x->hidden, y->hidden);
+      EXPECT_EQ(x->engaged, y->engaged);
+      EXPECT_EQ(x->feedback, y->feedback);
+      EXPECT_EQ(x->events, y->events);
+      EXPECT_EQ(x->last_ts, y->last_ts);
+      ASSERT_EQ(x->recent.size(), y->recent.size());
+      for (size_t i = 0; i < x->recent.size(); ++i) {
+        EXPECT_EQ(x->recent[i].entity, y->recent[i].entity);
+        EXPECT_EQ(x->recent[i].action, y->recent[i].action);
+        EXPECT_EQ(x->recent[i].weight, y->recent[i].weight);
+        EXPECT_EQ(x->recent[i].ts, y->recent[i].ts);
+      }
+      ASSERT_EQ(x->creators.size(), y->creators.size());
+      for (size_t i = 0; i < x->creators.size(); ++i) {
+        EXPECT_EQ(x->creators[i].creator, y->creators[i].creator);
+        EXPECT_EQ(x->creators[i].count, y->creators[i].count);
+        EXPECT_EQ(x->creators[i].last_ts, y->creators[i].last_ts);
+      }
+    }
+  }
+  for (int k = 0; k < kNumKinds; ++k) EXPECT_EQ(a.Recent(Kind(k), 50), b.Recent(Kind(k), 50));
+  EXPECT_EQ(a.events_applied(), b.events_applied());
+  EXPECT_EQ(a.last_event_ts(), b.last_event_ts());
+  EXPECT_EQ(a.applied_offset(), b.applied_offset());
+}
+
+TEST(CheckpointTest, ACheckpointPlusTheLogsTailRebuildsWhatTheWholeLogWould) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const std::string path = w.dir.path() + "/state/live.ckpt";
+  auto written = w.live->WriteCheckpoint(path, w.clock.NowMillis());
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->offset, w.store->NextOffset());
+  EXPECT_EQ(written->events, w.live->events_applied());
+  EXPECT_GT(written->bytes, 0u);
+  // The tail: follows undone, hides, new engagement (some out of time order).
+  ASSERT_TRUE(w.Events({World::Ev("u1", "u2", "unfollow"), World::Ev("u1", "i4", "hide"),
+                        World::Ev("u3", "i20", "play", 1'767'225'300'000), World::Ev("u3", "c1", "follow"),
+                        World::Ev("u4", "i5", "click", 1'767'100'000'000)})
+                  .ok());
+  LiveState restored(w.config.actions), replayed(w.config.actions);
+  restored.SetCreatorOf(CreatorsOf(w.registry));
+  replayed.SetCreatorOf(CreatorsOf(w.registry));
+  auto from_checkpoint = restored.Load(*w.store, path, Known(w.registry));
+  ASSERT_TRUE(from_checkpoint.ok()) << from_checkpoint.status();
+  EXPECT_TRUE(from_checkpoint->from_checkpoint) << from_checkpoint->checkpoint_refused;
+  EXPECT_EQ(from_checkpoint->replayed, 5u) << "only the tail is read from the log";
+  EXPECT_EQ(from_checkpoint->checkpoint.offset, written->offset);
+  auto whole = replayed.Load(*w.store);
+  ASSERT_TRUE(whole.ok());
+  EXPECT_FALSE(whole->from_checkpoint);
+  EXPECT_EQ(whole->replayed, w.live->events_applied());
+  ExpectSameState(restored, replayed, w.registry, w.clock.NowMillis());
+  ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis());
+  // Viewer-creator and viewer-entity recency are part of it.
+  auto u3 = restored.Viewer(*w.registry.Find("u3"));
+  ASSERT_NE(u3->Creator(*w.registry.Find("c2")), nullptr);  // i20's creator
+  EXPECT_EQ(u3->Creator(*w.registry.Find("c2"))->last_ts, 1'767'225'300'000);
+  EXPECT_EQ(u3->LastEngagedMs(*w.registry.Find("i20")), 1'767'225'300'000);
+}
+
+TEST(CheckpointTest, BatchesAppliedOutOfOrderAreInTheCheckpointOnceAndNotReplayedAgain) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  // Two batches appended in order, the later one applied first (two ingest
+  // requests racing between the append and the apply).
+  auto ev = [&](const char* viewer, const char* entity, Action a) {
+    Event e;
+    e.viewer = *w.registry.Find(viewer);
+    e.entity = *w.registry.Find(entity);
+    e.action = a;
+    e.weight = a == Action::kHide ? -1.f : 1.f;
+    e.ts = 1'767'225'100'000;
+    return e;
+  };
+  std::vector<Event> first = {ev("u1", "i1", Action::kClick), ev("u2", "c1", Action::kFollow)};
+  std::vector<Event> second = {ev("u1", "i2", Action::kLike), ev("u2", "i3", Action::kHide)};
+  ASSERT_TRUE(w.store->AppendEvents(first, {{first[1].viewer, first[1].entity, true, first[1].ts}}).ok());
+  ASSERT_TRUE(w.store->AppendEvents(second, {}).ok());
+  w.live->Apply(second);
+  const std::string path = w.dir.path() + "/live.ckpt";
+  auto written = w.live->WriteCheckpoint(path, w.clock.NowMillis());
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->offset, first[0].offset) << "the first batch is not in it";
+  ASSERT_EQ(written->ahead.size(), 1u);
+  EXPECT_EQ(written->ahead[0], std::make_pair(second[0].offset, second[1].offset + 1));
+  w.live->Apply(first);
+  EXPECT_EQ(w.live->applied_offset(), w.store->NextOffset()) << "the gap closed";
+
+  LiveState restored(w.config.actions);
+  restored.SetCreatorOf(CreatorsOf(w.registry));
+  auto report = restored.Load(*w.store, path, Known(w.registry));
+  ASSERT_TRUE(report.ok());
+  ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
+  EXPECT_EQ(report->replayed, 2u) << "the first batch only";
+  // Exactly the state the server held, in the order it applied the batches
+  // (a whole-log replay applies them in log order instead).
+  ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis());
+}
+
+TEST(CheckpointTest, ADamagedOrForeignCheckpointIsRefusedAndTheWholeLogReplayed) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const std::string path = w.dir.path() + "/live.ckpt";
+  ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
+  auto load = [&](const std::string& p, std::array<uint32_t, kNumKinds> known, int64_t half_life = 24 * 3600 * 1000LL) {
+    LiveState s(w.config.actions, half_life);
+    s.SetCreatorOf(CreatorsOf(w.registry));
+    auto r = s.Load(*w.store, p, known);
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(s.events_applied(), w.live->events_applied()) << "the whole log replayed instead";
+    return r.ok() ? *r : LiveLoadReport{};
+  };
+  // Undamaged: used.
+  EXPECT_TRUE(load(path, Known(w.registry)).from_checkpoint);
+  // One byte flipped in the middle: its section's checksum fails.
+  std::string bytes = *ReadFile(path);
+  std::string damaged = bytes;
+  damaged[damaged.size() / 2] ^= 0x5A;
+  ASSERT_TRUE(WriteFileAtomic(path + ".bad", damaged));
+  auto r = load(path + ".bad", Known(w.registry));
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("checksum"), std::string::npos) << r.checkpoint_refused;
+  // Cut short.
+  ASSERT_TRUE(WriteFileAtomic(path + ".short", bytes.substr(0, bytes.size() - 100)));
+  r = load(path + ".short", Known(w.registry));
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("truncated"), std::string::npos) << r.checkpoint_refused;
+  // Another file altogether.
+  ASSERT_TRUE(WriteFileAtomic(path + ".other", "AFFSNAP2 not a checkpoint"));
+  EXPECT_FALSE(load(path + ".other", Known(w.registry)).from_checkpoint);
+  // Written under another decay: its counters would be wrong here.
+  r = load(path, Known(w.registry), 3600 * 1000LL);
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("half-life"), std::string::npos) << r.checkpoint_refused;
+  // From a data dir with more entities than this registry holds.
+  auto fewer = Known(w.registry);
+  fewer[int(Kind::kItem)] = 3;
+  r = load(path, fewer);
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("registry"), std::string::npos) << r.checkpoint_refused;
+}
+
+TEST(CheckpointTest, ACheckpointAheadOfTheLogIsRefused) {
+  World big, small;
+  big.BuildSmall();
+  small.BuildSmall();
+  ASSERT_TRUE(big.Events({World::Ev("u1", "i9", "click"), World::Ev("u2", "i9", "click")}).ok());
+  const std::string path = big.dir.path() + "/live.ckpt";
+  ASSERT_TRUE(big.live->WriteCheckpoint(path, big.clock.NowMillis()).ok());
+  LiveState s(small.config.actions);
+  auto r = s.Load(*small.store, path, Known(small.registry));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->from_checkpoint);
+  EXPECT_NE(r->checkpoint_refused.find("past the log's end"), std::string::npos) << r->checkpoint_refused;
+  EXPECT_EQ(s.events_applied(), small.live->events_applied());
+}
+
+TEST(CheckpointerTest, WritesOnceEnoughEventsArriveAndALastOneAtAStop) {
+  World w;
+  w.BuildSmall();
+  StateOptions options;
+  options.checkpoint_interval_seconds = 3600;
+  options.checkpoint_after_events = 3;
+  const std::string path = w.dir.path() + "/state/live.ckpt";
+  LiveLoadReport loaded;
+  Checkpointer c(w.live.get(), path, options, &w.clock, loaded);
+  c.Start();
+  // The world's own events (more than 3 past none) make one due at once.
+  for (int i = 0; i < 100 && c.status().written == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(c.status().written, 1u) << c.status().last_error;
+  EXPECT_EQ(c.status().last->events, w.live->events_applied());
+  // Two more events: not enough for another.
+  ASSERT_TRUE(w.Events({World::Ev("u1", "i9", "click"), World::Ev("u2", "i9", "click")}).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_EQ(c.status().written, 1u);
+  EXPECT_EQ(c.status().events_since, 2u);
+  // A clean stop writes the last one, which covers them.
+  c.Stop(/*write_last=*/true);
+  EXPECT_EQ(c.status().written, 2u);
+  EXPECT_EQ(c.status().last->offset, w.store->NextOffset());
+  EXPECT_EQ(c.status().events_since, 0u);
+  // Turned off: nothing written, even at a stop.
+  options.checkpoint_interval_seconds = 0;
+  Checkpointer off(w.live.get(), w.dir.path() + "/off.ckpt", options, &w.clock, loaded);
+  off.Start();
+  off.Stop(true);
+  EXPECT_FALSE(std::filesystem::exists(w.dir.path() + "/off.ckpt"));
 }
 
 }  // namespace
