@@ -98,7 +98,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     });
   if (p == "/admin/ui" || p == "/admin/ui/") return only("ui", "GET", [&] { return Ui(); });
   if (p == "/admin/features" || p.rfind("/admin/features/", 0) == 0)
-    return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : ""); });
+    return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : "", req.query); });
   const std::string audit_prefix = "/admin/audit/";
   if (p.rfind(audit_prefix, 0) == 0)
     return only("audit", "GET", [&] { return Audit(p.substr(audit_prefix.size())); });
@@ -113,13 +113,22 @@ HttpResponse ApiRoutes::Ready() {
   return {200, w.Release()};
 }
 
-HttpResponse ApiRoutes::Features(const std::string& rest) {
+HttpResponse ApiRoutes::Features(const std::string& rest, const std::string& query) {
   if (!d_.features) return Error(404, "not_found", "this server has no feature store view");
   if (rest.empty()) return {200, d_.features->ListJson()};
   const size_t slash = rest.find('/');
   if (slash == std::string::npos || slash + 1 >= rest.size())
     return Error(404, "not_found", "use /admin/features/{group}/{entity_id}");
-  auto record = d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)));
+  std::string with;
+  for (std::string_view param : Split(query, '&')) {
+    if (param.empty()) continue;
+    const size_t eq = param.find('=');
+    const std::string_view key = param.substr(0, eq);
+    if (key != "with") return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: with");
+    with = UrlDecode(std::string(eq == std::string_view::npos ? "" : param.substr(eq + 1)));
+  }
+  auto record =
+      d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)), with);
   if (!record.ok()) return FromStatus(record.status());
   return {200, *record};
 }

@@ -57,7 +57,7 @@ class ApiRoutes {
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);
   HttpResponse Experiments(const HttpRequest& req, std::string* route);
-  HttpResponse Features(const std::string& rest);
+  HttpResponse Features(const std::string& rest, const std::string& query);
   HttpResponse Models();
   HttpResponse Checkpoint();
   HttpResponse Ui();

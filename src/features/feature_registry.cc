@@ -8,7 +8,7 @@ std::vector<FeatureGroup> DeclaredFeatureGroups(int dim) {
   std::vector<std::string> als;
   for (int i = 0; i < dim; ++i) als.push_back("als_" + std::to_string(i));
   const int64_t day = 86400;
-  std::vector<FeatureGroup> g(8);
+  std::vector<FeatureGroup> g(10);
   g[0] = {kGroupViewerEmbedding, als, "batch/als", 7 * day, false, "user", "batch",
           "implicit-ALS factors of each viewer with history, from the hourly batch"};
   g[1] = {kGroupEntityEmbedding, als, "batch/als", 7 * day, false, "entity", "batch",
@@ -35,6 +35,16 @@ std::vector<FeatureGroup> DeclaredFeatureGroups(int dim) {
           "hour's rate over the last day's (1 = steady, above 1 = rising); updated by every accepted event"};
   g[7] = {kGroupCohort, {"cohort"}, "catalog", 0, true, "entity", "stream",
           "the cohort label of POST /affinity/entities: measures exposure fairness per cohort, never ranks"};
+  g[8] = {kGroupViewerCreator, {"engagements", "last_engaged_ms", "seconds_since"}, "stream/live", 0, false,
+          "user+creator", "stream",
+          "viewer-creator recency: a viewer's positive events with a creator (its items or itself) and the newest "
+          "of them, for the viewer's 64 most recently engaged creators; read with ?with=<creator_id>, or without "
+          "it for the list; updated by every accepted event"};
+  g[9] = {kGroupViewerEntity, {"engaged_ever", "recent_interactions", "last_engaged_ms", "seconds_since"},
+          "stream/live", 0, false, "user+entity", "stream",
+          "viewer-entity recency: whether a viewer ever engaged positively with an entity, and its interactions "
+          "with it among the viewer's 64 newest (how many, the newest); read with ?with=<entity_id>, or without it "
+          "for the list; updated by every accepted event"};
   return g;
 }
 

@@ -56,6 +56,8 @@ inline constexpr const char* kGroupGraph = "graph";
 inline constexpr const char* kGroupEngagement = "engagement";         // stream
 inline constexpr const char* kGroupViewerActivity = "viewer_activity";  // stream
 inline constexpr const char* kGroupCreatorActivity = "creator_activity";  // stream
+inline constexpr const char* kGroupViewerCreator = "viewer_creator";  // stream, keyed by (viewer, creator)
+inline constexpr const char* kGroupViewerEntity = "viewer_entity";    // stream, keyed by (viewer, entity)
 inline constexpr const char* kGroupCohort = "cohort";                 // protected
 
 }  // namespace affinity

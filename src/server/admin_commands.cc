@@ -182,6 +182,7 @@ std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app) {
   c->get = x->add_subcommand("get", "one entity's record in a group: feature vector, freshness, provenance");
   c->get->add_option("group", c->group, "the group's name")->required();
   c->get->add_option("entity", c->entity, "the entity's id")->required();
+  c->get->add_option("--with", c->with, "the pair's other entity (viewer_creator: a creator; viewer_entity: any)");
   for (CLI::App* cmd : {c->list, c->describe, c->get})
     cmd->add_option("--url", c->url, "the server's address")->capture_default_str();
   return c;
@@ -189,7 +190,11 @@ std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app) {
 
 int RunFeatureCommand(const FeatureCommands& c) {
   if (*c.list) return Call(c.url, "GET", "/admin/features", "");
-  if (*c.get) return Call(c.url, "GET", "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity), "");
+  if (*c.get)
+    return Call(c.url, "GET",
+                "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity) +
+                    (c.with.empty() ? "" : "?with=" + UrlEncode(c.with)),
+                "");
   if (*c.describe) {
     std::string body;
     if (Fetch(c.url, "GET", "/admin/features", "", &body) != 0) return 1;

@@ -30,7 +30,7 @@ struct FeatureCommands {
   CLI::App* describe = nullptr;
   CLI::App* get = nullptr;
   std::string url = "http://127.0.0.1:8080";
-  std::string group, entity;
+  std::string group, entity, with;
 };
 std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app);
 int RunFeatureCommand(const FeatureCommands& c);

@@ -193,6 +193,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
   s->features = std::make_unique<FeatureService>(&s->registry, s->live.get(), s->snapshots.get(), clock,
                                                  config.batch.als_factors, config.features);
+  s->features->SetCheckpointer(s->checkpointer.get());
   s->drift = std::make_unique<DriftService>(
       [engine = s->engine.get(), experiments = s->experiments.get()] {
         std::vector<std::shared_ptr<const LearnedRanker>> models = experiments->ArmModels();

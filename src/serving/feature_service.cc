@@ -1,5 +1,6 @@
 #include "serving/feature_service.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "base/json_writer.h"
@@ -76,10 +77,14 @@ std::vector<FeatureService::Freshness> FeatureService::FreshnessByGroup() const 
   return out;
 }
 
-absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group, const std::string& entity_id) const {
+absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group, const std::string& entity_id,
+                                                       const std::string& with) const {
   const std::vector<FeatureGroup> groups = Groups();
   const FeatureGroup* g = FindFeatureGroup(groups, group);
   if (!g) return absl::NotFoundError("no feature group '" + group + "' (GET /admin/features lists them)");
+  const bool pair_group = group == kGroupViewerCreator || group == kGroupViewerEntity;
+  if (!with.empty() && !pair_group)
+    return absl::InvalidArgumentError("'with' reads a pair: only the viewer_creator and viewer_entity groups hold pairs");
   const auto ref = registry_->Find(entity_id);
   if (!ref) return absl::NotFoundError("no entity '" + entity_id + "'");
   const Ref r = *ref;
@@ -90,6 +95,15 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   int64_t freshness = 0;
   JsonWriter prov;
   prov.BeginObject().Key("source").String(g->source).Key("owner").String(g->owner).Key("group_version").Int(g->version);
+  // Stream groups: the log offset the live state covers and its checkpoint.
+  auto stream_provenance = [&] {
+    prov.Key("events_applied").Uint(live_->events_applied()).Key("log_offset").Uint(live_->applied_offset());
+    if (!checkpointer_) return;
+    const Checkpointer::Status c = checkpointer_->status();
+    if (c.last) prov.Key("checkpoint_offset").Uint(c.last->offset).Key("checkpoint_ms").Int(c.last->created_ms);
+    prov.Key("restored_from_checkpoint").Bool(c.load.from_checkpoint);
+  };
+  std::string pairs;  // the pair groups without `with`: the viewer's pairs
   auto none = [&](const std::string& why) {
     return absl::NotFoundError("feature group '" + group + "' has no record for '" + entity_id + "': " + why);
   };
@@ -119,7 +133,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     values = {live_->Engagement(r, now),          c[0], c[1], c[2], double(live_->FirstEngagedMs(r)),
               double(live_->LastEngagedMs(r)), double(live_->Followers(r))};
     freshness = live_->LastEngagedMs(r);
-    prov.Key("events_applied").Uint(live_->events_applied());
+    stream_provenance();
   } else if (group == kGroupViewerActivity) {
     if (r.kind() != Kind::kUser) return none("only users are viewers");
     auto v = live_->Viewer(r);
@@ -127,7 +141,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     values = {double(v->events), double(v->last_ts), double(v->follows.size()), double(v->engaged.size()),
               double(v->hidden.size()), c[0], c[1], c[2]};
     freshness = v->last_ts;
-    prov.Key("events_applied").Uint(live_->events_applied());
+    stream_provenance();
   } else if (group == kGroupCreatorActivity) {
     if (r.kind() != Kind::kCreator) return none("it is not a creator");
     const auto c = live_->CreatorCounts(r, now);
@@ -136,7 +150,58 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     const double velocity = c[1] > 0 ? 24.0 * c[0] / c[1] : 0;
     values = {c[0], c[1], c[2], velocity, double(live_->CreatorLastEngagedMs(r))};
     freshness = live_->CreatorLastEngagedMs(r);
-    prov.Key("events_applied").Uint(live_->events_applied());
+    stream_provenance();
+  } else if (pair_group) {
+    if (r.kind() != Kind::kUser) return none("only users are viewers");
+    auto v = live_->Viewer(r);
+    stream_provenance();
+    const bool creators = group == kGroupViewerCreator;
+    if (with.empty()) {  // the viewer's tracked pairs, newest first
+      struct Pair {
+        Ref other;
+        int64_t last;
+        uint32_t n;
+      };
+      std::vector<Pair> list;
+      if (creators) {
+        for (const auto& t : v->creators) list.push_back({t.creator, t.last_ts, t.count});
+      } else {
+        for (const auto& i : v->recent) {
+          auto it = std::find_if(list.begin(), list.end(), [&](const Pair& p) { return p.other == i.entity; });
+          if (it == list.end()) list.push_back({i.entity, i.ts, 1});
+          else it->last = std::max(it->last, i.ts), it->n++;
+        }
+      }
+      std::sort(list.begin(), list.end(), [](const Pair& a, const Pair& b) { return a.last > b.last; });
+      JsonWriter pw;
+      pw.BeginArray();
+      for (const auto& p : list) {
+        pw.BeginObject().Key("with").String(registry_->ExtId(p.other));
+        pw.Key(creators ? "engagements" : "recent_interactions").Uint(p.n).Key("last_engaged_ms").Int(p.last);
+        pw.EndObject();
+        freshness = std::max(freshness, p.last);
+      }
+      pw.EndArray();
+      pairs = pw.Release();
+      values = {double(list.size())};
+    } else {
+      const auto other = registry_->Find(with);
+      if (!other) return absl::NotFoundError("no entity '" + with + "'");
+      if (creators && other->kind() != Kind::kCreator) return none("'" + with + "' is not a creator");
+      int64_t last = 0;
+      if (creators) {
+        const CreatorTouch* t = v->Creator(*other);
+        last = t ? t->last_ts : 0;
+        values = {double(t ? t->count : 0), double(last)};
+      } else {
+        uint32_t n = 0;
+        for (const auto& i : v->recent)
+          if (i.entity == *other) ++n, last = std::max(last, i.ts);
+        values = {double(v->Engaged(*other)), double(n), double(last)};
+      }
+      values.push_back(last > 0 ? std::max(0.0, double(now - last) / 1000.0) : -1.0);
+      freshness = last;
+    }
   } else if (group == kGroupCohort) {
     auto info = registry_->Get(r);
     text_value = info ? info->cohort : "";
@@ -146,9 +211,12 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   const bool stale = Stale(*g, freshness, now);
   JsonWriter w;
   w.BeginObject().Key("entity_id").String(entity_id).Key("group").String(group);
+  if (!with.empty()) w.Key("with").String(with);
   w.Key("feature_vector").BeginObject();
   if (group == kGroupCohort) {
     w.Key(g->components[0]).String(text_value);
+  } else if (pair_group && with.empty()) {
+    w.Key("pairs").Int(int64_t(values.empty() ? 0 : values[0]));
   } else {
     for (size_t i = 0; i < values.size() && i < g->components.size(); ++i) {
       w.Key(g->components[i]);
@@ -161,6 +229,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   if (freshness > 0) w.Int(freshness); else w.Null();
   w.Key("stale").Bool(stale).Key("protected").Bool(g->is_protected);
   w.Key("provenance").Raw(prov.Release());
+  if (!pairs.empty()) w.Key("pairs").Raw(pairs);
   w.EndObject();
   return w.Release();
 }

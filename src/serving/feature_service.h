@@ -18,6 +18,7 @@
 #include "base/config.h"
 #include "features/feature_registry.h"
 #include "features/snapshot.h"
+#include "state/checkpointer.h"
 #include "state/live_state.h"
 #include "state/registry.h"
 
@@ -35,8 +36,14 @@ class FeatureService {
   std::string ListJson() const;
   // NotFound naming an unknown group, an unknown entity, or an entity the
   // group holds no record for (an entity of another kind, a viewer not in the
-  // snapshot yet).
-  absl::StatusOr<std::string> RecordJson(const std::string& group, const std::string& entity_id) const;
+  // snapshot yet). The pair groups (viewer_creator, viewer_entity) read the
+  // pair (entity_id, with); without `with`, the viewer's tracked pairs are
+  // listed under "pairs". `with` on any other group: InvalidArgument.
+  absl::StatusOr<std::string> RecordJson(const std::string& group, const std::string& entity_id,
+                                         const std::string& with = "") const;
+  // The checkpoint the stream groups were restored from and the newest one
+  // written, named in their provenance (optional).
+  void SetCheckpointer(const Checkpointer* checkpointer) { checkpointer_ = checkpointer; }
 
   struct Freshness {
     std::string group;
@@ -55,6 +62,7 @@ class FeatureService {
   const Clock* clock_;
   int default_dim_;
   std::map<std::string, FeatureGroupSettings> settings_;
+  const Checkpointer* checkpointer_ = nullptr;
 };
 
 }  // namespace affinity

@@ -41,7 +41,7 @@ TEST_F(FeaturesTest, EveryGroupIsListedWithItsGovernanceAndFreshness) {
     }
   }
   for (const char* g : {"viewer_embedding", "entity_embedding", "popularity", "graph", "engagement", "viewer_activity",
-                        "creator_activity", "cohort"})
+                        "creator_activity", "viewer_creator", "viewer_entity", "cohort"})
     EXPECT_TRUE(names.count(g)) << g;
   EXPECT_EQ(sources, (std::set<std::string>{"batch", "stream"}));
   const std::string metrics = Get(port(), "/metrics").body;
@@ -103,6 +103,55 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_EQ(Get(port(), "/admin/features/creator_activity/u5").status, 404);  // not a creator
   // The arrival-to-visible time of that batch is in the histogram.
   EXPECT_NE(Get(port(), "/metrics").body.find("affinity_event_visible_seconds_count 1"), std::string::npos);
+}
+
+TEST_F(FeaturesTest, PairGroupsReadAViewersRecencyWithACreatorAndWithAnEntity) {
+  const int64_t ts = NowMs();
+  ASSERT_EQ(Post(port(), "/affinity/feedback",
+                 R"({"events":[{"viewer_id":"u6","entity_id":"i9","action":"click","ts":)" + std::to_string(ts - 5000) +
+                     R"(},{"viewer_id":"u6","entity_id":"i9","action":"like","ts":)" + std::to_string(ts) + "}]}")
+                .status,
+            202);
+  const std::string creator{std::string_view(Json(Get(port(), "/affinity/entities/i9").body)["creator_id"])};
+  // The viewer and one creator: its engagements and the newest.
+  auto vc = Get(port(), "/admin/features/viewer_creator/u6?with=" + creator);
+  ASSERT_EQ(vc.status, 200) << vc.body;
+  auto j = Json(vc.body);
+  EXPECT_EQ(std::string_view(j["with"]), creator);
+  EXPECT_GE(int64_t(j["feature_vector"]["engagements"]), 2);
+  EXPECT_EQ(int64_t(j["feature_vector"]["last_engaged_ms"]), ts);
+  EXPECT_GE(double(j["feature_vector"]["seconds_since"]), 0.0);
+  EXPECT_EQ(int64_t(j["freshness_ts"]), ts);
+  EXPECT_EQ(std::string_view(j["provenance"]["source"]), "stream");
+  EXPECT_GT(int64_t(j["provenance"]["log_offset"]), 0);
+  // The viewer and one entity.
+  auto ve = Json(Get(port(), "/admin/features/viewer_entity/u6?with=i9").body);
+  EXPECT_EQ(int64_t(ve["feature_vector"]["engaged_ever"]), 1);
+  EXPECT_EQ(int64_t(ve["feature_vector"]["recent_interactions"]), 2);
+  EXPECT_EQ(int64_t(ve["feature_vector"]["last_engaged_ms"]), ts);
+  // Without `with`: the viewer's pairs, newest first.
+  auto list = Json(Get(port(), "/admin/features/viewer_entity/u6").body);
+  EXPECT_GT(int64_t(list["feature_vector"]["pairs"]), 0);
+  EXPECT_EQ(std::string_view(list["pairs"].at(0)["with"]), "i9");
+  auto creators = Json(Get(port(), "/admin/features/viewer_creator/u6").body);
+  EXPECT_EQ(std::string_view(creators["pairs"].at(0)["with"]), creator);
+  // A pair never engaged reads as none; bad pairs are named.
+  auto never = Json(Get(port(), "/admin/features/viewer_entity/u6?with=i1499").body);
+  EXPECT_EQ(int64_t(never["feature_vector"]["recent_interactions"]), 0);
+  EXPECT_EQ(double(never["feature_vector"]["seconds_since"]), -1.0);
+  auto r = Get(port(), "/admin/features/viewer_creator/u6?with=i9");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("'i9' is not a creator"), std::string::npos) << r.body;
+  r = Get(port(), "/admin/features/viewer_creator/u6?with=nobody");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_NE(r.body.find("no entity 'nobody'"), std::string::npos) << r.body;
+  EXPECT_EQ(Get(port(), "/admin/features/engagement/i9?with=u6").status, 422);
+  EXPECT_EQ(Get(port(), "/admin/features/viewer_entity/u6?since=1").status, 422);
+  // And on the command line.
+  auto cli = RunAffinity({"features", "get", "viewer_creator", "u6", "--with", creator, "--url",
+                          "http://127.0.0.1:" + std::to_string(port())});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("\"last_engaged_ms\":" + std::to_string(ts)), std::string::npos) << cli.output;
 }
 
 TEST_F(FeaturesTest, AGroupPastItsTtlIsMaskedAndResponsesAndAuditRecordsNameIt) {
