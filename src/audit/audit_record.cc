@@ -78,7 +78,15 @@ namespace {
 using audit_internal::Decoder;
 using audit_internal::Encoder;
 
-constexpr uint8_t kBinarySchema = 2;
+// Schema 3 records the width of the learned ranker's input rows (inputs are
+// appended over time); schema 2 rows are the 54 inputs of the builds that
+// wrote it. Both are read.
+constexpr uint8_t kBinarySchema = 3;
+constexpr uint8_t kBinarySchemaV2 = 2;
+constexpr size_t kRankInputsOfSchemaV2 = 54;
+bool IsBinary(std::string_view stored) {
+  return !stored.empty() && (uint8_t(stored[0]) == kBinarySchema || uint8_t(stored[0]) == kBinarySchemaV2);
+}
 enum ResponseFlags : uint8_t { kColdStart = 1, kDegraded = 2, kRankerFallback = 4 };
 enum ResultFlags : uint8_t { kFloor = 1, kLearnedExplanation = 2, kInputsLogged = 4 };
 
@@ -95,6 +103,7 @@ struct DecodedResult {
   std::vector<float> contrib, values, inputs;  // explanation (learned: ranker inputs), logged inputs
 };
 struct DecodedRecord {
+  uint8_t schema = 0;
   int64_t served_ms = 0;
   std::string_view request_id, viewer_id, context, model_version, method;
   Kind target = Kind::kItem;
@@ -111,7 +120,12 @@ constexpr const char* kStalePrefix = "stale:";
 absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   Decoder d(stored);
   DecodedRecord r;
-  if (d.U8() != kBinarySchema) return absl::DataLossError("audit record: unknown schema");
+  const uint8_t schema = r.schema = d.U8();
+  if (schema != kBinarySchema && schema != kBinarySchemaV2) return absl::DataLossError("audit record: unknown schema");
+  const size_t rank_width = schema == kBinarySchemaV2 ? kRankInputsOfSchemaV2 : size_t(d.Varint());
+  if (!d.ok() || rank_width == 0 || rank_width > size_t(kNumRankInputs))
+    return absl::DataLossError("audit record: ranker rows of " + std::to_string(rank_width) +
+                               " inputs, this build knows " + std::to_string(kNumRankInputs));
   r.served_ms = int64_t(d.Varint());
   r.request_id = d.Str();
   r.viewer_id = d.Str();
@@ -134,12 +148,20 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
     x.flags = d.U8();
     x.reason = d.Str();
     const bool learned = x.flags & kLearnedExplanation;
-    const size_t width = learned ? size_t(kNumRankInputs) : size_t(kNumFeatures);
+    const size_t width = learned ? rank_width : size_t(kNumFeatures);
     if (learned) x.base = d.F32();
     x.contrib = d.SparseFloats(width);
     x.values = d.SparseFloats(width);
-    if (x.flags & kInputsLogged) x.inputs = learned ? x.values : d.SparseFloats(kNumRankInputs);
+    if (x.flags & kInputsLogged) x.inputs = learned ? x.values : d.SparseFloats(rank_width);
     if (!d.ok()) break;
+    // A row of fewer inputs than this build's: the newer inputs did not exist
+    // when it was served, so the logged row says "missing" (NaN) for them, and
+    // the explanation gives them nothing.
+    if (learned) {
+      x.contrib.resize(size_t(kNumRankInputs), 0.f);
+      x.values.resize(size_t(kNumRankInputs), 0.f);
+    }
+    if (!x.inputs.empty()) x.inputs.resize(size_t(kNumRankInputs), std::nanf(""));
   }
   // Experiments follow the results; records written before them end here.
   if (d.ok() && !d.done()) {
@@ -206,7 +228,7 @@ std::string ExpandBinary(const DecodedRecord& r) {
   }
   JsonWriter w;
   w.BeginObject();
-  w.Key("request_id").String(r.request_id).Key("ts").Int(r.served_ms).Key("schema").Int(kBinarySchema);
+  w.Key("request_id").String(r.request_id).Key("ts").Int(r.served_ms).Key("schema").Int(r.schema);
   w.Key("viewer_id").String(r.viewer_id);
   w.Key("target").String(std::string(KindName(r.target)) + "s").Key("k").Int(r.k);
   w.Key("context").Raw(r.context.empty() ? "null" : r.context);
@@ -224,6 +246,7 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   out.reserve(256 + resp.results.size() * (with_inputs ? 320 : 112));
   Encoder e(&out);
   e.U8(kBinarySchema);
+  e.Varint(uint64_t(kNumRankInputs));
   e.Varint(uint64_t(served_ms));
   e.Str(resp.request_id);
   e.Str(req.viewer_id);
@@ -276,7 +299,7 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
 }
 
 absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
-  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+  if (IsBinary(stored)) {
     AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
     return ExpandBinary(r);
   }
@@ -291,7 +314,7 @@ absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {
 
 absl::StatusOr<ServedRecord> ReadServedRecord(std::string_view stored) {
   ServedRecord out;
-  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+  if (IsBinary(stored)) {
     AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
     out.served_ms = r.served_ms;
     out.viewer_id = std::string(r.viewer_id);
@@ -305,7 +328,7 @@ absl::StatusOr<ServedRecord> ReadServedRecord(std::string_view stored) {
 }
 
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored) {
-  if (!stored.empty() && uint8_t(stored[0]) == kBinarySchema) {
+  if (IsBinary(stored)) {
     AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
     LoggedResponse out;
     out.served_ms = r.served_ms;

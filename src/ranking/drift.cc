@@ -20,7 +20,8 @@ DriftReference DriftReference::Build(const float* inputs, size_t width, const fl
     s.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       const size_t row = n == rows ? i : size_t(double(i) * double(rows) / double(n));
-      s.push_back(column < 0 ? scores[row] : inputs[row * width + size_t(column)]);
+      const float v = column < 0 ? scores[row] : inputs[row * width + size_t(column)];
+      if (std::isfinite(v)) s.push_back(v);  // a logged row that predates the input has none
     }
     std::sort(s.begin(), s.end());
     return s;

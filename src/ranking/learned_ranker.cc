@@ -111,7 +111,7 @@ absl::Status LearnedRanker::Save(const std::string& dir) const {
   w.Key("margin_scale").Double(margin_scale_);
   w.Key("monotone").Bool(options_.monotone);
   w.Key("inputs").BeginArray();
-  for (const auto& name : RankerInputNames()) w.String(name);
+  for (int f = 0; f < width_; ++f) w.String(RankerInputNames()[size_t(f)]);
   w.EndArray();
   w.EndObject();
   if (!WriteFileAtomic(dir + "/ranker.json", w.str())) return absl::InternalError("cannot write " + dir + "/ranker.json");
@@ -145,7 +145,10 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
   // Governance first: a protected feature (the cohort) never ranks.
   if (auto s = CheckNoProtectedInputs(names, DeclaredFeatureGroups(0)); !s.ok())
     return absl::FailedPreconditionError(dir + ": model refused: " + std::string(s.message()));
-  if (names != RankerInputNames())
+  // Its inputs must be this build's, or the first of them (inputs are only ever
+  // appended): a model trained on other inputs would silently mis-score.
+  const auto& current = RankerInputNames();
+  if (names.empty() || names.size() > current.size() || !std::equal(names.begin(), names.end(), current.begin()))
     return absl::FailedPreconditionError(dir + ": the model was trained on different inputs than this build computes");
   o.margin_scale = scale;
   o.objective = std::string(objective);
@@ -156,6 +159,7 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> LearnedRanker::Load(const std::st
   BoosterHandle b = nullptr;
   if (XGBoosterCreate(nullptr, 0, &b) != 0) return XgbError("create");
   std::unique_ptr<LearnedRanker> ranker(new LearnedRanker(b, o));
+  ranker->width_ = int(names.size());
   const std::string model = dir + "/model.json";
   if (XGBoosterLoadModel(b, model.c_str()) != 0) return XgbError("load");
   if (XGBoosterSetParam(b, "nthread", "1") != 0) return XgbError("param");
@@ -180,7 +184,7 @@ absl::Status LearnedRanker::ReadTrees() {
 }
 
 absl::Status LearnedRanker::UseTrees(std::string_view model_json) {
-  AFF_ASSIGN_OR_RETURN(TreeEnsemble trees, TreeEnsemble::Parse(model_json, kNumRankInputs));
+  AFF_ASSIGN_OR_RETURN(TreeEnsemble trees, TreeEnsemble::Parse(model_json, width_));
   // Rows that straddle the model's own thresholds, scored both ways: a model
   // whose trees read back differently (another format, another version) is refused.
   constexpr size_t kRows = 64;
@@ -193,6 +197,10 @@ absl::Status LearnedRanker::UseTrees(std::string_view model_json) {
   const auto& thresholds = trees.Thresholds();
   for (size_t r = 0; r < kRows; ++r)
     for (int f = 0; f < kNumRankInputs; ++f) {
+      if (f >= width_) {  // an input the model does not read
+        x[r * kNumRankInputs + f] = float(next() % 100) / 10.f;
+        continue;
+      }
       const auto& t = thresholds[size_t(f)];
       const float base = t.empty() ? float(next() % 100) / 10.f : t[next() % t.size()];
       const uint64_t side = next() % 3;
@@ -201,7 +209,7 @@ absl::Status LearnedRanker::UseTrees(std::string_view model_json) {
   AFF_ASSIGN_OR_RETURN(auto reference, Run(x.data(), kRows, 1));
   AFF_ASSIGN_OR_RETURN(auto reference_paths, Run(x.data(), kRows, 3));
   if (reference_paths.size() != kRows * (kNumRankInputs + 1)) return absl::InternalError("xgboost: unexpected attribution shape");
-  std::vector<float> paths(kNumRankInputs + 1);
+  std::vector<float> own(size_t(width_) + 1), paths;
   auto differ = [](float a, float b) { return std::fabs(a - b) > 1e-4f * std::max(1.f, std::fabs(b)); };
   for (size_t r = 0; r < kRows; ++r) {
     const float* row = x.data() + r * kNumRankInputs;
@@ -211,7 +219,8 @@ absl::Status LearnedRanker::UseTrees(std::string_view model_json) {
       return absl::DataLossError("the model's trees read back differently from XGBoost's predictions (" +
                                  std::to_string(mine) + " vs " + std::to_string(reference[r]) +
                                  "): this build cannot serve it; retrain it with this build");
-    trees.Attribute(row, margin, paths.data());
+    trees.Attribute(row, margin, own.data());
+    paths = ToFullWidth(own.data(), 1);
     for (int f = 0; f <= kNumRankInputs; ++f)
       if (differ(paths[size_t(f)], reference_paths[r * (kNumRankInputs + 1) + size_t(f)]))
         return absl::DataLossError("the model's path attributions differ from XGBoost's for input " +
@@ -225,9 +234,30 @@ LearnedRanker::~LearnedRanker() {
   if (booster_) XGBoosterFree(booster_);
 }
 
+std::vector<float> LearnedRanker::ModelColumns(const float* inputs, size_t rows) const {
+  std::vector<float> out(rows * size_t(width_));
+  for (size_t r = 0; r < rows; ++r)
+    std::copy_n(inputs + r * kNumRankInputs, width_, out.data() + r * size_t(width_));
+  return out;
+}
+
+std::vector<float> LearnedRanker::ToFullWidth(const float* contrib, size_t rows) const {
+  std::vector<float> out(rows * (kNumRankInputs + 1), 0.f);
+  for (size_t r = 0; r < rows; ++r) {
+    const float* in = contrib + r * size_t(width_ + 1);
+    float* o = out.data() + r * (kNumRankInputs + 1);
+    std::copy_n(in, width_, o);
+    o[kNumRankInputs] = in[width_];  // the bias stays last
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<float>> LearnedRanker::Run(const float* inputs, size_t rows, int type) const {
   DMatrix m;
-  if (XGDMatrixCreateFromMat(inputs, rows, kNumRankInputs, NAN, &m.h) != 0) return XgbError("DMatrix");
+  std::vector<float> narrow;
+  if (width_ < kNumRankInputs) narrow = ModelColumns(inputs, rows);
+  if (XGDMatrixCreateFromMat(narrow.empty() ? inputs : narrow.data(), rows, bst_ulong(width_), NAN, &m.h) != 0)
+    return XgbError("DMatrix");
   if (margin_scale_ != 0) {
     std::vector<float> margin(rows);
     for (size_t i = 0; i < rows; ++i) margin[i] = float(margin_scale_) * inputs[i * kNumRankInputs + kInBlendScore];
@@ -241,6 +271,10 @@ absl::StatusOr<std::vector<float>> LearnedRanker::Run(const float* inputs, size_
   if (XGBoosterPredictFromDMatrix(booster_, m.h, config.c_str(), &shape, &dim, &out) != 0) return XgbError("predict");
   size_t n = 1;
   for (bst_ulong d = 0; d < dim; ++d) n *= size_t(shape[d]);
+  if (type != 1 && width_ < kNumRankInputs) {  // attributions: spread to every input
+    if (n != rows * size_t(width_ + 1)) return absl::InternalError("xgboost: unexpected attribution shape");
+    return ToFullWidth(out, rows);
+  }
   return std::vector<float>(out, out + n);
 }
 
@@ -257,12 +291,12 @@ absl::StatusOr<std::vector<float>> LearnedRanker::Contributions(const float* inp
                                                                 const std::string& method) const {
   if (method != "treeshap" && method != "saabas") return absl::InvalidArgumentError("unknown attribution method " + method);
   if (method == "treeshap") return Run(inputs, rows, 2);
-  std::vector<float> out(rows * (kNumRankInputs + 1));
+  std::vector<float> out(rows * size_t(width_ + 1));
   for (size_t r = 0; r < rows; ++r) {
     const float* row = inputs + r * kNumRankInputs;
-    trees_.Attribute(row, Margin(row), out.data() + r * (kNumRankInputs + 1));
+    trees_.Attribute(row, Margin(row), out.data() + r * size_t(width_ + 1));
   }
-  return out;
+  return width_ < kNumRankInputs ? ToFullWidth(out.data(), rows) : out;
 }
 
 }  // namespace affinity

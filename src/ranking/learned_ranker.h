@@ -60,6 +60,11 @@ class LearnedRanker {
   void set_version(std::string v) { version_ = std::move(v); }
   double margin_scale() const { return margin_scale_; }
   const LearnedRankerOptions& options() const { return options_; }
+  // How many of the inputs (RankerInputNames(), in column order) the model
+  // reads: all of them for a model of this build; fewer for one trained before
+  // inputs were appended, which still serves (it reads the columns it knew;
+  // its attributions of the newer inputs are 0).
+  int width() const { return width_; }
   // Drift (ranking/drift.h): the training reference saved with the model
   // (reference.json) and the monitor of what this model ranks at serving;
   // null for a model saved without one.
@@ -76,7 +81,12 @@ class LearnedRanker {
   float Margin(const float* row, const TreeEnsemble& trees) const {
     return margin_scale_ != 0 ? float(margin_scale_) * row[kInBlendScore] : trees.base_score();
   }
+  // Rows of kNumRankInputs as the model's XGBoost matrix (its width_ columns).
+  std::vector<float> ModelColumns(const float* inputs, size_t rows) const;
+  // Attributions of width_ + 1 columns per row spread to kNumRankInputs + 1.
+  std::vector<float> ToFullWidth(const float* contrib, size_t rows) const;
   void* booster_;
+  int width_ = kNumRankInputs;
   TreeEnsemble trees_;
   LearnedRankerOptions options_;
   double margin_scale_;

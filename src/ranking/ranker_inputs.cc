@@ -269,6 +269,23 @@ void FillRow(const SourceContext& ctx, const QueryInputs& q, const Scored& sc, c
   x[kInHoursSinceEngaged] = last > 0 ? float(std::max<int64_t>(0, q.live_now - last)) / 3.6e6f : -1.f;
   x[kInFeaturesFresh] = q.fresh ? 1.f : 0.f;
   x[kInNewerThanSnapshot] = in_snapshot ? 0.f : 1.f;
+  // Streaming groups: the candidate's and its creator's decayed engagement, and
+  // the viewer's recency with both.
+  auto trend = [](double c1h, double c1d) { return c1d > 0 ? float(24.0 * c1h / c1d) : 0.f; };
+  auto hours_since = [&](int64_t ts) { return ts > 0 ? float(std::max<int64_t>(0, q.live_now - ts)) / 3.6e6f : -1.f; };
+  const auto counts = ctx.live->EntityCounts(c.ref, q.live_now);
+  x[kInEntityCount1h] = std::log1p(float(counts[0]));
+  x[kInEntityCount1d] = std::log1p(float(counts[1]));
+  x[kInEntityCount7d] = std::log1p(float(counts[2]));
+  x[kInEntityTrend] = trend(counts[0], counts[1]);
+  const Ref owner = c.ref.kind() == Kind::kCreator ? c.ref : creator;
+  const auto creator_counts = owner.valid() ? ctx.live->CreatorCounts(owner, q.live_now) : decltype(counts){};
+  x[kInCreatorCount1d] = std::log1p(float(creator_counts[1]));
+  x[kInCreatorVelocity] = trend(creator_counts[0], creator_counts[1]);
+  const CreatorTouch* touch = owner.valid() ? ctx.state->Creator(owner) : nullptr;
+  x[kInViewerCreatorEngagements] = std::log1p(float(touch ? touch->count : 0));
+  x[kInViewerCreatorHours] = hours_since(touch ? touch->last_ts : 0);
+  x[kInViewerEntityHours] = hours_since(ctx.state->LastEngagedMs(c.ref));
 }
 
 }  // namespace
@@ -315,6 +332,15 @@ const std::vector<std::string>& RankerInputNames() {
     n[kInHoursSinceEngaged] = "hours_since_engaged";
     n[kInFeaturesFresh] = "features_fresh";
     n[kInNewerThanSnapshot] = "newer_than_snapshot";
+    n[kInEntityCount1h] = "entity_count_1h";
+    n[kInEntityCount1d] = "entity_count_1d";
+    n[kInEntityCount7d] = "entity_count_7d";
+    n[kInEntityTrend] = "entity_trend";
+    n[kInCreatorCount1d] = "creator_count_1d";
+    n[kInCreatorVelocity] = "creator_velocity";
+    n[kInViewerCreatorEngagements] = "viewer_creator_engagements";
+    n[kInViewerCreatorHours] = "viewer_creator_hours";
+    n[kInViewerEntityHours] = "viewer_entity_hours";
     return n;
   }();
   return names;
@@ -341,7 +367,9 @@ void AssembleRankerInputs(const SourceContext& ctx, const CandidateSet& set, con
 std::string EncodeRankerRow(const std::vector<float>& row) { return EncodeFloats(row.data(), row.size()); }
 
 bool DecodeRankerRow(std::string_view base64, std::vector<float>* row) {
-  return DecodeFloats(base64, row) && row->size() == size_t(kNumRankInputs);
+  if (!DecodeFloats(base64, row) || row->empty() || row->size() > size_t(kNumRankInputs)) return false;
+  row->resize(size_t(kNumRankInputs), std::nanf(""));  // inputs appended since it was logged: missing
+  return true;
 }
 
 }  // namespace affinity

@@ -54,6 +54,16 @@ enum RankInput : int {
   kInHoursSinceEngaged,                          // since its last engagement (-1: never)
   kInFeaturesFresh,                              // 1 when the snapshot's feature groups are within TTL
   kInNewerThanSnapshot,                          // 1 when the snapshot has no row for it yet
+  // The streaming groups, as of the query (a logged row keeps these values):
+  kInEntityCount1h,                              // log(1 + its engagement decayed at a 1 h half-life)
+  kInEntityCount1d,                              // ... at 1 day
+  kInEntityCount7d,                              // ... at 7 days
+  kInEntityTrend,                                // 24 x the 1 h count over the 1 d count (1: steady; 0: none)
+  kInCreatorCount1d,                             // log(1 + its creator's engagement at 1 day); a creator's own
+  kInCreatorVelocity,                            // its creator's 24 x 1 h over 1 d count
+  kInViewerCreatorEngagements,                   // log(1 + the viewer's positive events with its creator)
+  kInViewerCreatorHours,                         // since the viewer last engaged its creator (-1: not among its 64)
+  kInViewerEntityHours,                          // since the viewer last engaged it (-1: not among the 64 newest)
   kNumRankInputs
 };
 
@@ -65,9 +75,10 @@ const std::vector<std::string>& RankerInputNames();
 void AssembleRankerInputs(const SourceContext& ctx, const CandidateSet& set, const std::vector<Scored>& rows,
                           float* out);
 
-// One row of kNumRankInputs values (inputs or attributions) as logged in audit
-// records: float32 little-endian, base64. Decode fails on any other length
-// (a row logged by a build with other inputs).
+// One row of kNumRankInputs values as logged in audit records: float32
+// little-endian, base64. A shorter row (logged before inputs were appended)
+// decodes with NaN (missing) for the inputs it lacks; a longer one (a newer
+// build's) or an empty one fails.
 std::string EncodeRankerRow(const std::vector<float>& row);
 bool DecodeRankerRow(std::string_view base64, std::vector<float>* row);
 

@@ -220,7 +220,7 @@ TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFro
   ASSERT_TRUE(resp.ok()) << resp.status();
   ASSERT_FALSE(resp->results.empty());
   const std::string stored = BuildAuditRecord(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
-  EXPECT_EQ(stored[0], '\x02') << "schema 2 is binary";
+  EXPECT_EQ(stored[0], '\x03') << "schema 3 is binary";
   const std::string json = BuildAuditRecordJson(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
   EXPECT_EQ(json.rfind("{\"request_id\":\"" + resp->request_id + "\",\"ts\":1767225600123,\"schema\":1", 0), 0u)
       << json.substr(0, 120);

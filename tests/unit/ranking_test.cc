@@ -294,15 +294,24 @@ TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
   }
 }
 
-TEST(LearnedRankerTest, LoggedRowsRoundTripAndRowsOfAnotherWidthAreRefused) {
+TEST(LearnedRankerTest, LoggedRowsRoundTripAndOlderRowsMissTheInputsAppendedSince) {
   std::vector<float> row(kNumRankInputs);
   for (size_t i = 0; i < row.size(); ++i) row[i] = float(i) * 0.5f - 3.f;
   row[1] = 1e-30f;
   std::vector<float> back;
   ASSERT_TRUE(DecodeRankerRow(EncodeRankerRow(row), &back));
   EXPECT_EQ(back, row);  // exact: the bytes of the floats
+  // Logged before the last input existed: the same values, that one missing.
   std::vector<float> shorter(row.begin(), row.end() - 1);
-  EXPECT_FALSE(DecodeRankerRow(EncodeRankerRow(shorter), &back));
+  ASSERT_TRUE(DecodeRankerRow(EncodeRankerRow(shorter), &back));
+  ASSERT_EQ(back.size(), size_t(kNumRankInputs));
+  EXPECT_TRUE(std::equal(shorter.begin(), shorter.end(), back.begin()));
+  EXPECT_TRUE(std::isnan(back.back()));
+  // A newer build's row (more inputs than this build knows) or none: refused.
+  std::vector<float> longer = row;
+  longer.push_back(1.f);
+  EXPECT_FALSE(DecodeRankerRow(EncodeRankerRow(longer), &back));
+  EXPECT_FALSE(DecodeRankerRow(EncodeRankerRow({}), &back));
   EXPECT_FALSE(DecodeRankerRow("not base64!", &back));
 }
 

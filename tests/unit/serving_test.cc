@@ -81,7 +81,7 @@ TEST_F(QueryEngineTest, BlendAuditRecordsAreCompactAndExpandToEveryFeature) {
   audit.Flush();
   auto stored = world_.store->GetAudit(r->request_id);
   ASSERT_TRUE(stored.ok() && stored->has_value());
-  EXPECT_EQ((**stored)[0], '\x02') << "binary, schema 2";
+  EXPECT_EQ((**stored)[0], '\x03') << "binary, schema 3";
   auto expanded = ExpandAuditRecord(**stored);
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_LT(stored->value().size() * 3, expanded->size());
