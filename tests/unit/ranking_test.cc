@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
+#include <xgboost/c_api.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <sstream>
 
+#include "audit/audit_record.h"
 #include "batch/pipeline.h"
 #include "base/strings.h"
 #include "ranking/learned_ranker.h"
@@ -422,6 +425,180 @@ TEST(RankerInputsTest, SessionAndReverseCoEngagementComeFromTheNewestInteraction
   EXPECT_GT(in["b"][kInCoengReverse], 0.f);
   EXPECT_EQ(in["b"][kInCoengReverseSupport], 1.f);
   EXPECT_FLOAT_EQ(in["b"][kInCoengReverseRecent], in["b"][kInCoengReverse]);
+}
+
+}  // namespace
+}  // namespace affinity
+
+// The learned ranker's streaming inputs, models trained before them, and the
+// point-in-time rule of training rows.
+namespace affinity {
+namespace {
+
+// Items a, b (creator c0) and c (creator c1); u4 engaged with a 50 minutes in.
+struct StreamWorld {
+  testing::World world;
+  std::shared_ptr<const Snapshot> snap;
+  int64_t t0 = 0;
+  StreamWorld() {
+    world.live->SetCreatorOf([this](Ref r) { return r.kind() == Kind::kItem ? world.registry.CreatorOf(r) : Ref(); });
+    std::vector<RawEntity> ents = {{"c0", "creator", "", "", ""}, {"c1", "creator", "", "", ""}};
+    for (int u = 0; u < 5; ++u) ents.push_back({"u" + std::to_string(u), "user", "", "", ""});
+    ents.push_back({"a", "item", "c0", "", ""});
+    ents.push_back({"b", "item", "c0", "", ""});
+    ents.push_back({"c", "item", "c1", "", ""});
+    world.Entities(ents);
+    t0 = world.clock.NowMillis() - 3'600'000;
+    const int64_t minute = 60'000;
+    std::vector<RawEvent> evs;
+    for (int u = 0; u < 4; ++u)
+      for (int k = 0; k < 3; ++k)
+        evs.push_back(testing::World::Ev("u" + std::to_string(u), std::string(1, char('a' + k)), "click",
+                                         t0 + (u * 3 + k) * minute));
+    evs.push_back(testing::World::Ev("u4", "a", "click", t0 + 50 * minute));
+    EXPECT_TRUE(world.Events(evs).ok());
+    BatchOptions bo;
+    bo.als_factors = 4;
+    bo.hnsw_m = 8;
+    snap = *BuildSnapshot(*world.store, world.registry, bo, world.clock.NowMillis(), nullptr);
+  }
+  QueryResponse Query(QueryEngine& engine) {
+    QueryRequest q;
+    q.viewer_id = "u4";
+    q.k = 10;
+    q.ranker = "off";
+    q.want_inputs = true;
+    auto r = engine.QueryWith(q, snap.get());
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : QueryResponse();
+  }
+};
+
+TEST(RankerInputsTest, StreamingInputsAreTheLiveGroupsAsOfTheQuery) {
+  StreamWorld w;
+  QueryEngine engine(w.world.config.serving, &w.world.registry, w.world.live.get(), nullptr, nullptr, &w.world.clock);
+  std::map<std::string, std::vector<float>> in;
+  for (const auto& res : w.Query(engine).results) in[res.entity_id] = res.inputs;
+  ASSERT_TRUE(in.count("b") && in.count("c"));
+  const int64_t now = w.world.clock.NowMillis();
+  const LiveState& live = *w.world.live;
+  for (const char* id : {"b", "c"}) {
+    const Ref r = *w.world.registry.Find(id);
+    const auto counts = live.EntityCounts(r, now);
+    EXPECT_FLOAT_EQ(in[id][kInEntityCount1h], std::log1p(float(counts[0]))) << id;
+    EXPECT_FLOAT_EQ(in[id][kInEntityCount1d], std::log1p(float(counts[1]))) << id;
+    EXPECT_FLOAT_EQ(in[id][kInEntityCount7d], std::log1p(float(counts[2]))) << id;
+    EXPECT_FLOAT_EQ(in[id][kInEntityTrend], float(24.0 * counts[0] / counts[1])) << id;
+    const auto creator = live.CreatorCounts(w.world.registry.CreatorOf(r), now);
+    EXPECT_FLOAT_EQ(in[id][kInCreatorCount1d], std::log1p(float(creator[1]))) << id;
+    EXPECT_FLOAT_EQ(in[id][kInCreatorVelocity], float(24.0 * creator[0] / creator[1])) << id;
+    EXPECT_EQ(in[id][kInViewerEntityHours], -1.f) << id << ": never engaged by u4";
+  }
+  // u4 engaged with a, c0's item, 10 minutes before now: b shares that creator, c does not.
+  EXPECT_FLOAT_EQ(in["b"][kInViewerCreatorEngagements], std::log1p(1.f));
+  EXPECT_NEAR(in["b"][kInViewerCreatorHours], 10.0 / 60.0, 1e-4);
+  EXPECT_EQ(in["c"][kInViewerCreatorEngagements], 0.f);
+  EXPECT_EQ(in["c"][kInViewerCreatorHours], -1.f);
+}
+
+TEST(RankerInputsTest, ATrainingRowKeepsTheStreamingValuesOfItsResponseNotLaterOnes) {
+  StreamWorld w;
+  QueryEngine engine(w.world.config.serving, &w.world.registry, w.world.live.get(), nullptr, nullptr, &w.world.clock);
+  QueryRequest q;
+  q.viewer_id = "u4";
+  q.want_inputs = true;
+  const QueryResponse served = w.Query(engine);
+  const std::string record = BuildAuditRecord(q, served, w.world.clock.NowMillis(), /*with_inputs=*/true);
+  // b becomes popular after the response, and u4 engages with c1.
+  std::vector<RawEvent> later;
+  for (int u = 0; u < 4; ++u) later.push_back(testing::World::Ev("u" + std::to_string(u), "b", "like", w.world.clock.NowMillis()));
+  later.push_back(testing::World::Ev("u4", "c", "click", w.world.clock.NowMillis()));
+  ASSERT_TRUE(w.world.Events(later).ok());
+  auto logged = ReadLoggedResponse(record);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  std::map<std::string, std::vector<float>> then, now;
+  for (const auto& r : logged->results) then[r.entity_id] = r.inputs;
+  for (const auto& r : served.results) now[r.entity_id] = r.inputs;
+  for (const auto& r : w.Query(engine).results) now[r.entity_id + "'"] = r.inputs;
+  ASSERT_TRUE(then.count("b") && now.count("b'"));
+  EXPECT_EQ(then["b"], now["b"]) << "the logged row is the served one";
+  EXPECT_GT(now["b'"][kInEntityCount1h], then["b"][kInEntityCount1h]) << "the later query sees the new events";
+  EXPECT_EQ(then["c"][kInViewerEntityHours], -1.f);
+}
+
+// A model saved by a build with fewer inputs: its ranker.json names the first
+// `width` of today's inputs. It is trained here through XGBoost's C API on
+// rows of that width, as that build would have.
+void SaveOlderModel(const std::string& dir, int width) {
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 60);
+  const size_t rows = y.size();
+  std::vector<float> narrow(rows * size_t(width));
+  for (size_t r = 0; r < rows; ++r) std::copy_n(&x[r * kNumRankInputs], width, &narrow[r * size_t(width)]);
+  DMatrixHandle m;
+  ASSERT_EQ(XGDMatrixCreateFromMat(narrow.data(), rows, bst_ulong(width), NAN, &m), 0);
+  ASSERT_EQ(XGDMatrixSetFloatInfo(m, "label", y.data(), rows), 0);
+  ASSERT_EQ(XGDMatrixSetUIntInfo(m, "group", groups.data(), groups.size()), 0);
+  BoosterHandle b;
+  ASSERT_EQ(XGBoosterCreate(&m, 1, &b), 0);
+  XGBoosterSetParam(b, "objective", "rank:pairwise");
+  XGBoosterSetParam(b, "max_depth", "4");
+  XGBoosterSetParam(b, "seed", "7");
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(XGBoosterUpdateOneIter(b, i, m), 0);
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(XGBoosterSaveModel(b, (dir + "/model.json").c_str()), 0);
+  XGBoosterFree(b);
+  XGDMatrixFree(m);
+  std::string inputs;
+  for (int f = 0; f < width; ++f) inputs += std::string(f ? "," : "") + "\"" + RankerInputNames()[size_t(f)] + "\"";
+  ASSERT_TRUE(WriteFileAtomic(dir + "/ranker.json",
+                              "{\"format\":1,\"objective\":\"rank:pairwise\",\"rounds\":10,\"max_depth\":4,\"eta\":0.3,"
+                              "\"pair_samples\":1,\"margin_scale\":0,\"monotone\":false,\"inputs\":[" +
+                                  inputs + "]}"));
+}
+
+TEST(LearnedRankerTest, AModelTrainedBeforeInputsWereAppendedStillLoadsAndScoresOnItsOwnColumns) {
+  testing::TempDir dir;
+  const int width = kInNewerThanSnapshot + 1;  // the inputs before the streaming groups
+  SaveOlderModel(dir / "old", width);
+  auto loaded = LearnedRanker::Load(dir / "old");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->width(), width);
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 1);
+  const size_t rows = 20;
+  auto base = *(*loaded)->Predict(x.data(), rows);
+  // The appended columns change nothing for it.
+  for (size_t r = 0; r < rows; ++r)
+    for (int f = width; f < kNumRankInputs; ++f) x[r * kNumRankInputs + size_t(f)] = 1000.f + float(f);
+  auto again = *(*loaded)->Predict(x.data(), rows);
+  for (size_t r = 0; r < rows; ++r) EXPECT_FLOAT_EQ(base[r], again[r]);
+  // Both attributions span every input of this build, zero on the new ones,
+  // and add up to the prediction.
+  for (const char* method : {"saabas", "treeshap"}) {
+    auto contrib = (*loaded)->Contributions(x.data(), rows, method);
+    ASSERT_TRUE(contrib.ok()) << contrib.status();
+    ASSERT_EQ(contrib->size(), rows * (kNumRankInputs + 1)) << method;
+    for (size_t r = 0; r < rows; ++r) {
+      const float* c = contrib->data() + r * (kNumRankInputs + 1);
+      double sum = 0;
+      for (int f = 0; f <= kNumRankInputs; ++f) sum += c[f];
+      for (int f = width; f < kNumRankInputs; ++f) EXPECT_EQ(c[f], 0.f) << method << " input " << f;
+      EXPECT_NEAR(sum, base[r], 1e-3) << method << " row " << r;
+    }
+  }
+  // Saved again, it still names its own inputs only.
+  ASSERT_TRUE((*loaded)->Save(dir / "again").ok());
+  auto reloaded = LearnedRanker::Load(dir / "again");
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_EQ((*reloaded)->width(), width);
+  // Inputs that are not a prefix of this build's are refused.
+  std::string meta = *ReadFile(dir / "old/ranker.json");
+  meta.replace(meta.find("\"embedding_dot\""), 15, "\"blend_score\"");
+  ASSERT_TRUE(WriteFileAtomic(dir / "old/ranker.json", meta));
+  EXPECT_FALSE(LearnedRanker::Load(dir / "old").ok());
 }
 
 }  // namespace
