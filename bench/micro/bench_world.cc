@@ -28,6 +28,8 @@ BenchWorld& GetBenchWorld() {
     std::string src = bw->world.dir / "src";
     if (!GenerateWorld(o, src, nullptr).ok()) std::abort();
     bw->world.clock.Set(o.end_ms);
+    // As a server wires it: creators' streaming counts and viewer-creator recency.
+    bw->world.live->SetCreatorOf([bw](Ref r) { return r.kind() == Kind::kItem ? bw->world.registry.CreatorOf(r) : Ref(); });
     if (!ImportDataset("native", src, o.end_ms, bw->world.ingestor.get(), nullptr).ok()) std::abort();
     auto snap = BuildSnapshot(*bw->world.store, bw->world.registry, bw->world.config.batch, o.end_ms, nullptr);
     if (!snap.ok()) std::abort();
