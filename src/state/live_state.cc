@@ -81,11 +81,11 @@ int64_t ViewerState::LastEngagedMs(Ref r) const {
 
 void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
   const uint32_t now_secs = uint32_t(std::max<int64_t>(0, ts_ms / 1000));
+  Slot& slot = slots_[int(r.kind())].Ensure(r.id());
   for (int h = 0; h < kHalfLives; ++h) {
-    auto& slot = slots_[h][int(r.kind())].Ensure(r.id());
     float v;
     uint32_t secs;
-    Unpack(slot.load(std::memory_order_relaxed), &v, &secs);
+    Unpack(slot.packed[h].load(std::memory_order_relaxed), &v, &secs);
     double decayed;
     if (now_secs >= secs) {
       decayed = v * std::exp2(-(double(now_secs - secs) * 1000.0) / double(kHalfLifeMs[h])) + weight;
@@ -93,38 +93,55 @@ void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
     } else {  // out of order: decayed to the counter's time instead
       decayed = v + weight * std::exp2(-(double(secs - now_secs) * 1000.0) / double(kHalfLifeMs[h]));
     }
-    slot.store(Pack(float(decayed), secs), std::memory_order_relaxed);
+    slot.packed[h].store(Pack(float(decayed), secs), std::memory_order_relaxed);
   }
 }
 
 std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int64_t now_ms) const {
   std::array<double, kHalfLives> out{};
   if (!r.valid()) return out;
+  const Slot* slot = slots_[int(r.kind())].Find(r.id());
+  if (!slot) return out;
   for (int h = 0; h < kHalfLives; ++h) {
-    auto* slot = slots_[h][int(r.kind())].Find(r.id());
-    if (!slot) continue;
     float v;
     uint32_t secs;
-    Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
+    Unpack(slot->packed[h].load(std::memory_order_relaxed), &v, &secs);
     const double age_ms = std::max(0.0, double(now_ms) - double(secs) * 1000.0);
     out[h] = v * std::exp2(-age_ms / double(kHalfLifeMs[h]));
   }
   return out;
 }
 
-std::vector<uint64_t> DecayedCounters::Dump(int h, int kind) const { return DumpArray(slots_[h][kind]); }
+std::vector<uint64_t> DecayedCounters::Dump(int h, int kind) const {
+  const auto& a = slots_[kind];
+  constexpr size_t kChunk = ChunkedArray<Slot>::kChunk;
+  std::vector<uint64_t> out(a.Extent(), 0);
+  for (size_t c = 0; c < out.size(); c += kChunk) {
+    const Slot* p = a.Find(c);
+    if (!p) continue;
+    for (size_t j = 0; j < kChunk; ++j) out[c + j] = p[j].packed[h].load(std::memory_order_relaxed);
+  }
+  return out;
+}
 
 void DecayedCounters::Restore(int h, int kind, const std::vector<uint64_t>& packed) {
-  RestoreArray(slots_[h][kind], packed);
+  auto& a = slots_[kind];
+  constexpr size_t kChunk = ChunkedArray<Slot>::kChunk;
+  for (size_t c = 0; c < packed.size(); c += kChunk) {
+    const size_t n = std::min(kChunk, packed.size() - c);
+    if (std::all_of(packed.begin() + long(c), packed.begin() + long(c + n), [](uint64_t x) { return x == 0; })) continue;
+    Slot* p = &a.Ensure(c);  // the chunk's first slot: the chunk is contiguous
+    for (size_t j = 0; j < n; ++j) p[j].packed[h].store(packed[c + j], std::memory_order_relaxed);
+  }
 }
 
 int64_t DecayedCounters::LastMs(Ref r) const {
   if (!r.valid()) return 0;
-  auto* slot = slots_[0][int(r.kind())].Find(r.id());
+  const Slot* slot = slots_[int(r.kind())].Find(r.id());
   if (!slot) return 0;
   float v;
   uint32_t secs;
-  Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
+  Unpack(slot->packed[0].load(std::memory_order_relaxed), &v, &secs);
   return int64_t(secs) * 1000;
 }
 
