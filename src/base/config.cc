@@ -149,6 +149,8 @@ absl::Status Config::Validate() const {
   if (!(ranker.canary_max_increase > 0)) return bad("ranker.canary_max_increase must be > 0");
   if (!(ranker.canary_max_latency_increase > 0)) return bad("ranker.canary_max_latency_increase must be > 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
+  if (ranker.stream_inputs != "auto" && ranker.stream_inputs != "on" && ranker.stream_inputs != "off")
+    return bad("ranker.stream_inputs must be auto, on or off");
   if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
   if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
   if (!(serving.new_creator_share >= 0 && serving.new_creator_share <= 1))
@@ -308,6 +310,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("ranker", "canary_max_increase", r.canary_max_increase);
   read("ranker", "canary_max_latency_increase", r.canary_max_latency_increase);
   read("ranker", "min_groups", r.min_groups);
+  read("ranker", "stream_inputs", r.stream_inputs);
   read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
   read("serving", "attribution_method", s.attribution_method);
   read("audit", "retention_hours", c.audit.retention_hours);

@@ -138,6 +138,8 @@ struct RankerOptions {
   double canary_max_increase = 0.2; // canary guardrails: hide and error rate may rise this much (relative)
   double canary_max_latency_increase = 0.5;  // and p99 latency this much
   int min_groups = 30;              // batch: fewer labelled requests than this: no training
+  std::string stream_inputs = "auto";  // the streaming groups' inputs: "auto" trains with and without them and
+                                       // keeps the better on held-out groups; "on"; "off" (never split on)
 };
 
 // The audit log (every response with its explanations, `GET /admin/audit/{id}`).

@@ -112,6 +112,7 @@ absl::StatusOr<std::shared_ptr<const LearnedRanker>> TrainEvalRanker(const EvalO
   AFF_ASSIGN_OR_RETURN(auto fit, FitRanker(rows, train_options, o.k));
   result.ranker_validation_ndcg = fit.ndcg_model;
   result.blend_validation_ndcg = fit.ndcg_blend;
+  result.ranker_stream_inputs = StreamInputsNote(fit);
   if (progress)
     progress("ranker validation ndcg@" + std::to_string(o.k) + ": model " + std::to_string(fit.ndcg_model) +
                  ", blend " + std::to_string(fit.ndcg_blend),
@@ -120,7 +121,8 @@ absl::StatusOr<std::shared_ptr<const LearnedRanker>> TrainEvalRanker(const EvalO
     AFF_RETURN_IF_ERROR(fit.model->Save(o.save_model));
     JsonWriter vw;
     vw.BeginObject().Key("source").String("eval-validation:" + o.train).Key("ndcg").Double(fit.ndcg_model);
-    vw.Key("blend_ndcg").Double(fit.ndcg_blend).Key("train_groups").Int(int64_t(fit.train_groups));
+    vw.Key("blend_ndcg").Double(fit.ndcg_blend).Key("stream_inputs").String(result.ranker_stream_inputs);
+    vw.Key("train_groups").Int(int64_t(fit.train_groups));
     vw.Key("validation_groups").Int(int64_t(fit.validation_groups)).Key("train_rows").Int(int64_t(fit.train_rows));
     vw.EndObject();
     if (!WriteFileAtomic(o.save_model + "/validation.json", vw.str()))

@@ -297,7 +297,7 @@ std::string EvalJson(const EvalResult& r) {
   w.Key("coverage").Double(r.coverage).Key("popularity_bias").Double(r.popularity_bias);
   w.Key("seconds").Double(r.seconds).Key("build_seconds").Double(r.build_seconds).Key("rank_seconds").Double(r.rank_seconds);
   w.Key("train_seconds").Double(r.train_seconds);
-  w.Key("ranker").String(r.ranker).Key("ranker_validation_ndcg").Double(r.ranker_validation_ndcg).Key("blend_validation_ndcg").Double(r.blend_validation_ndcg).Key("dataset").String(r.dataset).Key("target").String(r.target);
+  w.Key("ranker").String(r.ranker).Key("ranker_validation_ndcg").Double(r.ranker_validation_ndcg).Key("blend_validation_ndcg").Double(r.blend_validation_ndcg).Key("ranker_stream_inputs").String(r.ranker_stream_inputs).Key("dataset").String(r.dataset).Key("target").String(r.target);
   if (!r.baselines.empty()) {
     w.Key("baselines").BeginObject();
     for (const auto& [name, m] : r.baselines) {

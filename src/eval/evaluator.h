@@ -65,6 +65,7 @@ struct EvalResult {
   double train_seconds = 0;       // --ranker learned: validation world + training
   double ranker_validation_ndcg = 0;  // the model's NDCG@k on held-out validation groups
   double blend_validation_ndcg = 0;   // the blend's on the same groups
+  std::string ranker_stream_inputs;   // "used" or "not used", and why (ranker.stream_inputs)
   std::map<int, UserMetrics> curve;            // metric vs k
   std::vector<CohortRow> activity_deciles;     // viewers by training activity
   std::vector<TierRow> popularity_tiers;       // head / mid / tail entities

@@ -21,13 +21,13 @@ struct Outcomes {
   std::vector<std::pair<uint32_t, int64_t>> positives;  // (entity Ref bits, ts)
 };
 
-std::string ParamsJson(const RankerOptions& o) {
+std::string ParamsJson(const RankerOptions& o, const std::string& stream_inputs) {
   JsonWriter w;
   w.BeginObject();
   w.Key("objective").String(o.objective).Key("rounds").Int(o.rounds).Key("max_depth").Int(o.max_depth);
   w.Key("eta").Double(o.eta).Key("pair_samples").Int(o.pair_samples).Key("margin_scale").Double(o.margin_scale);
   w.Key("min_child_weight").Double(o.min_child_weight).Key("label_window_hours").Int(o.label_window_hours);
-  w.Key("monotone").Bool(o.monotone);
+  w.Key("monotone").Bool(o.monotone).Key("stream_inputs").String(stream_inputs);
   w.EndObject();
   return w.Release();
 }
@@ -105,7 +105,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   meta.watermark_offset = watermark;
   meta.watermark_ts = watermark_ts;
   meta.source = "logged-impressions";
-  meta.params_json = ParamsJson(ro);
+  meta.params_json = ParamsJson(ro, StreamInputsNote(fit));
   meta.ndcg = fit.ndcg_model;
   meta.blend_ndcg = fit.ndcg_blend;
   meta.current_ndcg = fit.ndcg_current;
@@ -117,6 +117,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.ndcg = fit.ndcg_model;
   report.blend_ndcg = fit.ndcg_blend;
   report.current_ndcg = fit.ndcg_current;
+  report.stream_inputs = StreamInputsNote(fit);
   if (ro.auto_promote && ro.rollout == "direct") {
     absl::Status s = models.Promote(report.version, ro.gate_tolerance);
     if (s.ok()) {

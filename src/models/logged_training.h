@@ -27,6 +27,7 @@ struct LoggedTrainingReport {
   bool canary = false;       // passed the gate and waits for its canary (ranker.rollout = "canary")
   size_t groups = 0, rows = 0;
   double ndcg = 0, blend_ndcg = 0, current_ndcg = -1;
+  std::string stream_inputs;  // whether the model reads the streaming groups, and why
   double seconds = 0;
 };
 

@@ -66,6 +66,8 @@ enum RankInput : int {
   kInViewerEntityHours,                          // since the viewer last engaged it (-1: not among the 64 newest)
   kNumRankInputs
 };
+// The inputs read from the streaming groups: [kFirstStreamInput, kNumRankInputs).
+inline constexpr int kFirstStreamInput = kInEntityCount1h;
 
 // The inputs' names, in column order (explanations, docs, audit expansion).
 const std::vector<std::string>& RankerInputNames();

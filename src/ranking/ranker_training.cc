@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "base/status.h"
@@ -41,6 +42,17 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
   return n ? sum / double(n) : 0.0;
 }
 
+std::string StreamInputsNote(const RankerFit& fit) {
+  std::string note = fit.stream_inputs ? "used" : "not used";
+  if (fit.ndcg_without_stream >= 0 && fit.ndcg_with_stream >= 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, " (held-out ndcg without %.4f, with %.4f)", fit.ndcg_without_stream,
+                  fit.ndcg_with_stream);
+    note += buf;
+  }
+  return note;
+}
+
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k, double holdout_share,
                                     const LearnedRanker* current) {
   auto t0 = std::chrono::steady_clock::now();
@@ -69,20 +81,40 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   fit.train_groups = train.size();
   fit.validation_groups = valid.size();
   fit.train_rows = ty.size();
-  AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(tx, ty, tg, options));
-  tx.clear();
-  tx.shrink_to_fit();
-  // Score the held-out groups (model, blend, current model) and compare.
   RankerRows held;
   for (size_t g : valid)
     held.AddGroup(std::vector<float>(rows.x.begin() + start[g] * w, rows.x.begin() + start[g + 1] * w),
                   std::vector<float>(rows.y.begin() + start[g], rows.y.begin() + start[g + 1]), rows.relevant[g]);
   std::vector<size_t> all(held.groups.size());
   std::iota(all.begin(), all.end(), size_t(0));
-  AFF_ASSIGN_OR_RETURN(auto pred, fit.model->Predict(held.x.data(), held.rows()));
+  // With and/or without the streaming groups' inputs (missing: never split on).
+  const std::string& mode = options.stream_inputs;
+  std::vector<float> pred;
+  if (mode == "off" || mode == "auto") {
+    std::vector<float> masked = tx;
+    for (size_t r = 0; r < ty.size(); ++r)
+      std::fill(masked.begin() + long(r * w + kFirstStreamInput), masked.begin() + long((r + 1) * w), std::nanf(""));
+    AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(masked, ty, tg, options));
+    AFF_ASSIGN_OR_RETURN(pred, fit.model->Predict(held.x.data(), held.rows()));
+    fit.ndcg_without_stream = fit.ndcg_model = GroupNdcg(held, pred, all, k);
+  }
+  if (mode == "on" || mode == "auto") {
+    AFF_ASSIGN_OR_RETURN(std::unique_ptr<LearnedRanker> with, LearnedRanker::Train(tx, ty, tg, options));
+    AFF_ASSIGN_OR_RETURN(std::vector<float> with_pred, with->Predict(held.x.data(), held.rows()));
+    fit.ndcg_with_stream = GroupNdcg(held, with_pred, all, k);
+    if (!fit.model || fit.ndcg_with_stream > fit.ndcg_model) {
+      fit.model = std::move(with);
+      pred = std::move(with_pred);
+      fit.ndcg_model = fit.ndcg_with_stream;
+      fit.stream_inputs = true;
+    }
+  }
+  if (!fit.model) return absl::InvalidArgumentError("ranker.stream_inputs must be auto, on or off");
+  tx.clear();
+  tx.shrink_to_fit();
+  // Compare with the blend and the current model on the same held-out groups.
   std::vector<float> blend(held.rows());
   for (size_t i = 0; i < held.rows(); ++i) blend[i] = held.x[i * w + kInBlendScore];
-  fit.ndcg_model = GroupNdcg(held, pred, all, k);
   fit.ndcg_blend = GroupNdcg(held, blend, all, k);
   if (current) {
     AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(held.x.data(), held.rows()));

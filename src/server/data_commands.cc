@@ -119,6 +119,7 @@ int Batch(const std::string& data, const std::string& config_path) {
     std::printf("ranker: registered model %s from %zu logged responses (%zu rows): validation ndcg@20 %.4f, blend %.4f",
                 trained->version.c_str(), trained->groups, trained->rows, trained->ndcg, trained->blend_ndcg);
     if (trained->current_ndcg >= 0) std::printf(", current model %.4f", trained->current_ndcg);
+    std::printf("; streaming inputs %s", trained->stream_inputs.c_str());
     if (trained->promoted)
       std::printf("; promoted\n");
     else if (trained->canary)

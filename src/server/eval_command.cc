@@ -51,8 +51,9 @@ int Eval(EvalOptions o, const std::string& config_path, const std::string& json_
   }
   std::printf("\n");
   if (r->ranker == "learned" && o.ranker_model.empty())
-    std::printf("ranker: validation ndcg@%d %.4f (blend %.4f on the same users), trained in %.1fs\n", r->k,
-                r->ranker_validation_ndcg, r->blend_validation_ndcg, r->train_seconds);
+    std::printf("ranker: validation ndcg@%d %.4f (blend %.4f on the same users), trained in %.1fs; streaming inputs %s\n",
+                r->k, r->ranker_validation_ndcg, r->blend_validation_ndcg, r->train_seconds,
+                r->ranker_stream_inputs.c_str());
   return 0;
 }
 

@@ -603,3 +603,63 @@ TEST(LearnedRankerTest, AModelTrainedBeforeInputsWereAppendedStillLoadsAndScores
 
 }  // namespace
 }  // namespace affinity
+
+namespace affinity {
+namespace {
+
+// Rows whose relevance follows input `signal`; every other input is noise.
+RankerRows RowsDecidedBy(int signal, int n_groups) {
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(0, 1);
+  RankerRows rows;
+  for (int g = 0; g < n_groups; ++g) {
+    std::vector<float> x, y;
+    for (int r = 0; r < 20; ++r) {
+      std::vector<float> row(kNumRankInputs);
+      for (auto& v : row) v = u(rng);
+      x.insert(x.end(), row.begin(), row.end());
+      y.push_back(row[size_t(signal)] > 0.8f ? 1.f : 0.f);
+    }
+    rows.AddGroup(x, y);
+  }
+  return rows;
+}
+
+TEST(RankerTrainingTest, StreamingInputsAreKeptOnlyWhenTheyWinOnHeldOutGroups) {
+  RankerOptions o;
+  o.rounds = 20;
+  o.threads = 2;
+  o.margin_scale = 0;
+  // Relevance follows a streaming input: the fit with them wins.
+  const RankerRows by_stream = RowsDecidedBy(kInEntityCount1h, 150);
+  auto fit = FitRanker(by_stream, o);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_TRUE(fit->stream_inputs);
+  EXPECT_GT(fit->ndcg_with_stream, fit->ndcg_without_stream + 0.1);
+  EXPECT_EQ(fit->ndcg_model, fit->ndcg_with_stream);
+  EXPECT_EQ(StreamInputsNote(*fit).rfind("used (held-out ndcg without", 0), 0u) << StreamInputsNote(*fit);
+  // Relevance follows another input: the streaming ones are only noise, left out.
+  const RankerRows by_other = RowsDecidedBy(3, 150);
+  fit = FitRanker(by_other, o);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_FALSE(fit->stream_inputs) << StreamInputsNote(*fit);
+  EXPECT_GE(fit->ndcg_without_stream, fit->ndcg_with_stream);
+  // A model fitted without them never reads them: changing them changes nothing.
+  std::vector<float> row(kNumRankInputs, 0.5f), other = row;
+  for (int f = kFirstStreamInput; f < kNumRankInputs; ++f) other[size_t(f)] = 0.99f;
+  EXPECT_EQ((*fit->model->Predict(row.data(), 1))[0], (*fit->model->Predict(other.data(), 1))[0]);
+  // Forced either way, one fit only.
+  o.stream_inputs = "off";
+  fit = FitRanker(by_stream, o);
+  ASSERT_TRUE(fit.ok());
+  EXPECT_FALSE(fit->stream_inputs);
+  EXPECT_LT(fit->ndcg_with_stream, 0);
+  o.stream_inputs = "on";
+  fit = FitRanker(by_other, o);
+  ASSERT_TRUE(fit.ok());
+  EXPECT_TRUE(fit->stream_inputs);
+  EXPECT_LT(fit->ndcg_without_stream, 0);
+}
+
+}  // namespace
+}  // namespace affinity
