@@ -88,26 +88,28 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   std::vector<size_t> all(held.groups.size());
   std::iota(all.begin(), all.end(), size_t(0));
   // With and/or without the streaming groups' inputs (missing: never split on).
+  // With them first, so that the rows are then masked in place, not copied.
   const std::string& mode = options.stream_inputs;
   std::vector<float> pred;
+  std::unique_ptr<LearnedRanker> with;
+  std::vector<float> with_pred;
+  if (mode == "on" || mode == "auto") {
+    AFF_ASSIGN_OR_RETURN(with, LearnedRanker::Train(tx, ty, tg, options));
+    AFF_ASSIGN_OR_RETURN(with_pred, with->Predict(held.x.data(), held.rows()));
+    fit.ndcg_with_stream = GroupNdcg(held, with_pred, all, k);
+  }
   if (mode == "off" || mode == "auto") {
-    std::vector<float> masked = tx;
     for (size_t r = 0; r < ty.size(); ++r)
-      std::fill(masked.begin() + long(r * w + kFirstStreamInput), masked.begin() + long((r + 1) * w), std::nanf(""));
-    AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(masked, ty, tg, options));
+      std::fill(tx.begin() + long(r * w + kFirstStreamInput), tx.begin() + long((r + 1) * w), std::nanf(""));
+    AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(tx, ty, tg, options));
     AFF_ASSIGN_OR_RETURN(pred, fit.model->Predict(held.x.data(), held.rows()));
     fit.ndcg_without_stream = fit.ndcg_model = GroupNdcg(held, pred, all, k);
   }
-  if (mode == "on" || mode == "auto") {
-    AFF_ASSIGN_OR_RETURN(std::unique_ptr<LearnedRanker> with, LearnedRanker::Train(tx, ty, tg, options));
-    AFF_ASSIGN_OR_RETURN(std::vector<float> with_pred, with->Predict(held.x.data(), held.rows()));
-    fit.ndcg_with_stream = GroupNdcg(held, with_pred, all, k);
-    if (!fit.model || fit.ndcg_with_stream > fit.ndcg_model) {
-      fit.model = std::move(with);
-      pred = std::move(with_pred);
-      fit.ndcg_model = fit.ndcg_with_stream;
-      fit.stream_inputs = true;
-    }
+  if (with && (!fit.model || fit.ndcg_with_stream > fit.ndcg_model)) {
+    fit.model = std::move(with);
+    pred = std::move(with_pred);
+    fit.ndcg_model = fit.ndcg_with_stream;
+    fit.stream_inputs = true;
   }
   if (!fit.model) return absl::InvalidArgumentError("ranker.stream_inputs must be auto, on or off");
   tx.clear();

@@ -36,6 +36,23 @@ void Synthetic(std::vector<float>* x, std::vector<float>* y, std::vector<unsigne
   }
 }
 
+// A snapshot of a small world's log (4 factors) and a query for `viewer` that
+// returns every result's ranker inputs (the blend ranks).
+std::shared_ptr<Snapshot> SmallBatch(testing::World& world) {
+  BatchOptions bo;
+  bo.als_factors = 4;
+  bo.hnsw_m = 8;
+  return *BuildSnapshot(*world.store, world.registry, bo, world.clock.NowMillis(), nullptr);
+}
+absl::StatusOr<QueryResponse> QueryWithInputs(QueryEngine& engine, const Snapshot* snap, const std::string& viewer) {
+  QueryRequest q;
+  q.viewer_id = viewer;
+  q.k = 10;
+  q.ranker = "off";
+  q.want_inputs = true;
+  return engine.QueryWith(q, snap);
+}
+
 TEST(LearnedRankerTest, LearnsTheSignalThatDecidesRelevance) {
   std::vector<float> x, y;
   std::vector<unsigned> groups;
@@ -392,17 +409,9 @@ TEST(RankerInputsTest, SessionAndReverseCoEngagementComeFromTheNewestInteraction
   evs.push_back(testing::World::Ev("u0", "z", "click", t0 - 2 * 86'400'000));  // z: co-engaged with a, in an older session
   evs.push_back(testing::World::Ev("u4", "a", "click", t0 + 50 * minute));
   ASSERT_TRUE(world.Events(evs).ok());
-  BatchOptions bo;
-  bo.als_factors = 4;
-  bo.hnsw_m = 8;
-  auto snap = *BuildSnapshot(*world.store, world.registry, bo, world.clock.NowMillis(), nullptr);
+  auto snap = SmallBatch(world);
   QueryEngine engine(world.config.serving, &world.registry, world.live.get(), nullptr, nullptr, &world.clock);
-  QueryRequest q;
-  q.viewer_id = "u4";
-  q.k = 10;
-  q.ranker = "off";
-  q.want_inputs = true;
-  auto r = engine.QueryWith(q, snap.get());
+  auto r = QueryWithInputs(engine, snap.get(), "u4");
   ASSERT_TRUE(r.ok()) << r.status();
   std::map<std::string, std::vector<float>> in;
   for (const auto& res : r->results) in[res.entity_id] = res.inputs;
@@ -457,18 +466,10 @@ struct StreamWorld {
                                          t0 + (u * 3 + k) * minute));
     evs.push_back(testing::World::Ev("u4", "a", "click", t0 + 50 * minute));
     EXPECT_TRUE(world.Events(evs).ok());
-    BatchOptions bo;
-    bo.als_factors = 4;
-    bo.hnsw_m = 8;
-    snap = *BuildSnapshot(*world.store, world.registry, bo, world.clock.NowMillis(), nullptr);
+    snap = SmallBatch(world);
   }
   QueryResponse Query(QueryEngine& engine) {
-    QueryRequest q;
-    q.viewer_id = "u4";
-    q.k = 10;
-    q.ranker = "off";
-    q.want_inputs = true;
-    auto r = engine.QueryWith(q, snap.get());
+    auto r = QueryWithInputs(engine, snap.get(), "u4");
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : QueryResponse();
   }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <unistd.h>
@@ -92,8 +93,15 @@ absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path
   std::string body_path = (std::filesystem::temp_directory_path() /
                            ("affinity-ann-" + std::to_string(::getpid()) + "-" + std::to_string(staged++)))
                               .string();
-  bytes->resize(size);
-  if (!WriteFileAtomic(body_path, *bytes)) return absl::InternalError("ann: cannot stage " + body_path);
+  {  // a scratch copy, removed once loaded: no fsync, no rename
+    std::ofstream staged(body_path, std::ios::binary | std::ios::trunc);
+    staged.write(bytes->data(), std::streamsize(size));
+    if (!staged) {
+      std::filesystem::remove(body_path);
+      return absl::InternalError("ann: cannot stage " + body_path);
+    }
+  }
+  bytes.reset();
   auto impl = std::make_unique<Impl>(dim);
   try {
     impl->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, body_path);
