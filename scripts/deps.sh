@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages affinity needs to build, test and benchmark
-# (chromium: the operator page's browser test; libpng: reading its screenshot).
+# (chromium: the operator page's browser test; libpng: reading its screenshot;
+# libisal: hardware CRC-32C for snapshot and checkpoint files).
 # Idempotent: does nothing when every package is already installed. Installs
 # with apt-get as root (through sudo when run as another user).
 set -euo pipefail
 PKGS=(
   build-essential cmake ccache pkg-config
-  librocksdb-dev libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev
+  librocksdb-dev libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev libisal-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   wrk curl

@@ -12,7 +12,7 @@
 #include <cstring>
 #include <memory>
 
-#include <rocksdb/file_checksum.h>
+#include <isa-l/crc.h>
 
 #include "absl/strings/escaping.h"
 
@@ -134,16 +134,18 @@ bool WriteFileAtomic(const std::string& path, std::string_view data) {
 }
 
 uint32_t Crc32c(const void* data, size_t n) {
-  // RocksDB's CRC-32C (hardware-accelerated where the CPU has it); its
-  // checksum string is the value big-endian.
-  static const std::shared_ptr<rocksdb::FileChecksumGenFactory> factory = rocksdb::GetFileChecksumGenCrc32cFactory();
-  auto gen = factory->CreateFileChecksumGenerator(rocksdb::FileChecksumGenContext());
-  gen->Update(static_cast<const char*>(data), n);
-  gen->Finalize();
-  const std::string sum = gen->GetChecksum();
-  uint32_t crc = 0;
-  for (unsigned char c : sum) crc = (crc << 8) | c;
-  return crc;
+  // ISA-L's CRC-32C (iSCSI polynomial), dispatched at run time to the CPU's
+  // CRC instructions; its length is an int, so long ranges go in pieces.
+  const auto* p = static_cast<const unsigned char*>(data);
+  unsigned int crc = 0xFFFFFFFFu;
+  constexpr size_t kPiece = size_t(1) << 30;
+  while (n > 0) {
+    const size_t m = std::min(n, kPiece);
+    crc = crc32_iscsi(const_cast<unsigned char*>(p), int(m), crc);
+    p += m;
+    n -= m;
+  }
+  return crc ^ 0xFFFFFFFFu;
 }
 
 std::string EncodeFloats(const float* values, size_t n) {
