@@ -3,16 +3,17 @@
 // crc32c], each crc32c over name_len, name, bytes and data, so a damaged header
 // cannot rename a section into one the reader silently skips. Snapshots'
 // arrays.bin and the live state's checkpoint are written this way.
+// The reader checks every section's checksum at Open (through a small buffer)
+// and reads each section's data straight into its destination at Get: one
+// copy, no buffer of the whole file.
 // Thread safety: one writer or reader per object.
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,26 +37,50 @@ class SectionWriter {
 
 class SectionReader {
  public:
-  // Reads and checks the whole file. `legacy_magic` (optional) names an older
-  // version of the format whose checksums covered each section's data only.
+  SectionReader() = default;
+  ~SectionReader();
+  SectionReader(const SectionReader&) = delete;
+  SectionReader& operator=(const SectionReader&) = delete;
+
+  // Opens the file and reads its section headers. `legacy_magic` (optional)
+  // names an older version of the format whose checksums covered each
+  // section's data only.
   absl::Status Open(const std::string& path, std::string_view magic, std::string_view legacy_magic = {});
   bool Has(const std::string& name) const { return sections_.count(name) > 0; }
-  // The section's elements (empty when it is absent; a trailing partial
-  // element is dropped).
+  // Reads a section into out (empty when it is absent; a trailing partial
+  // element is dropped). A read error leaves out empty, returns false and is
+  // kept in status().
   template <typename T>
-  void Get(const std::string& name, std::vector<T>* out) const {
+  bool Get(const std::string& name, std::vector<T>* out) {
     static_assert(std::is_trivially_copyable_v<T>);
-    auto it = sections_.find(name);
     out->clear();
-    if (it == sections_.end()) return;
-    out->resize(it->second.second / sizeof(T));
-    if (!out->empty()) std::memcpy(out->data(), data_.data() + it->second.first, out->size() * sizeof(T));
+    auto it = sections_.find(name);
+    if (it == sections_.end()) return true;
+    out->resize(it->second.bytes / sizeof(T));
+    if (!Read(it->first, it->second, out->data(), out->size() * sizeof(T))) {
+      out->clear();
+      return false;
+    }
+    return true;
   }
+  // The first error of any Get (OK when none).
+  const absl::Status& status() const { return status_; }
+  uint64_t file_bytes() const { return file_bytes_; }
 
  private:
+  struct Section {
+    uint64_t header_at = 0;  // where its name length starts
+    uint64_t data_at = 0;
+    uint64_t bytes = 0;
+  };
+  absl::Status Verify(const std::string& name, const Section& s);
+  bool Read(const std::string& name, const Section& s, void* dst, size_t n);
   std::string path_;
-  std::string data_;
-  std::map<std::string, std::pair<size_t, uint64_t>> sections_;  // name -> (offset, bytes)
+  int fd_ = -1;
+  bool legacy_ = false;
+  uint64_t file_bytes_ = 0;
+  std::map<std::string, Section> sections_;
+  absl::Status status_;
 };
 
 }  // namespace affinity

@@ -133,11 +133,11 @@ bool WriteFileAtomic(const std::string& path, std::string_view data) {
   return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
-uint32_t Crc32c(const void* data, size_t n) {
+uint32_t Crc32c(const void* data, size_t n, uint32_t before) {
   // ISA-L's CRC-32C (iSCSI polynomial), dispatched at run time to the CPU's
   // CRC instructions; its length is an int, so long ranges go in pieces.
   const auto* p = static_cast<const unsigned char*>(data);
-  unsigned int crc = 0xFFFFFFFFu;
+  unsigned int crc = before ^ 0xFFFFFFFFu;
   constexpr size_t kPiece = size_t(1) << 30;
   while (n > 0) {
     const size_t m = std::min(n, kPiece);

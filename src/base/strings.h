@@ -52,6 +52,7 @@ std::string EncodeFloats(const float* values, size_t n);
 bool DecodeFloats(std::string_view base64, std::vector<float>* values);
 
 // CRC-32C (Castagnoli) of a byte range, for snapshot and checkpoint file checksums.
-uint32_t Crc32c(const void* data, size_t n);
+// `before`: the CRC of the bytes preceding these (extends it; 0: none).
+uint32_t Crc32c(const void* data, size_t n, uint32_t before = 0);
 
 }  // namespace affinity

@@ -300,6 +300,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   ar.Get("user_eng_off", &snap->user_eng_off);
   ar.Get("user_eng", &snap->user_eng);
   ar.Get("gram", &snap->gram);
+  if (!ar.status().ok()) return absl::Status(ar.status().code(), "snapshot: " + std::string(ar.status().message()));
   snap->viewer_emb.assign(size_t(snap->kinds[0].count) * dim, 0.f);
   snap->viewer_has_emb.assign(snap->kinds[0].count, 0);
 

@@ -488,6 +488,7 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   auto bad = [&](const std::string& what) { return absl::DataLossError(path + ": " + what); };
   std::vector<int64_t> meta;
   r.Get("meta", &meta);
+  AFF_RETURN_IF_ERROR(r.status());
   if (meta.size() < 6) return bad("no header");
   if (meta[0] != kCheckpointFormat)
     return absl::FailedPreconditionError(path + ": format " + std::to_string(meta[0]) + ", this build reads " +
@@ -516,6 +517,7 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
 
   ViewerColumns c;
   c.ForEach([&](const char* name, auto& col) { r.Get(name, &col); });
+  AFF_RETURN_IF_ERROR(r.status());
   const size_t nv = c.ids.size();
   if (c.events.size() != nv || c.last_ts.size() != nv || c.sizes.size() != nv * kViewerLists)
     return bad("the viewers' columns differ in length");
@@ -572,16 +574,19 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
   std::vector<uint64_t> ring_pos;
   r.Get("ring_pos", &ring_pos);
+  AFF_RETURN_IF_ERROR(r.status());
   if (ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");
   for (int k = 0; k < kNumKinds; ++k) {
     r.Get(KindSection("engagement", k), &engagement[k]);
     r.Get(KindSection("followers", k), &followers[k]);
     r.Get(KindSection("first_seen", k), &first_seen[k]);
     r.Get(KindSection("ring", k), &ring[k]);
+    AFF_RETURN_IF_ERROR(r.status());
     if (ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
     for (int g = 0; g < 3; ++g)
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &counts[g][h][k]);
   }
+  AFF_RETURN_IF_ERROR(r.status());
 
   // All of it read and checked: install.
   for (size_t i = 0; i < nv; ++i) PublishViewer(Ref(Kind::kUser, DenseId(c.ids[i])), std::move(states[i]));
@@ -597,8 +602,7 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   }
   events_applied_.store(in.events, std::memory_order_relaxed);
   last_event_ts_.store(in.last_event_ts, std::memory_order_relaxed);
-  std::error_code ec;
-  in.bytes = std::filesystem::file_size(path, ec);
+  in.bytes = r.file_bytes();
   in.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   *info = std::move(in);
   return absl::OkStatus();
