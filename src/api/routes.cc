@@ -160,6 +160,7 @@ HttpResponse ApiRoutes::Checkpoint() {
   JsonWriter w;
   w.BeginObject().Key("offset").Uint(info->offset).Key("events").Uint(info->events);
   w.Key("created_ms").Int(info->created_ms).Key("bytes").Uint(info->bytes).Key("seconds").Double(info->seconds);
+  w.Key("ingest_held_seconds").Double(info->locked_seconds);
   w.EndObject();
   return {200, w.Release()};
 }
@@ -345,7 +346,8 @@ HttpResponse ApiRoutes::Stats() {
     if (c.last) {
       w.BeginObject().Key("offset").Uint(c.last->offset).Key("events").Uint(c.last->events);
       w.Key("created_ms").Int(c.last->created_ms).Key("bytes").Uint(c.last->bytes);
-      w.Key("seconds").Double(c.last->seconds).Key("written_by_this_server").Bool(c.last_written_here).EndObject();
+      w.Key("seconds").Double(c.last->seconds).Key("ingest_held_seconds").Double(c.last->locked_seconds);
+      w.Key("written_by_this_server").Bool(c.last_written_here).EndObject();
     } else {
       w.Null();
     }

@@ -72,8 +72,8 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Write() {
   last_events_ = info->events;
   last_ms_ = info->created_ms;
   status_.events_since = live_->events_applied() - std::min(live_->events_applied(), info->events);
-  spdlog::info("checkpoint written: {} events up to log offset {}, {:.1f} MB in {:.2f}s", info->events, info->offset,
-               double(info->bytes) / 1e6, info->seconds);
+  spdlog::info("checkpoint written: {} events up to log offset {}, {:.1f} MB in {:.2f}s (ingest held {:.1f} ms)",
+               info->events, info->offset, double(info->bytes) / 1e6, info->seconds, info->locked_seconds * 1e3);
   return info;
 }
 

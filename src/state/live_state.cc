@@ -404,6 +404,7 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
   {
     std::lock_guard<std::mutex> lock(apply_mu_);
+    const auto locked_at = std::chrono::steady_clock::now();
     const size_t n = viewers_.Extent();
     viewers.reserve(n);
     for (size_t i = 0; i < n; ++i)
@@ -423,6 +424,7 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
     info.ahead.assign(applied_ahead_.begin(), applied_ahead_.end());
     info.events = events_applied_.load(std::memory_order_relaxed);
     info.last_event_ts = last_event_ts_.load(std::memory_order_relaxed);
+    info.locked_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - locked_at).count();
   }
   info.created_ms = now_ms;
   // 2. Encoded column by column, off the lock.

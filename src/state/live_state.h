@@ -74,6 +74,7 @@ struct CheckpointInfo {
   int64_t created_ms = 0;   // when it was written
   uint64_t bytes = 0;
   double seconds = 0;       // to write it (or to read it back)
+  double locked_seconds = 0;  // of which Apply (ingest) waited: the copy under its lock
 };
 
 // How LiveState::Load rebuilt the state.
