@@ -157,6 +157,7 @@ TEST_F(OperationsTest, TheOperatorPageShowsLiveFiguresInAHeadlessBrowser) {
   auto stats = Json(Get(port(), "/admin/stats").body);
   const int64_t events = int64_t(stats["events"]);
   const std::string snapshot{std::string_view(stats["snapshot"])};
+  const int64_t replayed = int64_t(stats["live_state"]["load"]["replayed_events"]);
   const std::string url = "http://127.0.0.1:" + std::to_string(port()) + "/admin/ui";
   // The DOM after the page's scripts ran against the live server.
   const std::string dom_path = dir_ / "dom.html";
@@ -167,6 +168,8 @@ TEST_F(OperationsTest, TheOperatorPageShowsLiveFiguresInAHeadlessBrowser) {
   EXPECT_NE(dom.find("id=\"health\" class=\"ok\">ready<"), std::string::npos) << dom.substr(0, 2000);
   EXPECT_NE(dom.find("id=\"events\">" + Grouped(events) + "<"), std::string::npos) << "events " << events;
   EXPECT_NE(dom.find("id=\"snapshot\">" + snapshot + "<"), std::string::npos) << snapshot;
+  EXPECT_NE(dom.find("started by replaying " + Grouped(replayed) + " events"), std::string::npos) << replayed;
+  EXPECT_NE(dom.find("no checkpoint yet"), std::string::npos);
   for (const char* g : {"viewer_embedding", "popularity", "engagement", "cohort"})
     EXPECT_NE(dom.find("data-group=\"" + std::string(g) + "\""), std::string::npos) << g;
   EXPECT_NE(dom.find("ui-exp"), std::string::npos);
