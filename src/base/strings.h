@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace affinity {
 
 // Splits on `sep`, keeping empty fields.
@@ -44,6 +46,10 @@ std::optional<std::string> ReadFile(const std::string& path);
 
 // Writes `data` to path atomically: a temp file beside it, fsync, rename.
 bool WriteFileAtomic(const std::string& path, std::string_view data);
+// Flushes a written file to disk (fsync).
+bool SyncFile(const std::string& path);
+// The CRC-32C of a whole file, read through a small buffer; its size in *size.
+absl::StatusOr<uint32_t> FileCrc32c(const std::string& path, uint64_t* size);
 
 // float32 values as little-endian bytes in base64: compact and exact (audit
 // records, logged ranker inputs). Decode refuses text that is not base64 or not

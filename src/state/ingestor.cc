@@ -35,9 +35,8 @@ absl::Status Ingestor::LoadRegistry(const Store& store, EntityRegistry* registry
   std::lock_guard<std::mutex> lock(registry->write_mutex());
   std::vector<EntityRecord> all;
   AFF_RETURN_IF_ERROR(store.ScanEntities([&](const EntityRecord& e) { all.push_back(e); }));
-  // Publish in dense-id order so that counts grow without gaps.
-  std::sort(all.begin(), all.end(), [](const EntityRecord& a, const EntityRecord& b) { return a.ref < b.ref; });
-  for (const auto& e : all) registry->Publish(e);
+  // Published in dense-id order (PublishNew sorts) so that counts grow without gaps.
+  registry->PublishNew(std::move(all));
   return absl::OkStatus();
 }
 

@@ -78,7 +78,7 @@ void EntityRegistry::Publish(const EntityRecord& e) {
   }
   // Creator -> items, copied on write.
   Ref old_creator = previous ? previous->creator : Ref();
-  if (e.ref.kind() == Kind::kItem && !(old_creator == e.creator)) {
+  if (!batch_items_ && e.ref.kind() == Kind::kItem && !(old_creator == e.creator)) {
     if (old_creator.valid()) {
       auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(old_creator.id()));
       items->erase(std::remove(items->begin(), items->end(), e.ref.id()), items->end());
@@ -95,6 +95,22 @@ void EntityRegistry::Publish(const EntityRecord& e) {
   reserved_[k] = std::max(reserved_[k], e.ref.id() + 1);
   uint32_t want = e.ref.id() + 1;
   if (counts_[k].load() < want) counts_[k].store(want, std::memory_order_release);
+}
+
+void EntityRegistry::PublishNew(std::vector<EntityRecord> entities) {
+  std::sort(entities.begin(), entities.end(), [](const EntityRecord& a, const EntityRecord& b) { return a.ref < b.ref; });
+  std::unordered_map<DenseId, std::vector<DenseId>> items;  // creator -> its items, in id order
+  batch_items_ = true;
+  for (const auto& e : entities) {
+    Publish(e);
+    if (e.ref.kind() == Kind::kItem && e.creator.valid()) items[e.creator.id()].push_back(e.ref.id());
+  }
+  batch_items_ = false;
+  for (auto& [creator, list] : items) {
+    auto merged = std::make_shared<std::vector<DenseId>>(*ItemsOf(creator));
+    merged->insert(merged->end(), list.begin(), list.end());
+    creator_items_.Ensure(creator).store(std::move(merged));
+  }
 }
 
 }  // namespace affinity

@@ -107,6 +107,32 @@ TEST(AnnIndexTest, TruncatedIndexFileIsRejected) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(AnnIndexTest, AnIndexWithItsChecksumAtItsEndStillLoadsAndADamagedOneIsRefused) {
+  std::vector<float> data = {1, 0, 0, 1, 0.7f, 0.7f, -1, 0};
+  auto index = *AnnIndex::Build(data.data(), 4, 2, 8, 50, 1);
+  TempDir dir;
+  ASSERT_TRUE(index->Save(dir / "a.hnsw").ok());
+  EXPECT_TRUE(std::filesystem::exists(dir / "a.hnsw.sum")) << "the checksum sits beside the index";
+  // The layout of indexes written before: size and CRC-32C at the end, no .sum.
+  std::string body = *ReadFile(dir / "a.hnsw");
+  const uint64_t size = body.size();
+  const uint32_t crc = Crc32c(body.data(), body.size());
+  std::string legacy = body;
+  legacy.append(reinterpret_cast<const char*>(&size), 8);
+  legacy.append(reinterpret_cast<const char*>(&crc), 4);
+  ASSERT_TRUE(WriteFileAtomic(dir / "old.hnsw", legacy));
+  float q[2] = {0.9f, 0.1f};
+  auto old = AnnIndex::Load(dir / "old.hnsw", 2);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ((*old)->Search(q, 1)[0].first, 0u);
+  // One byte changed in the index: refused, not loaded.
+  body[body.size() / 2] ^= 0x11;
+  ASSERT_TRUE(WriteFileAtomic(dir / "a.hnsw", body));
+  auto damaged = AnnIndex::Load(dir / "a.hnsw", 2);
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(FeatureRegistryTest, TheCohortIsProtectedAndNoRankerInputIsAProtectedFeature) {
   const auto groups = DeclaredFeatureGroups(8);
   const FeatureGroup* cohort = FindFeatureGroup(groups, kGroupCohort);

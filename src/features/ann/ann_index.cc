@@ -58,6 +58,10 @@ absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Build(const float* data, siz
   return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
 }
 
+// Since checksums moved beside the index: "<path>.sum" holds its size (u64)
+// and CRC-32C (u32), and <path> is hnswlib's own file, which it loads in place.
+// Indexes written before carry the two at their end instead and are loaded
+// from a scratch copy without them.
 absl::Status AnnIndex::Save(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   try {
@@ -65,19 +69,44 @@ absl::Status AnnIndex::Save(const std::string& path) const {
   } catch (const std::exception& e) {
     return absl::InternalError(std::string("ann: save failed: ") + e.what());
   }
-  auto bytes = ReadFile(tmp);
-  if (!bytes || bytes->empty()) return absl::InternalError("ann: could not read back " + tmp);
-  // Footer: 8-byte size + 4-byte CRC32C, verified by Load.
-  uint64_t size = bytes->size();
-  uint32_t crc = Crc32c(bytes->data(), bytes->size());
-  bytes->append(reinterpret_cast<const char*>(&size), 8);
-  bytes->append(reinterpret_cast<const char*>(&crc), 4);
-  std::filesystem::remove(tmp);
-  if (!WriteFileAtomic(path, *bytes)) return absl::InternalError("ann: cannot write " + path);
+  uint64_t size = 0;
+  auto crc = FileCrc32c(tmp, &size);
+  if (!crc.ok() || size == 0) return absl::InternalError("ann: could not read back " + tmp);
+  if (!SyncFile(tmp) || std::rename(tmp.c_str(), path.c_str()) != 0)
+    return absl::InternalError("ann: cannot write " + path);
+  std::string sum(12, '\0');
+  std::memcpy(sum.data(), &size, 8);
+  std::memcpy(sum.data() + 8, &*crc, 4);
+  if (!WriteFileAtomic(path + ".sum", sum)) return absl::InternalError("ann: cannot write " + path + ".sum");
   return absl::OkStatus();
 }
 
+namespace {
+absl::StatusOr<std::unique_ptr<hnswlib::HierarchicalNSW<float>>> LoadHnsw(hnswlib::SpaceInterface<float>* space,
+                                                                          const std::string& file,
+                                                                          const std::string& path) {
+  try {
+    return std::make_unique<hnswlib::HierarchicalNSW<float>>(space, file);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(std::string("ann: cannot load ") + path + ": " + e.what());
+  }
+}
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path, int dim) {
+  auto impl = std::make_unique<Impl>(dim);
+  if (auto sum = ReadFile(path + ".sum")) {
+    uint64_t want_size = 0, size = 0;
+    uint32_t want_crc = 0;
+    if (sum->size() != 12) return absl::DataLossError("ann: " + path + ".sum is damaged");
+    std::memcpy(&want_size, sum->data(), 8);
+    std::memcpy(&want_crc, sum->data() + 8, 4);
+    auto crc = FileCrc32c(path, &size);
+    if (!crc.ok()) return absl::NotFoundError("ann: cannot open " + path);
+    if (size != want_size || *crc != want_crc) return absl::DataLossError("ann: " + path + " failed its checksum");
+    AFF_ASSIGN_OR_RETURN(impl->index, LoadHnsw(&impl->space, path, path));
+    return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
+  }
   auto bytes = ReadFile(path);
   if (!bytes) return absl::NotFoundError("ann: cannot open " + path);
   if (bytes->size() < 12) return absl::DataLossError("ann: " + path + " is truncated");
@@ -94,22 +123,18 @@ absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path
                            ("affinity-ann-" + std::to_string(::getpid()) + "-" + std::to_string(staged++)))
                               .string();
   {  // a scratch copy, removed once loaded: no fsync, no rename
-    std::ofstream staged(body_path, std::ios::binary | std::ios::trunc);
-    staged.write(bytes->data(), std::streamsize(size));
-    if (!staged) {
+    std::ofstream out(body_path, std::ios::binary | std::ios::trunc);
+    out.write(bytes->data(), std::streamsize(size));
+    if (!out) {
       std::filesystem::remove(body_path);
       return absl::InternalError("ann: cannot stage " + body_path);
     }
   }
   bytes.reset();
-  auto impl = std::make_unique<Impl>(dim);
-  try {
-    impl->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, body_path);
-  } catch (const std::exception& e) {
-    std::filesystem::remove(body_path);
-    return absl::DataLossError(std::string("ann: cannot load ") + path + ": " + e.what());
-  }
+  auto loaded = LoadHnsw(&impl->space, body_path, path);
   std::filesystem::remove(body_path);
+  if (!loaded.ok()) return loaded.status();
+  impl->index = *std::move(loaded);
   return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
 }
 
