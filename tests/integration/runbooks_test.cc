@@ -106,6 +106,17 @@ TEST_F(RunbooksTest, ModelRollbackRollsBackTheCanaryAndThenThePromotedModel) {
   EXPECT_TRUE(swapped) << Get(port(), "/admin/models").body;
 }
 
+TEST_F(RunbooksTest, RestartRunsAsWrittenAndLeavesACheckpointCoveringTheLog) {
+  ASSERT_EQ(Post(port(), "/affinity/feedback", R"({"events":[{"viewer_id":"u2","entity_id":"i3","action":"click"}]})")
+                .status,
+            202);
+  RunRunbook("restart.md");
+  auto stats = Json(Get(port(), "/admin/stats").body);
+  EXPECT_EQ(int64_t(stats["live_state"]["checkpoint"]["events_since"]), 0);
+  EXPECT_EQ(int64_t(stats["live_state"]["checkpoint"]["last"]["offset"]), int64_t(stats["events"]));
+  EXPECT_TRUE(fs::exists(dir_ / "data/state/live.ckpt"));
+}
+
 TEST_F(RunbooksTest, BiasInvestigationRunsAsWritten) { RunRunbook("bias-investigation.md"); }
 
 TEST_F(RunbooksTest, FreshnessIncidentRunsAsWrittenAndRefreshesTheSnapshot) {
