@@ -87,14 +87,14 @@ timed_start() {
   PID=$!
   for _ in $(seq 1 6000); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.01; done
   t1=$(date +%s.%N)
-  echo "$1: ready $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s after the command; $(grep -m1 'state loaded' "$OUT/serve-restart.log")" | tee -a "$OUT/server.txt"
+  echo "$1: ready $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s after the command; $(grep -m1 'state loaded' "$OUT/serve-restart.log" || true)" | tee -a "$OUT/server.txt"
 }
 echo "== restarts" | tee -a "$OUT/server.txt"
 kill $PID; wait $PID 2>/dev/null || true
-grep 'checkpoint written' "$OUT/serve.log" | tail -1 | tee -a "$OUT/server.txt"
+{ grep 'checkpoint written' "$OUT/serve.log" || true; } | tail -1 | tee -a "$OUT/server.txt"
 timed_start "after a clean stop"
 wrk -t1 -c4 -d3s -s bench/load/feedback.lua "http://127.0.0.1:$PORT" > /dev/null 2>&1
-echo "events past the checkpoint: $(curl -sf "http://127.0.0.1:$PORT/admin/stats" | grep -o '"events_since":[0-9]*')" | tee -a "$OUT/server.txt"
+echo "events past the checkpoint: $(curl -sf "http://127.0.0.1:$PORT/admin/stats" | grep -o '"events_since":[0-9]*' || true)" | tee -a "$OUT/server.txt"
 kill -9 $PID; wait $PID 2>/dev/null || true
 timed_start "after kill -9"
 kill $PID; wait $PID 2>/dev/null || true
