@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -314,7 +316,10 @@ std::array<uint32_t, kNumKinds> Known(const EntityRegistry& r) {
 }
 
 // Everything a reader of the live state can see, for every entity of the world.
-void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistry& registry, int64_t now) {
+// ring_order: also compare the order of the rings of recently engaged entities
+// (which follows the order batches were applied in, not the log's).
+void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistry& registry, int64_t now,
+                     bool ring_order = true) {
   for (int k = 0; k < kNumKinds; ++k) {
     for (uint32_t id = 0; id < registry.Count(Kind(k)); ++id) {
       const Ref r(Kind(k), id);
@@ -351,7 +356,11 @@ void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistr
       }
     }
   }
-  for (int k = 0; k < kNumKinds; ++k) EXPECT_EQ(a.Recent(Kind(k), 50), b.Recent(Kind(k), 50));
+  for (int k = 0; k < kNumKinds; ++k) {
+    auto x = a.Recent(Kind(k), 50), y = b.Recent(Kind(k), 50);
+    if (!ring_order) std::sort(x.begin(), x.end()), std::sort(y.begin(), y.end());
+    EXPECT_EQ(x, y);
+  }
   EXPECT_EQ(a.events_applied(), b.events_applied());
   EXPECT_EQ(a.last_event_ts(), b.last_event_ts());
   EXPECT_EQ(a.applied_offset(), b.applied_offset());
@@ -522,6 +531,59 @@ TEST(CheckpointerTest, WritesOnceEnoughEventsArriveAndALastOneAtAStop) {
   off.Start();
   off.Stop(true);
   EXPECT_FALSE(std::filesystem::exists(w.dir.path() + "/off.ckpt"));
+}
+
+TEST(CheckpointTest, CheckpointsWrittenWhileEventsArriveRestoreToTheLiveState) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  // Two writers on disjoint viewers and items (so that each viewer's and item's
+  // history has one order), checkpoints written meanwhile.
+  auto writer = [&](int first_user, int first_item) {
+    for (int round = 0; round < 40; ++round) {
+      std::vector<RawEvent> batch;
+      for (int u = 0; u < 5; ++u)
+        batch.push_back(World::Ev(absl::StrCat("u", first_user + u), absl::StrCat("i", first_item + (round + u) % 15),
+                                  round % 7 == 3 ? "hide" : "click", 1'767'225'000'000 + round * 1000));
+      EXPECT_TRUE(w.Events(batch).ok());
+    }
+  };
+  const uint64_t initial = w.live->events_applied();
+  std::atomic<int> running{2};
+  std::thread a([&] { writer(0, 0); --running; }), b([&] { writer(5, 15); --running; });
+  std::vector<std::pair<std::string, CheckpointInfo>> written;
+  while (running.load() > 0) {  // checkpoints, one after another, for as long as events arrive
+    const std::string path = w.dir.path() + "/live-" + std::to_string(written.size()) + ".ckpt";
+    auto info = w.live->WriteCheckpoint(path, w.clock.NowMillis());
+    ASSERT_TRUE(info.ok()) << info.status();
+    written.emplace_back(path, *info);
+  }
+  a.join();
+  b.join();
+  const uint64_t final_events = w.live->events_applied();
+  // Each one written mid-ingest, plus the log's tail, is the live state.
+  int restored_mid_ingest = 0;
+  uint64_t last_checked = 0;
+  for (const auto& [path, info] : written) {
+    if (info.events <= initial || info.events >= final_events || info.events == last_checked) continue;
+    if (restored_mid_ingest == 4) break;
+    last_checked = info.events;
+    ++restored_mid_ingest;
+    LiveState restored(w.config.actions);
+    restored.SetCreatorOf(CreatorsOf(w.registry));
+    auto report = restored.Load(*w.store, path, Known(w.registry));
+    ASSERT_TRUE(report.ok());
+    ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
+    EXPECT_EQ(report->checkpoint.events + report->replayed, final_events) << path;
+    EXPECT_GT(report->replayed, 0u) << path;
+    ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis(), /*ring_order=*/false);
+  }
+  EXPECT_GT(restored_mid_ingest, 0) << "no checkpoint was written while events arrived";
+  uint64_t before = 0;
+  for (const auto& [path, info] : written) {  // each covers at least what the one before did
+    EXPECT_GE(info.events, before);
+    before = info.events;
+  }
 }
 
 }  // namespace
