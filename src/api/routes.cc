@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <initializer_list>
+#include <map>
+#include <optional>
 
 #include "api/requests.h"
 #include "api/ui_page.h"
@@ -44,6 +48,24 @@ std::string UrlDecode(std::string_view s) {
     }
   }
   return out;
+}
+
+// A URL query's parameters (URL-decoded) into *out; a 422 naming the first
+// parameter not in `known`.
+std::optional<HttpResponse> QueryParams(const std::string& query, std::initializer_list<std::string_view> known,
+                                        std::map<std::string, std::string>* out) {
+  for (std::string_view param : Split(query, '&')) {
+    if (param.empty()) continue;
+    const size_t eq = param.find('=');
+    const std::string_view key = param.substr(0, eq);
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string names;
+      for (std::string_view k : known) names += (names.empty() ? "" : ", ") + std::string(k);
+      return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: " + names);
+    }
+    (*out)[std::string(key)] = UrlDecode(std::string(eq == std::string_view::npos ? "" : param.substr(eq + 1)));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -119,16 +141,10 @@ HttpResponse ApiRoutes::Features(const std::string& rest, const std::string& que
   const size_t slash = rest.find('/');
   if (slash == std::string::npos || slash + 1 >= rest.size())
     return Error(404, "not_found", "use /admin/features/{group}/{entity_id}");
-  std::string with;
-  for (std::string_view param : Split(query, '&')) {
-    if (param.empty()) continue;
-    const size_t eq = param.find('=');
-    const std::string_view key = param.substr(0, eq);
-    if (key != "with") return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: with");
-    with = UrlDecode(std::string(eq == std::string_view::npos ? "" : param.substr(eq + 1)));
-  }
+  std::map<std::string, std::string> params;
+  if (auto bad = QueryParams(query, {"with"}, &params)) return *bad;
   auto record =
-      d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)), with);
+      d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)), params["with"]);
   if (!record.ok()) return FromStatus(record.status());
   return {200, *record};
 }
@@ -260,13 +276,11 @@ HttpResponse ApiRoutes::DeleteEntity(const std::string& id) {
 }
 
 HttpResponse ApiRoutes::ViewerEvents(const std::string& viewer_id, const std::string& query) {
+  std::map<std::string, std::string> params;
+  if (auto bad = QueryParams(query, {"limit"}, &params)) return *bad;
   int64_t limit = 50;
-  for (std::string_view param : Split(query, '&')) {
-    if (param.empty()) continue;
-    const auto eq = param.find('=');
-    const std::string_view key = param.substr(0, eq);
-    if (key != "limit") return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: limit");
-    auto n = ParseInt64(eq == std::string_view::npos ? "" : param.substr(eq + 1));
+  if (auto it = params.find("limit"); it != params.end()) {
+    auto n = ParseInt64(it->second);
     if (!n || *n < 1 || *n > int64_t(ViewerState::kMaxFeedback))
       return Error(422, "invalid", "limit must be an integer from 1 to " + std::to_string(ViewerState::kMaxFeedback));
     limit = *n;

@@ -44,7 +44,6 @@ absl::StatusOr<bool> Checkpointer::MaybeWrite() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     const uint64_t since = applied - std::min(applied, last_events_);
-    status_.events_since = since;
     const bool by_time = since > 0 && now - last_ms_ >= int64_t(options_.checkpoint_interval_seconds) * 1000;
     const bool by_count = options_.checkpoint_after_events > 0 && since >= uint64_t(options_.checkpoint_after_events);
     if (!by_time && !by_count) return false;
@@ -71,7 +70,6 @@ absl::StatusOr<CheckpointInfo> Checkpointer::Write() {
   status_.last_written_here = true;
   last_events_ = info->events;
   last_ms_ = info->created_ms;
-  status_.events_since = live_->events_applied() - std::min(live_->events_applied(), info->events);
   spdlog::info("checkpoint written: {} events up to log offset {}, {:.1f} MB in {:.2f}s (ingest held {:.1f} ms)",
                info->events, info->offset, double(info->bytes) / 1e6, info->seconds, info->locked_seconds * 1e3);
   return info;

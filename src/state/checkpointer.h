@@ -48,7 +48,7 @@ class Checkpointer {
     bool last_written_here = false;
     uint64_t written = 0, failures = 0;
     std::string last_error;
-    uint64_t events_since = 0;           // events applied past the newest checkpoint
+    uint64_t events_since = 0;           // events applied past the newest checkpoint (computed by status())
     LiveLoadReport load;
   };
   Status status() const;

@@ -1,6 +1,7 @@
 #include "state/live_state.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -36,28 +37,60 @@ bool EraseSorted(std::vector<Ref>& v, Ref r) {
   return true;
 }
 
-// A ChunkedArray of atomics as a plain vector (index = dense id; 0 where no
-// chunk was allocated), and back.
-template <typename T, size_t B>
-std::vector<T> DumpArray(const ChunkedArray<std::atomic<T>, B>& a) {
-  constexpr size_t kChunk = ChunkedArray<std::atomic<T>, B>::kChunk;
+// A decayed count packed as (float count, uint32 seconds of its last update):
+// `weight` added at ts_ms, decayed with half_life_ms. An event older than the
+// count's last update is decayed to that time instead.
+uint64_t AddDecayed(uint64_t packed, double weight, int64_t ts_ms, double half_life_ms) {
+  const uint32_t now_secs = uint32_t(std::max<int64_t>(0, ts_ms / 1000));
+  float v;
+  uint32_t secs;
+  Unpack(packed, &v, &secs);
+  if (now_secs >= secs)
+    return Pack(float(v * std::exp2(-(double(now_secs - secs) * 1000.0) / half_life_ms) + weight), now_secs);
+  return Pack(float(v + weight * std::exp2(-(double(secs - now_secs) * 1000.0) / half_life_ms)), secs);
+}
+// Its value as of now_ms.
+double ReadDecayed(uint64_t packed, int64_t now_ms, double half_life_ms) {
+  float v;
+  uint32_t secs;
+  Unpack(packed, &v, &secs);
+  if (v == 0) return 0;
+  const double age_ms = std::max(0.0, double(now_ms) - double(secs) * 1000.0);
+  return v * std::exp2(-age_ms / half_life_ms);
+}
+int64_t LastUpdateMs(uint64_t packed) { return int64_t(uint32_t(packed)) * 1000; }
+
+// A ChunkedArray as a plain vector of `get(element)` (index = dense id; T{}
+// where no chunk was allocated), and back through `set(element, value)`.
+template <typename T, typename E, size_t B, typename Get>
+std::vector<T> DumpArray(const ChunkedArray<E, B>& a, Get get) {
+  constexpr size_t kChunk = ChunkedArray<E, B>::kChunk;
   std::vector<T> out(a.Extent(), T{});
   for (size_t c = 0; c < out.size(); c += kChunk) {
-    const std::atomic<T>* p = a.Find(c);
+    const E* p = a.Find(c);
     if (!p) continue;
-    for (size_t j = 0; j < kChunk; ++j) out[c + j] = p[j].load(std::memory_order_relaxed);
+    for (size_t j = 0; j < kChunk; ++j) out[c + j] = get(p[j]);
   }
   return out;
 }
-template <typename T, size_t B>
-void RestoreArray(ChunkedArray<std::atomic<T>, B>& a, const std::vector<T>& v) {
-  constexpr size_t kChunk = ChunkedArray<std::atomic<T>, B>::kChunk;
+template <typename T, typename E, size_t B, typename Set>
+void RestoreArray(ChunkedArray<E, B>& a, const std::vector<T>& v, Set set) {
+  constexpr size_t kChunk = ChunkedArray<E, B>::kChunk;
   for (size_t c = 0; c < v.size(); c += kChunk) {
     const size_t n = std::min(kChunk, v.size() - c);
-    if (std::all_of(v.begin() + c, v.begin() + c + n, [](T x) { return x == T{}; })) continue;
-    std::atomic<T>* p = &a.Ensure(c);  // the chunk's first element: the chunk is contiguous
-    for (size_t j = 0; j < n; ++j) p[j].store(v[c + j], std::memory_order_relaxed);
+    if (std::all_of(v.begin() + long(c), v.begin() + long(c + n), [](T x) { return x == T{}; })) continue;
+    E* p = &a.Ensure(c);  // the chunk's first element: the chunk is contiguous
+    for (size_t j = 0; j < n; ++j) set(p[j], v[c + j]);
   }
+}
+// The common case: an array of atomics, copied as their values.
+template <typename T, size_t B>
+std::vector<T> DumpArray(const ChunkedArray<std::atomic<T>, B>& a) {
+  return DumpArray<T>(a, [](const std::atomic<T>& x) { return x.load(std::memory_order_relaxed); });
+}
+template <typename T, size_t B>
+void RestoreArray(ChunkedArray<std::atomic<T>, B>& a, const std::vector<T>& v) {
+  RestoreArray(a, v, [](std::atomic<T>& x, T value) { x.store(value, std::memory_order_relaxed); });
 }
 
 }  // namespace
@@ -80,69 +113,32 @@ int64_t ViewerState::LastEngagedMs(Ref r) const {
 }
 
 void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
-  const uint32_t now_secs = uint32_t(std::max<int64_t>(0, ts_ms / 1000));
   Slot& slot = slots_[int(r.kind())].Ensure(r.id());
-  for (int h = 0; h < kHalfLives; ++h) {
-    float v;
-    uint32_t secs;
-    Unpack(slot.packed[h].load(std::memory_order_relaxed), &v, &secs);
-    double decayed;
-    if (now_secs >= secs) {
-      decayed = v * std::exp2(-(double(now_secs - secs) * 1000.0) / double(kHalfLifeMs[h])) + weight;
-      secs = now_secs;
-    } else {  // out of order: decayed to the counter's time instead
-      decayed = v + weight * std::exp2(-(double(secs - now_secs) * 1000.0) / double(kHalfLifeMs[h]));
-    }
-    slot.packed[h].store(Pack(float(decayed), secs), std::memory_order_relaxed);
-  }
+  for (int h = 0; h < kHalfLives; ++h)
+    slot.packed[h].store(AddDecayed(slot.packed[h].load(std::memory_order_relaxed), weight, ts_ms, double(kHalfLifeMs[h])),
+                         std::memory_order_relaxed);
 }
 
 std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int64_t now_ms) const {
   std::array<double, kHalfLives> out{};
-  if (!r.valid()) return out;
-  const Slot* slot = slots_[int(r.kind())].Find(r.id());
+  const Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr;
   if (!slot) return out;
-  for (int h = 0; h < kHalfLives; ++h) {
-    float v;
-    uint32_t secs;
-    Unpack(slot->packed[h].load(std::memory_order_relaxed), &v, &secs);
-    const double age_ms = std::max(0.0, double(now_ms) - double(secs) * 1000.0);
-    out[h] = v * std::exp2(-age_ms / double(kHalfLifeMs[h]));
-  }
+  for (int h = 0; h < kHalfLives; ++h)
+    out[h] = ReadDecayed(slot->packed[h].load(std::memory_order_relaxed), now_ms, double(kHalfLifeMs[h]));
   return out;
 }
 
 std::vector<uint64_t> DecayedCounters::Dump(int h, int kind) const {
-  const auto& a = slots_[kind];
-  constexpr size_t kChunk = ChunkedArray<Slot>::kChunk;
-  std::vector<uint64_t> out(a.Extent(), 0);
-  for (size_t c = 0; c < out.size(); c += kChunk) {
-    const Slot* p = a.Find(c);
-    if (!p) continue;
-    for (size_t j = 0; j < kChunk; ++j) out[c + j] = p[j].packed[h].load(std::memory_order_relaxed);
-  }
-  return out;
+  return DumpArray<uint64_t>(slots_[kind], [h](const Slot& s) { return s.packed[h].load(std::memory_order_relaxed); });
 }
 
 void DecayedCounters::Restore(int h, int kind, const std::vector<uint64_t>& packed) {
-  auto& a = slots_[kind];
-  constexpr size_t kChunk = ChunkedArray<Slot>::kChunk;
-  for (size_t c = 0; c < packed.size(); c += kChunk) {
-    const size_t n = std::min(kChunk, packed.size() - c);
-    if (std::all_of(packed.begin() + long(c), packed.begin() + long(c + n), [](uint64_t x) { return x == 0; })) continue;
-    Slot* p = &a.Ensure(c);  // the chunk's first slot: the chunk is contiguous
-    for (size_t j = 0; j < n; ++j) p[j].packed[h].store(packed[c + j], std::memory_order_relaxed);
-  }
+  RestoreArray(slots_[kind], packed, [h](Slot& s, uint64_t v) { s.packed[h].store(v, std::memory_order_relaxed); });
 }
 
 int64_t DecayedCounters::LastMs(Ref r) const {
-  if (!r.valid()) return 0;
-  const Slot* slot = slots_[int(r.kind())].Find(r.id());
-  if (!slot) return 0;
-  float v;
-  uint32_t secs;
-  Unpack(slot->packed[0].load(std::memory_order_relaxed), &v, &secs);
-  return int64_t(secs) * 1000;
+  const Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr;
+  return slot ? LastUpdateMs(slot->packed[0].load(std::memory_order_relaxed)) : 0;
 }
 
 LiveState::LiveState(const ActionWeights& weights, int64_t half_life_ms)
@@ -159,14 +155,7 @@ std::shared_ptr<const ViewerState> LiveState::Viewer(Ref viewer) const {
 
 double LiveState::Engagement(Ref r, int64_t now_ms) const {
   auto* slot = engagement_[int(r.kind())].Find(r.id());
-  if (!slot) return 0;
-  float v;
-  uint32_t secs;
-  Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
-  if (v == 0) return 0;
-  double age_ms = double(now_ms) - double(secs) * 1000.0;
-  if (age_ms < 0) age_ms = 0;
-  return v * std::exp2(-age_ms / double(half_life_ms_));
+  return slot ? ReadDecayed(slot->load(std::memory_order_relaxed), now_ms, double(half_life_ms_)) : 0;
 }
 
 int64_t LiveState::FirstEngagedMs(Ref r) const {
@@ -176,11 +165,7 @@ int64_t LiveState::FirstEngagedMs(Ref r) const {
 
 int64_t LiveState::LastEngagedMs(Ref r) const {
   auto* slot = engagement_[int(r.kind())].Find(r.id());
-  if (!slot) return 0;
-  float v;
-  uint32_t secs;
-  Unpack(slot->load(std::memory_order_relaxed), &v, &secs);
-  return int64_t(secs) * 1000;
+  return slot ? LastUpdateMs(slot->load(std::memory_order_relaxed)) : 0;
 }
 
 uint32_t LiveState::Followers(Ref r) const {
@@ -241,22 +226,12 @@ void LiveState::ApplyToEntity(const Event& e, Ref creator) {
   int k = int(e.entity.kind());
   if (IsPositive(e.action) && e.weight > 0) {
     auto& slot = engagement_[k].Ensure(e.entity.id());
-    float v;
-    uint32_t secs;
-    Unpack(slot.load(std::memory_order_relaxed), &v, &secs);
-    uint32_t now_secs = uint32_t(std::max<int64_t>(0, e.ts / 1000));
+    slot.store(AddDecayed(slot.load(std::memory_order_relaxed), e.weight, e.ts, double(half_life_ms_)),
+               std::memory_order_relaxed);
+    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, e.ts / 1000));
     auto& first = first_seen_[k].Ensure(e.entity.id());
     uint32_t was = first.load(std::memory_order_relaxed);
     if (was == 0 || now_secs < was) first.store(std::max<uint32_t>(now_secs, 1), std::memory_order_relaxed);
-    double decayed = v;
-    if (now_secs >= secs) {
-      decayed = v * std::exp2(-(double(now_secs - secs) * 1000.0) / double(half_life_ms_));
-      decayed += e.weight;
-      secs = now_secs;
-    } else {  // an out-of-order event: decay it to the counter's time instead
-      decayed = v + e.weight * std::exp2(-(double(secs - now_secs) * 1000.0) / double(half_life_ms_));
-    }
-    slot.store(Pack(float(decayed), secs), std::memory_order_relaxed);
     entity_counts_.Add(e.entity, e.weight, e.ts);
     viewer_counts_.Add(e.viewer, e.weight, e.ts);
     if (creator.valid()) creator_counts_.Add(creator, e.weight, e.ts);
@@ -476,7 +451,8 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   // leaves one checkpoint or the other, whole.
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (!WriteFileAtomic(path, w.data())) return absl::InternalError("checkpoint: cannot write " + path);
+  if (!WriteFileAtomic(path, w.data()))
+    return absl::InternalError("checkpoint: cannot write " + path + ": " + std::strerror(errno));
   info.bytes = w.data().size();
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return info;

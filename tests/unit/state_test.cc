@@ -525,6 +525,16 @@ TEST(CheckpointerTest, WritesOnceEnoughEventsArriveAndALastOneAtAStop) {
   EXPECT_EQ(c.status().written, 2u);
   EXPECT_EQ(c.status().last->offset, w.store->NextOffset());
   EXPECT_EQ(c.status().events_since, 0u);
+  // A checkpoint that cannot be written is counted and says why; the state is untouched.
+  ASSERT_TRUE(WriteFileAtomic(w.dir.path() + "/not-a-dir", "x"));
+  Checkpointer blocked(w.live.get(), w.dir.path() + "/not-a-dir/live.ckpt", options, &w.clock, loaded);
+  auto failed = blocked.WriteNow();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("Not a directory"), std::string::npos) << failed.status();
+  EXPECT_EQ(blocked.status().failures, 1u);
+  EXPECT_NE(blocked.status().last_error.find("cannot write"), std::string::npos);
+  EXPECT_FALSE(blocked.status().last.has_value());
+  EXPECT_EQ(blocked.status().events_since, w.live->events_applied());
   // Turned off: nothing written, even at a stop.
   options.checkpoint_interval_seconds = 0;
   Checkpointer off(w.live.get(), w.dir.path() + "/off.ckpt", options, &w.clock, loaded);
