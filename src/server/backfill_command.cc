@@ -4,10 +4,6 @@
 // and publishes the current snapshot again with that group replaced, its
 // freshness and provenance saying it was backfilled. Runs beside a live
 // server, which swaps the new version in; never beside another batch.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -81,8 +77,8 @@ int Backfill(const BackfillArgs& a) {
     return Fail(absl::NotFoundError("no feature group '" + a.group + "' (groups: " + names + ")"));
   }
   if (g->source != "batch")
-    return Fail(absl::InvalidArgumentError("'" + a.group + "' is a stream group: it is recomputed from the event log "
-                                           "at every server start; backfill recomputes batch groups"));
+    return Fail(absl::InvalidArgumentError("'" + a.group + "' is a stream group: the server keeps it from every "
+                                           "accepted event (and its checkpoint); backfill recomputes batch groups"));
   if (a.group == kGroupViewerEmbedding || a.group == kGroupEntityEmbedding)
     return Fail(absl::InvalidArgumentError("'" + a.group + "' is one factorisation with the other embedding group and "
                                            "the ANN index: recompute them together with `affinity batch`"));
@@ -99,9 +95,7 @@ int Backfill(const BackfillArgs& a) {
   // Never beside a batch (or another backfill) on the same data dir.
   std::error_code ec;
   if (!std::filesystem::is_directory(a.data, ec)) return Fail(RequireDataDir(a.data));
-  const int lock_fd = ::open((a.data + "/batch.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return Fail(absl::FailedPreconditionError("another `affinity batch` or backfill is running on " + a.data));
+  if (auto s = HoldBatchLock(a.data); !s.ok()) return Fail(s);
   const std::string current_version = CurrentSnapshotVersion(a.data);
   if (current_version.empty())
     return Fail(absl::FailedPreconditionError("no snapshot yet to backfill into: run `affinity batch` first"));

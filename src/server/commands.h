@@ -19,6 +19,10 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 bool Interactive();
 // NotFound unless `dir` holds a data dir (its store or its model registry).
 absl::Status RequireDataDir(const std::string& dir);
+// Takes DIR/batch.lock for the rest of the process (batch and backfill never
+// run two at once on a data dir); FailedPrecondition when another holds it.
+// A dir that does not exist yet is not locked.
+absl::Status HoldBatchLock(const std::string& dir);
 
 // batch_every: "" or a duration ("30s", "1h"): `affinity batch` runs on that schedule.
 struct BackfillArgs {

@@ -1,6 +1,4 @@
 // `affinity generate`, `import`, `batch`, `events prune` and `audit prune`.
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -88,13 +86,7 @@ int Batch(const std::string& data, const std::string& config_path) {
   if (!cfg.ok()) return Fail(cfg.status());
   // Never two batches at once on one data dir (cron, serve --batch-every, by hand).
   // (A missing data dir is left to the pipeline, which says to import data first.)
-  std::error_code ec;
-  const int lock_fd = std::filesystem::is_directory(data, ec)
-                          ? ::open((data + "/batch.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644)
-                          : -2;
-  if (lock_fd == -1 || (lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0))  // released when the process ends
-    return Fail(absl::FailedPreconditionError("another `affinity batch` is running on " + data +
-                                              " (it holds batch.lock); this run does nothing"));
+  if (auto s = HoldBatchLock(data); !s.ok()) return Fail(s);
   auto report = RunBatch(data, *cfg, SystemClock::Default()->NowMillis(), [](const std::string& stage) {
     if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
   });

@@ -118,7 +118,10 @@ TEST_F(OperationsTest, ABatchDoesNothingWhileAnotherRunsOnTheSameDataDir) {
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);  // as a running batch holds it
   auto r = RunAffinity({"batch", "--data", dir_ / "data"}, 60);
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("another `affinity batch` is running"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("another `affinity batch` or `affinity backfill` is running"), std::string::npos) << r.output;
+  r = RunAffinity({"backfill", "--data", dir_ / "data", "--group", "popularity"}, 60);  // nor a backfill
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("holds batch.lock"), std::string::npos) << r.output;
   ::close(fd);
   r = RunAffinity({"batch", "--data", dir_ / "data"}, 120);
   EXPECT_EQ(r.exit_code, 0) << r.output;
