@@ -110,6 +110,7 @@ struct DecodedRecord {
   int64_t k = 0;
   uint8_t flags = 0;
   std::vector<std::string_view> skipped;
+  std::vector<std::string_view> stale;  // feature groups past their TTL
   std::vector<DecodedResult> results;
   std::vector<std::pair<std::string_view, std::string_view>> experiments;  // (experiment, arm)
   std::vector<bool> forced;  // per experiment: its arm was forced by an admin's override
@@ -137,7 +138,16 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   r.model_version = d.Str();
   r.flags = d.U8();
   r.method = d.Str();
-  for (uint64_t i = 0, n = d.Varint(); d.ok() && i < n; ++i) r.skipped.push_back(d.Str());
+  for (uint64_t i = 0, n = d.Varint(); d.ok() && i < n; ++i) {
+    const std::string_view x = d.Str();
+    // Schema 2 carried stale groups in the skipped list, marked "stale:".
+    if (schema == kBinarySchemaV2 && x.rfind(kStalePrefix, 0) == 0)
+      r.stale.push_back(x.substr(std::strlen(kStalePrefix)));
+    else
+      r.skipped.push_back(x);
+  }
+  if (schema != kBinarySchemaV2)
+    for (uint64_t i = 0, n = d.Varint(); d.ok() && i < n; ++i) r.stale.push_back(d.Str());
   const uint64_t n = d.Varint();
   if (!d.ok() || n > stored.size()) return absl::DataLossError("audit record is truncated");
   r.results.resize(n);
@@ -197,12 +207,8 @@ std::string ExpandBinary(const DecodedRecord& r) {
   resp.degraded = r.flags & kDegraded;
   resp.ranker_fallback = r.flags & kRankerFallback;
   resp.attribution_method = std::string(r.method);
-  for (auto s : r.skipped) {
-    if (s.rfind(kStalePrefix, 0) == 0)
-      resp.stale_features.emplace_back(s.substr(std::strlen(kStalePrefix)));
-    else
-      resp.skipped.emplace_back(s);
-  }
+  for (auto x : r.skipped) resp.skipped.emplace_back(x);
+  for (auto x : r.stale) resp.stale_features.emplace_back(x);
   for (size_t i = 0; i < r.experiments.size(); ++i)
     resp.experiments.push_back({std::string(r.experiments[i].first), std::string(r.experiments[i].second), r.forced[i]});
   bool inputs_logged = false;
@@ -257,11 +263,10 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   e.U8(uint8_t((resp.cold_start ? kColdStart : 0) | (resp.degraded ? kDegraded : 0) |
                (resp.ranker_fallback ? kRankerFallback : 0)));
   e.Str(resp.attribution_method);
-  // Stale feature groups travel in the skipped list, marked "stale:" (records
-  // written before them have none).
-  e.Varint(resp.skipped.size() + resp.stale_features.size());
+  e.Varint(resp.skipped.size());
   for (const auto& s : resp.skipped) e.Str(s);
-  for (const auto& s : resp.stale_features) e.Str(std::string(kStalePrefix) + s);
+  e.Varint(resp.stale_features.size());
+  for (const auto& s : resp.stale_features) e.Str(s);
   e.Varint(resp.results.size());
   for (const QueryResult& r : resp.results) {
     const bool learned = LearnedExplanation(r);

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "audit/audit_record.h"
+#include "audit/record_codec.h"
 #include "ranking/ranker_inputs.h"
 #include "serving/explanation.h"
 #include "serving/query_engine.h"
@@ -317,6 +318,67 @@ TEST_F(QueryStagesTest, BinaryAndJsonRecordsExpandToTheSameReadableRecord) {
     }
   // The binary record is the smaller one.
   EXPECT_LT(BuildAuditRecord(q, *resp, 1, true).size(), BuildAuditRecordJson(q, *resp, 1, true).size() * 2 / 3);
+}
+
+}  // namespace
+}  // namespace affinity
+
+namespace affinity {
+namespace {
+
+// A record as builds before schema 3 wrote it: 54 ranker inputs per row, stale
+// feature groups in the skipped list marked "stale:".
+TEST(AuditRecordTest, ASchema2RecordStillReadsWithItsNarrowerRowsAndStaleGroups) {
+  constexpr size_t kOldWidth = 54;
+  std::vector<float> contrib(kOldWidth, 0.f), inputs(kOldWidth, 0.f);
+  for (size_t i = 0; i < kOldWidth; i += 5) contrib[i] = 0.01f * float(i + 1), inputs[i] = float(i) + 0.5f;
+  std::string stored;
+  audit_internal::Encoder e(&stored);
+  e.U8(2);
+  e.Varint(1'767'225'600'000);
+  e.Str("q_old");
+  e.Str("u1");
+  e.U8(uint8_t(Kind::kItem));
+  e.Varint(5);
+  e.Str("");
+  e.Str("lambdamart-m000001");
+  e.U8(0);
+  e.Str("saabas");
+  e.Varint(2);
+  e.Str("ann");
+  e.Str("stale:popularity");
+  e.Varint(1);
+  e.Str("i7");
+  e.F64(1.25);
+  e.U8(1);
+  e.U8(2 | 4);  // explained by the learned ranker, inputs logged
+  e.Str("trending right now");
+  e.F32(0.1f);
+  e.SparseFloats(contrib.data(), contrib.size());
+  e.SparseFloats(inputs.data(), inputs.size());
+
+  auto logged = ReadLoggedResponse(stored);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  ASSERT_EQ(logged->results.size(), 1u);
+  const std::vector<float>& row = logged->results[0].inputs;
+  ASSERT_EQ(row.size(), size_t(kNumRankInputs));
+  for (size_t i = 0; i < kOldWidth; ++i) EXPECT_EQ(row[i], inputs[i]) << i;
+  for (size_t i = kOldWidth; i < size_t(kNumRankInputs); ++i) EXPECT_TRUE(std::isnan(row[i])) << i << ": missing";
+
+  auto expanded = ExpandAuditRecord(stored);
+  ASSERT_TRUE(expanded.ok()) << expanded.status();
+  simdjson::dom::parser parser;
+  auto doc = parser.parse(*expanded);
+  EXPECT_EQ(int64_t(doc["schema"]), 2);
+  auto resp = doc["response"];
+  EXPECT_EQ(std::string_view(resp["skipped_sources"].at(0)), "ann") << *expanded;
+  EXPECT_EQ(std::string_view(resp["stale_features"].at(0)), "popularity") << *expanded;
+  EXPECT_EQ(resp["skipped_sources"].get_array().size(), 1u);
+  // A row wider than this build's inputs is refused, not misread.
+  std::string wide = stored;
+  wide[0] = 3;
+  wide.insert(1, 1, char(kNumRankInputs + 1));  // varint width
+  EXPECT_FALSE(ReadLoggedResponse(wide).ok());
 }
 
 }  // namespace
