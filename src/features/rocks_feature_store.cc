@@ -57,8 +57,23 @@ class RocksFeatureStore final : public FeatureStore {
                                           std::to_string(r.values.size()));
       batch.Put(Key(group, r.entity), Encode(r));
     }
-    auto s = db_->Write(rocksdb::WriteOptions(), &batch);
+    rocksdb::WriteOptions wo;
+    wo.disableWAL = true;  // durable at Seal(), before the snapshot is published
+    auto s = db_->Write(wo, &batch);
     if (!s.ok()) return absl::InternalError("feature store: " + s.ToString());
+    return absl::OkStatus();
+  }
+
+  absl::Status Seal() override {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    auto s = db_->Flush(fo);
+    if (s.ok()) {
+      rocksdb::CompactRangeOptions co;
+      co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+      s = db_->CompactRange(co, nullptr, nullptr);
+    }
+    if (!s.ok()) return absl::InternalError("feature store: sealing: " + s.ToString());
     return absl::OkStatus();
   }
 

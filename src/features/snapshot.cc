@@ -155,7 +155,7 @@ absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
     }
     AFF_RETURN_IF_ERROR(flush(kGroupGraph));
   }
-  return absl::OkStatus();
+  return store->Seal();
 }
 
 std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra_json) {
@@ -236,6 +236,9 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
 }
 
 absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir) {
+  using SteadyClock = std::chrono::steady_clock;
+  const auto t_start = SteadyClock::now();
+  auto since = [](SteadyClock::time_point t) { return std::chrono::duration<double>(SteadyClock::now() - t).count(); };
   auto snap = std::make_shared<Snapshot>();
   auto manifest = ReadFile(dir + "/manifest.json");
   if (!manifest) return absl::NotFoundError("snapshot: no manifest in " + dir);
@@ -303,6 +306,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   if (!ar.status().ok()) return absl::Status(ar.status().code(), "snapshot: " + std::string(ar.status().message()));
   snap->viewer_emb.assign(size_t(snap->kinds[0].count) * dim, 0.f);
   snap->viewer_has_emb.assign(snap->kinds[0].count, 0);
+  snap->load_times.arrays = since(t_start);
+  const auto t_features = SteadyClock::now();
 
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(dir + "/features", true, snap->groups));
   auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
@@ -330,11 +335,15 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
     ks.following[r.entity.id()] = r.values[1];
     ks.engagers[r.entity.id()] = r.values[2];
   }));
+  snap->load_times.features = since(t_features);
+  const auto t_ann = SteadyClock::now();
   for (int k = 0; k < kNumKinds; ++k) {
     std::string path = dir + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw";
     if (!fs::exists(path)) continue;
     AFF_ASSIGN_OR_RETURN(snap->kinds[k].ann, AnnIndex::Load(path, dim));
   }
+  snap->load_times.ann = since(t_ann);
+  snap->load_times.total = since(t_start);
   return snap;
 }
 

@@ -78,6 +78,10 @@ struct Snapshot {
     std::string provenance;
   };
   std::map<std::string, GroupStamp> stamps;
+  // How long loading took, by part, in seconds (0 for a snapshot built here).
+  struct LoadTimes {
+    double arrays = 0, features = 0, ann = 0, total = 0;
+  } load_times;
   int64_t GroupFreshnessMs(const std::string& group) const;
   std::string GroupProvenance(const std::string& group) const;
 

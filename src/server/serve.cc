@@ -132,7 +132,9 @@ std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Con
   if (auto st = snapshots->LoadInitial(); !st.ok())
     spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
   else if (auto snap = snapshots->Get())
-    spdlog::info("snapshot {} loaded", snap->version);
+    spdlog::info("snapshot {} loaded in {:.2f}s (arrays {:.2f}s, feature store {:.2f}s, ANN indexes {:.2f}s)",
+                 snap->version, snap->load_times.total, snap->load_times.arrays, snap->load_times.features,
+                 snap->load_times.ann);
   else
     spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
   return snapshots;

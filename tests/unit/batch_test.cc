@@ -173,6 +173,30 @@ TEST(FeatureStoreTest, RefusesUndeclaredGroupsAndWrongWidths) {
   EXPECT_FLOAT_EQ((*rec)->values[0], 5);
 }
 
+TEST(FeatureStoreTest, SealedStoreReopensReadOnlyWithEveryRecordAndNoLogToReplay) {
+  TempDir dir;
+  {
+    auto store = *OpenRocksFeatureStore(dir / "f", false, DeclaredFeatureGroups(4));
+    std::vector<FeatureRecord> recs;
+    for (uint32_t i = 0; i < 5000; ++i) recs.push_back({Ref(Kind::kItem, i), {float(i), 0.5f}, 77, "batch@v1"});
+    ASSERT_TRUE(store->Put(kGroupPopularity, recs).ok());
+    ASSERT_TRUE(store->Seal().ok());
+  }
+  uintmax_t log_bytes = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "f"))
+    if (e.path().extension() == ".log") log_bytes += e.file_size();
+  EXPECT_EQ(log_bytes, 0u) << "a sealed store keeps its records in sorted files only";
+  auto store = *OpenRocksFeatureStore(dir / "f", true, DeclaredFeatureGroups(4));
+  uint32_t n = 0;
+  bool in_order = true;
+  ASSERT_TRUE(store->Scan(kGroupPopularity, [&](const FeatureRecord& r) {
+                     in_order = in_order && r.entity.id() == n && r.values[0] == float(n);
+                     ++n;
+                   }).ok());
+  EXPECT_EQ(n, 5000u);
+  EXPECT_TRUE(in_order);
+}
+
 class BatchPipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
