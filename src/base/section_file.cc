@@ -1,38 +1,32 @@
 #include "base/section_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
-#include <algorithm>
-#include <vector>
-
-#include "base/status.h"
 #include "base/strings.h"
 
 namespace affinity {
+
+struct SectionReader::Mapping {
+  Mapping(void* a, size_t n) : addr(a), bytes(n) {}
+  ~Mapping() { ::munmap(addr, bytes); }
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  void* addr;
+  size_t bytes;
+};
+
 namespace {
-
-// Reads exactly n bytes at offset; false on an error or a short file.
-bool PreadAll(int fd, void* dst, size_t n, uint64_t offset) {
-  auto* p = static_cast<char*>(dst);
-  while (n > 0) {
-    const ssize_t got = ::pread(fd, p, n, off_t(offset));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    p += got;
-    n -= size_t(got);
-    offset += uint64_t(got);
-  }
-  return true;
-}
-
+uint64_t AlignUp(uint64_t pos, size_t align) { return align <= 1 ? pos : (pos + align - 1) / align * align; }
 }  // namespace
 
-SectionWriter::SectionWriter(std::string_view magic) { out_.append(magic.substr(0, 8)); }
+SectionWriter::SectionWriter(const SectionFormat& format) : align_(format.align) {
+  out_.append(format.magic.substr(0, 8));
+}
 
 void SectionWriter::AddBytes(std::string_view name, const void* data, size_t bytes) {
   const uint32_t nl = uint32_t(name.size());
@@ -41,80 +35,75 @@ void SectionWriter::AddBytes(std::string_view name, const void* data, size_t byt
   out_.append(reinterpret_cast<const char*>(&nl), 4);
   out_.append(name);
   out_.append(reinterpret_cast<const char*>(&n), 8);
+  out_.append(AlignUp(out_.size(), align_) - out_.size(), '\0');
   if (bytes) out_.append(static_cast<const char*>(data), bytes);
   const uint32_t crc = Crc32c(out_.data() + start, out_.size() - start);
   out_.append(reinterpret_cast<const char*>(&crc), 4);
 }
 
-SectionReader::~SectionReader() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SectionReader::~SectionReader() = default;
 
-absl::Status SectionReader::Open(const std::string& path, std::string_view magic, std::string_view legacy_magic) {
+absl::Status SectionReader::Open(const std::string& path, std::initializer_list<SectionFormat> formats) {
   path_ = path;
   sections_.clear();
-  status_ = absl::OkStatus();
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  map_.reset();
+  base_ = nullptr;
+  viewed_bytes_ = copied_bytes_ = 0;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   struct stat st;
-  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return absl::NotFoundError("cannot open " + path);
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
+    if (fd >= 0) ::close(fd);
+    return absl::NotFoundError("cannot open " + path);
+  }
   file_bytes_ = uint64_t(st.st_size);
-  char head[8];
-  if (file_bytes_ < 8 || !PreadAll(fd_, head, 8, 0))
-    return absl::DataLossError(path + " is not a file of this kind (its magic differs)");
-  const std::string_view h(head, 8);
-  legacy_ = !legacy_magic.empty() && h == legacy_magic.substr(0, 8);
-  if (!legacy_ && h != magic.substr(0, 8))
-    return absl::DataLossError(path + " is not a file of this kind (its magic differs)");
+  void* addr = file_bytes_ >= 8 ? ::mmap(nullptr, file_bytes_, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+  ::close(fd);  // the mapping keeps the file
+  auto foreign = [&] { return absl::DataLossError(path + " is not a file of this kind (its magic differs)"); };
+  if (addr == MAP_FAILED) return file_bytes_ < 8 ? foreign() : absl::InternalError("cannot map " + path);
+  ::madvise(addr, file_bytes_, MADV_WILLNEED);  // read ahead when it is not cached yet
+  map_ = std::make_shared<const Mapping>(addr, file_bytes_);
+  base_ = static_cast<const char*>(addr);
+  const std::string_view head(base_, 8);
+  const SectionFormat* found = nullptr;
+  for (const SectionFormat& f : formats)
+    if (!found && head == f.magic.substr(0, 8)) found = &f;
+  if (!found) return foreign();
+  format_ = *found;
   auto truncated = [&] { return absl::DataLossError(path + " is truncated"); };
   uint64_t pos = 8;
   while (pos < file_bytes_) {
     Section s;
     s.header_at = pos;
     uint32_t nl;
-    if (file_bytes_ - pos < 4 || !PreadAll(fd_, &nl, 4, pos)) return truncated();
+    if (file_bytes_ - pos < 4) return truncated();
+    std::memcpy(&nl, base_ + pos, 4);
     pos += 4;
     if (nl > file_bytes_ - pos || file_bytes_ - pos - nl < 8) return truncated();
-    std::string name(nl, '\0');
-    if (!PreadAll(fd_, name.data(), nl, pos)) return truncated();
+    std::string name(base_ + pos, nl);
     pos += nl;
     uint64_t n;
-    if (!PreadAll(fd_, &n, 8, pos)) return truncated();
-    pos += 8;
-    if (n > file_bytes_ - pos || file_bytes_ - pos - n < 4) return truncated();
+    std::memcpy(&n, base_ + pos, 8);
+    pos = AlignUp(pos + 8, format_.align);
+    if (pos > file_bytes_ || n > file_bytes_ - pos || file_bytes_ - pos - n < 4) return truncated();
     s.data_at = pos;
     s.bytes = n;
-    AFF_RETURN_IF_ERROR(Verify(name, s));
+    // Every section is checked here, before any is used, so a damaged header
+    // (a renamed section) is caught too.
+    const uint64_t from = format_.checksum_covers_header ? s.header_at : s.data_at;
+    uint32_t stored;
+    std::memcpy(&stored, base_ + s.data_at + n, 4);
+    if (Crc32c(base_ + from, s.data_at + n - from) != stored)
+      return absl::DataLossError("section " + name + " of " + path_ + " failed its checksum");
     sections_[name] = s;
     pos += n + 4;
   }
   return absl::OkStatus();
 }
 
-absl::Status SectionReader::Verify(const std::string& name, const Section& s) {
-  // Through a small buffer that stays in cache: every section is checked here,
-  // before any is used, so a damaged header (a renamed section) is caught too.
-  auto unreadable = [&] { return absl::DataLossError("cannot read section " + name + " of " + path_); };
-  std::vector<char> buf(std::min<uint64_t>(s.data_at + s.bytes + 4 - s.header_at, uint64_t(4) << 20));
-  uint32_t crc = 0;
-  uint64_t at = legacy_ ? s.data_at : s.header_at;
-  const uint64_t end = s.data_at + s.bytes;
-  while (at < end) {
-    const size_t m = size_t(std::min<uint64_t>(buf.size(), end - at));
-    if (!PreadAll(fd_, buf.data(), m, at)) return unreadable();
-    crc = Crc32c(buf.data(), m, crc);
-    at += m;
-  }
-  uint32_t stored = 0;
-  if (!PreadAll(fd_, &stored, 4, end)) return unreadable();
-  if (crc != stored) return absl::DataLossError("section " + name + " of " + path_ + " failed its checksum");
-  return absl::OkStatus();
-}
-
-bool SectionReader::Read(const std::string& name, const Section& s, void* dst, size_t n) {
-  if (n == 0 || PreadAll(fd_, dst, n, s.data_at)) return true;
-  if (status_.ok()) status_ = absl::DataLossError("cannot read section " + name + " of " + path_);
-  return false;
+std::pair<const void*, size_t> SectionReader::Find(const std::string& name, size_t element_bytes) {
+  auto it = sections_.find(name);
+  if (it == sections_.end()) return {nullptr, 0};
+  return {base_ + it->second.data_at, size_t(it->second.bytes / element_bytes)};
 }
 
 }  // namespace affinity

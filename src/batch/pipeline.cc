@@ -85,15 +85,19 @@ template <typename Fields>
 void StoreByKind(const NeighbourLists& nbrs, const std::array<uint32_t, kNumKinds>& count,
                  const std::array<uint32_t, kNumKinds>& base, Snapshot* snap, Fields&& fields) {
   for (int k = 0; k < kNumKinds; ++k) {
-    auto [off, ids, w] = fields(snap->kinds[k]);
-    off->assign(size_t(count[k]) + 1, 0);
+    std::vector<uint32_t> off(size_t(count[k]) + 1, 0), ids;
+    std::vector<float> w;
     for (uint32_t i = 0; i < count[k]; ++i) {
       for (auto& [j, weight] : nbrs[base[k] + i]) {
-        ids->push_back(j - base[k]);
-        w->push_back(weight);
+        ids.push_back(j - base[k]);
+        w.push_back(weight);
       }
-      (*off)[i + 1] = uint32_t(ids->size());
+      off[i + 1] = uint32_t(ids.size());
     }
+    auto [off_out, ids_out, w_out] = fields(snap->kinds[k]);
+    *off_out = std::move(off);
+    *ids_out = std::move(ids);
+    *w_out = std::move(w);
   }
 }
 
@@ -241,7 +245,7 @@ void Popularity(const std::vector<RawPair>& raw, const Columns& c, const BatchOp
       if (ks.popularity[order[r]] > 0) ks.popularity_pct[order[r]] = 1.0f - float(r) / float(order.size());
     size_t n = 0;
     while (n < order.size() && n < size_t(o.popular_per_kind) && ks.popularity[order[n]] > 0) ++n;
-    ks.popular.assign(order.begin(), order.begin() + n);
+    ks.popular = std::vector<uint32_t>(order.begin(), order.begin() + n);
   }
 }
 
@@ -334,16 +338,20 @@ void WalkAdjacency(const std::vector<Pair>& pairs, const Columns& c, const Batch
   const auto& base = c.base;
   const uint32_t cols = c.cols;
   auto ref_of_col = [&](uint32_t col) { return c.RefOf(col); };
-  BuildRecentCsr(pairs, count[0], size_t(o.walk_max_edges), true, &snap->user_eng_off, &snap->user_eng);
-  for (uint32_t& c : snap->user_eng) c = ref_of_col(c).bits;
+  std::vector<uint32_t> user_eng_off, user_eng;
+  BuildRecentCsr(pairs, count[0], size_t(o.walk_max_edges), true, &user_eng_off, &user_eng);
+  for (uint32_t& c : user_eng) c = ref_of_col(c).bits;
+  snap->user_eng_off = std::move(user_eng_off);
+  snap->user_eng = std::move(user_eng);
   std::vector<uint32_t> col_eng_off, col_eng;
   BuildRecentCsr(pairs, cols, size_t(o.walk_max_edges), false, &col_eng_off, &col_eng);
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
-    ks.eng_off.assign(size_t(count[k]) + 1, 0);
+    std::vector<uint32_t> eng_off(size_t(count[k]) + 1, 0);
     uint32_t start = col_eng_off[base[k]];
-    for (uint32_t i = 0; i <= count[k]; ++i) ks.eng_off[i] = col_eng_off[base[k] + i] - start;
-    ks.eng_users.assign(col_eng.begin() + start, col_eng.begin() + col_eng_off[base[k] + count[k]]);
+    for (uint32_t i = 0; i <= count[k]; ++i) eng_off[i] = col_eng_off[base[k] + i] - start;
+    ks.eng_off = std::move(eng_off);
+    ks.eng_users = std::vector<uint32_t>(col_eng.begin() + start, col_eng.begin() + col_eng_off[base[k] + count[k]]);
   }
 }
 
@@ -405,9 +413,9 @@ void CoEngagement(std::vector<Pair> pairs, const Columns& c, const BatchOptions&
   }, 64);
   StoreByKind(nbrs, count, base, snap, [](KindSnapshot& ks) { return std::tuple(&ks.nb_off, &ks.nb_ids, &ks.nb_w); });
   for (int k = 0; k < kNumKinds; ++k) {
-    auto& out = snap->kinds[k].nb_sup;
-    out.clear();
+    std::vector<uint8_t> out;
     for (uint32_t i = 0; i < count[k]; ++i) out.insert(out.end(), supports[base[k] + i].begin(), supports[base[k] + i].end());
+    snap->kinds[k].nb_sup = std::move(out);
   }
 }
 
@@ -417,11 +425,13 @@ absl::Status AnnIndexes(const BatchOptions& o, int threads, Snapshot* snap) {
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
     std::vector<float> rows;
+    std::vector<uint32_t> ids;
     for (uint32_t i = 0; i < ks.count; ++i) {
       if (!ks.has_emb[i]) continue;
-      ks.ann_ids.push_back(i);
+      ids.push_back(i);
       rows.insert(rows.end(), ks.emb.begin() + size_t(i) * dim, ks.emb.begin() + size_t(i + 1) * dim);
     }
+    ks.ann_ids = std::move(ids);
     if (ks.ann_ids.empty()) continue;
     AFF_ASSIGN_OR_RETURN(ks.ann, AnnIndex::Build(rows.data(), ks.ann_ids.size(), dim, o.hnsw_m,
                                                  o.hnsw_ef_construction, threads));

@@ -19,10 +19,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // arrays.bin (base/section_file.h). Version 1 checked each section's data
-// only; version 2's checksum also covers the section's name and length. Both
-// are read.
-constexpr std::string_view kMagicV1("AFFSNAP1", 8);
-constexpr std::string_view kMagic("AFFSNAP2", 8);
+// only; version 2's checksum also covers the section's name and length;
+// version 3 aligns each section's data, so that a server maps the file and
+// uses the arrays where they are instead of copying them. All are read.
+constexpr SectionFormat kArraysV1{std::string_view("AFFSNAP1", 8), false, 1};
+constexpr SectionFormat kArraysV2{std::string_view("AFFSNAP2", 8), true, 1};
+constexpr SectionFormat kArrays{std::string_view("AFFSNAP3", 8), true, 64};
 
 std::string KindKey(int k, const char* name) { return std::string(KindName(Kind(k))) + "." + name; }
 
@@ -90,7 +92,7 @@ std::string NextVersion(const std::string& root) {
 
 // arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
 absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
-  SectionWriter aw(kMagic);
+  SectionWriter aw(kArrays);
   for (int k = 0; k < kNumKinds; ++k) {
     const KindSnapshot& ks = snap.kinds[k];
     aw.Add(KindKey(k, "popular"), ks.popular);
@@ -270,7 +272,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   }
 
   SectionReader ar;
-  if (auto st = ar.Open(dir + "/arrays.bin", kMagic, kMagicV1); !st.ok())
+  if (auto st = ar.Open(dir + "/arrays.bin", {kArrays, kArraysV2, kArraysV1}); !st.ok())
     return absl::Status(st.code(), "snapshot: " + std::string(st.message()));
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
@@ -303,10 +305,11 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   ar.Get("user_eng_off", &snap->user_eng_off);
   ar.Get("user_eng", &snap->user_eng);
   ar.Get("gram", &snap->gram);
-  if (!ar.status().ok()) return absl::Status(ar.status().code(), "snapshot: " + std::string(ar.status().message()));
   snap->viewer_emb.assign(size_t(snap->kinds[0].count) * dim, 0.f);
   snap->viewer_has_emb.assign(snap->kinds[0].count, 0);
-  snap->load_times.arrays = since(t_start);
+  snap->load_report.arrays = since(t_start);
+  snap->load_report.mapped_bytes = ar.viewed_bytes();
+  snap->load_report.copied_bytes = ar.copied_bytes();
   const auto t_features = SteadyClock::now();
 
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(dir + "/features", true, snap->groups));
@@ -335,15 +338,15 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
     ks.following[r.entity.id()] = r.values[1];
     ks.engagers[r.entity.id()] = r.values[2];
   }));
-  snap->load_times.features = since(t_features);
+  snap->load_report.features = since(t_features);
   const auto t_ann = SteadyClock::now();
   for (int k = 0; k < kNumKinds; ++k) {
     std::string path = dir + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw";
     if (!fs::exists(path)) continue;
     AFF_ASSIGN_OR_RETURN(snap->kinds[k].ann, AnnIndex::Load(path, dim));
   }
-  snap->load_times.ann = since(t_ann);
-  snap->load_times.total = since(t_start);
+  snap->load_report.ann = since(t_ann);
+  snap->load_report.total = since(t_start);
   return snap;
 }
 

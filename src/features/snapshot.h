@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "base/frozen_array.h"
 #include "base/poller.h"
 #include "base/ids.h"
 #include "features/ann/ann_index.h"
@@ -27,24 +28,24 @@ struct KindSnapshot {
   uint32_t count = 0;                 // entities of this kind at the watermark
   std::vector<float> popularity;      // decayed engagement per dense id
   std::vector<float> popularity_pct;  // percentile of the above in [0, 1]
-  std::vector<uint32_t> popular;      // dense ids, most popular first
+  FrozenArray<uint32_t> popular;      // dense ids, most popular first
   // Co-engagement neighbours (same kind), CSR by dense id.
-  std::vector<uint32_t> nb_off, nb_ids;
-  std::vector<float> nb_w;
+  FrozenArray<uint32_t> nb_off, nb_ids;
+  FrozenArray<float> nb_w;
   // Distinct co-engagers behind each neighbour (saturating at 255); empty in
   // snapshots built before it was kept.
-  std::vector<uint8_t> nb_sup;
+  FrozenArray<uint8_t> nb_sup;
   // Session co-engagement neighbours (same kind, engaged close together in one
   // viewer's timeline), CSR by dense id; empty in snapshots built without them.
-  std::vector<uint32_t> seq_off, seq_ids;
-  std::vector<float> seq_w;
+  FrozenArray<uint32_t> seq_off, seq_ids;
+  FrozenArray<float> seq_w;
   // Entity embeddings (count x dim) and which rows are trained.
   std::vector<float> emb;
   std::vector<uint8_t> has_emb;
   std::unique_ptr<AnnIndex> ann;      // over rows with has_emb; labels in ann_ids
-  std::vector<uint32_t> ann_ids;
+  FrozenArray<uint32_t> ann_ids;
   // Engagers of each entity (user dense ids), CSR, for random walks.
-  std::vector<uint32_t> eng_off, eng_users;
+  FrozenArray<uint32_t> eng_off, eng_users;
   // Graph statistics per dense id: followers, following, engagers.
   std::vector<float> followers, following, engagers;
 
@@ -65,9 +66,9 @@ struct Snapshot {
   std::vector<float> viewer_emb;
   std::vector<uint8_t> viewer_has_emb;
   // What each user engaged with (Ref bits), CSR, most recent first, for walks.
-  std::vector<uint32_t> user_eng_off, user_eng;
+  FrozenArray<uint32_t> user_eng_off, user_eng;
   // Y^T Y of the entity factors (dim x dim) for folding in new viewers.
-  std::vector<float> gram;
+  FrozenArray<float> gram;
   double als_lambda = 0.05, als_alpha = 4.0;
   std::string manifest_json;
   std::vector<FeatureGroup> groups;
@@ -78,10 +79,13 @@ struct Snapshot {
     std::string provenance;
   };
   std::map<std::string, GroupStamp> stamps;
-  // How long loading took, by part, in seconds (0 for a snapshot built here).
-  struct LoadTimes {
+  // How loading went (zeros for a snapshot built in this process): seconds by
+  // part, and how many bytes of arrays.bin were used in place (mapped) or
+  // copied (files of earlier formats, whose arrays are not aligned).
+  struct LoadReport {
     double arrays = 0, features = 0, ann = 0, total = 0;
-  } load_times;
+    uint64_t mapped_bytes = 0, copied_bytes = 0;
+  } load_report;
   int64_t GroupFreshnessMs(const std::string& group) const;
   std::string GroupProvenance(const std::string& group) const;
 

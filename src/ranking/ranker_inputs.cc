@@ -113,7 +113,7 @@ struct ListLinks {
 };
 
 // Entries [begin, end) of a CSR row; empty for ids the snapshot has no row for.
-std::pair<uint32_t, uint32_t> RowRange(const std::vector<uint32_t>& off, DenseId id) {
+std::pair<uint32_t, uint32_t> RowRange(const FrozenArray<uint32_t>& off, DenseId id) {
   return id + 1 < off.size() ? std::pair(off[id], off[id + 1]) : std::pair(0u, 0u);
 }
 

@@ -130,9 +130,10 @@ int Backfill(const BackfillArgs& a) {
       *dst[c] = std::move(v);
     }
     if (a.group == kGroupPopularity) {
-      to.popular.clear();
+      std::vector<uint32_t> popular;
       for (uint32_t id : from.popular)
-        if (id < to.count) to.popular.push_back(id);
+        if (id < to.count) popular.push_back(id);
+      to.popular = std::move(popular);
     }
   }
   const GroupValues after = Measure(cur, a.group);

@@ -336,7 +336,10 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store, const std::st
 // last_event_ts, half_life_ms, created_ms}, "ahead" = flattened [begin, end)
 // pairs, the viewers column by column, then each per-entity array by kind.
 namespace {
-constexpr std::string_view kCheckpointMagic("AFFLIVE1", 8);
+// The file (base/section_file.h): its current version aligns each section's
+// data, which a reader can then use in place; the first one did not.
+constexpr SectionFormat kCheckpointFile{std::string_view("AFFLIVE2", 8), true, 64};
+constexpr SectionFormat kCheckpointFileV1{std::string_view("AFFLIVE1", 8), true, 1};
 constexpr int64_t kCheckpointFormat = 1;
 constexpr int kViewerLists = 6;  // follows, hidden, recent, engaged, feedback, creators
 const char* const kCounterGroups[3] = {"entity_counts", "viewer_counts", "creator_counts"};
@@ -403,7 +406,7 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   }
   info.created_ms = now_ms;
   // 2. Encoded column by column, off the lock.
-  SectionWriter w(kCheckpointMagic);
+  SectionWriter w(kCheckpointFile);
   w.Add("meta", std::vector<int64_t>{kCheckpointFormat, int64_t(info.offset), int64_t(info.events), info.last_event_ts,
                                      half_life_ms_, now_ms});
   std::vector<uint64_t> ahead;
@@ -462,11 +465,10 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
                                           uint64_t log_end, CheckpointInfo* info) {
   const auto t0 = std::chrono::steady_clock::now();
   SectionReader r;
-  AFF_RETURN_IF_ERROR(r.Open(path, kCheckpointMagic));
+  AFF_RETURN_IF_ERROR(r.Open(path, {kCheckpointFile, kCheckpointFileV1}));
   auto bad = [&](const std::string& what) { return absl::DataLossError(path + ": " + what); };
   std::vector<int64_t> meta;
   r.Get("meta", &meta);
-  AFF_RETURN_IF_ERROR(r.status());
   if (meta.size() < 6) return bad("no header");
   if (meta[0] != kCheckpointFormat)
     return absl::FailedPreconditionError(path + ": format " + std::to_string(meta[0]) + ", this build reads " +
@@ -495,7 +497,6 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
 
   ViewerColumns c;
   c.ForEach([&](const char* name, auto& col) { r.Get(name, &col); });
-  AFF_RETURN_IF_ERROR(r.status());
   const size_t nv = c.ids.size();
   if (c.events.size() != nv || c.last_ts.size() != nv || c.sizes.size() != nv * kViewerLists)
     return bad("the viewers' columns differ in length");
@@ -552,19 +553,16 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
   std::vector<uint64_t> ring_pos;
   r.Get("ring_pos", &ring_pos);
-  AFF_RETURN_IF_ERROR(r.status());
   if (ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");
   for (int k = 0; k < kNumKinds; ++k) {
     r.Get(KindSection("engagement", k), &engagement[k]);
     r.Get(KindSection("followers", k), &followers[k]);
     r.Get(KindSection("first_seen", k), &first_seen[k]);
     r.Get(KindSection("ring", k), &ring[k]);
-    AFF_RETURN_IF_ERROR(r.status());
-    if (ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
+      if (ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
     for (int g = 0; g < 3; ++g)
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &counts[g][h][k]);
   }
-  AFF_RETURN_IF_ERROR(r.status());
 
   // All of it read and checked: install.
   for (size_t i = 0; i < nv; ++i) PublishViewer(Ref(Kind::kUser, DenseId(c.ids[i])), std::move(states[i]));

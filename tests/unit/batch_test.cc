@@ -256,31 +256,67 @@ TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
 }
 
 // Rewrites a version-2 arrays file in version 1 (checksums over the data only).
-std::string ToArraysV1(const std::string& v2) {
-  std::string out = v2.substr(0, 7) + "1";
+// Rewrites a current arrays.bin (version 3: each section's data aligned to 64
+// bytes, checksums over header and data) in an older version's layout:
+// version 2 (no padding) or version 1 (no padding, checksums over data only).
+std::string ToOlderArrays(const std::string& v3, int version) {
+  std::string out = v3.substr(0, 7) + std::to_string(version);
   size_t pos = 8;
-  while (pos < v2.size()) {
+  while (pos < v3.size()) {
     uint32_t nl;
     uint64_t bytes;
-    std::memcpy(&nl, v2.data() + pos, 4);
-    std::memcpy(&bytes, v2.data() + pos + 4 + nl, 8);
-    const size_t data = pos + 4 + nl + 8;
-    out.append(v2, pos, data + bytes - pos);
-    const uint32_t crc = Crc32c(v2.data() + data, bytes);
+    std::memcpy(&nl, v3.data() + pos, 4);
+    std::memcpy(&bytes, v3.data() + pos + 4 + nl, 8);
+    const size_t data = (pos + 4 + nl + 8 + 63) / 64 * 64;
+    const size_t header_at = out.size();
+    out.append(v3, pos, 4 + nl + 8);
+    const size_t data_at = out.size();
+    out.append(v3, data, bytes);
+    const uint32_t crc = version == 1 ? Crc32c(out.data() + data_at, bytes)
+                                      : Crc32c(out.data() + header_at, out.size() - header_at);
     out.append(reinterpret_cast<const char*>(&crc), 4);
     pos = data + bytes + 4;
   }
   return out;
 }
 
-TEST_F(BatchPipelineTest, SnapshotsWrittenBeforeHeadersWereCheckedStillLoad) {
+TEST_F(BatchPipelineTest, SnapshotsOfEarlierFormatsStillLoadIntoTheSameArrays) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
   std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
-  ASSERT_TRUE(WriteFileAtomic(path, ToArraysV1(*ReadFile(path))));
-  auto loaded = LoadCurrentSnapshot(world_.dir.path());
-  ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ((*loaded)->kind(Kind::kItem).nb_ids, snap->kind(Kind::kItem).nb_ids);
+  const std::string current = *ReadFile(path);
+  for (int v : {1, 2}) {
+    ASSERT_TRUE(WriteFileAtomic(path, ToOlderArrays(current, v)));
+    auto loaded = LoadCurrentSnapshot(world_.dir.path());
+    ASSERT_TRUE(loaded.ok()) << "version " << v << ": " << loaded.status();
+    for (int k = 0; k < kNumKinds; ++k) {
+      EXPECT_EQ((*loaded)->kinds[k].nb_ids, snap->kinds[k].nb_ids) << "version " << v;
+      EXPECT_EQ((*loaded)->kinds[k].nb_w, snap->kinds[k].nb_w) << "version " << v;
+      EXPECT_EQ((*loaded)->kinds[k].nb_sup, snap->kinds[k].nb_sup) << "version " << v;
+      EXPECT_EQ((*loaded)->kinds[k].eng_users, snap->kinds[k].eng_users) << "version " << v;
+    }
+    EXPECT_EQ((*loaded)->user_eng, snap->user_eng) << "version " << v;
+    EXPECT_EQ((*loaded)->gram, snap->gram) << "version " << v;
+  }
+}
+
+TEST_F(BatchPipelineTest, ALoadedSnapshotUsesItsArraysInTheFileWithoutCopyingThem) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  const std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  std::shared_ptr<const Snapshot> loaded = *LoadCurrentSnapshot(world_.dir.path());
+  EXPECT_GT(loaded->load_report.mapped_bytes, 0u);
+  EXPECT_EQ(loaded->load_report.copied_bytes, 0u);
+  const auto& items = loaded->kind(Kind::kItem);
+  ASSERT_FALSE(items.nb_ids.empty());
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(items.nb_ids.data()) % 64, 0u);
+  EXPECT_EQ(items.nb_ids, snap->kind(Kind::kItem).nb_ids);
+  // The file can go (a newer batch prunes old versions) while the snapshot is
+  // served: its arrays stay readable until the last reader lets go.
+  std::filesystem::remove_all(world_.dir / ("snapshots/" + version));
+  const FrozenArray<uint32_t> kept = items.nb_ids;
+  loaded.reset();
+  EXPECT_EQ(kept, snap->kind(Kind::kItem).nb_ids);
 }
 
 TEST_F(BatchPipelineTest, ADamagedSectionNameIsRefusedNotSkipped) {
