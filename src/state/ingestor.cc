@@ -35,7 +35,7 @@ absl::Status Ingestor::LoadRegistry(const Store& store, EntityRegistry* registry
   std::lock_guard<std::mutex> lock(registry->write_mutex());
   std::vector<EntityRecord> all;
   AFF_RETURN_IF_ERROR(store.ScanEntities([&](const EntityRecord& e) { all.push_back(e); }));
-  // Published in dense-id order (PublishNew sorts) so that counts grow without gaps.
+  // Published in dense-id order (PublishNew places them by id) so that counts grow without gaps.
   registry->PublishNew(std::move(all));
   return absl::OkStatus();
 }

@@ -8,7 +8,7 @@ namespace affinity {
 std::optional<Ref> EntityRegistry::Find(std::string_view ext_id) const {
   const Shard& s = shards_[ShardOf(ext_id)];
   std::shared_lock lock(s.mu);
-  auto it = s.map.find(std::string(ext_id));
+  auto it = s.map.find(absl::string_view(ext_id.data(), ext_id.size()));  // absl has its own string_view here
   if (it == s.map.end()) return std::nullopt;
   return it->second;
 }
@@ -56,55 +56,76 @@ std::vector<Ref> EntityRegistry::WithLabel(std::string_view label, Kind kind, si
   return out;
 }
 
-void EntityRegistry::Publish(const EntityRecord& e) {
-  int k = int(e.ref.kind());
-  auto previous = Get(e.ref);
+void EntityRegistry::Publish(EntityRecord&& e) {
+  const int k = int(e.ref.kind());
+  const Ref ref = e.ref, creator = e.creator;
+  auto previous = Get(ref);
   const int64_t until = e.deleted ? -1 : std::max<int64_t>(0, e.expires_at);
-  if (until != 0 || until_[k].Find(e.ref.id())) {
-    until_[k].Ensure(e.ref.id()).store(until, std::memory_order_release);
-    restricted_[k].Ensure(e.ref.id() >> 6).fetch_or(uint64_t(1) << (e.ref.id() & 63), std::memory_order_release);
+  if (until != 0 || until_[k].Find(ref.id())) {
+    until_[k].Ensure(ref.id()).store(until, std::memory_order_release);
+    restricted_[k].Ensure(ref.id() >> 6).fetch_or(uint64_t(1) << (ref.id() & 63), std::memory_order_release);
   }
   for (const std::string& label : e.labels) {
     if (previous && std::find(previous->labels.begin(), previous->labels.end(), label) != previous->labels.end())
       continue;  // indexed when it first carried it
     std::unique_lock lock(labels_mu_);
-    by_label_[label].push_back(e.ref);
+    by_label_[label].push_back(ref);
   }
-  infos_[k].Ensure(e.ref.id()).store(std::make_shared<const Info>(e), std::memory_order_release);
+  // Its metadata before its id is findable: whoever finds it can read it.
+  auto info = std::make_shared<const Info>(std::move(e));
+  infos_[k].Ensure(ref.id()).store(info, std::memory_order_release);
   if (!previous) {
-    Shard& s = shards_[ShardOf(e.ext_id)];
+    Shard& s = shards_[ShardOf(info->ext_id)];
     std::unique_lock lock(s.mu);
-    s.map[e.ext_id] = e.ref;
+    s.map[info->ext_id] = ref;
   }
   // Creator -> items, copied on write.
   Ref old_creator = previous ? previous->creator : Ref();
-  if (!batch_items_ && e.ref.kind() == Kind::kItem && !(old_creator == e.creator)) {
+  if (!batch_items_ && ref.kind() == Kind::kItem && !(old_creator == creator)) {
     if (old_creator.valid()) {
       auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(old_creator.id()));
-      items->erase(std::remove(items->begin(), items->end(), e.ref.id()), items->end());
+      items->erase(std::remove(items->begin(), items->end(), ref.id()), items->end());
       creator_items_.Ensure(old_creator.id()).store(std::move(items));
     }
-    if (e.creator.valid()) {
-      auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(e.creator.id()));
-      items->push_back(e.ref.id());
-      creator_items_.Ensure(e.creator.id()).store(std::move(items));
+    if (creator.valid()) {
+      auto items = std::make_shared<std::vector<DenseId>>(*ItemsOf(creator.id()));
+      items->push_back(ref.id());
+      creator_items_.Ensure(creator.id()).store(std::move(items));
     }
   }
-  if (e.ref.kind() == Kind::kItem)
-    item_creator_.Ensure(e.ref.id()).store(e.creator.valid() ? e.creator.bits + 1 : 0, std::memory_order_release);
-  reserved_[k] = std::max(reserved_[k], e.ref.id() + 1);
-  uint32_t want = e.ref.id() + 1;
+  if (ref.kind() == Kind::kItem)
+    item_creator_.Ensure(ref.id()).store(creator.valid() ? creator.bits + 1 : 0, std::memory_order_release);
+  const uint32_t want = ref.id() + 1;
+  reserved_[k] = std::max(reserved_[k], want);
   if (counts_[k].load() < want) counts_[k].store(want, std::memory_order_release);
 }
 
 void EntityRegistry::PublishNew(std::vector<EntityRecord> entities) {
-  std::sort(entities.begin(), entities.end(), [](const EntityRecord& a, const EntityRecord& b) { return a.ref < b.ref; });
+  // Dense-id order, kind by kind: each record placed at its id (ids are dense,
+  // so this is a pass, not a sort); a duplicate id keeps the later record.
+  std::array<std::vector<uint32_t>, kNumKinds> at;  // index into entities + 1, by id (0 = none)
+  std::array<size_t, kShards> per_shard{};
+  for (size_t i = 0; i < entities.size(); ++i) {
+    const Ref r = entities[i].ref;
+    if (!r.valid()) continue;
+    auto& slots = at[int(r.kind())];
+    if (slots.size() <= r.id()) slots.resize(std::max<size_t>(r.id() + 1, slots.size() * 2), 0);
+    slots[r.id()] = uint32_t(i + 1);
+    ++per_shard[ShardOf(entities[i].ext_id)];
+  }
+  for (size_t s = 0; s < kShards; ++s) {
+    std::unique_lock lock(shards_[s].mu);
+    shards_[s].map.reserve(shards_[s].map.size() + per_shard[s]);
+  }
   std::unordered_map<DenseId, std::vector<DenseId>> items;  // creator -> its items, in id order
   batch_items_ = true;
-  for (const auto& e : entities) {
-    Publish(e);
-    if (e.ref.kind() == Kind::kItem && e.creator.valid()) items[e.creator.id()].push_back(e.ref.id());
-  }
+  for (int k = 0; k < kNumKinds; ++k)
+    for (uint32_t slot : at[k]) {
+      if (slot == 0) continue;
+      EntityRecord& e = entities[slot - 1];
+      if (e.ref.kind() == Kind::kItem && e.creator.valid()) items[e.creator.id()].push_back(e.ref.id());
+      Publish(std::move(e));
+    }
   batch_items_ = false;
   for (auto& [creator, list] : items) {
     auto merged = std::make_shared<std::vector<DenseId>>(*ItemsOf(creator));

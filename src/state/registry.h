@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "base/chunked_array.h"
 #include "base/ids.h"
 #include "store/store.h"
@@ -59,17 +60,18 @@ class EntityRegistry {
   std::mutex& write_mutex() { return write_mu_; }
   // Reserves the next dense id of a kind (published by Publish).
   Ref Reserve(Kind k) { return Ref(k, reserved_[int(k)]++); }
-  void Publish(const EntityRecord& e);
+  void Publish(const EntityRecord& e) { Publish(EntityRecord(e)); }
+  void Publish(EntityRecord&& e);
   // Publishes many new entities at once (a start's load), in dense-id order:
   // as Publish, with each creator's item list built once instead of copied
-  // per item.
+  // per item, and each shard's map sized once.
   void PublishNew(std::vector<EntityRecord> entities);
 
  private:
   static constexpr int kShards = 64;
   struct Shard {
     mutable std::shared_mutex mu;
-    std::unordered_map<std::string, Ref> map;
+    absl::flat_hash_map<std::string, Ref> map;
   };
   static size_t ShardOf(std::string_view s) { return std::hash<std::string_view>()(s) % kShards; }
 
