@@ -69,6 +69,11 @@ class SectionReader {
   absl::Status Open(const std::string& path, std::initializer_list<SectionFormat> formats);
   const SectionFormat& format() const { return format_; }
   bool Has(const std::string& name) const { return sections_.count(name) > 0; }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, s] : sections_) out.push_back(name);
+    return out;
+  }
   // A section's elements (empty when it is absent; a trailing partial element
   // is dropped). Never fails once Open succeeded; returns true for symmetry
   // with older readers.

@@ -236,16 +236,18 @@ void Popularity(const std::vector<RawPair>& raw, const Columns& c, const BatchOp
       pop[p.col] += float(p.weight * std::exp2(-double(snap->watermark_ts - p.ts) / half_life_ms));
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
-    ks.popularity.assign(pop.begin() + base[k], pop.begin() + base[k] + count[k]);
+    std::vector<float> popularity(pop.begin() + base[k], pop.begin() + base[k] + count[k]);
     std::vector<uint32_t> order(count[k]);
     std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return ks.popularity[a] > ks.popularity[b]; });
-    ks.popularity_pct.assign(count[k], 0.f);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return popularity[a] > popularity[b]; });
+    std::vector<float> pct(count[k], 0.f);
     for (size_t r = 0; r < order.size(); ++r)
-      if (ks.popularity[order[r]] > 0) ks.popularity_pct[order[r]] = 1.0f - float(r) / float(order.size());
+      if (popularity[order[r]] > 0) pct[order[r]] = 1.0f - float(r) / float(order.size());
     size_t n = 0;
-    while (n < order.size() && n < size_t(o.popular_per_kind) && ks.popularity[order[n]] > 0) ++n;
+    while (n < order.size() && n < size_t(o.popular_per_kind) && popularity[order[n]] > 0) ++n;
     ks.popular = std::vector<uint32_t>(order.begin(), order.begin() + n);
+    ks.popularity = std::move(popularity);
+    ks.popularity_pct = std::move(pct);
   }
 }
 
@@ -286,11 +288,11 @@ std::vector<Pair> ReducePairs(std::vector<RawPair> raw, const Columns& c, Snapsh
   }
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
-    ks.followers.assign(followers.begin() + base[k], followers.begin() + base[k] + count[k]);
-    ks.engagers.assign(engagers.begin() + base[k], engagers.begin() + base[k] + count[k]);
-    ks.following.assign(count[k], 0.f);
+    ks.followers = std::vector<float>(followers.begin() + base[k], followers.begin() + base[k] + count[k]);
+    ks.engagers = std::vector<float>(engagers.begin() + base[k], engagers.begin() + base[k] + count[k]);
+    ks.following = std::vector<float>(count[k], 0.f);
   }
-  snap->kinds[0].following = following;
+  snap->kinds[0].following = std::move(following);
   return pairs;
 }
 
@@ -318,14 +320,16 @@ double Embeddings(const std::vector<Pair>& pairs, const Columns& c, const BatchO
   AlsModel als = TrainAls(conf, ao);
   const int dim = o.als_factors;
   snap->viewer_emb = std::move(als.user);
-  snap->viewer_has_emb.assign(count[0], 0);
-  for (uint32_t u = 0; u < count[0]; ++u) snap->viewer_has_emb[u] = conf.off[u + 1] > conf.off[u];
+  std::vector<uint8_t> viewer_has(count[0], 0);
+  for (uint32_t u = 0; u < count[0]; ++u) viewer_has[u] = conf.off[u + 1] > conf.off[u];
+  snap->viewer_has_emb = std::move(viewer_has);
   std::vector<uint8_t> col_has(cols, 0);
   for (uint32_t c : conf.idx) col_has[c] = 1;
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot& ks = snap->kinds[k];
-    ks.emb.assign(als.item.begin() + size_t(base[k]) * dim, als.item.begin() + size_t(base[k] + count[k]) * dim);
-    ks.has_emb.assign(col_has.begin() + base[k], col_has.begin() + base[k] + count[k]);
+    ks.emb = std::vector<float>(als.item.begin() + size_t(base[k]) * dim,
+                                als.item.begin() + size_t(base[k] + count[k]) * dim);
+    ks.has_emb = std::vector<uint8_t>(col_has.begin() + base[k], col_has.begin() + base[k] + count[k]);
   }
   snap->gram = als.gram;
   std::vector<float>().swap(als.item);

@@ -90,6 +90,134 @@ std::string NextVersion(const std::string& root) {
   return vname;
 }
 
+// The batch groups' values as dense arrays by dense id, as a server holds
+// them, written into arrays.bin beside the feature store's records (the same
+// values, from the same snapshot, in the same publish). A server maps these;
+// snapshots written before they were kept are read from the feature store.
+struct DenseGroup {
+  const char* name;
+  FrozenArray<float> KindSnapshot::*floats = nullptr;
+  FrozenArray<uint8_t> KindSnapshot::*flags = nullptr;
+  size_t width = 1;  // values per entity (dim for embeddings)
+};
+std::vector<DenseGroup> DenseGroups(int dim) {
+  return {{"emb", &KindSnapshot::emb, nullptr, size_t(dim)},
+          {"has_emb", nullptr, &KindSnapshot::has_emb, 1},
+          {"popularity", &KindSnapshot::popularity, nullptr, 1},
+          {"popularity_pct", &KindSnapshot::popularity_pct, nullptr, 1},
+          {"followers", &KindSnapshot::followers, nullptr, 1},
+          {"following", &KindSnapshot::following, nullptr, 1},
+          {"engagers", &KindSnapshot::engagers, nullptr, 1}};
+}
+
+// Exactly n values: what the snapshot holds, zeros past its end.
+template <typename T>
+std::vector<T> Exactly(const FrozenArray<T>& a, size_t n) {
+  std::vector<T> v(n, T(0));
+  std::copy_n(a.begin(), std::min(n, a.size()), v.begin());
+  return v;
+}
+
+void AddDenseGroups(const Snapshot& snap, SectionWriter* w) {
+  for (int k = 0; k < kNumKinds; ++k) {
+    const KindSnapshot& ks = snap.kinds[k];
+    for (const DenseGroup& g : DenseGroups(snap.dim)) {
+      const size_t n = size_t(ks.count) * g.width;
+      if (g.floats) w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.floats, n));
+      else w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.flags, n));
+    }
+  }
+  const size_t users = snap.kinds[0].count;
+  w->Add("dense.viewer_emb", Exactly(snap.viewer_emb, users * size_t(snap.dim)));
+  w->Add("dense.viewer_has_emb", Exactly(snap.viewer_has_emb, users));
+}
+
+bool HasDenseGroups(const SectionReader& ar) { return ar.Has("dense.viewer_has_emb"); }
+
+absl::Status MapDenseGroups(SectionReader& ar, Snapshot* snap) {
+  auto check = [](size_t got, size_t want, const std::string& name) {
+    return got == want ? absl::OkStatus()
+                       : absl::DataLossError("snapshot: " + name + " holds " + std::to_string(got) +
+                                             " values, its entities need " + std::to_string(want));
+  };
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    for (const DenseGroup& g : DenseGroups(snap->dim)) {
+      const std::string name = KindKey(k, ("dense." + std::string(g.name)).c_str());
+      const size_t want = size_t(ks.count) * g.width;
+      if (g.floats) {
+        ar.Get(name, &(ks.*g.floats));
+        AFF_RETURN_IF_ERROR(check((ks.*g.floats).size(), want, name));
+      } else {
+        ar.Get(name, &(ks.*g.flags));
+        AFF_RETURN_IF_ERROR(check((ks.*g.flags).size(), want, name));
+      }
+    }
+  }
+  const size_t users = snap->kinds[0].count;
+  ar.Get("dense.viewer_emb", &snap->viewer_emb);
+  ar.Get("dense.viewer_has_emb", &snap->viewer_has_emb);
+  AFF_RETURN_IF_ERROR(check(snap->viewer_emb.size(), users * size_t(snap->dim), "dense.viewer_emb"));
+  return check(snap->viewer_has_emb.size(), users, "dense.viewer_has_emb");
+}
+
+// The batch groups from the snapshot's feature store, record by record.
+absl::Status ScanFeatureStore(const std::string& path, Snapshot* snap) {
+  const int dim = snap->dim;
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(path, true, snap->groups));
+  struct Columns {
+    std::vector<float> popularity, popularity_pct, emb, followers, following, engagers;
+    std::vector<uint8_t> has_emb;
+  };
+  std::array<Columns, kNumKinds> cols;
+  for (int k = 0; k < kNumKinds; ++k) {
+    const size_t n = snap->kinds[k].count;
+    cols[k] = {std::vector<float>(n), std::vector<float>(n), std::vector<float>(n * size_t(dim)),
+               std::vector<float>(n), std::vector<float>(n), std::vector<float>(n), std::vector<uint8_t>(n)};
+  }
+  std::vector<float> viewer_emb(size_t(snap->kinds[0].count) * dim, 0.f);
+  std::vector<uint8_t> viewer_has_emb(snap->kinds[0].count, 0);
+  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupViewerEmbedding, [&](const FeatureRecord& r) {
+    if (r.entity.kind() != Kind::kUser || !in_range(r.entity) || int(r.values.size()) != dim) return;
+    std::copy(r.values.begin(), r.values.end(), &viewer_emb[size_t(r.entity.id()) * dim]);
+    viewer_has_emb[r.entity.id()] = 1;
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupEntityEmbedding, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || int(r.values.size()) != dim) return;
+    Columns& c = cols[int(r.entity.kind())];
+    std::copy(r.values.begin(), r.values.end(), &c.emb[size_t(r.entity.id()) * dim]);
+    c.has_emb[r.entity.id()] = 1;
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupPopularity, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || r.values.size() != 2) return;
+    Columns& c = cols[int(r.entity.kind())];
+    c.popularity[r.entity.id()] = r.values[0];
+    c.popularity_pct[r.entity.id()] = r.values[1];
+  }));
+  AFF_RETURN_IF_ERROR(store->Scan(kGroupGraph, [&](const FeatureRecord& r) {
+    if (!in_range(r.entity) || r.values.size() != 3) return;
+    Columns& c = cols[int(r.entity.kind())];
+    c.followers[r.entity.id()] = r.values[0];
+    c.following[r.entity.id()] = r.values[1];
+    c.engagers[r.entity.id()] = r.values[2];
+  }));
+  for (int k = 0; k < kNumKinds; ++k) {
+    KindSnapshot& ks = snap->kinds[k];
+    Columns& c = cols[k];
+    ks.popularity = std::move(c.popularity);
+    ks.popularity_pct = std::move(c.popularity_pct);
+    ks.emb = std::move(c.emb);
+    ks.has_emb = std::move(c.has_emb);
+    ks.followers = std::move(c.followers);
+    ks.following = std::move(c.following);
+    ks.engagers = std::move(c.engagers);
+  }
+  snap->viewer_emb = std::move(viewer_emb);
+  snap->viewer_has_emb = std::move(viewer_has_emb);
+  return absl::OkStatus();
+}
+
 // arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
 absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
   SectionWriter aw(kArrays);
@@ -110,6 +238,7 @@ absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
   aw.Add("user_eng_off", snap.user_eng_off);
   aw.Add("user_eng", snap.user_eng);
   aw.Add("gram", snap.gram);
+  AddDenseGroups(snap, &aw);
   if (!WriteFileAtomic(tmp + "/arrays.bin", aw.data())) return absl::InternalError("snapshot: cannot write arrays.bin");
 
   return absl::OkStatus();
@@ -287,13 +416,6 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
     ar.Get(KindKey(k, "eng_off"), &ks.eng_off);
     ar.Get(KindKey(k, "eng_users"), &ks.eng_users);
     ar.Get(KindKey(k, "ann_ids"), &ks.ann_ids);
-    ks.popularity.assign(ks.count, 0.f);
-    ks.popularity_pct.assign(ks.count, 0.f);
-    ks.emb.assign(size_t(ks.count) * dim, 0.f);
-    ks.has_emb.assign(ks.count, 0);
-    ks.followers.assign(ks.count, 0.f);
-    ks.following.assign(ks.count, 0.f);
-    ks.engagers.assign(ks.count, 0.f);
     if (ks.nb_off.size() != (ks.count ? ks.count + 1 : ks.nb_off.size()) && !ks.nb_off.empty())
       return absl::DataLossError("snapshot: neighbour index size mismatch");
     if (!ks.nb_sup.empty() && ks.nb_sup.size() != ks.nb_ids.size())
@@ -305,39 +427,16 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   ar.Get("user_eng_off", &snap->user_eng_off);
   ar.Get("user_eng", &snap->user_eng);
   ar.Get("gram", &snap->gram);
-  snap->viewer_emb.assign(size_t(snap->kinds[0].count) * dim, 0.f);
-  snap->viewer_has_emb.assign(snap->kinds[0].count, 0);
-  snap->load_report.arrays = since(t_start);
+  const auto t_features = SteadyClock::now();
+  if (HasDenseGroups(ar)) {
+    AFF_RETURN_IF_ERROR(MapDenseGroups(ar, snap.get()));
+  } else {
+    AFF_RETURN_IF_ERROR(ScanFeatureStore(dir + "/features", snap.get()));
+    snap->load_report.groups_scanned = true;
+  }
+  snap->load_report.arrays = std::chrono::duration<double>(t_features - t_start).count();
   snap->load_report.mapped_bytes = ar.viewed_bytes();
   snap->load_report.copied_bytes = ar.copied_bytes();
-  const auto t_features = SteadyClock::now();
-
-  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(dir + "/features", true, snap->groups));
-  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupViewerEmbedding, [&](const FeatureRecord& r) {
-    if (r.entity.kind() != Kind::kUser || !in_range(r.entity) || int(r.values.size()) != dim) return;
-    std::copy(r.values.begin(), r.values.end(), &snap->viewer_emb[size_t(r.entity.id()) * dim]);
-    snap->viewer_has_emb[r.entity.id()] = 1;
-  }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupEntityEmbedding, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || int(r.values.size()) != dim) return;
-    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
-    std::copy(r.values.begin(), r.values.end(), &ks.emb[size_t(r.entity.id()) * dim]);
-    ks.has_emb[r.entity.id()] = 1;
-  }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupPopularity, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || r.values.size() != 2) return;
-    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
-    ks.popularity[r.entity.id()] = r.values[0];
-    ks.popularity_pct[r.entity.id()] = r.values[1];
-  }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupGraph, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || r.values.size() != 3) return;
-    KindSnapshot& ks = snap->kinds[int(r.entity.kind())];
-    ks.followers[r.entity.id()] = r.values[0];
-    ks.following[r.entity.id()] = r.values[1];
-    ks.engagers[r.entity.id()] = r.values[2];
-  }));
   snap->load_report.features = since(t_features);
   const auto t_ann = SteadyClock::now();
   for (int k = 0; k < kNumKinds; ++k) {

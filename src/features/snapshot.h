@@ -26,8 +26,8 @@ namespace affinity {
 
 struct KindSnapshot {
   uint32_t count = 0;                 // entities of this kind at the watermark
-  std::vector<float> popularity;      // decayed engagement per dense id
-  std::vector<float> popularity_pct;  // percentile of the above in [0, 1]
+  FrozenArray<float> popularity;      // decayed engagement per dense id
+  FrozenArray<float> popularity_pct;  // percentile of the above in [0, 1]
   FrozenArray<uint32_t> popular;      // dense ids, most popular first
   // Co-engagement neighbours (same kind), CSR by dense id.
   FrozenArray<uint32_t> nb_off, nb_ids;
@@ -40,14 +40,14 @@ struct KindSnapshot {
   FrozenArray<uint32_t> seq_off, seq_ids;
   FrozenArray<float> seq_w;
   // Entity embeddings (count x dim) and which rows are trained.
-  std::vector<float> emb;
-  std::vector<uint8_t> has_emb;
+  FrozenArray<float> emb;
+  FrozenArray<uint8_t> has_emb;
   std::unique_ptr<AnnIndex> ann;      // over rows with has_emb; labels in ann_ids
   FrozenArray<uint32_t> ann_ids;
   // Engagers of each entity (user dense ids), CSR, for random walks.
   FrozenArray<uint32_t> eng_off, eng_users;
   // Graph statistics per dense id: followers, following, engagers.
-  std::vector<float> followers, following, engagers;
+  FrozenArray<float> followers, following, engagers;
 
   float Popularity(DenseId id) const { return id < popularity_pct.size() ? popularity_pct[id] : 0.f; }
   const float* Embedding(DenseId id, int dim) const {
@@ -63,8 +63,8 @@ struct Snapshot {
   int dim = 0;
   std::array<KindSnapshot, kNumKinds> kinds;
   // Viewer (user-as-viewer) embeddings, count(user) x dim.
-  std::vector<float> viewer_emb;
-  std::vector<uint8_t> viewer_has_emb;
+  FrozenArray<float> viewer_emb;
+  FrozenArray<uint8_t> viewer_has_emb;
   // What each user engaged with (Ref bits), CSR, most recent first, for walks.
   FrozenArray<uint32_t> user_eng_off, user_eng;
   // Y^T Y of the entity factors (dim x dim) for folding in new viewers.
@@ -85,6 +85,9 @@ struct Snapshot {
   struct LoadReport {
     double arrays = 0, features = 0, ann = 0, total = 0;
     uint64_t mapped_bytes = 0, copied_bytes = 0;
+    // Whether the batch groups came from the feature store's records (a
+    // snapshot written before arrays.bin kept their dense copy).
+    bool groups_scanned = false;
   } load_report;
   int64_t GroupFreshnessMs(const std::string& group) const;
   std::string GroupProvenance(const std::string& group) const;

@@ -29,7 +29,7 @@ struct GroupValues {
 };
 
 // The group's per-entity columns of one kind.
-std::vector<std::vector<float>*> Columns(KindSnapshot& ks, const std::string& group) {
+std::vector<FrozenArray<float>*> Columns(KindSnapshot& ks, const std::string& group) {
   if (group == kGroupPopularity) return {&ks.popularity, &ks.popularity_pct};
   return {&ks.followers, &ks.following, &ks.engagers};
 }

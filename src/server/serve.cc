@@ -132,8 +132,9 @@ std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Con
   if (auto st = snapshots->LoadInitial(); !st.ok())
     spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
   else if (auto snap = snapshots->Get())
-    spdlog::info("snapshot {} loaded in {:.2f}s (arrays {:.2f}s, feature store {:.2f}s, ANN indexes {:.2f}s)",
+    spdlog::info("snapshot {} loaded in {:.2f}s (arrays {:.2f}s, batch groups {:.2f}s {}, ANN indexes {:.2f}s)",
                  snap->version, snap->load_report.total, snap->load_report.arrays, snap->load_report.features,
+                 snap->load_report.groups_scanned ? "from the feature store's records" : "mapped from arrays.bin",
                  snap->load_report.ann);
   else
     spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "base/section_file.h"
 #include "base/strings.h"
 #include "batch/als.h"
 #include "candidates/viewer_embedding.h"
@@ -317,6 +318,50 @@ TEST_F(BatchPipelineTest, ALoadedSnapshotUsesItsArraysInTheFileWithoutCopyingThe
   const FrozenArray<uint32_t> kept = items.nb_ids;
   loaded.reset();
   EXPECT_EQ(kept, snap->kind(Kind::kItem).nb_ids);
+}
+
+TEST_F(BatchPipelineTest, TheDenseCopyOfTheBatchGroupsHoldsWhatTheFeatureStoreRecordsSay) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  const std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  std::shared_ptr<const Snapshot> mapped = *LoadCurrentSnapshot(world_.dir.path());
+  EXPECT_FALSE(mapped->load_report.groups_scanned);
+  // The same snapshot as an earlier build wrote it, without the dense copy:
+  // the groups come from the feature store's records.
+  SectionReader r;
+  ASSERT_TRUE(r.Open(path, {{std::string_view("AFFSNAP3", 8), true, 64}}).ok());
+  SectionWriter w({std::string_view("AFFSNAP3", 8), true, 64});
+  size_t dropped = 0;
+  for (const std::string& name : r.names()) {
+    if (name.find("dense.") != std::string::npos) {
+      ++dropped;
+      continue;
+    }
+    std::vector<char> bytes;
+    r.Get(name, &bytes);
+    w.Add(name, bytes);
+  }
+  EXPECT_EQ(dropped, size_t(kNumKinds) * 7 + 2);
+  ASSERT_TRUE(WriteFileAtomic(path, w.data()));
+  std::shared_ptr<const Snapshot> scanned = *LoadCurrentSnapshot(world_.dir.path());
+  EXPECT_TRUE(scanned->load_report.groups_scanned);
+  for (const Snapshot* s : {mapped.get(), scanned.get()}) {
+    for (int k = 0; k < kNumKinds; ++k) {
+      const KindSnapshot &a = s->kinds[k], &b = snap->kinds[k];
+      EXPECT_EQ(a.emb, b.emb) << k;
+      EXPECT_EQ(a.has_emb, b.has_emb) << k;
+      EXPECT_EQ(a.popularity, b.popularity) << k;
+      EXPECT_EQ(a.popularity_pct, b.popularity_pct) << k;
+      EXPECT_EQ(a.followers, b.followers) << k;
+      EXPECT_EQ(a.following, b.following) << k;
+      EXPECT_EQ(a.engagers, b.engagers) << k;
+    }
+    EXPECT_EQ(s->viewer_has_emb, snap->viewer_has_emb);
+    for (uint32_t u = 0; u < snap->kinds[0].count; ++u)
+      if (snap->viewer_has_emb[u])
+        for (int d = 0; d < snap->dim; ++d)
+          EXPECT_EQ(s->viewer_emb[size_t(u) * snap->dim + d], snap->viewer_emb[size_t(u) * snap->dim + d]);
+  }
 }
 
 TEST_F(BatchPipelineTest, ADamagedSectionNameIsRefusedNotSkipped) {
