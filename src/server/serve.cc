@@ -86,15 +86,23 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   if (!store.ok()) return store.status();
   s->store = *std::move(store);
   const auto t0 = std::chrono::steady_clock::now();
-  progress->stage.store("loading entities");
-  if (auto st = Ingestor::LoadRegistry(*s->store, &s->registry); !st.ok()) return st;
-  const std::string checkpoint = CheckpointPath(data);
-  const bool use_checkpoint = config.state.checkpoint_interval_seconds > 0;
-  progress->stage.store(use_checkpoint && std::filesystem::exists(checkpoint)
-                            ? "restoring the live state's checkpoint, then the log's tail"
-                            : "replaying the event log");
   s->live = std::make_unique<LiveState>(config.actions);
   s->live->SetCreatorOf([registry = &s->registry](Ref r) { return r.kind() == Kind::kItem ? registry->CreatorOf(r) : Ref(); });
+  // The checkpoint is read (and checked) while the registry loads: neither
+  // needs the other until it is installed.
+  const std::string checkpoint = CheckpointPath(data);
+  std::error_code ec;
+  const bool use_checkpoint =
+      config.state.checkpoint_interval_seconds > 0 && std::filesystem::exists(checkpoint, ec);
+  absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> image = std::shared_ptr<LiveState::CheckpointImage>();
+  std::thread reader;
+  if (use_checkpoint) reader = std::thread([&] { image = s->live->ReadCheckpoint(checkpoint); });
+  progress->stage.store("loading entities");
+  absl::Status registry = Ingestor::LoadRegistry(*s->store, &s->registry);
+  if (reader.joinable()) reader.join();
+  if (!registry.ok()) return registry;
+  progress->stage.store(use_checkpoint ? "restoring the live state's checkpoint, then the log's tail"
+                                       : "replaying the event log");
   std::atomic<bool> done{false};
   std::thread counter([&] {  // progress for /readyz while the replay runs
     while (!done.load()) {
@@ -104,7 +112,7 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   });
   const std::array<uint32_t, kNumKinds> known = {s->registry.Count(Kind::kUser), s->registry.Count(Kind::kCreator),
                                                  s->registry.Count(Kind::kItem)};
-  absl::StatusOr<LiveLoadReport> loaded = s->live->Load(*s->store, use_checkpoint ? checkpoint : "", known);
+  absl::StatusOr<LiveLoadReport> loaded = s->live->Load(*s->store, std::move(image), known);
   done.store(true);
   counter.join();
   progress->events.store(s->live->events_applied(), std::memory_order_relaxed);

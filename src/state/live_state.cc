@@ -293,18 +293,29 @@ void LiveState::Apply(const std::vector<Event>& events) {
 
 absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store, const std::string& checkpoint_path,
                                                const std::array<uint32_t, kNumKinds>& known) {
+  std::error_code ec;
+  if (checkpoint_path.empty() || !std::filesystem::exists(checkpoint_path, ec))
+    return Load(store, std::shared_ptr<CheckpointImage>(), known);
+  return Load(store, ReadCheckpoint(checkpoint_path), known);
+}
+
+absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
+                                               absl::StatusOr<std::shared_ptr<CheckpointImage>> checkpoint,
+                                               const std::array<uint32_t, kNumKinds>& known) {
   std::lock_guard<std::mutex> lock(apply_mu_);
   const auto t0 = std::chrono::steady_clock::now();
   LiveLoadReport report;
   // Nothing is appended while the state loads: the log ends here.
   const uint64_t end = store.NextOffset();
-  std::error_code ec;
-  if (!checkpoint_path.empty() && std::filesystem::exists(checkpoint_path, ec)) {
-    absl::Status st = RestoreCheckpoint(checkpoint_path, known, end, &report.checkpoint);
+  if (!checkpoint.ok()) {
+    report.checkpoint_refused = std::string(checkpoint.status().message());
+  } else if (*checkpoint) {
+    absl::Status st = InstallCheckpoint(**checkpoint, known, end, &report.checkpoint);
     if (st.ok())
       report.from_checkpoint = true;
     else
       report.checkpoint_refused = std::string(st.message());
+    checkpoint->reset();  // what it held is installed now, or dropped
   }
   // The log (its tail after the checkpoint, or all of it) is the source of
   // truth: applying it rebuilds follows, hides, recent activity and counters
@@ -461,8 +472,23 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   return info;
 }
 
-absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::array<uint32_t, kNumKinds>& known,
-                                          uint64_t log_end, CheckpointInfo* info) {
+// Everything a checkpoint holds, read and checked, ready to install.
+struct LiveState::CheckpointImage {
+  std::string path;
+  CheckpointInfo info;
+  uint64_t covered_end = 0;  // the newest log offset it covers, plus one
+  // Per kind, one past the largest dense id any of it names (checked against
+  // the registry at install).
+  std::array<uint32_t, kNumKinds> needs{};
+  std::vector<uint32_t> viewer_ids;
+  std::vector<std::shared_ptr<ViewerState>> states;
+  std::array<std::vector<uint64_t>, kNumKinds> engagement;
+  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
+  std::vector<uint64_t> ring_pos;
+};
+
+absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheckpoint(const std::string& path) const {
   const auto t0 = std::chrono::steady_clock::now();
   SectionReader r;
   AFF_RETURN_IF_ERROR(r.Open(path, {kCheckpointFile, kCheckpointFileV1}));
@@ -476,7 +502,9 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   if (meta[4] != half_life_ms_)
     return absl::FailedPreconditionError(path + ": written with an engagement half-life of " + std::to_string(meta[4]) +
                                          " ms, this server uses " + std::to_string(half_life_ms_));
-  CheckpointInfo in;
+  auto image = std::make_shared<CheckpointImage>();
+  image->path = path;
+  CheckpointInfo& in = image->info;
   in.offset = uint64_t(meta[1]);
   in.events = uint64_t(meta[2]);
   in.last_event_ts = meta[3];
@@ -484,15 +512,14 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   std::vector<uint64_t> ahead;
   r.Get("ahead", &ahead);
   for (size_t i = 0; i + 1 < ahead.size(); i += 2) in.ahead.emplace_back(ahead[i], ahead[i + 1]);
-  uint64_t covered_end = in.offset;
-  for (const auto& [b, e] : in.ahead) covered_end = std::max(covered_end, e);
-  if (covered_end > log_end)
-    return absl::FailedPreconditionError(path + ": it covers the log up to offset " + std::to_string(covered_end) +
-                                         ", past the log's end (" + std::to_string(log_end) + ")");
-  const bool check_refs = uint64_t(known[0]) + known[1] + known[2] > 0;
+  image->covered_end = in.offset;
+  for (const auto& [b, e] : in.ahead) image->covered_end = std::max(image->covered_end, e);
+  auto& needs = image->needs;
   auto fits = [&](uint32_t bits) {
     const Ref x = Ref::FromBits(bits);
-    return x.valid() && int(x.kind()) < kNumKinds && (!check_refs || x.id() < known[int(x.kind())]);
+    if (!x.valid() || int(x.kind()) >= kNumKinds) return false;
+    needs[int(x.kind())] = std::max(needs[int(x.kind())], x.id() + 1);
+    return true;
   };
 
   ViewerColumns c;
@@ -504,13 +531,14 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
       c.recent_ts.size() != c.recent_entity.size() || c.creator_count.size() != c.creator_ref.size() ||
       c.creator_ts.size() != c.creator_ref.size())
     return bad("the viewers' lists differ in length");
-  std::vector<std::shared_ptr<ViewerState>> states(nv);
+  std::vector<std::shared_ptr<ViewerState>>& states = image->states;
+  states.resize(nv);
   size_t pos[kViewerLists] = {0, 0, 0, 0, 0, 0};
   const size_t totals[kViewerLists] = {c.follows.size(), c.hidden.size(), c.recent_entity.size(),
                                        c.engaged.size(), c.feedback.size(), c.creator_ref.size()};
   for (size_t i = 0; i < nv; ++i) {
-    if (c.ids[i] > kMaxDenseId || (check_refs && c.ids[i] >= known[0]))
-      return bad("viewer " + std::to_string(c.ids[i]) + " is not in the registry");
+    if (c.ids[i] > kMaxDenseId) return bad("viewer " + std::to_string(c.ids[i]) + " is not a dense id");
+    needs[0] = std::max(needs[0], uint32_t(c.ids[i]) + 1);
     const uint32_t* n = &c.sizes[i * kViewerLists];
     for (int l = 0; l < kViewerLists; ++l)
       if (n[l] > totals[l] - pos[l]) return bad("a viewer's list runs past its column");
@@ -527,7 +555,7 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
       return true;
     };
     if (!refs(c.follows, 0, &v->follows) || !refs(c.hidden, 1, &v->hidden) || !refs(c.engaged, 3, &v->engaged))
-      return bad("a viewer's list names an entity the registry does not hold");
+      return bad("a viewer's list names something that is not an entity");
     v->recent.reserve(n[2]);
     for (size_t j = pos[2]; j < pos[2] + n[2]; ++j) {
       if (!fits(c.recent_entity[j]) || c.recent_action[j] >= kNumActions) return bad("a recent interaction is not valid");
@@ -539,7 +567,7 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
     pos[4] += n[4];
     v->creators.reserve(n[5]);
     for (size_t j = pos[5]; j < pos[5] + n[5]; ++j) {
-      if (!fits(c.creator_ref[j])) return bad("a viewer's creator is not in the registry");
+      if (!fits(c.creator_ref[j])) return bad("a viewer's creator is not an entity");
       v->creators.push_back({Ref::FromBits(c.creator_ref[j]), c.creator_count[j], c.creator_ts[j]});
     }
     pos[5] += n[5];
@@ -547,40 +575,53 @@ absl::Status LiveState::RestoreCheckpoint(const std::string& path, const std::ar
   }
   for (int l = 0; l < kViewerLists; ++l)
     if (pos[l] != totals[l]) return bad("the viewers' lists hold more than their sizes say");
+  image->viewer_ids = std::move(c.ids);
 
-  std::array<std::vector<uint64_t>, kNumKinds> engagement;
-  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
-  std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
-  std::vector<uint64_t> ring_pos;
-  r.Get("ring_pos", &ring_pos);
-  if (ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");
+  r.Get("ring_pos", &image->ring_pos);
+  if (image->ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");
   for (int k = 0; k < kNumKinds; ++k) {
-    r.Get(KindSection("engagement", k), &engagement[k]);
-    r.Get(KindSection("followers", k), &followers[k]);
-    r.Get(KindSection("first_seen", k), &first_seen[k]);
-    r.Get(KindSection("ring", k), &ring[k]);
-      if (ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
+    r.Get(KindSection("engagement", k), &image->engagement[k]);
+    r.Get(KindSection("followers", k), &image->followers[k]);
+    r.Get(KindSection("first_seen", k), &image->first_seen[k]);
+    r.Get(KindSection("ring", k), &image->ring[k]);
+    if (image->ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
     for (int g = 0; g < 3; ++g)
-      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &counts[g][h][k]);
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &image->counts[g][h][k]);
   }
-
-  // All of it read and checked: install.
-  for (size_t i = 0; i < nv; ++i) PublishViewer(Ref(Kind::kUser, DenseId(c.ids[i])), std::move(states[i]));
-  DecayedCounters* groups[3] = {&entity_counts_, &viewer_counts_, &creator_counts_};
-  for (int k = 0; k < kNumKinds; ++k) {
-    RestoreArray(engagement_[k], engagement[k]);
-    RestoreArray(followers_[k], followers[k]);
-    RestoreArray(first_seen_[k], first_seen[k]);
-    for (size_t j = 0; j < kRing; ++j) ring_[k][j].store(ring[k][j], std::memory_order_relaxed);
-    ring_pos_[k].store(ring_pos[k], std::memory_order_relaxed);
-    for (int g = 0; g < 3; ++g)
-      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) groups[g]->Restore(h, k, counts[g][h][k]);
-  }
-  events_applied_.store(in.events, std::memory_order_relaxed);
-  last_event_ts_.store(in.last_event_ts, std::memory_order_relaxed);
   in.bytes = r.file_bytes();
   in.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  *info = std::move(in);
+  return image;
+}
+
+absl::Status LiveState::InstallCheckpoint(CheckpointImage& image, const std::array<uint32_t, kNumKinds>& known,
+                                          uint64_t log_end, CheckpointInfo* info) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (image.covered_end > log_end)
+    return absl::FailedPreconditionError(image.path + ": it covers the log up to offset " +
+                                         std::to_string(image.covered_end) + ", past the log's end (" +
+                                         std::to_string(log_end) + ")");
+  if (uint64_t(known[0]) + known[1] + known[2] > 0)
+    for (int k = 0; k < kNumKinds; ++k)
+      if (image.needs[k] > known[k])
+        return absl::DataLossError(image.path + ": it names " + std::string(KindName(Kind(k))) + " " +
+                                   std::to_string(image.needs[k] - 1) + ", which the registry does not hold (it has " +
+                                   std::to_string(known[k]) + ")");
+  for (size_t i = 0; i < image.states.size(); ++i)
+    PublishViewer(Ref(Kind::kUser, DenseId(image.viewer_ids[i])), std::move(image.states[i]));
+  DecayedCounters* groups[3] = {&entity_counts_, &viewer_counts_, &creator_counts_};
+  for (int k = 0; k < kNumKinds; ++k) {
+    RestoreArray(engagement_[k], image.engagement[k]);
+    RestoreArray(followers_[k], image.followers[k]);
+    RestoreArray(first_seen_[k], image.first_seen[k]);
+    for (size_t j = 0; j < kRing; ++j) ring_[k][j].store(image.ring[k][j], std::memory_order_relaxed);
+    ring_pos_[k].store(image.ring_pos[k], std::memory_order_relaxed);
+    for (int g = 0; g < 3; ++g)
+      for (int h = 0; h < DecayedCounters::kHalfLives; ++h) groups[g]->Restore(h, k, image.counts[g][h][k]);
+  }
+  events_applied_.store(image.info.events, std::memory_order_relaxed);
+  last_event_ts_.store(image.info.last_event_ts, std::memory_order_relaxed);
+  *info = image.info;
+  info->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return absl::OkStatus();
 }
 

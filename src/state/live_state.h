@@ -122,6 +122,14 @@ class LiveState {
   // replace. Call before any Apply.
   absl::StatusOr<LiveLoadReport> Load(const Store& store, const std::string& checkpoint_path = "",
                                       const std::array<uint32_t, kNumKinds>& known = {});
+  // A checkpoint read and checked on its own: it needs no registry, so a
+  // server reads it while the registry loads, and Load installs it.
+  struct CheckpointImage;
+  absl::StatusOr<std::shared_ptr<CheckpointImage>> ReadCheckpoint(const std::string& path) const;
+  // As above, with the checkpoint already read: nullptr when there is none, an
+  // error when it could not be read (reported as refused; the log replayed).
+  absl::StatusOr<LiveLoadReport> Load(const Store& store, absl::StatusOr<std::shared_ptr<CheckpointImage>> checkpoint,
+                                      const std::array<uint32_t, kNumKinds>& known);
   // Writes all of the state, with the offsets it covers, to path atomically.
   // Holds off Apply only while it copies (pointers and counters), never while
   // it encodes or writes.
@@ -169,8 +177,9 @@ class LiveState {
   void ApplyOne(ViewerState& v, const Event& e);  // viewer, followers and entity; under apply_mu_
   void PublishViewer(Ref viewer, std::shared_ptr<const ViewerState> state);
   void NoteApplied(uint64_t offset);  // under apply_mu_
-  // Reads and checks the whole file first; installs it only when all of it fits.
-  absl::Status RestoreCheckpoint(const std::string& path, const std::array<uint32_t, kNumKinds>& known,
+  // Installs a checkpoint read whole by ReadCheckpoint, only when all of it
+  // fits: the log's end and the registry's entities.
+  absl::Status InstallCheckpoint(CheckpointImage& image, const std::array<uint32_t, kNumKinds>& known,
                                  uint64_t log_end, CheckpointInfo* info);
 
   ActionWeights weights_;
