@@ -74,7 +74,7 @@ std::vector<T> DumpArray(const ChunkedArray<E, B>& a, Get get) {
   return out;
 }
 template <typename T, typename E, size_t B, typename Set>
-void RestoreArray(ChunkedArray<E, B>& a, const std::vector<T>& v, Set set) {
+void RestoreArray(ChunkedArray<E, B>& a, const FrozenArray<T>& v, Set set) {
   constexpr size_t kChunk = ChunkedArray<E, B>::kChunk;
   for (size_t c = 0; c < v.size(); c += kChunk) {
     const size_t n = std::min(kChunk, v.size() - c);
@@ -89,7 +89,7 @@ std::vector<T> DumpArray(const ChunkedArray<std::atomic<T>, B>& a) {
   return DumpArray<T>(a, [](const std::atomic<T>& x) { return x.load(std::memory_order_relaxed); });
 }
 template <typename T, size_t B>
-void RestoreArray(ChunkedArray<std::atomic<T>, B>& a, const std::vector<T>& v) {
+void RestoreArray(ChunkedArray<std::atomic<T>, B>& a, const FrozenArray<T>& v) {
   RestoreArray(a, v, [](std::atomic<T>& x, T value) { x.store(value, std::memory_order_relaxed); });
 }
 
@@ -132,7 +132,7 @@ std::vector<uint64_t> DecayedCounters::Dump(int h, int kind) const {
   return DumpArray<uint64_t>(slots_[kind], [h](const Slot& s) { return s.packed[h].load(std::memory_order_relaxed); });
 }
 
-void DecayedCounters::Restore(int h, int kind, const std::vector<uint64_t>& packed) {
+void DecayedCounters::Restore(int h, int kind, const FrozenArray<uint64_t>& packed) {
   RestoreArray(slots_[kind], packed, [h](Slot& s, uint64_t v) { s.packed[h].store(v, std::memory_order_relaxed); });
 }
 
@@ -361,12 +361,14 @@ std::string CounterSection(int group, int h, int k) {
 }
 
 // The viewers' states, column by column.
-struct ViewerColumns {
-  std::vector<uint32_t> ids, events, sizes, follows, hidden, engaged, recent_entity, creator_ref, creator_count;
-  std::vector<int64_t> last_ts, recent_ts, creator_ts;
-  std::vector<uint8_t> recent_action;
-  std::vector<float> recent_weight;
-  std::vector<uint64_t> feedback;
+// Written from vectors; read as views of the mapped file (no copy).
+template <template <typename> class Column>
+struct ViewerColumnsOf {
+  Column<uint32_t> ids, events, sizes, follows, hidden, engaged, recent_entity, creator_ref, creator_count;
+  Column<int64_t> last_ts, recent_ts, creator_ts;
+  Column<uint8_t> recent_action;
+  Column<float> recent_weight;
+  Column<uint64_t> feedback;
 
   template <typename F>  // f(name, column) for every column
   void ForEach(F&& f) {
@@ -378,6 +380,9 @@ struct ViewerColumns {
     f("viewers.creators.ts", creator_ts);
   }
 };
+template <typename T>
+using Vector = std::vector<T>;
+using ViewerColumns = ViewerColumnsOf<Vector>;
 }  // namespace
 
 absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& path, int64_t now_ms) const {
@@ -480,12 +485,13 @@ struct LiveState::CheckpointImage {
   // Per kind, one past the largest dense id any of it names (checked against
   // the registry at install).
   std::array<uint32_t, kNumKinds> needs{};
-  std::vector<uint32_t> viewer_ids;
+  FrozenArray<uint32_t> viewer_ids;
   std::vector<std::shared_ptr<ViewerState>> states;
-  std::array<std::vector<uint64_t>, kNumKinds> engagement;
-  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
-  std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
-  std::vector<uint64_t> ring_pos;
+  // Views of the mapped file, copied into the live state at install.
+  std::array<FrozenArray<uint64_t>, kNumKinds> engagement;
+  std::array<FrozenArray<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::array<std::array<std::array<FrozenArray<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
+  FrozenArray<uint64_t> ring_pos;
 };
 
 absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheckpoint(const std::string& path) const {
@@ -522,7 +528,7 @@ absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheck
     return true;
   };
 
-  ViewerColumns c;
+  ViewerColumnsOf<FrozenArray> c;
   c.ForEach([&](const char* name, auto& col) { r.Get(name, &col); });
   const size_t nv = c.ids.size();
   if (c.events.size() != nv || c.last_ts.size() != nv || c.sizes.size() != nv * kViewerLists)
@@ -545,7 +551,7 @@ absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheck
     auto v = std::make_shared<ViewerState>();
     v->events = c.events[i];
     v->last_ts = c.last_ts[i];
-    auto refs = [&](const std::vector<uint32_t>& col, int l, std::vector<Ref>* out) {
+    auto refs = [&](const FrozenArray<uint32_t>& col, int l, std::vector<Ref>* out) {
       out->reserve(n[l]);
       for (size_t j = pos[l]; j < pos[l] + n[l]; ++j) {
         if (!fits(col[j])) return false;
@@ -575,7 +581,7 @@ absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheck
   }
   for (int l = 0; l < kViewerLists; ++l)
     if (pos[l] != totals[l]) return bad("the viewers' lists hold more than their sizes say");
-  image->viewer_ids = std::move(c.ids);
+  image->viewer_ids = c.ids;
 
   r.Get("ring_pos", &image->ring_pos);
   if (image->ring_pos.size() != size_t(kNumKinds)) return bad("no ring positions");

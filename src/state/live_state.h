@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/chunked_array.h"
+#include "base/frozen_array.h"
 #include "base/config.h"
 #include "base/ids.h"
 #include "events/event.h"
@@ -97,7 +98,7 @@ class DecayedCounters {
   void Add(Ref r, double weight, int64_t ts_ms);
   // Copies the packed values of one half-life and kind (index = dense id).
   std::vector<uint64_t> Dump(int h, int kind) const;
-  void Restore(int h, int kind, const std::vector<uint64_t>& packed);
+  void Restore(int h, int kind, const FrozenArray<uint64_t>& packed);
   // The counts as of now_ms, in kHalfLifeMs order.
   std::array<double, kHalfLives> Get(Ref r, int64_t now_ms) const;
   int64_t LastMs(Ref r) const;  // the newest update (ms, second resolution; 0: none)
