@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <random>
 
 #include <cstring>
 #include <filesystem>
@@ -132,6 +133,41 @@ TEST(AnnIndexTest, AnIndexWithItsChecksumAtItsEndStillLoadsAndADamagedOneIsRefus
   auto damaged = AnnIndex::Load(dir / "a.hnsw", 2);
   ASSERT_FALSE(damaged.ok());
   EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+}
+
+TEST(AnnIndexTest, LoadingFromTheMappedFileAnswersAsHnswlibsOwnLoaderDoes) {
+  constexpr int kDim = 16;
+  constexpr size_t kPoints = 4000;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<float> data(kPoints * kDim);
+  for (float& x : data) x = normal(rng);
+  auto index = *AnnIndex::Build(data.data(), kPoints, kDim, 6, 40, 2);  // small M: many upper-level elements
+  TempDir dir;
+  const std::string path = dir / "a.hnsw";
+  ASSERT_TRUE(index->Save(path).ok());
+  auto ours = AnnIndex::Load(path, kDim);
+  ASSERT_TRUE(ours.ok()) << ours.status();
+  auto theirs = AnnIndex::LoadThroughHnswlib(path, kDim);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  ASSERT_EQ((*ours)->size(), (*theirs)->size());
+  (*ours)->SetEf(64);
+  (*theirs)->SetEf(64);
+  for (int q = 0; q < 200; ++q) {
+    std::vector<float> query(kDim);
+    for (float& x : query) x = normal(rng);
+    const auto got = (*ours)->Search(query.data(), 10), want = (*theirs)->Search(query.data(), 10);
+    ASSERT_EQ(got.size(), want.size()) << "query " << q;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].first, want[i].first) << "query " << q << " rank " << i;
+      EXPECT_EQ(got[i].second, want[i].second) << "query " << q << " rank " << i;
+    }
+  }
+  // An index of another dimension is refused by its layout, not misread.
+  auto other = AnnIndex::Load(path, 8);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(other.status().message()).find("8-dimension"), std::string::npos) << other.status();
 }
 
 TEST(FeatureRegistryTest, TheCohortIsProtectedAndNoRankerInputIsAProtectedFeature) {

@@ -11,10 +11,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/status.h"
@@ -59,9 +60,9 @@ absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Build(const float* data, siz
 }
 
 // Since checksums moved beside the index: "<path>.sum" holds its size (u64)
-// and CRC-32C (u32), and <path> is hnswlib's own file, which it loads in place.
-// Indexes written before carry the two at their end instead and are loaded
-// from a scratch copy without them.
+// and CRC-32C (u32), and <path> is hnswlib's own file. Indexes written before
+// carry the two at their end instead. Either is mapped, checked and read in
+// place (LoadHnswFromMemory).
 absl::Status AnnIndex::Save(const std::string& path) const {
   const std::string tmp = path + ".tmp";
   try {
@@ -82,59 +83,172 @@ absl::Status AnnIndex::Save(const std::string& path) const {
 }
 
 namespace {
-absl::StatusOr<std::unique_ptr<hnswlib::HierarchicalNSW<float>>> LoadHnsw(hnswlib::SpaceInterface<float>* space,
-                                                                          const std::string& file,
-                                                                          const std::string& path) {
-  try {
-    return std::make_unique<hnswlib::HierarchicalNSW<float>>(space, file);
-  } catch (const std::exception& e) {
-    return absl::DataLossError(std::string("ann: cannot load ") + path + ": " + e.what());
+
+using Hnsw = hnswlib::HierarchicalNSW<float>;
+
+// A whole file mapped read-only (indexes are replaced by rename, never written
+// in place).
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+      void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p != MAP_FAILED) {
+        data_ = static_cast<const char*>(p);
+        size_ = size_t(st.st_size);
+        ::madvise(p, size_, MADV_SEQUENTIAL);
+      }
+    }
+    ::close(fd);
   }
+  ~MappedFile() {
+    if (data_) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const char* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+// hnswlib's own index format, read from memory. hnswlib 0.6.2's loadIndex
+// reads the same bytes through an ifstream and, while it checks their layout,
+// asks the stream for its position (a system call) twice per element: most of
+// the time a 300k-element index takes to load. This checks the layout in
+// memory first, then fills the members loadIndex fills, as it fills them
+// (tested against loadIndex on the same file).
+absl::StatusOr<std::unique_ptr<Hnsw>> LoadHnswFromMemory(hnswlib::SpaceInterface<float>* space, const char* p,
+                                                        size_t n, const std::string& path) {
+  auto bad = [&](const std::string& why) { return absl::DataLossError("ann: cannot load " + path + ": " + why); };
+  size_t pos = 0;
+  auto pod = [&](auto* v) {
+    if (n - pos < sizeof *v) return false;
+    std::memcpy(v, p + pos, sizeof *v);
+    pos += sizeof *v;
+    return true;
+  };
+  size_t offset_level0, max_elements, count, size_per_element, label_offset, offset_data, max_m, max_m0, m, ef_c;
+  int max_level;
+  hnswlib::tableint enterpoint;
+  double mult;
+  if (!pod(&offset_level0) || !pod(&max_elements) || !pod(&count) || !pod(&size_per_element) || !pod(&label_offset) ||
+      !pod(&offset_data) || !pod(&max_level) || !pod(&enterpoint) || !pod(&max_m) || !pod(&max_m0) || !pod(&m) ||
+      !pod(&mult) || !pod(&ef_c))
+    return bad("its header is cut short");
+  const size_t data_size = space->get_data_size();
+  const size_t links_level0 = max_m0 * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  const size_t links_per_element = max_m * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+  if (max_m == 0 || max_m > 100000 || max_m0 > 200000 || offset_level0 != 0 || offset_data != links_level0 ||
+      label_offset != links_level0 + data_size || size_per_element != label_offset + sizeof(hnswlib::labeltype))
+    return bad("its layout is not that of a " + std::to_string(data_size / sizeof(float)) + "-dimension index");
+  max_elements = std::max(max_elements, count);
+  if (count > 0 && (enterpoint >= count || max_level < 0)) return bad("its entry point is not one of its elements");
+  if (count > (n - pos) / size_per_element) return bad("its elements are cut short");
+  const char* level0 = p + pos;
+  pos += count * size_per_element;
+  const size_t upper_at = pos;
+  for (size_t i = 0; i < count; ++i) {  // the upper levels' links: [u32 bytes][bytes] each
+    uint32_t bytes;
+    if (!pod(&bytes) || bytes > n - pos || bytes % links_per_element != 0)
+      return bad("element " + std::to_string(i) + "'s links are cut short or misshapen");
+    pos += bytes;
+  }
+  if (pos != n) return bad("it holds bytes past its last element");
+
+  auto h = std::make_unique<Hnsw>(space);  // an empty shell, filled below as loadIndex fills it
+  h->cur_element_count = 0;                // (its destructor reads these four)
+  h->data_level0_memory_ = nullptr;
+  h->linkLists_ = nullptr;
+  h->visited_list_pool_ = nullptr;
+  h->offsetLevel0_ = offset_level0;
+  h->max_elements_ = max_elements;
+  h->size_data_per_element_ = size_per_element;
+  h->label_offset_ = label_offset;
+  h->offsetData_ = offset_data;
+  h->maxlevel_ = max_level;
+  h->enterpoint_node_ = enterpoint;
+  h->maxM_ = max_m;
+  h->maxM0_ = max_m0;
+  h->M_ = m;
+  h->mult_ = mult;
+  h->ef_construction_ = ef_c;
+  h->data_size_ = data_size;
+  h->fstdistfunc_ = space->get_dist_func();
+  h->dist_func_param_ = space->get_dist_func_param();
+  h->size_links_per_element_ = links_per_element;
+  h->size_links_level0_ = links_level0;
+  h->revSize_ = 1.0 / mult;
+  h->ef_ = 10;
+  h->num_deleted_ = 0;
+  std::vector<std::mutex>(max_elements).swap(h->link_list_locks_);
+  std::vector<std::mutex>(Hnsw::max_update_element_locks).swap(h->link_list_update_locks_);
+  h->element_levels_ = std::vector<int>(max_elements);
+  h->data_level0_memory_ = static_cast<char*>(std::malloc(std::max<size_t>(1, max_elements * size_per_element)));
+  h->linkLists_ = static_cast<char**>(std::malloc(sizeof(void*) * std::max<size_t>(1, max_elements)));
+  if (!h->data_level0_memory_ || !h->linkLists_) return absl::ResourceExhaustedError("ann: out of memory loading " + path);
+  h->visited_list_pool_ = new hnswlib::VisitedListPool(1, max_elements);
+  if (count > 0) std::memcpy(h->data_level0_memory_, level0, count * size_per_element);
+  h->label_lookup_.reserve(count);
+  pos = upper_at;
+  for (size_t i = 0; i < count; ++i) {
+    h->label_lookup_[h->getExternalLabel(hnswlib::tableint(i))] = hnswlib::tableint(i);
+    uint32_t bytes;
+    std::memcpy(&bytes, p + pos, 4);
+    pos += 4;
+    h->linkLists_[i] = nullptr;
+    h->element_levels_[i] = int(bytes / links_per_element);
+    if (bytes > 0) {
+      h->linkLists_[i] = static_cast<char*>(std::malloc(bytes));
+      if (!h->linkLists_[i]) return absl::ResourceExhaustedError("ann: out of memory loading " + path);
+      std::memcpy(h->linkLists_[i], p + pos, bytes);
+      pos += bytes;
+    }
+    h->cur_element_count = i + 1;
+  }
+  for (size_t i = 0; i < count; ++i)
+    if (h->isMarkedDeleted(hnswlib::tableint(i))) h->num_deleted_ += 1;
+  return h;
 }
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path, int dim) {
   auto impl = std::make_unique<Impl>(dim);
+  MappedFile file(path);
+  if (!file.data()) return absl::NotFoundError("ann: cannot open " + path);
+  uint64_t body = file.size();
   if (auto sum = ReadFile(path + ".sum")) {
-    uint64_t want_size = 0, size = 0;
+    uint64_t want_size = 0;
     uint32_t want_crc = 0;
     if (sum->size() != 12) return absl::DataLossError("ann: " + path + ".sum is damaged");
     std::memcpy(&want_size, sum->data(), 8);
     std::memcpy(&want_crc, sum->data() + 8, 4);
-    auto crc = FileCrc32c(path, &size);
-    if (!crc.ok()) return absl::NotFoundError("ann: cannot open " + path);
-    if (size != want_size || *crc != want_crc) return absl::DataLossError("ann: " + path + " failed its checksum");
-    AFF_ASSIGN_OR_RETURN(impl->index, LoadHnsw(&impl->space, path, path));
-    return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
+    if (file.size() != want_size || Crc32c(file.data(), file.size()) != want_crc)
+      return absl::DataLossError("ann: " + path + " failed its checksum");
+  } else {  // written before checksums moved beside it: its size and CRC-32C at its end
+    if (file.size() < 12) return absl::DataLossError("ann: " + path + " is truncated");
+    uint32_t crc;
+    std::memcpy(&body, file.data() + file.size() - 12, 8);
+    std::memcpy(&crc, file.data() + file.size() - 4, 4);
+    if (body != file.size() - 12 || Crc32c(file.data(), body) != crc)
+      return absl::DataLossError("ann: " + path + " failed its checksum");
   }
-  auto bytes = ReadFile(path);
-  if (!bytes) return absl::NotFoundError("ann: cannot open " + path);
-  if (bytes->size() < 12) return absl::DataLossError("ann: " + path + " is truncated");
-  uint64_t size;
-  uint32_t crc;
-  std::memcpy(&size, bytes->data() + bytes->size() - 12, 8);
-  std::memcpy(&crc, bytes->data() + bytes->size() - 4, 4);
-  if (size != bytes->size() - 12 || Crc32c(bytes->data(), size) != crc)
-    return absl::DataLossError("ann: " + path + " failed its checksum");
-  // hnswlib loads from a path: hand it the verified body, staged in the temp dir
-  // under a name of this process and call (snapshot dirs are shared and immutable).
-  static std::atomic<uint64_t> staged{0};
-  std::string body_path = (std::filesystem::temp_directory_path() /
-                           ("affinity-ann-" + std::to_string(::getpid()) + "-" + std::to_string(staged++)))
-                              .string();
-  {  // a scratch copy, removed once loaded: no fsync, no rename
-    std::ofstream out(body_path, std::ios::binary | std::ios::trunc);
-    out.write(bytes->data(), std::streamsize(size));
-    if (!out) {
-      std::filesystem::remove(body_path);
-      return absl::InternalError("ann: cannot stage " + body_path);
-    }
+  AFF_ASSIGN_OR_RETURN(impl->index, LoadHnswFromMemory(&impl->space, file.data(), size_t(body), path));
+  return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
+}
+absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::LoadThroughHnswlib(const std::string& path, int dim) {
+  auto impl = std::make_unique<Impl>(dim);
+  try {
+    impl->index = std::make_unique<Hnsw>(&impl->space, path);
+  } catch (const std::exception& e) {
+    return absl::DataLossError(std::string("ann: cannot load ") + path + ": " + e.what());
   }
-  bytes.reset();
-  auto loaded = LoadHnsw(&impl->space, body_path, path);
-  std::filesystem::remove(body_path);
-  if (!loaded.ok()) return loaded.status();
-  impl->index = *std::move(loaded);
   return std::unique_ptr<AnnIndex>(new AnnIndex(std::move(impl), dim));
 }
 

@@ -21,7 +21,11 @@ class AnnIndex {
   // inserting on `threads` threads.
   static absl::StatusOr<std::unique_ptr<AnnIndex>> Build(const float* data, size_t n, int dim, int m,
                                                          int ef_construction, int threads);
+  // Maps the file, checks its checksum and its layout, and reads it in place.
   static absl::StatusOr<std::unique_ptr<AnnIndex>> Load(const std::string& path, int dim);
+  // hnswlib's own loader over the same file (no checksum): what Load is
+  // tested against.
+  static absl::StatusOr<std::unique_ptr<AnnIndex>> LoadThroughHnswlib(const std::string& path, int dim);
   absl::Status Save(const std::string& path) const;
 
   // Top-k labels by inner product, best first, as (label, inner product).
