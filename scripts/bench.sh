@@ -77,30 +77,12 @@ wrk -t1 -c4 -d10s --latency -s bench/load/feedback.lua "http://127.0.0.1:$PORT" 
 echo "server RSS after ingest: $(grep -E 'VmRSS|VmHWM' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')" | tee -a "$OUT/server.txt"
 
 # Restarts of that server, timed from the command to /readyz 200 as a user
-# meets them: after a clean stop (its last checkpoint covers every event),
-# after kill -9 with a tail of events past the newest checkpoint, and with no
-# checkpoint at all (the whole log replayed).
-timed_start() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$BIN" serve --data "$MEDIUM-ingest" --port "$PORT" > "$OUT/serve-restart.log" 2>&1 &
-  PID=$!
-  for _ in $(seq 1 6000); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break; sleep 0.01; done
-  t1=$(date +%s.%N)
-  echo "$1: ready $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}') s after the command; $(grep -m1 'state loaded' "$OUT/serve-restart.log" || true)" | tee -a "$OUT/server.txt"
-}
+# meets them (scripts/bench_restarts.sh): after clean stops, after kill -9
+# with a tail of events past the newest checkpoint, and with no checkpoint.
 echo "== restarts" | tee -a "$OUT/server.txt"
 kill $PID; wait $PID 2>/dev/null || true
 { grep 'checkpoint written' "$OUT/serve.log" || true; } | tail -1 | tee -a "$OUT/server.txt"
-timed_start "after a clean stop"
-wrk -t1 -c4 -d3s -s bench/load/feedback.lua "http://127.0.0.1:$PORT" > /dev/null 2>&1
-echo "events past the checkpoint: $(curl -sf "http://127.0.0.1:$PORT/admin/stats" | grep -o '"events_since":[0-9]*' || true)" | tee -a "$OUT/server.txt"
-kill -9 $PID; wait $PID 2>/dev/null || true
-timed_start "after kill -9"
-kill $PID; wait $PID 2>/dev/null || true
-rm -f "$MEDIUM-ingest/state/live.ckpt"
-timed_start "without a checkpoint"
-kill -9 $PID; wait $PID 2>/dev/null || true
+PORT=$PORT bash scripts/bench_restarts.sh "$BIN" "$MEDIUM-ingest" "$OUT/server.txt"
 
 # Side by side with a reference build (COMPARE_REF, default 51f35e4; empty skips):
 # the load above as a new user meets it — each build imports and batches the
