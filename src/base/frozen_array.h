@@ -57,7 +57,6 @@ class FrozenArray {
   const T& back() const { return data_[size_ - 1]; }
   const T* begin() const { return data_; }
   const T* end() const { return data_ + size_; }
-  std::vector<T> ToVector() const { return std::vector<T>(begin(), end()); }
 
   friend bool operator==(const FrozenArray& a, const FrozenArray& b) {
     return a.size_ == b.size_ && std::equal(a.begin(), a.end(), b.begin());

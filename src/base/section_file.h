@@ -74,20 +74,18 @@ class SectionReader {
     for (const auto& [name, s] : sections_) out.push_back(name);
     return out;
   }
-  // A section's elements (empty when it is absent; a trailing partial element
-  // is dropped). Never fails once Open succeeded; returns true for symmetry
-  // with older readers.
+  // A section's elements, copied (empty when it is absent; a trailing partial
+  // element is dropped). Every section was checked at Open: this cannot fail.
   template <typename T>
-  bool Get(const std::string& name, std::vector<T>* out) {
+  void Get(const std::string& name, std::vector<T>* out) {
     static_assert(std::is_trivially_copyable_v<T>);
     const auto [p, n] = Find(name, sizeof(T));
     out->assign(static_cast<const T*>(p), static_cast<const T*>(p) + n);
     copied_bytes_ += n * sizeof(T);
-    return true;
   }
   // As above, viewed in the mapping when aligned for T, else copied.
   template <typename T>
-  bool Get(const std::string& name, FrozenArray<T>* out) {
+  void Get(const std::string& name, FrozenArray<T>* out) {
     const auto [p, n] = Find(name, sizeof(T));
     if (reinterpret_cast<uintptr_t>(p) % alignof(T) == 0) {
       *out = FrozenArray<T>::View(map_, static_cast<const T*>(p), n);
@@ -96,7 +94,6 @@ class SectionReader {
       *out = std::vector<T>(static_cast<const T*>(p), static_cast<const T*>(p) + n);
       copied_bytes_ += n * sizeof(T);
     }
-    return true;
   }
   // How many bytes of sections were viewed in place, and copied.
   uint64_t viewed_bytes() const { return viewed_bytes_; }

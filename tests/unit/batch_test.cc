@@ -16,12 +16,14 @@
 #include "features/feature_registry.h"
 #include "features/feature_store.h"
 #include "ranking/ranker_inputs.h"
+#include "testing/section_files.h"
 #include "testing/world.h"
 
 namespace affinity {
 namespace {
 
 using testing::TempDir;
+using testing::UnalignedSections;
 using testing::World;
 
 // Users 0-9 engage with 8 of items 0-9, users 10-19 with 8 of items 10-19.
@@ -293,37 +295,14 @@ TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
 }
 
 // Rewrites a version-2 arrays file in version 1 (checksums over the data only).
-// Rewrites a current arrays.bin (version 3: each section's data aligned to 64
-// bytes, checksums over header and data) in an older version's layout:
-// version 2 (no padding) or version 1 (no padding, checksums over data only).
-std::string ToOlderArrays(const std::string& v3, int version) {
-  std::string out = v3.substr(0, 7) + std::to_string(version);
-  size_t pos = 8;
-  while (pos < v3.size()) {
-    uint32_t nl;
-    uint64_t bytes;
-    std::memcpy(&nl, v3.data() + pos, 4);
-    std::memcpy(&bytes, v3.data() + pos + 4 + nl, 8);
-    const size_t data = (pos + 4 + nl + 8 + 63) / 64 * 64;
-    const size_t header_at = out.size();
-    out.append(v3, pos, 4 + nl + 8);
-    const size_t data_at = out.size();
-    out.append(v3, data, bytes);
-    const uint32_t crc = version == 1 ? Crc32c(out.data() + data_at, bytes)
-                                      : Crc32c(out.data() + header_at, out.size() - header_at);
-    out.append(reinterpret_cast<const char*>(&crc), 4);
-    pos = data + bytes + 4;
-  }
-  return out;
-}
-
 TEST_F(BatchPipelineTest, SnapshotsOfEarlierFormatsStillLoadIntoTheSameArrays) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
   std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
   const std::string current = *ReadFile(path);
   for (int v : {1, 2}) {
-    ASSERT_TRUE(WriteFileAtomic(path, ToOlderArrays(current, v)));
+    // Version 2: no padding; version 1: no padding, checksums over the data alone.
+    ASSERT_TRUE(WriteFileAtomic(path, UnalignedSections(current, "AFFSNAP" + std::to_string(v), v == 2)));
     auto loaded = LoadCurrentSnapshot(world_.dir.path());
     ASSERT_TRUE(loaded.ok()) << "version " << v << ": " << loaded.status();
     for (int k = 0; k < kNumKinds; ++k) {

@@ -10,11 +10,13 @@
 
 #include "base/strings.h"
 #include "state/checkpointer.h"
+#include "testing/section_files.h"
 #include "testing/world.h"
 
 namespace affinity {
 namespace {
 
+using testing::UnalignedSections;
 using testing::World;
 
 TEST(IngestorTest, BatchWithOneInvalidEventIsRejectedWholeAndNamesIt) {
@@ -305,6 +307,7 @@ TEST(LiveStateTest, CreatorCountsSumTheCreatorsItemsAndItself) {
 namespace affinity {
 namespace {
 
+using testing::UnalignedSections;
 using testing::World;
 
 std::function<Ref(Ref)> CreatorsOf(const EntityRegistry& registry) {
@@ -484,6 +487,44 @@ TEST(CheckpointTest, ADamagedOrForeignCheckpointIsRefusedAndTheWholeLogReplayed)
   r = load(path, fewer);
   EXPECT_FALSE(r.from_checkpoint);
   EXPECT_NE(r.checkpoint_refused.find("registry"), std::string::npos) << r.checkpoint_refused;
+  EXPECT_NE(r.checkpoint_refused.find("item"), std::string::npos) << "names the kind: " << r.checkpoint_refused;
+}
+
+TEST(CheckpointTest, ACheckpointReadBeforeTheRegistryIsKnownInstallsOnceItIs) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const std::string path = w.dir.path() + "/live.ckpt";
+  ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
+  // Read with no registry at hand (as a server does while its registry loads),
+  // installed with it.
+  LiveState restored(w.config.actions);
+  restored.SetCreatorOf(CreatorsOf(w.registry));
+  auto image = restored.ReadCheckpoint(path);
+  ASSERT_TRUE(image.ok()) << image.status();
+  auto report = restored.Load(*w.store, std::move(image), Known(w.registry));
+  ASSERT_TRUE(report.ok());
+  ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
+  EXPECT_EQ(report->replayed, 0u);
+  ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis());
+  // A checkpoint written before sections were aligned still installs.
+  ASSERT_TRUE(WriteFileAtomic(path + ".v1", UnalignedSections(*ReadFile(path), "AFFLIVE1", true)));
+  LiveState from_v1(w.config.actions);
+  from_v1.SetCreatorOf(CreatorsOf(w.registry));
+  auto v1 = from_v1.Load(*w.store, path + ".v1", Known(w.registry));
+  ASSERT_TRUE(v1.ok());
+  ASSERT_TRUE(v1->from_checkpoint) << v1->checkpoint_refused;
+  ExpectSameState(from_v1, *w.live, w.registry, w.clock.NowMillis());
+  // A file that cannot be read is reported as refused, and the log replayed.
+  LiveState replayed(w.config.actions);
+  replayed.SetCreatorOf(CreatorsOf(w.registry));
+  auto unreadable = replayed.ReadCheckpoint(path + ".missing");
+  EXPECT_FALSE(unreadable.ok());
+  auto r = replayed.Load(*w.store, std::move(unreadable), Known(w.registry));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->from_checkpoint);
+  EXPECT_FALSE(r->checkpoint_refused.empty());
+  ExpectSameState(replayed, *w.live, w.registry, w.clock.NowMillis());
 }
 
 TEST(CheckpointTest, ACheckpointAheadOfTheLogIsRefused) {
