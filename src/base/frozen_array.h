@@ -53,7 +53,6 @@ class FrozenArray {
   bool empty() const { return size_ == 0; }
   const T* data() const { return data_; }
   const T& operator[](size_t i) const { return data_[i]; }
-  const T& front() const { return data_[0]; }
   const T& back() const { return data_[size_ - 1]; }
   const T* begin() const { return data_; }
   const T* end() const { return data_ + size_; }

@@ -1,24 +1,11 @@
 #include "base/section_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstring>
 
+#include "base/status.h"
 #include "base/strings.h"
 
 namespace affinity {
-
-struct SectionReader::Mapping {
-  Mapping(void* a, size_t n) : addr(a), bytes(n) {}
-  ~Mapping() { ::munmap(addr, bytes); }
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  void* addr;
-  size_t bytes;
-};
 
 namespace {
 uint64_t AlignUp(uint64_t pos, size_t align) { return align <= 1 ? pos : (pos + align - 1) / align * align; }
@@ -49,20 +36,11 @@ absl::Status SectionReader::Open(const std::string& path, std::initializer_list<
   map_.reset();
   base_ = nullptr;
   viewed_bytes_ = copied_bytes_ = 0;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  struct stat st;
-  if (fd < 0 || ::fstat(fd, &st) != 0) {
-    if (fd >= 0) ::close(fd);
-    return absl::NotFoundError("cannot open " + path);
-  }
-  file_bytes_ = uint64_t(st.st_size);
-  void* addr = file_bytes_ >= 8 ? ::mmap(nullptr, file_bytes_, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-  ::close(fd);  // the mapping keeps the file
+  AFF_ASSIGN_OR_RETURN(map_, MappedFile::Open(path));
+  base_ = map_->data();
+  file_bytes_ = map_->size();
   auto foreign = [&] { return absl::DataLossError(path + " is not a file of this kind (its magic differs)"); };
-  if (addr == MAP_FAILED) return file_bytes_ < 8 ? foreign() : absl::InternalError("cannot map " + path);
-  ::madvise(addr, file_bytes_, MADV_WILLNEED);  // read ahead when it is not cached yet
-  map_ = std::make_shared<const Mapping>(addr, file_bytes_);
-  base_ = static_cast<const char*>(addr);
+  if (file_bytes_ < 8) return foreign();
   const std::string_view head(base_, 8);
   const SectionFormat* found = nullptr;
   for (const SectionFormat& f : formats)

@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "base/frozen_array.h"
+#include "base/mapped_file.h"
 
 namespace affinity {
 
@@ -65,9 +66,8 @@ class SectionReader {
   SectionReader& operator=(const SectionReader&) = delete;
 
   // Maps the file and checks every section. `formats` lists the versions
-  // read, the current one first; format() says which one the file is.
+  // read, the current one first.
   absl::Status Open(const std::string& path, std::initializer_list<SectionFormat> formats);
-  const SectionFormat& format() const { return format_; }
   bool Has(const std::string& name) const { return sections_.count(name) > 0; }
   std::vector<std::string> names() const {
     std::vector<std::string> out;
@@ -106,11 +106,10 @@ class SectionReader {
     uint64_t data_at = 0;
     uint64_t bytes = 0;
   };
-  struct Mapping;
   // The section's data and element count (nullptr, 0 when absent).
   std::pair<const void*, size_t> Find(const std::string& name, size_t element_bytes);
   std::string path_;
-  std::shared_ptr<const Mapping> map_;
+  std::shared_ptr<const MappedFile> map_;
   const char* base_ = nullptr;
   SectionFormat format_;
   uint64_t viewed_bytes_ = 0, copied_bytes_ = 0;

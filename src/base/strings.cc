@@ -140,28 +140,6 @@ bool SyncFile(const std::string& path) {
   return (::close(fd) == 0) && ok;
 }
 
-absl::StatusOr<uint32_t> FileCrc32c(const std::string& path, uint64_t* size) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError("cannot open " + path);
-  std::vector<char> buf(size_t(4) << 20);
-  uint32_t crc = 0;
-  uint64_t total = 0;
-  while (true) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      ::close(fd);
-      return absl::DataLossError("cannot read " + path);
-    }
-    if (n == 0) break;
-    crc = Crc32c(buf.data(), size_t(n), crc);
-    total += uint64_t(n);
-  }
-  ::close(fd);
-  *size = total;
-  return crc;
-}
-
 uint32_t Crc32c(const void* data, size_t n, uint32_t before) {
   // ISA-L's CRC-32C (iSCSI polynomial), dispatched at run time to the CPU's
   // CRC instructions; its length is an int, so long ranges go in pieces.

@@ -7,8 +7,6 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/status/statusor.h"
-
 namespace affinity {
 
 // Splits on `sep`, keeping empty fields.
@@ -48,8 +46,6 @@ std::optional<std::string> ReadFile(const std::string& path);
 bool WriteFileAtomic(const std::string& path, std::string_view data);
 // Flushes a written file to disk (fsync).
 bool SyncFile(const std::string& path);
-// The CRC-32C of a whole file, read through a small buffer; its size in *size.
-absl::StatusOr<uint32_t> FileCrc32c(const std::string& path, uint64_t* size);
 
 // float32 values as little-endian bytes in base64: compact and exact (audit
 // records, logged ranker inputs). Decode refuses text that is not base64 or not

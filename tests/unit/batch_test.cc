@@ -137,6 +137,35 @@ TEST(AnnIndexTest, AnIndexWithItsChecksumAtItsEndStillLoadsAndADamagedOneIsRefus
   EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
 }
 
+TEST(AnnIndexTest, AnIndexWhoseChecksumHoldsButWhoseLinksRunPastItsEndIsRefused) {
+  std::vector<float> data(400 * 4);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = float((i * 7919) % 101) / 101.f - 0.5f;
+  auto index = *AnnIndex::Build(data.data(), 400, 4, 4, 20, 1);  // M = 4: many upper-level link lists
+  TempDir dir;
+  ASSERT_TRUE(index->Save(dir / "a.hnsw").ok());
+  // The file cut short with a checksum that matches what is left: only the
+  // layout check stands between it and the index.
+  auto cut_to = [&](std::string body, size_t bytes) {
+    body.resize(bytes);
+    const uint64_t size = body.size();
+    const uint32_t crc = Crc32c(body.data(), body.size());
+    std::string sum(12, '\0');
+    std::memcpy(sum.data(), &size, 8);
+    std::memcpy(sum.data() + 8, &crc, 4);
+    return WriteFileAtomic(dir / "a.hnsw", body) && WriteFileAtomic(dir / "a.hnsw.sum", sum);
+  };
+  const std::string whole = *ReadFile(dir / "a.hnsw");
+  ASSERT_TRUE(cut_to(whole, whole.size() - 3));  // into the last element's links
+  auto loaded = AnnIndex::Load(dir / "a.hnsw", 4);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(loaded.status().message()).find("cut short"), std::string::npos) << loaded.status();
+  ASSERT_TRUE(cut_to(whole, 40));  // a header alone
+  auto header_only = AnnIndex::Load(dir / "a.hnsw", 4);
+  ASSERT_FALSE(header_only.ok());
+  EXPECT_EQ(header_only.status().code(), absl::StatusCode::kDataLoss);
+}
+
 TEST(AnnIndexTest, LoadingFromTheMappedFileAnswersAsHnswlibsOwnLoaderDoes) {
   constexpr int kDim = 16;
   constexpr size_t kPoints = 4000;
@@ -377,6 +406,27 @@ TEST_F(BatchPipelineTest, TheDenseCopyOfTheBatchGroupsHoldsWhatTheFeatureStoreRe
         for (int d = 0; d < snap->dim; ++d)
           EXPECT_EQ(s->viewer_emb[size_t(u) * snap->dim + d], snap->viewer_emb[size_t(u) * snap->dim + d]);
   }
+}
+
+TEST_F(BatchPipelineTest, ASnapshotMissingOneDenseGroupIsRefusedNamingIt) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  const std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
+  SectionReader r;
+  ASSERT_TRUE(r.Open(path, {{std::string_view("AFFSNAP3", 8), true, 64}}).ok());
+  SectionWriter w({std::string_view("AFFSNAP3", 8), true, 64});
+  for (const std::string& name : r.names()) {
+    if (name == "item.dense.popularity") continue;
+    std::vector<char> bytes;
+    r.Get(name, &bytes);
+    w.Add(name, bytes);
+  }
+  ASSERT_TRUE(WriteFileAtomic(path, w.data()));
+  auto loaded = LoadCurrentSnapshot(world_.dir.path());
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(loaded.status().message()).find("item.dense.popularity"), std::string::npos)
+      << loaded.status();
 }
 
 TEST_F(BatchPipelineTest, ADamagedSectionNameIsRefusedNotSkipped) {

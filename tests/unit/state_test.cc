@@ -318,6 +318,13 @@ std::array<uint32_t, kNumKinds> Known(const EntityRegistry& r) {
   return {r.Count(Kind::kUser), r.Count(Kind::kCreator), r.Count(Kind::kItem)};
 }
 
+// A live state over w's registry (its creators known), not loaded yet.
+std::unique_ptr<LiveState> UnloadedState(const World& w, int64_t half_life_ms = 24 * 3600 * 1000LL) {
+  auto s = std::make_unique<LiveState>(w.config.actions, half_life_ms);
+  s->SetCreatorOf(CreatorsOf(w.registry));
+  return s;
+}
+
 // Everything a reader of the live state can see, for every entity of the world.
 // ring_order: also compare the order of the rings of recently engaged entities
 // (which follows the order batches were applied in, not the log's).
@@ -434,15 +441,14 @@ TEST(CheckpointTest, BatchesAppliedOutOfOrderAreInTheCheckpointOnceAndNotReplaye
   w.live->Apply(first);
   EXPECT_EQ(w.live->applied_offset(), w.store->NextOffset()) << "the gap closed";
 
-  LiveState restored(w.config.actions);
-  restored.SetCreatorOf(CreatorsOf(w.registry));
-  auto report = restored.Load(*w.store, path, Known(w.registry));
+  auto restored = UnloadedState(w);
+  auto report = restored->Load(*w.store, path, Known(w.registry));
   ASSERT_TRUE(report.ok());
   ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
   EXPECT_EQ(report->replayed, 2u) << "the first batch only";
   // Exactly the state the server held, in the order it applied the batches
   // (a whole-log replay applies them in log order instead).
-  ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis());
+  ExpectSameState(*restored, *w.live, w.registry, w.clock.NowMillis());
 }
 
 TEST(CheckpointTest, ADamagedOrForeignCheckpointIsRefusedAndTheWholeLogReplayed) {
@@ -452,15 +458,17 @@ TEST(CheckpointTest, ADamagedOrForeignCheckpointIsRefusedAndTheWholeLogReplayed)
   const std::string path = w.dir.path() + "/live.ckpt";
   ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
   auto load = [&](const std::string& p, std::array<uint32_t, kNumKinds> known, int64_t half_life = 24 * 3600 * 1000LL) {
-    LiveState s(w.config.actions, half_life);
-    s.SetCreatorOf(CreatorsOf(w.registry));
-    auto r = s.Load(*w.store, p, known);
+    auto s = UnloadedState(w, half_life);
+    auto r = s->Load(*w.store, p, known);
     EXPECT_TRUE(r.ok());
-    EXPECT_EQ(s.events_applied(), w.live->events_applied()) << "the whole log replayed instead";
+    EXPECT_EQ(s->events_applied(), w.live->events_applied()) << "the whole log replayed instead";
     return r.ok() ? *r : LiveLoadReport{};
   };
   // Undamaged: used.
   EXPECT_TRUE(load(path, Known(w.registry)).from_checkpoint);
+  // Written before sections were aligned: still installed.
+  ASSERT_TRUE(WriteFileAtomic(path + ".v1", UnalignedSections(*ReadFile(path), "AFFLIVE1", true)));
+  EXPECT_TRUE(load(path + ".v1", Known(w.registry)).from_checkpoint);
   // One byte flipped in the middle: its section's checksum fails.
   std::string bytes = *ReadFile(path);
   std::string damaged = bytes;
@@ -498,33 +506,23 @@ TEST(CheckpointTest, ACheckpointReadBeforeTheRegistryIsKnownInstallsOnceItIs) {
   ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
   // Read with no registry at hand (as a server does while its registry loads),
   // installed with it.
-  LiveState restored(w.config.actions);
-  restored.SetCreatorOf(CreatorsOf(w.registry));
-  auto image = restored.ReadCheckpoint(path);
+  auto restored = UnloadedState(w);
+  auto image = restored->ReadCheckpoint(path);
   ASSERT_TRUE(image.ok()) << image.status();
-  auto report = restored.Load(*w.store, std::move(image), Known(w.registry));
+  auto report = restored->Load(*w.store, std::move(image), Known(w.registry));
   ASSERT_TRUE(report.ok());
   ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
   EXPECT_EQ(report->replayed, 0u);
-  ExpectSameState(restored, *w.live, w.registry, w.clock.NowMillis());
-  // A checkpoint written before sections were aligned still installs.
-  ASSERT_TRUE(WriteFileAtomic(path + ".v1", UnalignedSections(*ReadFile(path), "AFFLIVE1", true)));
-  LiveState from_v1(w.config.actions);
-  from_v1.SetCreatorOf(CreatorsOf(w.registry));
-  auto v1 = from_v1.Load(*w.store, path + ".v1", Known(w.registry));
-  ASSERT_TRUE(v1.ok());
-  ASSERT_TRUE(v1->from_checkpoint) << v1->checkpoint_refused;
-  ExpectSameState(from_v1, *w.live, w.registry, w.clock.NowMillis());
+  ExpectSameState(*restored, *w.live, w.registry, w.clock.NowMillis());
   // A file that cannot be read is reported as refused, and the log replayed.
-  LiveState replayed(w.config.actions);
-  replayed.SetCreatorOf(CreatorsOf(w.registry));
-  auto unreadable = replayed.ReadCheckpoint(path + ".missing");
+  auto replayed = UnloadedState(w);
+  auto unreadable = replayed->ReadCheckpoint(path + ".missing");
   EXPECT_FALSE(unreadable.ok());
-  auto r = replayed.Load(*w.store, std::move(unreadable), Known(w.registry));
+  auto r = replayed->Load(*w.store, std::move(unreadable), Known(w.registry));
   ASSERT_TRUE(r.ok());
   EXPECT_FALSE(r->from_checkpoint);
   EXPECT_FALSE(r->checkpoint_refused.empty());
-  ExpectSameState(replayed, *w.live, w.registry, w.clock.NowMillis());
+  ExpectSameState(*replayed, *w.live, w.registry, w.clock.NowMillis());
 }
 
 TEST(CheckpointTest, ACheckpointAheadOfTheLogIsRefused) {

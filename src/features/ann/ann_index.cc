@@ -13,11 +13,8 @@
 #include <cstdio>
 #include <thread>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "base/mapped_file.h"
 #include "base/status.h"
 #include "base/strings.h"
 
@@ -70,14 +67,16 @@ absl::Status AnnIndex::Save(const std::string& path) const {
   } catch (const std::exception& e) {
     return absl::InternalError(std::string("ann: save failed: ") + e.what());
   }
-  uint64_t size = 0;
-  auto crc = FileCrc32c(tmp, &size);
-  if (!crc.ok() || size == 0) return absl::InternalError("ann: could not read back " + tmp);
+  auto written = MappedFile::Open(tmp);
+  if (!written.ok() || (*written)->size() == 0) return absl::InternalError("ann: could not read back " + tmp);
+  const uint64_t size = (*written)->size();
+  const uint32_t crc = Crc32c((*written)->data(), size);
+  written->reset();
   if (!SyncFile(tmp) || std::rename(tmp.c_str(), path.c_str()) != 0)
     return absl::InternalError("ann: cannot write " + path);
   std::string sum(12, '\0');
   std::memcpy(sum.data(), &size, 8);
-  std::memcpy(sum.data() + 8, &*crc, 4);
+  std::memcpy(sum.data() + 8, &crc, 4);
   if (!WriteFileAtomic(path + ".sum", sum)) return absl::InternalError("ann: cannot write " + path + ".sum");
   return absl::OkStatus();
 }
@@ -85,37 +84,6 @@ absl::Status AnnIndex::Save(const std::string& path) const {
 namespace {
 
 using Hnsw = hnswlib::HierarchicalNSW<float>;
-
-// A whole file mapped read-only (indexes are replaced by rename, never written
-// in place).
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st;
-    if (::fstat(fd, &st) == 0 && st.st_size > 0) {
-      void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-      if (p != MAP_FAILED) {
-        data_ = static_cast<const char*>(p);
-        size_ = size_t(st.st_size);
-        ::madvise(p, size_, MADV_SEQUENTIAL);
-      }
-    }
-    ::close(fd);
-  }
-  ~MappedFile() {
-    if (data_) ::munmap(const_cast<char*>(data_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const char* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 // hnswlib's own index format, read from memory. hnswlib 0.6.2's loadIndex
 // reads the same bytes through an ifstream and, while it checks their layout,
@@ -220,8 +188,9 @@ absl::StatusOr<std::unique_ptr<Hnsw>> LoadHnswFromMemory(hnswlib::SpaceInterface
 
 absl::StatusOr<std::unique_ptr<AnnIndex>> AnnIndex::Load(const std::string& path, int dim) {
   auto impl = std::make_unique<Impl>(dim);
-  MappedFile file(path);
-  if (!file.data()) return absl::NotFoundError("ann: cannot open " + path);
+  auto mapped = MappedFile::Open(path);
+  if (!mapped.ok()) return absl::Status(mapped.status().code(), "ann: " + std::string(mapped.status().message()));
+  const MappedFile& file = **mapped;
   uint64_t body = file.size();
   if (auto sum = ReadFile(path + ".sum")) {
     uint64_t want_size = 0;
