@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <unordered_map>
 
+#include "base/block_pipe.h"
 #include "base/section_file.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -119,6 +120,10 @@ void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
                          std::memory_order_relaxed);
 }
 
+void DecayedCounters::Prefetch(Ref r) const {
+  if (const Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr) __builtin_prefetch(slot, 1);
+}
+
 std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int64_t now_ms) const {
   std::array<double, kHalfLives> out{};
   const Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr;
@@ -190,7 +195,14 @@ Ref LiveState::CreatorOf(Ref entity) const {
   return creator_of_ ? creator_of_(entity) : Ref();
 }
 
-void LiveState::ApplyToViewer(ViewerState& v, const Event& e, Ref creator) {
+LiveState::Change LiveState::ToChange(const Event& e) const {
+  return {e.offset, e.ts, e.viewer, e.entity, IsPositive(e.action) && e.weight > 0 ? CreatorOf(e.entity) : Ref(),
+          e.action, e.weight};
+}
+
+void LiveState::ApplyToViewer(ViewerState& v, Change& e) {
+  const Ref creator = e.creator;
+  const bool followed_before = v.Follows(e.entity);
   v.events++;
   v.feedback.push_back(e.offset);
   if (v.feedback.size() > ViewerState::kMaxFeedback) v.feedback.erase(v.feedback.begin());
@@ -220,44 +232,47 @@ void LiveState::ApplyToViewer(ViewerState& v, const Event& e, Ref creator) {
       }
     }
   }
+  const bool follows_now = v.Follows(e.entity);
+  if (followed_before != follows_now) e.followers_delta = follows_now ? 1 : -1;
 }
 
-void LiveState::ApplyToEntity(const Event& e, Ref creator) {
-  int k = int(e.entity.kind());
-  if (IsPositive(e.action) && e.weight > 0) {
-    auto& slot = engagement_[k].Ensure(e.entity.id());
-    slot.store(AddDecayed(slot.load(std::memory_order_relaxed), e.weight, e.ts, double(half_life_ms_)),
+void LiveState::ApplyToEntity(const Change& u) {
+  int k = int(u.entity.kind());
+  if (u.followers_delta != 0) {
+    auto& f = followers_[k].Ensure(u.entity.id());
+    f.store(f.load(std::memory_order_relaxed) + uint32_t(int32_t(u.followers_delta)), std::memory_order_relaxed);
+  }
+  if (IsPositive(u.action) && u.weight > 0) {
+    auto& slot = engagement_[k].Ensure(u.entity.id());
+    slot.store(AddDecayed(slot.load(std::memory_order_relaxed), u.weight, u.ts, double(half_life_ms_)),
                std::memory_order_relaxed);
-    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, e.ts / 1000));
-    auto& first = first_seen_[k].Ensure(e.entity.id());
+    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, u.ts / 1000));
+    auto& first = first_seen_[k].Ensure(u.entity.id());
     uint32_t was = first.load(std::memory_order_relaxed);
     if (was == 0 || now_secs < was) first.store(std::max<uint32_t>(now_secs, 1), std::memory_order_relaxed);
-    entity_counts_.Add(e.entity, e.weight, e.ts);
-    viewer_counts_.Add(e.viewer, e.weight, e.ts);
-    if (creator.valid()) creator_counts_.Add(creator, e.weight, e.ts);
+    entity_counts_.Add(u.entity, u.weight, u.ts);
+    viewer_counts_.Add(u.viewer, u.weight, u.ts);
+    if (u.creator.valid()) creator_counts_.Add(u.creator, u.weight, u.ts);
     uint64_t pos = ring_pos_[k].load(std::memory_order_relaxed);
-    ring_[k][pos % kRing].store(e.entity.bits, std::memory_order_relaxed);
+    ring_[k][pos % kRing].store(u.entity.bits, std::memory_order_relaxed);
     ring_pos_[k].store(pos + 1, std::memory_order_release);
   }
   events_applied_.fetch_add(1, std::memory_order_relaxed);
-  if (e.ts > last_event_ts_.load(std::memory_order_relaxed))
-    last_event_ts_.store(e.ts, std::memory_order_relaxed);
+  if (u.ts > last_event_ts_.load(std::memory_order_relaxed))
+    last_event_ts_.store(u.ts, std::memory_order_relaxed);
+}
+
+void LiveState::PrefetchEntity(const Change& c) const {
+  const int k = int(c.entity.kind());
+  if (const auto* p = engagement_[k].Find(c.entity.id())) __builtin_prefetch(p, 1);
+  if (const auto* p = first_seen_[k].Find(c.entity.id())) __builtin_prefetch(p, 1);
+  entity_counts_.Prefetch(c.entity);
+  viewer_counts_.Prefetch(c.viewer);
+  creator_counts_.Prefetch(c.creator);
 }
 
 void LiveState::PublishViewer(Ref viewer, std::shared_ptr<const ViewerState> state) {
   viewers_.Ensure(viewer.id()).store(std::move(state), std::memory_order_release);
-}
-
-void LiveState::ApplyOne(ViewerState& v, const Event& e) {
-  const Ref creator = IsPositive(e.action) && e.weight > 0 ? CreatorOf(e.entity) : Ref();
-  const bool followed_before = v.Follows(e.entity);
-  ApplyToViewer(v, e, creator);
-  const bool follows_now = v.Follows(e.entity);
-  if (followed_before != follows_now) {
-    auto& f = followers_[int(e.entity.kind())].Ensure(e.entity.id());
-    f.store(f.load() + (follows_now ? 1 : uint32_t(-1)), std::memory_order_relaxed);
-  }
-  ApplyToEntity(e, creator);
 }
 
 void LiveState::NoteApplied(uint64_t offset) {
@@ -319,24 +334,80 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
   }
   // The log (its tail after the checkpoint, or all of it) is the source of
   // truth: applying it rebuilds follows, hides, recent activity and counters
-  // exactly as live application built them.
+  // exactly as live application built them. It is replayed on two threads.
+  // This one scans the log and applies the viewer's side of the events of
+  // even viewers; the pipe's thread applies the viewer's side of the others',
+  // then every event's entity side. Each viewer's events are applied by one
+  // thread in log order, and every entity's side by one thread in log order,
+  // so the state ends exactly as a one-thread replay leaves it (the rings and
+  // the float sums in the same order).
   const uint64_t from = report.from_checkpoint ? report.checkpoint.offset : 0;
   const auto& ahead = report.checkpoint.ahead;
-  std::vector<std::shared_ptr<ViewerState>> touched;
+  std::vector<std::shared_ptr<ViewerState>> touched[2];  // by viewer id parity, then id / 2
+  auto state_of = [&](Ref viewer) -> ViewerState& {
+    auto& shard = touched[viewer.id() & 1];
+    const size_t i = viewer.id() >> 1;
+    if (shard.size() <= i) shard.resize(i + 1);
+    if (!shard[i]) shard[i] = std::make_shared<ViewerState>(*Viewer(viewer));
+    return *shard[i];
+  };
+  struct Replayed {
+    Change change;
+    ViewerState* state;  // set by the viewer's side
+  };
+  // Applies the viewer's side of the changes in block whose viewer id has this
+  // parity. The replay waits on memory rather than arithmetic (the states of
+  // all viewers do not fit in cache), so all the block's states are looked up
+  // first and each one's lists are fetched a few changes ahead.
+  constexpr size_t kAhead = 8;  // how many changes ahead memory is fetched
+  auto apply_viewers = [&](std::vector<Replayed>& block, uint32_t parity) {
+    for (auto& r : block)
+      if ((r.change.viewer.id() & 1) == parity) {
+        r.state = &state_of(r.change.viewer);
+        __builtin_prefetch(r.state);
+      }
+    for (size_t i = 0; i < block.size(); ++i) {
+      if (i + kAhead < block.size())
+        if (const ViewerState* v = block[i + kAhead].state; v && (block[i + kAhead].change.viewer.id() & 1) == parity) {
+          __builtin_prefetch(v->feedback.data() + v->feedback.size());
+          __builtin_prefetch(v->engaged.data() + v->engaged.size() / 2);
+          __builtin_prefetch(v->recent.data() + v->recent.size());
+          __builtin_prefetch(v->creators.data());
+          __builtin_prefetch(v->follows.data());
+        }
+      auto& r = block[i];
+      if ((r.change.viewer.id() & 1) == parity) ApplyToViewer(*r.state, r.change);
+    }
+  };
+  BlockPipe<Replayed> odd_viewers_and_entities([&](std::vector<Replayed>& block) {
+    apply_viewers(block, 1);
+    for (size_t i = 0; i < block.size(); ++i) {
+      if (i + kAhead < block.size()) PrefetchEntity(block[i + kAhead].change);
+      ApplyToEntity(block[i].change);
+    }
+  });
+  std::vector<Replayed> block;
+  block.reserve(odd_viewers_and_entities.block_size());
+  auto flush = [&] {
+    apply_viewers(block, 0);
+    for (const auto& r : block) odd_viewers_and_entities.Push(r);
+    block.clear();
+  };
   auto s = store.ScanEventsFrom(from, [&](const Event& e) {
     if (e.offset >= end) return false;
     for (const auto& [b, en] : ahead)
       if (e.offset >= b && e.offset < en) return true;  // in the checkpoint already
-    if (touched.size() <= e.viewer.id()) touched.resize(e.viewer.id() + 1);
-    auto& state = touched[e.viewer.id()];
-    if (!state) state = std::make_shared<ViewerState>(*Viewer(e.viewer));
-    ApplyOne(*state, e);
+    block.push_back({ToChange(e), nullptr});
+    if (block.size() == block.capacity()) flush();
     ++report.replayed;
     return true;
   });
+  flush();
+  odd_viewers_and_entities.Close();
   if (!s.ok()) return s;
-  for (size_t i = 0; i < touched.size(); ++i)
-    if (touched[i]) PublishViewer(Ref(Kind::kUser, DenseId(i)), std::move(touched[i]));
+  for (int p = 0; p < 2; ++p)
+    for (size_t i = 0; i < touched[p].size(); ++i)
+      if (touched[p][i]) PublishViewer(Ref(Kind::kUser, DenseId(2 * i + p)), std::move(touched[p][i]));
   applied_ahead_.clear();
   applied_through_.store(std::max(end, from), std::memory_order_relaxed);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

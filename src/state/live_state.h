@@ -96,6 +96,7 @@ class DecayedCounters {
   static constexpr int kHalfLives = 3;
   static constexpr int64_t kHalfLifeMs[kHalfLives] = {3600LL * 1000, 86400LL * 1000, 7 * 86400LL * 1000};
   void Add(Ref r, double weight, int64_t ts_ms);
+  void Prefetch(Ref r) const;  // asks the CPU for r's slot ahead of an Add
   // Copies the packed values of one half-life and kind (index = dense id).
   std::vector<uint64_t> Dump(int h, int kind) const;
   void Restore(int h, int kind, const FrozenArray<uint64_t>& packed);
@@ -173,9 +174,27 @@ class LiveState {
  private:
   static constexpr size_t kRing = 2048;
   Ref CreatorOf(Ref entity) const;  // the entity's creator (itself for a creator); invalid for users
-  void ApplyToViewer(ViewerState& v, const Event& e, Ref creator);
-  void ApplyToEntity(const Event& e, Ref creator);
-  void ApplyOne(ViewerState& v, const Event& e);  // viewer, followers and entity; under apply_mu_
+  // One event as the live state applies it: its viewer's side (the viewer's
+  // own state) fills in followers_delta, the entity's side (per-entity
+  // engagement and followers, the decayed counters, the rings) reads it.
+  struct Change {
+    uint64_t offset;
+    int64_t ts;
+    Ref viewer, entity, creator;  // creator: the entity's, when it counts for one
+    Action action;
+    float weight;
+    int8_t followers_delta = 0;  // +1: the viewer now follows the entity; -1: no longer
+  };
+  Change ToChange(const Event& e) const;
+  void ApplyToViewer(ViewerState& v, Change& c);
+  void ApplyToEntity(const Change& c);
+  void PrefetchEntity(const Change& c) const;  // what ApplyToEntity(c) will touch
+  // Both sides, in that order; under apply_mu_.
+  void ApplyOne(ViewerState& v, const Event& e) {
+    Change c = ToChange(e);
+    ApplyToViewer(v, c);
+    ApplyToEntity(c);
+  }
   void PublishViewer(Ref viewer, std::shared_ptr<const ViewerState> state);
   void NoteApplied(uint64_t offset);  // under apply_mu_
   // Installs a checkpoint read whole by ReadCheckpoint, only when all of it

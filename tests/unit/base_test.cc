@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+#include <vector>
+
+#include "base/block_pipe.h"
 #include "base/config.h"
 #include "base/json_writer.h"
 #include "base/poller.h"
@@ -8,6 +12,33 @@
 
 namespace affinity {
 namespace {
+
+TEST(BlockPipeTest, AppliesEveryItemInPushOrderOnItsThreadAndCloseWaitsForThem) {
+  std::vector<int> applied;  // written only on the pipe's thread until Close returns
+  std::thread::id applier;
+  {
+    // Small blocks and two in flight: the producer runs ahead and waits.
+    BlockPipe<int> pipe(
+        [&](std::vector<int>& block) {
+          applier = std::this_thread::get_id();
+          applied.insert(applied.end(), block.begin(), block.end());
+        },
+        /*block_size=*/7, /*in_flight=*/2);
+    for (int i = 0; i < 10'000; ++i) pipe.Push(i);
+    pipe.Close();
+    ASSERT_EQ(applied.size(), 10'000u) << "Close returns once everything pushed is applied";
+    pipe.Close();  // a second Close changes nothing
+  }
+  for (int i = 0; i < 10'000; ++i) ASSERT_EQ(applied[i], i);
+  EXPECT_NE(applier, std::this_thread::get_id());
+  // The destructor applies a last, partial block.
+  std::vector<int> last;
+  {
+    BlockPipe<int> pipe([&](std::vector<int>& block) { last.insert(last.end(), block.begin(), block.end()); }, 100);
+    for (int i = 0; i < 5; ++i) pipe.Push(i);
+  }
+  EXPECT_EQ(last, (std::vector<int>{0, 1, 2, 3, 4}));
+}
 
 TEST(JsonWriterTest, EscapesControlCharactersAndQuotes) {
   JsonWriter w;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -382,6 +383,51 @@ void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistr
   EXPECT_EQ(a.events_applied(), b.events_applied());
   EXPECT_EQ(a.last_event_ts(), b.last_event_ts());
   EXPECT_EQ(a.applied_offset(), b.applied_offset());
+}
+
+// The replay runs on two threads in blocks of thousands of events; this log is
+// several blocks long, with every action, both viewer parities and events out
+// of time order, so that any change applied out of its log order would show.
+TEST(CheckpointTest, AReplayOfManyBlocksBuildsExactlyWhatLiveApplicationDid) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const char* const actions[] = {"click", "like", "play", "share", "comment", "follow", "unfollow", "hide", "impression"};
+  std::mt19937 rng(7);
+  const std::string path = w.dir.path() + "/live.ckpt";
+  uint64_t checkpointed = 0;
+  for (int batch = 0; batch < 150; ++batch) {
+    std::vector<RawEvent> events;
+    for (int j = 0; j < 100; ++j) {
+      const uint32_t viewer = rng() % 10;
+      const std::string action = actions[rng() % 9];
+      const bool follow = action == "follow" || action == "unfollow";  // of users and creators only
+      const uint32_t pick = follow ? 30 + rng() % 13 : rng() % 43;
+      const std::string entity = pick < 30   ? absl::StrCat("i", pick)
+                                 : pick < 33 ? absl::StrCat("c", pick - 30)
+                                             : absl::StrCat("u", (viewer + 1 + pick % 9) % 10);  // not the viewer
+      events.push_back(World::Ev(absl::StrCat("u", viewer), entity, action,
+                                 1'767'200'000'000 + batch * 60'000 + int64_t(rng() % 3'600'000) - 1'800'000));
+    }
+    auto st = w.Events(events);
+    ASSERT_TRUE(st.ok()) << st;
+    if (batch == 40) {  // a checkpoint with a tail of several blocks after it
+      auto written = w.live->WriteCheckpoint(path, w.clock.NowMillis());
+      ASSERT_TRUE(written.ok()) << written.status();
+      checkpointed = written->events;
+    }
+  }
+  auto whole = UnloadedState(w);
+  auto r = whole->Load(*w.store);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_GT(r->replayed, 15'000u);
+  ExpectSameState(*whole, *w.live, w.registry, w.clock.NowMillis());
+  auto restored = UnloadedState(w);
+  r = restored->Load(*w.store, path, Known(w.registry));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->from_checkpoint) << r->checkpoint_refused;
+  EXPECT_EQ(r->replayed, w.live->events_applied() - checkpointed);
+  ExpectSameState(*restored, *w.live, w.registry, w.clock.NowMillis());
 }
 
 TEST(CheckpointTest, ACheckpointPlusTheLogsTailRebuildsWhatTheWholeLogWould) {
