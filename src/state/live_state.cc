@@ -398,7 +398,7 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
     for (const auto& [b, en] : ahead)
       if (e.offset >= b && e.offset < en) return true;  // in the checkpoint already
     block.push_back({ToChange(e), nullptr});
-    if (block.size() == block.capacity()) flush();
+    if (block.size() >= odd_viewers_and_entities.block_size()) flush();
     ++report.replayed;
     return true;
   });
