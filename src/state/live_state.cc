@@ -200,66 +200,66 @@ LiveState::Change LiveState::ToChange(const Event& e) const {
           e.action, e.weight};
 }
 
-void LiveState::ApplyToViewer(ViewerState& v, Change& e) {
-  const Ref creator = e.creator;
-  const bool followed_before = v.Follows(e.entity);
+void LiveState::ApplyToViewer(ViewerState& v, Change& c) {
+  const Ref creator = c.creator;
+  const bool followed_before = v.Follows(c.entity);
   v.events++;
-  v.feedback.push_back(e.offset);
+  v.feedback.push_back(c.offset);
   if (v.feedback.size() > ViewerState::kMaxFeedback) v.feedback.erase(v.feedback.begin());
-  v.last_ts = std::max(v.last_ts, e.ts);
-  switch (e.action) {
-    case Action::kFollow: InsertSorted(v.follows, e.entity); break;
-    case Action::kUnfollow: EraseSorted(v.follows, e.entity); break;
-    case Action::kHide: InsertSorted(v.hidden, e.entity); break;
+  v.last_ts = std::max(v.last_ts, c.ts);
+  switch (c.action) {
+    case Action::kFollow: InsertSorted(v.follows, c.entity); break;
+    case Action::kUnfollow: EraseSorted(v.follows, c.entity); break;
+    case Action::kHide: InsertSorted(v.hidden, c.entity); break;
     default: break;
   }
-  if (IsPositive(e.action) && e.weight > 0) {
-    InsertSorted(v.engaged, e.entity);
-    v.recent.push_back({e.entity, e.action, e.weight, e.ts});
+  if (IsPositive(c.action) && c.weight > 0) {
+    InsertSorted(v.engaged, c.entity);
+    v.recent.push_back({c.entity, c.action, c.weight, c.ts});
     if (v.recent.size() > ViewerState::kMaxRecent)
       v.recent.erase(v.recent.begin(), v.recent.begin() + (v.recent.size() - ViewerState::kMaxRecent));
     if (creator.valid()) {
       auto it = std::lower_bound(v.creators.begin(), v.creators.end(), creator,
-                                 [](const CreatorTouch& t, Ref c) { return t.creator < c; });
+                                 [](const CreatorTouch& t, Ref x) { return t.creator < x; });
       if (it != v.creators.end() && it->creator == creator) {
         it->count++;
-        it->last_ts = std::max(it->last_ts, e.ts);
+        it->last_ts = std::max(it->last_ts, c.ts);
       } else {
-        v.creators.insert(it, CreatorTouch{creator, 1, e.ts});
+        v.creators.insert(it, CreatorTouch{creator, 1, c.ts});
         if (v.creators.size() > ViewerState::kMaxCreators)  // forget the least recently engaged
           v.creators.erase(std::min_element(v.creators.begin(), v.creators.end(),
                                             [](const CreatorTouch& a, const CreatorTouch& b) { return a.last_ts < b.last_ts; }));
       }
     }
   }
-  const bool follows_now = v.Follows(e.entity);
-  if (followed_before != follows_now) e.followers_delta = follows_now ? 1 : -1;
+  const bool follows_now = v.Follows(c.entity);
+  if (followed_before != follows_now) c.followers_delta = follows_now ? 1 : -1;
 }
 
-void LiveState::ApplyToEntity(const Change& u) {
-  int k = int(u.entity.kind());
-  if (u.followers_delta != 0) {
-    auto& f = followers_[k].Ensure(u.entity.id());
-    f.store(f.load(std::memory_order_relaxed) + uint32_t(int32_t(u.followers_delta)), std::memory_order_relaxed);
+void LiveState::ApplyToEntity(const Change& c) {
+  int k = int(c.entity.kind());
+  if (c.followers_delta != 0) {
+    auto& f = followers_[k].Ensure(c.entity.id());
+    f.store(f.load(std::memory_order_relaxed) + uint32_t(int32_t(c.followers_delta)), std::memory_order_relaxed);
   }
-  if (IsPositive(u.action) && u.weight > 0) {
-    auto& slot = engagement_[k].Ensure(u.entity.id());
-    slot.store(AddDecayed(slot.load(std::memory_order_relaxed), u.weight, u.ts, double(half_life_ms_)),
+  if (IsPositive(c.action) && c.weight > 0) {
+    auto& slot = engagement_[k].Ensure(c.entity.id());
+    slot.store(AddDecayed(slot.load(std::memory_order_relaxed), c.weight, c.ts, double(half_life_ms_)),
                std::memory_order_relaxed);
-    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, u.ts / 1000));
-    auto& first = first_seen_[k].Ensure(u.entity.id());
+    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, c.ts / 1000));
+    auto& first = first_seen_[k].Ensure(c.entity.id());
     uint32_t was = first.load(std::memory_order_relaxed);
     if (was == 0 || now_secs < was) first.store(std::max<uint32_t>(now_secs, 1), std::memory_order_relaxed);
-    entity_counts_.Add(u.entity, u.weight, u.ts);
-    viewer_counts_.Add(u.viewer, u.weight, u.ts);
-    if (u.creator.valid()) creator_counts_.Add(u.creator, u.weight, u.ts);
+    entity_counts_.Add(c.entity, c.weight, c.ts);
+    viewer_counts_.Add(c.viewer, c.weight, c.ts);
+    if (c.creator.valid()) creator_counts_.Add(c.creator, c.weight, c.ts);
     uint64_t pos = ring_pos_[k].load(std::memory_order_relaxed);
-    ring_[k][pos % kRing].store(u.entity.bits, std::memory_order_relaxed);
+    ring_[k][pos % kRing].store(c.entity.bits, std::memory_order_relaxed);
     ring_pos_[k].store(pos + 1, std::memory_order_release);
   }
   events_applied_.fetch_add(1, std::memory_order_relaxed);
-  if (u.ts > last_event_ts_.load(std::memory_order_relaxed))
-    last_event_ts_.store(u.ts, std::memory_order_relaxed);
+  if (c.ts > last_event_ts_.load(std::memory_order_relaxed))
+    last_event_ts_.store(c.ts, std::memory_order_relaxed);
 }
 
 void LiveState::PrefetchEntity(const Change& c) const {
