@@ -94,20 +94,24 @@ std::string NextVersion(const std::string& root) {
 // them, written into arrays.bin beside the feature store's records (the same
 // values, from the same snapshot, in the same publish). A server maps these;
 // snapshots written before they were kept are read from the feature store.
+// Each column also says where the feature store keeps it: which values of its
+// group's record (a flag column: 1 where the group holds a record).
 struct DenseGroup {
   const char* name;
   FrozenArray<float> KindSnapshot::*floats = nullptr;
   FrozenArray<uint8_t> KindSnapshot::*flags = nullptr;
   size_t width = 1;  // values per entity (dim for embeddings)
+  const char* store_group;
+  size_t first_value = 0;  // its values in the record: [first_value, first_value + width)
 };
 std::vector<DenseGroup> DenseGroups(int dim) {
-  return {{"emb", &KindSnapshot::emb, nullptr, size_t(dim)},
-          {"has_emb", nullptr, &KindSnapshot::has_emb, 1},
-          {"popularity", &KindSnapshot::popularity, nullptr, 1},
-          {"popularity_pct", &KindSnapshot::popularity_pct, nullptr, 1},
-          {"followers", &KindSnapshot::followers, nullptr, 1},
-          {"following", &KindSnapshot::following, nullptr, 1},
-          {"engagers", &KindSnapshot::engagers, nullptr, 1}};
+  return {{"emb", &KindSnapshot::emb, nullptr, size_t(dim), kGroupEntityEmbedding, 0},
+          {"has_emb", nullptr, &KindSnapshot::has_emb, 1, kGroupEntityEmbedding},
+          {"popularity", &KindSnapshot::popularity, nullptr, 1, kGroupPopularity, 0},
+          {"popularity_pct", &KindSnapshot::popularity_pct, nullptr, 1, kGroupPopularity, 1},
+          {"followers", &KindSnapshot::followers, nullptr, 1, kGroupGraph, 0},
+          {"following", &KindSnapshot::following, nullptr, 1, kGroupGraph, 1},
+          {"engagers", &KindSnapshot::engagers, nullptr, 1, kGroupGraph, 2}};
 }
 
 // Exactly n values: what the snapshot holds, zeros past its end.
@@ -161,60 +165,65 @@ absl::Status MapDenseGroups(SectionReader& ar, Snapshot* snap) {
   return check(snap->viewer_has_emb.size(), users, "dense.viewer_has_emb");
 }
 
-// The batch groups from the snapshot's feature store, record by record.
+// The batch groups from the snapshot's feature store, record by record, into
+// the columns DenseGroups lists (zeros where a group holds no record).
 absl::Status ScanFeatureStore(const std::string& path, Snapshot* snap) {
   const int dim = snap->dim;
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(path, true, snap->groups));
-  struct Columns {
-    std::vector<float> popularity, popularity_pct, emb, followers, following, engagers;
-    std::vector<uint8_t> has_emb;
-  };
-  std::array<Columns, kNumKinds> cols;
-  for (int k = 0; k < kNumKinds; ++k) {
-    const size_t n = snap->kinds[k].count;
-    cols[k] = {std::vector<float>(n), std::vector<float>(n), std::vector<float>(n * size_t(dim)),
-               std::vector<float>(n), std::vector<float>(n), std::vector<float>(n), std::vector<uint8_t>(n)};
-  }
+  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
   std::vector<float> viewer_emb(size_t(snap->kinds[0].count) * dim, 0.f);
   std::vector<uint8_t> viewer_has_emb(snap->kinds[0].count, 0);
-  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
   AFF_RETURN_IF_ERROR(store->Scan(kGroupViewerEmbedding, [&](const FeatureRecord& r) {
     if (r.entity.kind() != Kind::kUser || !in_range(r.entity) || int(r.values.size()) != dim) return;
     std::copy(r.values.begin(), r.values.end(), &viewer_emb[size_t(r.entity.id()) * dim]);
     viewer_has_emb[r.entity.id()] = 1;
   }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupEntityEmbedding, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || int(r.values.size()) != dim) return;
-    Columns& c = cols[int(r.entity.kind())];
-    std::copy(r.values.begin(), r.values.end(), &c.emb[size_t(r.entity.id()) * dim]);
-    c.has_emb[r.entity.id()] = 1;
-  }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupPopularity, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || r.values.size() != 2) return;
-    Columns& c = cols[int(r.entity.kind())];
-    c.popularity[r.entity.id()] = r.values[0];
-    c.popularity_pct[r.entity.id()] = r.values[1];
-  }));
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupGraph, [&](const FeatureRecord& r) {
-    if (!in_range(r.entity) || r.values.size() != 3) return;
-    Columns& c = cols[int(r.entity.kind())];
-    c.followers[r.entity.id()] = r.values[0];
-    c.following[r.entity.id()] = r.values[1];
-    c.engagers[r.entity.id()] = r.values[2];
-  }));
-  for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot& ks = snap->kinds[k];
-    Columns& c = cols[k];
-    ks.popularity = std::move(c.popularity);
-    ks.popularity_pct = std::move(c.popularity_pct);
-    ks.emb = std::move(c.emb);
-    ks.has_emb = std::move(c.has_emb);
-    ks.followers = std::move(c.followers);
-    ks.following = std::move(c.following);
-    ks.engagers = std::move(c.engagers);
-  }
   snap->viewer_emb = std::move(viewer_emb);
   snap->viewer_has_emb = std::move(viewer_has_emb);
+
+  const std::vector<DenseGroup> columns = DenseGroups(dim);
+  std::array<std::vector<std::vector<float>>, kNumKinds> floats;
+  std::array<std::vector<std::vector<uint8_t>>, kNumKinds> flags;
+  for (int k = 0; k < kNumKinds; ++k) {
+    floats[k].resize(columns.size());
+    flags[k].resize(columns.size());
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (columns[c].floats)
+        floats[k][c].assign(size_t(snap->kinds[k].count) * columns[c].width, 0.f);
+      else
+        flags[k][c].assign(snap->kinds[k].count, 0);
+    }
+  }
+  std::vector<std::string> store_groups;
+  for (const DenseGroup& g : columns)
+    if (std::find(store_groups.begin(), store_groups.end(), g.store_group) == store_groups.end())
+      store_groups.push_back(g.store_group);
+  for (const std::string& group : store_groups) {
+    size_t values = 0;  // what one of its records holds
+    for (const DenseGroup& g : columns)
+      if (group == g.store_group && g.floats) values = std::max(values, g.first_value + g.width);
+    AFF_RETURN_IF_ERROR(store->Scan(group, [&](const FeatureRecord& r) {
+      if (!in_range(r.entity) || r.values.size() != values) return;
+      const int k = int(r.entity.kind());
+      const size_t id = r.entity.id();
+      for (size_t c = 0; c < columns.size(); ++c) {
+        const DenseGroup& g = columns[c];
+        if (group != g.store_group) continue;
+        if (g.floats)
+          std::copy_n(r.values.begin() + long(g.first_value), g.width, floats[k][c].begin() + long(id * g.width));
+        else
+          flags[k][c][id] = 1;
+      }
+    }));
+  }
+  for (int k = 0; k < kNumKinds; ++k)
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const DenseGroup& g = columns[c];
+      if (g.floats)
+        snap->kinds[k].*g.floats = std::move(floats[k][c]);
+      else
+        snap->kinds[k].*g.flags = std::move(flags[k][c]);
+    }
   return absl::OkStatus();
 }
 
