@@ -1,17 +1,22 @@
-// Rewrites a section file (base/section_file.h) written with 64-byte aligned
-// sections into the layout earlier versions of a format used: no padding, and
-// a checksum over the header and data, or over the data alone. Tests use it to
-// check that files written before still load.
+// Section files (base/section_file.h) rewritten the way tests need them: in
+// the layout earlier versions of a format used, or without some sections.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "base/section_file.h"
 #include "base/strings.h"
 
 namespace affinity::testing {
+
+// A file written with 64-byte aligned sections, in the layout earlier versions
+// used: no padding, and a checksum over the header and data, or over the data
+// alone. Tests use it to check that files written before still load.
 
 inline std::string UnalignedSections(const std::string& aligned, std::string_view magic, bool checksum_covers_header) {
   std::string out(magic.substr(0, 8));
@@ -32,6 +37,26 @@ inline std::string UnalignedSections(const std::string& aligned, std::string_vie
     pos = data + bytes + 4;
   }
   return out;
+}
+
+// Rewrites the file at path (in `format`) without the sections `drop` names;
+// returns how many it dropped, or -1 when the file could not be read or written.
+inline int DropSections(const std::string& path, const SectionFormat& format,
+                        const std::function<bool(const std::string&)>& drop) {
+  SectionReader r;
+  if (!r.Open(path, {format}).ok()) return -1;
+  SectionWriter w(format);
+  int dropped = 0;
+  for (const std::string& name : r.names()) {
+    if (drop(name)) {
+      ++dropped;
+      continue;
+    }
+    std::vector<char> bytes;
+    r.Get(name, &bytes);
+    w.Add(name, bytes);
+  }
+  return WriteFileAtomic(path, w.data()) ? dropped : -1;
 }
 
 }  // namespace affinity::testing

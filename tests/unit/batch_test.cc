@@ -22,8 +22,12 @@
 namespace affinity {
 namespace {
 
+using testing::DropSections;
 using testing::TempDir;
 using testing::UnalignedSections;
+
+// arrays.bin as this build writes it (features/snapshot.cc).
+constexpr SectionFormat kArraysV3{std::string_view("AFFSNAP3", 8), true, 64};
 using testing::World;
 
 // Users 0-9 engage with 8 of items 0-9, users 10-19 with 8 of items 10-19.
@@ -323,7 +327,6 @@ TEST_F(BatchPipelineTest, CorruptedArraysFileIsRefused) {
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
 }
 
-// Rewrites a version-2 arrays file in version 1 (checksums over the data only).
 TEST_F(BatchPipelineTest, SnapshotsOfEarlierFormatsStillLoadIntoTheSameArrays) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
@@ -372,21 +375,9 @@ TEST_F(BatchPipelineTest, TheDenseCopyOfTheBatchGroupsHoldsWhatTheFeatureStoreRe
   EXPECT_FALSE(mapped->load_report.groups_scanned);
   // The same snapshot as an earlier build wrote it, without the dense copy:
   // the groups come from the feature store's records.
-  SectionReader r;
-  ASSERT_TRUE(r.Open(path, {{std::string_view("AFFSNAP3", 8), true, 64}}).ok());
-  SectionWriter w({std::string_view("AFFSNAP3", 8), true, 64});
-  size_t dropped = 0;
-  for (const std::string& name : r.names()) {
-    if (name.find("dense.") != std::string::npos) {
-      ++dropped;
-      continue;
-    }
-    std::vector<char> bytes;
-    r.Get(name, &bytes);
-    w.Add(name, bytes);
-  }
-  EXPECT_EQ(dropped, size_t(kNumKinds) * 7 + 2);
-  ASSERT_TRUE(WriteFileAtomic(path, w.data()));
+  const int dropped =
+      DropSections(path, kArraysV3, [](const std::string& name) { return name.find("dense.") != std::string::npos; });
+  EXPECT_EQ(dropped, kNumKinds * 7 + 2);
   std::shared_ptr<const Snapshot> scanned = *LoadCurrentSnapshot(world_.dir.path());
   EXPECT_TRUE(scanned->load_report.groups_scanned);
   for (const Snapshot* s : {mapped.get(), scanned.get()}) {
@@ -412,16 +403,7 @@ TEST_F(BatchPipelineTest, ASnapshotMissingOneDenseGroupIsRefusedNamingIt) {
   auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
   auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
   const std::string path = world_.dir / ("snapshots/" + version + "/arrays.bin");
-  SectionReader r;
-  ASSERT_TRUE(r.Open(path, {{std::string_view("AFFSNAP3", 8), true, 64}}).ok());
-  SectionWriter w({std::string_view("AFFSNAP3", 8), true, 64});
-  for (const std::string& name : r.names()) {
-    if (name == "item.dense.popularity") continue;
-    std::vector<char> bytes;
-    r.Get(name, &bytes);
-    w.Add(name, bytes);
-  }
-  ASSERT_TRUE(WriteFileAtomic(path, w.data()));
+  ASSERT_EQ(DropSections(path, kArraysV3, [](const std::string& name) { return name == "item.dense.popularity"; }), 1);
   auto loaded = LoadCurrentSnapshot(world_.dir.path());
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
