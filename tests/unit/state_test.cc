@@ -11,6 +11,8 @@
 
 #include "base/strings.h"
 #include "state/checkpointer.h"
+#include "store/record_codecs.h"
+#include "testing/raw_records.h"
 #include "testing/section_files.h"
 #include "testing/world.h"
 
@@ -428,6 +430,33 @@ TEST(CheckpointTest, AReplayOfManyBlocksBuildsExactlyWhatLiveApplicationDid) {
   ASSERT_TRUE(r->from_checkpoint) << r->checkpoint_refused;
   EXPECT_EQ(r->replayed, w.live->events_applied() - checkpointed);
   ExpectSameState(*restored, *w.live, w.registry, w.clock.NowMillis());
+}
+
+// A record of the log that cannot be decoded, several blocks into a replay:
+// the load stops with the store's error (both of the replay's threads done),
+// rather than serving a state built from part of the log.
+TEST(CheckpointTest, AReplayThatMeetsADamagedEventRecordFailsWithTheStoresError) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  for (int batch = 0; batch < 100; ++batch) {
+    std::vector<RawEvent> events;
+    for (int j = 0; j < 100; ++j)
+      events.push_back(World::Ev(absl::StrCat("u", j % 10), absl::StrCat("i", (batch + j) % 30), "click",
+                                 1'767'200'000'000 + batch * 1000 + j));
+    ASSERT_TRUE(w.Events(events).ok());
+  }
+  const uint64_t end = w.store->NextOffset();
+  w.ingestor.reset();
+  w.store.reset();
+  ASSERT_TRUE(testing::PutRawRecords(w.dir.path() + "/db", "events", {{store_internal::BigEndian64(end - 50), "not an event"}}));
+  auto store = OpenRocksStore(w.dir.path(), OpenMode::kPrimary, {.clock = &w.clock});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto state = UnloadedState(w);
+  auto r = state->Load(**store);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(std::string(r.status().message()).find("undecodable"), std::string::npos) << r.status();
 }
 
 TEST(CheckpointTest, ACheckpointPlusTheLogsTailRebuildsWhatTheWholeLogWould) {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "audit/audit_log.h"
 #include "store/store.h"
+#include "testing/raw_records.h"
 #include "testing/temp_dir.h"
 
 namespace affinity {
@@ -16,19 +17,7 @@ using testing::TempDir;
 
 // Writes audit values as bare JSON, the way builds before write stamps did.
 void PutUnstampedAudits(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& records) {
-  std::vector<std::string> names;
-  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir, &names).ok());
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  for (const auto& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &raw).ok());
-  std::unique_ptr<rocksdb::DB> db(raw);
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != "audit") continue;
-    for (const auto& [id, json] : records) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[i], id, json).ok());
-  }
-  for (auto* h : handles) ASSERT_TRUE(db->DestroyColumnFamilyHandle(h).ok());
+  ASSERT_TRUE(testing::PutRawRecords(dir, "audit", records));
 }
 
 Event MakeEvent(uint32_t viewer, uint32_t item, Action a = Action::kClick) {
