@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <initializer_list>
 #include <map>
 #include <memory>
@@ -80,7 +81,8 @@ class SectionReader {
   void Get(const std::string& name, std::vector<T>* out) {
     static_assert(std::is_trivially_copyable_v<T>);
     const auto [p, n] = Find(name, sizeof(T));
-    out->assign(static_cast<const T*>(p), static_cast<const T*>(p) + n);
+    out->resize(n);
+    if (n) std::memcpy(out->data(), p, n * sizeof(T));  // p may not be aligned for T
     copied_bytes_ += n * sizeof(T);
   }
   // As above, viewed in the mapping when aligned for T, else copied.
@@ -91,8 +93,9 @@ class SectionReader {
       *out = FrozenArray<T>::View(map_, static_cast<const T*>(p), n);
       viewed_bytes_ += n * sizeof(T);
     } else {
-      *out = std::vector<T>(static_cast<const T*>(p), static_cast<const T*>(p) + n);
-      copied_bytes_ += n * sizeof(T);
+      std::vector<T> copy;
+      Get(name, &copy);
+      *out = std::move(copy);
     }
   }
   // How many bytes of sections were viewed in place, and copied.
