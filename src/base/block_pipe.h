@@ -1,7 +1,8 @@
 // A one-producer, one-consumer pipe of items applied in order on a thread of
 // its own: the producer pushes items, which travel in blocks, and a bounded
 // number of blocks is in flight, so a producer that runs ahead waits rather
-// than buffering without end. Close (or the destructor) applies whatever is
+// than buffering without end. The producer may work on each block, in place,
+// before it is handed over. Close (or the destructor) applies whatever is
 // pending and joins the thread.
 #pragma once
 
@@ -19,18 +20,18 @@ namespace affinity {
 template <typename T>
 class BlockPipe {
  public:
-  // apply is called on the pipe's thread with each block, in push order.
-  explicit BlockPipe(std::function<void(std::vector<T>&)> apply, size_t block_size = 4096,
-                     size_t in_flight = 4)
-      : apply_(std::move(apply)), block_size_(block_size), in_flight_(in_flight) {
+  // apply is called on the pipe's thread with each block, in push order;
+  // prepare (when given) on the producer's, with each block just before it is
+  // handed over: work of the producer's own on a whole block, done in place.
+  explicit BlockPipe(std::function<void(std::vector<T>&)> apply, size_t block_size = 4096, size_t in_flight = 4,
+                     std::function<void(std::vector<T>&)> prepare = {})
+      : apply_(std::move(apply)), prepare_(std::move(prepare)), block_size_(block_size), in_flight_(in_flight) {
     block_.reserve(block_size_);
     thread_ = std::thread([this] { Run(); });
   }
   ~BlockPipe() { Close(); }
   BlockPipe(const BlockPipe&) = delete;
   BlockPipe& operator=(const BlockPipe&) = delete;
-
-  size_t block_size() const { return block_size_; }
 
   void Push(const T& item) {
     block_.push_back(item);
@@ -52,6 +53,7 @@ class BlockPipe {
  private:
   void Flush() {
     if (block_.empty()) return;
+    if (prepare_) prepare_(block_);
     std::unique_lock<std::mutex> lock(mu_);
     room_.wait(lock, [&] { return full_.size() < in_flight_; });
     full_.push_back(std::move(block_));
@@ -82,7 +84,7 @@ class BlockPipe {
     }
   }
 
-  std::function<void(std::vector<T>&)> apply_;
+  std::function<void(std::vector<T>&)> apply_, prepare_;
   const size_t block_size_, in_flight_;
   std::vector<T> block_;  // the producer's, being filled
   std::mutex mu_;

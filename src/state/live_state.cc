@@ -379,30 +379,24 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
       if ((r.change.viewer.id() & 1) == parity) ApplyToViewer(*r.state, r.change);
     }
   };
-  BlockPipe<Replayed> odd_viewers_and_entities([&](std::vector<Replayed>& block) {
-    apply_viewers(block, 1);
-    for (size_t i = 0; i < block.size(); ++i) {
-      if (i + kAhead < block.size()) PrefetchEntity(block[i + kAhead].change);
-      ApplyToEntity(block[i].change);
-    }
-  });
-  std::vector<Replayed> block;
-  block.reserve(odd_viewers_and_entities.block_size());
-  auto flush = [&] {
-    apply_viewers(block, 0);
-    for (const auto& r : block) odd_viewers_and_entities.Push(r);
-    block.clear();
-  };
+  BlockPipe<Replayed> odd_viewers_and_entities(
+      [&](std::vector<Replayed>& block) {  // the pipe's thread
+        apply_viewers(block, 1);
+        for (size_t i = 0; i < block.size(); ++i) {
+          if (i + kAhead < block.size()) PrefetchEntity(block[i + kAhead].change);
+          ApplyToEntity(block[i].change);
+        }
+      },
+      /*block_size=*/4096, /*in_flight=*/4,
+      [&](std::vector<Replayed>& block) { apply_viewers(block, 0); });  // this thread, before it hands a block over
   auto s = store.ScanEventsFrom(from, [&](const Event& e) {
     if (e.offset >= end) return false;
     for (const auto& [b, en] : ahead)
       if (e.offset >= b && e.offset < en) return true;  // in the checkpoint already
-    block.push_back({ToChange(e), nullptr});
-    if (block.size() >= odd_viewers_and_entities.block_size()) flush();
+    odd_viewers_and_entities.Push({ToChange(e), nullptr});
     ++report.replayed;
     return true;
   });
-  flush();
   odd_viewers_and_entities.Close();
   if (!s.ok()) return s;
   for (int p = 0; p < 2; ++p)

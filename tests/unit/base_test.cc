@@ -38,6 +38,20 @@ TEST(BlockPipeTest, AppliesEveryItemInPushOrderOnItsThreadAndCloseWaitsForThem) 
     for (int i = 0; i < 5; ++i) pipe.Push(i);
   }
   EXPECT_EQ(last, (std::vector<int>{0, 1, 2, 3, 4}));
+  // A producer's own work on each whole block, on its thread, before the pipe's.
+  std::vector<int> prepared_then_applied;
+  std::vector<std::thread::id> preparers;
+  {
+    BlockPipe<int> pipe([&](std::vector<int>& block) {
+      prepared_then_applied.insert(prepared_then_applied.end(), block.begin(), block.end());
+    }, 4, 2, [&](std::vector<int>& block) {
+      preparers.push_back(std::this_thread::get_id());
+      for (int& x : block) x *= 10;
+    });
+    for (int i = 0; i < 10; ++i) pipe.Push(i);
+  }
+  EXPECT_EQ(prepared_then_applied, (std::vector<int>{0, 10, 20, 30, 40, 50, 60, 70, 80, 90}));
+  EXPECT_EQ(preparers, std::vector<std::thread::id>(3, std::this_thread::get_id())) << "blocks of 4, 4 and 2";
 }
 
 TEST(JsonWriterTest, EscapesControlCharactersAndQuotes) {
