@@ -656,6 +656,9 @@ absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheck
     r.Get(KindSection("first_seen", k), &image->first_seen[k]);
     r.Get(KindSection("ring", k), &image->ring[k]);
     if (image->ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
+    for (size_t j = 0; j < std::min<uint64_t>(image->ring_pos[k], kRing); ++j)  // its slots in use
+      if (!fits(image->ring[k][j]) || int(Ref::FromBits(image->ring[k][j]).kind()) != k)
+        return bad("the ring of recent " + std::string(KindName(Kind(k))) + "s names something else");
     for (int g = 0; g < 3; ++g)
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &image->counts[g][h][k]);
   }

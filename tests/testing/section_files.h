@@ -39,24 +39,30 @@ inline std::string UnalignedSections(const std::string& aligned, std::string_vie
   return out;
 }
 
-// Rewrites the file at path (in `format`) without the sections `drop` names;
-// returns how many it dropped, or -1 when the file could not be read or written.
-inline int DropSections(const std::string& path, const SectionFormat& format,
-                        const std::function<bool(const std::string&)>& drop) {
+// Rewrites the file at path (in `format`), each section through edit(name,
+// bytes), which may change its bytes and returns false to drop it. Returns
+// how many it dropped, or -1 when the file could not be read or written.
+inline int RewriteSections(const std::string& path, const SectionFormat& format,
+                           const std::function<bool(const std::string&, std::vector<char>&)>& edit) {
   SectionReader r;
   if (!r.Open(path, {format}).ok()) return -1;
   SectionWriter w(format);
   int dropped = 0;
   for (const std::string& name : r.names()) {
-    if (drop(name)) {
-      ++dropped;
-      continue;
-    }
     std::vector<char> bytes;
     r.Get(name, &bytes);
-    w.Add(name, bytes);
+    if (edit(name, bytes))
+      w.Add(name, bytes);
+    else
+      ++dropped;
   }
   return WriteFileAtomic(path, w.data()) ? dropped : -1;
+}
+
+// The same, dropping the sections `drop` names and keeping the rest as they are.
+inline int DropSections(const std::string& path, const SectionFormat& format,
+                        const std::function<bool(const std::string&)>& drop) {
+  return RewriteSections(path, format, [&](const std::string& name, std::vector<char>&) { return !drop(name); });
 }
 
 }  // namespace affinity::testing

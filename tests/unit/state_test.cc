@@ -310,8 +310,12 @@ TEST(LiveStateTest, CreatorCountsSumTheCreatorsItemsAndItself) {
 namespace affinity {
 namespace {
 
+using testing::RewriteSections;
 using testing::UnalignedSections;
 using testing::World;
+
+// The live state's checkpoint as this build writes it (state/live_state.cc).
+constexpr SectionFormat kCheckpointFileFormat{std::string_view("AFFLIVE2", 8), true, 64};
 
 std::function<Ref(Ref)> CreatorsOf(const EntityRegistry& registry) {
   return [&registry](Ref r) { return r.kind() == Kind::kItem ? registry.CreatorOf(r) : Ref(); };
@@ -579,6 +583,39 @@ TEST(CheckpointTest, ADamagedOrForeignCheckpointIsRefusedAndTheWholeLogReplayed)
   EXPECT_FALSE(r.from_checkpoint);
   EXPECT_NE(r.checkpoint_refused.find("registry"), std::string::npos) << r.checkpoint_refused;
   EXPECT_NE(r.checkpoint_refused.find("item"), std::string::npos) << "names the kind: " << r.checkpoint_refused;
+}
+
+// The rings of recently engaged entities are checked as the viewers' lists
+// are: an entry the registry does not hold, or of another kind, refuses the
+// checkpoint (and the whole log is replayed) instead of surfacing later.
+TEST(CheckpointTest, ACheckpointWhoseRingNamesAnUnknownEntityIsRefused) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const std::string path = w.dir.path() + "/live.ckpt";
+  ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
+  const std::string good = *ReadFile(path);
+  auto with_first_item_in_ring = [&](Ref r) {
+    EXPECT_TRUE(WriteFileAtomic(path, good));
+    EXPECT_EQ(RewriteSections(path, kCheckpointFileFormat,
+                              [&](const std::string& name, std::vector<char>& bytes) {
+                                if (name == "ring.item") std::memcpy(bytes.data(), &r.bits, 4);
+                                return true;
+                              }),
+              0);
+    auto s = UnloadedState(w);
+    auto report = s->Load(*w.store, path, Known(w.registry));
+    EXPECT_TRUE(report.ok());
+    EXPECT_EQ(s->events_applied(), w.live->events_applied()) << "the whole log replayed instead";
+    return report.ok() ? *report : LiveLoadReport{};
+  };
+  EXPECT_TRUE(with_first_item_in_ring(*w.registry.Find("i3")).from_checkpoint);  // an item it holds: used
+  auto r = with_first_item_in_ring(Ref(Kind::kItem, 999));
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("item 999"), std::string::npos) << r.checkpoint_refused;
+  r = with_first_item_in_ring(*w.registry.Find("u1"));
+  EXPECT_FALSE(r.from_checkpoint);
+  EXPECT_NE(r.checkpoint_refused.find("ring of recent items"), std::string::npos) << r.checkpoint_refused;
 }
 
 TEST(CheckpointTest, ACheckpointReadBeforeTheRegistryIsKnownInstallsOnceItIs) {
