@@ -72,6 +72,13 @@ class CandidateSet {
     }
     items_.swap(kept);
   }
+  // Drops the candidates for which drop(c) holds, keeping the others' order.
+  template <typename DropFn>
+  void RemoveIf(DropFn&& drop) {
+    std::erase_if(items_, drop);
+    index_.clear();
+    for (uint32_t i = 0; i < items_.size(); ++i) index_.emplace(items_[i].ref.id(), i);
+  }
   size_t CountFrom(Source s) const {
     size_t n = 0;
     for (const auto& c : items_) n += (c.sources >> s) & 1;

@@ -485,6 +485,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
   for (const auto& ks : loaded->kinds)
     if (ks.ann) ks.ann->SetEf(size_t(ef_search_));
   current_.store(loaded, std::memory_order_release);
+  if (on_swap_) on_swap_(*loaded, cur ? cur->version : std::string());
   return true;
 }
 

@@ -124,6 +124,11 @@ class SnapshotManager {
                   std::map<std::string, FeatureGroupSettings> settings = {});
   ~SnapshotManager();
   absl::Status LoadInitial();
+  // Called after each swap (on the thread that loaded it: the poller's, once
+  // started), with the new snapshot and the version it replaced ("" for the
+  // first). Set it before Start().
+  using SwapListener = std::function<void(const Snapshot& now, const std::string& was)>;
+  void SetSwapListener(SwapListener listener) { on_swap_ = std::move(listener); }
   void Start();  // background polling
   void Stop();
   std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
@@ -139,6 +144,7 @@ class SnapshotManager {
   int ef_search_;
   std::map<std::string, FeatureGroupSettings> settings_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
+  SwapListener on_swap_;
   Poller poller_;
 };
 

@@ -146,6 +146,10 @@ std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Con
                  snap->load_report.ann);
   else
     spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
+  snapshots->SetSwapListener([](const Snapshot& now, const std::string& was) {
+    spdlog::info("snapshot {} swapped in (was {}), loaded in {:.2f}s", now.version, was.empty() ? "none" : was,
+                 now.load_report.total);
+  });
   return snapshots;
 }
 

@@ -113,6 +113,10 @@ CandidateSet GatherCandidates(const SourceContext& ctx, const QueryRequest& req,
   }
   timer->Lap(kStagePopular, resp);
   for (int s = 0; s < kNumSources; ++s) resp->candidates_per_source[s] = set.CountFrom(Source(s));
+  // A candidate the filter would drop never takes one of the max_candidates
+  // places: under a label filter the cut is made among the entities it keeps.
+  if (!req.labels_any.empty() || !req.labels_none.empty())
+    set.RemoveIf([&](const Candidate& c) { return !PassesLabelFilter(c.ref, req, registry); });
   Trim(size_t(o.max_candidates), &set);
   return set;
 }

@@ -106,6 +106,41 @@ TEST_F(QueryStagesTest, FilterDropsSelfHiddenExcludedAndFollowedAndOrdersByScore
   }
 }
 
+TEST_F(QueryStagesTest, LabelledEntitiesOutsideTheSourcesSurviveTheCandidateCut) {
+  // Three labelled items by a new creator: no engagement, no popularity, found
+  // by no source but the label index. The sources alone fill more than the
+  // max_candidates places, as they do for an active viewer of a large world.
+  world_.Entities({{"c-kids", "creator", "", "", ""},
+                   {"kids-0", "item", "c-kids", "", "", {"kids"}},
+                   {"kids-1", "item", "c-kids", "", "", {"kids"}},
+                   {"kids-2", "item", "c-kids", "", "", {"kids", "music"}}});
+  ServingOptions o = world_.config.serving;
+  auto plain = Req("u0", Kind::kItem, 5);
+  auto v = Viewer(plain);
+  QueryResponse unfiltered;
+  StageTimer timer(&world_.clock);
+  Deadline deadline(&world_.clock, 50'000);
+  o.max_candidates = int(GatherCandidates(v->ctx, plain, o, world_.registry, deadline, &timer, &unfiltered).size()) / 2;
+  ASSERT_GE(o.max_candidates, 5) << "the sources must give more candidates than the cut keeps";
+  auto q = plain;
+  q.labels_any = {"kids"};
+  q.exclude_engaged = false;
+  QueryResponse resp;
+  CandidateSet set = GatherCandidates(v->ctx, q, o, world_.registry, deadline, &timer, &resp);
+  BlendRanker blend(o);
+  auto kept = FilterAndOrder(blend.Score(v->ctx, set), set, *v, q, world_.registry);
+  std::vector<std::string> ids;
+  for (const auto& s : kept) ids.push_back(world_.registry.ExtId(set.items()[s.index].ref));
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<std::string>{"kids-0", "kids-1", "kids-2"}));
+  // labels_none: what it excludes takes no place either, and never comes back.
+  q.labels_any.clear();
+  q.labels_none = {"kids"};
+  CandidateSet rest = GatherCandidates(v->ctx, q, o, world_.registry, deadline, &timer, &resp);
+  EXPECT_EQ(rest.size(), size_t(o.max_candidates));
+  for (const auto& c : rest.items()) EXPECT_NE(world_.registry.ExtId(c.ref).rfind("kids-", 0), 0u);
+}
+
 TEST_F(QueryStagesTest, RerankWithoutAModelAssemblesInputsInTheBlendsOrder) {
   auto q = Req("u0", Kind::kItem);
   auto v = Viewer(q);
