@@ -91,6 +91,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def exit_code(self) -> Optional[int]:
+        """None while the server runs; its exit code (negative: the signal) once it ended."""
+        return self._proc.poll()
+
+    @property
     def log(self) -> str:
         """What the server printed so far."""
         return "".join(self._lines)

@@ -142,8 +142,9 @@ class WireTest(LocalTestCase):
     def test_entity_listing_follows_cursors(self) -> None:
         def reply(h: _Handler) -> Reply:
             params = urllib.parse.parse_qs(urllib.parse.urlsplit(h.path).query)
-            cursor = params.get("cursor", [None])[0]
-            page = {None: (["i1", "i2"], "n1"), "n1": (["i3"], None)}[cursor]
+            cursor = params["cursor"][0] if "cursor" in params else None
+            pages: Dict[Optional[str], Tuple[List[str], Optional[str]]] = {None: (["i1", "i2"], "n1"), "n1": (["i3"], None)}
+            page = pages[cursor]
             return _json(200, {"entities": [{"id": i, "kind": "item"} for i in page[0]], "next_cursor": page[1]})
 
         server = self.serve(reply)

@@ -10,6 +10,7 @@ order. Run from the repository root:
 from __future__ import annotations
 
 import socket
+import sys
 import time
 import unittest
 import uuid
@@ -31,6 +32,8 @@ def setUpModule() -> None:
 
 def tearDownModule() -> None:
     if _server is not None:
+        if _server.exit_code is not None:
+            sys.stderr.write(f"the server exited by itself (code {_server.exit_code}); its output:\n{_server.log}\n")
         _server.stop()
     if _world is not None:
         _world.remove()
@@ -60,6 +63,12 @@ class ServerTestCase(unittest.TestCase):
         assert _server is not None and _world is not None
         cls.client = Client(_server.url, timeout=30)
         cls.world = _world
+
+    def setUp(self) -> None:
+        assert _server is not None
+        if _server.exit_code is not None:
+            self.fail(f"the server exited (code {_server.exit_code}) before this test; the end of its output:\n"
+                      + _server.log[-3000:])
 
     def ids(self, response: dict) -> List[str]:
         return [r["entity_id"] for r in response["results"]]
