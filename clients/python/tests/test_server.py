@@ -331,6 +331,15 @@ class PatchTest(ServerTestCase):
             self.client.patch(items[0], colour="red")
         self.assertIn("colour", cm.error.message)
 
+    def test_patched_expiry_removes_the_entity_from_lists(self) -> None:
+        label = _unique("py-patch-exp")
+        _, items = self.new_catalogue("py-patch-exp", 2, labels=[label])
+        viewer = _unique("py-patch-exp-viewer")
+        self.assertEqual(set(self.ids(self.client.query(viewer, k=10, filter={"labels_any": [label]}))), set(items))
+        self.client.patch(items[0], expires_at=int(time.time() * 1000) - 60_000)
+        self.assertEqual(self.client.entity(items[1])["labels"], [label])
+        self.assertEqual(self.ids(self.client.query(viewer, k=10, filter={"labels_any": [label]})), [items[1]])
+
     def test_patched_labels_drive_filters(self) -> None:
         label = _unique("py-patch-label")
         _, items = self.new_catalogue("py-patch-f", 2)
@@ -390,6 +399,11 @@ class ListingTest(ServerTestCase):
         self.client.delete(items[0])
         listed = [e["id"] for e in self.client.entities("item", limit=2, label=label)]
         self.assertEqual(sorted(listed), sorted(items[1:]))
+
+    def test_unknown_kind_is_422(self) -> None:
+        with self.assertRaisesAffinity(422) as cm:
+            list(self.client.entities("planet"))
+        self.assertIn("kind", cm.error.message)
 
     def test_creators_listing(self) -> None:
         listed = {e["id"] for e in self.client.entities("creator", limit=5)}
