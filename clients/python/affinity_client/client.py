@@ -175,7 +175,7 @@ class Client:
         body = {"entities": [entity_json(e) for e in _listed(entities, "entities")]}
         return cast(Dict[str, JSON], self._request("POST", "/affinity/entities", body))
 
-    def patch(self, id: str, **fields: Any) -> Dict[str, JSON]:
+    def patch(self, id: str, /, **fields: Any) -> Dict[str, JSON]:
         """Changes some fields of an entity and keeps the rest: ``PATCH /affinity/entities/{id}``.
 
         Args:

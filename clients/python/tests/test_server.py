@@ -330,6 +330,9 @@ class PatchTest(ServerTestCase):
         with self.assertRaisesAffinity(422) as cm:
             self.client.patch(items[0], colour="red")
         self.assertIn("colour", cm.error.message)
+        with self.assertRaisesAffinity(422) as cm:
+            self.client.patch(items[0], id="another")  # the id in the path is positional-only
+        self.assertIn("id", cm.error.message)
 
     def test_patched_expiry_removes_the_entity_from_lists(self) -> None:
         label = _unique("py-patch-exp")
