@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages affinity needs to build, test and benchmark
 # (chromium: the operator page's browser test; libpng: reading its screenshot;
-# libisal: hardware CRC-32C for snapshot and checkpoint files).
+# libisal: hardware CRC-32C for snapshot and checkpoint files; python3 with venv
+# and pip: the Python client's tests and its offline install test).
 # Idempotent: does nothing when every package is already installed. Installs
 # with apt-get as root (through sudo when run as another user).
 set -euo pipefail
@@ -11,6 +12,7 @@ PKGS=(
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   wrk curl
+  python3 python3-venv python3-pip
   chromium libpng-dev fonts-dejavu-core
 )
 missing=()
