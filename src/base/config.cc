@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <set>
 #include <type_traits>
@@ -104,10 +105,42 @@ std::string ReadFeatureSettings(const toml::table& t, std::map<std::string, Feat
   return "";
 }
 
+// [actions] keys other than the built-in actions: each adds a configured action
+// with that default weight (read through `read`, so a non-number is refused).
+std::string ReadCustomActions(const toml::table& t, Reader& read, ActionWeights* out) {
+  static constexpr std::string_view kBuiltin[] = {"impression", "click", "like",     "play", "share",
+                                                  "comment",    "follow", "unfollow", "hide"};
+  const toml::table* actions = t["actions"].as_table();
+  if (!actions) return "";
+  out->custom.clear();
+  for (const auto& [key, value] : *actions) {
+    std::string name(key.str());
+    if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) != std::end(kBuiltin)) continue;
+    if (!IsValidActionName(name))
+      return absl::StrCat("actions.", name, ": an action's name is 1-", kMaxActionNameBytes,
+                          " characters of a-z, 0-9 and _");
+    CustomAction action{name, 0};
+    read("actions", name.c_str(), action.weight);
+    if (!std::isfinite(action.weight) || std::fabs(action.weight) > 1e6)
+      return absl::StrCat("actions.", name, " must be a finite number within +-1e6");
+    out->custom.push_back(std::move(action));
+  }
+  // 9..255 are the codes of configured actions (docs/storage.md).
+  if (out->custom.size() > 200) return "[actions] may add at most 200 actions";
+  return "";
+}
+
 // Reads a parsed file's settings over *out and validates the result.
 absl::Status ReadTable(const toml::table& t, Config* out);
 
 }  // namespace
+
+bool IsValidActionName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxActionNameBytes) return false;
+  for (char ch : name)
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+  return true;
+}
 
 absl::Status Config::Validate() const {
   auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
@@ -260,6 +293,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("actions", "follow", a.follow);
   read("actions", "unfollow", a.unfollow);
   read("actions", "hide", a.hide);
+  if (std::string problem = ReadCustomActions(t, read, &a); !problem.empty())
+    return absl::InvalidArgumentError("config: " + problem);
   auto& b = c.batch;
   read("batch", "threads", b.threads);
   read("batch", "popularity_half_life_hours", b.popularity_half_life_hours);

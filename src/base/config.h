@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -68,6 +69,19 @@ struct ServingOptions {
   double w_seen_penalty = -4.0;  // candidate the viewer already engaged with
 };
 
+// An action the configuration adds to the built-in ones (`[actions] purchase = 3.0`):
+// its name (1-32 characters of a-z, 0-9, '_') and default weight, whose sign is the
+// action's: > 0 positive feedback (engagement, as a click), < 0 negative (as a hide).
+struct CustomAction {
+  std::string name;
+  double weight = 0;
+};
+
+// Whether `name` may name a configured action: 1-32 characters of a-z, 0-9 and
+// '_' (so that it reads the same in TOML, JSON and TSV).
+inline constexpr size_t kMaxActionNameBytes = 32;
+bool IsValidActionName(std::string_view name);
+
 // Default weights per action (a feedback event without weight takes these).
 struct ActionWeights {
   double impression = 0.0;
@@ -79,6 +93,15 @@ struct ActionWeights {
   double follow = 3.0;
   double unfollow = -3.0;
   double hide = -5.0;
+  // Configured actions beyond the built-in ones, in name order. Default: none.
+  std::vector<CustomAction> custom;
+
+  // The configured action named so, or nullptr.
+  const CustomAction* FindCustom(std::string_view name) const {
+    for (const auto& c : custom)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
 };
 
 struct BatchOptions {

@@ -13,26 +13,15 @@
 #include "base/parallel.h"
 #include "base/status.h"
 #include "batch/als.h"
+#include "batch/log_stages.h"
 #include "state/ingestor.h"
 
 namespace affinity {
 namespace {
 
-struct RawPair {
-  uint32_t viewer;
-  uint32_t col;
-  int64_t ts;
-  uint64_t offset;
-  float weight;
-  Action action;
-};
-
-struct Pair {
-  uint32_t viewer;
-  uint32_t col;
-  float weight;
-  int64_t last_ts;
-};
+using batch_stages::Columns;
+using batch_stages::Pair;
+using batch_stages::RawPair;
 
 class Timer {
  public:
@@ -183,118 +172,6 @@ NeighbourLists BuildSessionNeighbours(const std::vector<RawPair>& raw, uint32_t 
   return nbrs;
 }
 
-
-// Dense ids of every kind side by side: the columns of the viewer x entity
-// matrix (users, then creators, then items).
-struct Columns {
-  explicit Columns(const EntityRegistry& registry) {
-    for (int k = 0; k < kNumKinds; ++k) count[k] = registry.Count(Kind(k));
-    base = {0, count[0], count[0] + count[1]};
-    cols = count[0] + count[1] + count[2];
-  }
-  uint32_t Col(Ref r) const { return base[int(r.kind())] + r.id(); }
-  Ref RefOf(uint32_t c) const {
-    if (c >= base[2]) return Ref(Kind::kItem, c - base[2]);
-    if (c >= base[1]) return Ref(Kind::kCreator, c - base[1]);
-    return Ref(Kind::kUser, c);
-  }
-  std::array<uint32_t, kNumKinds> count{}, base{};
-  uint32_t cols = 0;
-};
-
-// 1. The log up to the watermark, as raw (viewer, column) pairs.
-absl::Status ScanLog(const Store& store, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
-                     Snapshot* snap) {
-  std::vector<RawPair>& raw = *raw_out;
-  const auto& count = c.count;
-  auto col_of = [&](Ref r) { return c.Col(r); };
-  uint64_t watermark = 0;
-  int64_t watermark_ts = 0;
-  AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
-    watermark = e.offset + 1;
-    if (e.viewer.kind() != Kind::kUser || e.viewer.id() >= count[0] || e.entity.id() >= count[int(e.entity.kind())])
-      return true;  // registered after the scan began
-    if ((o.window_from_ms > 0 && e.ts < o.window_from_ms) || (o.window_to_ms > 0 && e.ts > o.window_to_ms))
-      return true;  // outside a backfill's window
-    raw.push_back({e.viewer.id(), col_of(e.entity), e.ts, e.offset, e.weight, e.action});
-    watermark_ts = std::max(watermark_ts, e.ts);
-    return true;
-  }));
-  snap->watermark_offset = watermark;
-  snap->watermark_ts = watermark_ts;
-  return absl::OkStatus();
-}
-
-// 2. Decayed popularity per kind, relative to the newest event.
-void Popularity(const std::vector<RawPair>& raw, const Columns& c, const BatchOptions& o, Snapshot* snap) {
-  const auto& count = c.count;
-  const auto& base = c.base;
-  const double half_life_ms = o.popularity_half_life_hours * 3600e3;
-  std::vector<float> pop(c.cols, 0.f);
-  for (const auto& p : raw)
-    if (IsPositive(p.action) && p.weight > 0)
-      pop[p.col] += float(p.weight * std::exp2(-double(snap->watermark_ts - p.ts) / half_life_ms));
-  for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot& ks = snap->kinds[k];
-    std::vector<float> popularity(pop.begin() + base[k], pop.begin() + base[k] + count[k]);
-    std::vector<uint32_t> order(count[k]);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return popularity[a] > popularity[b]; });
-    std::vector<float> pct(count[k], 0.f);
-    for (size_t r = 0; r < order.size(); ++r)
-      if (popularity[order[r]] > 0) pct[order[r]] = 1.0f - float(r) / float(order.size());
-    size_t n = 0;
-    while (n < order.size() && n < size_t(o.popular_per_kind) && popularity[order[n]] > 0) ++n;
-    ks.popular = std::vector<uint32_t>(order.begin(), order.begin() + n);
-    ks.popularity = std::move(popularity);
-    ks.popularity_pct = std::move(pct);
-  }
-}
-
-// 3. One (viewer, entity) pair each: summed positive weight, the final follow
-// state, dropped when hidden; graph statistics on the way.
-std::vector<Pair> ReducePairs(std::vector<RawPair> raw, const Columns& c, Snapshot* snap) {
-  const auto& count = c.count;
-  const auto& base = c.base;
-  const uint32_t cols = c.cols;
-  std::sort(raw.begin(), raw.end(), [](const RawPair& a, const RawPair& b) {
-    return a.viewer != b.viewer ? a.viewer < b.viewer : a.col != b.col ? a.col < b.col : a.offset < b.offset;
-  });
-  std::vector<Pair> pairs;
-  std::vector<float> followers(cols, 0.f), following(count[0], 0.f), engagers(cols, 0.f);
-  for (size_t i = 0; i < raw.size();) {
-    size_t j = i;
-    double w = 0, follow_w = 0;
-    bool following_now = false, hidden = false;
-    int64_t last = 0;
-    for (; j < raw.size() && raw[j].viewer == raw[i].viewer && raw[j].col == raw[i].col; ++j) {
-      const RawPair& p = raw[j];
-      last = std::max(last, p.ts);
-      if (p.action == Action::kFollow) { following_now = true; follow_w = std::max<double>(p.weight, 0); }
-      else if (p.action == Action::kUnfollow) following_now = false;
-      else if (p.action == Action::kHide) hidden = true;
-      else if (IsPositive(p.action) && p.weight > 0) w += p.weight;
-    }
-    if (following_now) {
-      w += follow_w;
-      followers[raw[i].col] += 1;
-      following[raw[i].viewer] += 1;
-    }
-    if (!hidden && w > 0) {
-      pairs.push_back({raw[i].viewer, raw[i].col, float(w), last});
-      engagers[raw[i].col] += 1;
-    }
-    i = j;
-  }
-  for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot& ks = snap->kinds[k];
-    ks.followers = std::vector<float>(followers.begin() + base[k], followers.begin() + base[k] + count[k]);
-    ks.engagers = std::vector<float>(engagers.begin() + base[k], engagers.begin() + base[k] + count[k]);
-    ks.following = std::vector<float>(count[k], 0.f);
-  }
-  snap->kinds[0].following = std::move(following);
-  return pairs;
-}
 
 // 4. Implicit ALS over viewers x entities of every kind.
 double Embeddings(const std::vector<Pair>& pairs, const Columns& c, const BatchOptions& o, int threads,
@@ -468,7 +345,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   for (int k = 0; k < kNumKinds; ++k) snap->kinds[k].count = c.count[k];
 
   std::vector<RawPair> raw;
-  AFF_RETURN_IF_ERROR(ScanLog(store, c, o, &raw, snap.get()));
+  AFF_RETURN_IF_ERROR(batch_stages::ScanLog(store, c, o, &raw, snap.get()));
   if (report) report->events = raw.size();
   stage("scan");
   if (o.session_neighbors > 0) {
@@ -481,9 +358,9 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
                 [](KindSnapshot& ks) { return std::tuple(&ks.seq_off, &ks.seq_ids, &ks.seq_w); });
     stage("sessions");
   }
-  Popularity(raw, c, o, snap.get());
+  batch_stages::Popularity(raw, c, o, snap.get());
   stage("popularity");
-  std::vector<Pair> pairs = ReducePairs(std::move(raw), c, snap.get());
+  std::vector<Pair> pairs = batch_stages::ReducePairs(std::move(raw), c, snap.get());
   if (report) report->pairs = pairs.size();
   stage("pairs");
   const double loss = Embeddings(pairs, c, o, threads, snap.get());

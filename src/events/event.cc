@@ -2,9 +2,11 @@
 
 #include <cstring>
 
+#include "events/action_names.h"
+
 namespace affinity {
 namespace {
-constexpr std::string_view kNames[kNumActions] = {
+constexpr std::string_view kNames[kNumBuiltinActions] = {
     "impression", "click", "like", "play", "share", "comment", "follow", "unfollow", "hide"};
 
 template <typename T>
@@ -22,17 +24,25 @@ bool Get(std::string_view& in, T* v) {
 }
 }  // namespace
 
-std::string_view ActionName(Action a) { return kNames[int(a)]; }
+std::string_view ActionName(Action a) {
+  if (!IsCustom(a)) return kNames[int(a)];
+  return RegisteredName(a).value_or("unknown");
+}
 
-std::optional<Action> ParseAction(std::string_view s) {
-  for (int i = 0; i < kNumActions; ++i)
+std::optional<Action> ParseBuiltinAction(std::string_view s) {
+  for (int i = 0; i < kNumBuiltinActions; ++i)
     if (kNames[i] == s) return Action(i);
   return std::nullopt;
 }
 
+std::optional<Action> ParseAction(std::string_view s) {
+  if (auto a = ParseBuiltinAction(s)) return a;
+  return RegisteredAction(s);
+}
+
 std::string ActionList() {
   std::string out;
-  for (int i = 0; i < kNumActions; ++i) {
+  for (int i = 0; i < kNumBuiltinActions; ++i) {
     if (i) out += ", ";
     out += kNames[i];
   }
@@ -51,10 +61,14 @@ double DefaultWeight(const ActionWeights& w, Action a) {
     case Action::kUnfollow: return w.unfollow;
     case Action::kHide: return w.hide;
   }
+  if (auto name = RegisteredName(a))
+    for (const auto& c : w.custom)
+      if (c.name == *name) return c.weight;
   return 0;
 }
 
-// Layout (little endian): u8 version=1, i64 ts, u32 viewer, u32 entity, u8 action,
+// Layout (little endian): u8 version=1, i64 ts, u32 viewer, u32 entity, u8 action
+// (a built-in's code, or a configured action's from the data dir's table),
 // f32 weight, u32 context length, context bytes.
 std::string EncodeEvent(const Event& e) {
   std::string out;
@@ -77,7 +91,7 @@ bool DecodeEvent(std::string_view in, Event* e) {
   if (!Get(in, &e->ts) || !Get(in, &viewer) || !Get(in, &entity) || !Get(in, &action) ||
       !Get(in, &e->weight) || !Get(in, &ctx_len))
     return false;
-  if (action >= kNumActions || in.size() != ctx_len) return false;
+  if (in.size() != ctx_len) return false;
   e->viewer = Ref::FromBits(viewer);
   e->entity = Ref::FromBits(entity);
   e->action = Action(action);

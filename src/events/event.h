@@ -12,6 +12,10 @@
 
 namespace affinity {
 
+// An action's code in the event log. Codes 0-8 are the built-in actions; codes
+// from kFirstCustomAction on are actions named in the configuration's [actions]
+// (`purchase = 3.0`), each data dir keeping its own table of their codes so that
+// a code never changes meaning (store/action_codes.h). Every u8 is a code.
 enum class Action : uint8_t {
   kImpression = 0,
   kClick = 1,
@@ -23,17 +27,33 @@ enum class Action : uint8_t {
   kUnfollow = 7,
   kHide = 8,
 };
-inline constexpr int kNumActions = 9;
+inline constexpr int kNumBuiltinActions = 9;
+inline constexpr int kFirstCustomAction = kNumBuiltinActions;
+inline constexpr int kMaxActionCode = 255;
 
+inline bool IsCustom(Action a) { return uint8_t(a) >= kFirstCustomAction; }
+
+// The action's name: a built-in's, or the configured name its code has in this
+// process's table of action names (events/action_names.h); "unknown" for a code
+// no table names.
 std::string_view ActionName(Action a);
+// A built-in action, or a configured one whose name this process knows.
 std::optional<Action> ParseAction(std::string_view s);
-// "impression, click, ..." for error messages.
+std::optional<Action> ParseBuiltinAction(std::string_view s);
+// "impression, click, ..., hide" for error messages.
 std::string ActionList();
+// The default weight of a built-in action (a configured action's is in
+// ActionWeights::custom, found by name).
 double DefaultWeight(const ActionWeights& w, Action a);
-// True for actions that express interest (used as implicit positive feedback).
+// True for actions that may express interest (implicit positive feedback when
+// their weight is > 0). A configured action's weight decides its sign: its
+// events carry the configured weight (or an explicit one of the same sign).
 inline bool IsPositive(Action a) {
   return a != Action::kImpression && a != Action::kUnfollow && a != Action::kHide;
 }
+// True when the event hides its entity from the viewer: a hide, or a configured
+// action with a negative weight (negative feedback, as a hide is).
+inline bool Hides(Action a, float weight) { return a == Action::kHide || (IsCustom(a) && weight < 0); }
 
 struct Event {
   uint64_t offset = 0;   // position in the log, assigned on append

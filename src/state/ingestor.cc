@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "base/status.h"
+#include "store/action_codes.h"
 
 namespace affinity {
 namespace {
@@ -79,20 +80,25 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
     if (r.viewer_id.size() > kMaxIdBytes || r.entity_id.size() > kMaxIdBytes)
       return Invalid(where, i, "ids are limited to 256 bytes");
     if (r.viewer_id == r.entity_id) return Invalid(where, i, "viewer_id and entity_id are the same");
-    auto action = ParseAction(r.action);
-    if (!action)
-      return Invalid(where, i, "unknown action '" + r.action + "'; expected one of: " + ActionList());
-    e.action = *action;
-    double w = r.weight ? *r.weight : DefaultWeight(weights_, *action);
+    // A built-in action, or one the configuration adds (its code is given after
+    // the whole batch is valid, in AssignActionCodes; a placeholder until then).
+    const std::optional<Action> builtin = ParseBuiltinAction(r.action);
+    const CustomAction* custom = builtin ? nullptr : weights_.FindCustom(r.action);
+    if (!builtin && !custom)
+      return Invalid(where, i, "unknown action '" + r.action + "'; expected one of: " + KnownActions());
+    e.action = builtin ? *builtin : Action(kMaxActionCode);
+    double w = r.weight ? *r.weight : builtin ? DefaultWeight(weights_, *builtin) : custom->weight;
     if (!std::isfinite(w) || std::fabs(w) > 1e6)
       return Invalid(where, i, "weight must be a finite number within +-1e6");
     // An explicit weight's sign must agree with its action: interest (click,
-    // like, play, share, comment, follow) is never negative, and a hide or an
-    // unfollow never positive. Impressions carry no sign rule beyond >= 0.
-    if (r.weight && (IsPositive(*action) || *action == Action::kImpression) && w < 0)
+    // like, play, share, comment, follow, a configured action of weight >= 0) is
+    // never negative, and a hide, an unfollow or a configured action of negative
+    // weight never positive. Impressions carry no sign rule beyond >= 0.
+    const bool interest = builtin ? IsPositive(*builtin) || *builtin == Action::kImpression : custom->weight >= 0;
+    if (r.weight && interest && w < 0)
       return Invalid(where, i, "weight " + FormatNumber(w) + " is negative, but '" + r.action +
                                    "' expresses interest: give a weight >= 0 (or use hide)");
-    if (r.weight && !IsPositive(*action) && *action != Action::kImpression && w > 0)
+    if (r.weight && !interest && w > 0)
       return Invalid(where, i, "weight " + FormatNumber(w) + " is positive, but '" + r.action +
                                    "' is negative feedback: give a weight <= 0");
     e.weight = float(w);
@@ -127,6 +133,26 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
   return absl::OkStatus();
 }
 
+std::string Ingestor::KnownActions() const {
+  std::string out = ActionList();
+  for (const auto& c : weights_.custom) out += ", " + c.name;
+  return out;
+}
+
+absl::Status Ingestor::AssignActionCodes(const std::vector<RawEvent>& raw, std::vector<Event>* events) {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (!IsCustom((*events)[i].action)) continue;
+    std::lock_guard<std::mutex> lock(codes_mu_);
+    auto it = codes_.find(raw[i].action);
+    if (it == codes_.end()) {
+      AFF_ASSIGN_OR_RETURN(Action code, AssignActionCode(*store_, raw[i].action));
+      it = codes_.emplace(raw[i].action, code).first;
+    }
+    (*events)[i].action = it->second;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, const Where& where) {
   if (raw.empty()) return size_t(0);
   std::vector<Event> events;
@@ -142,6 +168,7 @@ absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, c
     for (size_t i = 0; i < raw.size(); ++i)
       if (pending[i] >= 0) events[i].viewer = refs[size_t(pending[i])];
   }
+  AFF_RETURN_IF_ERROR(AssignActionCodes(raw, &events));
   std::vector<FollowChange> follows;
   for (const auto& e : events) {
     if (e.action == Action::kFollow) follows.push_back({e.viewer, e.entity, true, e.ts});

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -90,6 +92,11 @@ class Ingestor {
   absl::Status ValidateEvents(const std::vector<RawEvent>& raw, const Where& where, const Lookup& lookup,
                               std::vector<Event>* out, std::vector<int64_t>* pending,
                               std::vector<std::string>* new_viewers) const;
+  // "impression, click, ..., hide" and the configured actions, for errors.
+  std::string KnownActions() const;
+  // Gives each event of a configured action its code in the data dir's table
+  // (store/action_codes.h), recording a name the first time it is accepted.
+  absl::Status AssignActionCodes(const std::vector<RawEvent>& raw, std::vector<Event>* events);
   // Checks every entity; fills records with refs (kMaxDenseId for new ones).
   // REQUIRES: registry write mutex held.
   absl::Status ValidateEntities(const std::vector<RawEntity>& raw, const Where& where,
@@ -101,6 +108,8 @@ class Ingestor {
   ActionWeights weights_;
   const Clock* clock_;
   FeedbackObserver observer_;
+  std::mutex codes_mu_;
+  std::map<std::string, Action, std::less<>> codes_;  // configured actions' codes, as assigned; GUARDED_BY(codes_mu_)
 };
 
 }  // namespace affinity

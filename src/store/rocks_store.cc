@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "base/status.h"
+#include "store/action_codes.h"
 #include "store/record_codecs.h"
 #include "store/store.h"
 
@@ -289,7 +290,8 @@ class RocksStore final : public Store {
   absl::Status CatchUp() override {
     if (mode_ != OpenMode::kSecondary) return absl::OkStatus();
     AFF_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catch up"));
-    return LoadNextOffset();
+    AFF_RETURN_IF_ERROR(LoadNextOffset());
+    return LoadActionCodes(*this);  // names the primary gave codes since
   }
 
  private:
@@ -433,6 +435,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
                                             std::move(event_retention));
   AFF_RETURN_IF_ERROR(store->Init());
+  // The configured actions' names, so that their events are shown by name.
+  AFF_RETURN_IF_ERROR(LoadActionCodes(*store));
   return std::unique_ptr<Store>(std::move(store));
 }
 
