@@ -45,8 +45,9 @@ absl::StatusOr<bool> CanaryController::Step() {
     const std::string& version = e.arms[1].model_version;
     if (version == st.canary) continue;
     const ModelVersion* v = st.Find(version);
-    const std::string why = v && !v->rollout.state.empty() ? "canary " + v->rollout.state + ": " + v->rollout.note
-                                                           : "canary ended";
+    const std::string why = v && v->rollout.state != ModelState::kRegistered
+                                ? "canary " + std::string(ModelStateName(v->rollout.state)) + ": " + v->rollout.note
+                                : "canary ended";
     AFF_RETURN_IF_ERROR(experiments_->Stop(e.id, why));
     changed = true;
   }
@@ -93,7 +94,7 @@ absl::StatusOr<bool> CanaryController::Decide(const ModelVersion& v) {
   }
   AFF_RETURN_IF_ERROR(inspected);
   bool changed = false;
-  if (v.rollout.state == "canary-pending") {  // started before a crash that came before this mark
+  if (v.rollout.state == ModelState::kCanaryPending) {  // started before a crash that came before this mark
     AFF_RETURN_IF_ERROR(registry_.MarkCanaryRunning(v.version, id));
     changed = true;
   }

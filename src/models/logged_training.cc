@@ -18,8 +18,24 @@ namespace {
 
 struct Outcomes {
   uint64_t last_offset = 0;
+  uint64_t first_positive_offset = UINT64_MAX;
   std::vector<std::pair<uint32_t, int64_t>> positives;  // (entity Ref bits, ts)
 };
+
+// Per group (a response, with the offset of its first positive outcome): whether
+// the current model `cur` never trained on it. Such a group was held out by
+// the same rule, or had no positive outcome below the model's training
+// watermark (it was not a labelled group then). A model trained elsewhere (eval,
+// import) never saw any: empty, every group.
+std::vector<char> UnseenBy(const ModelVersion& cur, const HoldoutRule& rule, const RankerRows& rows,
+                           const std::vector<uint64_t>& first_positive) {
+  if (cur.source != "logged-impressions") return {};
+  const bool same_rule = cur.holdout == "request-id" && cur.holdout_share == rule.share && cur.holdout_seed == rule.seed;
+  std::vector<char> unseen(rows.groups.size(), 0);
+  for (size_t g = 0; g < unseen.size(); ++g)
+    unseen[g] = (same_rule && rule.HeldOut(rows.keys[g])) || first_positive[g] >= cur.watermark_offset;
+  return unseen;
+}
 
 std::string ParamsJson(const RankerOptions& o, const std::string& stream_inputs) {
   JsonWriter w;
@@ -53,7 +69,10 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     if (parser.parse(e.context).get(ctx) || ctx["request_id"].get(rid) || rid.empty()) return true;
     Outcomes& o = by_request[std::string(rid)];
     o.last_offset = e.offset;
-    if (IsPositive(e.action) && e.weight > 0) o.positives.push_back({e.entity.bits, e.ts});
+    if (IsPositive(e.action) && e.weight > 0) {
+      o.positives.push_back({e.entity.bits, e.ts});
+      o.first_positive_offset = std::min(o.first_positive_offset, e.offset);
+    }
     return true;
   }));
   // 2. The newest responses with at least one positive outcome.
@@ -64,6 +83,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   if (order.size() > size_t(std::max(1, ro.max_groups))) order.resize(size_t(ro.max_groups));
   // 3. Rows from the audit records: inputs as served, labels from the outcomes.
   RankerRows rows;
+  std::vector<uint64_t> first_positive;  // per group
   const int64_t window_ms = int64_t(ro.label_window_hours) * 3600 * 1000;
   for (const auto& [offset, rid] : order) {
     AFF_ASSIGN_OR_RETURN(auto record, store.GetAudit(*rid));
@@ -72,7 +92,8 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     if (!logged.ok()) continue;
     const int64_t served_ts = logged->served_ms;
     std::unordered_set<std::string> relevant;
-    for (const auto& [bits, ts] : by_request[*rid].positives)
+    const Outcomes& outcomes = by_request[*rid];
+    for (const auto& [bits, ts] : outcomes.positives)
       if (ts >= served_ts - 60000 && ts - served_ts <= window_ms) relevant.insert(registry.ExtId(Ref::FromBits(bits)));
     std::vector<float> x, y;
     for (const LoggedResult& r : logged->results) {
@@ -80,7 +101,8 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
       y.push_back(relevant.count(r.entity_id) ? 1.f : 0.f);
     }
     if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;
-    rows.AddGroup(x, y);
+    rows.AddGroup(x, y, 0, GroupKey(*rid));  // held out or not by its request id: stable as logs grow
+    first_positive.push_back(outcomes.first_positive_offset);
   }
   report.groups = rows.groups.size();
   report.rows = rows.rows();
@@ -90,18 +112,25 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
                   std::to_string(ro.min_groups) + " it needs (ranker.min_groups)";
     return report;
   }
-  // 4. Train, compare with the current model on the same held-out groups, register.
+  // 4. Train, compare with the current model on the held-out groups it never
+  // trained on, register.
   ModelRegistry models(data_dir);
   AFF_ASSIGN_OR_RETURN(RegistryState st, models.Read());
+  const HoldoutRule rule;
   std::unique_ptr<LearnedRanker> current;
-  if (!st.current.empty()) {
+  CurrentModel compare;
+  if (const ModelVersion* cur = st.Find(st.current)) {
     auto m = models.Load(st.current);
     if (m.ok()) current = std::move(*m);
+    compare = {current.get(), UnseenBy(*cur, rule, rows, first_positive)};
   }
   RankerOptions train = ro;
   if (train.threads <= 0) train.threads = config.batch.threads > 0 ? config.batch.threads : 2;
-  AFF_ASSIGN_OR_RETURN(auto fit, FitRanker(rows, train, 20, 0.2, current.get()));
+  AFF_ASSIGN_OR_RETURN(auto fit, FitRanker(rows, train, 20, rule, compare));
   ModelVersion meta;
+  meta.holdout = "request-id";
+  meta.holdout_share = rule.share;
+  meta.holdout_seed = rule.seed;
   meta.watermark_offset = watermark;
   meta.watermark_ts = watermark_ts;
   meta.source = "logged-impressions";
@@ -109,35 +138,43 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   meta.ndcg = fit.ndcg_model;
   meta.blend_ndcg = fit.ndcg_blend;
   meta.current_ndcg = fit.ndcg_current;
+  meta.compared_ndcg = fit.ndcg_compared;
+  meta.compared_groups = int64_t(fit.compared_groups);
   meta.train_groups = int64_t(fit.train_groups);
   meta.validation_groups = int64_t(fit.validation_groups);
   meta.train_rows = int64_t(fit.train_rows);
+  // 5. The offline gate; a refusal stays with the version (model list, /admin/models).
+  const std::string why = ro.auto_promote ? GateRefusal(meta, st.Find(st.current), ro.gate_tolerance) : "";
+  if (!why.empty()) {
+    meta.rollout.state = ModelState::kRefused;
+    meta.rollout.note = "not shipped: " + why + " (ranker.gate_tolerance)";
+  }
   AFF_ASSIGN_OR_RETURN(report.version, models.Register(*fit.model, meta));
   report.trained = true;
   report.ndcg = fit.ndcg_model;
   report.blend_ndcg = fit.ndcg_blend;
   report.current_ndcg = fit.ndcg_current;
+  report.compared_ndcg = fit.ndcg_compared;
+  report.compared_groups = fit.compared_groups;
   report.stream_inputs = StreamInputsNote(fit);
-  if (ro.auto_promote && ro.rollout == "direct") {
-    absl::Status s = models.Promote(report.version, ro.gate_tolerance);
+  if (!why.empty()) {
+    report.note = meta.rollout.note;
+  } else if (ro.auto_promote && ro.rollout == "direct") {
+    absl::Status s = models.Promote(report.version, ro.gate_tolerance, /*force=*/false,
+                                    "promoted by affinity batch (ranker.rollout = \"direct\"): it passed the gate");
     if (s.ok()) {
       report.promoted = true;
-    } else if (absl::IsFailedPrecondition(s)) {
+    } else if (absl::IsFailedPrecondition(s)) {  // another model became current meanwhile
       report.note = std::string(s.message());
     } else {
       return s;
     }
   } else if (ro.auto_promote) {
-    // The offline gate first; a model that passes it ships as a canary, which
-    // the serving side runs as an experiment and promotes or rolls back.
-    const std::string why = GateRefusal(meta, st.Find(st.current), ro.gate_tolerance);
-    if (!why.empty()) {
-      report.note = "not shipped: " + why + " (ranker.gate_tolerance)";
-    } else {
-      CanaryPlan plan{ro.canary_share, ro.canary_min_viewers, ro.canary_max_increase, ro.canary_max_latency_increase};
-      AFF_RETURN_IF_ERROR(models.StartCanary(report.version, plan));
-      report.canary = true;
-    }
+    // A model that passes the gate ships as a canary, which the serving side
+    // runs as an experiment and promotes or rolls back.
+    CanaryPlan plan{ro.canary_share, ro.canary_min_viewers, ro.canary_max_increase, ro.canary_max_latency_increase};
+    AFF_RETURN_IF_ERROR(models.StartCanary(report.version, plan));
+    report.canary = true;
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;

@@ -27,6 +27,10 @@ struct LoggedTrainingReport {
   bool canary = false;       // passed the gate and waits for its canary (ranker.rollout = "canary")
   size_t groups = 0, rows = 0;
   double ndcg = 0, blend_ndcg = 0, current_ndcg = -1;
+  // The held-out groups the current model never trained on, and the new
+  // model's NDCG on them (-1: none); current_ndcg is the current model's there.
+  double compared_ndcg = -1;
+  size_t compared_groups = 0;
   std::string stream_inputs;  // whether the model reads the streaming groups, and why
   double seconds = 0;
 };

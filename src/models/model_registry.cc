@@ -5,10 +5,12 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <ostream>
 
 #include "absl/strings/str_cat.h"
 #include "base/json_writer.h"
@@ -44,6 +46,16 @@ class DirLock {
   int fd_ = -1;
 };
 
+constexpr std::array<std::pair<ModelState, std::string_view>, 7> kStateNames{{
+    {ModelState::kRegistered, "registered"},
+    {ModelState::kRefused, "refused"},
+    {ModelState::kCanaryPending, "canary-pending"},
+    {ModelState::kCanary, "canary"},
+    {ModelState::kPromoted, "promoted"},
+    {ModelState::kRolledBack, "rolled-back"},
+    {ModelState::kSuperseded, "superseded"},
+}};
+
 void WriteVersion(const ModelVersion& v, JsonWriter& w) {
   w.BeginObject();
   w.Key("version").String(v.version);
@@ -56,14 +68,21 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
   w.Key("ndcg").Double(v.ndcg);
   w.Key("blend_ndcg").Double(v.blend_ndcg);
   w.Key("current_ndcg").Double(v.current_ndcg);
+  w.Key("compared_ndcg").Double(v.compared_ndcg);
+  w.Key("compared_groups").Int(v.compared_groups);
   w.Key("train_groups").Int(v.train_groups);
   w.Key("validation_groups").Int(v.validation_groups);
   w.Key("train_rows").Int(v.train_rows);
   w.EndObject();
-  if (!v.rollout.state.empty()) {
+  if (!v.holdout.empty()) {
+    w.Key("holdout").BeginObject().Key("by").String(v.holdout).Key("share").Double(v.holdout_share);
+    w.Key("seed").Uint(v.holdout_seed).EndObject();
+  }
+  {
     const auto& r = v.rollout;
     w.Key("rollout").BeginObject();
-    w.Key("state").String(r.state).Key("note").String(r.note).Key("experiment").String(r.experiment);
+    w.Key("state").String(std::string(ModelStateName(r.state))).Key("note").String(r.note);
+    w.Key("experiment").String(r.experiment);
     w.Key("share").Double(r.share).Key("min_viewers").Int(r.min_viewers);
     w.Key("max_increase").Double(r.max_increase).Key("max_latency_increase").Double(r.max_latency_increase);
     w.Key("started_ms").Int(r.started_ms).Key("decided_ms").Int(r.decided_ms);
@@ -74,14 +93,35 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
 
 }  // namespace
 
+std::string_view ModelStateName(ModelState s) {
+  for (const auto& [state, name] : kStateNames)
+    if (state == s) return name;
+  return "registered";
+}
+
+ModelState ParseModelState(std::string_view name) {
+  for (const auto& [state, n] : kStateNames)
+    if (n == name) return state;
+  return ModelState::kRegistered;
+}
+
+std::ostream& operator<<(std::ostream& out, ModelState s) { return out << ModelStateName(s); }
+
 std::string GateRefusal(const ModelVersion& c, const ModelVersion* cur, double tolerance) {
   // Without a current model the blend serves: it is the reference. Otherwise
-  // prefer the current model's figure on the candidate's own held-out data.
-  const double reference = !cur ? c.blend_ndcg : c.current_ndcg >= 0 ? c.current_ndcg : cur->ndcg;
-  if (c.ndcg + tolerance >= reference) return "";
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "validation NDCG %.4f is below %s's %.4f by more than %.4f", c.ndcg,
-                cur ? ("the current model " + cur->version).c_str() : "the blend", reference, tolerance);
+  // both are measured on the held-out groups neither trained on when the
+  // candidate has that figure, else the current model's recorded one stands.
+  const bool compared = cur && c.current_ndcg >= 0;
+  const double reference = !cur ? c.blend_ndcg : compared ? c.current_ndcg : cur->ndcg;
+  const double mine = compared && c.compared_ndcg >= 0 ? c.compared_ndcg : c.ndcg;
+  if (mine + tolerance >= reference) return "";
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "validation NDCG %.4f is below %s's %.4f%s by more than %.4f", mine,
+                cur ? ("the current model " + cur->version).c_str() : "the blend", reference,
+                compared && c.compared_groups > 0
+                    ? (" on the " + std::to_string(c.compared_groups) + " held-out groups neither trained on").c_str()
+                    : "",
+                tolerance);
   return buf;
 }
 
@@ -98,12 +138,27 @@ const ModelVersion* RegistryState::Find(const std::string& version) const {
 ModelRegistry::ModelRegistry(std::string data_dir) : dir_(std::move(data_dir) + "/models") {}
 
 absl::StatusOr<RegistryState> ModelRegistry::Read() const {
-  RegistryState st;
   auto text = ReadFile(dir_ + "/registry.json");
-  if (!text) return st;  // no registry yet
+  if (!text) return RegistryState();  // no registry yet
+  auto st = ParseRegistryJson(*text);
+  if (!st.ok()) return absl::DataLossError(dir_ + "/registry.json: " + std::string(st.status().message()));
+  return st;
+}
+
+bool RegistryLoaded(std::string_view json, std::string* loaded) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
-  if (parser.parse(*text).get(doc)) return absl::DataLossError(dir_ + "/registry.json is not valid JSON");
+  std::string_view s;
+  if (parser.parse(json.data(), json.size()).get(doc) || doc["loaded"].get(s)) return false;
+  *loaded = std::string(s);
+  return true;
+}
+
+absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json) {
+  RegistryState st;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc)) return absl::DataLossError("not valid JSON");
   std::string_view s;
   if (!doc["current"].get(s)) st.current = std::string(s);
   if (!doc["canary"].get(s)) st.canary = std::string(s);
@@ -111,13 +166,13 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
   if (!doc["history"].get(arr))
     for (auto h : arr)
       if (!h.get(s)) st.history.emplace_back(s);
-  if (doc["versions"].get(arr)) return absl::DataLossError(dir_ + "/registry.json has no versions array");
+  if (doc["versions"].get(arr)) return absl::DataLossError("no versions array");
   for (auto e : arr) {
     ModelVersion v;
     int64_t i = 0;
     uint64_t u = 0;
     double d = 0;
-    if (e["version"].get(s)) return absl::DataLossError(dir_ + "/registry.json: a version has no name");
+    if (e["version"].get(s)) return absl::DataLossError("a version has no name");
     v.version = std::string(s);
     if (!e["created_ms"].get(i)) v.created_ms = i;
     if (!e["watermark_offset"].get(u)) v.watermark_offset = u;
@@ -130,14 +185,22 @@ absl::StatusOr<RegistryState> ModelRegistry::Read() const {
       if (!m["ndcg"].get(d)) v.ndcg = d;
       if (!m["blend_ndcg"].get(d)) v.blend_ndcg = d;
       if (!m["current_ndcg"].get(d)) v.current_ndcg = d;
+      if (!m["compared_ndcg"].get(d)) v.compared_ndcg = d;
+      if (!m["compared_groups"].get(i)) v.compared_groups = i;
       if (!m["train_groups"].get(i)) v.train_groups = i;
       if (!m["validation_groups"].get(i)) v.validation_groups = i;
       if (!m["train_rows"].get(i)) v.train_rows = i;
     }
+    simdjson::dom::element h;
+    if (!e["holdout"].get(h)) {
+      if (!h["by"].get(s)) v.holdout = std::string(s);
+      if (!h["share"].get(d)) v.holdout_share = d;
+      if (!h["seed"].get(u)) v.holdout_seed = u;
+    }
     simdjson::dom::element r;
     if (!e["rollout"].get(r)) {
       auto& ro = v.rollout;
-      if (!r["state"].get(s)) ro.state = std::string(s);
+      if (!r["state"].get(s)) ro.state = ParseModelState(s);
       if (!r["note"].get(s)) ro.note = std::string(s);
       if (!r["experiment"].get(s)) ro.experiment = std::string(s);
       if (!r["share"].get(d)) ro.share = d;
@@ -230,7 +293,7 @@ absl::Status ModelRegistry::Update(const std::function<absl::StatusOr<bool>(Regi
   return changed ? Write(st) : absl::OkStatus();
 }
 
-absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force) {
+absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force, std::string note) {
   return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
     const ModelVersion* cand = nullptr;
     const ModelVersion* cur = nullptr;
@@ -247,13 +310,15 @@ absl::Status ModelRegistry::Promote(const std::string& version, double tolerance
     }
     if (!st.current.empty()) st.history.push_back(st.current);
     st.current = version;
+    ModelVersion* v = st.Find(version);
+    v->rollout.state = ModelState::kPromoted;
+    v->rollout.note = !note.empty() ? std::move(note)
+                      : std::string("promoted by hand (affinity model promote") + (force ? " --force, past the gate)" : ")");
     if (st.canary == version) {  // promoted by hand while in canary: the canary ends here
-      ModelVersion* v = st.Find(version);
-      v->rollout.state = "promoted";
-      v->rollout.note = "promoted by hand (affinity model promote) before its canary decided";
-      v->rollout.decided_ms = NowMs();
+      v->rollout.note += " before its canary decided";
       st.canary.clear();
     }
+    v->rollout.decided_ms = NowMs();
     return true;
   });
 }
@@ -264,12 +329,12 @@ absl::Status ModelRegistry::StartCanary(const std::string& version, const Canary
     if (!v) return absl::NotFoundError("no model version " + version);
     const int64_t now = NowMs();
     if (ModelVersion* old = st.Find(st.canary); old && old != v) {
-      old->rollout.state = "superseded";
+      old->rollout.state = ModelState::kSuperseded;
       old->rollout.note = "superseded by " + version + " before its canary decided";
       old->rollout.decided_ms = now;
     }
     v->rollout = {};
-    v->rollout.state = "canary-pending";
+    v->rollout.state = ModelState::kCanaryPending;
     v->rollout.note = "waiting for a server to start its canary";
     v->rollout.share = plan.share;
     v->rollout.min_viewers = plan.min_viewers;
@@ -284,8 +349,8 @@ absl::Status ModelRegistry::StartCanary(const std::string& version, const Canary
 absl::Status ModelRegistry::MarkCanaryRunning(const std::string& version, const std::string& experiment) {
   return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
     ModelVersion* v = st.Find(version);
-    if (!v || st.canary != version || v->rollout.state == "canary") return false;
-    v->rollout.state = "canary";
+    if (!v || st.canary != version || v->rollout.state == ModelState::kCanary) return false;
+    v->rollout.state = ModelState::kCanary;
     v->rollout.note = absl::StrCat("serving ", v->rollout.share, "% of viewers in experiment ", experiment);
     v->rollout.experiment = experiment;
     return true;
@@ -296,7 +361,7 @@ absl::Status ModelRegistry::FinishCanary(const std::string& version, bool promot
   return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
     ModelVersion* v = st.Find(version);
     if (!v || st.canary != version) return false;
-    v->rollout.state = promote ? "promoted" : "rolled-back";
+    v->rollout.state = promote ? ModelState::kPromoted : ModelState::kRolledBack;
     v->rollout.note = note;
     v->rollout.decided_ms = NowMs();
     st.canary.clear();
@@ -309,14 +374,30 @@ absl::Status ModelRegistry::FinishCanary(const std::string& version, bool promot
 }
 
 absl::StatusOr<std::string> ModelRegistry::Rollback() {
-  DirLock lock(dir_);
-  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  if (st.history.empty()) return absl::FailedPreconditionError("nothing to roll back to: no previous model");
-  st.current = st.history.back();
-  st.history.pop_back();
-  AFF_RETURN_IF_ERROR(Write(st));
-  return st.current;
+  std::string now_current;
+  AFF_RETURN_IF_ERROR(Update([&](RegistryState& st) -> absl::StatusOr<bool> {
+    ModelVersion* from = st.Find(st.current);
+    if (!from) return absl::FailedPreconditionError("nothing to roll back: no model is current (the blend ranks)");
+    if (st.history.empty()) {
+      st.current.clear();  // the first promoted model: back to the blend
+    } else {
+      st.current = st.history.back();
+      st.history.pop_back();
+    }
+    const int64_t now = NowMs();
+    from->rollout.state = ModelState::kRolledBack;
+    from->rollout.note = "rolled back by hand (affinity model rollback); " +
+                         (st.current.empty() ? std::string("the blend ranks again") : st.current + " serves again");
+    from->rollout.decided_ms = now;
+    if (ModelVersion* to = st.Find(st.current); to && to->rollout.state != ModelState::kPromoted) {
+      to->rollout.state = ModelState::kPromoted;
+      to->rollout.note = "current again after " + from->version + " was rolled back";
+      to->rollout.decided_ms = now;
+    }
+    now_current = st.current;
+    return true;
+  }));
+  return now_current;
 }
 
 absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::string& version) const {

@@ -8,11 +8,13 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,6 +23,21 @@
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
+
+// How a version ships: the registry's state machine.
+//   registered ──gate refuses (batch)──► refused
+//   registered ──gate passes (batch)──► canary-pending ──a server starts it──► canary
+//   canary ──its experiment decides──► promoted | rolled-back
+//   canary-pending | canary ──a newer canary starts──► superseded
+//   any ──`model promote` (by hand)──► promoted
+//   the current model ──`model rollback`──► rolled-back (the previous one, or the blend, serves)
+enum class ModelState { kRegistered, kRefused, kCanaryPending, kCanary, kPromoted, kRolledBack, kSuperseded };
+// "registered", "refused", "canary-pending", "canary", "promoted", "rolled-back", "superseded".
+std::string_view ModelStateName(ModelState s);
+// The state named `name` ("" and unknown names: registered).
+ModelState ParseModelState(std::string_view name);
+inline bool operator==(ModelState s, std::string_view name) { return ModelStateName(s) == name; }
+std::ostream& operator<<(std::ostream& out, ModelState s);
 
 struct ModelVersion {
   std::string version;             // "m000003"
@@ -31,14 +48,24 @@ struct ModelVersion {
   std::string params_json;         // the training parameters
   double ndcg = 0;                 // validation NDCG@k of this model on its held-out groups
   double blend_ndcg = 0;           // the blend's on the same groups
-  double current_ndcg = -1;        // the then-current model's on the same groups (-1: none)
+  double current_ndcg = -1;        // the then-current model's on the compared groups (-1: none)
+  // The compared groups: this model's held-out groups that the then-current
+  // model never trained on either (held out by the same rule, or newer than
+  // its training watermark); compared_ndcg is this model's NDCG@k on them.
+  double compared_ndcg = -1;
+  int64_t compared_groups = 0;
   int64_t train_groups = 0, validation_groups = 0, train_rows = 0;
-  // How the version ships. state: "" (registered only), "canary-pending"
-  // (waiting for a server to start its canary), "canary" (its experiment
-  // runs), "promoted", "rolled-back" or "superseded" (a newer canary replaced
-  // it); note says why, in words.
+  // How its held-out groups were chosen: "request-id" (HoldoutRule over each
+  // logged response's request id, with this share and seed; a later run with
+  // the same rule holds out the same responses again) or "" (unknown).
+  std::string holdout;
+  double holdout_share = 0;
+  uint64_t holdout_seed = 0;
+  // How the version ships (ModelState); note says why, in words (for a
+  // refused version, the gate's reason).
   struct Rollout {
-    std::string state, note, experiment;
+    ModelState state = ModelState::kRegistered;
+    std::string note, experiment;
     double share = 0;             // percent of viewers the canary serves
     int64_t min_viewers = 0;      // canary viewers before the decision
     double max_increase = 0;      // guardrails: hide and error rate
@@ -79,9 +106,13 @@ class ModelRegistry {
   // Makes `version` current. The gate refuses (FailedPrecondition) a model whose
   // validation NDCG is below the current model's by more than `tolerance`
   // (compared on the same held-out data when the registry has that figure), or
-  // below the blend's when no model is current; `force` skips the gate.
-  absl::Status Promote(const std::string& version, double tolerance, bool force = false);
-  // Makes the previously current version current again.
+  // below the blend's when no model is current; `force` skips the gate. The
+  // version's state becomes promoted, with `note` (default: by hand).
+  absl::Status Promote(const std::string& version, double tolerance, bool force = false, std::string note = "");
+  // Makes the previously current version current again, or, from the first
+  // promoted model, none (the blend serves): returns the version now current
+  // ("" for the blend). The version rolled back from is marked rolled-back.
+  // FailedPrecondition when no model is current.
   absl::StatusOr<std::string> Rollback();
 
   // Canary rollout. StartCanary marks `version` as waiting for a server to
@@ -105,8 +136,11 @@ class ModelRegistry {
 };
 
 // registry.json's form of a state; GET /admin/models adds the version a server
-// has `loaded`.
+// has `loaded`. ParseRegistryJson reads either back (DataLoss naming what is
+// wrong); RegistryLoaded finds `loaded` (false: the text has none).
 std::string RegistryJson(const RegistryState& st, const std::string* loaded = nullptr);
+absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json);
+bool RegistryLoaded(std::string_view json, std::string* loaded);
 
 // Why the gate refuses `candidate` against `current`, or "" when it passes.
 std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);

@@ -10,11 +10,31 @@
 
 namespace affinity {
 
+bool HoldoutRule::HeldOut(uint64_t key) const {
+  uint64_t h = key ^ seed;  // SplitMix64's finaliser
+  h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ull;
+  h = (h ^ (h >> 27)) * 0x94D049BB133111EBull;
+  h ^= h >> 31;
+  return double(h >> 11) * 0x1.0p-53 < share;
+}
+
+uint64_t GroupKey(std::string_view name) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (unsigned char c : name) h = (h ^ c) * 0x100000001B3ull;
+  return h;
+}
+
 void RankerRows::AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total) {
+  AddGroup(x_rows, labels, relevant_total, groups.size());
+}
+
+void RankerRows::AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total,
+                          uint64_t key) {
   x.insert(x.end(), x_rows.begin(), x_rows.end());
   y.insert(y.end(), labels.begin(), labels.end());
   groups.push_back(unsigned(labels.size()));
   relevant.push_back(relevant_total);
+  keys.push_back(key);
 }
 
 double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& which, int k) {
@@ -53,18 +73,51 @@ std::string StreamInputsNote(const RankerFit& fit) {
   return note;
 }
 
-absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k, double holdout_share,
-                                    const LearnedRanker* current) {
+namespace {
+
+// The drift reference: what the monitor will see — the model's own best
+// DriftMonitor::kTopRows rows of each held-out group, with the inputs that
+// move the model most there (mean |path attribution| over up to 2,000 rows).
+absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, LearnedRanker* model) {
+  const size_t w = kNumRankInputs;
+  std::vector<float> x, scores;
+  size_t b = 0;
+  std::vector<uint32_t> order;
+  for (unsigned len : held.groups) {
+    order.resize(len);
+    std::iota(order.begin(), order.end(), 0u);
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t c) { return pred[b + a] > pred[b + c]; });
+    for (size_t r = 0; r < len && r < DriftMonitor::kTopRows; ++r) {
+      x.insert(x.end(), held.x.begin() + long((b + order[r]) * w), held.x.begin() + long((b + order[r] + 1) * w));
+      scores.push_back(pred[b + order[r]]);
+    }
+    b += len;
+  }
+  if (scores.empty()) return absl::OkStatus();
+  const size_t n = std::min<size_t>(scores.size(), 2000);
+  AFF_ASSIGN_OR_RETURN(auto contrib, model->Contributions(x.data(), n, "saabas"));
+  std::vector<double> weight(w, 0);
+  for (size_t r = 0; r < n; ++r)
+    for (size_t c = 0; c < w; ++c) weight[c] += std::fabs(contrib[r * (w + 1) + c]);
+  std::vector<int> columns(w);
+  std::iota(columns.begin(), columns.end(), 0);
+  std::stable_sort(columns.begin(), columns.end(), [&](int a, int c) { return weight[size_t(a)] > weight[size_t(c)]; });
+  columns.resize(std::min<size_t>(5, w));
+  model->SetDriftReference(DriftReference::Build(x.data(), w, scores.data(), scores.size(), columns, RankerInputNames()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k,
+                                    const HoldoutRule& holdout, const CurrentModel& current) {
   auto t0 = std::chrono::steady_clock::now();
   const size_t n_groups = rows.groups.size();
   if (n_groups < 2) return absl::FailedPreconditionError("ranker: fewer than two labelled groups to train on");
-  // A seeded, deterministic split of the groups.
+  // The split: a salted hash of each group's key, stable as groups come and go.
   std::vector<size_t> train, valid;
-  uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (size_t g = 0; g < n_groups; ++g) {
-    h ^= g + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
-    ((double(h % 10000) / 10000.0) < holdout_share ? valid : train).push_back(g);
-  }
+  for (size_t g = 0; g < n_groups; ++g)
+    (holdout.HeldOut(g < rows.keys.size() ? rows.keys[g] : g) ? valid : train).push_back(g);
   if (valid.empty()) valid.push_back(train.back()), train.pop_back();
   if (train.empty()) return absl::FailedPreconditionError("ranker: no groups left to train on");
   std::vector<size_t> start(n_groups + 1, 0);
@@ -114,29 +167,23 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   if (!fit.model) return absl::InvalidArgumentError("ranker.stream_inputs must be auto, on or off");
   tx.clear();
   tx.shrink_to_fit();
-  // Compare with the blend and the current model on the same held-out groups.
+  // Compare with the blend on the held-out groups, and with the current model
+  // on those of them it never trained on.
   std::vector<float> blend(held.rows());
   for (size_t i = 0; i < held.rows(); ++i) blend[i] = held.x[i * w + kInBlendScore];
   fit.ndcg_blend = GroupNdcg(held, blend, all, k);
-  if (current) {
-    AFF_ASSIGN_OR_RETURN(auto cur, current->Predict(held.x.data(), held.rows()));
-    fit.ndcg_current = GroupNdcg(held, cur, all, k);
+  if (current.model) {
+    std::vector<size_t> compared;
+    for (size_t i = 0; i < valid.size(); ++i)
+      if (current.unseen.empty() || (valid[i] < current.unseen.size() && current.unseen[valid[i]])) compared.push_back(i);
+    if (!compared.empty()) {
+      AFF_ASSIGN_OR_RETURN(auto cur, current.model->Predict(held.x.data(), held.rows()));
+      fit.ndcg_current = GroupNdcg(held, cur, compared, k);
+      fit.ndcg_compared = GroupNdcg(held, pred, compared, k);
+      fit.compared_groups = compared.size();
+    }
   }
-  // The drift reference: the held-out rows' scores and the inputs that move
-  // the model most (mean |path attribution| over up to 2,000 of them).
-  if (held.rows() > 0) {
-    const size_t n = std::min<size_t>(held.rows(), 2000);
-    AFF_ASSIGN_OR_RETURN(auto contrib, fit.model->Contributions(held.x.data(), n, "saabas"));
-    std::vector<double> weight(w, 0);
-    for (size_t r = 0; r < n; ++r)
-      for (size_t c = 0; c < w; ++c) weight[c] += std::fabs(contrib[r * (w + 1) + c]);
-    std::vector<int> order(w);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return weight[size_t(a)] > weight[size_t(b)]; });
-    order.resize(std::min<size_t>(5, w));
-    fit.model->SetDriftReference(
-        DriftReference::Build(held.x.data(), w, pred.data(), held.rows(), order, RankerInputNames()));
-  }
+  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, fit.model.get()));
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

@@ -5,13 +5,30 @@
 // and `affinity eval --ranker learned` (rows from a validation slice).
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
+
+// Which groups are held out: a salted hash of each group's key (a logged
+// response's request id) below `share`. A group stays on its side of the split
+// however many groups are added or dropped around it, so a later training run
+// with the same rule holds out again every group an earlier one held out: a
+// model trained by the earlier run never saw them.
+struct HoldoutRule {
+  static constexpr uint64_t kDefaultSeed = 0x5eed0000a1f1a17eull;
+  double share = 0.2;
+  uint64_t seed = kDefaultSeed;
+  bool HeldOut(uint64_t key) const;
+  bool operator==(const HoldoutRule&) const = default;
+};
+// The key of a group named by a string (FNV-1a 64).
+uint64_t GroupKey(std::string_view name);
 
 struct RankerRows {
   std::vector<float> x;          // rows x kNumRankInputs
@@ -20,9 +37,20 @@ struct RankerRows {
   // Relevant items of each group, including those the candidates missed (the
   // ideal DCG counts them, as in the evaluation protocol). 0: count the labels.
   std::vector<unsigned> relevant;
+  std::vector<uint64_t> keys;    // per group: what the split hashes (default: its index)
 
   void AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total = 0);
+  void AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total,
+                uint64_t key);
   size_t rows() const { return y.size(); }
+};
+
+// The model serving now, to be compared with a new one: only on held-out
+// groups it never trained on (`unseen`, per group of the rows; empty: every
+// group is unseen by it, e.g. a model trained on other data).
+struct CurrentModel {
+  const LearnedRanker* model = nullptr;
+  std::vector<char> unseen;
 };
 
 struct RankerFit {
@@ -30,7 +58,11 @@ struct RankerFit {
   size_t train_groups = 0, validation_groups = 0, train_rows = 0;
   double ndcg_model = 0;  // NDCG@k of the model on the held-out groups
   double ndcg_blend = 0;  // NDCG@k of the blend score on the same groups
-  double ndcg_current = -1;  // NDCG@k of the `current` model on the same groups (-1: none given)
+  // The compared groups: held-out groups the current model never trained on.
+  // ndcg_current is its NDCG@k on them, ndcg_compared the new model's (-1: no
+  // current model, or no such group).
+  double ndcg_current = -1, ndcg_compared = -1;
+  size_t compared_groups = 0;
   // Whether the model reads the streaming groups' inputs (ranker.stream_inputs),
   // and with "auto" the held-out NDCG@k of the fits without and with them (-1: not fitted).
   bool stream_inputs = false;
@@ -48,7 +80,9 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
 // missing (the trees never split on them), "on" with them, "auto" both ways,
 // keeping the fit with the higher NDCG@k on the held-out groups (a tie: off):
 // what the deployment's own rows say, not a fixed choice.
+// The model's drift reference (ranking/drift.h) is what its monitor will see:
+// its own best DriftMonitor::kTopRows rows of each held-out group.
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
-                                    double holdout_share = 0.2, const LearnedRanker* current = nullptr);
+                                    const HoldoutRule& holdout = {}, const CurrentModel& current = {});
 
 }  // namespace affinity

@@ -54,8 +54,64 @@ TEST(ModelRegistryTest, PromoteThenRollbackRestoresThePreviousModel) {
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, "m000001");
   EXPECT_EQ(reg.Read()->current, "m000001");
-  EXPECT_FALSE(reg.Rollback().ok());  // nothing before m000001
+  back = reg.Rollback();  // from the first model: the blend
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, "");
+  EXPECT_EQ(reg.Read()->current, "");
   EXPECT_TRUE(absl::IsNotFound(reg.Promote("m000009", 0.002)));
+}
+
+// Issue 23, bug 5: rollback from the first promoted model returns serving to
+// the blend (no current model), as the runbooks say; with none current it refuses.
+TEST(ModelRegistryTest, RollbackFromTheFirstModelReturnsToTheBlend) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.30, 0.25)).ok());
+  ASSERT_TRUE(reg.Promote("m000001", 0.002).ok());
+  auto back = reg.Rollback();
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, "");
+  auto st = *reg.Read();
+  EXPECT_EQ(st.current, "");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, ModelState::kRolledBack);
+  EXPECT_NE(st.Find("m000001")->rollout.note.find("the blend ranks again"), std::string::npos);
+  absl::Status again = reg.Rollback().status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_NE(again.message().find("no model is current"), std::string::npos) << again;
+}
+
+// Issue 23, bug 6: a version promoted by hand is "promoted" whatever it was
+// before (a rolled-back canary, a refused model with --force), and a version
+// rolled back from is "rolled-back".
+TEST(ModelRegistryTest, AHandPromotedModelIsPromotedWhateverItsStateWas) {
+  testing::TempDir dir;
+  ModelRegistry reg(dir.path());
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(reg.Register(*TinyModel(i), Meta(0.3, 0.2)).ok());
+  ASSERT_TRUE(reg.StartCanary("m000001", CanaryPlan{}).ok());
+  ASSERT_TRUE(reg.FinishCanary("m000001", false, "CTR significantly lower").ok());
+  ASSERT_EQ(reg.Read()->Find("m000001")->rollout.state, ModelState::kRolledBack);
+  ASSERT_TRUE(reg.Promote("m000001", 0.002).ok());
+  auto st = *reg.Read();
+  EXPECT_EQ(st.Find("m000001")->rollout.state, ModelState::kPromoted);
+  EXPECT_NE(st.Find("m000001")->rollout.note.find("by hand"), std::string::npos);
+  ASSERT_TRUE(reg.Promote("m000002", 0.002, /*force=*/true).ok());
+  st = *reg.Read();
+  EXPECT_EQ(st.Find("m000002")->rollout.state, ModelState::kPromoted);
+  EXPECT_NE(st.Find("m000002")->rollout.note.find("--force"), std::string::npos);
+  auto back = reg.Rollback();
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, "m000001");
+  st = *reg.Read();
+  EXPECT_EQ(st.Find("m000002")->rollout.state, ModelState::kRolledBack);
+  EXPECT_EQ(st.Find("m000001")->rollout.state, ModelState::kPromoted);
+  EXPECT_EQ(st.Find("m000003")->rollout.state, ModelState::kRegistered);
+  // The states are written as their names, and read back.
+  const std::string json = RegistryJson(st);
+  EXPECT_NE(json.find("\"state\":\"rolled-back\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"state\":\"registered\""), std::string::npos) << json;
+  auto parsed = ParseRegistryJson(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->Find("m000002")->rollout.state, ModelState::kRolledBack);
 }
 
 TEST(ModelRegistryTest, GateRefusesAModelWorseThanTheCurrentOne) {
@@ -91,36 +147,36 @@ TEST(ModelRegistryTest, ACanaryIsPromotedOrRolledBackOnceAndANewerCanarySupersed
   ASSERT_TRUE(reg.StartCanary("m000001", plan).ok());
   auto st = *reg.Read();
   EXPECT_EQ(st.canary, "m000001");
-  EXPECT_EQ(st.Find("m000001")->rollout.state, "canary-pending");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, ModelState::kCanaryPending);
   EXPECT_EQ(st.Find("m000001")->rollout.share, 25);
   EXPECT_EQ(st.Find("m000001")->rollout.min_viewers, 300);
   ASSERT_TRUE(reg.MarkCanaryRunning("m000001", "canary-m000001").ok());
-  EXPECT_EQ(reg.Read()->Find("m000001")->rollout.state, "canary");
+  EXPECT_EQ(reg.Read()->Find("m000001")->rollout.state, ModelState::kCanary);
   // Promoted: current, and the canary slot is free; a second decision is a no-op.
   ASSERT_TRUE(reg.FinishCanary("m000001", true, "no guardrail breached").ok());
   ASSERT_TRUE(reg.FinishCanary("m000001", false, "too late").ok());
   st = *reg.Read();
   EXPECT_EQ(st.current, "m000001");
   EXPECT_EQ(st.canary, "");
-  EXPECT_EQ(st.Find("m000001")->rollout.state, "promoted");
+  EXPECT_EQ(st.Find("m000001")->rollout.state, ModelState::kPromoted);
   EXPECT_EQ(st.Find("m000001")->rollout.note, "no guardrail breached");
   // Rolled back: the current model stays.
   ASSERT_TRUE(reg.StartCanary("m000002", plan).ok());
   ASSERT_TRUE(reg.FinishCanary("m000002", false, "CTR significantly lower").ok());
   st = *reg.Read();
   EXPECT_EQ(st.current, "m000001");
-  EXPECT_EQ(st.Find("m000002")->rollout.state, "rolled-back");
+  EXPECT_EQ(st.Find("m000002")->rollout.state, ModelState::kRolledBack);
   // A newer canary supersedes one still undecided; promoting a canary by hand ends it.
   ASSERT_TRUE(reg.StartCanary("m000003", plan).ok());
   ASSERT_TRUE(reg.StartCanary("m000004", plan).ok());
   st = *reg.Read();
   EXPECT_EQ(st.canary, "m000004");
-  EXPECT_EQ(st.Find("m000003")->rollout.state, "superseded");
+  EXPECT_EQ(st.Find("m000003")->rollout.state, ModelState::kSuperseded);
   ASSERT_TRUE(reg.Promote("m000004", 0.002).ok());
   st = *reg.Read();
   EXPECT_EQ(st.canary, "");
   EXPECT_EQ(st.current, "m000004");
-  EXPECT_EQ(st.Find("m000004")->rollout.state, "promoted");
+  EXPECT_EQ(st.Find("m000004")->rollout.state, ModelState::kPromoted);
   EXPECT_NE(st.Find("m000004")->rollout.note.find("by hand"), std::string::npos);
   EXPECT_EQ(st.history, (std::vector<std::string>{"m000001"}));
 }
@@ -228,8 +284,20 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   st = *reg.Read();
   EXPECT_EQ(st.current, "");
   EXPECT_EQ(st.canary, report->version);
-  EXPECT_EQ(st.Find(report->version)->rollout.state, "canary-pending");
+  EXPECT_EQ(st.Find(report->version)->rollout.state, ModelState::kCanaryPending);
   EXPECT_EQ(st.Find(report->version)->rollout.share, config.ranker.canary_share);
+  // Issue 23, bug 6: a model the gate refuses keeps the refusal in the
+  // registry (model list, /admin/models and the operator page show it).
+  config.ranker.gate_tolerance = -1;  // a gate nothing passes
+  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_FALSE(report->canary);
+  st = *reg.Read();
+  EXPECT_EQ(st.Find(report->version)->rollout.state, ModelState::kRefused);
+  EXPECT_EQ(st.Find(report->version)->rollout.note, report->note);
+  EXPECT_NE(report->note.find("not shipped: validation NDCG"), std::string::npos) << report->note;
+  EXPECT_NE(RegistryJson(st).find("\"state\":\"refused\""), std::string::npos);
+  EXPECT_EQ(st.Find(report->version)->holdout, "request-id");
 }
 
 TEST(LoggedTrainingTest, SaysWhyWhenThereIsTooLittleFeedback) {

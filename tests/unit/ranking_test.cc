@@ -386,13 +386,111 @@ TEST(RankerTrainingTest, FitReportsHeldOutNdcgOfModelBlendAndCurrent) {
   o.rounds = 20;
   o.threads = 2;
   auto current = SmallModel(2);
-  auto fit = FitRanker(rows, o, 20, 0.2, current.get());
+  auto fit = FitRanker(rows, o, 20, HoldoutRule(), CurrentModel{current.get(), {}});
   ASSERT_TRUE(fit.ok()) << fit.status();
   EXPECT_GT(fit->validation_groups, 20u);
   EXPECT_GT(fit->train_groups, fit->validation_groups);
   EXPECT_GT(fit->ndcg_model, fit->ndcg_blend + 0.1);
   EXPECT_GE(fit->ndcg_current, 0.0);
+  EXPECT_EQ(fit->compared_groups, fit->validation_groups);  // a model trained elsewhere saw none of them
+  EXPECT_DOUBLE_EQ(fit->ndcg_compared, fit->ndcg_model);
   EXPECT_FALSE(FitRanker(RankerRows(), o).ok());
+}
+
+// Issue 23, bug 2: the split hashed a group's position, so every new group
+// moved the others. Keyed by request id, a group keeps its side however many
+// groups arrive before or after it.
+TEST(RankerTrainingTest, HeldOutGroupsStayHeldOutAsGroupsAreAdded) {
+  const HoldoutRule rule;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2000; ++i) ids.push_back("q_" + std::to_string(1000003 * i));
+  size_t held = 0;
+  for (const auto& id : ids) held += rule.HeldOut(GroupKey(id));
+  EXPECT_NEAR(double(held) / double(ids.size()), rule.share, 0.03);
+  // The same ids in another order, among others: the same verdicts.
+  RankerRows before, after;
+  const std::vector<float> x(kNumRankInputs, 0.f);
+  for (size_t i = 0; i < 600; ++i) before.AddGroup(x, {1}, 0, GroupKey(ids[i]));
+  for (size_t i = 660; i-- > 0;) after.AddGroup(x, {1}, 0, GroupKey(ids[i]));
+  for (size_t i = 0; i < 600; ++i)
+    EXPECT_EQ(rule.HeldOut(before.keys[i]), rule.HeldOut(after.keys[659 - i])) << ids[i];
+  // Another seed is another split.
+  HoldoutRule other;
+  other.seed = 7;
+  size_t differ = 0;
+  for (const auto& id : ids) differ += rule.HeldOut(GroupKey(id)) != other.HeldOut(GroupKey(id));
+  EXPECT_GT(differ, 200u);
+}
+
+// The current model is compared only on held-out groups it never trained on,
+// and the new model on the same ones.
+TEST(RankerTrainingTest, TheCurrentModelIsComparedOnlyOnGroupsItNeverSaw) {
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 300);
+  RankerRows rows;
+  const size_t w = kNumRankInputs;
+  for (size_t g = 0; g < groups.size(); ++g)
+    rows.AddGroup(std::vector<float>(x.begin() + g * 20 * w, x.begin() + (g + 1) * 20 * w),
+                  std::vector<float>(y.begin() + g * 20, y.begin() + (g + 1) * 20), 0, GroupKey("r" + std::to_string(g)));
+  RankerOptions o;
+  o.rounds = 10;
+  o.threads = 2;
+  auto current = SmallModel(2);
+  CurrentModel cur{current.get(), std::vector<char>(rows.groups.size(), 0)};
+  for (size_t g = 0; g < cur.unseen.size(); g += 2) cur.unseen[g] = 1;  // it saw the odd ones
+  const HoldoutRule rule;
+  size_t expected = 0;
+  for (size_t g = 0; g < rows.groups.size(); g += 2) expected += rule.HeldOut(rows.keys[g]);
+  auto fit = FitRanker(rows, o, 20, rule, cur);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(fit->compared_groups, expected);
+  EXPECT_GE(fit->ndcg_current, 0.0);
+  EXPECT_GE(fit->ndcg_compared, 0.0);
+  // None unseen: no comparison, rather than one on its training data.
+  std::fill(cur.unseen.begin(), cur.unseen.end(), 0);
+  fit = FitRanker(rows, o, 20, rule, cur);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(fit->compared_groups, 0u);
+  EXPECT_EQ(fit->ndcg_current, -1);
+}
+
+// Issue 23, bug 3: the drift reference is what the monitor sees, the model's
+// own best DriftMonitor::kTopRows rows of each held-out group.
+TEST(RankerTrainingTest, TheDriftReferenceHoldsTheModelsOwnTopRowsOfEachHeldOutGroup) {
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 200);
+  RankerRows rows;
+  const size_t w = kNumRankInputs, len = 20;
+  // Each group twice as long as the monitor's top rows: the rest never count.
+  for (size_t g = 0; g + 1 < groups.size(); g += 2)
+    rows.AddGroup(std::vector<float>(x.begin() + g * len * w, x.begin() + (g + 2) * len * w),
+                  std::vector<float>(y.begin() + g * len, y.begin() + (g + 2) * len));
+  RankerOptions o;
+  o.rounds = 10;
+  o.threads = 2;
+  auto fit = FitRanker(rows, o);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  ASSERT_NE(fit->model->drift(), nullptr);
+  const DriftReference& ref = fit->model->drift()->reference();
+  EXPECT_EQ(ref.rows, fit->validation_groups * DriftMonitor::kTopRows);
+  // The score sample: the best half of each held-out group, so none below the
+  // lowest of the groups' medians.
+  std::vector<float> medians;
+  size_t b = 0;
+  for (size_t g = 0; g < rows.groups.size(); ++g) {
+    if (HoldoutRule().HeldOut(rows.keys[g])) {
+      auto p = fit->model->Predict(rows.x.data() + b * w, rows.groups[g]);
+      ASSERT_TRUE(p.ok());
+      std::vector<float> sorted = *p;
+      std::sort(sorted.begin(), sorted.end());
+      medians.push_back(sorted[sorted.size() / 2 - 1]);
+    }
+    b += rows.groups[g];
+  }
+  ASSERT_EQ(medians.size(), fit->validation_groups);
+  EXPECT_GE(ref.signals[0].sample.front(), *std::min_element(medians.begin(), medians.end()));
 }
 
 // Viewers u0-u3 go a, b, c in a few minutes; u4 has just engaged with a.
