@@ -71,6 +71,9 @@ struct DriftReport {
 class DriftMonitor {
  public:
   static constexpr size_t kWindow = 2000;  // the newest rows compared
+  // The rows of each response the rerank stage feeds: the model's best
+  // (min(rerank depth, kTopRows)); the reference is built from the same.
+  static constexpr size_t kTopRows = 20;
   explicit DriftMonitor(DriftReference reference) : reference_(std::move(reference)) {}
   // Rows ranked at serving (row-major inputs of `width` columns, their scores).
   void Observe(const float* inputs, size_t width, const float* scores, size_t rows);

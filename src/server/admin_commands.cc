@@ -6,11 +6,18 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <random>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "base/json_writer.h"
 
@@ -130,6 +137,111 @@ std::string Path(const std::string& id, const std::string& action) {
   return "/admin/experiments/" + id + (action.empty() ? "" : "/" + action);
 }
 
+// A scalar as a person reads it: strings bare, numbers short.
+std::string Scalar(simdjson::dom::element e) {
+  std::string_view sv;
+  if (!e.get(sv)) return std::string(sv);
+  if (e.is_null()) return "-";
+  bool b;
+  if (!e.get(b)) return b ? "yes" : "no";
+  double d;
+  if (!e.get(d)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", d);
+    return buf;
+  }
+  return simdjson::minify(e);
+}
+
+// "2026-12-07T07:00:00Z (12 min ago)" for a unix-ms time; "-" for none.
+std::string When(int64_t ms) {
+  if (ms <= 0) return "-";
+  char when[32];
+  std::time_t t = std::time_t(ms / 1000);
+  std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t s = (now - ms) / 1000;
+  char ago[48];
+  if (s < 0) std::snprintf(ago, sizeof ago, " (in the future)");
+  else if (s < 120) std::snprintf(ago, sizeof ago, " (%llds ago)", (long long)s);
+  else if (s < 7200) std::snprintf(ago, sizeof ago, " (%lld min ago)", (long long)(s / 60));
+  else std::snprintf(ago, sizeof ago, " (%.1f h ago)", double(s) / 3600);
+  return when + std::string(ago);
+}
+
+// An object as indented "key  value" lines (nested objects indented further,
+// arrays of scalars joined); keys ending in _ts are times.
+void PrintIndented(simdjson::dom::object obj, int indent) {
+  size_t width = 0;
+  for (auto [key, value] : obj) width = std::max(width, key.size());
+  for (auto [key, value] : obj) {
+    const std::string k(key);
+    simdjson::dom::object inner;
+    simdjson::dom::array arr;
+    int64_t ms;
+    if (!value.get(inner)) {
+      std::printf("%*s%s\n", indent, "", k.c_str());
+      PrintIndented(inner, indent + 2);
+      continue;
+    }
+    std::printf("%*s%-*s", indent, "", int(width) + 2, k.c_str());
+    if (!value.get(arr)) {
+      std::string joined;
+      for (auto x : arr) joined += (joined.empty() ? "" : ", ") + Scalar(x);
+      std::printf("%s\n", joined.empty() ? "-" : joined.c_str());
+    } else if (k.size() > 3 && k.compare(k.size() - 3, 3, "_ts") == 0 && !value.get(ms)) {
+      std::printf("%s\n", When(ms).c_str());
+    } else {
+      std::printf("%s\n", Scalar(value).c_str());
+    }
+  }
+}
+
+// GET /admin/features as a table, one group a line.
+void PrintGroups(simdjson::dom::array groups) {
+  std::printf("%-18s %-8s %-7s %-6s %-18s %-9s %-34s %s\n", "group", "kind", "source", "ttl", "owner", "protected",
+              "fresh", "features");
+  for (auto g : groups) {
+    std::vector<std::string> names;
+    simdjson::dom::array arr;
+    if (!g["features"].get(arr))
+      for (auto n : arr) names.push_back(Scalar(n));
+    std::string features;
+    if (names.size() > 6) {  // a factor group: its first and last, and how many
+      features = names.front() + " ... " + names.back() + " (" + std::to_string(names.size()) + ")";
+    } else {
+      for (const auto& n : names) features += (features.empty() ? "" : ", ") + n;
+    }
+    int64_t ttl = 0, fresh = 0;
+    if (g["ttl_seconds"].get(ttl)) ttl = 0;
+    if (g["freshness_ts"].get(fresh)) fresh = 0;
+    const std::string ttl_text = ttl <= 0 ? "none" : ttl % 3600 == 0 ? std::to_string(ttl / 3600) + "h"
+                                                                      : std::to_string(ttl) + "s";
+    std::printf("%-18s %-8s %-7s %-6s %-18s %-9s %-34s %s\n", Scalar(g["name"]).c_str(), Scalar(g["entity_kind"]).c_str(),
+                Scalar(g["source"]).c_str(), ttl_text.c_str(), Scalar(g["owner"]).c_str(),
+                Scalar(g["protected"]).c_str(), When(fresh).c_str(), features.c_str());
+  }
+}
+
+// The body of a 2xx as a table or indented lines (`json`: as it is).
+int Show(const std::string& body, bool json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (json || parser.parse(body).get(doc) || doc.get(obj)) {
+    std::printf("%s\n", body.c_str());
+    return 0;
+  }
+  simdjson::dom::array groups;
+  if (!doc["groups"].get(groups)) {
+    PrintGroups(groups);
+  } else {
+    PrintIndented(obj, 0);
+  }
+  return 0;
+}
+
 }  // namespace
 
 std::unique_ptr<ExperimentCommands> AddExperimentCommands(CLI::App& app) {
@@ -183,20 +295,22 @@ std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app) {
   c->get->add_option("group", c->group, "the group's name")->required();
   c->get->add_option("entity", c->entity, "the entity's id")->required();
   c->get->add_option("--with", c->with, "the pair's other entity (viewer_creator: a creator; viewer_entity: any)");
-  for (CLI::App* cmd : {c->list, c->describe, c->get})
+  for (CLI::App* cmd : {c->list, c->describe, c->get}) {
     cmd->add_option("--url", c->url, "the server's address")->capture_default_str();
+    cmd->add_flag("--json", c->json, "print the server's JSON as it is");
+  }
   return c;
 }
 
 int RunFeatureCommand(const FeatureCommands& c) {
-  if (*c.list) return Call(c.url, "GET", "/admin/features", "");
-  if (*c.get)
-    return Call(c.url, "GET",
-                "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity) +
-                    (c.with.empty() ? "" : "?with=" + UrlEncode(c.with)),
-                "");
+  std::string body;
+  if (*c.list) return Fetch(c.url, "GET", "/admin/features", "", &body) ? 1 : Show(body, c.json);
+  if (*c.get) {
+    const std::string target = "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity) +
+                               (c.with.empty() ? "" : "?with=" + UrlEncode(c.with));
+    return Fetch(c.url, "GET", target, "", &body) ? 1 : Show(body, c.json);
+  }
   if (*c.describe) {
-    std::string body;
     if (Fetch(c.url, "GET", "/admin/features", "", &body) != 0) return 1;
     simdjson::dom::parser parser;
     simdjson::dom::element doc;
@@ -209,16 +323,104 @@ int RunFeatureCommand(const FeatureCommands& c) {
     for (auto g : groups) {
       std::string_view name;
       if (g["name"].get(name)) continue;
-      if (name == c.group) {
-        std::printf("%s\n", simdjson::minify(g).c_str());
-        return 0;
-      }
+      if (name == c.group) return Show(simdjson::minify(g), c.json);
       names += (names.empty() ? "" : ", ") + std::string(name);
     }
     std::fprintf(stderr, "affinity: no feature group '%s' (groups: %s)\n", c.group.c_str(), names.c_str());
     return 1;
   }
   return -1;
+}
+
+std::unique_ptr<SimulateCommand> AddSimulateCommand(CLI::App& app) {
+  auto c = std::make_unique<SimulateCommand>();
+  c->cmd = app.add_subcommand("simulate",
+                              "send a running server queries of a generated world's viewers, who click results on "
+                              "their favourite topics (the learning loop's input: batch trains from it)");
+  c->cmd->add_option("--world", c->world, "the folder `affinity generate` wrote (its entities.tsv)")->required();
+  c->cmd->add_option("--queries", c->queries, "item queries to send")->capture_default_str()->check(CLI::Range(1, 1000000));
+  c->cmd->add_option("--k", c->k, "results per query")->capture_default_str()->check(CLI::Range(1, 500));
+  c->cmd->add_option("--seed", c->seed, "random seed (viewers and clicks)")->capture_default_str();
+  c->cmd->add_option("--url", c->url, "the server's address")->capture_default_str();
+  return c;
+}
+
+int RunSimulateCommand(const SimulateCommand& c) {
+  if (!*c.cmd) return -1;
+  std::ifstream in(c.world + "/entities.tsv");
+  if (!in) {
+    std::fprintf(stderr, "affinity: cannot read %s/entities.tsv (is --world a folder `affinity generate` wrote?)\n",
+                 c.world.c_str());
+    return 1;
+  }
+  std::map<std::string, std::string> topic;  // item -> its topic (the cohort column)
+  std::vector<std::string> viewers;
+  std::string line;
+  std::getline(in, line);
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, '\t');) f.push_back(x);
+    if (f.size() >= 4 && f[1] == "item") topic[f[0]] = f[3];
+    if (f.size() >= 2 && f[1] == "user") viewers.push_back(f[0]);
+  }
+  if (viewers.empty() || topic.empty()) {
+    std::fprintf(stderr, "affinity: %s/entities.tsv lists no users or no items\n", c.world.c_str());
+    return 1;
+  }
+  std::mt19937_64 rng(c.seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  simdjson::dom::parser parser;
+  int clicked = 0, clicks = 0;
+  for (int q = 0; q < c.queries; ++q) {
+    const std::string& viewer = viewers[rng() % viewers.size()];
+    // The viewer's favourite topics: the two most frequent among its recent events.
+    std::string body;
+    if (Fetch(c.url, "GET", "/affinity/viewers/" + UrlEncode(viewer) + "/events?limit=64", "", &body)) return 1;
+    std::map<std::string, int> counts;
+    simdjson::dom::element doc;
+    simdjson::dom::array arr;
+    if (!parser.parse(body).get(doc) && !doc["events"].get(arr))
+      for (auto e : arr)
+        if (auto t = topic.find(Scalar(e["entity_id"])); t != topic.end() && Scalar(e["action"]) != "hide")
+          ++counts[t->second];
+    std::vector<std::pair<int, std::string>> order;
+    for (const auto& [t, n] : counts) order.push_back({-n, t});
+    std::sort(order.begin(), order.end());
+    std::set<std::string> favourite;
+    for (size_t i = 0; i < order.size() && i < 2; ++i) favourite.insert(order[i].second);
+    JsonWriter w;
+    w.BeginObject().Key("viewer_id").String(viewer).Key("target").String("items").Key("k").Int(c.k);
+    w.Key("explain").Bool(false).EndObject();
+    if (Fetch(c.url, "POST", "/affinity/query", w.Release(), &body)) return 1;
+    if (parser.parse(body).get(doc) || doc["results"].get(arr)) continue;
+    const std::string rid = Scalar(doc["request_id"]);
+    JsonWriter events;
+    events.BeginObject().Key("events").BeginArray();
+    int n = 0, pos = 0;
+    for (auto r : arr) {
+      const std::string id = Scalar(r["entity_id"]);
+      auto t = topic.find(id);
+      const bool liked = t != topic.end() && favourite.count(t->second);
+      if (u(rng) < (liked ? 0.6 / (1 + 0.15 * pos) : 0.02)) {
+        events.BeginObject().Key("viewer_id").String(viewer).Key("entity_id").String(id).Key("action").String("click");
+        events.Key("context").BeginObject().Key("request_id").String(rid).EndObject().EndObject();
+        ++n;
+      }
+      ++pos;
+    }
+    events.EndArray().EndObject();
+    if (n == 0) continue;
+    if (Fetch(c.url, "POST", "/affinity/feedback", events.Release(), &body)) return 1;
+    ++clicked, clicks += n;
+  }
+  std::printf("simulated %d queries: %d responses clicked (%d clicks on each viewer's favourite topics, each naming "
+              "its response)\n", c.queries, clicked, clicks);
+  return 0;
+}
+
+int FetchAdmin(const std::string& url, const std::string& target, std::string* body) {
+  return Fetch(url, "GET", target, "", body);
 }
 
 }  // namespace affinity

@@ -18,6 +18,14 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
+int UsageError(const std::string& message) {
+  std::string line = message;
+  for (char& c : line)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "affinity: %s (see --help)\n", line.c_str());
+  return kUsageExitCode;
+}
+
 absl::StatusOr<Config> LoadConfig(const std::string& path) {
   if (path.empty()) return Config();
   auto config = Config::FromTomlFile(path);

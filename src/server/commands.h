@@ -13,6 +13,10 @@ namespace affinity {
 
 // Prints "affinity: <message>" on stderr; returns 1.
 int Fail(const absl::Status& s);
+// A command line that cannot run (a missing or malformed option): prints
+// "affinity: <message> (see --help)" on one line of stderr; returns 2.
+inline constexpr int kUsageExitCode = 2;
+int UsageError(const std::string& message);
 // The configuration at `path`, or the defaults when path is empty.
 absl::StatusOr<Config> LoadConfig(const std::string& path);
 // True when stderr is a terminal (progress lines are shown).
@@ -39,7 +43,8 @@ int Import(const std::string& data, const std::string& format, const std::string
            const std::string& config_path);
 int Batch(const std::string& data, const std::string& config_path);
 int Prune(const std::string& data, const std::string& config_path, bool events);
-int ModelList(const std::string& data, bool json);
+// From the registry in `data`, or from the server at `url` when given.
+int ModelList(const std::string& data, const std::string& url, bool json);
 int ModelPromote(const std::string& data, const std::string& version, const std::string& config_path, bool force);
 int ModelImport(const std::string& data, const std::string& dir);
 int ModelRollback(const std::string& data);

@@ -59,8 +59,10 @@ int main(int argc, char** argv) {
   model->require_subcommand(1);
   bool model_json = false, force = false;
   std::string model_version;
-  auto* mlist = model->add_subcommand("list", "list model versions (* marks the current one)");
-  mlist->add_option("--data", data, "data dir")->required();
+  std::string model_url;
+  auto* mlist = model->add_subcommand("list", "list model versions (* marks the current one), their state and why");
+  mlist->add_option("--data", data, "data dir: its registry");
+  mlist->add_option("--url", model_url, "a running server instead (GET /admin/models; also says what it has loaded)");
   mlist->add_flag("--json", model_json, "print the registry as JSON");
   auto* mpromote = model->add_subcommand("promote", "make a version current (refused when it fails the gate)");
   mpromote->add_option("--data", data, "data dir")->required();
@@ -71,7 +73,8 @@ int main(int argc, char** argv) {
   auto* mimport = model->add_subcommand("import", "register a model saved by `eval --ranker learned --save-model DIR`");
   mimport->add_option("--data", data, "data dir")->required();
   mimport->add_option("dir", import_dir, "the saved model's dir")->required();
-  auto* mrollback = model->add_subcommand("rollback", "make the previously current version current again");
+  auto* mrollback = model->add_subcommand(
+      "rollback", "make the previously current version current again (from the first model: the blend ranks again)");
   mrollback->add_option("--data", data, "data dir")->required();
 
   // `affinity audit prune` and `affinity events prune`.
@@ -90,6 +93,7 @@ int main(int argc, char** argv) {
 
   auto experiment = AddExperimentCommands(app);
   auto features = AddFeatureCommands(app);
+  auto simulate = AddSimulateCommand(app);
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   auto* ev = app.add_subcommand("eval", "offline evaluation through the serving code path");
@@ -120,7 +124,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print and exit 0; a usage error is one line on
+    // stderr and exit code 2, whatever CLI11's own code for it.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    return UsageError(e.what());
   }
   if (*backfill) return Backfill(bf);
   if (*serve) return Serve(data, host, port, config_path, batch_every);
@@ -128,9 +135,11 @@ int main(int argc, char** argv) {
   if (*imp) return Import(data, format, path, config_path);
   if (*batch) return Batch(data, config_path);
   if (*ev) return Eval(eo, config_path, json_out, topk_out, report_out);
-  if (*mlist || *mpromote || *mrollback)
+  if (*mlist && data.empty() == model_url.empty())
+    return UsageError("model list: give either --data DIR (its registry) or --url URL (a running server)");
+  if ((*mlist && model_url.empty()) || *mpromote || *mrollback)
     if (auto st = RequireDataDir(data); !st.ok()) return Fail(st);
-  if (*mlist) return ModelList(data, model_json);
+  if (*mlist) return ModelList(data, model_url, model_json);
   if (*mpromote) return ModelPromote(data, model_version, config_path, force);
   if (*mrollback) return ModelRollback(data);
   if (*mimport) return ModelImport(data, import_dir);
@@ -138,5 +147,6 @@ int main(int argc, char** argv) {
   if (*eprune) return Prune(data, config_path, /*events=*/true);
   if (const int rc = RunExperimentCommand(*experiment); rc >= 0) return rc;
   if (const int rc = RunFeatureCommand(*features); rc >= 0) return rc;
+  if (const int rc = RunSimulateCommand(*simulate); rc >= 0) return rc;
   return 1;
 }
