@@ -13,21 +13,17 @@
 #include "base/status.h"
 #include "base/strings.h"
 #include "features/feature_store.h"
+#include "features/snapshot_layout.h"
 
 namespace affinity {
 namespace fs = std::filesystem;
+using snapshot_layout::DenseGroup;
+using snapshot_layout::DenseGroups;
+using snapshot_layout::KindKey;
+using snapshot_layout::kArrays;
+using snapshot_layout::kArraysV1;
+using snapshot_layout::kArraysV2;
 namespace {
-
-// arrays.bin (base/section_file.h). Version 1 checked each section's data
-// only; version 2's checksum also covers the section's name and length;
-// version 3 aligns each section's data, so that a server maps the file and
-// uses the arrays where they are instead of copying them. All are read.
-constexpr SectionFormat kArraysV1{std::string_view("AFFSNAP1", 8), false, 1};
-constexpr SectionFormat kArraysV2{std::string_view("AFFSNAP2", 8), true, 1};
-constexpr SectionFormat kArrays{std::string_view("AFFSNAP3", 8), true, 64};
-
-std::string KindKey(int k, const char* name) { return std::string(KindName(Kind(k))) + "." + name; }
-
 
 // Reads a number field from the manifest (written by us, so a simple scan suffices).
 int64_t ManifestInt(const std::string& json, const std::string& key) {
@@ -76,65 +72,6 @@ std::string CurrentSnapshotVersion(const std::string& data_dir) {
 }
 
 namespace {
-
-// The next version name under `root` ("v000001" when none).
-std::string NextVersion(const std::string& root) {
-  std::error_code ec;
-  int next = 1;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() == 7 && name[0] == 'v') next = std::max(next, std::atoi(name.c_str() + 1) + 1);
-  }
-  char vname[16];
-  std::snprintf(vname, sizeof vname, "v%06d", next);
-  return vname;
-}
-
-// The batch groups' values as dense arrays by dense id, as a server holds
-// them, written into arrays.bin beside the feature store's records (the same
-// values, from the same snapshot, in the same publish). A server maps these;
-// snapshots written before they were kept are read from the feature store.
-// Each column also says where the feature store keeps it: which values of its
-// group's record (a flag column: 1 where the group holds a record).
-struct DenseGroup {
-  const char* name;
-  FrozenArray<float> KindSnapshot::*floats = nullptr;
-  FrozenArray<uint8_t> KindSnapshot::*flags = nullptr;
-  size_t width = 1;  // values per entity (dim for embeddings)
-  const char* store_group;
-  size_t first_value = 0;  // its values in the record: [first_value, first_value + width)
-};
-std::vector<DenseGroup> DenseGroups(int dim) {
-  return {{"emb", &KindSnapshot::emb, nullptr, size_t(dim), kGroupEntityEmbedding, 0},
-          {"has_emb", nullptr, &KindSnapshot::has_emb, 1, kGroupEntityEmbedding},
-          {"popularity", &KindSnapshot::popularity, nullptr, 1, kGroupPopularity, 0},
-          {"popularity_pct", &KindSnapshot::popularity_pct, nullptr, 1, kGroupPopularity, 1},
-          {"followers", &KindSnapshot::followers, nullptr, 1, kGroupGraph, 0},
-          {"following", &KindSnapshot::following, nullptr, 1, kGroupGraph, 1},
-          {"engagers", &KindSnapshot::engagers, nullptr, 1, kGroupGraph, 2}};
-}
-
-// Exactly n values: what the snapshot holds, zeros past its end.
-template <typename T>
-std::vector<T> Exactly(const FrozenArray<T>& a, size_t n) {
-  std::vector<T> v(n, T(0));
-  std::copy_n(a.begin(), std::min(n, a.size()), v.begin());
-  return v;
-}
-
-void AddDenseGroups(const Snapshot& snap, SectionWriter* w) {
-  for (int k = 0; k < kNumKinds; ++k) {
-    const KindSnapshot& ks = snap.kinds[k];
-    for (const DenseGroup& g : DenseGroups(snap.dim)) {
-      const size_t n = size_t(ks.count) * g.width;
-      if (g.floats) w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.floats, n));
-      else w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.flags, n));
-    }
-  }
-  const size_t users = snap.kinds[0].count;
-  w->Add("dense.viewer_emb", Exactly(snap.viewer_emb, users * size_t(snap.dim)));
-  w->Add("dense.viewer_has_emb", Exactly(snap.viewer_has_emb, users));
-}
 
 bool HasDenseGroups(const SectionReader& ar) { return ar.Has("dense.viewer_has_emb"); }
 
@@ -227,146 +164,7 @@ absl::Status ScanFeatureStore(const std::string& path, Snapshot* snap) {
   return absl::OkStatus();
 }
 
-// arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
-absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
-  SectionWriter aw(kArrays);
-  for (int k = 0; k < kNumKinds; ++k) {
-    const KindSnapshot& ks = snap.kinds[k];
-    aw.Add(KindKey(k, "popular"), ks.popular);
-    aw.Add(KindKey(k, "nb_off"), ks.nb_off);
-    aw.Add(KindKey(k, "nb_ids"), ks.nb_ids);
-    aw.Add(KindKey(k, "nb_w"), ks.nb_w);
-    aw.Add(KindKey(k, "nb_sup"), ks.nb_sup);
-    aw.Add(KindKey(k, "seq_off"), ks.seq_off);
-    aw.Add(KindKey(k, "seq_ids"), ks.seq_ids);
-    aw.Add(KindKey(k, "seq_w"), ks.seq_w);
-    aw.Add(KindKey(k, "eng_off"), ks.eng_off);
-    aw.Add(KindKey(k, "eng_users"), ks.eng_users);
-    aw.Add(KindKey(k, "ann_ids"), ks.ann_ids);
-  }
-  aw.Add("user_eng_off", snap.user_eng_off);
-  aw.Add("user_eng", snap.user_eng);
-  aw.Add("gram", snap.gram);
-  AddDenseGroups(snap, &aw);
-  if (!WriteFileAtomic(tmp + "/arrays.bin", aw.data())) return absl::InternalError("snapshot: cannot write arrays.bin");
-
-  return absl::OkStatus();
-}
-
-// features/: the feature groups' records, through the feature store.
-absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
-  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
-  const std::string prov_als = snap.GroupProvenance(kGroupEntityEmbedding);
-  const std::string prov_pop = snap.GroupProvenance(kGroupPopularity);
-  const std::string prov_graph = snap.GroupProvenance(kGroupGraph);
-  const int64_t ts_als = snap.GroupFreshnessMs(kGroupEntityEmbedding), ts_pop = snap.GroupFreshnessMs(kGroupPopularity),
-                ts_graph = snap.GroupFreshnessMs(kGroupGraph);
-  std::vector<FeatureRecord> recs;
-  auto flush = [&](const char* group) -> absl::Status {
-    auto s = store->Put(group, recs);
-    recs.clear();
-    return s;
-  };
-  for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u) {
-    if (!snap.viewer_has_emb[u]) continue;
-    const float* e = &snap.viewer_emb[size_t(u) * snap.dim];
-    recs.push_back({Ref(Kind::kUser, u), std::vector<float>(e, e + snap.dim), ts_als, prov_als});
-    if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
-  }
-  AFF_RETURN_IF_ERROR(flush(kGroupViewerEmbedding));
-  for (int k = 0; k < kNumKinds; ++k) {
-    const KindSnapshot& ks = snap.kinds[k];
-    for (uint32_t i = 0; i < ks.count; ++i) {
-      if (const float* e = ks.Embedding(i, snap.dim))
-        recs.push_back({Ref(Kind(k), i), std::vector<float>(e, e + snap.dim), ts_als, prov_als});
-      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
-    }
-    AFF_RETURN_IF_ERROR(flush(kGroupEntityEmbedding));
-    for (uint32_t i = 0; i < ks.count; ++i) {
-      if (ks.popularity[i] > 0)
-        recs.push_back({Ref(Kind(k), i), {ks.popularity[i], ks.popularity_pct[i]}, ts_pop, prov_pop});
-      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
-    }
-    AFF_RETURN_IF_ERROR(flush(kGroupPopularity));
-    for (uint32_t i = 0; i < ks.count; ++i) {
-      if (ks.followers[i] > 0 || ks.following[i] > 0 || ks.engagers[i] > 0)
-        recs.push_back({Ref(Kind(k), i), {ks.followers[i], ks.following[i], ks.engagers[i]}, ts_graph, prov_graph});
-      if (recs.size() >= 50000) AFF_RETURN_IF_ERROR(flush(kGroupGraph));
-    }
-    AFF_RETURN_IF_ERROR(flush(kGroupGraph));
-  }
-  return store->Seal();
-}
-
-std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra_json) {
-  JsonWriter m;
-  m.BeginObject();
-  m.Key("version").String(snap.version);
-  m.Key("created_ms").Int(snap.created_ms);
-  m.Key("watermark_offset").Uint(snap.watermark_offset);
-  m.Key("watermark_ts").Int(snap.watermark_ts);
-  m.Key("dim").Int(snap.dim);
-  m.Key("als_lambda").Double(snap.als_lambda);
-  m.Key("als_alpha").Double(snap.als_alpha);
-  m.Key("counts").BeginObject();
-  for (int k = 0; k < kNumKinds; ++k) m.Key(KindName(Kind(k))).Uint(snap.kinds[k].count);
-  m.EndObject();
-  m.Key("feature_groups").BeginArray();
-  for (const auto& g : snap.groups) {
-    m.BeginObject().Key("name").String(g.name).Key("owner").String(g.owner);
-    m.Key("components").Int(int64_t(g.components.size())).Key("ttl_seconds").Int(g.ttl_seconds);
-    m.Key("protected").Bool(g.is_protected).Key("freshness_ts").Int(snap.GroupFreshnessMs(g.name));
-    m.Key("provenance").String(snap.GroupProvenance(g.name));
-    m.EndObject();
-  }
-  m.EndArray();
-  if (!manifest_extra_json.empty()) m.Key("batch").Raw(manifest_extra_json);
-  m.EndObject();
-  return m.Release();
-}
-
-// Keeps the newest `keep` versions (and always `current`).
-void PruneVersions(const std::string& root, const std::string& current, int keep) {
-  std::error_code ec;
-  std::vector<std::string> versions;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.size() == 7 && name[0] == 'v') versions.push_back(name);
-  }
-  std::sort(versions.begin(), versions.end());
-  for (size_t i = 0; i + size_t(keep) < versions.size(); ++i)
-    if (versions[i] != current) fs::remove_all(root + "/" + versions[i], ec);
-}
-
 }  // namespace
-
-absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
-                                            const std::string& manifest_extra_json, int keep) {
-  const std::string root = data_dir + "/snapshots";
-  std::error_code ec;
-  fs::create_directories(root, ec);
-  snap.version = NextVersion(root);
-  const std::string tmp = root + "/tmp-" + snap.version, final_dir = root + "/" + snap.version;
-  fs::remove_all(tmp, ec);
-  fs::create_directories(tmp, ec);
-  if (ec) return absl::InternalError("snapshot: cannot create " + tmp);
-  AFF_RETURN_IF_ERROR(WriteArrays(snap, tmp));
-  snap.groups = BatchFeatureGroups(snap.dim);
-  AFF_RETURN_IF_ERROR(WriteFeatures(snap, tmp));
-  for (int k = 0; k < kNumKinds; ++k)
-    if (snap.kinds[k].ann)
-      AFF_RETURN_IF_ERROR(snap.kinds[k].ann->Save(tmp + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw"));
-  // The manifest, then publish: rename the directory, then replace CURRENT.
-  snap.manifest_json = ManifestJson(snap, manifest_extra_json);
-  if (!WriteFileAtomic(tmp + "/manifest.json", snap.manifest_json))
-    return absl::InternalError("snapshot: cannot write manifest");
-  fs::rename(tmp, final_dir, ec);
-  if (ec) return absl::InternalError("snapshot: cannot rename " + tmp + ": " + ec.message());
-  if (!WriteFileAtomic(root + "/CURRENT", snap.version + "\n"))
-    return absl::InternalError("snapshot: cannot write CURRENT");
-  PruneVersions(root, snap.version, keep);
-  return snap.version;
-}
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& dir,
                                                           const std::map<std::string, FeatureGroupSettings>& settings) {
@@ -375,7 +173,7 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(const std::string& 
   return std::shared_ptr<const Snapshot>(std::move(snap));
 }
 
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir) {
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir, bool with_ann) {
   using SteadyClock = std::chrono::steady_clock;
   const auto t_start = SteadyClock::now();
   auto since = [](SteadyClock::time_point t) { return std::chrono::duration<double>(SteadyClock::now() - t).count(); };
@@ -448,7 +246,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   snap->load_report.copied_bytes = ar.copied_bytes();
   snap->load_report.features = since(t_features);
   const auto t_ann = SteadyClock::now();
-  for (int k = 0; k < kNumKinds; ++k) {
+  for (int k = 0; k < kNumKinds && with_ann; ++k) {
     std::string path = dir + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw";
     if (!fs::exists(path)) continue;
     AFF_ASSIGN_OR_RETURN(snap->kinds[k].ann, AnnIndex::Load(path, dim));

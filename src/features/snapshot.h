@@ -8,6 +8,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -106,10 +107,21 @@ struct Snapshot {
 // replacing CURRENT atomically. Returns the version name.
 absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
                                             const std::string& manifest_extra_json, int keep);
+// Publishes `snap` — the version in `from_dir` with one per-entity group
+// (popularity or graph) replaced — as a new version, carrying every other part
+// over: arrays.bin is a copy of the served file with only the group's sections
+// rewritten in place (written whole when that cannot be), the ANN index files
+// are hard links to the served ones, and the feature store is the served one
+// (its table files hard-linked) with only the group's records written over it
+// (`affinity backfill`). Returns the version name.
+absl::StatusOr<std::string> PublishSnapshotUpdate(const std::string& data_dir, Snapshot& snap,
+                                                  const std::string& from_dir, const std::string& group,
+                                                  const std::string& manifest_extra_json, int keep);
 // Loads the version CURRENT names (nullptr when none is published yet).
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir);
-// A loaded snapshot to change and publish again (`affinity backfill`).
-absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir);
+// A loaded snapshot to change and publish again (`affinity backfill`); without
+// its ANN indexes when `with_ann` is false (a backfill carries their files over).
+absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::string& dir, bool with_ann = true);
 // `settings` ([features.<group>] of the configuration) override declared TTLs.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
     const std::string& dir, const std::map<std::string, FeatureGroupSettings>& settings = {});

@@ -2,8 +2,10 @@
 // recomputes one batch feature group from the event log (over a window when
 // given), checks it against the version being served (rows, value ranges),
 // and publishes the current snapshot again with that group replaced, its
-// freshness and provenance saying it was backfilled. Runs beside a live
-// server, which swaps the new version in; never beside another batch.
+// freshness and provenance saying it was backfilled. Only the group's stages
+// of the pipeline run; every other part of the served version is carried over
+// (PublishSnapshotUpdate). Runs beside a live server, which swaps the new
+// version in; never beside another batch.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,7 +13,7 @@
 #include <filesystem>
 
 #include "base/json_writer.h"
-#include "batch/pipeline.h"
+#include "batch/group_backfill.h"
 #include "features/feature_registry.h"
 #include "features/snapshot.h"
 #include "server/commands.h"
@@ -79,7 +81,7 @@ int Backfill(const BackfillArgs& a) {
   if (g->source != "batch")
     return Fail(absl::InvalidArgumentError("'" + a.group + "' is a stream group: the server keeps it from every "
                                            "accepted event (and its checkpoint); backfill recomputes batch groups"));
-  if (a.group == kGroupViewerEmbedding || a.group == kGroupEntityEmbedding)
+  if (!GroupRecomputable(a.group))
     return Fail(absl::InvalidArgumentError("'" + a.group + "' is one factorisation with the other embedding group and "
                                            "the ANN index: recompute them together with `affinity batch`"));
   if (a.from_ms > 0 && a.to_ms > 0 && a.from_ms > a.to_ms)
@@ -99,7 +101,8 @@ int Backfill(const BackfillArgs& a) {
   const std::string current_version = CurrentSnapshotVersion(a.data);
   if (current_version.empty())
     return Fail(absl::FailedPreconditionError("no snapshot yet to backfill into: run `affinity batch` first"));
-  auto current = LoadSnapshotForUpdate(a.data + "/snapshots/" + current_version);
+  const std::string current_dir = a.data + "/snapshots/" + current_version;
+  auto current = LoadSnapshotForUpdate(current_dir, /*with_ann=*/false);  // its index files are carried over
   if (!current.ok()) return Fail(current.status());
   // Recompute from the log (a secondary: a running server is not disturbed).
   auto store = OpenRocksStore(a.data, OpenMode::kSecondary, StoreOptionsFor(*cfg, SystemClock::Default()));
@@ -110,11 +113,13 @@ int Backfill(const BackfillArgs& a) {
   BatchOptions options = cfg->batch;
   options.window_from_ms = a.from_ms;
   options.window_to_ms = a.to_ms;
-  options.session_neighbors = 0;  // not needed for these groups
-  BatchReport report;
-  auto fresh = BuildSnapshot(**store, registry, options, now, &report);
-  if (!fresh.ok()) return Fail(fresh.status());
-  if (report.events == 0)
+  // Only this group's stages of the pipeline (the scan, then popularity or the
+  // pairs' graph statistics): embeddings, indexes and neighbours are carried over.
+  auto fresh = std::make_shared<Snapshot>();
+  auto events = RecomputeGroup(**store, registry, options, a.group, fresh.get());
+  if (!events.ok()) return Fail(events.status());
+  const uint64_t event_count = *events;
+  if (event_count == 0)
     return Fail(absl::FailedPreconditionError("no events in the window: nothing to recompute (nothing published)"));
   // Check against the version being served.
   Snapshot& cur = **current;
@@ -122,7 +127,7 @@ int Backfill(const BackfillArgs& a) {
   // The recomputed columns, cut to the served snapshot's entities (newer ones
   // come with the next batch, with every other group).
   for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot &to = cur.kinds[k], &from = (*fresh)->kinds[k];
+    KindSnapshot &to = cur.kinds[k], &from = fresh->kinds[k];
     auto dst = Columns(to, a.group), src = Columns(from, a.group);
     for (size_t c = 0; c < dst.size(); ++c) {
       std::vector<float> v(to.count, 0.f);
@@ -139,7 +144,7 @@ int Backfill(const BackfillArgs& a) {
   const GroupValues after = Measure(cur, a.group);
   std::printf("backfill %s over [%s, %s]: %llu events; rows %zu -> %zu; values [%g, %g] -> [%g, %g]\n", a.group.c_str(),
               a.from_ms > 0 ? Stamp(a.from_ms).c_str() : "start", a.to_ms > 0 ? Stamp(a.to_ms).c_str() : "now",
-              (unsigned long long)report.events, before.rows, after.rows, before.min, before.max, after.min, after.max);
+              (unsigned long long)event_count, before.rows, after.rows, before.min, before.max, after.min, after.max);
   if (!after.finite) return Fail(absl::DataLossError("the recomputed values are not all finite: nothing published"));
   if (after.rows == 0) return Fail(absl::FailedPreconditionError("the recomputed group is empty: nothing published"));
   if (after.min < 0)  // counts, degrees and percentiles: never negative
@@ -153,14 +158,14 @@ int Backfill(const BackfillArgs& a) {
   cur.stamps[a.group] = {now, "backfill of " + a.group + " over events [" +
                                   (a.from_ms > 0 ? Stamp(a.from_ms) : std::string("start")) + ", " +
                                   (a.to_ms > 0 ? Stamp(a.to_ms) : std::string("now")) + "] (" +
-                                  std::to_string(report.events) + " events) at " + Stamp(now) + ", replacing " +
+                                  std::to_string(event_count) + " events) at " + Stamp(now) + ", replacing " +
                                   current_version + "'s"};
   JsonWriter extra;
   extra.BeginObject().Key("backfill").BeginObject().Key("group").String(a.group);
-  extra.Key("from_ms").Int(a.from_ms).Key("to_ms").Int(a.to_ms).Key("events").Uint(report.events);
+  extra.Key("from_ms").Int(a.from_ms).Key("to_ms").Int(a.to_ms).Key("events").Uint(event_count);
   extra.Key("replaces").String(current_version).Key("rows_before").Uint(before.rows).Key("rows_after").Uint(after.rows);
   extra.EndObject().EndObject();
-  auto version = PublishSnapshot(a.data, cur, extra.Release(), cfg->batch.keep_snapshots);
+  auto version = PublishSnapshotUpdate(a.data, cur, current_dir, a.group, extra.Release(), cfg->batch.keep_snapshots);
   if (!version.ok()) return Fail(version.status());
   std::printf("published snapshot %s: %s backfilled; every other group as in %s\n", version->c_str(), a.group.c_str(),
               current_version.c_str());

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "base/section_file.h"
+#include "features/feature_store.h"
 #include "integration/server_fixture.h"
 
 namespace affinity {
@@ -216,6 +218,87 @@ TEST_F(FeaturesTest, AConfigurationThatWouldLetAProtectedFeatureRankIsRefusedAtS
     auto r = RunAffinity({"serve", "--data", dir_ / "data", "--port", "0", "--config", config}, 20);
     EXPECT_EQ(r.exit_code, 1) << r.output;
     EXPECT_NE(r.output.find(says), std::string::npos) << r.output;
+  }
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Every section of a snapshot's arrays.bin, as bytes.
+std::map<std::string, std::vector<char>> Sections(const std::string& path) {
+  SectionReader r;
+  EXPECT_TRUE(r.Open(path, {SectionFormat{std::string_view("AFFSNAP3", 8), true, 64}}).ok()) << path;
+  std::map<std::string, std::vector<char>> out;
+  for (const std::string& name : r.names()) r.Get(name, &out[name]);
+  return out;
+}
+
+// Every record of one group of a snapshot's feature store.
+std::map<uint32_t, FeatureRecord> Records(const std::string& snapshot_dir, const std::string& group) {
+  std::map<uint32_t, FeatureRecord> out;
+  auto store = OpenRocksFeatureStore(snapshot_dir + "/features", true, BatchFeatureGroups(32));
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return out;
+  EXPECT_TRUE((*store)->Scan(group, [&](const FeatureRecord& r) { out[r.entity.bits] = r; }).ok());
+  return out;
+}
+
+// A backfill recomputes its group alone and carries every other part of the
+// served version over bit for bit: the ANN index files, every section of
+// arrays.bin but the group's, every record of the other groups. Over the
+// whole log, the group's values are the ones the batch computed.
+TEST_F(FeaturesTest, ABackfillLeavesEveryOtherGroupExactlyAsServed) {
+  const std::string data = dir_ / "data";
+  auto current = [&] { return FileBytes(data + "/snapshots/CURRENT").substr(0, 7); };
+  for (const char* group_name : {"popularity", "graph"}) {
+    const std::string group = group_name;
+    const std::string before = current();
+    auto r = RunAffinity({"backfill", "--data", data, "--group", group}, 120);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    const std::string after = current();
+    ASSERT_NE(after, before);
+    const std::string was = data + "/snapshots/" + before, now = data + "/snapshots/" + after;
+    for (const char* kind : {"user", "creator", "item"})
+      for (const char* suffix : {".hnsw", ".hnsw.sum"}) {
+        const std::string file = std::string("/ann_") + kind + suffix;
+        ASSERT_TRUE(std::filesystem::exists(was + file)) << was + file;
+        EXPECT_EQ(FileBytes(now + file), FileBytes(was + file)) << file;
+      }
+    // The group's own sections: its dense columns (and, for popularity, the lists by kind).
+    auto owned = [&](const std::string& name) {
+      if (group == "popularity")
+        return name.find(".dense.popularity") != std::string::npos || name.find(".popular") != std::string::npos;
+      return name.find(".dense.followers") != std::string::npos || name.find(".dense.following") != std::string::npos ||
+             name.find(".dense.engagers") != std::string::npos;
+    };
+    auto old_sections = Sections(was + "/arrays.bin"), new_sections = Sections(now + "/arrays.bin");
+    ASSERT_GT(old_sections.size(), 20u);
+    ASSERT_EQ(old_sections.size(), new_sections.size());
+    size_t carried = 0;
+    for (const auto& [name, bytes] : old_sections) {
+      ASSERT_TRUE(new_sections.count(name)) << name;
+      // Over the whole log the recomputed group is the batch's, bit for bit, too.
+      EXPECT_EQ(new_sections[name], bytes) << name << (owned(name) ? " (recomputed)" : "");
+      carried += !owned(name);
+    }
+    EXPECT_GT(carried, 20u);
+    for (const char* other : {"viewer_embedding", "entity_embedding", "popularity", "graph"}) {
+      auto old_records = Records(was, other), new_records = Records(now, other);
+      ASSERT_FALSE(old_records.empty()) << other;
+      ASSERT_EQ(new_records.size(), old_records.size()) << other;
+      for (const auto& [bits, rec] : old_records) {
+        const FeatureRecord& got = new_records[bits];
+        ASSERT_EQ(got.values, rec.values) << other << " " << bits;
+        if (other == group) {
+          EXPECT_NE(got.provenance.find("backfill of " + group), std::string::npos) << got.provenance;
+        } else {
+          EXPECT_EQ(got.provenance, rec.provenance) << other;
+          EXPECT_EQ(got.freshness_ts, rec.freshness_ts) << other;
+        }
+      }
+    }
   }
 }
 
