@@ -265,6 +265,7 @@ TEST_F(FeaturesTest, ABackfillLeavesEveryOtherGroupExactlyAsServed) {
         const std::string file = std::string("/ann_") + kind + suffix;
         ASSERT_TRUE(std::filesystem::exists(was + file)) << was + file;
         EXPECT_EQ(FileBytes(now + file), FileBytes(was + file)) << file;
+        EXPECT_TRUE(std::filesystem::equivalent(now + file, was + file)) << file << ": carried over, not rebuilt";
       }
     // The group's own sections: its dense columns (and, for popularity, the lists by kind).
     auto owned = [&](const std::string& name) {
