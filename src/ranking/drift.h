@@ -72,7 +72,8 @@ class DriftMonitor {
  public:
   static constexpr size_t kWindow = 2000;  // the newest rows compared
   // The rows of each response the rerank stage feeds: the model's best
-  // (min(rerank depth, kTopRows)); the reference is built from the same.
+  // min(rerank depth, kTopRows) of the blend's best `serving.rerank_depth`.
+  // A training reference takes the same share of each held-out list.
   static constexpr size_t kTopRows = 20;
   explicit DriftMonitor(DriftReference reference) : reference_(std::move(reference)) {}
   // Rows ranked at serving (row-major inputs of `width` columns, their scores).

@@ -76,9 +76,10 @@ std::string StreamInputsNote(const RankerFit& fit) {
 namespace {
 
 // The drift reference: what the monitor will see — the model's own best
-// DriftMonitor::kTopRows rows of each held-out group, with the inputs that
-// move the model most there (mean |path attribution| over up to 2,000 rows).
-absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, LearnedRanker* model) {
+// `share` of each held-out group, with the inputs that move the model most
+// there (mean |path attribution| over up to 2,000 rows).
+absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, double share,
+                               LearnedRanker* model) {
   const size_t w = kNumRankInputs;
   std::vector<float> x, scores;
   size_t b = 0;
@@ -87,7 +88,8 @@ absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>&
     order.resize(len);
     std::iota(order.begin(), order.end(), 0u);
     std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t c) { return pred[b + a] > pred[b + c]; });
-    for (size_t r = 0; r < len && r < DriftMonitor::kTopRows; ++r) {
+    const size_t top = std::max<size_t>(1, size_t(std::ceil(share * double(len) - 1e-9)));
+    for (size_t r = 0; r < len && r < top; ++r) {
       x.insert(x.end(), held.x.begin() + long((b + order[r]) * w), held.x.begin() + long((b + order[r] + 1) * w));
       scores.push_back(pred[b + order[r]]);
     }
@@ -110,7 +112,7 @@ absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>&
 }  // namespace
 
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k,
-                                    const HoldoutRule& holdout, const CurrentModel& current) {
+                                    const HoldoutRule& holdout, const CurrentModel& current, size_t rerank_depth) {
   auto t0 = std::chrono::steady_clock::now();
   const size_t n_groups = rows.groups.size();
   if (n_groups < 2) return absl::FailedPreconditionError("ranker: fewer than two labelled groups to train on");
@@ -183,7 +185,8 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
       fit.compared_groups = compared.size();
     }
   }
-  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, fit.model.get()));
+  const double share = std::min(1.0, double(DriftMonitor::kTopRows) / double(std::max<size_t>(1, rerank_depth)));
+  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, share, fit.model.get()));
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

@@ -81,8 +81,11 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
 // keeping the fit with the higher NDCG@k on the held-out groups (a tie: off):
 // what the deployment's own rows say, not a fixed choice.
 // The model's drift reference (ranking/drift.h) is what its monitor will see:
-// its own best DriftMonitor::kTopRows rows of each held-out group.
+// serving feeds it the model's best DriftMonitor::kTopRows of the
+// `rerank_depth` candidates it re-scores, so the reference holds the model's
+// best kTopRows / rerank_depth share of each held-out group (at least one row).
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
-                                    const HoldoutRule& holdout = {}, const CurrentModel& current = {});
+                                    const HoldoutRule& holdout = {}, const CurrentModel& current = {},
+                                    size_t rerank_depth = 100);
 
 }  // namespace affinity

@@ -456,7 +456,7 @@ TEST(RankerTrainingTest, TheCurrentModelIsComparedOnlyOnGroupsItNeverSaw) {
 }
 
 // Issue 23, bug 3: the drift reference is what the monitor sees, the model's
-// own best DriftMonitor::kTopRows rows of each held-out group.
+// own best share of each held-out group (kTopRows of the rerank depth).
 TEST(RankerTrainingTest, TheDriftReferenceHoldsTheModelsOwnTopRowsOfEachHeldOutGroup) {
   std::vector<float> x, y;
   std::vector<unsigned> groups;
@@ -470,11 +470,16 @@ TEST(RankerTrainingTest, TheDriftReferenceHoldsTheModelsOwnTopRowsOfEachHeldOutG
   RankerOptions o;
   o.rounds = 10;
   o.threads = 2;
-  auto fit = FitRanker(rows, o);
+  // A rerank depth of 40: the monitor sees the best 20 of 40, half of each list.
+  auto fit = FitRanker(rows, o, 20, HoldoutRule(), CurrentModel(), 40);
   ASSERT_TRUE(fit.ok()) << fit.status();
   ASSERT_NE(fit->model->drift(), nullptr);
   const DriftReference& ref = fit->model->drift()->reference();
   EXPECT_EQ(ref.rows, fit->validation_groups * DriftMonitor::kTopRows);
+  // The default depth (100): the best fifth of each held-out list.
+  auto deep = FitRanker(rows, o);
+  ASSERT_TRUE(deep.ok()) << deep.status();
+  EXPECT_EQ(deep->model->drift()->reference().rows, deep->validation_groups * 8);
   // The score sample: the best half of each held-out group, so none below the
   // lowest of the groups' medians.
   std::vector<float> medians;
