@@ -71,7 +71,10 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       resp = {500, JsonError("internal", e.what())};
     }
-    Send(resp.status, std::move(resp.body), resp.content_type, req.keep_alive(), resp.headers);
+    // A HEAD is answered as its GET would be, with the GET's headers (its
+    // Content-Length too) and no body.
+    Send(resp.status, std::move(resp.body), resp.content_type, req.keep_alive(), resp.headers,
+         req.method() == http::verb::head);
   }
 
   void SendError(int status, const std::string& code, const std::string& message) {
@@ -79,14 +82,26 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Send(int status, std::string body, const std::string& content_type, bool keep_alive,
-            const std::vector<std::pair<std::string, std::string>>& headers = {}) {
+            const std::vector<std::pair<std::string, std::string>>& headers = {}, bool head = false) {
+    if (head) {
+      auto res = std::make_shared<http::response<http::empty_body>>(http::status(status), 11);
+      res->content_length(body.size());
+      Write(std::move(res), content_type, keep_alive, headers);
+      return;
+    }
     auto res = std::make_shared<http::response<http::string_body>>(http::status(status), 11);
+    res->body() = std::move(body);
+    res->prepare_payload();
+    Write(std::move(res), content_type, keep_alive, headers);
+  }
+
+  template <typename Response>
+  void Write(std::shared_ptr<Response> res, const std::string& content_type, bool keep_alive,
+             const std::vector<std::pair<std::string, std::string>>& headers) {
     res->set(http::field::server, "affinity");
     res->set(http::field::content_type, content_type);
     for (const auto& [name, value] : headers) res->set(name, value);
     res->keep_alive(keep_alive);
-    res->body() = std::move(body);
-    res->prepare_payload();
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
       if (ec || !keep_alive) {
         self->Close();

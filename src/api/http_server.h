@@ -1,6 +1,8 @@
 // A small HTTP/1.1 server on Boost.Beast: keep-alive, a body size limit (413),
 // malformed requests answered with a JSON 400, handlers run on a pool of
-// io threads. Handlers must be thread-safe.
+// io threads. Handlers must be thread-safe. A HEAD request reaches the handler
+// as it came (method "HEAD"); its answer is sent with its headers and
+// Content-Length but without its body.
 #pragma once
 
 #include <functional>

@@ -5,8 +5,10 @@
 #include <cmath>
 #include <initializer_list>
 
+#include "api/json_checks.h"
 #include "base/json_writer.h"
 #include "base/strings.h"
+#include "state/registry.h"
 
 namespace affinity {
 namespace {
@@ -21,13 +23,31 @@ simdjson::dom::parser& Parser() {
   return parser;
 }
 
-// Parses a JSON object body; a 400 when it is not one.
+// Parses a JSON object body; a 400 when it is not one. Well-formed JSON that
+// cannot be read unambiguously is a 422: a key given twice in one object, an
+// integer beyond 64 bits.
 RequestError ParseBody(const std::string& body, object* obj) {
   element doc;
-  if (auto e = Parser().parse(body).get(doc))
+  if (auto e = Parser().parse(body).get(doc)) {
+    if (e == simdjson::NUMBER_ERROR)
+      if (auto big = BigIntegerMessage(body)) return Invalid(*big);
     return {400, "malformed_json", std::string("request body is not valid JSON: ") + simdjson::error_message(e)};
+  }
   if (doc.get(*obj)) return {400, "malformed_json", "request body must be a JSON object"};
+  if (auto dup = DuplicateKey(doc)) return Invalid(*dup);
   return {};
+}
+
+// A 422 naming `field` unless `id` is a valid external id (state/registry.h).
+RequestError CheckId(std::string_view id, const std::string& field, const std::string& where = "") {
+  const absl::Status s = CheckExternalId(id, field);
+  return s.ok() ? RequestError{} : Invalid(where + std::string(s.message()));
+}
+
+// The text of a JSON number as the client wrote it (for messages).
+std::string NumberText(element v) {
+  std::string text = simdjson::minify(v);
+  return text.size() > 40 ? text.substr(0, 40) + "..." : text;
 }
 
 // The first field of `obj` that is not in `known`, as "unknown field 'x'" (with
@@ -43,8 +63,9 @@ RequestError UnknownField(object obj, std::initializer_list<std::string_view> kn
   return Invalid(message);
 }
 
-// Reads an optional array of strings into `out`.
-RequestError StringArray(object obj, const char* key, std::vector<std::string>* out) {
+// Reads an optional array of strings into `out`; with `ids`, each must be a
+// valid external id (named "key[i]" when not).
+RequestError StringArray(object obj, const char* key, std::vector<std::string>* out, bool ids = false) {
   element v;
   if (obj[key].get(v)) return {};
   simdjson::dom::array arr;
@@ -52,6 +73,8 @@ RequestError StringArray(object obj, const char* key, std::vector<std::string>* 
   for (auto el : arr) {
     std::string_view s;
     if (el.get(s)) return Invalid(std::string(key) + " must be an array of strings");
+    if (ids)
+      if (auto err = CheckId(s, std::string(key) + "[" + std::to_string(out->size()) + "]"); !err.ok()) return err;
     out->emplace_back(s);
   }
   return {};
@@ -96,6 +119,10 @@ RequestError QueryKnobs(object obj, QueryRequest* q) {
     if (v.get(d) || !(d >= 0 && d <= 1)) return Invalid("new_creator_share must be a number in [0, 1]");
     q->new_creator_share = d;
   }
+  if (!obj["cursor"].get(v) && !v.is_null()) {
+    if (v.get(s) || s.empty()) return Invalid("cursor must be a non-empty string (a response's next_cursor)");
+    q->cursor = s;
+  }
   if (!obj["ranker"].get(v)) {
     if (v.get(s) || (s != "off" && s != "learned" && s != "blend"))
       return Invalid("ranker must be \"learned\" or \"off\"");
@@ -122,8 +149,10 @@ RequestError ParseEvent(element el, const std::string& where, RawEvent* r) {
   std::string_view s;
   element v;
   if (e["viewer_id"].get(v) || v.get(s)) return Invalid(where + "viewer_id must be a string");
+  if (auto err = CheckId(s, "viewer_id", where); !err.ok()) return err;
   r->viewer_id = s;
   if (e["entity_id"].get(v) || v.get(s)) return Invalid(where + "entity_id must be a string");
+  if (auto err = CheckId(s, "entity_id", where); !err.ok()) return err;
   r->entity_id = s;
   if (e["action"].get(v) || v.get(s)) return Invalid(where + "action must be a string");
   r->action = s;
@@ -134,11 +163,24 @@ RequestError ParseEvent(element el, const std::string& where, RawEvent* r) {
   }
   if (!e["ts"].get(v) && !v.is_null()) {
     int64_t ts;
-    if (v.get(ts)) return Invalid(where + "ts must be an integer (unix milliseconds)");
+    if (v.get(ts)) return Invalid(where + "ts must be an integer (unix milliseconds), not " + NumberText(v));
+    // Today in ms is about 1.8e12; in microseconds 1.8e15, in nanoseconds 1.8e18.
+    // Milliseconds from 1e14 on are past the year 5000: the unit is wrong.
+    if (ts >= 100'000'000'000'000'000LL)
+      return Invalid(where + "ts " + std::to_string(ts) +
+                     " looks like nanoseconds; ts is unix milliseconds (divide by 1000000)");
+    if (ts >= 100'000'000'000'000LL)
+      return Invalid(where + "ts " + std::to_string(ts) +
+                     " looks like microseconds; ts is unix milliseconds (divide by 1000)");
     r->ts = ts;
   }
   if (!e["context"].get(v) && !v.is_null()) {
     if (!v.is_object()) return Invalid(where + "context must be an object");
+    // A response is named by its request_id, a string: anything else could
+    // never be attributed to one.
+    element id;
+    if (!v["request_id"].get(id) && !id.is_string())
+      return Invalid(where + "context.request_id must be a string (the request_id of the response the event is about)");
     r->context = simdjson::minify(v);
   }
   return {};
@@ -154,11 +196,13 @@ RequestError ParseEntity(element el, const std::string& where, RawEntity* r) {
   std::string_view s;
   element v;
   if (e["id"].get(v) || v.get(s)) return Invalid(where + "id must be a string");
+  if (auto err = CheckId(s, "id", where); !err.ok()) return err;
   r->id = s;
   if (e["kind"].get(v) || v.get(s)) return Invalid(where + "kind must be \"user\", \"creator\" or \"item\"");
   r->kind = s;
   if (!e["creator_id"].get(v) && !v.is_null()) {
     if (v.get(s)) return Invalid(where + "creator_id must be a string");
+    if (auto err = CheckId(s, "creator_id", where); !err.ok()) return err;
     r->creator_id = s;
   }
   std::string_view name;
@@ -207,13 +251,14 @@ RequestError ParseQueryRequest(const std::string& body, QueryRequest* q) {
   if (auto err = ParseBody(body, &obj); !err.ok()) return err;
   if (auto err = UnknownField(obj, {"viewer_id", "target", "k", "seeds", "exclude", "context", "explain",
                                     "deadline_ms", "exclude_engaged", "max_per_creator", "diversity",
-                                    "new_creator_share", "ranker", "filter"});
+                                    "new_creator_share", "ranker", "filter", "cursor"});
       !err.ok())
     return err;
   std::string_view s;
   element v;
   if (obj["viewer_id"].get(v)) return Invalid("viewer_id is required");
-  if (v.get(s) || s.empty()) return Invalid("viewer_id must be a non-empty string");
+  if (v.get(s)) return Invalid("viewer_id must be a string");
+  if (auto err = CheckId(s, "viewer_id"); !err.ok()) return err;
   q->viewer_id = s;
   if (!obj["target"].get(v)) {
     if (v.get(s)) return Invalid("target must be \"users\", \"creators\" or \"items\"");
@@ -224,11 +269,12 @@ RequestError ParseQueryRequest(const std::string& body, QueryRequest* q) {
   }
   if (!obj["k"].get(v)) {
     int64_t k;
-    if (v.get(k) || k < 1 || k > 500) return Invalid("k must be an integer from 1 to 500");
+    if (v.get(k) || k < 1 || k > 500)
+      return Invalid("k must be an integer from 1 to 500, not " + NumberText(v));
     q->k = int(k);
   }
-  if (auto err = StringArray(obj, "seeds", &q->seeds); !err.ok()) return err;
-  if (auto err = StringArray(obj, "exclude", &q->exclude); !err.ok()) return err;
+  if (auto err = StringArray(obj, "seeds", &q->seeds, /*ids=*/true); !err.ok()) return err;
+  if (auto err = StringArray(obj, "exclude", &q->exclude, /*ids=*/true); !err.ok()) return err;
   return QueryKnobs(obj, q);
 }
 
@@ -264,6 +310,76 @@ RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity
     out->push_back(std::move(r));
     ++i;
   }
+  return {};
+}
+
+RequestError ParseEntityPatch(const std::string& body, const RawEntity& current, RawEntity* out) {
+  object obj;
+  if (auto err = ParseBody(body, &obj); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"name", "labels", "expires_at", "attributes", "cohort", "id", "kind", "creator_id"});
+      !err.ok())
+    return err;
+  *out = current;
+  element v;
+  std::string_view s;
+  // What names the entity and where it sits only an upsert changes.
+  const std::pair<const char*, const std::string*> fixed[] = {
+      {"id", &current.id}, {"kind", &current.kind}, {"creator_id", &current.creator_id}};
+  for (const auto& [key, now] : fixed) {
+    if (obj[key].get(v)) continue;
+    if (!(v.is_null() && now->empty()) && (v.get(s) || s != *now))
+      return Invalid(std::string(key) + " cannot be changed by PATCH (it is " +
+                     (now->empty() ? std::string("unset") : "'" + *now + "'") +
+                     "); upsert the whole entity with POST /affinity/entities to change it");
+  }
+  if (!obj["cohort"].get(v)) {
+    if (!v.is_null() && v.get(s)) return Invalid("cohort must be a string or null");
+    out->cohort = v.is_null() ? "" : std::string(s);
+  }
+  if (!obj["labels"].get(v)) {
+    out->labels.clear();
+    if (!v.is_null())
+      if (auto err = StringArray(obj, "labels", &out->labels); !err.ok()) return err;
+  }
+  if (!obj["expires_at"].get(v)) {
+    int64_t t = 0;
+    if (!v.is_null() && v.get(t)) return Invalid("expires_at must be an integer (unix milliseconds) or null");
+    out->expires_at = v.is_null() ? std::nullopt : std::optional<int64_t>(t);
+  }
+  // The display name lives among the attributes: the patched name (or the
+  // current one), then the patched attributes (or the current ones).
+  element cur_doc;
+  object cur_attrs;
+  const std::string current_attrs = current.attributes.empty() ? "{}" : current.attributes;
+  simdjson::dom::parser cur_parser;  // the thread's parser holds the patch
+  if (cur_parser.parse(current_attrs).get(cur_doc) || cur_doc.get(cur_attrs))
+    return {500, "internal", "the stored attributes of '" + current.id + "' are not a JSON object"};
+  element pv;
+  const bool has_attrs = !obj["attributes"].get(pv), clear_attrs = has_attrs && pv.is_null();
+  object patch_attrs;
+  if (has_attrs && !clear_attrs && pv.get(patch_attrs)) return Invalid("attributes must be an object or null");
+  const bool new_attrs = has_attrs && !clear_attrs;
+  std::optional<std::string> name;
+  element n;
+  if (!obj["name"].get(v)) {
+    if (!v.is_null() && v.get(s)) return Invalid("name must be a string or null");
+    if (!v.is_null()) name = std::string(s);
+  } else if (new_attrs && !patch_attrs["name"].get(n) && !n.get(s)) {
+    name = std::string(s);
+  } else if (!cur_attrs["name"].get(n) && !n.get(s)) {
+    name = std::string(s);
+  }
+  // As an upsert does, attributes.cohort sets the cohort unless `cohort` is given.
+  if (new_attrs && obj["cohort"].get(n) && !patch_attrs["cohort"].get(n) && !n.get(s)) out->cohort = s;
+  JsonWriter w;
+  w.BeginObject();
+  if (name) w.Key("name").String(*name);
+  if (!clear_attrs)
+    for (auto field : new_attrs ? patch_attrs : cur_attrs)
+      if (field.key != "name") w.Key(field.key).Raw(simdjson::minify(field.value));
+  w.EndObject();
+  out->attributes = w.Release();
+  if (out->attributes == "{}") out->attributes.clear();
   return {};
 }
 

@@ -26,6 +26,13 @@ struct RequestError {
 RequestError ParseQueryRequest(const std::string& body, QueryRequest* out);
 RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out);
 RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out);
+// The body of PATCH /affinity/entities/{id} applied to the entity's current
+// record: the fields it names among name, labels, expires_at, attributes and
+// cohort change (null clears one), every other field is kept. `attributes`
+// replaces the attributes object but keeps the display name unless it carries
+// one (or the patch names `name`). id, kind and creator_id cannot change: a
+// 422 names the one that would (given with its current value it is accepted).
+RequestError ParseEntityPatch(const std::string& body, const RawEntity& current, RawEntity* out);
 // A 400 unless the body is a JSON object (bodies parsed further elsewhere).
 RequestError CheckJsonObject(const std::string& body);
 // The optional {"reason":"..."} of POST /admin/experiments/{id}/stop ("" when the body is empty).

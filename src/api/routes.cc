@@ -9,8 +9,10 @@
 #include <optional>
 
 #include "api/requests.h"
+#include "api/route_util.h"
 #include "api/ui_page.h"
 #include "query/response_json.h"
+#include "serving/query_cursor.h"
 #include "base/json_writer.h"
 #include "base/strings.h"
 
@@ -18,54 +20,7 @@ namespace affinity {
 namespace {
 
 HttpResponse Error(int status, std::string_view code, std::string_view message) {
-  return {status, JsonError(code, message)};
-}
-
-HttpResponse FromStatus(const absl::Status& s) {
-  const std::string message(s.message());  // absl's string_view is not std's in this Abseil
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return Error(422, "invalid", message);
-    case absl::StatusCode::kNotFound: return Error(404, "not_found", message);
-    case absl::StatusCode::kAlreadyExists: return Error(409, "conflict", message);
-    case absl::StatusCode::kResourceExhausted: return Error(429, "overloaded", message);
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kFailedPrecondition: return Error(503, "unavailable", message);
-    default: return Error(500, "internal", message);
-  }
-}
-
-// Decodes %XX escapes in a path segment (ids may hold any byte).
-std::string UrlDecode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : -1; };
-    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-      out.push_back(char(hex(s[i + 1]) * 16 + hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-// A URL query's parameters (URL-decoded) into *out; a 422 naming the first
-// parameter not in `known`.
-std::optional<HttpResponse> QueryParams(const std::string& query, std::initializer_list<std::string_view> known,
-                                        std::map<std::string, std::string>* out) {
-  for (std::string_view param : Split(query, '&')) {
-    if (param.empty()) continue;
-    const size_t eq = param.find('=');
-    const std::string_view key = param.substr(0, eq);
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      std::string names;
-      for (std::string_view k : known) names += (names.empty() ? "" : ", ") + std::string(k);
-      return Error(422, "invalid", "unknown query parameter '" + std::string(key) + "'; known: " + names);
-    }
-    (*out)[std::string(key)] = UrlDecode(std::string(eq == std::string_view::npos ? "" : param.substr(eq + 1)));
-  }
-  return std::nullopt;
+  return ErrorResponse(status, code, message);
 }
 
 }  // namespace
@@ -73,7 +28,15 @@ std::optional<HttpResponse> QueryParams(const std::string& query, std::initializ
 HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
   auto t0 = std::chrono::steady_clock::now();
   std::string route = "unknown";
-  HttpResponse resp = Route(req, &route);
+  // HEAD is GET without the body (the server leaves the body out).
+  HttpResponse resp;
+  if (req.method == "HEAD") {
+    HttpRequest get = req;
+    get.method = "GET";
+    resp = Route(get, &route);
+  } else {
+    resp = Route(req, &route);
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   d_.metrics->ObserveRequest(route, resp.status, secs);
   return resp;
@@ -90,23 +53,25 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     return r;
   };
   const std::string entity_prefix = "/affinity/entities/", viewer_prefix = "/affinity/viewers/";
-  if (p.rfind(entity_prefix, 0) == 0 && p.size() > entity_prefix.size()) {
-    *route = "entity";
-    const std::string id = UrlDecode(p.substr(entity_prefix.size()));
-    if (req.method == "GET") return GetEntity(id);
-    if (req.method == "DELETE") return DeleteEntity(id);
-    HttpResponse r = Error(405, "method_not_allowed", "use GET or DELETE for " + p);
-    r.headers.emplace_back("Allow", "GET, DELETE");
-    return r;
-  }
+  if (p.rfind(entity_prefix, 0) == 0 && p.size() > entity_prefix.size()) return EntityRoute(req, route);
   if (p.rfind(viewer_prefix, 0) == 0 && p.size() > viewer_prefix.size() + 7 &&
       p.compare(p.size() - 7, 7, "/events") == 0) {
     const std::string id = UrlDecode(p.substr(viewer_prefix.size(), p.size() - viewer_prefix.size() - 7));
-    return only("viewer_events", "GET", [&] { return ViewerEvents(id, req.query); });
+    return only("viewer_events", "GET", [&] {
+      if (auto bad = BadId(id, "viewer id (in the path)")) return *bad;
+      return ViewerEvents(id, req.query);
+    });
   }
   if (p == "/affinity/query") return only("query", "POST", [&] { return Query(req); });
   if (p == "/affinity/feedback") return only("feedback", "POST", [&] { return Feedback(req); });
-  if (p == "/affinity/entities") return only("entities", "POST", [&] { return Entities(req); });
+  if (p == "/affinity/entities") {
+    *route = "entities";
+    if (req.method == "POST") return Entities(req);
+    if (req.method == "GET") return ListEntities(req.query);
+    HttpResponse r = Error(405, "method_not_allowed", "use GET or POST for " + p);
+    r.headers.emplace_back("Allow", "GET, POST");
+    return r;
+  }
   if (p == "/healthz") return only("healthz", "GET", [] { return HttpResponse{200, "{\"status\":\"ok\"}"}; });
   if (p == "/readyz") return only("readyz", "GET", [&] { return Ready(); });
   if (p == "/metrics") return only("metrics", "GET", [&] { return MetricsText(); });
@@ -123,7 +88,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     return only("features", "GET", [&] { return Features(p.size() > 16 ? p.substr(16) : "", req.query); });
   const std::string audit_prefix = "/admin/audit/";
   if (p.rfind(audit_prefix, 0) == 0)
-    return only("audit", "GET", [&] { return Audit(p.substr(audit_prefix.size())); });
+    return only("audit", "GET", [&] { return Audit(UrlDecode(p.substr(audit_prefix.size()))); });
   return Error(404, "not_found", "no route for " + req.method + " " + p);
 }
 
@@ -143,8 +108,11 @@ HttpResponse ApiRoutes::Features(const std::string& rest, const std::string& que
     return Error(404, "not_found", "use /admin/features/{group}/{entity_id}");
   std::map<std::string, std::string> params;
   if (auto bad = QueryParams(query, {"with"}, &params)) return *bad;
-  auto record =
-      d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), UrlDecode(rest.substr(slash + 1)), params["with"]);
+  const std::string entity_id = UrlDecode(rest.substr(slash + 1));
+  if (auto bad = BadId(entity_id, "entity_id (in the path)")) return *bad;
+  if (params.count("with"))
+    if (auto bad = BadId(params["with"], "with")) return *bad;
+  auto record = d_.features->RecordJson(UrlDecode(rest.substr(0, slash)), entity_id, params["with"]);
   if (!record.ok()) return FromStatus(record.status());
   return {200, *record};
 }
@@ -194,6 +162,15 @@ HttpResponse ApiRoutes::MetricsText() {
 HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   QueryRequest q;
   if (RequestError e = ParseQueryRequest(req.body, &q); !e.ok()) return Error(e.status, e.code, e.message);
+  // A later page: the same query without what earlier pages served.
+  const QueryRequest asked = q;
+  OpenedCursor cursor;
+  if (!q.cursor.empty()) {
+    cursor = OpenCursor(q.cursor, q, SystemClock::Default()->NowMillis());
+    if (cursor.problem == CursorProblem::kExpired) return Error(410, "cursor_expired", cursor.message);
+    if (cursor.problem != CursorProblem::kNone) return Error(422, "invalid", cursor.message);
+    for (DenseId id : cursor.cursor.served) q.exclude.push_back(d_.catalog->registry().ExtId(Ref(q.target, id)));
+  }
   const auto t0 = std::chrono::steady_clock::now();
   // A QA override puts this one request in chosen arms; it is logged and never counted.
   std::vector<ExperimentService::ForcedArm> forced;
@@ -220,6 +197,9 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   }
   if (!r.ok()) return FromStatus(r.status());
   d_.metrics->ObserveQuery(*r);
+  r->paged = true;
+  r->next_cursor = NextCursor(asked, q.cursor.empty() ? nullptr : &cursor.cursor, *r,
+                              SystemClock::Default()->NowMillis());
   JsonWriter w;
   WriteResponseJson(*r, q.explain, ResponseForm::kWire, /*with_inputs=*/false, w);
   return {200, w.Release()};
@@ -239,40 +219,6 @@ HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
   JsonWriter w;
   w.BeginObject().Key("accepted").Uint(*n).EndObject();
   return {202, w.Release()};
-}
-
-HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
-  std::vector<RawEntity> entities;
-  if (RequestError e = ParseEntitiesRequest(req.body, &entities); !e.ok()) return Error(e.status, e.code, e.message);
-  auto n = d_.ingestor->UpsertEntities(entities);
-  if (!n.ok()) return FromStatus(n.status());
-  JsonWriter w;
-  w.BeginObject().Key("upserted").Uint(*n).EndObject();
-  return {200, w.Release()};
-}
-
-HttpResponse ApiRoutes::GetEntity(const std::string& id) {
-  auto e = d_.catalog->Entity(id);
-  if (!e.ok()) return FromStatus(e.status());
-  const EntityRecord& r = **e;
-  JsonWriter w;
-  w.BeginObject().Key("id").String(r.ext_id).Key("kind").String(KindName(r.ref.kind()));
-  if (r.creator.valid()) w.Key("creator_id").String(d_.catalog->registry().ExtId(r.creator));
-  if (!r.cohort.empty()) w.Key("cohort").String(r.cohort);
-  w.Key("labels").BeginArray();
-  for (const auto& label : r.labels) w.String(label);
-  w.EndArray();
-  if (r.expires_at > 0) w.Key("expires_at").Int(r.expires_at);
-  w.Key("attributes").Raw(r.attributes.empty() ? "{}" : r.attributes);
-  w.EndObject();
-  return {200, w.Release()};
-}
-
-HttpResponse ApiRoutes::DeleteEntity(const std::string& id) {
-  if (auto s = d_.ingestor->DeleteEntity(id); !s.ok()) return FromStatus(s);
-  JsonWriter w;
-  w.BeginObject().Key("deleted").String(id).EndObject();
-  return {200, w.Release()};
 }
 
 HttpResponse ApiRoutes::ViewerEvents(const std::string& viewer_id, const std::string& query) {
@@ -380,6 +326,7 @@ HttpResponse ApiRoutes::Stats() {
 
 HttpResponse ApiRoutes::Audit(const std::string& id) {
   if (id.empty()) return Error(404, "not_found", "give a request_id: /admin/audit/{request_id}");
+  if (auto bad = BadId(id, "request_id (in the path)")) return *bad;
   auto rec = d_.status->AuditRecord(id);
   if (!rec.ok()) return FromStatus(rec.status());
   if (!rec->has_value()) return Error(404, "not_found", "no audit record for request_id '" + id + "'");

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <string>
 
 #include "api/http_server.h"
@@ -25,9 +26,9 @@ namespace affinity {
 
 struct ApiDeps {
   const Config* config;
-  Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities, DELETE /affinity/entities/{id}
-  const Catalog* catalog;      // GET /affinity/entities/{id}, /affinity/viewers/{id}/events
-  QueryEngine* engine;         // POST /affinity/query
+  Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities, PATCH and DELETE /affinity/entities/{id}
+  const Catalog* catalog;      // GET /affinity/entities[/{id}], /affinity/viewers/{id}/events
+  QueryEngine* engine;         // POST /affinity/query, GET /affinity/entities/{id}/similar
   const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
   ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
@@ -48,9 +49,14 @@ class ApiRoutes {
   HttpResponse Route(const HttpRequest& req, std::string* route);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
+  // The entity routes (entity_routes.cc).
+  HttpResponse EntityRoute(const HttpRequest& req, std::string* route);
   HttpResponse Entities(const HttpRequest& req);
+  HttpResponse ListEntities(const std::string& query);
   HttpResponse GetEntity(const std::string& id);
+  HttpResponse PatchEntity(const std::string& id, const std::string& body);
   HttpResponse DeleteEntity(const std::string& id);
+  HttpResponse Similar(const std::string& id, const std::string& query);
   HttpResponse ViewerEvents(const std::string& viewer_id, const std::string& query);
   HttpResponse Ready();
   HttpResponse MetricsText();
@@ -64,6 +70,8 @@ class ApiRoutes {
 
   ApiDeps d_;
   std::atomic<bool> ready_{false};
+  // PATCHes serialise among themselves (each reads the record it rewrites).
+  std::mutex patch_mu_;
 };
 
 }  // namespace affinity

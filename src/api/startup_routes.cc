@@ -8,7 +8,8 @@ namespace affinity {
 
 HttpResponse StartupRoutes::Handle(const HttpRequest& req) const {
   const bool probe = req.path == "/healthz" || req.path == "/readyz";
-  if (probe && req.method != "GET") {
+  // HEAD is GET without the body (the server leaves it out).
+  if (probe && req.method != "GET" && req.method != "HEAD") {
     HttpResponse r{405, JsonError("method_not_allowed", "use GET for " + req.path)};
     r.headers.emplace_back("Allow", "GET");
     return r;

@@ -3,7 +3,8 @@
 //   GET /healthz  200 {"status":"ok","ready":false}        (alive: do not restart it)
 //   GET /readyz   503 not_ready, with the loading stage and progress
 //   anything else 503 unavailable with Retry-After: 1
-// Wrong methods on /healthz and /readyz get the same 405 as when ready.
+// HEAD on /healthz and /readyz answers as GET (without the body); other
+// methods get the same 405 as when ready.
 // Thread safety: Handle() is safe for concurrent use with the loader's updates.
 #pragma once
 

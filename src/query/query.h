@@ -36,6 +36,7 @@ struct QueryRequest {
   std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
   std::vector<std::string> labels_any;   // filter: every result carries at least one of these (when given)
   std::vector<std::string> labels_none;  // filter: no result carries any of these
+  std::string cursor;              // a previous page's next_cursor: the page after it (serving/query_cursor.h)
   bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
   bool audit = true;
 };
@@ -84,6 +85,10 @@ struct QueryResponse {
   std::vector<ExperimentArmRef> experiments;  // experiments the viewer is in, in creation order
   std::array<size_t, kNumSources> candidates_per_source{};
   std::array<int64_t, kNumStages> stage_micros{};
+  // Pages (POST /affinity/query): the wire form carries "next_cursor" when
+  // `paged`, the cursor of the next page or null ("" here) at the end.
+  bool paged = false;
+  std::string next_cursor;
 };
 
 }  // namespace affinity

@@ -105,6 +105,10 @@ void WriteResponseJson(const QueryResponse& resp, ExplainMode explain, ResponseF
     w.EndObject();
   }
   w.EndArray();
+  if (resp.paged && form == ResponseForm::kWire) {
+    w.Key("next_cursor");
+    if (resp.next_cursor.empty()) w.Null(); else w.String(resp.next_cursor);
+  }
   w.EndObject();
 }
 

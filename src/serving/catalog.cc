@@ -1,5 +1,7 @@
 #include "serving/catalog.h"
 
+#include <algorithm>
+
 namespace affinity {
 
 absl::StatusOr<std::shared_ptr<const EntityRecord>> Catalog::Entity(const std::string& id) const {
@@ -8,6 +10,23 @@ absl::StatusOr<std::shared_ptr<const EntityRecord>> Catalog::Entity(const std::s
   if (!info) return absl::NotFoundError("unknown entity '" + id + "'");
   if (info->deleted) return absl::NotFoundError("entity '" + id + "' was deleted");
   return info;
+}
+
+EntityPage Catalog::List(Kind kind, DenseId from, size_t limit, std::string_view label, size_t max_scan) const {
+  EntityPage page;
+  const DenseId end = registry_->Count(kind);
+  const int64_t now = clock_->NowMillis();
+  DenseId id = from;
+  for (size_t scanned = 0; id < end && page.entities.size() < limit && scanned < max_scan; ++id, ++scanned) {
+    const Ref r(kind, id);
+    if (!registry_->Recommendable(r, now)) continue;
+    auto info = registry_->Get(r);
+    if (!info || info->deleted) continue;
+    if (!label.empty() && std::find(info->labels.begin(), info->labels.end(), label) == info->labels.end()) continue;
+    page.entities.push_back(std::move(info));
+  }
+  if (id < end) page.next = id;
+  return page;
 }
 
 absl::StatusOr<std::vector<ViewerEvent>> Catalog::RecentEvents(const std::string& viewer_id, size_t limit) const {

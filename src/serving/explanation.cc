@@ -45,18 +45,23 @@ std::string Explainer::DisplayName(Ref r) const {
   return info->ext_id;
 }
 
+bool Explainer::Nameable(Ref r) const { return r.valid() && !registry_->Removed(r); }
+
 std::string Explainer::SocialProof(const Candidate& c) const {
-  if (c.via_creator.valid()) return "new from " + DisplayName(c.via_creator) + ", whom you follow";
+  if (c.via_creator.valid())
+    return Nameable(c.via_creator) ? "new from " + DisplayName(c.via_creator) + ", whom you follow" : "";
   if (c.n_proof == 0) return "";
   std::vector<std::string> names;
-  for (int i = 0; i < c.n_proof; ++i) names.push_back(DisplayName(c.proof[i]));
+  for (int i = 0; i < c.n_proof; ++i)
+    if (Nameable(c.proof[i])) names.push_back(DisplayName(c.proof[i]));
+  if (names.empty()) return "";
   const size_t n = std::max<size_t>(c.common, c.n_proof);
   std::string who = std::to_string(n) + (n == 1 ? " person" : " people") + " you follow: " + JoinNames(names, n);
   return (c.ref.kind() == Kind::kItem ? "engaged with by " : "followed by ") + who;
 }
 
 std::string Explainer::CoEngagementReason(const Candidate& c, int min_support) const {
-  if (!c.via.valid()) return "often engaged with together with what you like";
+  if (!Nameable(c.via)) return "often engaged with together with what you like";
   if (c.via == c.ref && !c.via_seed) return "you engage with it";
   if (c.via.kind() == Kind::kItem && c.ref.kind() == Kind::kCreator && registry_->CreatorOf(c.via) == c.ref)
     return "creator of " + DisplayName(c.via) + (c.via_seed ? "" : ", which you " + Verb(c.via_action));
@@ -89,7 +94,7 @@ std::string Explainer::Reason(const QueryResult& r, const Candidate& c, const Re
       break;
     case kFeatEmbedding:
       // Without a history the profile is the seeds'.
-      if (!rc.has_history && rc.seeds && !rc.seeds->empty())
+      if (!rc.has_history && rc.seeds && !rc.seeds->empty() && Nameable(rc.seeds->front()))
         primary = "similar to " + DisplayName(rc.seeds->front());
       else
         primary = "matches your taste profile";
@@ -99,7 +104,7 @@ std::string Explainer::Reason(const QueryResult& r, const Candidate& c, const Re
       break;
     case kFeatCreatorAffinity: {
       Ref creator = registry_->CreatorOf(c.ref);
-      primary = "you often engage with " + (creator.valid() ? DisplayName(creator) : std::string("its creator"));
+      primary = "you often engage with " + (Nameable(creator) ? DisplayName(creator) : std::string("its creator"));
       break;
     }
     case kFeatTrending:

@@ -33,6 +33,9 @@ class Explainer {
   std::string DisplayName(Ref r) const;
 
  private:
+  // Whether a reason may name it: never a deleted entity (nor an item of a
+  // deleted creator), which a reason would otherwise bring back into view.
+  bool Nameable(Ref r) const;
   std::string SocialProof(const Candidate& c) const;
   std::string CoEngagementReason(const Candidate& c, int min_support) const;
   const EntityRegistry* registry_;

@@ -65,7 +65,8 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   const ArmServing* arm = variant.serving.get();
   const ServingOptions& options = arm ? arm->options : options_;
   const BlendRanker& blend = arm ? arm->blend : ranker_;
-  if (req.viewer_id.empty()) return absl::InvalidArgumentError("viewer_id is required");
+  // No viewer is a list for no one in particular, from seeds (an entity's similar list).
+  if (req.viewer_id.empty() && req.seeds.empty()) return absl::InvalidArgumentError("viewer_id is required");
   if (req.k < 1 || req.k > 500) return absl::InvalidArgumentError("k must be between 1 and 500");
   StageTimer timer(clock_);
   Deadline deadline(clock_, int64_t(req.deadline_ms > 0 ? req.deadline_ms : options.deadline_ms) * 1000);

@@ -1,9 +1,48 @@
 #include "state/registry.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <mutex>
 
 namespace affinity {
+
+absl::Status CheckExternalId(std::string_view id, std::string_view field) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(std::string(field) + " must be 1 to " + std::to_string(kMaxExternalIdBytes) +
+                                      " bytes of printable UTF-8: " + why);
+  };
+  if (id.empty()) return bad("it is empty");
+  if (id.size() > kMaxExternalIdBytes) return bad("it is " + std::to_string(id.size()) + " bytes");
+  bool blank = true;
+  for (size_t i = 0; i < id.size();) {
+    const auto c = static_cast<unsigned char>(id[i]);
+    char hex[8];
+    if (c < 0x20 || c == 0x7F) {
+      std::snprintf(hex, sizeof hex, "0x%02X", c);
+      return bad("it contains the control character " + std::string(hex) + " at byte " + std::to_string(i));
+    }
+    // The length of this UTF-8 sequence and its smallest code point.
+    const size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (n == 0 || i + n > id.size()) return bad("it is not valid UTF-8 (byte " + std::to_string(i) + ")");
+    uint32_t cp = n == 1 ? c : c & (0x7F >> n);
+    for (size_t j = 1; j < n; ++j) {
+      const auto cc = static_cast<unsigned char>(id[i + j]);
+      if ((cc & 0xC0) != 0x80) return bad("it is not valid UTF-8 (byte " + std::to_string(i + j) + ")");
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return bad("it is not valid UTF-8 (byte " + std::to_string(i) + ")");
+    if (cp >= 0x80 && cp <= 0x9F) {
+      std::snprintf(hex, sizeof hex, "U+%04X", unsigned(cp));
+      return bad("it contains the control character " + std::string(hex) + " at byte " + std::to_string(i));
+    }
+    if (c != ' ') blank = false;
+    i += n;
+  }
+  if (blank) return bad("it is blank (only spaces)");
+  return absl::OkStatus();
+}
 
 std::optional<Ref> EntityRegistry::Find(std::string_view ext_id) const {
   const Shard& s = shards_[ShardOf(ext_id)];

@@ -17,11 +17,21 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "base/chunked_array.h"
 #include "base/ids.h"
 #include "store/store.h"
 
 namespace affinity {
+
+// External ids (entities, viewers, seeds, exclusions, path ids) are 1 to
+// kMaxExternalIdBytes bytes of printable UTF-8: valid UTF-8 with no control character
+// (C0 including NUL, DEL, C1) and not only whitespace.
+inline constexpr size_t kMaxExternalIdBytes = 256;
+// OK for a valid external id; else InvalidArgument naming `field` and what is
+// wrong ("viewer_id must be 1 to 256 bytes of printable UTF-8: it is blank").
+// The one check every route applies to every id it reads.
+absl::Status CheckExternalId(std::string_view id, std::string_view field);
 
 class EntityRegistry {
  public:
@@ -40,15 +50,23 @@ class EntityRegistry {
   // Items published by a creator (dense item ids), never null.
   std::shared_ptr<const std::vector<DenseId>> ItemsOf(DenseId creator) const;
   // Whether a query at now_ms may return it: not deleted, not past expires_at.
+  // An item whose creator is deleted is not recommendable either (until the
+  // creator is upserted again).
   bool Recommendable(Ref r, int64_t now_ms) const {
     if (!r.valid()) return true;
-    // Most entities never expire nor get deleted: a bit per entity (a small,
-    // cached array) says whether to look further.
-    auto* word = restricted_[int(r.kind())].Find(r.id() >> 6);
-    if (!word || !((word->load(std::memory_order_acquire) >> (r.id() & 63)) & 1)) return true;
-    auto* slot = until_[int(r.kind())].Find(r.id());
-    const int64_t until = slot ? slot->load(std::memory_order_acquire) : 0;
-    return until == 0 || (until > 0 && now_ms < until);
+    const int64_t until = Until(r);
+    if (until != 0 && !(until > 0 && now_ms < until)) return false;
+    if (r.kind() != Kind::kItem) return true;
+    const Ref creator = CreatorOf(r);
+    return !creator.valid() || Until(creator) != -1;
+  }
+  // Deleted itself, or an item whose creator is deleted: never recommended and
+  // never named in a reason.
+  bool Removed(Ref r) const {
+    if (!r.valid()) return false;
+    if (Until(r) == -1) return true;
+    const Ref creator = r.kind() == Kind::kItem ? CreatorOf(r) : Ref();
+    return creator.valid() && Until(creator) == -1;
   }
   // Whether it carries `label`.
   bool HasLabel(Ref r, std::string_view label) const;
@@ -68,6 +86,16 @@ class EntityRegistry {
   void PublishNew(std::vector<EntityRecord> entities);
 
  private:
+  // 0 = recommendable, -1 = deleted, else expires_at (unix ms).
+  int64_t Until(Ref r) const {
+    // Most entities never expire nor get deleted: a bit per entity (a small,
+    // cached array) says whether to look further.
+    auto* word = restricted_[int(r.kind())].Find(r.id() >> 6);
+    if (!word || !((word->load(std::memory_order_acquire) >> (r.id() & 63)) & 1)) return 0;
+    auto* slot = until_[int(r.kind())].Find(r.id());
+    return slot ? slot->load(std::memory_order_acquire) : 0;
+  }
+
   static constexpr int kShards = 64;
   struct Shard {
     mutable std::shared_mutex mu;

@@ -1,0 +1,192 @@
+// The entity routes of the API (docs/openapi.yaml): upsert, listing, read,
+// partial update, delete, and the item-to-item list of one entity.
+#include <map>
+
+#include "api/requests.h"
+#include "api/route_util.h"
+#include "api/routes.h"
+#include "base/json_writer.h"
+#include "base/strings.h"
+#include "query/response_json.h"
+
+namespace affinity {
+namespace {
+
+constexpr int64_t kDefaultListLimit = 100, kMaxListLimit = 1000;
+constexpr int64_t kDefaultSimilarK = 20, kMaxSimilarK = 500;
+
+void WriteEntityJson(const EntityRecord& r, const EntityRegistry& registry, JsonWriter& w) {
+  w.BeginObject().Key("id").String(r.ext_id).Key("kind").String(KindName(r.ref.kind()));
+  if (r.creator.valid()) w.Key("creator_id").String(registry.ExtId(r.creator));
+  if (!r.cohort.empty()) w.Key("cohort").String(r.cohort);
+  w.Key("labels").BeginArray();
+  for (const auto& label : r.labels) w.String(label);
+  w.EndArray();
+  if (r.expires_at > 0) w.Key("expires_at").Int(r.expires_at);
+  w.Key("attributes").Raw(r.attributes.empty() ? "{}" : r.attributes);
+  w.EndObject();
+}
+
+// The record as an upsert would give it (what a PATCH starts from).
+RawEntity AsRaw(const EntityRecord& r, const EntityRegistry& registry) {
+  RawEntity raw;
+  raw.id = r.ext_id;
+  raw.kind = std::string(KindName(r.ref.kind()));
+  if (r.creator.valid()) raw.creator_id = registry.ExtId(r.creator);
+  raw.cohort = r.cohort;
+  raw.attributes = r.attributes;
+  raw.labels = r.labels;
+  if (r.expires_at > 0) raw.expires_at = r.expires_at;
+  return raw;
+}
+
+// An integer URL parameter from 1 to `max` (default when absent), or a 422 naming it.
+std::optional<HttpResponse> IntParam(const std::map<std::string, std::string>& params, const std::string& name,
+                                     int64_t def, int64_t max, int64_t* out) {
+  *out = def;
+  auto it = params.find(name);
+  if (it == params.end()) return std::nullopt;
+  auto n = ParseInt64(it->second);
+  if (!n || *n < 1 || *n > max)
+    return ErrorResponse(422, "invalid",
+                         name + " must be an integer from 1 to " + std::to_string(max) + ", not '" + it->second + "'");
+  *out = *n;
+  return std::nullopt;
+}
+
+}  // namespace
+
+HttpResponse ApiRoutes::EntityRoute(const HttpRequest& req, std::string* route) {
+  const std::string prefix = "/affinity/entities/", similar = "/similar";
+  const std::string rest = req.path.substr(prefix.size());
+  // An id holding "/similar" at its end is written %2F-escaped in the path.
+  if (rest.size() > similar.size() && rest.compare(rest.size() - similar.size(), similar.size(), similar) == 0) {
+    *route = "entity_similar";
+    const std::string id = UrlDecode(rest.substr(0, rest.size() - similar.size()));
+    if (req.method != "GET") {
+      HttpResponse r = ErrorResponse(405, "method_not_allowed", "use GET for " + req.path);
+      r.headers.emplace_back("Allow", "GET");
+      return r;
+    }
+    if (auto bad = BadId(id, "id (in the path)")) return *bad;
+    return Similar(id, req.query);
+  }
+  *route = "entity";
+  const std::string id = UrlDecode(rest);
+  const bool known = req.method == "GET" || req.method == "PATCH" || req.method == "DELETE";
+  if (!known) {
+    HttpResponse r = ErrorResponse(405, "method_not_allowed", "use GET, PATCH or DELETE for " + req.path);
+    r.headers.emplace_back("Allow", "GET, PATCH, DELETE");
+    return r;
+  }
+  if (auto bad = BadId(id, "id (in the path)")) return *bad;
+  if (req.method == "GET") return GetEntity(id);
+  if (req.method == "PATCH") return PatchEntity(id, req.body);
+  return DeleteEntity(id);
+}
+
+HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
+  std::vector<RawEntity> entities;
+  if (RequestError e = ParseEntitiesRequest(req.body, &entities); !e.ok())
+    return ErrorResponse(e.status, e.code, e.message);
+  auto n = d_.ingestor->UpsertEntities(entities);
+  if (!n.ok()) return FromStatus(n.status());
+  JsonWriter w;
+  w.BeginObject().Key("upserted").Uint(*n).EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::ListEntities(const std::string& query) {
+  std::map<std::string, std::string> params;
+  if (auto bad = QueryParams(query, {"kind", "limit", "cursor", "label"}, &params)) return *bad;
+  auto kind_it = params.find("kind");
+  if (kind_it == params.end()) return ErrorResponse(422, "invalid", "kind is required: user, creator or item");
+  const auto kind = ParseKind(kind_it->second);
+  if (!kind || kind_it->second.back() == 's')
+    return ErrorResponse(422, "invalid", "kind must be user, creator or item, not '" + kind_it->second + "'");
+  int64_t limit = 0;
+  if (auto bad = IntParam(params, "limit", kDefaultListLimit, kMaxListLimit, &limit)) return *bad;
+  // A cursor is "<kind>:<dense id>": a position in the kind's dense-id order.
+  DenseId from = 0;
+  if (auto it = params.find("cursor"); it != params.end()) {
+    const std::string& c = it->second;
+    const size_t colon = c.find(':');
+    const auto pos = colon == std::string::npos ? std::nullopt : ParseInt64(std::string_view(c).substr(colon + 1));
+    if (!pos || *pos < 0 || *pos > int64_t(d_.catalog->registry().Count(*kind)))
+      return ErrorResponse(422, "invalid", "cursor '" + c + "' is not one this listing gave; start without a cursor");
+    if (c.substr(0, colon) != KindName(*kind))
+      return ErrorResponse(422, "invalid", "cursor '" + c + "' pages through kind " + c.substr(0, colon) + ", not " +
+                                               std::string(KindName(*kind)));
+    from = DenseId(*pos);
+  }
+  std::string label;
+  if (auto it = params.find("label"); it != params.end()) {
+    if (it->second.empty()) return ErrorResponse(422, "invalid", "label must not be empty");
+    label = it->second;
+  }
+  const EntityPage page = d_.catalog->List(*kind, from, size_t(limit), label);
+  JsonWriter w;
+  w.BeginObject().Key("entities").BeginArray();
+  for (const auto& e : page.entities) WriteEntityJson(*e, d_.catalog->registry(), w);
+  w.EndArray().Key("next_cursor");
+  if (page.next) w.String(std::string(KindName(*kind)) + ":" + std::to_string(*page.next)); else w.Null();
+  w.EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::GetEntity(const std::string& id) {
+  auto e = d_.catalog->Entity(id);
+  if (!e.ok()) return FromStatus(e.status());
+  JsonWriter w;
+  WriteEntityJson(**e, d_.catalog->registry(), w);
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::PatchEntity(const std::string& id, const std::string& body) {
+  std::lock_guard<std::mutex> lock(patch_mu_);
+  auto e = d_.catalog->Entity(id);
+  if (!e.ok()) return FromStatus(e.status());
+  RawEntity patched;
+  if (RequestError err = ParseEntityPatch(body, AsRaw(**e, d_.catalog->registry()), &patched); !err.ok())
+    return ErrorResponse(err.status, err.code, err.message);
+  if (auto n = d_.ingestor->UpsertEntities({patched}); !n.ok()) return FromStatus(n.status());
+  return GetEntity(id);
+}
+
+HttpResponse ApiRoutes::DeleteEntity(const std::string& id) {
+  if (auto s = d_.ingestor->DeleteEntity(id); !s.ok()) return FromStatus(s);
+  JsonWriter w;
+  w.BeginObject().Key("deleted").String(id).EndObject();
+  return {200, w.Release()};
+}
+
+HttpResponse ApiRoutes::Similar(const std::string& id, const std::string& query) {
+  std::map<std::string, std::string> params;
+  if (auto bad = QueryParams(query, {"k"}, &params)) return *bad;
+  int64_t k = 0;
+  if (auto bad = IntParam(params, "k", kDefaultSimilarK, kMaxSimilarK, &k)) return *bad;
+  auto e = d_.catalog->Entity(id);
+  if (!e.ok()) return FromStatus(e.status());
+  const EntityRecord& entity = **e;
+  if (d_.catalog->registry().Removed(entity.ref))
+    return ErrorResponse(404, "not_found", "entity '" + id + "' is removed with its deleted creator");
+  // The query pipeline seeded with the entity, for no one in particular: its
+  // neighbours by co-engagement, embeddings and walks, explained as any query.
+  QueryRequest q;
+  q.target = entity.ref.kind();
+  q.k = int(k);
+  q.seeds = {id};
+  q.exclude = {id};
+  q.exclude_engaged = false;
+  JsonWriter context;
+  context.BeginObject().Key("similar_to").String(id).EndObject();
+  q.context = context.Release();
+  auto r = d_.engine->Query(q);
+  if (!r.ok()) return FromStatus(r.status());
+  d_.metrics->ObserveQuery(*r);
+  JsonWriter w;
+  WriteResponseJson(*r, q.explain, ResponseForm::kWire, /*with_inputs=*/false, w);
+  return {200, w.Release()};
+}
+
+}  // namespace affinity

@@ -1,0 +1,35 @@
+// What the API's route handlers share: the error body and status of a
+// refusal, the mapping of a Status to one, and the decoding of paths and URL
+// query parameters.
+// Thread safety: pure functions.
+#pragma once
+
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "api/http_server.h"
+
+namespace affinity {
+
+// {"error":{"code","message"}} with `status`.
+HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
+// InvalidArgument 422, NotFound 404, AlreadyExists 409, ResourceExhausted 429,
+// Unavailable and FailedPrecondition 503, anything else 500.
+HttpResponse FromStatus(const absl::Status& s);
+
+// Decodes %XX escapes in a path segment (ids may hold any byte).
+std::string UrlDecode(std::string_view s);
+
+// A URL query's parameters (URL-decoded) into *out; a 422 naming the first
+// parameter not in `known`, or one given twice.
+std::optional<HttpResponse> QueryParams(const std::string& query, std::initializer_list<std::string_view> known,
+                                        std::map<std::string, std::string>* out);
+
+// A 422 naming `field` unless `id` is a valid external id (state/registry.h).
+std::optional<HttpResponse> BadId(std::string_view id, std::string_view field);
+
+}  // namespace affinity
