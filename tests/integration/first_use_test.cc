@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -203,6 +204,52 @@ int FreePort() {
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
   return ntohs(addr.sin_port);
+}
+
+// Every command's usage errors (a missing option, a bad value, an unknown
+// command) exit 2 with one line on stderr, as CLI11's own parse errors
+// conventionally do (it used 105-109 and a second "Run with --help" line).
+TEST(CommandLineTest, UsageErrorsExitWithTwoAndOneLine) {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> cases = {
+      {"batch"},
+      {"no-such-command"},
+      {"serve", "--data", dir / "d", "--port", "99999"},
+      {"generate", "--out", dir / "g", "--users", "many"},
+      {"model", "list"},
+      {"model", "promote", "--data", dir / "d"},
+      {"features", "get", "popularity"},
+      {"experiment"},
+  };
+  for (const auto& args : cases) {
+    auto r = RunAffinity(args);
+    std::string joined;
+    for (const auto& a : args) joined += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << joined << "\n" << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << joined << "\n" << r.output;
+    EXPECT_EQ(r.output.rfind("affinity: ", 0), 0u) << joined << "\n" << r.output;
+  }
+  EXPECT_EQ(RunAffinity({"batch", "--help"}).exit_code, 0);
+}
+
+// `features` prints tables and indented records (the raw JSON with --json);
+// `model list` asks a running server with --url.
+TEST_F(FirstUseTest, FeatureAndModelCommandsPrintForPeople) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(port());
+  auto list = RunAffinity({"features", "list", "--url", url});
+  ASSERT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_EQ(list.output.rfind("group ", 0), 0u) << list.output;
+  EXPECT_NE(list.output.find("\npopularity "), std::string::npos) << list.output;
+  auto raw = RunAffinity({"features", "list", "--url", url, "--json"});
+  EXPECT_EQ(raw.output.rfind("{\"groups\":", 0), 0u) << raw.output;
+  auto get = RunAffinity({"features", "get", "popularity", "i1", "--url", url});
+  ASSERT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find("feature_vector\n"), std::string::npos) << get.output;
+  EXPECT_NE(get.output.find("\n  "), std::string::npos) << "nested values are indented:\n" << get.output;
+  EXPECT_NE(get.output.find(" ago)"), std::string::npos) << "times are read as dates:\n" << get.output;
+  auto models = RunAffinity({"model", "list", "--url", url});
+  ASSERT_EQ(models.exit_code, 0) << models.output;
+  EXPECT_NE(models.output.find("no models yet"), std::string::npos) << models.output;
 }
 
 // `make run` ends with the demo script; Ctrl-C (SIGINT to the whole process

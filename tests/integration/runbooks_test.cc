@@ -94,7 +94,7 @@ TEST_F(RunbooksTest, ModelRollbackRollsBackTheCanaryAndThenThePromotedModel) {
                        << server_->log();
   RunRunbook("model-rollback.md");
   auto st = *ModelRegistry(data).Read();
-  EXPECT_EQ(st.Find("m000003")->rollout.state, "rolled-back");
+  EXPECT_EQ(st.Find("m000003")->rollout.state, ModelState::kRolledBack);
   EXPECT_NE(st.Find("m000003")->rollout.note.find("rolled back by hand"), std::string::npos)
       << st.Find("m000003")->rollout.note;
   EXPECT_EQ(st.current, "m000001");
