@@ -143,13 +143,17 @@ HttpResponse ApiRoutes::GetEntity(const std::string& id) {
 }
 
 HttpResponse ApiRoutes::PatchEntity(const std::string& id, const std::string& body) {
-  std::lock_guard<std::mutex> lock(patch_mu_);
-  auto e = d_.catalog->Entity(id);
-  if (!e.ok()) return FromStatus(e.status());
-  RawEntity patched;
-  if (RequestError err = ParseEntityPatch(body, AsRaw(**e, d_.catalog->registry()), &patched); !err.ok())
-    return ErrorResponse(err.status, err.code, err.message);
-  if (auto n = d_.ingestor->UpsertEntities({patched}); !n.ok()) return FromStatus(n.status());
+  // The merge runs under the registry's write lock: nothing lands between the
+  // read of the current record and the write of the patched one.
+  RequestError refused;
+  auto merge = [&](const EntityRecord& current) -> absl::StatusOr<RawEntity> {
+    RawEntity patched;
+    refused = ParseEntityPatch(body, AsRaw(current, d_.catalog->registry()), &patched);
+    if (!refused.ok()) return absl::InvalidArgumentError(refused.message);
+    return patched;
+  };
+  if (auto st = d_.ingestor->PatchEntity(id, merge); !st.ok())
+    return refused.ok() ? FromStatus(st) : ErrorResponse(refused.status, refused.code, refused.message);
   return GetEntity(id);
 }
 

@@ -70,8 +70,6 @@ class ApiRoutes {
 
   ApiDeps d_;
   std::atomic<bool> ready_{false};
-  // PATCHes serialise among themselves (each reads the record it rewrites).
-  std::mutex patch_mu_;
 };
 
 }  // namespace affinity

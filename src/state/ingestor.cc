@@ -12,7 +12,6 @@
 namespace affinity {
 namespace {
 
-constexpr size_t kMaxIdBytes = 256;
 constexpr size_t kMaxLabels = 64;
 constexpr int64_t kMaxFutureMs = 24 * 3600 * 1000LL;
 // 1990-01-01T00:00:00Z in unix ms. Earlier times are refused as implausible:
@@ -75,10 +74,9 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
   for (size_t i = 0; i < raw.size(); ++i) {
     const RawEvent& r = raw[i];
     Event& e = (*out)[i];
-    if (r.viewer_id.empty()) return Invalid(where, i, "viewer_id is required");
-    if (r.entity_id.empty()) return Invalid(where, i, "entity_id is required");
-    if (r.viewer_id.size() > kMaxIdBytes || r.entity_id.size() > kMaxIdBytes)
-      return Invalid(where, i, "ids are limited to 256 bytes");
+    // The one id rule of every route (state/registry.h): imports meet it too.
+    if (auto st = CheckExternalId(r.viewer_id, "viewer_id"); !st.ok()) return Invalid(where, i, std::string(st.message()));
+    if (auto st = CheckExternalId(r.entity_id, "entity_id"); !st.ok()) return Invalid(where, i, std::string(st.message()));
     if (r.viewer_id == r.entity_id) return Invalid(where, i, "viewer_id and entity_id are the same");
     // A built-in action, or one the configuration adds (its code is given after
     // the whole batch is valid, in AssignActionCodes; a placeholder until then).
@@ -186,14 +184,14 @@ absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const
   std::unordered_map<std::string, size_t> seen;
   for (size_t i = 0; i < raw.size(); ++i) {
     const RawEntity& r = raw[i];
-    if (r.id.empty()) return Invalid(where, i, "id is required");
-    if (r.id.size() > kMaxIdBytes) return Invalid(where, i, "ids are limited to 256 bytes");
+    if (auto st = CheckExternalId(r.id, "id"); !st.ok()) return Invalid(where, i, std::string(st.message()));
     auto kind = ParseKind(r.kind);
     if (!kind || r.kind.back() == 's') return Invalid(where, i, "kind must be user, creator or item");
     if (!seen.emplace(r.id, i).second) return Invalid(where, i, "id '" + r.id + "' appears twice");
     auto existing = registry_->Find(r.id);
     if (existing && existing->kind() != *kind)
-      return Invalid(where, i, "id '" + r.id + "' is already a " + std::string(KindName(existing->kind())));
+      return Invalid(where, i, "id '" + r.id + "' is already " + (existing->kind() == Kind::kItem ? "an " : "a ") +
+                                   std::string(KindName(existing->kind())));
     EntityRecord& rec = (*records)[i];
     rec.ext_id = r.id;
     rec.ref = existing ? *existing : Ref(*kind, kMaxDenseId);
@@ -201,7 +199,7 @@ absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const
     rec.attributes = r.attributes;
     if (r.labels.size() > kMaxLabels) return Invalid(where, i, "at most 64 labels");
     for (const std::string& label : r.labels)
-      if (label.empty() || label.size() > kMaxIdBytes) return Invalid(where, i, "a label is 1 to 256 bytes");
+      if (label.empty() || label.size() > kMaxExternalIdBytes) return Invalid(where, i, "a label is 1 to 256 bytes");
     rec.labels = r.labels;
     if (r.expires_at) {
       if (*r.expires_at < kMinTsMs)
@@ -231,6 +229,20 @@ absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const
 absl::StatusOr<size_t> Ingestor::UpsertEntities(const std::vector<RawEntity>& raw, const Where& where) {
   if (raw.empty()) return size_t(0);
   std::lock_guard<std::mutex> lock(registry_->write_mutex());
+  return UpsertLocked(raw, where);
+}
+
+absl::Status Ingestor::PatchEntity(const std::string& id, const EntityMerge& merge) {
+  std::lock_guard<std::mutex> lock(registry_->write_mutex());
+  auto ref = registry_->Find(id);
+  auto info = ref ? registry_->Get(*ref) : nullptr;
+  if (!info) return absl::NotFoundError("unknown entity '" + id + "'");
+  if (info->deleted) return absl::NotFoundError("entity '" + id + "' was deleted");
+  AFF_ASSIGN_OR_RETURN(RawEntity patched, merge(*info));
+  return UpsertLocked({patched}, {"entity"}).status();
+}
+
+absl::StatusOr<size_t> Ingestor::UpsertLocked(const std::vector<RawEntity>& raw, const Where& where) {
   std::vector<EntityRecord> records;
   AFF_RETURN_IF_ERROR(ValidateEntities(raw, where, &records));
   std::unordered_map<std::string, Ref> assigned;

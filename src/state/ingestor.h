@@ -66,6 +66,13 @@ class Ingestor {
   // An upsert replaces an entity's record (and restores a deleted one).
   absl::StatusOr<size_t> UpsertEntities(const std::vector<RawEntity>& entities,
                                         const Where& where = {"entities"});
+  // A partial update: `merge` turns the entity's current record into the one to
+  // store (an error it returns is returned as it is), and the result is
+  // upserted, all under the registry's write lock, so that no upsert, delete or
+  // other patch of the same entity lands between the read and the write.
+  // NotFound for an unknown or deleted id.
+  using EntityMerge = std::function<absl::StatusOr<RawEntity>(const EntityRecord& current)>;
+  absl::Status PatchEntity(const std::string& id, const EntityMerge& merge);
   // Marks an entity deleted, durably: no query returns it from then on. Its
   // events stay in the log. NotFound for an unknown id.
   absl::Status DeleteEntity(const std::string& id);
@@ -86,6 +93,8 @@ class Ingestor {
 
  private:
   using Lookup = std::function<std::optional<Ref>(const std::string&)>;
+  // UpsertEntities' work. REQUIRES: registry_->write_mutex() held.
+  absl::StatusOr<size_t> UpsertLocked(const std::vector<RawEntity>& raw, const Where& where);
   absl::StatusOr<std::vector<Ref>> RegisterUsers(const std::vector<std::string>& ids);
   // Checks every event; fills `out` (viewer left invalid for unseen viewers,
   // whose index into new_viewers is in pending).

@@ -161,6 +161,24 @@ TEST(IngestorTest, EntityBatchRejectsUnknownCreatorKindChangesAndDuplicates) {
   EXPECT_FALSE(w.registry.Find("x"));
 }
 
+TEST(IngestorTest, IdsMeetTheOneIdRuleOfEveryRouteImportsIncluded) {
+  World w;
+  w.BuildSmall();
+  auto bad_entity = w.ingestor->UpsertEntities({{"bad\x01id", "user", "", "", ""}});
+  ASSERT_FALSE(bad_entity.ok());
+  EXPECT_NE(bad_entity.status().message().find("id must be 1 to 256 bytes of printable UTF-8"), std::string::npos)
+      << bad_entity.status();
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{"   ", "user", "", "", ""}}).ok()) << "a blank id";
+  EXPECT_FALSE(w.ingestor->UpsertEntities({{std::string("nul\0id", 6), "user", "", "", ""}}).ok());
+  auto blank_viewer = w.Events({World::Ev("  ", "i1", "click")});
+  EXPECT_NE(blank_viewer.message().find("viewer_id must be 1 to 256 bytes"), std::string::npos) << blank_viewer;
+  auto long_entity = w.Events({World::Ev("u1", std::string(257, 'i'), "click")});
+  EXPECT_NE(long_entity.message().find("entity_id must be 1 to 256 bytes"), std::string::npos) << long_entity;
+  auto kind = w.ingestor->UpsertEntities({{"i1", "user", "", "", ""}});
+  ASSERT_FALSE(kind.ok());
+  EXPECT_NE(kind.status().message().find("id 'i1' is already an item"), std::string::npos) << kind.status();
+}
+
 TEST(IngestorTest, UpsertUpdatesAnExistingEntityInPlace) {
   World w;
   w.BuildSmall();
