@@ -144,6 +144,11 @@ std::string Scalar(simdjson::dom::element e) {
   if (e.is_null()) return "-";
   bool b;
   if (!e.get(b)) return b ? "yes" : "no";
+  // Integers (counts, unix-ms times) exactly; other numbers short.
+  int64_t i;
+  if (e.is_int64() && !e.get(i)) return std::to_string(i);
+  uint64_t u;
+  if (e.is_uint64() && !e.get(u)) return std::to_string(u);
   double d;
   if (!e.get(d)) {
     char buf[32];

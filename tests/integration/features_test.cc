@@ -153,7 +153,12 @@ TEST_F(FeaturesTest, PairGroupsReadAViewersRecencyWithACreatorAndWithAnEntity) {
   auto cli = RunAffinity({"features", "get", "viewer_creator", "u6", "--with", creator, "--url",
                           "http://127.0.0.1:" + std::to_string(port())});
   EXPECT_EQ(cli.exit_code, 0) << cli.output;
-  EXPECT_NE(cli.output.find("\"last_engaged_ms\":" + std::to_string(ts)), std::string::npos) << cli.output;
+  EXPECT_NE(cli.output.find("last_engaged_ms  " + std::to_string(ts)), std::string::npos)
+      << "read as a person reads it, the time exact: " << cli.output;
+  auto raw = RunAffinity({"features", "get", "viewer_creator", "u6", "--with", creator, "--json", "--url",
+                          "http://127.0.0.1:" + std::to_string(port())});
+  EXPECT_EQ(raw.exit_code, 0) << raw.output;
+  EXPECT_NE(raw.output.find("\"last_engaged_ms\":" + std::to_string(ts)), std::string::npos) << raw.output;
 }
 
 TEST_F(FeaturesTest, AGroupPastItsTtlIsMaskedAndResponsesAndAuditRecordsNameIt) {
@@ -193,18 +198,25 @@ TEST_F(FeaturesTest, AnUnknownGroupOrEntityIsA404NamingIt) {
 
 TEST_F(FeaturesTest, TheCommandLineListsDescribesAndReadsRecords) {
   const std::string url = "http://127.0.0.1:" + std::to_string(port());
-  auto list = RunAffinity({"features", "list", "--url", url});
+  auto list = RunAffinity({"features", "list", "--url", url, "--json"});
   EXPECT_EQ(list.exit_code, 0) << list.output;
   EXPECT_NE(list.output.find("\"name\":\"viewer_activity\""), std::string::npos) << list.output;
-  auto describe = RunAffinity({"features", "describe", "cohort", "--url", url});
+  auto describe = RunAffinity({"features", "describe", "cohort", "--url", url, "--json"});
   EXPECT_EQ(describe.exit_code, 0) << describe.output;
   EXPECT_NE(describe.output.find("\"protected\":true"), std::string::npos) << describe.output;
   auto unknown = RunAffinity({"features", "describe", "cohrt", "--url", url});
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.output.find("no feature group 'cohrt'"), std::string::npos) << unknown.output;
-  auto get = RunAffinity({"features", "get", "graph", "u1", "--url", url});
+  auto get = RunAffinity({"features", "get", "graph", "u1", "--url", url, "--json"});
   EXPECT_EQ(get.exit_code, 0) << get.output;
   EXPECT_NE(get.output.find("\"provenance\""), std::string::npos) << get.output;
+  // Without --json: a table and an indented record, for people.
+  auto table = RunAffinity({"features", "list", "--url", url});
+  EXPECT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_EQ(table.output.rfind("group ", 0), 0u) << table.output;
+  EXPECT_NE(table.output.find("viewer_activity "), std::string::npos) << table.output;
+  auto record = RunAffinity({"features", "get", "graph", "u1", "--url", url});
+  EXPECT_NE(record.output.find("\nprovenance\n"), std::string::npos) << record.output;
   EXPECT_EQ(RunAffinity({"features", "get", "graph", "nobody", "--url", url}).exit_code, 1);
 }
 
