@@ -127,7 +127,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   RankerOptions train = ro;
   if (train.threads <= 0) train.threads = config.batch.threads > 0 ? config.batch.threads : 2;
   AFF_ASSIGN_OR_RETURN(auto fit,
-                       FitRanker(rows, train, 20, rule, compare, size_t(std::max(1, config.serving.rerank_depth))));
+                       FitRanker(rows, train, 20, rule, compare));
   ModelVersion meta;
   meta.holdout = "request-id";
   meta.holdout_share = rule.share;

@@ -71,9 +71,10 @@ struct DriftReport {
 class DriftMonitor {
  public:
   static constexpr size_t kWindow = 2000;  // the newest rows compared
-  // The rows of each response the rerank stage feeds: the model's best
-  // min(rerank depth, kTopRows) of the blend's best `serving.rerank_depth`.
-  // A training reference takes the same share of each held-out list.
+  // The rows of each response the rerank stage feeds: the model's scores of
+  // the blend's best min(rerank depth, kTopRows) candidates, the slice a
+  // training reference takes of its held-out rows (by their blend_rank), so
+  // both sides are the same population whichever policy served the logs.
   static constexpr size_t kTopRows = 20;
   explicit DriftMonitor(DriftReference reference) : reference_(std::move(reference)) {}
   // Rows ranked at serving (row-major inputs of `width` columns, their scores).

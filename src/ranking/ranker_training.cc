@@ -75,25 +75,21 @@ std::string StreamInputsNote(const RankerFit& fit) {
 
 namespace {
 
-// The drift reference: what the monitor will see — the model's own best
-// `share` of each held-out group, with the inputs that move the model most
-// there (mean |path attribution| over up to 2,000 rows).
-absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, double share,
-                               LearnedRanker* model) {
+// The drift reference: what the monitor will see. Serving feeds the monitor
+// the model's scores of the blend's best DriftMonitor::kTopRows candidates
+// (whatever it then serves); a held-out group holds the rows a response served,
+// each with its place in the blend's order among the candidates of its query,
+// so the reference is the model's scores of the held-out rows the blend placed
+// in its best kTopRows: the same slice of the same kind of list, whichever
+// policy served the logged responses. The signals are the inputs that move the
+// model most there (mean |path attribution| over up to 2,000 rows).
+absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, LearnedRanker* model) {
   const size_t w = kNumRankInputs;
   std::vector<float> x, scores;
-  size_t b = 0;
-  std::vector<uint32_t> order;
-  for (unsigned len : held.groups) {
-    order.resize(len);
-    std::iota(order.begin(), order.end(), 0u);
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t c) { return pred[b + a] > pred[b + c]; });
-    const size_t top = std::max<size_t>(1, size_t(std::ceil(share * double(len) - 1e-9)));
-    for (size_t r = 0; r < len && r < top; ++r) {
-      x.insert(x.end(), held.x.begin() + long((b + order[r]) * w), held.x.begin() + long((b + order[r] + 1) * w));
-      scores.push_back(pred[b + order[r]]);
-    }
-    b += len;
+  for (size_t r = 0; r < held.rows(); ++r) {
+    if (held.x[r * w + kInBlendRank] >= float(DriftMonitor::kTopRows)) continue;
+    x.insert(x.end(), held.x.begin() + long(r * w), held.x.begin() + long((r + 1) * w));
+    scores.push_back(pred[r]);
   }
   if (scores.empty()) return absl::OkStatus();
   const size_t n = std::min<size_t>(scores.size(), 2000);
@@ -112,7 +108,7 @@ absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>&
 }  // namespace
 
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k,
-                                    const HoldoutRule& holdout, const CurrentModel& current, size_t rerank_depth) {
+                                    const HoldoutRule& holdout, const CurrentModel& current) {
   auto t0 = std::chrono::steady_clock::now();
   const size_t n_groups = rows.groups.size();
   if (n_groups < 2) return absl::FailedPreconditionError("ranker: fewer than two labelled groups to train on");
@@ -185,8 +181,7 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
       fit.compared_groups = compared.size();
     }
   }
-  const double share = std::min(1.0, double(DriftMonitor::kTopRows) / double(std::max<size_t>(1, rerank_depth)));
-  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, share, fit.model.get()));
+  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, fit.model.get()));
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

@@ -81,11 +81,10 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
 // keeping the fit with the higher NDCG@k on the held-out groups (a tie: off):
 // what the deployment's own rows say, not a fixed choice.
 // The model's drift reference (ranking/drift.h) is what its monitor will see:
-// serving feeds it the model's best DriftMonitor::kTopRows of the
-// `rerank_depth` candidates it re-scores, so the reference holds the model's
-// best kTopRows / rerank_depth share of each held-out group (at least one row).
+// serving feeds it the model's scores of the blend's best
+// DriftMonitor::kTopRows candidates, so the reference holds its scores of the
+// held-out rows the blend placed there (their blend_rank input).
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
-                                    const HoldoutRule& holdout = {}, const CurrentModel& current = {},
-                                    size_t rerank_depth = 100);
+                                    const HoldoutRule& holdout = {}, const CurrentModel& current = {});
 
 }  // namespace affinity

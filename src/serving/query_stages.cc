@@ -173,14 +173,9 @@ Reranked Rerank(const SourceContext& ctx, const CandidateSet& set, const Learned
   std::copy(reordered.begin(), reordered.end(), kept->begin());
   out.used_learned = true;
   if (DriftMonitor* drift = learned->drift()) {
-    // What it ranked on top (what a response serves) against its training reference.
-    const size_t top = std::min<size_t>(depth, 20);
-    std::vector<float> rows(top * kNumRankInputs), scores(top);
-    for (size_t i = 0; i < top; ++i) {
-      std::copy_n(&out.inputs[size_t(o[i]) * kNumRankInputs], kNumRankInputs, &rows[i * kNumRankInputs]);
-      scores[i] = (*kept)[i].score;
-    }
-    drift->Observe(rows.data(), kNumRankInputs, scores.data(), top);
+    // The model's scores of the blend's best rows (its inputs are in the
+    // blend's order): the slice its training reference holds (ranking/drift.h).
+    drift->Observe(out.inputs.data(), kNumRankInputs, pred->data(), std::min(depth, DriftMonitor::kTopRows));
   }
   resp->model_version = learned->version() + "/" + (resp->snapshot.empty() ? std::string("none") : resp->snapshot);
   return out;
