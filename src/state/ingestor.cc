@@ -78,8 +78,8 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
     if (auto st = CheckExternalId(r.viewer_id, "viewer_id"); !st.ok()) return Invalid(where, i, std::string(st.message()));
     if (auto st = CheckExternalId(r.entity_id, "entity_id"); !st.ok()) return Invalid(where, i, std::string(st.message()));
     if (r.viewer_id == r.entity_id) return Invalid(where, i, "viewer_id and entity_id are the same");
-    // A built-in action, or one the configuration adds (its code is given after
-    // the whole batch is valid, in AssignActionCodes; a placeholder until then).
+    // A built-in action, or one the configuration adds: its log code is given in
+    // AssignActionCodes once the whole batch is valid (kMaxActionCode marks it here).
     const std::optional<Action> builtin = ParseBuiltinAction(r.action);
     const CustomAction* custom = builtin ? nullptr : weights_.FindCustom(r.action);
     if (!builtin && !custom)

@@ -148,21 +148,29 @@ def _wheel_name() -> str:
     return f"{_dist_name(name)}-{version}-{TAG}.whl"
 
 
+def _build(wheel_directory: str, contents: Dict[str, bytes]) -> str:
+    """Writes a wheel of `contents` (archive path -> bytes) and its dist-info."""
+    filename = _wheel_name()
+    dist_info = _dist_info()
+    wheel = _Wheel(os.path.join(wheel_directory, filename))
+    for rel, data in contents.items():
+        wheel.add(rel, data)
+    _write_dist_info(wheel, dist_info)
+    wheel.close(dist_info)
+    return filename
+
+
 def build_wheel(
     wheel_directory: str,
     config_settings: Optional[Dict[str, Any]] = None,
     metadata_directory: Optional[str] = None,
 ) -> str:
     """PEP 517: writes the wheel into wheel_directory and returns its file name."""
-    filename = _wheel_name()
-    dist_info = _dist_info()
-    wheel = _Wheel(os.path.join(wheel_directory, filename))
+    contents: Dict[str, bytes] = {}
     for rel in _package_files():
         with open(os.path.join(ROOT, rel), "rb") as f:
-            wheel.add(rel, f.read())
-    _write_dist_info(wheel, dist_info)
-    wheel.close(dist_info)
-    return filename
+            contents[rel] = f.read()
+    return _build(wheel_directory, contents)
 
 
 def build_editable(
@@ -171,13 +179,8 @@ def build_editable(
     metadata_directory: Optional[str] = None,
 ) -> str:
     """PEP 660: a wheel whose .pth file puts this source folder on sys.path."""
-    filename = _wheel_name()
-    dist_info = _dist_info()
-    wheel = _Wheel(os.path.join(wheel_directory, filename))
-    wheel.add(f"__editable__.{_dist_name(_name_version()[0])}.pth", (ROOT + "\n").encode("utf-8"))
-    _write_dist_info(wheel, dist_info)
-    wheel.close(dist_info)
-    return filename
+    pth = f"__editable__.{_dist_name(_name_version()[0])}.pth"
+    return _build(wheel_directory, {pth: (ROOT + "\n").encode("utf-8")})
 
 
 def get_requires_for_build_wheel(config_settings: Optional[Dict[str, Any]] = None) -> List[str]:
