@@ -78,14 +78,18 @@ namespace {
 using audit_internal::Decoder;
 using audit_internal::Encoder;
 
-// Schema 3 records the width of the learned ranker's input rows (inputs are
-// appended over time); schema 2 rows are the 54 inputs of the builds that
-// wrote it. Both are read.
-constexpr uint8_t kBinarySchema = 3;
+// Schema 4 adds the blend's head rows after the experiments (and writes the
+// experiment counts always). Schema 3 records the width of the learned
+// ranker's input rows (inputs are appended over time); schema 2 rows are the
+// 54 inputs of the builds that wrote it. All three are read.
+constexpr uint8_t kBinarySchema = 4;
+constexpr uint8_t kBinarySchemaV3 = 3;
 constexpr uint8_t kBinarySchemaV2 = 2;
 constexpr size_t kRankInputsOfSchemaV2 = 54;
 bool IsBinary(std::string_view stored) {
-  return !stored.empty() && (uint8_t(stored[0]) == kBinarySchema || uint8_t(stored[0]) == kBinarySchemaV2);
+  if (stored.empty()) return false;
+  const uint8_t s = uint8_t(stored[0]);
+  return s == kBinarySchema || s == kBinarySchemaV3 || s == kBinarySchemaV2;
 }
 enum ResponseFlags : uint8_t { kColdStart = 1, kDegraded = 2, kRankerFallback = 4 };
 enum ResultFlags : uint8_t { kFloor = 1, kLearnedExplanation = 2, kInputsLogged = 4 };
@@ -114,15 +118,60 @@ struct DecodedRecord {
   std::vector<DecodedResult> results;
   std::vector<std::pair<std::string_view, std::string_view>> experiments;  // (experiment, arm)
   std::vector<bool> forced;  // per experiment: its arm was forced by an admin's override
+  std::vector<int32_t> head_result;             // schema 4: the blend's head rows (QueryResponse::head_result)
+  std::vector<std::vector<float>> head_inputs;  // of the rows no result carries, in row order
 };
 
 constexpr const char* kStalePrefix = "stale:";
+
+// Experiments (after the results): their count and (experiment, arm) pairs,
+// then the indexes of those whose arm an override forced. Schema 4 writes both
+// counts always; schema 3 left out the forced count when none was, and both
+// when the response named no experiment.
+absl::Status DecodeExperiments(Decoder& d, size_t size, bool forced_always, DecodedRecord* r) {
+  const uint64_t ne = d.Varint();
+  if (!d.ok() || ne > size) return absl::DataLossError("audit record is truncated");
+  for (uint64_t i = 0; d.ok() && i < ne; ++i) {
+    std::string_view id = d.Str(), arm = d.Str();
+    r->experiments.emplace_back(id, arm);
+  }
+  r->forced.assign(r->experiments.size(), false);
+  if (!forced_always && (!d.ok() || d.done())) return absl::OkStatus();
+  const uint64_t nf = d.Varint();
+  for (uint64_t i = 0; d.ok() && i < nf; ++i) {
+    const uint64_t at = d.Varint();
+    if (at >= r->forced.size()) return absl::DataLossError("audit record: bad forced experiment index");
+    r->forced[at] = true;
+  }
+  return absl::OkStatus();
+}
+
+// Schema 4's tail: experiments, then the blend's head (QueryResponse::head_result):
+// its row count, then per row the served result that carries its inputs plus
+// one (0: none, and the row's inputs follow).
+absl::Status DecodeTail(Decoder& d, size_t size, size_t rank_width, DecodedRecord* r) {
+  AFF_RETURN_IF_ERROR(DecodeExperiments(d, size, /*forced_always=*/true, r));
+  const uint64_t rows = d.Varint();
+  if (!d.ok() || rows > size) return absl::DataLossError("audit record is truncated");
+  for (uint64_t i = 0; d.ok() && i < rows; ++i) {
+    const uint64_t result = d.Varint();
+    if (result > r->results.size() || (result > 0 && r->results[result - 1].inputs.empty()))
+      return absl::DataLossError("audit record: a head row names a result without inputs");
+    r->head_result.push_back(int32_t(result) - 1);
+    if (result == 0) {
+      r->head_inputs.push_back(d.SparseFloats(rank_width));
+      r->head_inputs.back().resize(size_t(kNumRankInputs), std::nanf(""));
+    }
+  }
+  return d.ok() ? absl::OkStatus() : absl::DataLossError("audit record is truncated");
+}
 
 absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   Decoder d(stored);
   DecodedRecord r;
   const uint8_t schema = r.schema = d.U8();
-  if (schema != kBinarySchema && schema != kBinarySchemaV2) return absl::DataLossError("audit record: unknown schema");
+  if (schema != kBinarySchema && schema != kBinarySchemaV3 && schema != kBinarySchemaV2)
+    return absl::DataLossError("audit record: unknown schema");
   const size_t rank_width = schema == kBinarySchemaV2 ? kRankInputsOfSchemaV2 : size_t(d.Varint());
   if (!d.ok() || rank_width == 0 || rank_width > size_t(kNumRankInputs))
     return absl::DataLossError("audit record: ranker rows of " + std::to_string(rank_width) +
@@ -173,24 +222,10 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
     }
     if (!x.inputs.empty()) x.inputs.resize(size_t(kNumRankInputs), std::nanf(""));
   }
-  // Experiments follow the results; records written before them end here.
-  if (d.ok() && !d.done()) {
-    const uint64_t ne = d.Varint();
-    if (!d.ok() || ne > stored.size()) return absl::DataLossError("audit record is truncated");
-    for (uint64_t i = 0; d.ok() && i < ne; ++i) {
-      std::string_view id = d.Str(), arm = d.Str();
-      r.experiments.emplace_back(id, arm);
-    }
-    r.forced.assign(r.experiments.size(), false);
-    // Then, when an override forced arms, their indexes (records without any end here).
-    if (d.ok() && !d.done()) {
-      const uint64_t nf = d.Varint();
-      for (uint64_t i = 0; d.ok() && i < nf; ++i) {
-        const uint64_t at = d.Varint();
-        if (at >= r.forced.size()) return absl::DataLossError("audit record: bad forced experiment index");
-        r.forced[at] = true;
-      }
-    }
+  if (schema == kBinarySchema) {
+    AFF_RETURN_IF_ERROR(DecodeTail(d, stored.size(), rank_width, &r));
+  } else if (d.ok() && !d.done()) {  // schema 3 and 2: optional experiments and forced arms
+    AFF_RETURN_IF_ERROR(DecodeExperiments(d, stored.size(), /*forced_always=*/false, &r));
   }
   if (!d.done()) return absl::DataLossError("audit record is truncated or has trailing bytes");
   return r;
@@ -286,19 +321,30 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
       if (inputs) e.SparseFloats(r.inputs.data(), r.inputs.size());
     }
   }
-  if (!resp.experiments.empty()) {
-    e.Varint(resp.experiments.size());
-    size_t forced = 0;
-    for (const auto& x : resp.experiments) {
-      e.Str(x.experiment);
-      e.Str(x.arm);
-      forced += x.forced;
-    }
-    if (forced > 0) {
-      e.Varint(forced);
-      for (size_t i = 0; i < resp.experiments.size(); ++i)
-        if (resp.experiments[i].forced) e.Varint(i);
-    }
+  e.Varint(resp.experiments.size());
+  std::vector<size_t> forced;
+  for (size_t i = 0; i < resp.experiments.size(); ++i) {
+    e.Str(resp.experiments[i].experiment);
+    e.Str(resp.experiments[i].arm);
+    if (resp.experiments[i].forced) forced.push_back(i);
+  }
+  e.Varint(forced.size());
+  for (size_t i : forced) e.Varint(i);
+  // The blend's head, when the inputs are logged: a served row by its result.
+  const size_t head = with_inputs ? resp.head_result.size() : 0;
+  e.Varint(head);
+  size_t unserved = 0;
+  for (size_t row = 0; row < head; ++row) {
+    const int32_t at = resp.head_result[row];
+    const bool carried = at >= 0 && size_t(at) < resp.results.size() &&
+                         resp.results[size_t(at)].inputs.size() == size_t(kNumRankInputs);
+    e.Varint(carried ? uint64_t(at) + 1 : 0);
+    if (carried) continue;
+    const size_t from = at < 0 ? (unserved++) * size_t(kNumRankInputs) : resp.head_inputs.size();
+    if (from + size_t(kNumRankInputs) <= resp.head_inputs.size())
+      e.SparseFloats(resp.head_inputs.data() + from, size_t(kNumRankInputs));
+    else  // not kept: every input missing
+      e.SparseFloats(std::vector<float>(size_t(kNumRankInputs), std::nanf("")).data(), size_t(kNumRankInputs));
   }
   return out;
 }
@@ -337,6 +383,9 @@ absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored) {
     AFF_ASSIGN_OR_RETURN(DecodedRecord r, DecodeBinary(stored));
     LoggedResponse out;
     out.served_ms = r.served_ms;
+    for (size_t row = 0, extra = 0; row < r.head_result.size(); ++row)
+      out.head.push_back(r.head_result[row] >= 0 ? r.results[size_t(r.head_result[row])].inputs
+                                                 : r.head_inputs[extra++]);
     for (DecodedResult& x : r.results)
       if (x.flags & kInputsLogged) out.results.push_back({std::string(x.entity_id), std::move(x.inputs)});
     return out;

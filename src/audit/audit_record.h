@@ -1,10 +1,12 @@
 // The audit record: the one owner of its format. Every served response is kept
 // with its request and every explanation in full, keyed by request_id
 // (docs/storage.md, "Audit record").
-//   Schema 2 (written now): binary — a 0x02 byte, then the request, the response
-//   and each result with its reason and its explanation's attributions and
-//   values as float32 (sparse: a bit per value, then the nonzero ones), the
-//   score as float64, and the ranker inputs when they are logged.
+//   Schemas 4 (written now), 3 and 2: binary — the schema byte, then the
+//   request, the response and each result with its reason and its
+//   explanation's attributions and values as float32 (sparse: a bit per value,
+//   then the nonzero ones), the score as float64, and the ranker inputs when
+//   they are logged; then the experiments, and (4) the ranker inputs of the
+//   blend's best rows when inputs are logged (a served one by its result).
 //   Schema 1 (read, and written by BuildAuditRecordJson): JSON,
 //   {"request_id":"q_…","ts":<served, unix ms>,"schema":1,"viewer_id":"…",
 //    "target":"items","k":20,"context":{…}|null,"response":<the response in its
@@ -52,6 +54,10 @@ struct LoggedResult {
 struct LoggedResponse {
   int64_t served_ms = 0;
   std::vector<LoggedResult> results;  // in served order
+  // The ranker inputs of the blend's best rows of the re-rank head, in the
+  // blend's order (records of schema 4 that logged inputs; else empty): the
+  // slice a drift monitor sees, served or not.
+  std::vector<std::vector<float>> head;
 };
 // DataLoss for a record that is not one (not JSON, no ts or results).
 absl::StatusOr<LoggedResponse> ReadLoggedResponse(std::string_view stored);

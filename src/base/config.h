@@ -200,7 +200,7 @@ struct ExperimentsOptions {
 // Model drift (GET /admin/drift): serving rows against the training reference.
 struct DriftOptions {
   double psi_threshold = 0.25;   // a signal drifts when its PSI exceeds this ...
-  double p_value = 0.001;        // ... and its two-sample KS p-value is below this
+  double p_value = 0.001;        // ... and its two-sample KS p-value (over responses) is below this / signals
   int min_rows = 500;            // no verdict before this many served rows
   int poll_ms = 10000;           // how often drift is evaluated (breaches are logged)
 };

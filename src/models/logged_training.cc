@@ -102,6 +102,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     }
     if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;
     rows.AddGroup(x, y, 0, GroupKey(*rid));  // held out or not by its request id: stable as logs grow
+    rows.AddHead(logged->head, GroupKey(*rid));
     first_positive.push_back(outcomes.first_positive_offset);
   }
   report.groups = rows.groups.size();

@@ -89,6 +89,13 @@ struct QueryResponse {
   // `paged`, the cursor of the next page or null ("" here) at the end.
   bool paged = false;
   std::string next_cursor;
+  // The blend's best rows of the re-rank head, in the blend's order, kept with
+  // the ranker inputs of a logged response: what a model's drift reference is
+  // drawn from (the slice its monitor sees). Per row, the result that carries
+  // its inputs (-1: none, it was not served; its inputs are in `head_inputs`,
+  // in row order).
+  std::vector<int32_t> head_result;
+  std::vector<float> head_inputs;
 };
 
 }  // namespace affinity

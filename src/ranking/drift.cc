@@ -11,9 +11,10 @@ namespace affinity {
 
 DriftReference DriftReference::Build(const float* inputs, size_t width, const float* scores, size_t rows,
                                      const std::vector<int>& columns, const std::vector<std::string>& names,
-                                     size_t max_sample) {
+                                     size_t max_sample, size_t lists) {
   DriftReference ref;
   ref.rows = rows;
+  ref.lists = lists;
   const size_t n = std::min(rows, max_sample);
   auto take = [&](int column) {
     std::vector<float> s;
@@ -33,7 +34,9 @@ DriftReference DriftReference::Build(const float* inputs, size_t width, const fl
 
 std::string DriftReference::ToJson() const {
   JsonWriter w;
-  w.BeginObject().Key("format").Int(1).Key("rows").Uint(rows).Key("signals").BeginArray();
+  w.BeginObject().Key("format").Int(1).Key("rows").Uint(rows);
+  if (lists > 0) w.Key("lists").Uint(lists);
+  w.Key("signals").BeginArray();
   for (const auto& s : signals) {
     w.BeginObject().Key("name").String(s.name).Key("input").Int(s.input).Key("sample").BeginArray();
     for (float v : s.sample) w.Double(v);
@@ -52,6 +55,8 @@ absl::StatusOr<DriftReference> DriftReference::FromJson(std::string_view json) {
   DriftReference ref;
   uint64_t rows = 0;
   if (!doc["rows"].get(rows)) ref.rows = rows;
+  uint64_t lists = 0;
+  if (!doc["lists"].get(lists)) ref.lists = lists;
   for (auto s : signals) {
     DriftSignal sig;
     std::string_view name;
@@ -123,8 +128,13 @@ double KsPValue(double d, size_t n, size_t m) {
 void DriftMonitor::Observe(const float* inputs, size_t width, const float* scores, size_t rows) {
   std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;  // never wait on the query path
-  if (window_.empty()) window_.assign(reference_.signals.size(), std::vector<float>(kWindow, 0.f));
+  if (window_.empty()) {
+    window_.assign(reference_.signals.size(), std::vector<float>(kWindow, 0.f));
+    list_of_.assign(kWindow, 0);
+  }
+  const uint32_t list = ++observed_;
   for (size_t r = 0; r < rows; ++r) {
+    list_of_[next_] = list;
     for (size_t s = 0; s < reference_.signals.size(); ++s) {
       const int c = reference_.signals[s].input;
       window_[s][next_] = c < 0 ? scores[r] : (size_t(c) < width ? inputs[r * width + size_t(c)] : 0.f);
@@ -137,11 +147,16 @@ void DriftMonitor::Observe(const float* inputs, size_t width, const float* score
 DriftReport DriftMonitor::Evaluate(const DriftThresholds& t) const {
   DriftReport report;
   report.reference_rows = reference_.rows;
+  report.reference_lists =
+      reference_.lists > 0 ? reference_.lists : (reference_.rows + kTopRows - 1) / kTopRows;
   std::vector<std::vector<float>> current;
   {
     std::lock_guard<std::mutex> lock(mu_);
     report.rows = filled_;
     for (const auto& w : window_) current.emplace_back(w.begin(), w.begin() + long(filled_));
+    // The ring holds whole observations but for its oldest, which may be cut.
+    for (size_t i = 0; i < filled_; ++i) report.lists += i == 0 || list_of_[i] != list_of_[i - 1];
+    if (filled_ == kWindow && report.lists > 1 && list_of_[0] == list_of_[kWindow - 1]) --report.lists;  // across the wrap
   }
   report.enough = report.rows >= t.min_rows;
   for (size_t s = 0; s < reference_.signals.size(); ++s) {
@@ -151,8 +166,12 @@ DriftReport DriftMonitor::Evaluate(const DriftThresholds& t) const {
       std::sort(current[s].begin(), current[s].end());
       r.psi = PopulationStabilityIndex(reference_.signals[s].sample, current[s]);
       r.ks = KsStatistic(reference_.signals[s].sample, current[s]);
-      r.p_value = KsPValue(r.ks, reference_.signals[s].sample.size(), current[s].size());
-      r.breach = report.enough && r.psi > t.psi && r.p_value < t.p_value;
+      r.p_value = KsPValue(r.ks, std::min(reference_.signals[s].sample.size(), report.reference_lists),
+                           std::min(current[s].size(), report.lists));
+      // The alarm is "any signal": each is tested at the family's p-value
+      // shared out among them (Bonferroni), so more signals are not more
+      // chances of a false alarm.
+      r.breach = report.enough && r.psi > t.psi && r.p_value < t.p_value / double(reference_.signals.size());
     }
     report.breach = report.breach || r.breach;
     report.signals.push_back(r);

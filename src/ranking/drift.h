@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -28,14 +29,16 @@ struct DriftSignal {
 
 struct DriftReference {
   std::vector<DriftSignal> signals;
-  size_t rows = 0;  // rows the sample was drawn from
+  size_t rows = 0;   // rows the sample was drawn from
+  size_t lists = 0;  // the responses they came from (0: not recorded, taken as rows / kTopRows)
 
-  // From `rows` rows of inputs (row-major, `width` columns) and their scores:
-  // the score and the columns `inputs` (names from `names`), each sampled to at
-  // most `max_sample` values (evenly spaced over the rows, then sorted).
+  // From `rows` rows of inputs (row-major, `width` columns) and their scores,
+  // drawn from `lists` responses: the score and the columns `inputs` (names
+  // from `names`), each sampled to at most `max_sample` values (evenly spaced
+  // over the rows, then sorted).
   static DriftReference Build(const float* inputs, size_t width, const float* scores, size_t rows,
                               const std::vector<int>& columns, const std::vector<std::string>& names,
-                              size_t max_sample = 2000);
+                              size_t max_sample = 2000, size_t lists = 0);
   std::string ToJson() const;
   static absl::StatusOr<DriftReference> FromJson(std::string_view json);
 };
@@ -51,7 +54,7 @@ double KsPValue(double d, size_t n, size_t m);
 
 struct DriftThresholds {
   double psi = 0.25;       // a signal drifts when its PSI exceeds this ...
-  double p_value = 0.001;  // ... and the KS test's p-value is below this
+  double p_value = 0.001;  // ... and the KS test's p-value is below this over the signals' count
   size_t min_rows = 500;   // no verdict with fewer rows in the window
 };
 
@@ -63,6 +66,11 @@ struct DriftSignalReport {
 struct DriftReport {
   size_t rows = 0;            // in the window
   size_t reference_rows = 0;
+  // The responses behind each side: the rows of one response share a viewer
+  // and move together, so the KS test counts responses, not rows (its
+  // effective sample sizes), and a handful of viewers cannot pass for
+  // thousands of independent rows.
+  size_t lists = 0, reference_lists = 0;
   bool enough = false;        // rows >= min_rows
   bool breach = false;        // any signal
   std::vector<DriftSignalReport> signals;
@@ -86,7 +94,9 @@ class DriftMonitor {
   DriftReference reference_;
   mutable std::mutex mu_;
   std::vector<std::vector<float>> window_;  // per signal, a ring; guarded by mu_
+  std::vector<uint32_t> list_of_;           // per ring slot, the observation that wrote it; guarded by mu_
   size_t next_ = 0, filled_ = 0;            // guarded by mu_
+  uint32_t observed_ = 0;                   // observations so far; guarded by mu_
 };
 
 }  // namespace affinity

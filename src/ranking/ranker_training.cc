@@ -37,6 +37,14 @@ void RankerRows::AddGroup(const std::vector<float>& x_rows, const std::vector<fl
   keys.push_back(key);
 }
 
+void RankerRows::AddHead(const std::vector<std::vector<float>>& head_rows, uint64_t key) {
+  for (const auto& row : head_rows) {
+    if (row.size() != size_t(kNumRankInputs)) continue;
+    head_x.insert(head_x.end(), row.begin(), row.end());
+    head_keys.push_back(key);
+  }
+}
+
 double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& which, int k) {
   std::vector<size_t> start(rows.groups.size() + 1, 0);
   for (size_t g = 0; g < rows.groups.size(); ++g) start[g + 1] = start[g] + rows.groups[g];
@@ -77,19 +85,36 @@ namespace {
 
 // The drift reference: what the monitor will see. Serving feeds the monitor
 // the model's scores of the blend's best DriftMonitor::kTopRows candidates
-// (whatever it then serves); a held-out group holds the rows a response served,
-// each with its place in the blend's order among the candidates of its query,
-// so the reference is the model's scores of the held-out rows the blend placed
-// in its best kTopRows: the same slice of the same kind of list, whichever
-// policy served the logged responses. The signals are the inputs that move the
-// model most there (mean |path attribution| over up to 2,000 rows).
-absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>& pred, LearnedRanker* model) {
+// (whatever it then serves), and a logged response keeps those rows' inputs
+// (RankerRows::head_x), so the reference is the model's scores of the rows of
+// held-out responses: the same slice of the same kind of list, whichever
+// policy served the logs, on responses the model never trained on. Without
+// them, the held-out rows the blend placed in its best kTopRows (their
+// blend_rank) stand in. The signals are the inputs that move the model most
+// there (mean |path attribution| over up to 2,000 rows).
+absl::Status SetDriftReference(const RankerRows& rows, const RankerRows& held, const std::vector<float>& held_pred,
+                               const HoldoutRule& holdout, LearnedRanker* model) {
   const size_t w = kNumRankInputs;
   std::vector<float> x, scores;
-  for (size_t r = 0; r < held.rows(); ++r) {
-    if (held.x[r * w + kInBlendRank] >= float(DriftMonitor::kTopRows)) continue;
-    x.insert(x.end(), held.x.begin() + long(r * w), held.x.begin() + long((r + 1) * w));
-    scores.push_back(pred[r]);
+  size_t lists = 0;  // the responses the rows come from
+  for (size_t r = 0; r < rows.head_keys.size(); ++r)
+    if (holdout.HeldOut(rows.head_keys[r])) {
+      x.insert(x.end(), rows.head_x.begin() + long(r * w), rows.head_x.begin() + long((r + 1) * w));
+      lists += r == 0 || rows.head_keys[r] != rows.head_keys[r - 1];
+    }
+  if (!x.empty()) {
+    AFF_ASSIGN_OR_RETURN(scores, model->Predict(x.data(), x.size() / w));
+  } else {
+    for (size_t g = 0, r = 0; g < held.groups.size(); ++g) {
+      bool any = false;
+      for (const size_t end = r + held.groups[g]; r < end; ++r) {
+        if (held.x[r * w + kInBlendRank] >= float(DriftMonitor::kTopRows)) continue;
+        x.insert(x.end(), held.x.begin() + long(r * w), held.x.begin() + long((r + 1) * w));
+        scores.push_back(held_pred[r]);
+        any = true;
+      }
+      lists += any;
+    }
   }
   if (scores.empty()) return absl::OkStatus();
   const size_t n = std::min<size_t>(scores.size(), 2000);
@@ -101,7 +126,8 @@ absl::Status SetDriftReference(const RankerRows& held, const std::vector<float>&
   std::iota(columns.begin(), columns.end(), 0);
   std::stable_sort(columns.begin(), columns.end(), [&](int a, int c) { return weight[size_t(a)] > weight[size_t(c)]; });
   columns.resize(std::min<size_t>(5, w));
-  model->SetDriftReference(DriftReference::Build(x.data(), w, scores.data(), scores.size(), columns, RankerInputNames()));
+  model->SetDriftReference(
+      DriftReference::Build(x.data(), w, scores.data(), scores.size(), columns, RankerInputNames(), 2000, lists));
   return absl::OkStatus();
 }
 
@@ -181,7 +207,7 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
       fit.compared_groups = compared.size();
     }
   }
-  AFF_RETURN_IF_ERROR(SetDriftReference(held, pred, fit.model.get()));
+  AFF_RETURN_IF_ERROR(SetDriftReference(rows, held, pred, holdout, fit.model.get()));
   fit.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return fit;
 }

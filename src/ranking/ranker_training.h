@@ -38,10 +38,16 @@ struct RankerRows {
   // ideal DCG counts them, as in the evaluation protocol). 0: count the labels.
   std::vector<unsigned> relevant;
   std::vector<uint64_t> keys;    // per group: what the split hashes (default: its index)
+  // The drift reference's rows (optional): the inputs of the blend's best rows
+  // of logged responses, served or not (LoggedResponse::head), each with its
+  // response's key; those of held-out responses make the reference.
+  std::vector<float> head_x;
+  std::vector<uint64_t> head_keys;
 
   void AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total = 0);
   void AddGroup(const std::vector<float>& x_rows, const std::vector<float>& labels, unsigned relevant_total,
                 uint64_t key);
+  void AddHead(const std::vector<std::vector<float>>& head_rows, uint64_t key);
   size_t rows() const { return y.size(); }
 };
 
@@ -82,8 +88,10 @@ double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const
 // what the deployment's own rows say, not a fixed choice.
 // The model's drift reference (ranking/drift.h) is what its monitor will see:
 // serving feeds it the model's scores of the blend's best
-// DriftMonitor::kTopRows candidates, so the reference holds its scores of the
-// held-out rows the blend placed there (their blend_rank input).
+// DriftMonitor::kTopRows candidates, so the reference holds its scores of
+// those rows of the held-out responses (`head_x`); rows without them (records
+// of older builds, evaluation slices) fall back to the held-out rows the blend
+// placed there (their blend_rank input), which the constraints thin out.
 absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions& options, int k = 20,
                                     const HoldoutRule& holdout = {}, const CurrentModel& current = {});
 

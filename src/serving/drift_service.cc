@@ -38,6 +38,7 @@ std::string DriftService::Json() const {
     if (d.has_reference) {
       const DriftReport& r = d.report;
       w.Key("rows").Uint(r.rows).Key("reference_rows").Uint(r.reference_rows).Key("enough_rows").Bool(r.enough);
+      w.Key("responses").Uint(r.lists).Key("reference_responses").Uint(r.reference_lists);
       w.Key("breach").Bool(r.breach).Key("signals").BeginArray();
       for (const auto& s : r.signals) {
         w.BeginObject().Key("name").String(s.name).Key("psi").Double(s.psi).Key("ks").Double(s.ks);

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "audit/audit_record.h"
+#include "ranking/drift.h"
 #include "ranking/ranker_inputs.h"
 #include "serving/query_stages.h"
 
@@ -92,6 +93,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
                          deadline, &work.kept, &resp);
   const std::vector<Pick> picks = Constrain(work.kept, work.set, work.reranked, req, options, *registry_, snap);
   BuildResults(work, picks, &resp);
+  if (log_inputs) KeepBlendHead(work, picks, &resp);
   if (work.reranked.used_learned && req.explain != ExplainMode::kNone)
     AttachLearnedAttributions(*learned, req.explain, options.attribution_method, &resp);
   timer.Lap(kStageRank, &resp);
@@ -99,6 +101,19 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   if (req.audit && audit_)
     audit_->Record(resp.request_id, BuildAuditRecord(req, resp, clock_->NowMillis(), log_inputs));
   return resp;
+}
+
+void QueryEngine::KeepBlendHead(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const {
+  const Reranked& rr = work.reranked;
+  const size_t rows = std::min(rr.depth, DriftMonitor::kTopRows);
+  if (rr.inputs.size() < rows * kNumRankInputs) return;
+  resp->head_result.assign(rows, -1);
+  for (size_t i = 0; i < picks.size(); ++i)
+    if (const uint32_t row = rr.input_row[picks[i].index]; row < rows) resp->head_result[row] = int32_t(i);
+  for (size_t row = 0; row < rows; ++row)
+    if (resp->head_result[row] < 0)
+      resp->head_inputs.insert(resp->head_inputs.end(), rr.inputs.begin() + long(row * kNumRankInputs),
+                               rr.inputs.begin() + long((row + 1) * kNumRankInputs));
 }
 
 void QueryEngine::BuildResults(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const {

@@ -65,6 +65,8 @@ class QueryEngine {
   bool LogInputs(const QueryRequest& req, const std::string& request_id) const;
   // The results of the picks, each with its reason.
   void BuildResults(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const;
+  // The blend's best rows of the head into `resp` (QueryResponse::head_result).
+  void KeepBlendHead(const Work& work, const std::vector<Pick>& picks, QueryResponse* resp) const;
 
   ServingOptions options_;
   const EntityRegistry* registry_;

@@ -54,6 +54,13 @@ TEST(DriftStatsTest, KsStatisticAndPValueMatchTheKolmogorovTable) {
   EXPECT_DOUBLE_EQ(KsPValue(0, n, m), 1.0);
 }
 
+// Rows as serving feeds them: one observation per response of `per` rows.
+void ObserveAsResponses(DriftMonitor* monitor, const std::vector<float>& x, size_t width,
+                        const std::vector<float>& scores, size_t per = DriftMonitor::kTopRows) {
+  for (size_t r = 0; r < scores.size(); r += per)
+    monitor->Observe(x.data() + r * width, width, scores.data() + r, std::min(per, scores.size() - r));
+}
+
 TEST(DriftMonitorTest, ShiftedServingRowsBreachAndUnchangedOnesDoNot) {
   std::mt19937_64 rng(3);
   std::normal_distribution<float> normal(0, 1);
@@ -79,9 +86,9 @@ TEST(DriftMonitorTest, ShiftedServingRowsBreachAndUnchangedOnesDoNot) {
   DriftMonitor same(ref), moved(ref);
   EXPECT_FALSE(same.Evaluate(t).enough);  // nothing served yet: no verdict
   auto [sx, ss] = draw(0);
-  same.Observe(sx.data(), width, ss.data(), rows);
+  ObserveAsResponses(&same, sx, width, ss);
   auto [mx, ms] = draw(1.0f);  // input b (and so the score) moved by one standard deviation
-  moved.Observe(mx.data(), width, ms.data(), rows);
+  ObserveAsResponses(&moved, mx, width, ms);
   const DriftReport a = same.Evaluate(t), b = moved.Evaluate(t);
   EXPECT_EQ(a.rows, DriftMonitor::kWindow);
   EXPECT_FALSE(a.breach);
@@ -90,6 +97,38 @@ TEST(DriftMonitorTest, ShiftedServingRowsBreachAndUnchangedOnesDoNot) {
   EXPECT_TRUE(b.signals[0].breach) << "score psi " << b.signals[0].psi;  // the score follows b
   EXPECT_TRUE(b.signals[1].breach) << "b psi " << b.signals[1].psi;
   EXPECT_FALSE(b.signals[2].breach) << "c did not move, psi " << b.signals[2].psi;
+  EXPECT_EQ(a.lists, DriftMonitor::kWindow / DriftMonitor::kTopRows);
+  EXPECT_EQ(a.reference_lists, rows / DriftMonitor::kTopRows) << "a reference without a count: rows / 20";
+}
+
+// The rows of one response share a viewer: a window filled by a handful of
+// responses is a handful of observations, however many rows they hold. The
+// same moved rows breach when 100 responses bring them, not when 4 do.
+TEST(DriftMonitorTest, AFewResponsesAreAFewObservationsHoweverManyRowsTheyHold) {
+  std::mt19937_64 rng(4);
+  std::normal_distribution<float> normal(0, 1);
+  const size_t rows = 2000;
+  std::vector<float> x(rows), scores(rows);
+  for (size_t r = 0; r < rows; ++r) x[r] = scores[r] = normal(rng);
+  const DriftReference ref = DriftReference::Build(x.data(), 1, scores.data(), rows, {0}, {"a"}, 2000, 100);
+  for (size_t r = 0; r < rows; ++r) x[r] = scores[r] = normal(rng) + 0.8f;
+  DriftMonitor few(ref), many(ref);
+  ObserveAsResponses(&few, x, 1, scores, 500);
+  ObserveAsResponses(&many, x, 1, scores, 20);
+  const DriftThresholds t;
+  const DriftReport f = few.Evaluate(t), m = many.Evaluate(t);
+  EXPECT_EQ(f.lists, 4u);
+  EXPECT_EQ(m.lists, 100u);
+  EXPECT_EQ(m.reference_lists, 100u);
+  EXPECT_GT(f.signals[0].psi, t.psi);
+  EXPECT_DOUBLE_EQ(f.signals[0].psi, m.signals[0].psi) << "the same rows";
+  EXPECT_FALSE(f.breach) << "KS p " << f.signals[0].p_value << " over 4 responses";
+  EXPECT_TRUE(m.breach) << "KS p " << m.signals[0].p_value << " over 100 responses";
+  // A window that wrapped counts the response cut at its oldest end once.
+  DriftMonitor wrapped(ref);
+  ObserveAsResponses(&wrapped, x, 1, scores, 30);
+  ObserveAsResponses(&wrapped, x, 1, std::vector<float>(scores.begin(), scores.begin() + 30), 30);
+  EXPECT_EQ(wrapped.Evaluate(t).lists, 2000u / 30 + 1) << "66 whole responses and the cut one";
 }
 
 // The service a server runs: a model whose served rows move is reported as
@@ -112,17 +151,17 @@ TEST(DriftServiceTest, AModelMovingOutOfAndBackIntoItsReferenceIsReportedOnEachT
   DriftService service([model] { return std::vector<std::shared_ptr<const LearnedRanker>>{model, nullptr}; },
                        DriftOptions{});
   auto [sx, ss] = draw(0);
-  model->drift()->Observe(sx.data(), w, ss.data(), rows);
+  ObserveAsResponses(model->drift(), sx, w, ss);
   EXPECT_FALSE(*service.Watch());  // within its thresholds: nothing to say
   auto [mx, ms] = draw(1.5f);
-  model->drift()->Observe(mx.data(), w, ms.data(), rows);  // the whole window moved
+  ObserveAsResponses(model->drift(), mx, w, ms);  // the whole window moved
   EXPECT_TRUE(*service.Watch());
   EXPECT_FALSE(*service.Watch());  // still drifted: said once
   const std::string json = service.Json();
   EXPECT_NE(json.find("\"model\":\"lambdamart-m000001\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"breach\":true"), std::string::npos) << json;
   auto [bx, bs] = draw(0);
-  model->drift()->Observe(bx.data(), w, bs.data(), rows);
+  ObserveAsResponses(model->drift(), bx, w, bs);
   EXPECT_TRUE(*service.Watch());  // back within: said once more
 }
 
@@ -258,6 +297,48 @@ TEST(LearningLoopInProcessTest, TheSecondRunComparesBothModelsOnGroupsNeitherTra
   EXPECT_GT(m2->compared_groups, 80) << figures;
   EXPECT_GE(m2->compared_ndcg, 0) << figures;
   EXPECT_EQ(GateRefusal(*m2, m1, 0.03), "") << figures;
+}
+
+// Issue 23, bug 3: a model promoted on an unchanged world raises no drift
+// breach in its first hour of traffic (360 queries, 10 s apart, the viewers
+// clicking as they did while it was trained), evaluated as the server's watch
+// does; a planted shift (120 queries of viewers the world never saw, their
+// lists from popularity alone) still breaches.
+TEST(DriftOnServedWorldTest, APromotedModelRaisesNoBreachInItsFirstHourOnAnUnchangedWorldButAPlantedShiftDoes) {
+  ServedWorld w;
+  std::mt19937_64 rng(5);
+  // The loop has run a while before the model: the viewers' recent histories
+  // hold clicks on served lists, as they will while it serves.
+  ASSERT_NO_FATAL_FAILURE(w.ClickedTraffic(1200, rng));
+  ASSERT_NO_FATAL_FAILURE(w.TrainAndPromote(600, rng));
+  std::shared_ptr<const LearnedRanker> model = w.engine().learned_ranker();
+  ASSERT_NE(model, nullptr);
+  DriftService service([model] { return std::vector<std::shared_ptr<const LearnedRanker>>{model}; }, DriftOptions{});
+  std::string worst;
+  double worst_psi = 0;
+  size_t judged = 0;
+  for (int i = 1; i <= 360; ++i) {
+    w.world().clock.Advance(10'000);
+    ASSERT_TRUE(w.Serve(w.RandomViewer(rng), rng, true).ok());
+    if (i % 30 != 0) continue;
+    const auto drift = service.Evaluate();
+    ASSERT_EQ(drift.size(), 1u);
+    ASSERT_TRUE(drift[0].has_reference);
+    if (!drift[0].report.enough) continue;
+    ++judged;
+    for (const DriftSignalReport& s : drift[0].report.signals)
+      if (s.psi > worst_psi) worst_psi = s.psi, worst = s.name + " PSI " + std::to_string(s.psi) + " at query " + std::to_string(i);
+    EXPECT_FALSE(drift[0].report.breach) << "after " << i << " queries: " << service.Json();
+  }
+  RecordProperty("worst_signal", worst);
+  EXPECT_GE(judged, 10u) << "the window never held enough rows to judge";
+  for (int i = 0; i < 120; ++i) {
+    w.world().clock.Advance(10'000);
+    ASSERT_TRUE(w.Serve("newcomer" + std::to_string(i), rng, false).ok());
+  }
+  const auto shifted = service.Evaluate();
+  ASSERT_EQ(shifted.size(), 1u);
+  EXPECT_TRUE(shifted[0].report.breach) << service.Json();
 }
 
 }  // namespace

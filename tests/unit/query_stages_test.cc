@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "audit/audit_log.h"
 #include "audit/audit_record.h"
 #include "audit/record_codec.h"
 #include "ranking/ranker_inputs.h"
@@ -256,7 +257,7 @@ TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFro
   ASSERT_TRUE(resp.ok()) << resp.status();
   ASSERT_FALSE(resp->results.empty());
   const std::string stored = BuildAuditRecord(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
-  EXPECT_EQ(stored[0], '\x03') << "schema 3 is binary";
+  EXPECT_EQ(stored[0], '\x04') << "schema 4 is binary";
   const std::string json = BuildAuditRecordJson(q, *resp, 1'767'225'600'123, /*with_inputs=*/true);
   EXPECT_EQ(json.rfind("{\"request_id\":\"" + resp->request_id + "\",\"ts\":1767225600123,\"schema\":1", 0), 0u)
       << json.substr(0, 120);
@@ -282,6 +283,42 @@ TEST_F(QueryStagesTest, AuditRecordRoundTripsToTheTrainingRowsTheRankerLearnsFro
   EXPECT_NE(expanded->find("\"top_features\""), std::string::npos);
   EXPECT_FALSE(ReadLoggedResponse("not json").ok());
   EXPECT_FALSE(ReadLoggedResponse(stored.substr(0, stored.size() / 2)).ok()) << "a truncated record is refused";
+}
+
+// A logged response keeps the ranker inputs of the blend's best rows, served
+// or not (what a model's drift reference is drawn from): a 3-result response
+// logs the same 20 rows, in the blend's order, that a 20-result response
+// served by the blend without constraints returns as its results.
+TEST_F(QueryStagesTest, ALoggedResponseKeepsTheInputsOfTheBlendsBestRowsServedOrNot) {
+  AuditLog audit(world_.store.get());
+  ServingOptions o = world_.config.serving;
+  o.log_ranker_inputs_share = 1.0;
+  QueryEngine engine(o, &world_.registry, world_.live.get(), nullptr, &audit, &world_.clock);
+  auto few = Req("u0", Kind::kItem, 3);
+  auto resp = engine.QueryWith(few, snapshot_.get());
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  audit.Flush();
+  auto stored = world_.store->GetAudit(resp->request_id);
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  auto logged = ReadLoggedResponse(**stored);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  ASSERT_EQ(logged->results.size(), 3u);
+  auto all = Req("u0", Kind::kItem, 20);
+  all.want_inputs = true, all.audit = false, all.max_per_creator = 0, all.diversity = 0;
+  auto blend = engine.QueryWith(all, snapshot_.get());
+  ASSERT_TRUE(blend.ok()) << blend.status();
+  ASSERT_GT(blend->results.size(), 3u) << "the world gives more candidates than the short list serves";
+  ASSERT_EQ(logged->head.size(), blend->results.size());
+  for (size_t i = 0; i < logged->head.size(); ++i) EXPECT_EQ(logged->head[i], blend->results[i].inputs) << i;
+  // A response logged without inputs keeps no head, and a truncated head is refused.
+  resp->head_result.assign(2, -1);  // rows the response does not carry: kept as missing, not misread
+  resp->head_inputs.clear();
+  auto missing = ReadLoggedResponse(BuildAuditRecord(few, *resp, 1, /*with_inputs=*/true));
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  ASSERT_EQ(missing->head.size(), 2u);
+  EXPECT_TRUE(std::all_of(missing->head[1].begin(), missing->head[1].end(), [](float v) { return std::isnan(v); }));
+  EXPECT_TRUE(ReadLoggedResponse(BuildAuditRecord(few, *resp, 1, /*with_inputs=*/false))->head.empty());
+  EXPECT_FALSE(ReadLoggedResponse(stored->value().substr(0, stored->value().size() - 3)).ok());
 }
 
 // Compares two readable records: the same fields, strings equal, numbers equal
@@ -414,6 +451,47 @@ TEST(AuditRecordTest, ASchema2RecordStillReadsWithItsNarrowerRowsAndStaleGroups)
   wide[0] = 3;
   wide.insert(1, 1, char(kNumRankInputs + 1));  // varint width
   EXPECT_FALSE(ReadLoggedResponse(wide).ok());
+}
+
+// A record of schema 3 (before the blend's head was logged): its experiments
+// and forced arms are optional tails, still read; it has no head.
+TEST(AuditRecordTest, ASchema3RecordWithExperimentsStillReads) {
+  std::string stored;
+  audit_internal::Encoder e(&stored);
+  e.U8(3);
+  e.Varint(uint64_t(kNumRankInputs));
+  e.Varint(1'767'225'600'000);
+  e.Str("q_v3");
+  e.Str("u1");
+  e.U8(uint8_t(Kind::kItem));
+  e.Varint(5);
+  e.Str("");
+  e.Str("blend-v1/v000001");
+  e.U8(0);
+  e.Str("");
+  e.Varint(0);  // skipped
+  e.Varint(0);  // stale
+  e.Varint(1);
+  e.Str("i7");
+  e.F64(1.25);
+  e.U8(1);
+  e.U8(0);
+  e.Str("popular");
+  std::vector<float> zeros(kNumFeatures, 0.f);
+  e.SparseFloats(zeros.data(), zeros.size());
+  e.SparseFloats(zeros.data(), zeros.size());
+  e.Varint(2);
+  e.Str("exp-a"), e.Str("control");
+  e.Str("exp-b"), e.Str("treatment");
+  e.Varint(1);
+  e.Varint(1);  // exp-b's arm was forced
+  auto served = ReadServedRecord(stored);
+  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_EQ(served->experiments.size(), 1u);
+  EXPECT_EQ(served->experiments[0].experiment, "exp-a");
+  auto logged = ReadLoggedResponse(stored);
+  ASSERT_TRUE(logged.ok()) << logged.status();
+  EXPECT_TRUE(logged->head.empty());
 }
 
 }  // namespace

@@ -495,6 +495,47 @@ TEST(RankerTrainingTest, TheDriftReferenceHoldsTheHeldOutRowsTheBlendPlacedInIts
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_FLOAT_EQ(score.sample[i], expected[i]) << i;
 }
 
+// With the blend's head of each logged response (LoggedResponse::head), the
+// reference is the model's scores of the head rows of held-out responses
+// only: the rows its monitor will see, on responses it never trained on.
+TEST(RankerTrainingTest, TheDriftReferenceIsTheModelsScoresOfTheHeldOutResponsesBlendHeads) {
+  std::vector<float> x, y;
+  std::vector<unsigned> groups;
+  Synthetic(&x, &y, &groups, 200);
+  RankerRows rows;
+  const size_t w = kNumRankInputs, len = 20;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<std::vector<std::vector<float>>> heads;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    rows.AddGroup(std::vector<float>(x.begin() + g * len * w, x.begin() + (g + 1) * len * w),
+                  std::vector<float>(y.begin() + g * len, y.begin() + (g + 1) * len), 0, 1000 + g);
+    std::vector<std::vector<float>> head(g % 3 + 1, std::vector<float>(w));
+    for (auto& row : head)
+      for (auto& v : row) v = normal(rng);
+    rows.AddHead(head, 1000 + g);
+    heads.push_back(head);
+  }
+  RankerOptions o;
+  o.rounds = 10;
+  o.threads = 2;
+  auto fit = FitRanker(rows, o);
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  ASSERT_NE(fit->model->drift(), nullptr);
+  std::vector<float> expected;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!HoldoutRule().HeldOut(1000 + g)) continue;
+    for (const auto& row : heads[g]) expected.push_back(fit->model->Predict(row.data(), 1).value()[0]);
+  }
+  ASSERT_FALSE(expected.empty());
+  std::sort(expected.begin(), expected.end());
+  const DriftReference& ref = fit->model->drift()->reference();
+  EXPECT_EQ(ref.rows, expected.size());
+  const auto& score = ref.signals[0];
+  ASSERT_EQ(score.sample.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_FLOAT_EQ(score.sample[i], expected[i]) << i;
+}
+
 // Viewers u0-u3 go a, b, c in a few minutes; u4 has just engaged with a.
 TEST(RankerInputsTest, SessionAndReverseCoEngagementComeFromTheNewestInteractions) {
   testing::World world;

@@ -75,13 +75,15 @@ TEST_F(QueryEngineTest, RequestIdsAreUniqueAndOrderedByTime) {
 
 TEST_F(QueryEngineTest, BlendAuditRecordsAreCompactAndExpandToEveryFeature) {
   AuditLog audit(world_.store.get());
-  QueryEngine engine(world_.config.serving, &world_.registry, world_.live.get(), nullptr, &audit, &world_.clock);
+  ServingOptions o = world_.config.serving;
+  o.log_ranker_inputs_share = 0;  // the record of a response that logs no training rows
+  QueryEngine engine(o, &world_.registry, world_.live.get(), nullptr, &audit, &world_.clock);
   auto r = engine.QueryWith(Req("u0", Kind::kItem, 5), snapshot_.get());
   ASSERT_TRUE(r.ok() && !r->results.empty());
   audit.Flush();
   auto stored = world_.store->GetAudit(r->request_id);
   ASSERT_TRUE(stored.ok() && stored->has_value());
-  EXPECT_EQ((**stored)[0], '\x03') << "binary, schema 3";
+  EXPECT_EQ((**stored)[0], '\x04') << "binary, schema 4";
   auto expanded = ExpandAuditRecord(**stored);
   ASSERT_TRUE(expanded.ok()) << expanded.status();
   EXPECT_LT(stored->value().size() * 3, expanded->size());
