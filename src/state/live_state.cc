@@ -85,6 +85,7 @@ void DecayedCounters::Add(Ref r, double weight, int64_t ts_ms) {
   for (int h = 0; h < kHalfLives; ++h)
     slot.packed[h].store(AddDecayed(slot.packed[h].load(std::memory_order_relaxed), weight, ts_ms, double(kHalfLifeMs[h])),
                          std::memory_order_relaxed);
+  if (ts_ms > slot.last_ms.load(std::memory_order_relaxed)) slot.last_ms.store(ts_ms, std::memory_order_relaxed);
 }
 
 void DecayedCounters::Prefetch(Ref r) const {
@@ -102,7 +103,10 @@ std::array<double, DecayedCounters::kHalfLives> DecayedCounters::Get(Ref r, int6
 
 int64_t DecayedCounters::LastMs(Ref r) const {
   const Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr;
-  return slot ? LastUpdateMs(slot->packed[0].load(std::memory_order_relaxed)) : 0;
+  if (!slot) return 0;
+  // A count restored from a checkpoint of a build that kept seconds only: its second.
+  const int64_t ms = slot->last_ms.load(std::memory_order_relaxed);
+  return ms > 0 ? ms : LastUpdateMs(slot->packed[0].load(std::memory_order_relaxed));
 }
 
 LiveState::LiveState(const ActionWeights& weights, int64_t half_life_ms)
@@ -124,13 +128,11 @@ double LiveState::Engagement(Ref r, int64_t now_ms) const {
 
 int64_t LiveState::FirstEngagedMs(Ref r) const {
   auto* slot = first_seen_[int(r.kind())].Find(r.id());
-  return slot ? int64_t(slot->load(std::memory_order_relaxed)) * 1000 : 0;
+  return slot ? slot->load(std::memory_order_relaxed) : 0;
 }
 
-int64_t LiveState::LastEngagedMs(Ref r) const {
-  auto* slot = engagement_[int(r.kind())].Find(r.id());
-  return slot ? LastUpdateMs(slot->load(std::memory_order_relaxed)) : 0;
-}
+// The entity counts take the same events as the engagement count.
+int64_t LiveState::LastEngagedMs(Ref r) const { return entity_counts_.LastMs(r); }
 
 uint32_t LiveState::Followers(Ref r) const {
   auto* slot = followers_[int(r.kind())].Find(r.id());
@@ -205,10 +207,9 @@ void LiveState::ApplyToEntity(const Change& c) {
     auto& slot = engagement_[k].Ensure(c.entity.id());
     slot.store(AddDecayed(slot.load(std::memory_order_relaxed), c.weight, c.ts, double(half_life_ms_)),
                std::memory_order_relaxed);
-    const uint32_t now_secs = uint32_t(std::max<int64_t>(0, c.ts / 1000));
     auto& first = first_seen_[k].Ensure(c.entity.id());
-    uint32_t was = first.load(std::memory_order_relaxed);
-    if (was == 0 || now_secs < was) first.store(std::max<uint32_t>(now_secs, 1), std::memory_order_relaxed);
+    const int64_t was = first.load(std::memory_order_relaxed);
+    if (was == 0 || c.ts < was) first.store(std::max<int64_t>(c.ts, 1), std::memory_order_relaxed);
     entity_counts_.Add(c.entity, c.weight, c.ts);
     viewer_counts_.Add(c.viewer, c.weight, c.ts);
     if (c.creator.valid()) creator_counts_.Add(c.creator, c.weight, c.ts);

@@ -100,14 +100,20 @@ class DecayedCounters {
   // Copies the packed values of one half-life and kind (index = dense id).
   std::vector<uint64_t> Dump(int h, int kind) const;
   void Restore(int h, int kind, const FrozenArray<uint64_t>& packed);
+  // The same for the newest update's time (ms).
+  std::vector<int64_t> DumpLastMs(int kind) const;
+  void RestoreLastMs(int kind, const FrozenArray<int64_t>& ms);
   // The counts as of now_ms, in kHalfLifeMs order.
   std::array<double, kHalfLives> Get(Ref r, int64_t now_ms) const;
-  int64_t LastMs(Ref r) const;  // the newest update (ms, second resolution; 0: none)
+  int64_t LastMs(Ref r) const;  // the newest update (ms; 0: none)
 
  private:
-  // An id's three half-lives side by side: one cache line per read or update.
+  // An id's three half-lives side by side, and the newest update's time to the
+  // millisecond (the packed counts keep seconds): half a cache line per read
+  // or update.
   struct Slot {
     std::atomic<uint64_t> packed[kHalfLives];
+    std::atomic<int64_t> last_ms;
   };
   std::array<ChunkedArray<Slot>, kNumKinds> slots_;
 };
@@ -208,7 +214,7 @@ class LiveState {
   // Per kind: packed (float count, uint32 seconds of its last update).
   std::array<ChunkedArray<std::atomic<uint64_t>>, kNumKinds> engagement_;
   std::array<ChunkedArray<std::atomic<uint32_t>>, kNumKinds> followers_;
-  std::array<ChunkedArray<std::atomic<uint32_t>>, kNumKinds> first_seen_;  // seconds
+  std::array<ChunkedArray<std::atomic<int64_t>>, kNumKinds> first_seen_;  // ms
   std::array<std::array<std::atomic<uint32_t>, kRing>, kNumKinds> ring_{};
   std::array<std::atomic<uint64_t>, kNumKinds> ring_pos_{};
   DecayedCounters entity_counts_, viewer_counts_, creator_counts_;

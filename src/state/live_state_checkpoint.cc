@@ -60,6 +60,14 @@ void DecayedCounters::Restore(int h, int kind, const FrozenArray<uint64_t>& pack
   RestoreArray(slots_[kind], packed, [h](Slot& s, uint64_t v) { s.packed[h].store(v, std::memory_order_relaxed); });
 }
 
+std::vector<int64_t> DecayedCounters::DumpLastMs(int kind) const {
+  return DumpArray<int64_t>(slots_[kind], [](const Slot& s) { return s.last_ms.load(std::memory_order_relaxed); });
+}
+
+void DecayedCounters::RestoreLastMs(int kind, const FrozenArray<int64_t>& ms) {
+  RestoreArray(slots_[kind], ms, [](Slot& s, int64_t v) { s.last_ms.store(v, std::memory_order_relaxed); });
+}
+
 // The checkpoint file (base/section_file.h): "meta" = {format, offset, events,
 // last_event_ts, half_life_ms, created_ms}, "ahead" = flattened [begin, end)
 // pairs, the viewers column by column, then each per-entity array by kind.
@@ -75,6 +83,12 @@ const char* const kCounterGroups[3] = {"entity_counts", "viewer_counts", "creato
 std::string KindSection(const char* what, int k) { return std::string(what) + "." + std::string(KindName(Kind(k))); }
 std::string CounterSection(int group, int h, int k) {
   return std::string(kCounterGroups[group]) + ".h" + std::to_string(h) + "." + std::string(KindName(Kind(k)));
+}
+// Since times were kept to the millisecond: each counter's newest update, and
+// the first engagement as ms ("first_seen" holds the seconds builds before
+// wrote; a checkpoint without these sections reads with second resolution).
+std::string CounterLastMsSection(int group, int k) {
+  return std::string(kCounterGroups[group]) + ".last_ms." + std::string(KindName(Kind(k)));
 }
 
 // The viewers' states, column by column.
@@ -109,7 +123,9 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   // immutable (their pointers are copied), counters are copied as values.
   std::vector<std::pair<uint32_t, std::shared_ptr<const ViewerState>>> viewers;
   std::array<std::vector<uint64_t>, kNumKinds> engagement;
-  std::array<std::vector<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::array<std::vector<uint32_t>, kNumKinds> followers, ring;
+  std::array<std::vector<int64_t>, kNumKinds> first_seen;
+  std::array<std::array<std::vector<int64_t>, kNumKinds>, 3> last_ms;
   std::vector<uint64_t> ring_pos(kNumKinds);
   const DecayedCounters* groups[3] = {&entity_counts_, &viewer_counts_, &creator_counts_};
   std::array<std::array<std::array<std::vector<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
@@ -128,8 +144,10 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
       ring[k].resize(kRing);
       for (size_t j = 0; j < kRing; ++j) ring[k][j] = ring_[k][j].load(std::memory_order_relaxed);
       ring_pos[k] = ring_pos_[k].load(std::memory_order_relaxed);
-      for (int g = 0; g < 3; ++g)
+      for (int g = 0; g < 3; ++g) {
         for (int h = 0; h < DecayedCounters::kHalfLives; ++h) counts[g][h][k] = groups[g]->Dump(h, k);
+        last_ms[g][k] = groups[g]->DumpLastMs(k);
+      }
     }
     info.offset = applied_through_.load(std::memory_order_relaxed);
     info.ahead.assign(applied_ahead_.begin(), applied_ahead_.end());
@@ -177,10 +195,12 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   for (int k = 0; k < kNumKinds; ++k) {
     w.Add(KindSection("engagement", k), engagement[k]);
     w.Add(KindSection("followers", k), followers[k]);
-    w.Add(KindSection("first_seen", k), first_seen[k]);
+    w.Add(KindSection("first_seen_ms", k), first_seen[k]);
     w.Add(KindSection("ring", k), ring[k]);
-    for (int g = 0; g < 3; ++g)
+    for (int g = 0; g < 3; ++g) {
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) w.Add(CounterSection(g, h, k), counts[g][h][k]);
+      w.Add(CounterLastMsSection(g, k), last_ms[g][k]);
+    }
   }
   w.Add("ring_pos", ring_pos);
   // 3. Written beside the old one and renamed over it (fsync first): a crash
@@ -206,8 +226,10 @@ struct LiveState::CheckpointImage {
   std::vector<std::shared_ptr<ViewerState>> states;
   // Views of the mapped file, copied into the live state at install.
   std::array<FrozenArray<uint64_t>, kNumKinds> engagement;
-  std::array<FrozenArray<uint32_t>, kNumKinds> followers, first_seen, ring;
+  std::array<FrozenArray<uint32_t>, kNumKinds> followers, ring;
+  std::array<FrozenArray<int64_t>, kNumKinds> first_seen;
   std::array<std::array<std::array<FrozenArray<uint64_t>, kNumKinds>, DecayedCounters::kHalfLives>, 3> counts;
+  std::array<std::array<FrozenArray<int64_t>, kNumKinds>, 3> last_ms;
   FrozenArray<uint64_t> ring_pos;
 };
 
@@ -307,14 +329,24 @@ absl::StatusOr<std::shared_ptr<LiveState::CheckpointImage>> LiveState::ReadCheck
   for (int k = 0; k < kNumKinds; ++k) {
     r.Get(KindSection("engagement", k), &image->engagement[k]);
     r.Get(KindSection("followers", k), &image->followers[k]);
-    r.Get(KindSection("first_seen", k), &image->first_seen[k]);
+    if (r.Has(KindSection("first_seen_ms", k))) {
+      r.Get(KindSection("first_seen_ms", k), &image->first_seen[k]);
+    } else {  // seconds, from a build before
+      std::vector<uint32_t> secs;
+      r.Get(KindSection("first_seen", k), &secs);
+      std::vector<int64_t> ms(secs.size());
+      for (size_t j = 0; j < secs.size(); ++j) ms[j] = int64_t(secs[j]) * 1000;
+      image->first_seen[k] = std::move(ms);
+    }
     r.Get(KindSection("ring", k), &image->ring[k]);
     if (image->ring[k].size() != kRing) return bad("a ring of recent entities has the wrong size");
     for (size_t j = 0; j < std::min<uint64_t>(image->ring_pos[k], kRing); ++j)  // its slots in use
       if (!fits(image->ring[k][j]) || int(Ref::FromBits(image->ring[k][j]).kind()) != k)
         return bad("the ring of recent " + std::string(KindName(Kind(k))) + "s names something else");
-    for (int g = 0; g < 3; ++g)
+    for (int g = 0; g < 3; ++g) {
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) r.Get(CounterSection(g, h, k), &image->counts[g][h][k]);
+      r.Get(CounterLastMsSection(g, k), &image->last_ms[g][k]);  // absent before: zeros, read as the packed second
+    }
   }
   in.bytes = r.file_bytes();
   in.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -343,8 +375,10 @@ absl::Status LiveState::InstallCheckpoint(CheckpointImage& image, const std::arr
     RestoreArray(first_seen_[k], image.first_seen[k]);
     for (size_t j = 0; j < kRing; ++j) ring_[k][j].store(image.ring[k][j], std::memory_order_relaxed);
     ring_pos_[k].store(image.ring_pos[k], std::memory_order_relaxed);
-    for (int g = 0; g < 3; ++g)
+    for (int g = 0; g < 3; ++g) {
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) groups[g]->Restore(h, k, image.counts[g][h][k]);
+      groups[g]->RestoreLastMs(k, image.last_ms[g][k]);
+    }
   }
   events_applied_.store(image.info.events, std::memory_order_relaxed);
   last_event_ts_.store(image.info.last_event_ts, std::memory_order_relaxed);

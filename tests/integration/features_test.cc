@@ -76,7 +76,7 @@ TEST_F(FeaturesTest, ABatchRecordCarriesItsVectorFreshnessAndProvenance) {
 TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   auto before = Json(Get(port(), "/admin/features/viewer_activity/u5").body);
   const int64_t events = int64_t(before["feature_vector"]["events"]);
-  const int64_t ts = NowMs();
+  const int64_t ts = NowMs() / 1000 * 1000 + 357;  // a time with milliseconds: kept to them
   ASSERT_EQ(Post(port(), "/affinity/feedback",
                  R"({"events":[{"viewer_id":"u5","entity_id":"i7","action":"click","ts":)" + std::to_string(ts) + "}]}")
                 .status,
@@ -89,7 +89,8 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_EQ(int64_t(a["freshness_ts"]), ts);
   EXPECT_GT(double(a["feature_vector"]["engaged_1h"]), 0.0);  // (before the parser is reused)
   auto engagement = Json(Get(port(), "/admin/features/engagement/i7").body);
-  EXPECT_NEAR(double(int64_t(engagement["feature_vector"]["last_engaged_ms"])), double(ts), 1000);  // kept in seconds
+  EXPECT_EQ(int64_t(engagement["feature_vector"]["last_engaged_ms"]), ts);
+  EXPECT_EQ(int64_t(engagement["freshness_ts"]), ts);
   EXPECT_GT(double(engagement["feature_vector"]["decayed_count_24h"]), 0.0);
   EXPECT_EQ(std::string_view(engagement["provenance"]["source"]), "stream");
   EXPECT_GT(double(engagement["feature_vector"]["count_1h"]), 0.0);
@@ -101,7 +102,8 @@ TEST_F(FeaturesTest, StreamGroupsReflectAnAcceptedEventAtOnce) {
   EXPECT_GT(double(cj["feature_vector"]["count_1h"]), 0.0) << c.body;
   EXPECT_GE(double(cj["feature_vector"]["count_7d"]), double(cj["feature_vector"]["count_1d"])) << c.body;
   EXPECT_GT(double(cj["feature_vector"]["velocity"]), 0.0) << c.body;
-  EXPECT_NEAR(double(int64_t(cj["freshness_ts"])), double(ts), 1000);
+  EXPECT_EQ(int64_t(cj["freshness_ts"]), ts);
+  EXPECT_EQ(int64_t(cj["feature_vector"]["last_engaged_ms"]), ts);
   EXPECT_EQ(Get(port(), "/admin/features/creator_activity/u5").status, 404);  // not a creator
   // The arrival-to-visible time of that batch is in the histogram.
   EXPECT_NE(Get(port(), "/metrics").body.find("affinity_event_visible_seconds_count 1"), std::string::npos);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <thread>
@@ -367,6 +368,7 @@ void ExpectSameState(const LiveState& a, const LiveState& b, const EntityRegistr
       EXPECT_FLOAT_EQ(float(a.Engagement(r, now)), float(b.Engagement(r, now)));
       EXPECT_EQ(a.FirstEngagedMs(r), b.FirstEngagedMs(r));
       EXPECT_EQ(a.LastEngagedMs(r), b.LastEngagedMs(r));
+      EXPECT_EQ(a.CreatorLastEngagedMs(r), b.CreatorLastEngagedMs(r));
       for (int h = 0; h < DecayedCounters::kHalfLives; ++h) {
         EXPECT_FLOAT_EQ(float(a.EntityCounts(r, now)[h]), float(b.EntityCounts(r, now)[h]));
         EXPECT_FLOAT_EQ(float(a.ViewerCounts(r, now)[h]), float(b.ViewerCounts(r, now)[h]));
@@ -515,6 +517,65 @@ TEST(CheckpointTest, ACheckpointPlusTheLogsTailRebuildsWhatTheWholeLogWould) {
   ASSERT_NE(u3->Creator(*w.registry.Find("c2")), nullptr);  // i20's creator
   EXPECT_EQ(u3->Creator(*w.registry.Find("c2"))->last_ts, 1'767'225'300'000);
   EXPECT_EQ(u3->LastEngagedMs(*w.registry.Find("i20")), 1'767'225'300'000);
+}
+
+// The stream groups' times are kept to the millisecond (their freshness_ts),
+// through a checkpoint too; a checkpoint written by a build that kept seconds
+// (no first_seen_ms or last_ms sections, first_seen in seconds) still loads,
+// with those times to the second.
+TEST(CheckpointTest, EngagementTimesKeepTheirMillisecondsAndOlderCheckpointsTheirSeconds) {
+  World w;
+  w.live->SetCreatorOf(CreatorsOf(w.registry));
+  w.BuildSmall();
+  const int64_t at = 1'767'225'300'123;
+  ASSERT_TRUE(w.Events({World::Ev("u3", "i20", "play", at), World::Ev("u4", "i20", "click", at - 2'000'456)}).ok());
+  const Ref item = *w.registry.Find("i20"), creator = *w.registry.Find("c2");
+  ASSERT_EQ(w.registry.CreatorOf(item), creator);
+  EXPECT_EQ(w.live->LastEngagedMs(item), at);
+  EXPECT_EQ(w.live->CreatorLastEngagedMs(creator), at);
+  const int64_t first = w.live->FirstEngagedMs(item);
+  EXPECT_NE(first % 1000, 0) << "the small world's events carry milliseconds too";
+  const std::string path = w.dir.path() + "/state/live.ckpt";
+  ASSERT_TRUE(w.live->WriteCheckpoint(path, w.clock.NowMillis()).ok());
+  auto restored = UnloadedState(w);
+  auto report = restored->Load(*w.store, path, Known(w.registry));
+  ASSERT_TRUE(report.ok() && report->from_checkpoint) << (report.ok() ? report->checkpoint_refused : "");
+  ExpectSameState(*restored, *w.live, w.registry, w.clock.NowMillis());
+  // As the build before wrote it: first_seen in seconds, no last_ms.
+  {
+    SectionReader r;
+    ASSERT_TRUE(r.Open(path, {kCheckpointFileFormat}).ok());
+    SectionWriter out(kCheckpointFileFormat);
+    int renamed = 0, dropped = 0;
+    for (const std::string& name : r.names()) {
+      if (name.find(".last_ms.") != std::string::npos) {
+        ++dropped;
+        continue;
+      }
+      if (name.rfind("first_seen_ms.", 0) == 0) {
+        std::vector<int64_t> ms;
+        r.Get(name, &ms);
+        std::vector<uint32_t> secs;
+        for (int64_t v : ms) secs.push_back(uint32_t(v / 1000));
+        out.Add("first_seen." + name.substr(std::strlen("first_seen_ms.")), secs);
+        ++renamed;
+        continue;
+      }
+      std::vector<char> bytes;
+      r.Get(name, &bytes);
+      out.Add(name, bytes);
+    }
+    EXPECT_EQ(renamed, kNumKinds);
+    EXPECT_EQ(dropped, 3 * kNumKinds);
+    ASSERT_TRUE(WriteFileAtomic(path, out.data()));
+  }
+  auto older = UnloadedState(w);
+  report = older->Load(*w.store, path, Known(w.registry));
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->from_checkpoint) << report->checkpoint_refused;
+  EXPECT_EQ(older->LastEngagedMs(item), at / 1000 * 1000);
+  EXPECT_EQ(older->FirstEngagedMs(item), first / 1000 * 1000);
+  EXPECT_EQ(older->CreatorLastEngagedMs(creator), at / 1000 * 1000);
 }
 
 TEST(CheckpointTest, BatchesAppliedOutOfOrderAreInTheCheckpointOnceAndNotReplayedAgain) {
