@@ -8,7 +8,8 @@
 set -euo pipefail
 PKGS=(
   build-essential cmake ccache pkg-config
-  librocksdb-dev libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev libisal-dev
+  libsnappy-dev liblz4-dev libzstd-dev zlib1g-dev libbz2-dev dpkg-dev binutils
+  libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev libisal-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   wrk curl
@@ -21,11 +22,12 @@ for p in "${PKGS[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "deps: all ${#PKGS[@]} packages present"
-  exit 0
+else
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "deps: installing ${missing[*]}"
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+bash "$(dirname "$0")/rocksdb.sh"

@@ -1,5 +1,7 @@
 #include "api/http_server.h"
 
+#include <cstdio>
+
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -136,14 +138,27 @@ struct HttpServer::Impl {
   std::vector<std::thread> pool;
   int bound_port = 0;
 
+  std::optional<asio::steady_timer> backoff;
+  uint64_t accept_errors = 0;  // on the acceptor's strand only
+
   void Accept() {
     acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
         std::make_shared<Session>(std::move(socket), max_body, &handler)->Start();
+        Accept();
+        return;
       }
-      Accept();
+      // Out of descriptors (or another accept error): retrying at once spins a
+      // core while nothing frees one; wait a little, then accept again.
+      if (++accept_errors == 1 || accept_errors % 100 == 0)
+        std::fprintf(stderr, "affinity: accept failed (%s), %llu times so far: backing off 100 ms\n",
+                     ec.message().c_str(), (unsigned long long)accept_errors);
+      backoff->expires_after(std::chrono::milliseconds(100));
+      backoff->async_wait([this](beast::error_code wait_ec) {
+        if (wait_ec != asio::error::operation_aborted) Accept();
+      });
     });
   }
 };
@@ -173,6 +188,7 @@ absl::Status HttpServer::Start() {
     return absl::UnavailableError("cannot listen on " + impl_->host + ":" + std::to_string(impl_->port) + ": " +
                                   ec.message());
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
+  impl_->backoff.emplace(impl_->ioc);
   impl_->Accept();
   for (int i = 0; i < impl_->threads; ++i) impl_->pool.emplace_back([this] { impl_->ioc.run(); });
   return absl::OkStatus();
@@ -183,6 +199,7 @@ void HttpServer::Stop() {
   asio::post(impl_->ioc, [this] {
     beast::error_code ec;
     impl_->acceptor->close(ec);
+    if (impl_->backoff) impl_->backoff->cancel();
   });
   impl_->ioc.stop();
   for (auto& t : impl_->pool) t.join();

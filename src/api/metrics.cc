@@ -115,6 +115,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("affinity_batch_running")
                         .Help("1 while a scheduled batch run is in progress")
                         .Register(*registry_);
+  storage_ = &prometheus::BuildGauge()
+                 .Name("affinity_storage")
+                 .Help("The data dir's volume (field: free_bytes, total_bytes, floor_bytes = storage.min_free_mb, "
+                       "writable = 1 while writes are admitted, read_only = 1 when the store opened read-only, "
+                       "refused = writes refused with 507 so far, resumes = times writes flowed again)")
+                 .Register(*registry_);
   checkpoint_ = &prometheus::BuildGauge()
                     .Name("affinity_live_state_checkpoint")
                     .Help("The live state's newest checkpoint (field: offset = log offset covered, events, "
@@ -134,6 +140,17 @@ void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {
   batch_duration_->Add({}).Set(s.last_duration_s);
   batch_next_run_->Add({}).Set(double(s.next_run_ms) / 1000.0);
   batch_running_->Add({}).Set(s.running ? 1 : 0);
+}
+
+void Metrics::SetStorage(const StorageGuard::State& s) {
+  auto set = [&](const char* field, double v) { storage_->Add({{"field", field}}).Set(v); };
+  set("free_bytes", double(s.free_bytes));
+  set("total_bytes", double(s.total_bytes));
+  set("floor_bytes", double(s.floor_bytes));
+  set("writable", s.writable ? 1 : 0);
+  set("read_only", s.read_only ? 1 : 0);
+  set("refused", double(s.refused));
+  set("resumes", double(s.resumes));
 }
 
 void Metrics::SetCheckpoint(const Checkpointer::Status& s) {

@@ -11,6 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "state/storage_guard.h"
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
 #include "serving/batch_schedule.h"
@@ -40,6 +41,8 @@ class Metrics {
   // serve --batch-every: runs by outcome, the last one's duration, the next one.
   void SetBatchSchedule(const BatchSchedule::Status& s);
   void SetCheckpoint(const Checkpointer::Status& s);
+  // The data dir's volume (state/storage_guard.h).
+  void SetStorage(const StorageGuard::State& s);
   // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
   void SetDrift(const std::vector<DriftService::ModelDrift>& models);
   std::string Render() const;
@@ -69,7 +72,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* batch_duration_;  // samples only with a schedule
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;
-  prometheus::Family<prometheus::Gauge>* checkpoint_;  // by field: offset, age, bytes, write time, counts
+  prometheus::Family<prometheus::Gauge>* checkpoint_;
+  prometheus::Family<prometheus::Gauge>* storage_;  // by field: free_bytes, floor_bytes, writable, refused, resumes  // by field: offset, age, bytes, write time, counts
 };
 
 }  // namespace affinity

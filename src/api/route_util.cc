@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/json_writer.h"
+#include "base/status.h"
 #include "base/strings.h"
 #include "state/registry.h"
 
@@ -14,6 +15,11 @@ HttpResponse ErrorResponse(int status, std::string_view code, std::string_view m
 
 HttpResponse FromStatus(const absl::Status& s) {
   const std::string message(s.message());  // absl's string_view is not std's in this Abseil
+  if (IsStorageError(s)) {  // retried once space is back (the floor is polled every second)
+    HttpResponse r = ErrorResponse(507, "insufficient_storage", message);
+    r.headers.emplace_back("Retry-After", "5");
+    return r;
+  }
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument: return ErrorResponse(422, "invalid", message);
     case absl::StatusCode::kNotFound: return ErrorResponse(404, "not_found", message);

@@ -13,7 +13,9 @@
 #include "api/ui_page.h"
 #include "query/response_json.h"
 #include "serving/query_cursor.h"
+#include "base/descriptors.h"
 #include "base/json_writer.h"
+#include "base/status.h"
 #include "base/strings.h"
 
 namespace affinity {
@@ -21,6 +23,17 @@ namespace {
 
 HttpResponse Error(int status, std::string_view code, std::string_view message) {
   return ErrorResponse(status, code, message);
+}
+
+constexpr const char* kRefusedRoute = "refused_storage";  // the metrics' route of writes the guard refused
+
+// The message of an error body ({"error":{"code","message"}}), or the body.
+std::string JsonErrorMessage(const std::string& body) {
+  const std::string key = "\"message\":\"";
+  const size_t at = body.find(key);
+  if (at == std::string::npos) return body;
+  const size_t end = body.find('"', at + key.size());
+  return body.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
 }
 
 }  // namespace
@@ -37,6 +50,9 @@ HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
   } else {
     resp = Route(req, &route);
   }
+  // A write the store failed (not one the guard refused): the volume is
+  // failing until the guard finds it taking writes again.
+  if (resp.status == 507 && d_.storage && route != kRefusedRoute) d_.storage->Report(StorageError(JsonErrorMessage(resp.body)));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   d_.metrics->ObserveRequest(route, resp.status, secs);
   return resp;
@@ -52,6 +68,15 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     r.headers.emplace_back("Allow", method);
     return r;
   };
+  // Every write meets the volume's budget first (state/storage_guard.h):
+  // refused with 507 while the volume is full or failing; queries and reads go on.
+  const bool writes = req.method != "GET" && req.method != "HEAD" && p != "/affinity/query";
+  if (writes && d_.storage) {
+    if (absl::Status admitted = d_.storage->Admit(); !admitted.ok()) {
+      *route = kRefusedRoute;
+      return FromStatus(admitted);
+    }
+  }
   const std::string entity_prefix = "/affinity/entities/", viewer_prefix = "/affinity/viewers/";
   if (p.rfind(entity_prefix, 0) == 0 && p.size() > entity_prefix.size()) return EntityRoute(req, route);
   if (p.rfind(viewer_prefix, 0) == 0 && p.size() > viewer_prefix.size() + 7 &&
@@ -96,8 +121,26 @@ HttpResponse ApiRoutes::Ready() {
   if (!ready_) return Error(503, "not_ready", "loading state");
   JsonWriter w;
   auto snap = d_.status->CurrentSnapshot();
-  w.BeginObject().Key("status").String("ready").Key("snapshot").String(snap ? snap->version : "").EndObject();
+  w.BeginObject().Key("status").String("ready").Key("snapshot").String(snap ? snap->version : "");
+  // Still ready for queries when writes are refused: it says what is degraded.
+  w.Key("degraded").BeginArray();
+  const std::optional<StorageGuard::State> storage =
+      d_.storage ? std::optional<StorageGuard::State>(d_.storage->Get()) : std::nullopt;
+  if (storage && !storage->writable) w.String("storage");
+  w.EndArray();
+  if (storage) WriteStorage(*storage, w);
+  w.EndObject();
   return {200, w.Release()};
+}
+
+void ApiRoutes::WriteStorage(const StorageGuard::State& s, JsonWriter& w) {
+  w.Key("storage").BeginObject();
+  w.Key("writable").Bool(s.writable).Key("read_only").Bool(s.read_only);
+  if (!s.writable) w.Key("reason").String(s.reason);
+  w.Key("volume").String(d_.storage->path()).Key("free_bytes").Uint(s.free_bytes);
+  w.Key("total_bytes").Uint(s.total_bytes).Key("floor_bytes").Uint(s.floor_bytes);
+  w.Key("refused_writes").Uint(s.refused).Key("resumes").Uint(s.resumes);
+  w.EndObject();
 }
 
 HttpResponse ApiRoutes::Features(const std::string& rest, const std::string& query) {
@@ -154,6 +197,7 @@ HttpResponse ApiRoutes::MetricsText() {
   if (d_.features) d_.metrics->SetFreshness(d_.features->FreshnessByGroup());
   if (d_.batch_schedule) d_.metrics->SetBatchSchedule(d_.batch_schedule->status());
   if (d_.checkpointer) d_.metrics->SetCheckpoint(d_.checkpointer->status());
+  if (d_.storage) d_.metrics->SetStorage(d_.storage->Get());
   if (d_.drift) d_.metrics->SetDrift(d_.drift->Evaluate());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
@@ -267,6 +311,10 @@ HttpResponse ApiRoutes::Stats() {
   w.Key("live_events_applied").Uint(r.live_events_applied);
   w.Key("audit_dropped").Uint(r.audit_dropped);
   w.Key("audit_write_errors").Uint(r.audit_write_errors);
+  if (d_.storage) WriteStorage(d_.storage->Get(), w);
+  const DescriptorLimit fds = CurrentDescriptorLimit();
+  w.Key("descriptors").BeginObject().Key("limit").Uint(fds.soft).Key("hard_limit").Uint(fds.hard);
+  w.Key("open").Uint(OpenDescriptors()).EndObject();
   if (d_.experiments) {
     w.Key("experiments").BeginArray();
     for (const auto& a : d_.experiments->Status()) {

@@ -21,6 +21,8 @@
 #include "serving/service_status.h"
 #include "state/checkpointer.h"
 #include "state/ingestor.h"
+#include "state/storage_guard.h"
+#include "base/json_writer.h"
 
 namespace affinity {
 
@@ -37,6 +39,7 @@ struct ApiDeps {
   const ModelWatcher* models = nullptr;           // GET /admin/models; null: 404
   const DriftService* drift = nullptr;            // GET /admin/drift; null: 404
   Checkpointer* checkpointer = nullptr;           // POST /admin/checkpoint, /admin/stats "live_state"; null: 404
+  StorageGuard* storage = nullptr;  // every write admitted by it first; /readyz, /admin/stats, /metrics say its state
 };
 
 class ApiRoutes {
@@ -59,6 +62,7 @@ class ApiRoutes {
   HttpResponse Similar(const std::string& id, const std::string& query);
   HttpResponse ViewerEvents(const std::string& viewer_id, const std::string& query);
   HttpResponse Ready();
+  void WriteStorage(const StorageGuard::State& s, JsonWriter& w);
   HttpResponse MetricsText();
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);

@@ -60,7 +60,7 @@ void AuditLog::Run() {
     }
     in_flight_ = batch.size();
     lock.unlock();
-    if (!store_->PutAudits(batch).ok()) write_errors_ += batch.size();
+    if ((admit_ && !admit_().ok()) || !store_->PutAudits(batch).ok()) write_errors_ += batch.size();
     lock.lock();
     for (auto& [id, json] : batch) pending_.erase(id);
     in_flight_ = 0;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -31,10 +32,15 @@ class AuditLog {
   // Records the store refused to write (lost; counted, never silent).
   uint64_t write_errors() const { return write_errors_; }
   void Flush();
+  // Asked before each write: a storage fault keeps the records out of a store
+  // whose volume is full or failing (they are counted as write errors, and the
+  // responses are served all the same). Set before the first Record.
+  void SetAdmission(std::function<absl::Status()> admit) { admit_ = std::move(admit); }
 
  private:
   void Run();
   Store* store_;
+  std::function<absl::Status()> admit_;
   size_t max_queue_;
   mutable std::mutex mu_;
   std::condition_variable cv_, drained_;

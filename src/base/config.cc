@@ -196,6 +196,9 @@ absl::Status Config::Validate() const {
     return bad("serving.attribution_method must be treeshap or saabas");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
+  if (storage.min_free_mb < 0) return bad("storage.min_free_mb must be >= 0");
+  if (storage.max_wal_mb < 16) return bad("storage.max_wal_mb must be >= 16");
+  if (storage.poll_ms < 50) return bad("storage.poll_ms must be >= 50");
   if (state.checkpoint_interval_seconds < 0) return bad("state.checkpoint_interval_seconds must be >= 0");
   if (state.checkpoint_after_events < 0) return bad("state.checkpoint_after_events must be >= 0");
   if (!(experiments.attribution_hours > 0)) return bad("experiments.attribution_hours must be > 0");
@@ -350,6 +353,9 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("serving", "attribution_method", s.attribution_method);
   read("audit", "retention_hours", c.audit.retention_hours);
   read("events", "retention_hours", c.events.retention_hours);
+  read("storage", "min_free_mb", c.storage.min_free_mb);
+  read("storage", "max_wal_mb", c.storage.max_wal_mb);
+  read("storage", "poll_ms", c.storage.poll_ms);
   read("state", "checkpoint_interval_seconds", c.state.checkpoint_interval_seconds);
   read("state", "checkpoint_after_events", c.state.checkpoint_after_events);
   auto& x = c.experiments;

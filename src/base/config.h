@@ -172,6 +172,15 @@ struct AuditOptions {
                                // the span of impressions a model should learn from.
 };
 
+// The data dir's volume (docs/runbooks/disk-full.md): writes are refused with
+// 507 while its free space is below the floor, before the store meets a full
+// disk, and flow again on their own once space is back.
+struct StorageOptions {
+  int64_t min_free_mb = 1024;  // the free-space floor (MiB): room for memtable flushes, a checkpoint, a snapshot
+  int max_wal_mb = 256;        // write-ahead log beyond this: the memtables pinning it are flushed
+  int poll_ms = 1000;          // how often the free space is read (and stopped writes resumed)
+};
+
 // The event log, which `batch` and server start rebuild from.
 struct EventLogOptions {
   int retention_hours = 0;  // events whose ts is older than this are dropped and refused at ingest
@@ -220,6 +229,7 @@ struct Config {
   RankerOptions ranker;
   AuditOptions audit;
   EventLogOptions events;
+  StorageOptions storage;
   StateOptions state;
   ExperimentsOptions experiments;
   DriftOptions drift;

@@ -3,10 +3,36 @@
 #pragma once
 
 #include <cstdio>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/cord.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+
+// A storage fault: the data dir's volume is full, below its free-space floor,
+// or failed a write (HTTP 507 insufficient_storage with Retry-After). An
+// Unavailable status marked with the payload kStoragePayload.
+inline constexpr char kStoragePayload[] = "affinity.storage";
+inline absl::Status StorageError(const std::string& message) {
+  absl::Status s = absl::UnavailableError(message);
+  s.SetPayload(kStoragePayload, absl::Cord("1"));
+  return s;
+}
+inline bool IsStorageError(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kStoragePayload).has_value();
+}
+
+// A file that could not be written, by its errno: a full volume or a failing
+// disk is a storage fault; anything else an internal error.
+inline absl::Status FileWriteError(const std::string& what, int err) {
+  const std::string message = what + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT || err == EIO || err == EROFS) return StorageError(message);
+  return absl::InternalError(message);
+}
 
 // Returns from the enclosing function when `expr` yields a non-OK status.
 #define AFF_RETURN_IF_ERROR(expr)                \

@@ -119,18 +119,27 @@ bool WriteFileAtomic(const std::string& path, std::string_view data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return false;
+  // A failed write leaves no partial file behind (on a full volume it would
+  // hold the space), and errno says why it failed.
+  auto fail = [&](int err) {
+    if (fd >= 0) ::close(fd);
+    ::unlink(tmp.c_str());
+    errno = err;
+    return false;
+  };
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n <= 0) {
-      ::close(fd);
-      return false;
-    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(n < 0 ? errno : ENOSPC);
     off += size_t(n);
   }
-  bool ok = ::fsync(fd) == 0;
-  ok = (::close(fd) == 0) && ok;
-  return ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+  if (::fsync(fd) != 0) return fail(errno);
+  const int closed = ::close(fd);
+  fd = -1;
+  if (closed != 0) return fail(errno);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno);
+  return true;
 }
 
 bool SyncFile(const std::string& path) {

@@ -42,7 +42,8 @@ std::optional<UnknownKey> FirstUnknownKey(const Object& obj, const std::vector<s
 // Reads a whole file; nullopt when it cannot be opened.
 std::optional<std::string> ReadFile(const std::string& path);
 
-// Writes `data` to path atomically: a temp file beside it, fsync, rename.
+// Writes `data` to path atomically: a temp file beside it, fsync, rename. On
+// failure the temp file is removed and errno says why (ENOSPC: the volume is full).
 bool WriteFileAtomic(const std::string& path, std::string_view data);
 // Flushes a written file to disk (fsync).
 bool SyncFile(const std::string& path);

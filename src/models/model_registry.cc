@@ -1,5 +1,7 @@
 #include "models/model_registry.h"
 
+#include <cerrno>
+
 #include <fcntl.h>
 #include <simdjson.h>
 #include <sys/file.h>
@@ -233,7 +235,7 @@ std::string RegistryJson(const RegistryState& st, const std::string* loaded) {
 
 absl::Status ModelRegistry::Write(const RegistryState& st) const {
   if (!WriteFileAtomic(dir_ + "/registry.json", RegistryJson(st) + "\n"))
-    return absl::InternalError("cannot write " + dir_ + "/registry.json");
+    return FileWriteError("cannot write " + dir_ + "/registry.json", errno);
   return absl::OkStatus();
 }
 

@@ -33,6 +33,8 @@
 #include "serving/service_status.h"
 #include "server/commands.h"
 #include "state/checkpointer.h"
+#include "state/storage_guard.h"
+#include "base/descriptors.h"
 #include "state/ingestor.h"
 #include "state/live_state.h"
 #include "state/registry.h"
@@ -45,6 +47,7 @@ namespace {
 // destroyed in reverse: the watchers stop before what they feed).
 struct ServingStack {
   std::unique_ptr<Store> store;
+  std::unique_ptr<StorageGuard> storage;  // the store's volume: writes admitted by it
   EntityRegistry registry;
   std::unique_ptr<LiveState> live;
   std::unique_ptr<Checkpointer> checkpointer;
@@ -85,6 +88,12 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   auto store = OpenRocksStore(data, OpenMode::kPrimary, StoreOptionsFor(config, clock));
   if (!store.ok()) return store.status();
   s->store = *std::move(store);
+  s->storage = std::make_unique<StorageGuard>(data, s->store.get(), config.storage);
+  s->storage->Start();
+  if (const std::string ro = s->store->ReadOnlyReason(); !ro.empty())
+    spdlog::warn("serving read-only: {}", ro);
+  else if (const StorageGuard::State st = s->storage->Get(); !st.writable)
+    spdlog::warn("writes refused until space is freed: {}", st.reason);
   const auto t0 = std::chrono::steady_clock::now();
   s->live = std::make_unique<LiveState>(config.actions);
   s->live->SetCreatorOf([registry = &s->registry](Ref r) { return r.kind() == Kind::kItem ? registry->CreatorOf(r) : Ref(); });
@@ -185,9 +194,11 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
 // learned ranker's model watcher, then the routes over all of them.
 void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
                   ServingStack* s, StartupProgress* progress) {
+  s->checkpointer->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
   s->checkpointer->Start();
   s->snapshots->Start();
   s->audit = std::make_unique<AuditLog>(s->store.get());
+  s->audit->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
   s->ingestor = std::make_unique<Ingestor>(s->store.get(), &s->registry, s->live.get(), config.actions, clock);
   s->engine = std::make_unique<QueryEngine>(config.serving, &s->registry, s->live.get(), s->snapshots.get(),
                                             s->audit.get(), clock);
@@ -221,7 +232,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   s->status.get(), metrics, s->experiments.get(), s->features.get(),
                                                   s->batch_schedule.get(), s->models.get(), s->drift.get(),
-                                                  s->checkpointer.get()});
+                                                  s->checkpointer.get(), s->storage.get()});
   s->routes->SetReady(true);
 }
 
@@ -258,6 +269,9 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   if (port >= 0) config.server.port = port;
   if (auto st = config.Validate(); !st.ok()) return Fail(st);
   WarnIfEmpty(data);
+  // Every connection, file and mapping is a descriptor: take all the process may.
+  const DescriptorLimit fds = RaiseDescriptorLimit();
+  spdlog::info("file descriptors: limit {}{}", fds.soft, fds.raised ? " (raised to the hard limit)" : "");
   const Clock* clock = SystemClock::Default();
   Metrics metrics;
   ServingStack stack;  // outlives the server, whose threads read it

@@ -57,7 +57,9 @@ absl::StatusOr<CheckpointInfo> Checkpointer::WriteNow() { return Write(); }
 
 absl::StatusOr<CheckpointInfo> Checkpointer::Write() {
   std::lock_guard<std::mutex> one(write_mu_);
-  auto info = live_->WriteCheckpoint(path_, clock_->NowMillis());
+  const absl::Status admitted = admit_ ? admit_() : absl::OkStatus();
+  absl::StatusOr<CheckpointInfo> info =
+      admitted.ok() ? live_->WriteCheckpoint(path_, clock_->NowMillis()) : absl::StatusOr<CheckpointInfo>(admitted);
   std::lock_guard<std::mutex> lock(mu_);
   if (!info.ok()) {
     ++status_.failures;

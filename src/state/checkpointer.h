@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -39,6 +40,10 @@ class Checkpointer {
   void Stop(bool write_last = false);
   // Writes one now (POST /admin/checkpoint).
   absl::StatusOr<CheckpointInfo> WriteNow();
+  // Asked before each write: a storage fault (the volume below its floor or
+  // failing, state/storage_guard.h) skips it, counted as a failure with the
+  // reason; the log still holds every event. Set before Start.
+  void SetAdmission(std::function<absl::Status()> admit) { admit_ = std::move(admit); }
 
   struct Status {
     bool enabled = false;
@@ -58,6 +63,7 @@ class Checkpointer {
   absl::StatusOr<CheckpointInfo> Write();
 
   LiveState* live_;
+  std::function<absl::Status()> admit_;
   std::string path_;
   StateOptions options_;
   const Clock* clock_;

@@ -208,7 +208,7 @@ absl::StatusOr<CheckpointInfo> LiveState::WriteCheckpoint(const std::string& pat
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   if (!WriteFileAtomic(path, w.data()))
-    return absl::InternalError("checkpoint: cannot write " + path + ": " + std::strerror(errno));
+    return FileWriteError("checkpoint: cannot write " + path, errno);
   info.bytes = w.data().size();
   info.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return info;

@@ -1,5 +1,7 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
@@ -8,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -16,6 +20,8 @@
 #include "base/status.h"
 #include "store/action_codes.h"
 #include "store/record_codecs.h"
+#include "store/fault_injection.h"
+#include "store/rocks_errors.h"
 #include "store/store.h"
 
 namespace affinity {
@@ -42,16 +48,6 @@ class AddCountersOperator final : public rocksdb::AssociativeMergeOperator {
   }
   const char* Name() const override { return "affinity.AddCounters"; }
 };
-
-absl::Status FromRocks(const rocksdb::Status& s, const std::string& what) {
-  if (s.ok()) return absl::OkStatus();
-  std::string msg = what + ": " + s.ToString();
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos)
-    return absl::FailedPreconditionError(msg + " (is another affinity process using this data dir?)");
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  if (s.IsNotFound()) return absl::NotFoundError(msg);
-  return absl::InternalError(msg);
-}
 
 // Expiry by age: a value whose time (read by `time_of`; 0 = unknown, kept) is
 // before now - retention is past it. Used for audit records (write time) and
@@ -81,12 +77,18 @@ class Retention final : public rocksdb::CompactionFilter {
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
-             OpenMode mode, std::unique_ptr<Retention> retention, std::unique_ptr<Retention> event_retention)
-      : retention_(std::move(retention)),
+             OpenMode mode, std::unique_ptr<Retention> retention, std::unique_ptr<Retention> event_retention,
+             std::string db_dir, std::shared_ptr<BackgroundErrors> errors, std::string read_only_reason,
+             std::unique_ptr<rocksdb::Env> env)
+      : env_(std::move(env)),
+        retention_(std::move(retention)),
         event_retention_(std::move(event_retention)),
         db_(std::move(db)),
         cfs_(std::move(cfs)),
-        mode_(mode) {}
+        mode_(mode),
+        db_dir_(std::move(db_dir)),
+        errors_(std::move(errors)),
+        read_only_reason_(std::move(read_only_reason)) {}
 
   ~RocksStore() override {
     for (auto* cf : cfs_)
@@ -97,9 +99,25 @@ class RocksStore final : public Store {
 
   absl::Status Init() { return LoadNextOffset(); }
 
+  std::string BackgroundError() const override { return errors_ ? errors_->Current() : ""; }
+  absl::Status Resume() override {
+    if (mode_ != OpenMode::kPrimary || !read_only_reason_.empty()) return absl::OkStatus();
+    // Busy: RocksDB's own recovery is under way; wait for it a little.
+    rocksdb::Status s = db_->Resume();
+    for (int i = 0; i < 40 && s.IsBusy(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      s = db_->Resume();
+    }
+    if (s.IsBusy()) return StorageError("resume writes: the store is still recovering from: " + BackgroundError());
+    AFF_RETURN_IF_ERROR(FromRocks(s, "resume writes", db_dir_));
+    if (errors_) errors_->Clear();
+    return absl::OkStatus();
+  }
+  std::string ReadOnlyReason() const override { return read_only_reason_; }
+
   absl::Status AppendEvents(std::vector<Event>& events,
                             const std::vector<FollowChange>& follows) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
     {
       // Offsets are assigned in the order batches are written so that the log's key
@@ -126,7 +144,7 @@ class RocksStore final : public Store {
       auto s = db_->Write(wo, &batch);
       if (!s.ok()) {
         for (auto& e : events) e.offset = 0;
-        return FromRocks(s, "append events");
+        return FromRocks(s, "append events", db_dir_);
       }
       next_offset_ = off;
     }
@@ -134,12 +152,12 @@ class RocksStore final : public Store {
   }
 
   absl::Status PutEntities(const std::vector<EntityRecord>& entities) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
     for (const auto& e : entities) batch.Put(cfs_[kEntities], e.ext_id, EncodeEntity(e));
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Write(wo, &batch), "put entities");
+    return FromRocks(db_->Write(wo, &batch), "put entities", db_dir_);
   }
 
   absl::Status ScanEventsFrom(uint64_t from, const std::function<bool(const Event&)>& fn) const override {
@@ -153,7 +171,7 @@ class RocksStore final : public Store {
       e.offset = FromBigEndian64(it->key().ToStringView());
       if (!fn(e)) break;
     }
-    return FromRocks(it->status(), "scan events");
+    return FromRocks(it->status(), "scan events", db_dir_);
   }
 
   absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const override {
@@ -164,7 +182,7 @@ class RocksStore final : public Store {
         return absl::DataLossError("entity registry: undecodable record");
       fn(e);
     }
-    return FromRocks(it->status(), "scan entities");
+    return FromRocks(it->status(), "scan entities", db_dir_);
   }
 
   absl::StatusOr<std::vector<Event>> ReadEvents(const std::vector<uint64_t>& offsets) const override {
@@ -175,7 +193,7 @@ class RocksStore final : public Store {
     for (uint64_t offset : offsets) {
       auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kEvents], BigEndian64(offset), &value);
       if (s.IsNotFound()) continue;  // dropped by the retention
-      AFF_RETURN_IF_ERROR(FromRocks(s, "read event"));
+      AFF_RETURN_IF_ERROR(FromRocks(s, "read event", db_dir_));
       if (!DecodeEvent(value, &e)) return absl::DataLossError("event log: undecodable record");
       if (e.ts < cutoff) continue;
       e.offset = offset;
@@ -194,22 +212,22 @@ class RocksStore final : public Store {
       std::memcpy(&ts, it->value().data(), 8);
       fn(Ref::FromBits(uint32_t(k >> 32)), Ref::FromBits(uint32_t(k)), ts);
     }
-    return FromRocks(it->status(), "scan follows");
+    return FromRocks(it->status(), "scan follows", db_dir_);
   }
 
   absl::Status PutAudits(const std::vector<AuditRecord>& records) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
     const int64_t now = retention_->clock()->NowMillis();
     for (const auto& [id, json] : records) batch.Put(cfs_[kAudit], id, EncodeAudit(now, json));
-    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "audit");
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "audit", db_dir_);
   }
 
   absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const override {
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kAudit], request_id, &v);
     if (s.IsNotFound()) return std::optional<std::string>();
-    AFF_RETURN_IF_ERROR(FromRocks(s, "audit"));
+    AFF_RETURN_IF_ERROR(FromRocks(s, "audit", db_dir_));
     auto [written, json] = DecodeAudit(v);
     // Compaction removes expired records lazily; until then they read as absent.
     if (retention_->Expired(written)) return std::optional<std::string>();
@@ -222,33 +240,33 @@ class RocksStore final : public Store {
   int64_t EventRetentionMs() const override { return event_retention_->retention_ms(); }
 
   absl::Status PutMeta(const std::string& key, const std::string& value) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Put(wo, cfs_[kDefault], kMetaPrefix + key, value), "put meta");
+    return FromRocks(db_->Put(wo, cfs_[kDefault], kMetaPrefix + key, value), "put meta", db_dir_);
   }
 
   absl::Status PutExperimentRecord(const std::string& key, const std::string& value) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Put(wo, cfs_[kExperiments], key, value), "put experiment");
+    return FromRocks(db_->Put(wo, cfs_[kExperiments], key, value), "put experiment", db_dir_);
   }
 
   absl::Status AddCounters(const std::vector<CounterDelta>& deltas) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     if (deltas.empty()) return absl::OkStatus();
     rocksdb::WriteBatch batch;
     for (const auto& [key, values] : deltas) batch.Merge(cfs_[kExperiments], key, EncodeCounters(values));
-    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "add counters");
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "add counters", db_dir_);
   }
 
   absl::Status PutCounters(const std::vector<CounterDelta>& values) override {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     if (values.empty()) return absl::OkStatus();
     rocksdb::WriteBatch batch;
     for (const auto& [key, v] : values) batch.Put(cfs_[kExperiments], key, EncodeCounters(v));
-    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "put counters");
+    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "put counters", db_dir_);
   }
 
   absl::Status ScanExperimentRecords(
@@ -257,14 +275,14 @@ class RocksStore final : public Store {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kExperiments]));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
       fn(it->key().ToStringView(), it->value().ToStringView());
-    return FromRocks(it->status(), "scan experiments");
+    return FromRocks(it->status(), "scan experiments", db_dir_);
   }
 
   absl::StatusOr<std::optional<std::string>> GetMeta(const std::string& key) const override {
     std::string v;
     auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kMetaPrefix + key, &v);
     if (s.IsNotFound()) return std::optional<std::string>();
-    AFF_RETURN_IF_ERROR(FromRocks(s, "meta"));
+    AFF_RETURN_IF_ERROR(FromRocks(s, "meta", db_dir_));
     return std::optional<std::string>(std::move(v));
   }
 
@@ -289,7 +307,7 @@ class RocksStore final : public Store {
 
   absl::Status CatchUp() override {
     if (mode_ != OpenMode::kSecondary) return absl::OkStatus();
-    AFF_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catch up"));
+    AFF_RETURN_IF_ERROR(FromRocks(db_->TryCatchUpWithPrimary(), "catch up", db_dir_));
     AFF_RETURN_IF_ERROR(LoadNextOffset());
     return LoadActionCodes(*this);  // names the primary gave codes since
   }
@@ -305,21 +323,28 @@ class RocksStore final : public Store {
   // Rewrites every table file of a column family, so its compaction filter
   // (retention) sees every value now.
   absl::Status CompactAll(Cf cf, const char* what) {
-    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    AFF_RETURN_IF_ERROR(Writable());
     rocksdb::CompactRangeOptions o;
     o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
-    return FromRocks(db_->CompactRange(o, cfs_[cf], nullptr, nullptr), what);
+    return FromRocks(db_->CompactRange(o, cfs_[cf], nullptr, nullptr), what, db_dir_);
+  }
+
+  // Writes go to a primary that opened writable.
+  absl::Status Writable() const {
+    if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
+    if (!read_only_reason_.empty()) return StorageError(read_only_reason_);
+    return absl::OkStatus();
   }
 
   absl::Status LoadNextOffset() {
     std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), cfs_[kEvents]));
     it->SeekToLast();
     uint64_t next = it->Valid() ? FromBigEndian64(it->key().ToStringView()) + 1 : 0;
-    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "read log tail"));
+    AFF_RETURN_IF_ERROR(FromRocks(it->status(), "read log tail", db_dir_));
     std::string recorded;
     auto st = db_->Get(rocksdb::ReadOptions(), cfs_[kDefault], kNextOffsetKey, &recorded);
     if (!st.IsNotFound()) {
-      AFF_RETURN_IF_ERROR(FromRocks(st, "read log length"));
+      AFF_RETURN_IF_ERROR(FromRocks(st, "read log length", db_dir_));
       if (recorded.size() == 8) next = std::max<uint64_t>(next, FromBigEndian64(recorded));
     }
     std::lock_guard<std::mutex> lock(append_mu_);
@@ -329,11 +354,15 @@ class RocksStore final : public Store {
 
   static constexpr const char* kMetaPrefix = "meta/";
   static constexpr const char* kNextOffsetKey = "log/next_offset";
+  std::unique_ptr<rocksdb::Env> env_;           // the file system under db_ when faults are injected; outlives db_
   std::unique_ptr<Retention> retention_;        // audit; outlives db_ (declared first)
   std::unique_ptr<Retention> event_retention_;  // events; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   OpenMode mode_;
+  std::string db_dir_;
+  std::shared_ptr<BackgroundErrors> errors_;
+  std::string read_only_reason_;  // "" unless it opened read-only on a full volume
   mutable std::mutex append_mu_;
   uint64_t next_offset_ = 0;  // guarded by append_mu_
 };
@@ -362,7 +391,8 @@ std::vector<int64_t> DecodeCounters(std::string_view bytes) {
 StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
   return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
           .clock = clock,
-          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000};
+          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000,
+          .max_wal_bytes = uint64_t(config.storage.max_wal_mb) << 20};
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
@@ -382,6 +412,17 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   options.compression = rocksdb::kLZ4Compression;
   options.write_buffer_size = 64 << 20;
   options.max_open_files = mode == OpenMode::kSecondary ? -1 : 512;
+  // The write-ahead log is bounded: past this size RocksDB flushes the column
+  // families that pin its oldest file (the events memtable, the audit
+  // records), so a restart replays seconds of log, not gigabytes.
+  options.max_total_wal_size = store_options.max_wal_bytes;
+  std::unique_ptr<rocksdb::Env> env;
+  if (store_options.faults) {
+    env = rocksdb::NewCompositeEnv(std::static_pointer_cast<rocksdb::FileSystem>(store_options.faults->NewFileSystem()));
+    options.env = env.get();
+  }
+  auto errors = std::make_shared<BackgroundErrors>();
+  options.listeners.push_back(errors);
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
@@ -409,8 +450,19 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
+  std::string read_only;
   if (mode == OpenMode::kPrimary) {
     s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
+    // A full (or failing) volume: what is stored can still be served.
+    if (!s.ok() && IsStorageError(FromRocks(s, "open"))) {
+      handles.clear();
+      const rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
+      if (ro.ok()) {
+        read_only = "the store opened read-only: writing to " + db_dir + " failed at start (" + s.ToString() +
+                    "); free space on the volume and restart to write again";
+        s = ro;
+      }
+    }
   } else {
     // A secondary opens the column families the primary has created: a data
     // dir written by an older build lacks the newer ones (read as empty).
@@ -433,7 +485,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
-                                            std::move(event_retention));
+                                            std::move(event_retention), db_dir, std::move(errors), read_only,
+                                            std::move(env));
   AFF_RETURN_IF_ERROR(store->Init());
   // The configured actions' names, so that their events are shown by name.
   AFF_RETURN_IF_ERROR(LoadActionCodes(*store));

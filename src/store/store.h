@@ -20,6 +20,8 @@
 
 namespace affinity {
 
+class FaultInjection;
+
 struct EntityRecord {
   Ref ref;
   std::string ext_id;
@@ -113,6 +115,15 @@ class Store {
   };
   virtual Usage GetUsage() const = 0;
 
+  // Storage health (docs/runbooks/disk-full.md). A failed flush, compaction or
+  // log write stops the store's writes: BackgroundError says why ("" when
+  // writes flow) until Resume, called once the volume has room, clears it.
+  // ReadOnlyReason is set when the store opened read-only because its volume
+  // could not be written at start ("" when writable).
+  virtual std::string BackgroundError() const { return ""; }
+  virtual absl::Status Resume() { return absl::OkStatus(); }
+  virtual std::string ReadOnlyReason() const { return ""; }
+
   // The offset the next appended event will get (= number of events ever appended).
   virtual uint64_t NextOffset() const = 0;
   // Secondary mode: catch up with the primary's latest writes.
@@ -132,6 +143,9 @@ struct StoreOptions {
   int64_t audit_retention_ms = 0;  // audit records older than this expire (0: kept forever)
   const Clock* clock = nullptr;    // for audit stamps and expiry; nullptr: the system clock
   int64_t event_retention_ms = 0;  // events whose ts is older than this are dropped (0: kept forever)
+  uint64_t max_wal_bytes = 256ull << 20;  // write-ahead log beyond this: the oldest memtables are flushed
+  // Faults on command under the store (store/fault_injection.h; tests); null: none.
+  std::shared_ptr<FaultInjection> faults = nullptr;
 };
 
 // The retentions a configuration sets (audit.retention_hours, events.retention_hours).

@@ -1,0 +1,123 @@
+#include "state/storage_guard.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/status.h"
+#include "store/store.h"
+
+namespace affinity {
+namespace {
+
+std::string Mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+}  // namespace
+
+StorageGuard::StorageGuard(std::string path, Store* store, const StorageOptions& options)
+    : path_(std::move(path)),
+      store_(store),
+      floor_bytes_(uint64_t(std::max<int64_t>(0, options.min_free_mb)) << 20),
+      poll_ms_(std::max(50, options.poll_ms)) {}
+
+StorageGuard::~StorageGuard() { Stop(); }
+
+void StorageGuard::Start() {
+  Poll();
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      wake_.wait_for(lock, std::chrono::milliseconds(poll_ms_));
+      if (stop_) break;
+      lock.unlock();
+      Poll();
+      lock.lock();
+    }
+  });
+}
+
+void StorageGuard::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string StorageGuard::Refusal() const {
+  if (store_) {
+    if (std::string ro = store_->ReadOnlyReason(); !ro.empty()) return ro;
+  }
+  const uint64_t free = free_bytes_.load(std::memory_order_relaxed);
+  if (free < floor_bytes_)
+    return "the data dir's volume (" + path_ + ") has " + Mib(free) + " free, below storage.min_free_mb (" +
+           Mib(floor_bytes_) + "): writes are refused until space is freed, and resume on their own";
+  if (failing_.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return "writes to the data dir's volume (" + path_ + ") are failing: " + failure_ +
+           "; they resume on their own once the volume takes writes again";
+  }
+  return "";
+}
+
+absl::Status StorageGuard::Admit() const {
+  std::string why = Refusal();
+  if (why.empty()) return absl::OkStatus();
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  return StorageError(why);
+}
+
+void StorageGuard::Report(const absl::Status& outcome) {
+  if (!IsStorageError(outcome)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failure_ = std::string(outcome.message());
+  }
+  if (!failing_.exchange(true, std::memory_order_acq_rel))
+    spdlog::error("storage: writes to {} failed, refusing writes until the volume takes them again: {}", path_,
+                  std::string(outcome.message()));
+}
+
+void StorageGuard::Poll() {
+  struct statvfs v;
+  if (::statvfs(path_.c_str(), &v) == 0) {
+    free_bytes_.store(uint64_t(v.f_bavail) * v.f_frsize, std::memory_order_relaxed);
+    total_bytes_.store(uint64_t(v.f_blocks) * v.f_frsize, std::memory_order_relaxed);
+  }
+  // A write that failed, or a store stopped by a background error: once the
+  // volume is above its floor again, resume the store and admit writes.
+  const bool store_stopped = store_ && !store_->BackgroundError().empty();
+  if (store_stopped && !failing_.load(std::memory_order_acquire))
+    Report(StorageError("the store stopped writing: " + store_->BackgroundError()));
+  if (!failing_.load(std::memory_order_acquire) || free_bytes_.load(std::memory_order_relaxed) < floor_bytes_) return;
+  if (store_) {
+    const absl::Status resumed = store_->Resume();
+    if (!resumed.ok()) {
+      spdlog::warn("storage: writes to {} still fail: {}", path_, std::string(resumed.message()));
+      return;
+    }
+  }
+  failing_.store(false, std::memory_order_release);
+  resumes_.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("storage: {} takes writes again ({} free)", path_, Mib(free_bytes_.load(std::memory_order_relaxed)));
+}
+
+StorageGuard::State StorageGuard::Get() const {
+  State s;
+  s.reason = Refusal();
+  s.writable = s.reason.empty();
+  const uint64_t free = free_bytes_.load(std::memory_order_relaxed);
+  s.free_bytes = free == UINT64_MAX ? 0 : free;
+  s.total_bytes = total_bytes_.load(std::memory_order_relaxed);
+  s.floor_bytes = floor_bytes_;
+  s.refused = refused_.load(std::memory_order_relaxed);
+  s.resumes = resumes_.load(std::memory_order_relaxed);
+  s.read_only = store_ && !store_->ReadOnlyReason().empty();
+  return s;
+}
+
+}  // namespace affinity
