@@ -112,7 +112,10 @@ TEST(StoreFaultsTest, FailingSyncsAndWritesAreStorageFaultsAndAReopenedStoreHold
       std::vector<Event> events = Batch(2, 3);
       const absl::Status s = store->AppendEvents(events, {});
       EXPECT_TRUE(IsStorageError(s)) << s;
-      const absl::Status e = store->PutEntities({EntityRecord{Ref(Kind::kItem, 1), "i1"}});
+      EntityRecord item;
+      item.ref = Ref(Kind::kItem, 1);
+      item.ext_id = "i1";
+      const absl::Status e = store->PutEntities({item});
       EXPECT_TRUE(IsStorageError(e)) << e;
       EXPECT_TRUE(IsStorageError(store->Resume()));
     }
