@@ -27,15 +27,6 @@ HttpResponse Error(int status, std::string_view code, std::string_view message) 
 
 constexpr const char* kRefusedRoute = "refused_storage";  // the metrics' route of writes the guard refused
 
-// The message of an error body ({"error":{"code","message"}}), or the body.
-std::string JsonErrorMessage(const std::string& body) {
-  const std::string key = "\"message\":\"";
-  const size_t at = body.find(key);
-  if (at == std::string::npos) return body;
-  const size_t end = body.find('"', at + key.size());
-  return body.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
-}
-
 }  // namespace
 
 HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
@@ -50,9 +41,6 @@ HttpResponse ApiRoutes::Handle(const HttpRequest& req) {
   } else {
     resp = Route(req, &route);
   }
-  // A write the store failed (not one the guard refused): the volume is
-  // failing until the guard finds it taking writes again.
-  if (resp.status == 507 && d_.storage && route != kRefusedRoute) d_.storage->Report(StorageError(JsonErrorMessage(resp.body)));
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   d_.metrics->ObserveRequest(route, resp.status, secs);
   return resp;

@@ -56,10 +56,10 @@ std::string StorageGuard::Refusal() const {
   if (free < floor_bytes_)
     return "the data dir's volume (" + path_ + ") has " + Mib(free) + " free, below storage.min_free_mb (" +
            Mib(floor_bytes_) + "): writes are refused until space is freed, and resume on their own";
-  if (failing_.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return "writes to the data dir's volume (" + path_ + ") are failing: " + failure_ +
-           "; they resume on their own once the volume takes writes again";
+  if (store_) {
+    if (std::string failed = store_->BackgroundError(); !failed.empty())
+      return "writes to the data dir's volume (" + path_ + ") are failing: " + failed +
+             "; they resume on their own once the volume takes writes again";
   }
   return "";
 }
@@ -71,37 +71,20 @@ absl::Status StorageGuard::Admit() const {
   return StorageError(why);
 }
 
-void StorageGuard::Report(const absl::Status& outcome) {
-  if (!IsStorageError(outcome)) return;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    failure_ = std::string(outcome.message());
-  }
-  if (!failing_.exchange(true, std::memory_order_acq_rel))
-    spdlog::error("storage: writes to {} failed, refusing writes until the volume takes them again: {}", path_,
-                  std::string(outcome.message()));
-}
-
 void StorageGuard::Poll() {
   struct statvfs v;
   if (::statvfs(path_.c_str(), &v) == 0) {
     free_bytes_.store(uint64_t(v.f_bavail) * v.f_frsize, std::memory_order_relaxed);
     total_bytes_.store(uint64_t(v.f_blocks) * v.f_frsize, std::memory_order_relaxed);
   }
-  // A write that failed, or a store stopped by a background error: once the
-  // volume is above its floor again, resume the store and admit writes.
-  const bool store_stopped = store_ && !store_->BackgroundError().empty();
-  if (store_stopped && !failing_.load(std::memory_order_acquire))
-    Report(StorageError("the store stopped writing: " + store_->BackgroundError()));
-  if (!failing_.load(std::memory_order_acquire) || free_bytes_.load(std::memory_order_relaxed) < floor_bytes_) return;
-  if (store_) {
-    const absl::Status resumed = store_->Resume();
-    if (!resumed.ok()) {
-      spdlog::warn("storage: writes to {} still fail: {}", path_, std::string(resumed.message()));
-      return;
-    }
+  // A store stopped by a failed write: once the volume is above its floor
+  // again, resume it.
+  if (!store_ || store_->BackgroundError().empty() || free_bytes_.load(std::memory_order_relaxed) < floor_bytes_)
+    return;
+  if (const absl::Status resumed = store_->Resume(); !resumed.ok()) {
+    spdlog::warn("storage: writes to {} still fail: {}", path_, std::string(resumed.message()));
+    return;
   }
-  failing_.store(false, std::memory_order_release);
   resumes_.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("storage: {} takes writes again ({} free)", path_, Mib(free_bytes_.load(std::memory_order_relaxed)));
 }

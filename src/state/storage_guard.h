@@ -4,7 +4,7 @@
 // with a storage fault (HTTP 507 with Retry-After) before it reaches the store,
 // while queries keep answering. Once space is back, the guard resumes the
 // store's writes (Store::Resume) and admits writes again: no restart.
-// Thread safety: safe for concurrent use; Admit reads atomics only.
+// Thread safety: safe for concurrent use.
 #pragma once
 
 #include <atomic>
@@ -34,11 +34,10 @@ class StorageGuard {
   void Start();
   void Stop();
 
-  // OK, or the storage fault a write would meet now.
+  // OK, or the storage fault a write would meet now: the store opened
+  // read-only, the volume below its floor, or the store's writes stopped by a
+  // failed write (Store::BackgroundError) until a poll resumes them.
   absl::Status Admit() const;
-  // A write's outcome: a storage fault marks the volume failing until a poll
-  // finds room and the store resumes.
-  void Report(const absl::Status& outcome);
   // One look at the volume and the store (what the thread does each poll).
   void Poll();
 
@@ -61,11 +60,9 @@ class StorageGuard {
   const uint64_t floor_bytes_;
   const int poll_ms_;
   std::atomic<uint64_t> free_bytes_{UINT64_MAX}, total_bytes_{0};
-  std::atomic<bool> failing_{false};  // a write met a storage fault; cleared by a resume
   mutable std::atomic<uint64_t> refused_{0};
   std::atomic<uint64_t> resumes_{0};
   mutable std::mutex mu_;
-  std::string failure_;  // the fault that set failing_; guarded by mu_
   std::condition_variable wake_;
   bool stop_ = false;  // guarded by mu_
   std::thread thread_;

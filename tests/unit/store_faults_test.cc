@@ -134,8 +134,9 @@ TEST(StoreFaultsTest, FailingSyncsAndWritesAreStorageFaultsAndAReopenedStoreHold
 }
 
 // The guard refuses writes below the floor before the store meets a full
-// volume, says why, and admits them again once a poll finds room.
-TEST(StorageGuardTest, WritesAreRefusedBelowTheFloorAndAdmittedOnceAPollFindsRoom) {
+// volume, says why, refuses them while the store's writes are stopped by a
+// failed write, and resumes the store once a poll finds the volume writable.
+TEST(StorageGuardTest, WritesAreRefusedBelowTheFloorOrWhileTheStoreFailsAndAdmittedOnceAPollResumesIt) {
   TempDir dir;
   StorageOptions o;
   o.min_free_mb = int64_t(1) << 40;  // more than any volume has
@@ -147,17 +148,31 @@ TEST(StorageGuardTest, WritesAreRefusedBelowTheFloorAndAdmittedOnceAPollFindsRoo
   EXPECT_NE(std::string(refused.message()).find(dir.path()), std::string::npos) << "names the volume";
   EXPECT_FALSE(full.Get().writable);
   EXPECT_EQ(full.Get().refused, 1u);
+
+  auto faults = std::make_shared<FaultInjection>();
+  auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary, {.faults = faults});
   o.min_free_mb = 0;
-  StorageGuard roomy(dir.path(), nullptr, o);
-  roomy.Poll();
-  EXPECT_TRUE(roomy.Admit().ok());
-  // A failed write marks the volume failing until a poll finds it writable.
-  roomy.Report(StorageError("append events: IO error: No space left on device"));
-  EXPECT_TRUE(IsStorageError(roomy.Admit()));
-  EXPECT_NE(roomy.Get().reason.find("No space left"), std::string::npos);
-  roomy.Poll();
-  EXPECT_TRUE(roomy.Admit().ok());
-  EXPECT_EQ(roomy.Get().resumes, 1u);
+  StorageGuard guard(dir.path(), store.get(), o);
+  guard.Poll();
+  EXPECT_TRUE(guard.Admit().ok());
+  std::vector<Event> events = Batch(1, 3);
+  ASSERT_TRUE(store->AppendEvents(events, {}).ok());
+  faults->LimitBytes(0);  // the volume is full
+  events = Batch(1, 3);
+  ASSERT_TRUE(IsStorageError(store->AppendEvents(events, {})));
+  const absl::Status failing = guard.Admit();
+  ASSERT_TRUE(IsStorageError(failing));
+  EXPECT_NE(std::string(failing.message()).find("are failing"), std::string::npos) << failing;
+  EXPECT_EQ(guard.Get().resumes, 0u);
+  // (The guard reads the real volume, which this budget does not fill: the
+  // disk-full tests on a real volume cover a poll that finds it still full.)
+  faults->LimitBytes(-1);
+  guard.Poll();
+  EXPECT_TRUE(guard.Admit().ok());
+  EXPECT_EQ(guard.Get().resumes, 1u);
+  events = Batch(2, 3);
+  const absl::Status after = store->AppendEvents(events, {});
+  EXPECT_TRUE(after.ok()) << after << " / " << store->BackgroundError();
 }
 
 }  // namespace
