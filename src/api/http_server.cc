@@ -1,5 +1,11 @@
 #include "api/http_server.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
 #include <cstdio>
 
 #include <boost/asio.hpp>
@@ -21,21 +27,84 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, size_t max_body, const HttpHandler* handler)
-      : stream_(std::move(socket)), max_body_(max_body), handler_(handler) {}
+  Session(tcp::socket socket, const HttpServerOptions* options, const HttpHandler* handler, ConnectionTable* table)
+      : stream_(std::move(socket)), options_(options), handler_(handler), table_(table) {}
+  ~Session() override {
+    if (id_) table_->Remove(id_);
+  }
 
-  void Start() { Read(); }
+  void Start(uint64_t id) {
+    id_ = id;
+    Wait();
+  }
+
+  void Evict() override {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.close(); });
+  }
+
+  // Answers 503 at once and closes: the server holds all the connections it
+  // may and every one is busy. Nothing is queued behind the refusal.
+  void Refuse() {
+    beast::error_code ec;
+    tcp::socket& s = stream_.socket();
+    s.non_blocking(true, ec);
+    char sink[4096];
+    s.read_some(asio::buffer(sink), ec);  // what already arrived, so that close sends FIN, not RST
+    const std::string body = JsonError("too_many_connections",
+                                       "the server holds its maximum of " + std::to_string(options_->max_connections) +
+                                           " connections and every one is busy; retry shortly");
+    const std::string head = "HTTP/1.1 503 Service Unavailable\r\nServer: affinity\r\nContent-Type: application/json\r\n"
+                             "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\n\r\n";
+    s.write_some(std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(body)}, ec);
+    s.shutdown(tcp::socket::shutdown_send, ec);
+    s.close(ec);
+  }
 
  private:
-  void Read() {
+  // Waits for a request's first byte (idle_timeout), unless one is buffered.
+  void Wait() {
+    if (buffer_.size() > 0) {
+      ReadHeader();
+      return;
+    }
+    table_->SetWaiting(id_, true, served_);
+    stream_.expires_after(options_->idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec) {
+        if (ec == beast::error::timeout) self->table_->CountIdleTimeout();
+        self->Close();
+        return;
+      }
+      self->buffer_.commit(n);
+      self->table_->SetWaiting(self->id_, false, self->served_);
+      self->ReadHeader();
+    });
+  }
+
+  // The header must be complete within header_timeout of its first byte: a
+  // client trickling one (slowloris) holds a descriptor no longer than that.
+  void ReadHeader() {
     parser_.emplace();
-    parser_->body_limit(max_body_);
+    parser_->body_limit(options_->max_body_bytes);
     parser_->header_limit(64 * 1024);
-    stream_.expires_after(std::chrono::seconds(60));
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+    stream_.expires_after(options_->header_timeout);
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      if (ec == beast::error::timeout) {
+        self->table_->CountHeaderTimeout();
+        self->Close();
+        return;
+      }
+      if (ec || self->parser_->is_done()) {
+        self->OnRead(ec);
+        return;
+      }
+      self->stream_.expires_after(self->options_->body_timeout);
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code body_ec, size_t) { self->OnRead(body_ec); });
+    });
   }
 
   void OnRead(beast::error_code ec) {
@@ -45,7 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec == http::error::body_limit) {
-      SendError(413, "payload_too_large", "request body exceeds " + std::to_string(max_body_) + " bytes");
+      SendError(413, "payload_too_large", "request body exceeds " + std::to_string(options_->max_body_bytes) + " bytes");
       return;
     }
     if (ec) {
@@ -109,7 +178,8 @@ class Session : public std::enable_shared_from_this<Session> {
         self->Close();
         return;
       }
-      self->Read();
+      self->served_ = true;
+      self->Wait();
     });
   }
 
@@ -121,76 +191,97 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  size_t max_body_;
+  const HttpServerOptions* options_;
   const HttpHandler* handler_;
+  ConnectionTable* table_;
+  uint64_t id_ = 0;      // 0 until admitted
+  bool served_ = false;  // answered a request before
 };
 
 }  // namespace
 
 struct HttpServer::Impl {
-  std::string host;
-  int port;
-  int threads;
-  size_t max_body;
+  HttpServerOptions options;
   HttpHandler handler;
+  std::unique_ptr<ConnectionTable> table;  // before ioc: sessions left in it leave the table as it is destroyed
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> pool;
   int bound_port = 0;
 
   std::optional<asio::steady_timer> backoff;
-  uint64_t accept_errors = 0;  // on the acceptor's strand only
+  int reserve_fd = -1;  // a spare descriptor, given up to close what waits when the process is out of them
 
   void Accept() {
     acceptor->async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        std::make_shared<Session>(std::move(socket), max_body, &handler)->Start();
+        auto session = std::make_shared<Session>(std::move(socket), &options, &handler, table.get());
+        if (std::optional<uint64_t> id = table->Admit(session))
+          session->Start(*id);
+        else
+          session->Refuse();
         Accept();
         return;
       }
       // Out of descriptors (or another accept error): retrying at once spins a
-      // core while nothing frees one; wait a little, then accept again.
-      if (++accept_errors == 1 || accept_errors % 100 == 0)
+      // core while nothing frees one. Close what waits in the backlog (with the
+      // reserve descriptor, so that those clients hear at once instead of
+      // hanging), then wait a little and accept again.
+      table->CountAcceptError();
+      const uint64_t errors = table->Stats().accept_errors;
+      if (errors == 1 || errors % 100 == 0)
         std::fprintf(stderr, "affinity: accept failed (%s), %llu times so far: backing off 100 ms\n",
-                     ec.message().c_str(), (unsigned long long)accept_errors);
+                     ec.message().c_str(), (unsigned long long)errors);
+      if (ec == asio::error::no_descriptors || ec.value() == ENFILE) DrainBacklog();
       backoff->expires_after(std::chrono::milliseconds(100));
       backoff->async_wait([this](beast::error_code wait_ec) {
         if (wait_ec != asio::error::operation_aborted) Accept();
       });
     });
   }
+
+  void DrainBacklog() {
+    if (reserve_fd < 0) return;
+    ::close(reserve_fd);
+    for (int i = 0; i < 64; ++i) {
+      const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) break;
+      ::close(fd);
+      table->CountRefused();
+    }
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
 };
 
-HttpServer::HttpServer(std::string host, int port, int threads, size_t max_body_bytes, HttpHandler handler)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->host = std::move(host);
-  impl_->port = port;
-  impl_->threads = threads > 0 ? threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  impl_->max_body = max_body_bytes;
+HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : impl_(std::make_unique<Impl>()) {
+  if (options.threads <= 0) options.threads = int(std::max(1u, std::thread::hardware_concurrency()));
+  impl_->options = std::move(options);
   impl_->handler = std::move(handler);
+  impl_->table = std::make_unique<ConnectionTable>(impl_->options.max_connections);
 }
 
 HttpServer::~HttpServer() { Stop(); }
 
 absl::Status HttpServer::Start() {
   beast::error_code ec;
-  auto addr = asio::ip::make_address(impl_->host, ec);
-  if (ec) return absl::InvalidArgumentError("bad listen address '" + impl_->host + "'");
-  tcp::endpoint ep(addr, uint16_t(impl_->port));
+  const HttpServerOptions& o = impl_->options;
+  auto addr = asio::ip::make_address(o.host, ec);
+  if (ec) return absl::InvalidArgumentError("bad listen address '" + o.host + "'");
+  tcp::endpoint ep(addr, uint16_t(o.port));
   impl_->acceptor.emplace(impl_->ioc);
   impl_->acceptor->open(ep.protocol(), ec);
   if (!ec) impl_->acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor->bind(ep, ec);
   if (!ec) impl_->acceptor->listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return absl::UnavailableError("cannot listen on " + impl_->host + ":" + std::to_string(impl_->port) + ": " +
-                                  ec.message());
+    return absl::UnavailableError("cannot listen on " + o.host + ":" + std::to_string(o.port) + ": " + ec.message());
   impl_->bound_port = impl_->acceptor->local_endpoint().port();
   impl_->backoff.emplace(impl_->ioc);
+  impl_->reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   impl_->Accept();
-  for (int i = 0; i < impl_->threads; ++i) impl_->pool.emplace_back([this] { impl_->ioc.run(); });
+  for (int i = 0; i < o.threads; ++i) impl_->pool.emplace_back([this] { impl_->ioc.run(); });
   return absl::OkStatus();
 }
 
@@ -204,8 +295,12 @@ void HttpServer::Stop() {
   impl_->ioc.stop();
   for (auto& t : impl_->pool) t.join();
   impl_->pool.clear();
+  if (impl_->reserve_fd >= 0) ::close(impl_->reserve_fd);
+  impl_->reserve_fd = -1;
 }
 
 int HttpServer::port() const { return impl_->bound_port; }
+
+ConnectionStats HttpServer::Connections() const { return impl_->table->Stats(); }
 
 }  // namespace affinity

@@ -1,10 +1,16 @@
 // A small HTTP/1.1 server on Boost.Beast: keep-alive, a body size limit (413),
 // malformed requests answered with a JSON 400, handlers run on a pool of
-// io threads. Handlers must be thread-safe. A HEAD request reaches the handler
+// io threads. Handlers must be thread-safe. Connections are a budget
+// (api/connection_table.h): at most max_connections are held, idle ones make
+// room for new ones, a header that trickles in is cut off after
+// header_timeout, and accept errors (out of descriptors) back off instead of
+// spinning. A HEAD request reaches the handler
 // as it came (method "HEAD"); its answer is sent with its headers and
 // Content-Length but without its body.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -13,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "api/connection_table.h"
 
 namespace affinity {
 
@@ -43,13 +50,25 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;                       // 0 picks a free one
+  int threads = 0;                    // io threads; 0 = number of cores
+  size_t max_body_bytes = 8 << 20;    // larger bodies get 413
+  uint64_t max_connections = 512;     // connections held at once (see connection_table.h)
+  std::chrono::milliseconds header_timeout{10000};  // from a request's first byte to its header's end
+  std::chrono::milliseconds idle_timeout{60000};    // a connection waiting for a request
+  std::chrono::milliseconds body_timeout{60000};    // from a header's end to its body's end
+};
+
 class HttpServer {
  public:
-  HttpServer(std::string host, int port, int threads, size_t max_body_bytes, HttpHandler handler);
+  HttpServer(HttpServerOptions options, HttpHandler handler);
   ~HttpServer();
   absl::Status Start();  // binds and starts the io threads
   void Stop();
   int port() const;      // the bound port (useful with port 0)
+  ConnectionStats Connections() const;  // thread-safe
 
  private:
   struct Impl;

@@ -115,6 +115,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("affinity_batch_running")
                         .Help("1 while a scheduled batch run is in progress")
                         .Register(*registry_);
+  RegisterOperations();
+  freshness_stale_ = &prometheus::BuildGauge()
+                          .Name("affinity_feature_freshness_stale")
+                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
+                          .Register(*registry_);
+}
+
+// The process's own condition: its volume, its checkpoints, its connections.
+void Metrics::RegisterOperations() {
   storage_ = &prometheus::BuildGauge()
                  .Name("affinity_storage")
                  .Help("The data dir's volume (field: free_bytes, total_bytes, floor_bytes = storage.min_free_mb, "
@@ -128,10 +137,25 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           "how this server's state was loaded (load_seconds, load_replayed_events, "
                           "load_from_checkpoint)")
                     .Register(*registry_);
-  freshness_stale_ = &prometheus::BuildGauge()
-                          .Name("affinity_feature_freshness_stale")
-                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
-                          .Register(*registry_);
+  connections_ = &prometheus::BuildGauge()
+                     .Name("affinity_http_connections")
+                     .Help("The HTTP server's connections (field: open, busy = in a request, max = the cap, accepted, refused = answered "
+                           "503 at the cap with none idle, evicted_idle = idle ones closed for a new one, "
+                           "header_timeouts, idle_timeouts, accept_errors; all but open and max count since start)")
+                     .Register(*registry_);
+}
+
+void Metrics::SetConnections(const ConnectionStats& c) {
+  auto set = [&](const char* field, double v) { connections_->Add({{"field", field}}).Set(v); };
+  set("open", double(c.open));
+  set("busy", double(c.busy));
+  set("max", double(c.cap));
+  set("accepted", double(c.accepted));
+  set("refused", double(c.refused));
+  set("evicted_idle", double(c.evicted));
+  set("header_timeouts", double(c.header_timeouts));
+  set("idle_timeouts", double(c.idle_timeouts));
+  set("accept_errors", double(c.accept_errors));
 }
 
 void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {

@@ -12,6 +12,7 @@
 #include <prometheus/registry.h>
 
 #include "state/storage_guard.h"
+#include "api/connection_table.h"
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
 #include "serving/batch_schedule.h"
@@ -43,6 +44,8 @@ class Metrics {
   void SetCheckpoint(const Checkpointer::Status& s);
   // The data dir's volume (state/storage_guard.h).
   void SetStorage(const StorageGuard::State& s);
+  // The HTTP server's connection budget (api/connection_table.h).
+  void SetConnections(const ConnectionStats& c);
   // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
   void SetDrift(const std::vector<DriftService::ModelDrift>& models);
   std::string Render() const;
@@ -73,7 +76,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;
   prometheus::Family<prometheus::Gauge>* checkpoint_;
-  prometheus::Family<prometheus::Gauge>* storage_;  // by field: free_bytes, floor_bytes, writable, refused, resumes  // by field: offset, age, bytes, write time, counts
+  prometheus::Family<prometheus::Gauge>* storage_;  // by field: free_bytes, floor_bytes, writable, refused, resumes
+  prometheus::Family<prometheus::Gauge>* connections_;  // by field: open, max, accepted, refused, ...
+
+  void RegisterOperations();  // the families of the process's own condition
 };
 
 }  // namespace affinity

@@ -186,6 +186,7 @@ HttpResponse ApiRoutes::MetricsText() {
   if (d_.batch_schedule) d_.metrics->SetBatchSchedule(d_.batch_schedule->status());
   if (d_.checkpointer) d_.metrics->SetCheckpoint(d_.checkpointer->status());
   if (d_.storage) d_.metrics->SetStorage(d_.storage->Get());
+  if (d_.http) d_.metrics->SetConnections(d_.http->Connections());
   if (d_.drift) d_.metrics->SetDrift(d_.drift->Evaluate());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
@@ -303,6 +304,13 @@ HttpResponse ApiRoutes::Stats() {
   const DescriptorLimit fds = CurrentDescriptorLimit();
   w.Key("descriptors").BeginObject().Key("limit").Uint(fds.soft).Key("hard_limit").Uint(fds.hard);
   w.Key("open").Uint(OpenDescriptors()).EndObject();
+  if (d_.http) {
+    const ConnectionStats c = d_.http->Connections();
+    w.Key("connections").BeginObject().Key("open").Uint(c.open).Key("busy").Uint(c.busy).Key("max").Uint(c.cap);
+    w.Key("accepted").Uint(c.accepted).Key("refused").Uint(c.refused).Key("evicted_idle").Uint(c.evicted);
+    w.Key("header_timeouts").Uint(c.header_timeouts).Key("idle_timeouts").Uint(c.idle_timeouts);
+    w.Key("accept_errors").Uint(c.accept_errors).EndObject();
+  }
   if (d_.experiments) {
     w.Key("experiments").BeginArray();
     for (const auto& a : d_.experiments->Status()) {

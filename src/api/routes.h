@@ -40,6 +40,7 @@ struct ApiDeps {
   const DriftService* drift = nullptr;            // GET /admin/drift; null: 404
   Checkpointer* checkpointer = nullptr;           // POST /admin/checkpoint, /admin/stats "live_state"; null: 404
   StorageGuard* storage = nullptr;  // every write admitted by it first; /readyz, /admin/stats, /metrics say its state
+  const HttpServer* http = nullptr;  // the server in front: its connections in /admin/stats and /metrics
 };
 
 class ApiRoutes {

@@ -25,6 +25,14 @@ struct ServerOptions {
   int threads = 0;                 // HTTP worker threads; 0 = number of cores
   int64_t max_body_bytes = 8 << 20;  // larger request bodies get 413
   int max_events_per_batch = 10000;  // larger feedback batches get 413
+  // Connections as a budget of descriptors. Past max_connections a new
+  // connection closes the longest-waiting idle one (never-used first), or is
+  // answered 503 and closed when every open one is busy. 0 = half the
+  // process's descriptor limit (read at start). Not reloadable.
+  int max_connections = 0;
+  int header_timeout_ms = 10000;  // a request's header must be complete this long after its first byte
+  int idle_timeout_ms = 60000;    // a connection waiting for a request is closed after this
+  int body_timeout_ms = 60000;    // a request's body must arrive within this after its header
 };
 
 struct ServingOptions {

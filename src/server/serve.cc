@@ -65,6 +65,7 @@ struct ServingStack {
   std::unique_ptr<DriftService> drift;
   std::unique_ptr<Poller> drift_watch;
   std::unique_ptr<ApiRoutes> routes;
+  const HttpServer* http = nullptr;  // the server in front (not owned): its connections for /admin/stats
 
   void Stop() {
     // No request is served any more: the live state's last checkpoint covers
@@ -232,8 +233,24 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   s->status.get(), metrics, s->experiments.get(), s->features.get(),
                                                   s->batch_schedule.get(), s->models.get(), s->drift.get(),
-                                                  s->checkpointer.get(), s->storage.get()});
+                                                  s->checkpointer.get(), s->storage.get(), s->http});
   s->routes->SetReady(true);
+}
+
+// The HTTP server's settings; its connection cap, unless configured, is half
+// the descriptor limit (the other half: the store's files, the snapshot's
+// mappings, the audit log, a batch child's pipes).
+HttpServerOptions HttpOptionsFor(const ServerOptions& c, const DescriptorLimit& fds) {
+  HttpServerOptions o;
+  o.host = c.host;
+  o.port = c.port;
+  o.threads = c.threads;
+  o.max_body_bytes = size_t(c.max_body_bytes);
+  o.max_connections = c.max_connections > 0 ? uint64_t(c.max_connections) : std::max<uint64_t>(16, fds.soft / 2);
+  o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
+  o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  o.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+  return o;
 }
 
 // This process's executable (what `serve --batch-every` runs as `batch`).
@@ -271,18 +288,19 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   WarnIfEmpty(data);
   // Every connection, file and mapping is a descriptor: take all the process may.
   const DescriptorLimit fds = RaiseDescriptorLimit();
-  spdlog::info("file descriptors: limit {}{}", fds.soft, fds.raised ? " (raised to the hard limit)" : "");
+  spdlog::info("file descriptors: limit {}{}; at most {} connections", fds.soft,
+               fds.raised ? " (raised to the hard limit)" : "", HttpOptionsFor(config.server, fds).max_connections);
   const Clock* clock = SystemClock::Default();
   Metrics metrics;
   ServingStack stack;  // outlives the server, whose threads read it
   StartupProgress progress;
   StartupRoutes startup(&progress);
   std::atomic<ApiRoutes*> api{nullptr};
-  HttpServer server(config.server.host, config.server.port, config.server.threads,
-                    size_t(config.server.max_body_bytes), [&](const HttpRequest& r) {
-                      if (ApiRoutes* routes = api.load(std::memory_order_acquire)) return routes->Handle(r);
-                      return startup.Handle(r);
-                    });
+  HttpServer server(HttpOptionsFor(config.server, fds), [&](const HttpRequest& r) {
+    if (ApiRoutes* routes = api.load(std::memory_order_acquire)) return routes->Handle(r);
+    return startup.Handle(r);
+  });
+  stack.http = &server;
   // Block the signals in every thread (the io and loader threads inherit the
   // mask); the main thread waits for them. SIGUSR1 says the loader finished.
   sigset_t set;

@@ -21,6 +21,7 @@
 #include "store/action_codes.h"
 #include "store/record_codecs.h"
 #include "store/fault_injection.h"
+#include "base/descriptors.h"
 #include "store/rocks_errors.h"
 #include "store/store.h"
 
@@ -411,7 +412,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   options.IncreaseParallelism(2);
   options.compression = rocksdb::kLZ4Compression;
   options.write_buffer_size = 64 << 20;
-  options.max_open_files = mode == OpenMode::kSecondary ? -1 : 512;
+  // Table files held open: a quarter of the process's descriptors, at most
+  // 512 (the server's connections take half; a 1,024 limit leaves 256 here).
+  const uint64_t fd_share = std::clamp<uint64_t>(CurrentDescriptorLimit().soft / 4, 64, 512);
+  options.max_open_files = mode == OpenMode::kSecondary ? -1 : int(fd_share);
   // The write-ahead log is bounded: past this size RocksDB flushes the column
   // families that pin its oldest file (the events memtable, the audit
   // records), so a restart replays seconds of log, not gigabytes.

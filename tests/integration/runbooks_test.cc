@@ -132,6 +132,8 @@ TEST_F(RunbooksTest, FreshnessIncidentRunsAsWrittenAndRefreshesTheSnapshot) {
 
 TEST_F(RunbooksTest, DriftAlertRunsAsWritten) { RunRunbook("drift-alert.md"); }
 
+TEST_F(RunbooksTest, ConnectionFloodRunsAsWritten) { RunRunbook("connection-flood.md"); }
+
 TEST_F(RunbooksTest, FeatureBackfillRunsAsWrittenAndPublishesANewVersion) {
   const std::string before{std::string_view(Json(Get(port(), "/admin/features/popularity/i1").body)["provenance"]["snapshot"])};
   RunRunbook("feature-backfill.md");

@@ -5,10 +5,12 @@
 #include <signal.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -57,10 +59,14 @@ class ServerProcess {
   // Waits for the line the server prints once ready ("serving on"), or with
   // wait_until_ready false for the one it prints when its port opens, before
   // the state is loaded ("listening on").
+  // With descriptor_limit, the server runs with that soft and hard
+  // RLIMIT_NOFILE (as under systemd's default of 1,024).
   explicit ServerProcess(const std::string& data_dir, const std::vector<std::string>& extra = {},
-                         bool wait_until_ready = true) {
+                         bool wait_until_ready = true, uint64_t descriptor_limit = 0) {
+    descriptor_limit_ = descriptor_limit;
     Start(data_dir, extra, wait_until_ready ? "serving on http://127.0.0.1:" : "listening on http://127.0.0.1:");
   }
+  pid_t pid() const { return pid_; }
   ~ServerProcess() { Stop(SIGTERM); }
 
   int port() const { return port_; }
@@ -85,6 +91,10 @@ class ServerProcess {
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      if (descriptor_limit_ > 0) {
+        rlimit r{rlim_t(descriptor_limit_), rlim_t(descriptor_limit_)};
+        ::setrlimit(RLIMIT_NOFILE, &r);
+      }
       ::dup2(fds[1], STDOUT_FILENO);
       ::dup2(fds[1], STDERR_FILENO);
       ::close(fds[0]);
@@ -122,6 +132,7 @@ class ServerProcess {
   }
 
   pid_t pid_ = -1;
+  uint64_t descriptor_limit_ = 0;
   FILE* out_ = nullptr;
   int port_ = 0;
   std::string log_;
