@@ -115,6 +115,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("affinity_batch_running")
                         .Help("1 while a scheduled batch run is in progress")
                         .Register(*registry_);
+  RegisterStateGauges();
+}
+
+// The gauges of the data dir's state: its volume, the live state's checkpoint,
+// stale feature groups and the files refused at load.
+void Metrics::RegisterStateGauges() {
   storage_ = &prometheus::BuildGauge()
                  .Name("affinity_storage")
                  .Help("The data dir's volume (field: free_bytes, total_bytes, floor_bytes = storage.min_free_mb, "
@@ -132,6 +138,18 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Name("affinity_feature_freshness_stale")
                           .Help("1 while the feature group is past its TTL (its values are masked at read)")
                           .Register(*registry_);
+  refused_ = &prometheus::BuildGauge()
+                 .Name("affinity_refused_files")
+                 .Help("Files refused now because they failed verification at load (kind: snapshot = versions "
+                       "refused, model = model versions refused); 0 when everything loaded serves")
+                 .Register(*registry_);
+  refused_->Add({{"kind", "snapshot"}}).Set(0);
+  refused_->Add({{"kind", "model"}}).Set(0);
+}
+
+void Metrics::SetRefused(size_t snapshots, size_t models) {
+  refused_->Add({{"kind", "snapshot"}}).Set(double(snapshots));
+  refused_->Add({{"kind", "model"}}).Set(double(models));
 }
 
 void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {

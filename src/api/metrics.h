@@ -43,6 +43,8 @@ class Metrics {
   void SetCheckpoint(const Checkpointer::Status& s);
   // The data dir's volume (state/storage_guard.h).
   void SetStorage(const StorageGuard::State& s);
+  // The files refused at load now, by kind (base/refused_file.h).
+  void SetRefused(size_t snapshots, size_t models);
   // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
   void SetDrift(const std::vector<DriftService::ModelDrift>& models);
   std::string Render() const;
@@ -73,6 +75,8 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;
   prometheus::Family<prometheus::Gauge>* checkpoint_;
+  void RegisterStateGauges();
+  prometheus::Family<prometheus::Gauge>* refused_;  // by kind: snapshot, model
   prometheus::Family<prometheus::Gauge>* storage_;  // by field: free_bytes, floor_bytes, writable, refused, resumes  // by field: offset, age, bytes, write time, counts
 };
 
