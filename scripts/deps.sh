@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages affinity needs to build, test and benchmark
 # (chromium: the operator page's browser test; libpng: reading its screenshot;
-# libisal: hardware CRC-32C for snapshot and checkpoint files; python3 with venv
+# libisal: hardware CRC-32C for snapshot and checkpoint files; libssl: SHA-256 of
+# model files; python3 with venv
 # and pip: the Python client's tests and its offline install test).
 # Idempotent: does nothing when every package is already installed. Installs
 # with apt-get as root (through sudo when run as another user).
@@ -9,7 +10,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ccache pkg-config
   libsnappy-dev liblz4-dev libzstd-dev zlib1g-dev libbz2-dev dpkg-dev binutils
-  libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev libisal-dev
+  libhnswlib-dev libxgboost-dev libsimdjson-dev libboost-dev libisal-dev libssl-dev
   prometheus-cpp-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libeigen3-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   wrk curl

@@ -115,15 +115,12 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                         .Name("affinity_batch_running")
                         .Help("1 while a scheduled batch run is in progress")
                         .Register(*registry_);
-  RegisterOperations();
-  freshness_stale_ = &prometheus::BuildGauge()
-                          .Name("affinity_feature_freshness_stale")
-                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
-                          .Register(*registry_);
+  RegisterStateGauges();
 }
 
-// The process's own condition: its volume, its checkpoints, its connections.
-void Metrics::RegisterOperations() {
+// The gauges of the data dir's state: its volume, the live state's checkpoint,
+// stale feature groups, the files refused at load and the HTTP connections.
+void Metrics::RegisterStateGauges() {
   storage_ = &prometheus::BuildGauge()
                  .Name("affinity_storage")
                  .Help("The data dir's volume (field: free_bytes, total_bytes, floor_bytes = storage.min_free_mb, "
@@ -137,11 +134,23 @@ void Metrics::RegisterOperations() {
                           "how this server's state was loaded (load_seconds, load_replayed_events, "
                           "load_from_checkpoint)")
                     .Register(*registry_);
+  freshness_stale_ = &prometheus::BuildGauge()
+                          .Name("affinity_feature_freshness_stale")
+                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
+                          .Register(*registry_);
+  refused_ = &prometheus::BuildGauge()
+                 .Name("affinity_refused_files")
+                 .Help("Files refused now because they failed verification at load (kind: snapshot = versions "
+                       "refused, model = model versions refused); 0 when everything loaded serves")
+                 .Register(*registry_);
+  refused_->Add({{"kind", "snapshot"}}).Set(0);
+  refused_->Add({{"kind", "model"}}).Set(0);
   connections_ = &prometheus::BuildGauge()
                      .Name("affinity_http_connections")
-                     .Help("The HTTP server's connections (field: open, busy = in a request, max = the cap, accepted, refused = answered "
-                           "503 at the cap with none idle, evicted_idle = idle ones closed for a new one, "
-                           "header_timeouts, idle_timeouts, accept_errors; all but open and max count since start)")
+                     .Help("The HTTP server's connections (field: open, busy = in a request, max = the cap, "
+                           "accepted, refused = answered 503 at the cap with none idle, evicted_idle = idle ones "
+                           "closed for a new one, header_timeouts, idle_timeouts, accept_errors; all but open, busy "
+                           "and max count since start)")
                      .Register(*registry_);
 }
 
@@ -156,6 +165,11 @@ void Metrics::SetConnections(const ConnectionStats& c) {
   set("header_timeouts", double(c.header_timeouts));
   set("idle_timeouts", double(c.idle_timeouts));
   set("accept_errors", double(c.accept_errors));
+}
+
+void Metrics::SetRefused(size_t snapshots, size_t models) {
+  refused_->Add({{"kind", "snapshot"}}).Set(double(snapshots));
+  refused_->Add({{"kind", "model"}}).Set(double(models));
 }
 
 void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {

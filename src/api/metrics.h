@@ -44,6 +44,8 @@ class Metrics {
   void SetCheckpoint(const Checkpointer::Status& s);
   // The data dir's volume (state/storage_guard.h).
   void SetStorage(const StorageGuard::State& s);
+  // The files refused at load now, by kind (base/refused_file.h).
+  void SetRefused(size_t snapshots, size_t models);
   // The HTTP server's connection budget (api/connection_table.h).
   void SetConnections(const ConnectionStats& c);
   // Drift per model and signal (PSI, KS p-value) and whether each model breaches.
@@ -76,10 +78,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* batch_next_run_;
   prometheus::Family<prometheus::Gauge>* batch_running_;
   prometheus::Family<prometheus::Gauge>* checkpoint_;
+  void RegisterStateGauges();
+  prometheus::Family<prometheus::Gauge>* refused_;  // by kind: snapshot, model
   prometheus::Family<prometheus::Gauge>* storage_;  // by field: free_bytes, floor_bytes, writable, refused, resumes
-  prometheus::Family<prometheus::Gauge>* connections_;  // by field: open, max, accepted, refused, ...
-
-  void RegisterOperations();  // the families of the process's own condition
+  prometheus::Family<prometheus::Gauge>* connections_;  // by field: open, busy, max, accepted, refused, ...
 };
 
 }  // namespace affinity

@@ -115,10 +115,31 @@ HttpResponse ApiRoutes::Ready() {
   const std::optional<StorageGuard::State> storage =
       d_.storage ? std::optional<StorageGuard::State>(d_.storage->Get()) : std::nullopt;
   if (storage && !storage->writable) w.String("storage");
+  const std::vector<RefusedFile> refused = Refused();
+  for (const char* kind : {"snapshot", "model"})
+    if (std::any_of(refused.begin(), refused.end(), [&](const RefusedFile& r) { return r.kind == kind; }))
+      w.String(kind);
   w.EndArray();
+  WriteRefused(refused, w);
   if (storage) WriteStorage(*storage, w);
   w.EndObject();
   return {200, w.Release()};
+}
+
+std::vector<RefusedFile> ApiRoutes::Refused() const {
+  std::vector<RefusedFile> out = d_.status->RefusedSnapshots();
+  if (d_.models)
+    for (RefusedFile& r : d_.models->refused()) out.push_back(std::move(r));
+  return out;
+}
+
+void ApiRoutes::WriteRefused(const std::vector<RefusedFile>& refused, JsonWriter& w) {
+  w.Key("refused").BeginArray();
+  for (const RefusedFile& r : refused) {
+    w.BeginObject().Key("kind").String(r.kind).Key("version").String(r.version).Key("reason").String(r.reason);
+    w.Key("serving").String(r.serving).Key("since_ms").Int(r.since_ms).EndObject();
+  }
+  w.EndArray();
 }
 
 void ApiRoutes::WriteStorage(const StorageGuard::State& s, JsonWriter& w) {
@@ -187,6 +208,11 @@ HttpResponse ApiRoutes::MetricsText() {
   if (d_.checkpointer) d_.metrics->SetCheckpoint(d_.checkpointer->status());
   if (d_.storage) d_.metrics->SetStorage(d_.storage->Get());
   if (d_.http) d_.metrics->SetConnections(d_.http->Connections());
+  const std::vector<RefusedFile> refused = Refused();
+  const auto snapshots = size_t(std::count_if(refused.begin(), refused.end(), [](const RefusedFile& r) {
+    return r.kind == "snapshot";
+  }));
+  d_.metrics->SetRefused(snapshots, refused.size() - snapshots);
   if (d_.drift) d_.metrics->SetDrift(d_.drift->Evaluate());
   if (d_.experiments) d_.metrics->SetExperiments(d_.experiments->Status(), d_.experiments->guardrail_stops());
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
@@ -297,6 +323,7 @@ HttpResponse ApiRoutes::Stats() {
     w.EndArray();
   }
   if (!r.snapshot_error.empty()) w.Key("snapshot_error").String(r.snapshot_error);
+  WriteRefused(Refused(), w);
   w.Key("live_events_applied").Uint(r.live_events_applied);
   w.Key("audit_dropped").Uint(r.audit_dropped);
   w.Key("audit_write_errors").Uint(r.audit_write_errors);

@@ -7,12 +7,13 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "base/config.h"
 #include "experiments/experiment_service.h"
-#include "models/model_registry.h"
+#include "models/model_watcher.h"
 #include "serving/batch_schedule.h"
 #include "serving/catalog.h"
 #include "serving/drift_service.h"
@@ -64,6 +65,9 @@ class ApiRoutes {
   HttpResponse ViewerEvents(const std::string& viewer_id, const std::string& query);
   HttpResponse Ready();
   void WriteStorage(const StorageGuard::State& s, JsonWriter& w);
+  // The snapshot and model files refused at load now (base/refused_file.h).
+  std::vector<RefusedFile> Refused() const;
+  void WriteRefused(const std::vector<RefusedFile>& refused, JsonWriter& w);
   HttpResponse MetricsText();
   HttpResponse Stats();
   HttpResponse Audit(const std::string& id);

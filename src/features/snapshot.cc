@@ -37,6 +37,29 @@ double ManifestDouble(const std::string& json, const std::string& key, double de
   return std::strtod(json.c_str() + pos + key.size() + 3, nullptr);
 }
 
+// Each file the manifest lists (manifests written since they list them) is
+// there with the size it was written with: a missing ANN index or an arrays.bin
+// cut at a section's end is caught before anything is read.
+absl::Status CheckListedFiles(const std::string& dir, const std::string& manifest) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object files;
+  if (parser.parse(manifest).get(doc)) return absl::DataLossError("snapshot: " + dir + "/manifest.json is not valid JSON");
+  if (doc["files"].get(files)) return absl::OkStatus();  // written before files were listed
+  for (auto [name, bytes] : files) {
+    uint64_t want = 0;
+    const std::string file(name);
+    if (bytes.get(want)) return absl::DataLossError("snapshot: manifest.json lists " + file + " without its size");
+    std::error_code ec;
+    const uint64_t got = std::filesystem::file_size(dir + "/" + file, ec);
+    if (ec) return absl::DataLossError("snapshot: " + file + " is missing from " + dir + " (its manifest lists it)");
+    if (got != want)
+      return absl::DataLossError("snapshot: " + file + " in " + dir + " holds " + std::to_string(got) +
+                                 " bytes, its manifest says " + std::to_string(want) + " (truncated or replaced)");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int64_t Snapshot::GroupFreshnessMs(const std::string& group) const {
@@ -181,6 +204,7 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
   auto manifest = ReadFile(dir + "/manifest.json");
   if (!manifest) return absl::NotFoundError("snapshot: no manifest in " + dir);
   snap->manifest_json = *manifest;
+  AFF_RETURN_IF_ERROR(CheckListedFiles(dir, *manifest));
   snap->version = fs::path(dir).filename().string();
   snap->created_ms = ManifestInt(*manifest, "created_ms");
   snap->watermark_offset = uint64_t(ManifestInt(*manifest, "watermark_offset"));
@@ -261,34 +285,5 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::s
   if (v.empty()) return std::shared_ptr<const Snapshot>();
   return LoadSnapshot(data_dir + "/snapshots/" + v);
 }
-
-SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
-                                 std::map<std::string, FeatureGroupSettings> settings)
-    : data_dir_(std::move(data_dir)),
-      ef_search_(ef_search),
-      settings_(std::move(settings)),
-      poller_(poll_ms, [this] { return Load(); }) {}
-
-SnapshotManager::~SnapshotManager() { Stop(); }
-
-absl::Status SnapshotManager::LoadInitial() { return Refresh().status(); }
-
-absl::StatusOr<bool> SnapshotManager::Refresh() { return poller_.RunOnce(); }
-
-absl::StatusOr<bool> SnapshotManager::Load() {
-  std::string v = CurrentSnapshotVersion(data_dir_);
-  auto cur = Get();
-  if (v.empty() || (cur && cur->version == v)) return false;
-  AFF_ASSIGN_OR_RETURN(auto loaded, LoadSnapshot(data_dir_ + "/snapshots/" + v, settings_));
-  for (const auto& ks : loaded->kinds)
-    if (ks.ann) ks.ann->SetEf(size_t(ef_search_));
-  current_.store(loaded, std::memory_order_release);
-  if (on_swap_) on_swap_(*loaded, cur ? cur->version : std::string());
-  return true;
-}
-
-void SnapshotManager::Start() { poller_.Start(); }
-
-void SnapshotManager::Stop() { poller_.Stop(); }
 
 }  // namespace affinity

@@ -1,24 +1,20 @@
 // A batch snapshot: everything the offline pipeline computed at one watermark,
 // immutable once loaded. Servers hold the current one behind an atomic pointer
-// and swap a newer one in without pausing queries (SnapshotManager).
+// and swap a newer one in without pausing queries (features/snapshot_manager.h).
 // On disk: snapshots/vNNNNNN/{manifest.json, arrays.bin, features/, ann_<kind>.hnsw}
 // and snapshots/CURRENT naming the published version (docs/storage.md).
 #pragma once
 
 #include <array>
-#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
 #include "base/frozen_array.h"
-#include "base/poller.h"
 #include "base/ids.h"
 #include "features/ann/ann_index.h"
 #include "features/feature_registry.h"
@@ -127,37 +123,5 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
     const std::string& dir, const std::map<std::string, FeatureGroupSettings>& settings = {});
 // The version CURRENT names, or "" when none.
 std::string CurrentSnapshotVersion(const std::string& data_dir);
-
-// Holds the serving snapshot and swaps in newer ones found by polling CURRENT.
-// Thread safety: Get() is lock-free for readers and safe concurrently with swaps.
-class SnapshotManager {
- public:
-  SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
-                  std::map<std::string, FeatureGroupSettings> settings = {});
-  ~SnapshotManager();
-  absl::Status LoadInitial();
-  // Called after each swap (on the thread that loaded it: the poller's, once
-  // started), with the new snapshot and the version it replaced ("" for the
-  // first). Set it before Start().
-  using SwapListener = std::function<void(const Snapshot& now, const std::string& was)>;
-  void SetSwapListener(SwapListener listener) { on_swap_ = std::move(listener); }
-  void Start();  // background polling
-  void Stop();
-  std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
-  // Loads CURRENT now if it changed; returns whether a swap happened.
-  absl::StatusOr<bool> Refresh();
-  uint64_t swaps() const { return poller_.changes(); }
-  // Why the last look failed ("" once a later look succeeds).
-  std::string last_error() const { return poller_.last_error(); }
-
- private:
-  absl::StatusOr<bool> Load();
-  std::string data_dir_;
-  int ef_search_;
-  std::map<std::string, FeatureGroupSettings> settings_;
-  std::atomic<std::shared_ptr<const Snapshot>> current_;
-  SwapListener on_swap_;
-  Poller poller_;
-};
 
 }  // namespace affinity

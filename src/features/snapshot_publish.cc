@@ -297,7 +297,8 @@ absl::Status LinkFile(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
-std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra_json) {
+std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra_json,
+                         const std::map<std::string, uint64_t>& files) {
   JsonWriter m;
   m.BeginObject();
   m.Key("version").String(snap.version);
@@ -320,6 +321,9 @@ std::string ManifestJson(const Snapshot& snap, const std::string& manifest_extra
   }
   m.EndArray();
   if (!manifest_extra_json.empty()) m.Key("batch").Raw(manifest_extra_json);
+  m.Key("files").BeginObject();  // checked at load: a missing or truncated file refuses the version
+  for (const auto& [name, bytes] : files) m.Key(name).Uint(bytes);
+  m.EndObject();
   m.EndObject();
   return m.Release();
 }
@@ -341,7 +345,11 @@ void PruneVersions(const std::string& root, const std::string& current, int keep
 absl::StatusOr<std::string> Finish(const std::string& root, const std::string& tmp, Snapshot& snap,
                                    const std::string& manifest_extra_json, int keep) {
   std::error_code ec;
-  snap.manifest_json = ManifestJson(snap, manifest_extra_json);
+  std::map<std::string, uint64_t> files;  // the version's own files (not features/, RocksDB's) by size
+  for (const auto& e : fs::directory_iterator(tmp, ec))
+    if (e.is_regular_file()) files[e.path().filename().string()] = e.file_size();
+  if (ec) return absl::InternalError("snapshot: cannot list " + tmp + ": " + ec.message());
+  snap.manifest_json = ManifestJson(snap, manifest_extra_json, files);
   if (!WriteFileAtomic(tmp + "/manifest.json", snap.manifest_json))
     return absl::InternalError("snapshot: cannot write manifest");
   const std::string final_dir = root + "/" + snap.version;

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <simdjson.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
+#include "models/model_checksum.h"
 
 namespace affinity {
 namespace {
@@ -89,6 +91,12 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
     w.Key("max_increase").Double(r.max_increase).Key("max_latency_increase").Double(r.max_latency_increase);
     w.Key("started_ms").Int(r.started_ms).Key("decided_ms").Int(r.decided_ms);
     w.EndObject();
+  }
+  if (!v.checksums.empty()) {
+    w.Key("checksums").BeginObject();
+    for (const auto& [file, sum] : v.checksums) w.Key(file).String(sum);
+    w.EndObject();
+    w.Key("checksummed").String(v.checksummed);
   }
   w.EndObject();
 }
@@ -212,6 +220,11 @@ absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json) {
       if (!r["started_ms"].get(i)) ro.started_ms = i;
       if (!r["decided_ms"].get(i)) ro.decided_ms = i;
     }
+    simdjson::dom::object sums;
+    if (!e["checksums"].get(sums))
+      for (auto [file, sum] : sums)
+        if (!sum.get(s)) v.checksums[std::string(file)] = std::string(s);
+    if (!e["checksummed"].get(s)) v.checksummed = std::string(s);
     st.versions.push_back(std::move(v));
   }
   return st;
@@ -256,6 +269,8 @@ absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, 
   const std::string staging = dir_ + "/." + meta.version + ".tmp";
   fs::remove_all(staging, ec);
   AFF_RETURN_IF_ERROR(model.Save(staging));
+  AFF_ASSIGN_OR_RETURN(meta.checksums, ModelFileChecksums(staging));
+  meta.checksummed = "registered";
   fs::rename(staging, dir_ + "/" + meta.version, ec);
   if (ec) return absl::InternalError("cannot publish model " + meta.version + ": " + ec.message());
   st.versions.push_back(meta);
@@ -402,42 +417,38 @@ absl::StatusOr<std::string> ModelRegistry::Rollback() {
   return now_current;
 }
 
-absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::string& version) const {
-  AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(dir_ + "/" + version));
-  model->set_version("lambdamart-" + version);
-  return model;
-}
-
-ModelWatcher::ModelWatcher(std::string data_dir, int poll_ms, Install install)
-    : registry_(std::move(data_dir)), install_(std::move(install)), poller_(poll_ms, [this] { return Load(); }) {}
-
-ModelWatcher::~ModelWatcher() { Stop(); }
-
-absl::StatusOr<bool> ModelWatcher::Refresh() { return poller_.RunOnce(); }
-
-absl::StatusOr<bool> ModelWatcher::Load() {
-  AFF_ASSIGN_OR_RETURN(RegistryState st, registry_.Read());
-  if (st.current == current()) return false;
-  std::shared_ptr<const LearnedRanker> model;
-  if (!st.current.empty()) {
-    AFF_ASSIGN_OR_RETURN(auto m, registry_.Load(st.current));  // on error the previous model stays
-    model = std::move(m);
+absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::string& version) {
+  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
+  const ModelVersion* entry = st.Find(version);
+  if (!entry) return absl::NotFoundError("no model version " + version + " in " + dir_ + "/registry.json");
+  const std::string dir = dir_ + "/" + version;
+  const bool unverified = entry->checksums.empty();
+  std::map<std::string, std::string> sums;
+  if (!unverified) {
+    if (absl::Status ok = VerifyModelFiles(dir, entry->checksums); !ok.ok())
+      return absl::DataLossError("model " + version + ": " + std::string(ok.message()));
+  } else {
+    AFF_ASSIGN_OR_RETURN(sums, ModelFileChecksums(dir));
   }
-  install_(std::move(model));
-  std::lock_guard<std::mutex> lock(mu_);
-  current_ = st.current;
-  return true;
-}
-
-void ModelWatcher::Start() { poller_.Start(); }
-
-void ModelWatcher::Stop() { poller_.Stop(); }
-
-absl::StatusOr<RegistryState> ModelWatcher::Registry() const { return registry_.Read(); }
-
-std::string ModelWatcher::current() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return current_;
+  AFF_ASSIGN_OR_RETURN(auto model, LearnedRanker::Load(dir));
+  model->set_version("lambdamart-" + version);
+  if (unverified) {
+    // Registered before checksums were kept: accepted unverified this once,
+    // and what it holds now is recorded so that a later change is refused.
+    absl::Status recorded = Update([&](RegistryState& now) -> absl::StatusOr<bool> {
+      ModelVersion* v = now.Find(version);
+      if (!v || !v->checksums.empty()) return false;
+      v->checksums = sums;
+      v->checksummed = "first-load";
+      return true;
+    });
+    spdlog::warn("model {} has no checksum in registry.json (registered before checksums were kept): loaded "
+                 "unverified; {}",
+                 version,
+                 recorded.ok() ? "its files' checksums are recorded now"
+                               : "its checksums could not be recorded: " + std::string(recorded.message()));
+  }
+  return model;
 }
 
 }  // namespace affinity

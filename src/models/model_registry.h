@@ -4,22 +4,20 @@
 // creation time — which one is current and the promotion history.
 // registry.json is replaced atomically (write + rename) under an exclusive
 // lock file, so `affinity batch`, `affinity model ...` and a running server can
-// use it together; servers poll it and swap models without a pause.
+// use it together; servers poll it and swap models without a pause
+// (models/model_watcher.h).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "base/poller.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
@@ -72,6 +70,13 @@ struct ModelVersion {
     double max_latency_increase = 0;
     int64_t started_ms = 0, decided_ms = 0;
   } rollout;
+  // SHA-256 (hex) of each of the version's files (model.json, ranker.json),
+  // checked at every load: a file that differs is refused. Recorded when the
+  // version is registered (checksummed "registered"); an entry written before
+  // checksums were kept has none, loads once unverified and has them recorded
+  // then (checksummed "first-load"), so a later change is caught.
+  std::map<std::string, std::string> checksums;
+  std::string checksummed;
 };
 
 struct RegistryState {
@@ -124,8 +129,12 @@ class ModelRegistry {
   absl::Status StartCanary(const std::string& version, const CanaryPlan& plan);
   absl::Status MarkCanaryRunning(const std::string& version, const std::string& experiment);
   absl::Status FinishCanary(const std::string& version, bool promote, const std::string& note);
-  // Loads a version's model.
-  absl::StatusOr<std::unique_ptr<LearnedRanker>> Load(const std::string& version) const;
+  // Loads a version's model once its files match the checksums of its registry
+  // entry (DataLoss naming the file otherwise: the model is refused). A
+  // version without checksums (registered before they were kept) loads
+  // unverified and has its checksums recorded now. NotFound for a version the
+  // registry does not hold.
+  absl::StatusOr<std::unique_ptr<LearnedRanker>> Load(const std::string& version);
   std::string dir() const { return dir_; }
 
  private:
@@ -144,32 +153,5 @@ bool RegistryLoaded(std::string_view json, std::string* loaded);
 
 // Why the gate refuses `candidate` against `current`, or "" when it passes.
 std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);
-
-// Serving side: polls registry.json and installs the current model through
-// `install` (null removes it) when it changes. Loading happens on the poller
-// thread; queries keep using the previous model until the swap.
-class ModelWatcher {
- public:
-  using Install = std::function<void(std::shared_ptr<const LearnedRanker>)>;
-  ModelWatcher(std::string data_dir, int poll_ms, Install install);
-  ~ModelWatcher();
-  // Loads the current model now if it changed; true when a swap happened.
-  absl::StatusOr<bool> Refresh();
-  void Start();
-  void Stop();
-  std::string current() const;
-  // The registry as it is on disk now (versions, current, canary, history).
-  absl::StatusOr<RegistryState> Registry() const;
-  // Why the last look failed ("" once a later look succeeds).
-  std::string last_error() const { return poller_.last_error(); }
-
- private:
-  absl::StatusOr<bool> Load();
-  ModelRegistry registry_;
-  Install install_;
-  mutable std::mutex mu_;
-  std::string current_;  // guarded by mu_
-  Poller poller_;
-};
 
 }  // namespace affinity

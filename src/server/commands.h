@@ -48,6 +48,9 @@ int ModelList(const std::string& data, const std::string& url, bool json);
 int ModelPromote(const std::string& data, const std::string& version, const std::string& config_path, bool force);
 int ModelImport(const std::string& data, const std::string& dir);
 int ModelRollback(const std::string& data);
+// Checks every kept snapshot version and every model version as a server does
+// at load (server/verify_command.cc); 1 when any is damaged.
+int Verify(const std::string& data);
 int Eval(EvalOptions o, const std::string& config_path, const std::string& json_out, const std::string& topk_out,
          const std::string& report_out);
 

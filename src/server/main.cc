@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
       "rollback", "make the previously current version current again (from the first model: the blend ranks again)");
   mrollback->add_option("--data", data, "data dir")->required();
 
+  auto* verify = app.add_subcommand(
+      "verify", "check every kept snapshot version and model version as a server does at load (exit 1 when any is damaged)");
+  verify->add_option("--data", data, "data dir")->required();
+
   // `affinity audit prune` and `affinity events prune`.
   auto add_prune = [&](const char* name, const char* help, const char* what) {
     auto* part = app.add_subcommand(name, help);
@@ -143,6 +147,7 @@ int main(int argc, char** argv) {
   if (*mpromote) return ModelPromote(data, model_version, config_path, force);
   if (*mrollback) return ModelRollback(data);
   if (*mimport) return ModelImport(data, import_dir);
+  if (*verify) return Verify(data);
   if (*aprune) return Prune(data, config_path, /*events=*/false);
   if (*eprune) return Prune(data, config_path, /*events=*/true);
   if (const int rc = RunExperimentCommand(*experiment); rc >= 0) return rc;

@@ -21,10 +21,10 @@
 #include "api/routes.h"
 #include "api/startup_routes.h"
 #include "audit/audit_log.h"
-#include "features/snapshot.h"
+#include "features/snapshot_manager.h"
 #include "experiments/canary.h"
 #include "experiments/experiment_service.h"
-#include "models/model_registry.h"
+#include "models/model_watcher.h"
 #include "serving/batch_schedule.h"
 #include "serving/catalog.h"
 #include "serving/drift_service.h"
@@ -147,14 +147,17 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
 std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Config& config) {
   auto snapshots = std::make_unique<SnapshotManager>(data, config.serving.snapshot_poll_ms,
                                                      config.serving.ann_ef_search, config.features);
-  if (auto st = snapshots->LoadInitial(); !st.ok())
-    spdlog::warn("snapshot not loaded, serving without it: {}", std::string(st.message()));
-  else if (auto snap = snapshots->Get())
+  const absl::Status initial = snapshots->LoadInitial();
+  for (const RefusedFile& r : snapshots->refused())
+    spdlog::error("snapshot {} refused: {}", r.version, r.reason);
+  if (!initial.ok() && !snapshots->Get())
+    spdlog::warn("snapshot not loaded, serving without it: {}", std::string(initial.message()));
+  if (auto snap = snapshots->Get())
     spdlog::info("snapshot {} loaded in {:.2f}s (arrays {:.2f}s, batch groups {:.2f}s {}, ANN indexes {:.2f}s)",
                  snap->version, snap->load_report.total, snap->load_report.arrays, snap->load_report.features,
                  snap->load_report.groups_scanned ? "from the feature store's records" : "mapped from arrays.bin",
                  snap->load_report.ann);
-  else
+  else if (initial.ok())
     spdlog::info("no snapshot yet: run `affinity batch --data {}`; until then lists come from live counts", data);
   snapshots->SetSwapListener([](const Snapshot& now, const std::string& was) {
     spdlog::info("snapshot {} swapped in (was {}), loaded in {:.2f}s", now.version, was.empty() ? "none" : was,
@@ -167,8 +170,10 @@ std::unique_ptr<SnapshotManager> LoadSnapshot(const std::string& data, const Con
 // versions their arms name (loaded once each), attribution of accepted
 // feedback, the guardrail evaluator and the canary rollout of new models.
 void StartExperiments(const std::string& data, const Config& config, const Clock* clock, ServingStack* s) {
-  auto load = [data](const std::string& version) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
+  auto load = [data, watcher = s->models.get()](
+                  const std::string& version) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
     auto m = ModelRegistry(data).Load(version);
+    if (absl::IsDataLoss(m.status())) watcher->NoteArmRefusal(version, std::string(m.status().message()));
     if (!m.ok()) return m.status();
     return std::shared_ptr<const LearnedRanker>(*std::move(m));
   };
@@ -211,7 +216,8 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
                                                engine->SetLearnedRanker(std::move(m));
                                              });
   if (auto st = s->models->Refresh(); !st.ok())
-    spdlog::warn("model not loaded, ranking with the blend: {}", std::string(st.status().message()));
+    spdlog::warn("model not loaded as the registry says: {}; ranking with {}", std::string(st.status().message()),
+                 s->models->current().empty() ? std::string("the blend") : s->models->current());
   s->models->Start();
   progress->stage.store("loading experiments");
   StartExperiments(data, config, clock, s);

@@ -17,7 +17,7 @@
 #include "base/clock.h"
 #include "base/config.h"
 #include "features/feature_registry.h"
-#include "features/snapshot.h"
+#include "features/snapshot_manager.h"
 #include "state/checkpointer.h"
 #include "state/live_state.h"
 #include "state/registry.h"

@@ -15,7 +15,7 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/config.h"
-#include "features/snapshot.h"
+#include "features/snapshot_manager.h"
 #include "query/query.h"
 #include "ranking/blend.h"
 #include "ranking/constraints.h"

@@ -15,7 +15,8 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/ids.h"
-#include "features/snapshot.h"
+#include "base/refused_file.h"
+#include "features/snapshot_manager.h"
 #include "state/live_state.h"
 #include "state/registry.h"
 #include "store/store.h"
@@ -50,6 +51,8 @@ class ServiceStatus {
   absl::StatusOr<std::optional<std::string>> AuditRecord(const std::string& request_id) const;
   // The snapshot queries read now (null before the first batch).
   std::shared_ptr<const Snapshot> CurrentSnapshot() const { return snapshots_->Get(); }
+  // The snapshot versions refused at load now (empty once CURRENT's serves).
+  std::vector<RefusedFile> RefusedSnapshots() const { return snapshots_->refused(); }
 
  private:
   const Store* store_;

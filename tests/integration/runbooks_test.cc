@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/strings.h"
 #include "integration/server_fixture.h"
 #include "models/model_registry.h"
 #include "testing/tiny_model.h"
@@ -104,6 +105,47 @@ TEST_F(RunbooksTest, ModelRollbackRollsBackTheCanaryAndThenThePromotedModel) {
     if (!swapped) std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   EXPECT_TRUE(swapped) << Get(port(), "/admin/models").body;
+}
+
+TEST_F(RunbooksTest, DamagedFilesRunsAsWrittenAndEndsBothRefusals) {
+  const std::string data = dir_ / "data";
+  for (int i = 1; i <= 2; ++i) {
+    SaveTinyModel(i, dir_ / ("m" + std::to_string(i)));
+    ASSERT_EQ(RunAffinity({"model", "import", "--data", data, dir_ / ("m" + std::to_string(i))}).exit_code, 0);
+  }
+  ASSERT_EQ(RunAffinity({"model", "promote", "--data", data, "m000001", "--force"}).exit_code, 0);
+  bool loaded = false;
+  for (int i = 0; i < 50 && !loaded; ++i) {
+    loaded = Get(port(), "/admin/models").body.find("\"loaded\":\"m000001\"") != std::string::npos;
+    if (!loaded) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_TRUE(loaded) << Get(port(), "/admin/models").body;
+  // m000002 promoted with one bit of a threshold flipped ('0' -> '8' or '1' -> '9').
+  std::string model = *ReadFile(data + "/models/m000002/model.json");
+  const size_t at = model.find_first_of("01", model.find("split_conditions"));
+  ASSERT_NE(at, std::string::npos);
+  model[at] = char(model[at] ^ 0x08);
+  ASSERT_TRUE(WriteFileAtomic(data + "/models/m000002/model.json", model));
+  ASSERT_EQ(RunAffinity({"model", "promote", "--data", data, "m000002", "--force"}).exit_code, 0);
+  // A snapshot version published with one bit of arrays.bin flipped.
+  fs::copy(data + "/snapshots/v000001", data + "/snapshots/v000002", fs::copy_options::recursive);
+  std::string arrays = *ReadFile(data + "/snapshots/v000002/arrays.bin");
+  arrays[arrays.size() / 2] = char(arrays[arrays.size() / 2] ^ 0x10);
+  ASSERT_TRUE(WriteFileAtomic(data + "/snapshots/v000002/arrays.bin", arrays));
+  ASSERT_TRUE(WriteFileAtomic(data + "/snapshots/CURRENT", "v000002\n"));
+  std::string ready;
+  for (int i = 0; i < 75; ++i) {
+    ready = Get(port(), "/readyz").body;
+    if (ready.find("\"degraded\":[\"snapshot\",\"model\"]") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_NE(ready.find("\"degraded\":[\"snapshot\",\"model\"]"), std::string::npos) << ready;
+  RunRunbook("damaged-files.md");
+  ready = Get(port(), "/readyz").body;
+  EXPECT_NE(ready.find("\"degraded\":[]"), std::string::npos) << ready;
+  EXPECT_EQ(std::string(std::string_view(Json(ready)["snapshot"])), "v000003") << ready;
+  EXPECT_EQ(ModelRegistry(data).Read()->current, "m000001");
+  EXPECT_FALSE(fs::exists(data + "/snapshots/v000002")) << "the damaged version was not removed";
 }
 
 TEST_F(RunbooksTest, RestartRunsAsWrittenAndLeavesACheckpointCoveringTheLog) {

@@ -5,6 +5,7 @@
 #include "base/strings.h"
 #include "models/logged_training.h"
 #include "models/model_registry.h"
+#include "models/model_watcher.h"
 #include "ranking/learned_ranker.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"

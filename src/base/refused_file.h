@@ -1,0 +1,21 @@
+// A file the server refused to serve because it failed verification at load (a
+// checksum, a truncation, a missing file, CURRENT naming a version that is not
+// there): what was refused, why, and what serves instead. SnapshotManager and
+// ModelWatcher keep the ones refused now; /readyz, /admin/stats and /metrics
+// report them (docs/runbooks/damaged-files.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace affinity {
+
+struct RefusedFile {
+  std::string kind;     // "snapshot" or "model"
+  std::string version;  // "v000003", "m000002"
+  std::string reason;   // names the file and the check it failed
+  std::string serving;  // the version serving instead ("" none: live counts or the blend)
+  int64_t since_ms = 0; // when it was refused (unix ms)
+};
+
+}  // namespace affinity
