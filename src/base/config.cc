@@ -147,6 +147,8 @@ absl::Status Config::Validate() const {
   if (server.port < 0 || server.port > 65535) return bad("server.port must be 0..65535");
   if (server.threads < 0) return bad("server.threads must be >= 0");
   if (server.max_body_bytes < 1024) return bad("server.max_body_bytes must be >= 1024");
+  if (server.idempotency_window_seconds < 1 || server.idempotency_window_seconds > 2'592'000)
+    return bad("server.idempotency_window_seconds must be 1..2592000 (30 days)");
   if (serving.deadline_ms < 1) return bad("serving.deadline_ms must be >= 1");
   if (serving.max_candidates < 1) return bad("serving.max_candidates must be >= 1");
   if (serving.max_anchors < 1 || serving.max_anchors > 65535) return bad("serving.max_anchors must be 1..65535");
@@ -253,6 +255,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("server", "threads", c.server.threads);
   read("server", "max_body_bytes", c.server.max_body_bytes);
   read("server", "max_events_per_batch", c.server.max_events_per_batch);
+  read("server", "idempotency_window_seconds", c.server.idempotency_window_seconds);
   auto& s = c.serving;
   read("serving", "deadline_ms", s.deadline_ms);
   read("serving", "max_candidates", s.max_candidates);

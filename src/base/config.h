@@ -25,6 +25,10 @@ struct ServerOptions {
   int threads = 0;                 // HTTP worker threads; 0 = number of cores
   int64_t max_body_bytes = 8 << 20;  // larger request bodies get 413
   int max_events_per_batch = 10000;  // larger feedback batches get 413
+  // How long (seconds) a write's Idempotency-Key is remembered: a retry with the
+  // key within this answers the first response instead of writing again. Default
+  // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
+  int64_t idempotency_window_seconds = 86400;
 };
 
 struct ServingOptions {
