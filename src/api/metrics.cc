@@ -43,6 +43,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("Feedback events accepted")
                  .Register(*registry_)
                  .Add({});
+  replays_ = &prometheus::BuildCounter()
+                  .Name("affinity_idempotent_replays_total")
+                  .Help("Writes answered with their Idempotency-Key's first response instead of applied again, by route")
+                  .Register(*registry_);
+  for (const char* route : {"feedback", "entities"}) replays_->Add({{"route", route}});
   snapshot_age_ = &prometheus::BuildGauge()
                        .Name("affinity_snapshot_age_seconds")
                        .Help("Age of the serving batch snapshot")
