@@ -104,6 +104,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("affinity_drift_breach")
                        .Help("1 while a model's drift exceeds the configured thresholds")
                        .Register(*registry_);
+  RegisterOperationGauges();
+  freshness_stale_ = &prometheus::BuildGauge()
+                          .Name("affinity_feature_freshness_stale")
+                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
+                          .Register(*registry_);
+}
+
+// The background work's gauges: the scheduled batch, the volume, the checkpoint.
+void Metrics::RegisterOperationGauges() {
   batch_runs_ = &prometheus::BuildGauge()
                      .Name("affinity_batch_runs")
                      .Help("Scheduled batch runs (serve --batch-every) since the server started, by outcome")
@@ -133,10 +142,6 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           "how this server's state was loaded (load_seconds, load_replayed_events, "
                           "load_from_checkpoint)")
                     .Register(*registry_);
-  freshness_stale_ = &prometheus::BuildGauge()
-                          .Name("affinity_feature_freshness_stale")
-                          .Help("1 while the feature group is past its TTL (its values are masked at read)")
-                          .Register(*registry_);
 }
 
 void Metrics::SetBatchSchedule(const BatchSchedule::Status& s) {

@@ -50,6 +50,8 @@ class Metrics {
   std::string Render() const;
 
  private:
+  void RegisterOperationGauges();  // the constructor's: batch schedule, storage, checkpoint
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* requests_;
