@@ -87,13 +87,22 @@ HttpResponse ApiRoutes::EntityRoute(const HttpRequest& req, std::string* route) 
 
 HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
   std::vector<RawEntity> entities;
-  if (RequestError e = ParseEntitiesRequest(req.body, &entities); !e.ok())
+  std::optional<std::string> body_key;
+  if (RequestError e = ParseEntitiesRequest(req.body, &entities, &body_key); !e.ok())
     return ErrorResponse(e.status, e.code, e.message);
-  auto n = d_.ingestor->UpsertEntities(entities);
-  if (!n.ok()) return FromStatus(n.status());
-  JsonWriter w;
-  w.BeginObject().Key("upserted").Uint(*n).EndObject();
-  return {200, w.Release()};
+  return Idempotent(req, body_key, "entities", [&](IdempotencyRecord* key) -> HttpResponse {
+    // All or none are upserted: the answer is known before the write, which stores it with a key.
+    JsonWriter w;
+    w.BeginObject().Key("upserted").Uint(entities.size()).EndObject();
+    HttpResponse upserted(200, w.Release());
+    if (key) {
+      key->status = upserted.status;
+      key->body = upserted.body;
+    }
+    auto n = d_.ingestor->UpsertEntities(entities, {"entities"}, key);
+    if (!n.ok()) return FromStatus(n.status());
+    return upserted;
+  });
 }
 
 HttpResponse ApiRoutes::ListEntities(const std::string& query) {

@@ -43,6 +43,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                  .Help("Feedback events accepted")
                  .Register(*registry_)
                  .Add({});
+  replays_ = &prometheus::BuildCounter()
+                  .Name("affinity_idempotent_replays_total")
+                  .Help("Writes answered with their Idempotency-Key's first response instead of applied again, by route")
+                  .Register(*registry_);
+  for (const char* route : {"feedback", "entities"}) replays_->Add({{"route", route}});
   snapshot_age_ = &prometheus::BuildGauge()
                        .Name("affinity_snapshot_age_seconds")
                        .Help("Age of the serving batch snapshot")
@@ -99,6 +104,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                        .Name("affinity_drift_breach")
                        .Help("1 while a model's drift exceeds the configured thresholds")
                        .Register(*registry_);
+  RegisterOperationGauges();
+}
+
+// The background work's gauges: the scheduled batch, the volume, the checkpoint.
+void Metrics::RegisterOperationGauges() {
   batch_runs_ = &prometheus::BuildGauge()
                      .Name("affinity_batch_runs")
                      .Help("Scheduled batch runs (serve --batch-every) since the server started, by outcome")

@@ -30,6 +30,8 @@ class Metrics {
   void ObserveRequest(const std::string& route, int status, double seconds);
   void ObserveQuery(const QueryResponse& r);
   void AddEvents(size_t n) { events_->Increment(double(n)); }
+  // A write answered from its Idempotency-Key's record instead of applied again.
+  void AddIdempotentReplay(const std::string& route) { replays_->Add({{"route", route}}).Increment(); }
   // The gauges: snapshot age, event lag, storage.
   void SetStatus(const StatusReport& r);
   // Per-arm series of every experiment, and the guardrail stops so far.
@@ -53,6 +55,8 @@ class Metrics {
   std::string Render() const;
 
  private:
+  void RegisterOperationGauges();  // the constructor's: batch schedule, then RegisterStateGauges
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Histogram>* latency_;
   prometheus::Family<prometheus::Counter>* requests_;
@@ -60,6 +64,7 @@ class Metrics {
   std::array<prometheus::Counter*, kNumSources> candidates_{};
   prometheus::Counter* degraded_;
   prometheus::Counter* events_;
+  prometheus::Family<prometheus::Counter>* replays_;  // by route
   prometheus::Gauge* snapshot_age_;
   prometheus::Gauge* event_lag_;
   prometheus::Gauge* disk_bytes_;

@@ -278,10 +278,24 @@ RequestError ParseQueryRequest(const std::string& body, QueryRequest* q) {
   return QueryKnobs(obj, q);
 }
 
-RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out) {
+namespace {
+// The optional top-level "idempotency_key" of a batch body.
+RequestError BodyIdempotencyKey(object obj, std::optional<std::string>* out) {
+  simdjson::dom::element v;
+  if (obj["idempotency_key"].get(v)) return {};
+  std::string_view key;
+  if (v.get(key)) return Invalid("idempotency_key must be a string (1 to 255 printable ASCII characters)");
+  if (out) *out = std::string(key);
+  return {};
+}
+}  // namespace
+
+RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out,
+                                  std::optional<std::string>* idempotency_key) {
   object obj;
   if (auto err = ParseBody(body, &obj); !err.ok()) return err;
-  if (auto err = UnknownField(obj, {"events"}); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"events", "idempotency_key"}); !err.ok()) return err;
+  if (auto err = BodyIdempotencyKey(obj, idempotency_key); !err.ok()) return err;
   simdjson::dom::array arr;
   if (obj["events"].get(arr)) return Invalid("events must be an array of event objects");
   if (arr.size() > max_events)
@@ -297,10 +311,12 @@ RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, st
   return {};
 }
 
-RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out) {
+RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out,
+                                  std::optional<std::string>* idempotency_key) {
   object obj;
   if (auto err = ParseBody(body, &obj); !err.ok()) return err;
-  if (auto err = UnknownField(obj, {"entities"}); !err.ok()) return err;
+  if (auto err = UnknownField(obj, {"entities", "idempotency_key"}); !err.ok()) return err;
+  if (auto err = BodyIdempotencyKey(obj, idempotency_key); !err.ok()) return err;
   simdjson::dom::array arr;
   if (obj["entities"].get(arr)) return Invalid("entities must be an array of entity objects");
   size_t i = 0;

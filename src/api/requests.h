@@ -7,6 +7,7 @@
 // Thread safety: the functions are pure apart from a thread-local parser.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,13 @@ struct RequestError {
 };
 
 RequestError ParseQueryRequest(const std::string& body, QueryRequest* out);
-RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out);
-RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out);
+// Both batch bodies may carry a top-level "idempotency_key" string (for clients
+// that cannot set the Idempotency-Key header): set in *idempotency_key when
+// given (a 422 unless a string; the key's own rules are checked by the route).
+RequestError ParseFeedbackRequest(const std::string& body, size_t max_events, std::vector<RawEvent>* out,
+                                  std::optional<std::string>* idempotency_key = nullptr);
+RequestError ParseEntitiesRequest(const std::string& body, std::vector<RawEntity>* out,
+                                  std::optional<std::string>* idempotency_key = nullptr);
 // The body of PATCH /affinity/entities/{id} applied to the entity's current
 // record: the fields it names among name, labels, expires_at, attributes and
 // cohort change (null clears one), every other field is kept. `attributes`

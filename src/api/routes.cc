@@ -267,17 +267,28 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
 HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<RawEvent> events;
-  if (RequestError e = ParseFeedbackRequest(req.body, size_t(d_.config->server.max_events_per_batch), &events);
+  std::optional<std::string> body_key;
+  if (RequestError e =
+          ParseFeedbackRequest(req.body, size_t(d_.config->server.max_events_per_batch), &events, &body_key);
       !e.ok())
     return Error(e.status, e.code, e.message);
-  auto n = d_.ingestor->AddFeedback(events);
-  if (!n.ok()) return FromStatus(n.status());
-  d_.metrics->AddEvents(*n);
-  // Durable and applied to the live state: the next query sees it.
-  d_.metrics->ObserveEventVisible(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  JsonWriter w;
-  w.BeginObject().Key("accepted").Uint(*n).EndObject();
-  return {202, w.Release()};
+  return Idempotent(req, body_key, "feedback", [&](IdempotencyRecord* key) -> HttpResponse {
+    // A batch is accepted whole or not at all, so its answer is known before
+    // the write, which stores it with the events when a key is given.
+    JsonWriter w;
+    w.BeginObject().Key("accepted").Uint(events.size()).EndObject();
+    HttpResponse accepted(202, w.Release());
+    if (key) {
+      key->status = accepted.status;
+      key->body = accepted.body;
+    }
+    auto n = d_.ingestor->AddFeedback(events, {"events"}, key);
+    if (!n.ok()) return FromStatus(n.status());
+    d_.metrics->AddEvents(*n);
+    // Durable and applied to the live state: the next query sees it.
+    d_.metrics->ObserveEventVisible(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return accepted;
+  });
 }
 
 HttpResponse ApiRoutes::ViewerEvents(const std::string& viewer_id, const std::string& query) {

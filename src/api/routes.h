@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 #include "serving/query_engine.h"
 #include "serving/service_status.h"
 #include "state/checkpointer.h"
+#include "state/idempotency_keys.h"
 #include "state/ingestor.h"
 #include "state/storage_guard.h"
 #include "base/json_writer.h"
@@ -46,7 +49,7 @@ struct ApiDeps {
 
 class ApiRoutes {
  public:
-  explicit ApiRoutes(ApiDeps deps) : d_(deps) {}
+  explicit ApiRoutes(ApiDeps deps) : d_(deps), keys_(deps.ingestor ? deps.ingestor->store() : nullptr) {}
   HttpResponse Handle(const HttpRequest& req);
   void SetReady(bool ready) { ready_ = ready; }
 
@@ -54,6 +57,12 @@ class ApiRoutes {
   HttpResponse Route(const HttpRequest& req, std::string* route);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
+  // A batch write made once per Idempotency-Key (idempotent_routes.cc): `write`
+  // applies the batch, given the record to store with it (null without a key;
+  // it sets the record's status and body to its response before writing).
+  using KeyedWrite = std::function<HttpResponse(IdempotencyRecord* key)>;
+  HttpResponse Idempotent(const HttpRequest& req, const std::optional<std::string>& body_key,
+                          const std::string& route, const KeyedWrite& write);
   // The entity routes (entity_routes.cc).
   HttpResponse EntityRoute(const HttpRequest& req, std::string* route);
   HttpResponse Entities(const HttpRequest& req);
@@ -78,6 +87,7 @@ class ApiRoutes {
   HttpResponse Ui();
 
   ApiDeps d_;
+  IdempotencyKeys keys_;
   std::atomic<bool> ready_{false};
 };
 

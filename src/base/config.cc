@@ -150,6 +150,8 @@ absl::Status Config::Validate() const {
   if (server.max_connections < 0) return bad("server.max_connections must be >= 0 (0 = half the descriptor limit)");
   if (server.header_timeout_ms < 1 || server.idle_timeout_ms < 1 || server.body_timeout_ms < 1)
     return bad("server.header_timeout_ms, idle_timeout_ms and body_timeout_ms must be >= 1");
+  if (server.idempotency_window_seconds < 1 || server.idempotency_window_seconds > 2'592'000)
+    return bad("server.idempotency_window_seconds must be 1..2592000 (30 days)");
   if (serving.deadline_ms < 1) return bad("serving.deadline_ms must be >= 1");
   if (serving.max_candidates < 1) return bad("serving.max_candidates must be >= 1");
   if (serving.max_anchors < 1 || serving.max_anchors > 65535) return bad("serving.max_anchors must be 1..65535");
@@ -248,19 +250,8 @@ absl::StatusOr<Config> Config::WithOverrides(const std::vector<std::pair<std::st
 }
 
 namespace {
-absl::Status ReadTable(const toml::table& t, Config* out) {
-  Config& c = *out;
-  Reader read(t);
-  read("server", "host", c.server.host);
-  read("server", "port", c.server.port);
-  read("server", "threads", c.server.threads);
-  read("server", "max_body_bytes", c.server.max_body_bytes);
-  read("server", "max_events_per_batch", c.server.max_events_per_batch);
-  read("server", "max_connections", c.server.max_connections);
-  read("server", "header_timeout_ms", c.server.header_timeout_ms);
-  read("server", "idle_timeout_ms", c.server.idle_timeout_ms);
-  read("server", "body_timeout_ms", c.server.body_timeout_ms);
-  auto& s = c.serving;
+// The [serving] and [ranker] sections (ReadTable's).
+void ReadServing(Reader& read, ServingOptions& s) {
   read("serving", "deadline_ms", s.deadline_ms);
   read("serving", "max_candidates", s.max_candidates);
   read("serving", "per_creator_cap", s.per_creator_cap);
@@ -293,6 +284,54 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("serving", "w_trending", s.w_trending);
   read("serving", "w_creator_affinity", s.w_creator_affinity);
   read("serving", "w_seen_penalty", s.w_seen_penalty);
+  read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
+  read("serving", "attribution_method", s.attribution_method);
+}
+
+void ReadRanker(Reader& read, RankerOptions& r) {
+  read("ranker", "rounds", r.rounds);
+  read("ranker", "max_depth", r.max_depth);
+  read("ranker", "eta", r.eta);
+  read("ranker", "pair_samples", r.pair_samples);
+  read("ranker", "margin_scale", r.margin_scale);
+  read("ranker", "min_child_weight", r.min_child_weight);
+  read("ranker", "subsample", r.subsample);
+  read("ranker", "colsample_bynode", r.colsample_bynode);
+  read("ranker", "objective", r.objective);
+  read("ranker", "threads", r.threads);
+  read("ranker", "max_groups", r.max_groups);
+  read("ranker", "validation_share", r.validation_share);
+  read("ranker", "training_slices", r.training_slices);
+  read("ranker", "random_slices", r.random_slices);
+  read("ranker", "monotone", r.monotone);
+  read("ranker", "random_slice_groups", r.random_slice_groups);
+  read("ranker", "gate_tolerance", r.gate_tolerance);
+  read("ranker", "label_window_hours", r.label_window_hours);
+  read("ranker", "train_in_batch", r.train_in_batch);
+  read("ranker", "auto_promote", r.auto_promote);
+  read("ranker", "rollout", r.rollout);
+  read("ranker", "canary_share", r.canary_share);
+  read("ranker", "canary_min_viewers", r.canary_min_viewers);
+  read("ranker", "canary_max_increase", r.canary_max_increase);
+  read("ranker", "canary_max_latency_increase", r.canary_max_latency_increase);
+  read("ranker", "min_groups", r.min_groups);
+  read("ranker", "stream_inputs", r.stream_inputs);
+}
+
+absl::Status ReadTable(const toml::table& t, Config* out) {
+  Config& c = *out;
+  Reader read(t);
+  read("server", "host", c.server.host);
+  read("server", "port", c.server.port);
+  read("server", "threads", c.server.threads);
+  read("server", "max_body_bytes", c.server.max_body_bytes);
+  read("server", "max_events_per_batch", c.server.max_events_per_batch);
+  read("server", "idempotency_window_seconds", c.server.idempotency_window_seconds);
+  read("server", "max_connections", c.server.max_connections);
+  read("server", "header_timeout_ms", c.server.header_timeout_ms);
+  read("server", "idle_timeout_ms", c.server.idle_timeout_ms);
+  read("server", "body_timeout_ms", c.server.body_timeout_ms);
+  ReadServing(read, c.serving);
   auto& a = c.actions;
   read("actions", "impression", a.impression);
   read("actions", "click", a.click);
@@ -328,36 +367,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("batch", "walk_max_edges", b.walk_max_edges);
   read("batch", "popular_per_kind", b.popular_per_kind);
   read("batch", "keep_snapshots", b.keep_snapshots);
-  auto& r = c.ranker;
-  read("ranker", "rounds", r.rounds);
-  read("ranker", "max_depth", r.max_depth);
-  read("ranker", "eta", r.eta);
-  read("ranker", "pair_samples", r.pair_samples);
-  read("ranker", "margin_scale", r.margin_scale);
-  read("ranker", "min_child_weight", r.min_child_weight);
-  read("ranker", "subsample", r.subsample);
-  read("ranker", "colsample_bynode", r.colsample_bynode);
-  read("ranker", "objective", r.objective);
-  read("ranker", "threads", r.threads);
-  read("ranker", "max_groups", r.max_groups);
-  read("ranker", "validation_share", r.validation_share);
-  read("ranker", "training_slices", r.training_slices);
-  read("ranker", "random_slices", r.random_slices);
-  read("ranker", "monotone", r.monotone);
-  read("ranker", "random_slice_groups", r.random_slice_groups);
-  read("ranker", "gate_tolerance", r.gate_tolerance);
-  read("ranker", "label_window_hours", r.label_window_hours);
-  read("ranker", "train_in_batch", r.train_in_batch);
-  read("ranker", "auto_promote", r.auto_promote);
-  read("ranker", "rollout", r.rollout);
-  read("ranker", "canary_share", r.canary_share);
-  read("ranker", "canary_min_viewers", r.canary_min_viewers);
-  read("ranker", "canary_max_increase", r.canary_max_increase);
-  read("ranker", "canary_max_latency_increase", r.canary_max_latency_increase);
-  read("ranker", "min_groups", r.min_groups);
-  read("ranker", "stream_inputs", r.stream_inputs);
-  read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
-  read("serving", "attribution_method", s.attribution_method);
+  ReadRanker(read, c.ranker);
   read("audit", "retention_hours", c.audit.retention_hours);
   read("events", "retention_hours", c.events.retention_hours);
   read("storage", "min_free_mb", c.storage.min_free_mb);

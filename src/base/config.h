@@ -33,6 +33,10 @@ struct ServerOptions {
   int header_timeout_ms = 10000;  // a request's header must be complete this long after its first byte
   int idle_timeout_ms = 60000;    // a connection waiting for a request is closed after this
   int body_timeout_ms = 60000;    // a request's body must arrive within this after its header
+  // How long (seconds) a write's Idempotency-Key is remembered: a retry with the
+  // key within this answers the first response instead of writing again. Default
+  // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
+  int64_t idempotency_window_seconds = 86400;
 };
 
 struct ServingOptions {

@@ -151,8 +151,9 @@ absl::Status Ingestor::AssignActionCodes(const std::vector<RawEvent>& raw, std::
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, const Where& where) {
-  if (raw.empty()) return size_t(0);
+absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, const Where& where,
+                                             const IdempotencyRecord* key) {
+  if (raw.empty() && !key) return size_t(0);
   std::vector<Event> events;
   std::vector<int64_t> pending;
   std::vector<std::string> new_viewers;
@@ -172,7 +173,8 @@ absl::StatusOr<size_t> Ingestor::AddFeedback(const std::vector<RawEvent>& raw, c
     if (e.action == Action::kFollow) follows.push_back({e.viewer, e.entity, true, e.ts});
     if (e.action == Action::kUnfollow) follows.push_back({e.viewer, e.entity, false, e.ts});
   }
-  AFF_RETURN_IF_ERROR(store_->AppendEvents(events, follows));
+  AFF_RETURN_IF_ERROR(store_->AppendEvents(events, follows, key));
+  if (events.empty()) return size_t(0);
   if (live_) live_->Apply(events);
   if (observer_) observer_(events);
   return events.size();
@@ -226,10 +228,11 @@ absl::Status Ingestor::ValidateEntities(const std::vector<RawEntity>& raw, const
   return absl::OkStatus();
 }
 
-absl::StatusOr<size_t> Ingestor::UpsertEntities(const std::vector<RawEntity>& raw, const Where& where) {
-  if (raw.empty()) return size_t(0);
+absl::StatusOr<size_t> Ingestor::UpsertEntities(const std::vector<RawEntity>& raw, const Where& where,
+                                                const IdempotencyRecord* key) {
+  if (raw.empty() && !key) return size_t(0);
   std::lock_guard<std::mutex> lock(registry_->write_mutex());
-  return UpsertLocked(raw, where);
+  return UpsertLocked(raw, where, key);
 }
 
 absl::Status Ingestor::PatchEntity(const std::string& id, const EntityMerge& merge) {
@@ -242,7 +245,8 @@ absl::Status Ingestor::PatchEntity(const std::string& id, const EntityMerge& mer
   return UpsertLocked({patched}, {"entity"}).status();
 }
 
-absl::StatusOr<size_t> Ingestor::UpsertLocked(const std::vector<RawEntity>& raw, const Where& where) {
+absl::StatusOr<size_t> Ingestor::UpsertLocked(const std::vector<RawEntity>& raw, const Where& where,
+                                              const IdempotencyRecord* key) {
   std::vector<EntityRecord> records;
   AFF_RETURN_IF_ERROR(ValidateEntities(raw, where, &records));
   std::unordered_map<std::string, Ref> assigned;
@@ -254,7 +258,7 @@ absl::StatusOr<size_t> Ingestor::UpsertLocked(const std::vector<RawEntity>& raw,
     if (!raw[i].creator_id.empty()) records[i].creator = assigned.count(raw[i].creator_id)
                                                              ? assigned[raw[i].creator_id]
                                                              : *registry_->Find(raw[i].creator_id);
-  AFF_RETURN_IF_ERROR(store_->PutEntities(records));
+  AFF_RETURN_IF_ERROR(store_->PutEntities(records, key));
   for (const auto& rec : records) registry_->Publish(rec);
   return records.size();
 }

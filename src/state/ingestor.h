@@ -59,13 +59,16 @@ class Ingestor {
            const Clock* clock)
       : store_(store), registry_(registry), live_(live), weights_(weights), clock_(clock) {}
 
-  // Returns the number of accepted events. `what` names the batch in errors
-  // ("events" over HTTP, a file name in imports).
-  absl::StatusOr<size_t> AddFeedback(const std::vector<RawEvent>& events,
-                                     const Where& where = {"events"});
-  // An upsert replaces an entity's record (and restores a deleted one).
-  absl::StatusOr<size_t> UpsertEntities(const std::vector<RawEntity>& entities,
-                                        const Where& where = {"entities"});
+  // Returns the number of accepted events (all of them: a batch is accepted
+  // whole or not at all). `what` names the batch in errors ("events" over HTTP,
+  // a file name in imports). With `key`, its idempotency record is written in
+  // the same atomic write as the events (even for an empty batch).
+  absl::StatusOr<size_t> AddFeedback(const std::vector<RawEvent>& events, const Where& where = {"events"},
+                                     const IdempotencyRecord* key = nullptr);
+  // An upsert replaces an entity's record (and restores a deleted one). Returns
+  // the number upserted (all of them); `key` as for AddFeedback.
+  absl::StatusOr<size_t> UpsertEntities(const std::vector<RawEntity>& entities, const Where& where = {"entities"},
+                                        const IdempotencyRecord* key = nullptr);
   // A partial update: `merge` turns the entity's current record into the one to
   // store (an error it returns is returned as it is), and the result is
   // upserted, all under the registry's write lock, so that no upsert, delete or
@@ -94,7 +97,8 @@ class Ingestor {
  private:
   using Lookup = std::function<std::optional<Ref>(const std::string&)>;
   // UpsertEntities' work. REQUIRES: registry_->write_mutex() held.
-  absl::StatusOr<size_t> UpsertLocked(const std::vector<RawEntity>& raw, const Where& where);
+  absl::StatusOr<size_t> UpsertLocked(const std::vector<RawEntity>& raw, const Where& where,
+                                      const IdempotencyRecord* key = nullptr);
   absl::StatusOr<std::vector<Ref>> RegisterUsers(const std::vector<std::string>& ids);
   // Checks every event; fills `out` (viewer left invalid for unseen viewers,
   // whose index into new_viewers is in pending).

@@ -139,6 +139,45 @@ std::pair<int64_t, std::string_view> DecodeAudit(std::string_view v) {
 
 // An event value starts with its version byte and its i64 ts (EncodeEvent); the
 // compaction filter reads only that, not the whole event.
+namespace {
+constexpr char kIdempotencyVersion = '\x01';
+constexpr size_t kIdempotencyHead = 1 + 8 + 2 + 1;
+}  // namespace
+
+std::string EncodeIdempotency(const IdempotencyRecord& r) {
+  std::string v;
+  v.reserve(kIdempotencyHead + r.fingerprint.size() + r.body.size());
+  v.push_back(kIdempotencyVersion);
+  v.append(reinterpret_cast<const char*>(&r.written_ms), 8);
+  const uint16_t status = uint16_t(r.status);
+  v.append(reinterpret_cast<const char*>(&status), 2);
+  v.push_back(char(uint8_t(std::min<size_t>(r.fingerprint.size(), 255))));
+  v.append(r.fingerprint, 0, 255);
+  v.append(r.body);
+  return v;
+}
+
+bool DecodeIdempotency(std::string_view key, std::string_view v, IdempotencyRecord* r) {
+  if (v.size() < kIdempotencyHead || v[0] != kIdempotencyVersion) return false;
+  const size_t fp = uint8_t(v[11]);
+  if (v.size() < kIdempotencyHead + fp) return false;
+  uint16_t status;
+  std::memcpy(&r->written_ms, v.data() + 1, 8);
+  std::memcpy(&status, v.data() + 9, 2);
+  r->key = std::string(key);
+  r->status = status;
+  r->fingerprint = std::string(v.substr(kIdempotencyHead, fp));
+  r->body = std::string(v.substr(kIdempotencyHead + fp));
+  return true;
+}
+
+int64_t IdempotencyTime(std::string_view v) {
+  if (v.size() < kIdempotencyHead || v[0] != kIdempotencyVersion) return 0;
+  int64_t ms;
+  std::memcpy(&ms, v.data() + 1, 8);
+  return ms;
+}
+
 int64_t EventTime(std::string_view v) {
   if (v.size() < 9) return 0;
   int64_t ts;
@@ -147,3 +186,26 @@ int64_t EventTime(std::string_view v) {
 }
 
 }  // namespace affinity::store_internal
+
+namespace affinity {
+
+std::string EncodeCounters(const std::vector<int64_t>& values) {
+  std::string out(values.size() * 8, '\0');
+  for (size_t i = 0; i < values.size(); ++i) {
+    const uint64_t v = uint64_t(values[i]);
+    for (int b = 0; b < 8; ++b) out[i * 8 + size_t(b)] = char((v >> (8 * b)) & 0xFF);
+  }
+  return out;
+}
+
+std::vector<int64_t> DecodeCounters(std::string_view bytes) {
+  std::vector<int64_t> out(bytes.size() / 8);
+  for (size_t i = 0; i < out.size(); ++i) {
+    uint64_t v = 0;
+    for (int b = 0; b < 8; ++b) v |= uint64_t(uint8_t(bytes[i * 8 + size_t(b)])) << (8 * b);
+    out[i] = int64_t(v);
+  }
+  return out;
+}
+
+}  // namespace affinity

@@ -1,11 +1,9 @@
-#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/merge_operator.h>
 #include <rocksdb/write_batch.h>
 #include <unistd.h>
 
@@ -20,6 +18,8 @@
 #include "base/status.h"
 #include "store/action_codes.h"
 #include "store/record_codecs.h"
+#include "store/add_counters_operator.h"
+#include "store/retention.h"
 #include "store/fault_injection.h"
 #include "base/descriptors.h"
 #include "store/rocks_errors.h"
@@ -30,60 +30,19 @@ namespace {
 
 using namespace store_internal;
 
-constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "experiments"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kNumCf };
-
-// Counters add up: a merge operand is a vector of int64 to add element by
-// element (the longer one decides the length). Definitions are plain Puts and
-// never merged.
-class AddCountersOperator final : public rocksdb::AssociativeMergeOperator {
- public:
-  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value, std::string* out,
-             rocksdb::Logger*) const override {
-    std::vector<int64_t> sum = existing ? DecodeCounters(existing->ToStringView()) : std::vector<int64_t>();
-    const std::vector<int64_t> add = DecodeCounters(value.ToStringView());
-    if (sum.size() < add.size()) sum.resize(add.size(), 0);
-    for (size_t i = 0; i < add.size(); ++i) sum[i] += add[i];
-    *out = EncodeCounters(sum);
-    return true;
-  }
-  const char* Name() const override { return "affinity.AddCounters"; }
-};
-
-// Expiry by age: a value whose time (read by `time_of`; 0 = unknown, kept) is
-// before now - retention is past it. Used for audit records (write time) and
-// events (their ts).
-class Retention final : public rocksdb::CompactionFilter {
- public:
-  using TimeOf = int64_t (*)(std::string_view value);
-  Retention(int64_t retention_ms, const Clock* clock, TimeOf time_of, const char* name)
-      : retention_ms_(retention_ms), clock_(clock), time_of_(time_of), name_(name) {}
-  int64_t retention_ms() const { return retention_ms_; }
-  const Clock* clock() const { return clock_; }
-  // The oldest time still kept (0 when nothing expires).
-  int64_t Cutoff() const { return retention_ms_ > 0 ? clock_->NowMillis() - retention_ms_ : 0; }
-  bool Expired(int64_t t) const { return retention_ms_ > 0 && t > 0 && t < Cutoff(); }
-  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
-    return Expired(time_of_(value.ToStringView()));
-  }
-  const char* Name() const override { return name_; }
-
- private:
-  int64_t retention_ms_;
-  const Clock* clock_;
-  TimeOf time_of_;
-  const char* name_;
-};
+constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "experiments", "idempotency"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kIdempotency, kNumCf };
 
 class RocksStore final : public Store {
  public:
   RocksStore(std::unique_ptr<rocksdb::DB> db, std::vector<rocksdb::ColumnFamilyHandle*> cfs,
              OpenMode mode, std::unique_ptr<Retention> retention, std::unique_ptr<Retention> event_retention,
-             std::string db_dir, std::shared_ptr<BackgroundErrors> errors, std::string read_only_reason,
-             std::unique_ptr<rocksdb::Env> env)
+             std::unique_ptr<Retention> key_retention, std::string db_dir, std::shared_ptr<BackgroundErrors> errors,
+             std::string read_only_reason, std::unique_ptr<rocksdb::Env> env)
       : env_(std::move(env)),
         retention_(std::move(retention)),
         event_retention_(std::move(event_retention)),
+        key_retention_(std::move(key_retention)),
         db_(std::move(db)),
         cfs_(std::move(cfs)),
         mode_(mode),
@@ -116,10 +75,11 @@ class RocksStore final : public Store {
   }
   std::string ReadOnlyReason() const override { return read_only_reason_; }
 
-  absl::Status AppendEvents(std::vector<Event>& events,
-                            const std::vector<FollowChange>& follows) override {
+  absl::Status AppendEvents(std::vector<Event>& events, const std::vector<FollowChange>& follows,
+                            const IdempotencyRecord* key) override {
     AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
+    AFF_RETURN_IF_ERROR(PutKey(key, &batch));
     {
       // Offsets are assigned in the order batches are written so that the log's key
       // order is its append order.
@@ -152,9 +112,10 @@ class RocksStore final : public Store {
     return absl::OkStatus();
   }
 
-  absl::Status PutEntities(const std::vector<EntityRecord>& entities) override {
+  absl::Status PutEntities(const std::vector<EntityRecord>& entities, const IdempotencyRecord* key) override {
     AFF_RETURN_IF_ERROR(Writable());
     rocksdb::WriteBatch batch;
+    AFF_RETURN_IF_ERROR(PutKey(key, &batch));
     for (const auto& e : entities) batch.Put(cfs_[kEntities], e.ext_id, EncodeEntity(e));
     rocksdb::WriteOptions wo;
     wo.sync = true;
@@ -235,6 +196,20 @@ class RocksStore final : public Store {
     return std::optional<std::string>(std::string(json));
   }
 
+  absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& key) const override {
+    if (!cfs_[kIdempotency]) return std::optional<IdempotencyRecord>();  // a secondary over an older dir
+    std::string v;
+    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kIdempotency], key, &v);
+    if (s.IsNotFound()) return std::optional<IdempotencyRecord>();
+    AFF_RETURN_IF_ERROR(FromRocks(s, "idempotency key", db_dir_));
+    IdempotencyRecord r;
+    if (!DecodeIdempotency(key, v, &r)) return absl::DataLossError("idempotency record: undecodable");
+    // Past the window it is gone at once, though compaction removes it later.
+    if (key_retention_->Expired(r.written_ms)) return std::optional<IdempotencyRecord>();
+    return std::optional<IdempotencyRecord>(std::move(r));
+  }
+
+  absl::Status PruneIdempotencyRecords() override { return CompactAll(kIdempotency, "prune idempotency keys"); }
   absl::Status PruneAudits() override { return CompactAll(kAudit, "prune audit"); }
   absl::Status PruneEvents() override { return CompactAll(kEvents, "prune events"); }
 
@@ -330,6 +305,14 @@ class RocksStore final : public Store {
     return FromRocks(db_->CompactRange(o, cfs_[cf], nullptr, nullptr), what, db_dir_);
   }
 
+  // Adds a write's idempotency record, stamped now, to its batch.
+  absl::Status PutKey(const IdempotencyRecord* key, rocksdb::WriteBatch* batch) const {
+    if (!key) return absl::OkStatus();
+    IdempotencyRecord stamped = *key;
+    stamped.written_ms = key_retention_->clock()->NowMillis();
+    return FromRocks(batch->Put(cfs_[kIdempotency], key->key, EncodeIdempotency(stamped)), "idempotency key", db_dir_);
+  }
+
   // Writes go to a primary that opened writable.
   absl::Status Writable() const {
     if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
@@ -358,6 +341,7 @@ class RocksStore final : public Store {
   std::unique_ptr<rocksdb::Env> env_;           // the file system under db_ when faults are injected; outlives db_
   std::unique_ptr<Retention> retention_;        // audit; outlives db_ (declared first)
   std::unique_ptr<Retention> event_retention_;  // events; outlives db_
+  std::unique_ptr<Retention> key_retention_;    // idempotency records; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   OpenMode mode_;
@@ -368,32 +352,37 @@ class RocksStore final : public Store {
   uint64_t next_offset_ = 0;  // guarded by append_mu_
 };
 
+// Opens the column families the data dir has with `open` (read-only and
+// secondary opens cannot create any): a dir written by an older build lacks the
+// newer ones, whose handles stay null (read as empty; the store writes nothing then).
+template <typename Open>
+rocksdb::Status OpenPresent(const rocksdb::Options& options, const std::string& db_dir,
+                            const std::vector<rocksdb::ColumnFamilyDescriptor>& descs,
+                            std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** raw, const Open& open) {
+  std::vector<std::string> existing;
+  if (auto ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing); !ls.ok()) return ls;
+  std::vector<rocksdb::ColumnFamilyDescriptor> present;
+  std::vector<int> slot;
+  for (int i = 0; i < kNumCf; ++i)
+    if (std::find(existing.begin(), existing.end(), kCfNames[i]) != existing.end()) {
+      present.push_back(descs[size_t(i)]);
+      slot.push_back(i);
+    }
+  std::vector<rocksdb::ColumnFamilyHandle*> opened;
+  const rocksdb::Status s = open(present, &opened, raw);
+  handles->assign(kNumCf, nullptr);
+  for (size_t i = 0; i < opened.size(); ++i) (*handles)[size_t(slot[i])] = opened[i];
+  return s;
+}
+
 }  // namespace
-
-std::string EncodeCounters(const std::vector<int64_t>& values) {
-  std::string out(values.size() * 8, '\0');
-  for (size_t i = 0; i < values.size(); ++i) {
-    const uint64_t v = uint64_t(values[i]);
-    for (int b = 0; b < 8; ++b) out[i * 8 + size_t(b)] = char((v >> (8 * b)) & 0xFF);
-  }
-  return out;
-}
-
-std::vector<int64_t> DecodeCounters(std::string_view bytes) {
-  std::vector<int64_t> out(bytes.size() / 8);
-  for (size_t i = 0; i < out.size(); ++i) {
-    uint64_t v = 0;
-    for (int b = 0; b < 8; ++b) v |= uint64_t(uint8_t(bytes[i * 8 + size_t(b)])) << (8 * b);
-    out[i] = int64_t(v);
-  }
-  return out;
-}
 
 StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
   return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
           .clock = clock,
           .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000,
-          .max_wal_bytes = uint64_t(config.storage.max_wal_mb) << 20};
+          .max_wal_bytes = uint64_t(config.storage.max_wal_mb) << 20,
+          .idempotency_window_ms = int64_t(config.server.idempotency_window_seconds) * 1000};
 }
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
@@ -436,6 +425,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
                                                "affinity.AuditRetention");
   auto event_retention = std::make_unique<Retention>(store_options.event_retention_ms, clock, &EventTime,
                                                      "affinity.EventRetention");
+  auto key_retention = std::make_unique<Retention>(std::max<int64_t>(store_options.idempotency_window_ms, 1), clock,
+                                                   &IdempotencyTime, "affinity.IdempotencyWindow");
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const char* name : kCfNames) descs.emplace_back(name, rocksdb::ColumnFamilyOptions(options));
   descs[kExperiments].options.merge_operator = std::make_shared<AddCountersOperator>();
@@ -446,6 +437,10 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
     // filter drops the expired ones) even when no new writes reach them.
     audit.ttl = uint64_t(std::max<int64_t>(store_options.audit_retention_ms / 1000, 1));
   }
+  // Keys past the idempotency window leave the disk as compaction reaches them;
+  // the ttl makes files of old keys compact even when no new keys arrive.
+  descs[kIdempotency].options.compaction_filter = key_retention.get();
+  descs[kIdempotency].options.ttl = uint64_t(std::max<int64_t>(key_retention->retention_ms() / 1000, 1));
   if (store_options.event_retention_ms > 0) {
     rocksdb::ColumnFamilyOptions& events = descs[kEvents].options;
     events.compaction_filter = event_retention.get();
@@ -460,7 +455,9 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
     // A full (or failing) volume: what is stored can still be served.
     if (!s.ok() && IsStorageError(FromRocks(s, "open"))) {
       handles.clear();
-      const rocksdb::Status ro = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
+      const rocksdb::Status ro = OpenPresent(options, db_dir, descs, &handles, &raw, [&](const auto& present, auto* opened, auto** db) {
+        return rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(options), db_dir, present, opened, db);
+      });
       if (ro.ok()) {
         read_only = "the store opened read-only: writing to " + db_dir + " failed at start (" + s.ToString() +
                     "); free space on the volume and restart to write again";
@@ -468,29 +465,16 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
       }
     }
   } else {
-    // A secondary opens the column families the primary has created: a data
-    // dir written by an older build lacks the newer ones (read as empty).
-    std::vector<std::string> existing;
-    if (auto ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing); !ls.ok())
-      return FromRocks(ls, "open " + db_dir);
-    std::vector<rocksdb::ColumnFamilyDescriptor> present;
-    std::vector<int> slot;
-    for (int i = 0; i < kNumCf; ++i)
-      if (std::find(existing.begin(), existing.end(), kCfNames[i]) != existing.end()) {
-        present.push_back(descs[size_t(i)]);
-        slot.push_back(i);
-      }
     std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
     std::filesystem::create_directories(secondary, ec);
-    std::vector<rocksdb::ColumnFamilyHandle*> opened;
-    s = rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, &opened, &raw);
-    handles.assign(kNumCf, nullptr);
-    for (size_t i = 0; i < opened.size(); ++i) handles[size_t(slot[i])] = opened[i];
+    s = OpenPresent(options, db_dir, descs, &handles, &raw, [&](const auto& present, auto* opened, auto** db) {
+      return rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, opened, db);
+    });
   }
   AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
-                                            std::move(event_retention), db_dir, std::move(errors), read_only,
-                                            std::move(env));
+                                            std::move(event_retention), std::move(key_retention), db_dir,
+                                            std::move(errors), read_only, std::move(env));
   AFF_RETURN_IF_ERROR(store->Init());
   // The configured actions' names, so that their events are shown by name.
   AFF_RETURN_IF_ERROR(LoadActionCodes(*store));

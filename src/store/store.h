@@ -43,6 +43,18 @@ struct FollowChange {
   int64_t ts = 0;
 };
 
+// What a write with an Idempotency-Key leaves behind (docs/storage.md): the
+// response it was answered with, stored in the same atomic write as the batch
+// itself, so that a batch is never stored without its key or a key without its
+// batch. A retry with the key is answered from it instead of being applied again.
+struct IdempotencyRecord {
+  std::string key;          // the client's key (1-255 printable ASCII characters)
+  std::string fingerprint;  // SHA-256 of the request it answered (method, path, body): 32 bytes
+  int status = 0;           // the response's HTTP status
+  std::string body;         // the response's body
+  int64_t written_ms = 0;   // unix ms; stamped by the store when written
+};
+
 enum class OpenMode {
   kPrimary,    // read-write, creates the dir; one process at a time
   kSecondary,  // read-only follower of a primary that may be running (batch)
@@ -53,11 +65,20 @@ class Store {
   virtual ~Store() = default;
 
   // Appends events atomically with their follow-graph changes and makes them
-  // durable (fsync) before returning. Assigns offsets in log order.
-  virtual absl::Status AppendEvents(std::vector<Event>& events,
-                                    const std::vector<FollowChange>& follows) = 0;
-  // Writes entity records atomically and durably.
-  virtual absl::Status PutEntities(const std::vector<EntityRecord>& entities) = 0;
+  // durable (fsync) before returning. Assigns offsets in log order. With `key`,
+  // its record is written in the same atomic write (stamped with the time).
+  virtual absl::Status AppendEvents(std::vector<Event>& events, const std::vector<FollowChange>& follows,
+                                    const IdempotencyRecord* key = nullptr) = 0;
+  // Writes entity records atomically and durably, with `key`'s record if given.
+  virtual absl::Status PutEntities(const std::vector<EntityRecord>& entities,
+                                   const IdempotencyRecord* key = nullptr) = 0;
+
+  // The record a write with this Idempotency-Key left, or none: never written,
+  // or older than the idempotency window (it reads as absent at once and
+  // compaction removes it).
+  virtual absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& key) const = 0;
+  // Removes every expired idempotency record now (compacts them).
+  virtual absl::Status PruneIdempotencyRecords() = 0;
 
   // Visits every event in offset order; stops early when fn returns false.
   // Events older than the store's event retention are skipped.
@@ -144,11 +165,13 @@ struct StoreOptions {
   const Clock* clock = nullptr;    // for audit stamps and expiry; nullptr: the system clock
   int64_t event_retention_ms = 0;  // events whose ts is older than this are dropped (0: kept forever)
   uint64_t max_wal_bytes = 256ull << 20;  // write-ahead log beyond this: the oldest memtables are flushed
+  int64_t idempotency_window_ms = 86'400'000;  // idempotency records older than this expire (> 0)
   // Faults on command under the store (store/fault_injection.h; tests); null: none.
   std::shared_ptr<FaultInjection> faults = nullptr;
 };
 
-// The retentions a configuration sets (audit.retention_hours, events.retention_hours).
+// The retentions a configuration sets (audit.retention_hours, events.retention_hours,
+// server.idempotency_window_seconds).
 // Every command that reads or writes a data dir opens it with these, so the log
 // it sees and what it keeps agree with the server's.
 StoreOptions StoreOptionsFor(const Config& config, const Clock* clock);

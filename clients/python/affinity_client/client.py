@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, cast
 
 from . import __about__
@@ -50,6 +51,11 @@ class Client:
             ``Authorization: Bearer <key>``.
         timeout: seconds to wait for each request before raising
             :class:`AffinityError` with code ``"timeout"``.
+        retries: how many times :meth:`feedback` and :meth:`upsert` send a batch
+            again, with the same ``Idempotency-Key``, when no answer came (timeout,
+            refused or cut connection) or the server asked to retry (409
+            ``idempotency_key_in_flight``, 503, 507, honouring ``Retry-After``). The
+            server applies a batch once per key, so a retry never stores it twice.
 
     Every method returns the server's decoded JSON (dicts and lists). Any error
     answer raises :class:`AffinityError` with the server's ``status``, ``code`` and
@@ -62,15 +68,19 @@ class Client:
     url: str
     key: Optional[str]
     timeout: float
+    retries: int
     experiments: "Experiments"
 
-    def __init__(self, url: str, key: Optional[str] = None, timeout: float = 10) -> None:
+    def __init__(self, url: str, key: Optional[str] = None, timeout: float = 10, retries: int = 2) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(f"url must be http(s)://host[:port][/prefix], not {url!r}")
         self.url = url.rstrip("/")
         self.key = key
         self.timeout = timeout
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an int >= 0, not {retries!r}")
+        self.retries = retries
         self.experiments = Experiments(self)
 
     def __repr__(self) -> str:
@@ -145,22 +155,27 @@ class Client:
 
     # ----------------------------------------------------------------- writes
 
-    def feedback(self, events: Iterable[EventLike]) -> Dict[str, JSON]:
+    def feedback(self, events: Iterable[EventLike], idempotency_key: Optional[str] = None) -> Dict[str, JSON]:
         """Sends feedback events: ``POST /affinity/feedback``.
 
         Args:
             events: :class:`~affinity_client.Event` objects or dicts with
                 ``viewer_id``, ``entity_id``, ``action`` and optionally ``weight``,
                 ``ts`` (unix ms) and ``context``.
+            idempotency_key: the batch's ``Idempotency-Key`` (1-255 printable
+                ASCII characters); a new UUID when not given. Every retry of the
+                call (``retries``) sends the same key, and so may a caller that
+                sends the batch again later: the server stores it once and answers
+                the retry with the first response.
 
         Returns:
             ``{"accepted": n}`` once the batch is durable; the next query sees it.
             A batch with an invalid event is refused whole (422 naming its index).
         """
         body = {"events": [event_json(e) for e in _listed(events, "events")]}
-        return cast(Dict[str, JSON], self._request("POST", "/affinity/feedback", body))
+        return self._write("/affinity/feedback", body, idempotency_key)
 
-    def upsert(self, entities: Iterable[EntityLike]) -> Dict[str, JSON]:
+    def upsert(self, entities: Iterable[EntityLike], idempotency_key: Optional[str] = None) -> Dict[str, JSON]:
         """Creates or replaces entities: ``POST /affinity/entities``.
 
         Args:
@@ -168,12 +183,14 @@ class Client:
                 ``kind`` (``"user"``, ``"creator"``, ``"item"``), ``creator_id``
                 (items) and optionally ``name``, ``cohort``, ``labels``,
                 ``expires_at`` (unix ms) and ``attributes``.
+            idempotency_key: as for :meth:`feedback`: give each chunk of an import
+                its own key, so that a chunk sent again is not upserted again.
 
         Returns:
             ``{"upserted": n}``.
         """
         body = {"entities": [entity_json(e) for e in _listed(entities, "entities")]}
-        return cast(Dict[str, JSON], self._request("POST", "/affinity/entities", body))
+        return self._write("/affinity/entities", body, idempotency_key)
 
     def patch(self, id: str, /, **fields: Any) -> Dict[str, JSON]:
         """Changes some fields of an entity and keeps the rest: ``PATCH /affinity/entities/{id}``.
@@ -289,9 +306,30 @@ class Client:
         answer or raises :class:`AffinityError`."""
         return self._request(method, path, body)
 
-    def _request(self, method: str, path: str, body: Any = _UNSET) -> JSON:
+    def _write(self, path: str, body: JSON, idempotency_key: Optional[str]) -> Dict[str, JSON]:
+        """A batch POST under one Idempotency-Key, sent again (same key, same
+        bytes) while no answer comes or the server asks for a retry."""
+        if idempotency_key is None:
+            idempotency_key = str(uuid.uuid4())
+        elif not isinstance(idempotency_key, str):
+            raise TypeError(f"idempotency_key must be a str, not {type(idempotency_key).__name__}")
+        headers = {"Idempotency-Key": idempotency_key}
+        for attempt in range(self.retries + 1):
+            try:
+                return cast(Dict[str, JSON], self._request("POST", path, body, headers))
+            except AffinityError as e:
+                retryable = e.status is None or e.status in (503, 507) or e.code == "idempotency_key_in_flight"
+                if not retryable or attempt == self.retries:
+                    raise
+                time.sleep(min(e.retry_after if e.retry_after is not None else 0.25 * 2**attempt, 30.0))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(
+        self, method: str, path: str, body: Any = _UNSET, extra_headers: Optional[Dict[str, str]] = None
+    ) -> JSON:
         data = None if body is _UNSET or body is None else json.dumps(body).encode("utf-8")
         headers = {"Accept": "application/json", "User-Agent": f"affinity-client-python/{__about__.__version__}"}
+        headers.update(extra_headers or {})
         if data is not None:
             headers["Content-Type"] = "application/json"
         if self.key is not None:

@@ -11,6 +11,7 @@ import socket
 import threading
 import unittest
 import urllib.parse
+import uuid
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import support  # noqa: F401  (puts the client's source on sys.path, sets no_proxy)
@@ -122,6 +123,46 @@ class WireTest(LocalTestCase):
         self.assertEqual(
             json.loads(up["body"]), {"entities": [{"id": "i1", "kind": "item", "creator_id": "c1", "labels": ["kids"]}]}
         )
+
+    def test_each_batch_call_sends_its_own_idempotency_key(self) -> None:
+        server = self.serve(lambda h: _json(202, {"accepted": 1}))
+        c = self.client(server)
+        c.feedback([Event("u1", "i1", "click")])
+        c.feedback([Event("u1", "i1", "click")])
+        c.upsert([Entity("i1", "item")])
+        c.feedback([Event("u1", "i1", "click")], idempotency_key="chunk-7")
+        c.query("u1")
+        keys = [r["headers"].get("Idempotency-Key") for r in server.requests]
+        for key in keys[:3]:
+            self.assertIsNotNone(key)
+            self.assertEqual(str(uuid.UUID(key)), key)  # a UUID
+        self.assertEqual(len(set(keys[:3])), 3, "a new key per call")
+        self.assertEqual(keys[3], "chunk-7")
+        self.assertIsNone(keys[4], "queries carry no key")
+
+    def test_a_retried_batch_reuses_its_key_and_body(self) -> None:
+        answers = [
+            _json(409, {"error": {"code": "idempotency_key_in_flight", "message": "busy"}}, {"Retry-After": "0"}),
+            _json(507, {"error": {"code": "insufficient_storage", "message": "full"}}, {"Retry-After": "0"}),
+            _json(202, {"accepted": 1}),
+        ]
+        server = self.serve(lambda h: answers.pop(0))
+        self.assertEqual(self.client(server).feedback([Event("u1", "i1", "click")]), {"accepted": 1})
+        self.assertEqual(len(server.requests), 3)
+        self.assertEqual(len({r["headers"]["Idempotency-Key"] for r in server.requests}), 1)
+        self.assertEqual(len({r["body"] for r in server.requests}), 1)
+
+    def test_a_refused_batch_is_not_retried(self) -> None:
+        server = self.serve(lambda h: _json(422, {"error": {"code": "idempotency_key_reused", "message": "no"}}))
+        with self.assertRaises(AffinityError) as cm:
+            self.client(server).feedback([Event("u1", "i1", "click")], idempotency_key="k")
+        self.assertEqual(cm.exception.code, "idempotency_key_reused")
+        self.assertEqual(len(server.requests), 1)
+        with self.assertRaises(AffinityError) as cm:
+            self.client(server, retries=0).upsert([Entity("i1", "item")])
+        self.assertEqual(len(server.requests), 2)
+        with self.assertRaises(ValueError):
+            Client("http://127.0.0.1:9", retries=-1)
 
     def test_pages_follow_cursors_until_null(self) -> None:
         pages = {None: (["a", "b"], "c1"), "c1": (["c", "d"], "c2"), "c2": (["e"], None)}

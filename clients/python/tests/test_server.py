@@ -234,6 +234,21 @@ class FeedbackTest(ServerTestCase):
         self.assertIn("1", cm.error.message)  # names the event's index
         self.assertEqual(self.client.events(viewer, limit=50), before)
 
+    def test_a_batch_sent_again_with_its_key_is_stored_once(self) -> None:
+        viewer = _unique("py-idem-viewer")
+        item = self.world.items[0]
+        key = _unique("py-idem-key")
+        first = self.client.feedback([Event(viewer, item, "click")], idempotency_key=key)
+        again = self.client.feedback([Event(viewer, item, "click")], idempotency_key=key)
+        self.assertEqual(first, {"accepted": 1})
+        self.assertEqual(again, first)
+        self.assertEqual(len(self.client.events(viewer, limit=10)), 1)
+        with self.assertRaisesAffinity(422) as cm:
+            self.client.feedback([Event(viewer, item, "like")], idempotency_key=key)
+        self.assertEqual(cm.error.code, "idempotency_key_reused")
+        self.client.feedback([Event(viewer, item, "click")])  # no key given: a new one, stored again
+        self.assertEqual(len(self.client.events(viewer, limit=10)), 2)
+
     def test_feedback_type_errors_are_local(self) -> None:
         with self.assertRaises(TypeError):
             self.client.feedback({"viewer_id": "u1", "entity_id": "i1", "action": "click"})  # type: ignore[arg-type]
