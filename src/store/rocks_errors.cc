@@ -1,5 +1,7 @@
 #include "store/rocks_errors.h"
 
+#include <chrono>
+
 #include "base/status.h"
 
 namespace affinity::store_internal {
@@ -44,6 +46,19 @@ std::string BackgroundErrors::Current() const {
 void BackgroundErrors::Clear() {
   std::lock_guard<std::mutex> lock(mu_);
   current_.clear();
+}
+
+rocksdb::Status KeepAMemtableEntry(rocksdb::DB* db) {
+  rocksdb::WriteOptions unlogged;
+  unlogged.disableWAL = true;
+  unlogged.no_slowdown = true;
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::string ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  return db->Put(unlogged, db->DefaultColumnFamily(), "meta/unlogged_ms", ms);
+}
+
+void BackgroundErrors::OnFlushCompleted(rocksdb::DB* db, const rocksdb::FlushJobInfo& info) {
+  if (info.cf_name == rocksdb::kDefaultColumnFamilyName) KeepAMemtableEntry(db).PermitUncheckedError();
 }
 
 }  // namespace affinity::store_internal

@@ -51,13 +51,19 @@ class RocksStore final : public Store {
         read_only_reason_(std::move(read_only_reason)) {}
 
   ~RocksStore() override {
+    // A clean close flushes the memtables: the next open has no log to replay.
+    if (mode_ == OpenMode::kPrimary && read_only_reason_.empty() && BackgroundError().empty())
+      db_->Flush(rocksdb::FlushOptions(), cfs_).PermitUncheckedError();
     for (auto* cf : cfs_)
       if (cf) db_->DestroyColumnFamilyHandle(cf);
     cfs_.clear();
     db_.reset();  // before the compaction filter it holds
   }
 
-  absl::Status Init() { return LoadNextOffset(); }
+  absl::Status Init() {
+    AFF_RETURN_IF_ERROR(LoadNextOffset());
+    return KeepAMemtableEntry();
+  }
 
   std::string BackgroundError() const override { return errors_ ? errors_->Current() : ""; }
   absl::Status Resume() override {
@@ -71,7 +77,13 @@ class RocksStore final : public Store {
     if (s.IsBusy()) return StorageError("resume writes: the store is still recovering from: " + BackgroundError());
     AFF_RETURN_IF_ERROR(FromRocks(s, "resume writes", db_dir_));
     if (errors_) errors_->Clear();
+    AFF_RETURN_IF_ERROR(KeepAMemtableEntry());
     return absl::OkStatus();
+  }
+  // An unlogged memtable entry, so that a later resume opens a new log (rocks_errors.h).
+  absl::Status KeepAMemtableEntry() {
+    if (mode_ != OpenMode::kPrimary || !read_only_reason_.empty()) return absl::OkStatus();
+    return FromRocks(store_internal::KeepAMemtableEntry(db_.get()), "keep a memtable entry", db_dir_);
   }
   std::string ReadOnlyReason() const override { return read_only_reason_; }
 

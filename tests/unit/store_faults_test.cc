@@ -133,6 +133,35 @@ TEST(StoreFaultsTest, FailingSyncsAndWritesAreStorageFaultsAndAReopenedStoreHold
   }
 }
 
+// A log write that fails while every memtable is empty (a store just opened,
+// or just flushed): RocksDB keeps the failed log's writer after it resumes, so
+// unless the store opens a new log its writes would fail ("Writer has previous
+// error") until it is reopened. It resumes in place and takes writes.
+TEST(StoreFaultsTest, ALogWriteFailingOnAnEmptyMemtableResumesInPlaceAndTakesWritesAgain) {
+  TempDir dir;
+  auto faults = std::make_shared<FaultInjection>();
+  auto opened = OpenRocksStore(dir.path(), OpenMode::kPrimary, {.faults = faults});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  Store* store = opened->get();
+  faults->LimitBytes(0);  // full from the first byte
+  std::vector<Event> refused = Batch(1, 5);
+  EXPECT_TRUE(IsStorageError(store->AppendEvents(refused, {})));
+  faults->LimitBytes(-1);
+  { const absl::Status r = store->Resume(); ASSERT_TRUE(r.ok()) << r.ToString(); }
+  for (int i = 0; i < 3; ++i) {
+    std::vector<Event> events = Batch(2, 5);
+    const absl::Status s = store->AppendEvents(events, {});
+    ASSERT_TRUE(s.ok()) << "write " << i << " after resuming: " << s;
+  }
+  std::vector<Event> last = Batch(3, 5);
+  ASSERT_TRUE(store->AppendEvents(last, {}).ok());
+  opened->reset();
+  auto reopened = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  uint64_t n = 0;
+  ASSERT_TRUE(reopened->ScanEvents([&](const Event&) { return ++n, true; }).ok());
+  EXPECT_EQ(n, 20u) << "the batches written after resuming, and none of the refused one";
+}
+
 // The guard refuses writes below the floor before the store meets a full
 // volume, says why, refuses them while the store's writes are stopped by a
 // failed write, and resumes the store once a poll finds the volume writable.
