@@ -249,8 +249,8 @@ struct HttpServer::Impl {
     for (int i = 0; i < 64; ++i) {
       const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) break;
-      ::close(fd);
       table->CountRefused();
+      ::close(fd);
     }
     reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   }
