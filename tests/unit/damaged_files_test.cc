@@ -263,7 +263,9 @@ TEST(ModelChecksumTest, AnEntryWrittenBeforeChecksumsLoadsUnverifiedOnceAndALate
   old.versions[0].checksummed.clear();
   ASSERT_TRUE(WriteFileAtomic(reg.dir() + "/registry.json", RegistryJson(old)));
   ASSERT_TRUE(reg.Load("m000001").ok());
-  const ModelVersion* v = reg.Read()->Find("m000001");
+  const RegistryState now = *reg.Read();
+  const ModelVersion* v = now.Find("m000001");
+  ASSERT_NE(v, nullptr);
   EXPECT_EQ(v->checksummed, "first-load");
   EXPECT_EQ(v->checksums.size(), 2u);
   FlipADigit(reg.dir() + "/m000001/model.json");

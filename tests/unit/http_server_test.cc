@@ -171,6 +171,11 @@ TEST_F(HttpServerTest, AConnectionWaitingLongerThanTheIdleTimeoutIsClosed) {
 }
 
 TEST_F(HttpServerTest, OutOfDescriptorsTheAcceptLoopClosesWhatWaitsAndServesAgainOnceThereAreSome) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The sanitizers' runtime needs descriptors of its own (it tests memory
+  // through a pipe): a process left none breaks the checker, not the server.
+  GTEST_SKIP() << "the process is left no descriptor, which the sanitizer runtime needs for its own checks";
+#endif
   Start(HttpServerOptions{});
   // Sockets made first (a connect needs none); then the process is left no
   // descriptor to accept them with.
