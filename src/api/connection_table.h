@@ -58,7 +58,8 @@ class ConnectionTable {
 
   void CountHeaderTimeout() { header_timeouts_.fetch_add(1, std::memory_order_relaxed); }
   void CountIdleTimeout() { idle_timeouts_.fetch_add(1, std::memory_order_relaxed); }
-  void CountAcceptError() { accept_errors_.fetch_add(1, std::memory_order_relaxed); }
+  // Returns the accept errors so far, this one included.
+  uint64_t CountAcceptError() { return accept_errors_.fetch_add(1, std::memory_order_relaxed) + 1; }
   void CountRefused() { refused_.fetch_add(1, std::memory_order_relaxed); }
 
   ConnectionStats Stats() const;

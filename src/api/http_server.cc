@@ -230,8 +230,7 @@ struct HttpServer::Impl {
       // core while nothing frees one. Close what waits in the backlog (with the
       // reserve descriptor, so that those clients hear at once instead of
       // hanging), then wait a little and accept again.
-      table->CountAcceptError();
-      const uint64_t errors = table->Stats().accept_errors;
+      const uint64_t errors = table->CountAcceptError();
       if (errors == 1 || errors % 100 == 0)
         std::fprintf(stderr, "affinity: accept failed (%s), %llu times so far: backing off 100 ms\n",
                      ec.message().c_str(), (unsigned long long)errors);

@@ -43,17 +43,22 @@ std::optional<HttpResponse> RequestKey(const HttpRequest& req, const std::option
 }  // namespace
 
 HttpResponse ApiRoutes::Idempotent(const HttpRequest& req, const std::optional<std::string>& body_key,
-                                   const std::string& route, const KeyedWrite& write) {
+                                   const std::string& route, HttpResponse answer, const KeyedWrite& write) {
   std::optional<std::string> key;
   if (auto bad = RequestKey(req, body_key, &key)) return *bad;
-  if (!key) return write(nullptr);
+  auto written = [&](IdempotencyRecord* record) {
+    if (record) record->status = answer.status, record->body = answer.body;
+    const absl::Status s = write(record);
+    return s.ok() ? answer : FromStatus(s);
+  };
+  if (!key) return written(nullptr);
   auto fingerprint = IdempotencyKeys::Fingerprint(req.method, req.path, req.body);
   if (!fingerprint.ok()) return FromStatus(fingerprint.status());
   auto begun = keys_.Begin(*key, *fingerprint);
   if (!begun.ok()) return FromStatus(begun.status());
   switch (begun->outcome) {
     case IdempotencyKeys::Outcome::kFirst:
-      return write(&begun->record);  // the claim is released once the write (and its record) is stored
+      return written(&begun->record);  // the claim is released once the write (and its record) is stored
     case IdempotencyKeys::Outcome::kReplay: {
       d_.metrics->AddIdempotentReplay(route);
       HttpResponse r(begun->record.status, begun->record.body);

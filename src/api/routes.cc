@@ -272,22 +272,15 @@ HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
           ParseFeedbackRequest(req.body, size_t(d_.config->server.max_events_per_batch), &events, &body_key);
       !e.ok())
     return Error(e.status, e.code, e.message);
-  return Idempotent(req, body_key, "feedback", [&](IdempotencyRecord* key) -> HttpResponse {
-    // A batch is accepted whole or not at all, so its answer is known before
-    // the write, which stores it with the events when a key is given.
-    JsonWriter w;
-    w.BeginObject().Key("accepted").Uint(events.size()).EndObject();
-    HttpResponse accepted(202, w.Release());
-    if (key) {
-      key->status = accepted.status;
-      key->body = accepted.body;
-    }
+  JsonWriter w;
+  w.BeginObject().Key("accepted").Uint(events.size()).EndObject();
+  return Idempotent(req, body_key, "feedback", HttpResponse(202, w.Release()), [&](IdempotencyRecord* key) {
     auto n = d_.ingestor->AddFeedback(events, {"events"}, key);
-    if (!n.ok()) return FromStatus(n.status());
+    if (!n.ok()) return n.status();
     d_.metrics->AddEvents(*n);
     // Durable and applied to the live state: the next query sees it.
     d_.metrics->ObserveEventVisible(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    return accepted;
+    return absl::OkStatus();
   });
 }
 

@@ -57,12 +57,14 @@ class ApiRoutes {
   HttpResponse Route(const HttpRequest& req, std::string* route);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
-  // A batch write made once per Idempotency-Key (idempotent_routes.cc): `write`
-  // applies the batch, given the record to store with it (null without a key;
-  // it sets the record's status and body to its response before writing).
-  using KeyedWrite = std::function<HttpResponse(IdempotencyRecord* key)>;
+  // A batch write made once per Idempotency-Key (idempotent_routes.cc). A
+  // batch is accepted whole or not at all, so its `answer` is known before the
+  // write: `write` applies the batch and stores the record it is given (null
+  // without a key; its status and body are the answer's) in the same write.
+  // Returns the answer, or the write's error.
+  using KeyedWrite = std::function<absl::Status(IdempotencyRecord* key)>;
   HttpResponse Idempotent(const HttpRequest& req, const std::optional<std::string>& body_key,
-                          const std::string& route, const KeyedWrite& write);
+                          const std::string& route, HttpResponse answer, const KeyedWrite& write);
   // The entity routes (entity_routes.cc).
   HttpResponse EntityRoute(const HttpRequest& req, std::string* route);
   HttpResponse Entities(const HttpRequest& req);

@@ -1,5 +1,7 @@
 #include "features/snapshot_manager.h"
 
+#include "base/clock.h"
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -9,10 +11,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
 bool IsVersionName(const std::string& name) {
   return name.size() == 7 && name[0] == 'v' &&

@@ -1,5 +1,7 @@
 #include "models/model_registry.h"
 
+#include "base/clock.h"
+
 #include <cerrno>
 
 #include <fcntl.h>
@@ -26,10 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
 // An exclusive advisory lock on <dir>/LOCK for read-modify-write of the registry.
 class DirLock {

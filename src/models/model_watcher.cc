@@ -1,5 +1,7 @@
 #include "models/model_watcher.h"
 
+#include "base/clock.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,10 +11,7 @@
 namespace affinity {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
 }  // namespace
 

@@ -294,15 +294,16 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   WarnIfEmpty(data);
   // Every connection, file and mapping is a descriptor: take all the process may.
   const DescriptorLimit fds = RaiseDescriptorLimit();
+  const HttpServerOptions http_options = HttpOptionsFor(config.server, fds);
   spdlog::info("file descriptors: limit {}{}; at most {} connections", fds.soft,
-               fds.raised ? " (raised to the hard limit)" : "", HttpOptionsFor(config.server, fds).max_connections);
+               fds.raised ? " (raised to the hard limit)" : "", http_options.max_connections);
   const Clock* clock = SystemClock::Default();
   Metrics metrics;
   ServingStack stack;  // outlives the server, whose threads read it
   StartupProgress progress;
   StartupRoutes startup(&progress);
   std::atomic<ApiRoutes*> api{nullptr};
-  HttpServer server(HttpOptionsFor(config.server, fds), [&](const HttpRequest& r) {
+  HttpServer server(http_options, [&](const HttpRequest& r) {
     if (ApiRoutes* routes = api.load(std::memory_order_acquire)) return routes->Handle(r);
     return startup.Handle(r);
   });

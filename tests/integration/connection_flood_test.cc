@@ -15,25 +15,13 @@
 
 #include "testing/http_client.h"
 #include "testing/process.h"
+#include "testing/raw_socket.h"
 #include "testing/temp_dir.h"
 
 namespace affinity {
 namespace {
 
 using namespace affinity::testing;
-
-int Open(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 uint64_t Field(const std::string& stats, const char* field) {
   simdjson::dom::parser parser;
@@ -62,9 +50,9 @@ TEST(ConnectionFloodTest, AtA1024DescriptorLimit2000IdleAnd200HalfSentConnection
 
   std::vector<int> flood;
   for (int i = 0; i < kIdle; ++i)
-    if (int fd = Open(port); fd >= 0) flood.push_back(fd);
+    if (int fd = OpenLoopback(port); fd >= 0) flood.push_back(fd);
   for (int i = 0; i < kHalfSent; ++i) {
-    const int fd = Open(port);
+    const int fd = OpenLoopback(port);
     if (fd < 0) continue;
     const std::string part = "POST /affinity/query HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nX-Slow: ";
     ::send(fd, part.data(), part.size(), MSG_NOSIGNAL);

@@ -18,30 +18,16 @@
 
 #include "api/http_server.h"
 #include "testing/http_client.h"
+#include "testing/raw_socket.h"
 
 namespace affinity {
 namespace {
 
 using namespace std::chrono_literals;
 
-int Socket() { return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); }
-
-bool Connect(int fd, int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-}
-
-int Open(int port) {
-  const int fd = Socket();
-  if (fd >= 0 && !Connect(fd, port)) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
+using testing::ConnectLoopback;
+using testing::LoopbackSocket;
+using testing::OpenLoopback;
 
 void Send(int fd, const std::string& s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
 
@@ -88,7 +74,7 @@ class HttpServerTest : public ::testing::Test {
     for (int fd : fds_) ::close(fd);
   }
   int OpenKept() {
-    const int fd = Open(server_->port());
+    const int fd = OpenLoopback(server_->port());
     EXPECT_GE(fd, 0);
     fds_.push_back(fd);
     return fd;
@@ -180,7 +166,7 @@ TEST_F(HttpServerTest, OutOfDescriptorsTheAcceptLoopClosesWhatWaitsAndServesAgai
   // Sockets made first (a connect needs none); then the process is left no
   // descriptor to accept them with.
   std::vector<int> waiting;
-  for (int i = 0; i < 3; ++i) waiting.push_back(Socket()), fds_.push_back(waiting.back());
+  for (int i = 0; i < 3; ++i) waiting.push_back(LoopbackSocket()), fds_.push_back(waiting.back());
   rlimit before{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &before), 0);
   int highest = 0;
@@ -191,7 +177,7 @@ TEST_F(HttpServerTest, OutOfDescriptorsTheAcceptLoopClosesWhatWaitsAndServesAgai
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   std::vector<int> fillers;  // the free numbers below the limit, taken: the next open fails
   for (int f; (f = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(f);
-  for (int fd : waiting) EXPECT_TRUE(Connect(fd, server_->port()));  // completed by the kernel's backlog
+  for (int fd : waiting) EXPECT_TRUE(ConnectLoopback(fd, server_->port()));  // completed by the kernel's backlog
   const bool errors_seen = Eventually([&] { return Stats().accept_errors > 0; });
   bool closed = false;
   Receive(waiting[0], 3s, &closed);
