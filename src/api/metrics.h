@@ -15,12 +15,12 @@
 #include "api/connection_table.h"
 #include "candidates/candidate_set.h"
 #include "experiments/experiment_service.h"
-#include "serving/batch_schedule.h"
+#include "server/batch_schedule.h"
 #include "state/checkpointer.h"
-#include "serving/drift_service.h"
-#include "serving/feature_service.h"
+#include "models/drift_service.h"
+#include "admin/feature_service.h"
 #include "query/query.h"
-#include "serving/service_status.h"
+#include "admin/service_status.h"
 
 namespace affinity {
 

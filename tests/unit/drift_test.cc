@@ -16,7 +16,7 @@
 #include "models/logged_training.h"
 #include "models/model_registry.h"
 #include "ranking/drift.h"
-#include "serving/drift_service.h"
+#include "models/drift_service.h"
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/tiny_model.h"

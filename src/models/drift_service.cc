@@ -1,4 +1,4 @@
-#include "serving/drift_service.h"
+#include "models/drift_service.h"
 
 #include <spdlog/spdlog.h>
 

@@ -1,4 +1,4 @@
-#include "serving/catalog.h"
+#include "state/catalog.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "serving/feature_service.h"
+#include "admin/feature_service.h"
 
 #include <algorithm>
 #include <cmath>

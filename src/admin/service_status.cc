@@ -1,4 +1,4 @@
-#include "serving/service_status.h"
+#include "admin/service_status.h"
 
 #include <algorithm>
 

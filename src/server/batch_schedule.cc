@@ -1,4 +1,4 @@
-#include "serving/batch_schedule.h"
+#include "server/batch_schedule.h"
 
 #include <fcntl.h>
 #include <signal.h>
