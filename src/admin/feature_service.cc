@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "base/json_writer.h"
+#include "state/registry.h"
 
 namespace affinity {
 namespace {
@@ -232,6 +233,38 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   if (!pairs.empty()) w.Key("pairs").Raw(pairs);
   w.EndObject();
   return w.Release();
+}
+
+
+void FeatureService::ReportMetrics(MetricsSink& sink) const {
+  for (const auto& g : FreshnessByGroup()) {
+    if (!g.has_value) continue;
+    sink.Gauge("affinity_feature_freshness_age_seconds",
+               "Seconds since the feature group's newest value (batch: its snapshot; stream: the "
+               "newest applied event)",
+               {{"group", g.group}}, g.age_seconds);
+    sink.Gauge("affinity_feature_freshness_stale",
+               "1 while the feature group is past its TTL (its values are masked at read)", {{"group", g.group}},
+               g.stale ? 1 : 0);
+  }
+}
+
+std::vector<AdminRoute> FeatureService::Routes() {
+  AdminRoute list{"GET", "/admin/features", "features"};
+  list.handle = [this](const AdminRequest&) -> absl::StatusOr<AdminReply> { return AdminReply{200, ListJson()}; };
+  AdminRoute record{"GET", "/admin/features/{group}/{entity_id*}", "features"};
+  record.params = {"with"};
+  record.handle = [this](const AdminRequest& req) -> absl::StatusOr<AdminReply> {
+    const std::string& entity_id = req.args.at("entity_id");
+    if (absl::Status bad = CheckExternalId(entity_id, "entity_id (in the path)"); !bad.ok()) return bad;
+    auto with = req.params.find("with");
+    if (with != req.params.end())
+      if (absl::Status bad = CheckExternalId(with->second, "with"); !bad.ok()) return bad;
+    auto json = RecordJson(req.args.at("group"), entity_id, with == req.params.end() ? "" : with->second);
+    if (!json.ok()) return json.status();
+    return AdminReply{200, *std::move(json)};
+  };
+  return {std::move(list), std::move(record)};
 }
 
 }  // namespace affinity

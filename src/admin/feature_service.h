@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "base/component.h"
 #include "base/config.h"
 #include "features/feature_registry.h"
 #include "features/snapshot_manager.h"
@@ -24,7 +25,9 @@
 
 namespace affinity {
 
-class FeatureService {
+// A component (base/component.h): GET /admin/features[/{group}/{entity_id}]
+// and the affinity_feature_freshness_* gauges.
+class FeatureService : public Component {
  public:
   // `settings` are the configuration's [features.<group>] (checked by
   // ApplyFeatureSettings before the server starts).
@@ -53,6 +56,10 @@ class FeatureService {
   };
   // Per group, for /metrics.
   std::vector<Freshness> FreshnessByGroup() const;
+
+  std::string_view name() const override { return "features"; }
+  void ReportMetrics(MetricsSink& sink) const override;
+  std::vector<AdminRoute> Routes() override;
 
  private:
   int64_t GroupFreshnessTs(const FeatureGroup& g, const Snapshot* snap) const;  // 0: none

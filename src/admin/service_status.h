@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "audit/audit_log.h"
 #include "base/clock.h"
+#include "base/component.h"
 #include "base/ids.h"
 #include "base/refused_file.h"
 #include "features/snapshot_manager.h"
@@ -40,7 +41,10 @@ struct StatusReport {
   Store::Usage store;
 };
 
-class ServiceStatus {
+// A component (base/component.h): the process's own members of /admin/stats
+// (events, entities, the snapshot, the audit log, the store), "snapshot" in
+// /readyz, the snapshot and store gauges, and GET /admin/audit/{request_id}.
+class ServiceStatus : public Component {
  public:
   ServiceStatus(const Store* store, const EntityRegistry* registry, const LiveState* live,
                 const SnapshotManager* snapshots, const AuditLog* audit, const Clock* clock)
@@ -53,6 +57,12 @@ class ServiceStatus {
   std::shared_ptr<const Snapshot> CurrentSnapshot() const { return snapshots_->Get(); }
   // The snapshot versions refused at load now (empty once CURRENT's serves).
   std::vector<RefusedFile> RefusedSnapshots() const { return snapshots_->refused(); }
+
+  std::string_view name() const override { return "status"; }
+  void WriteStats(JsonWriter& w) const override;
+  void WriteReady(JsonWriter& w) const override;
+  void ReportMetrics(MetricsSink& sink) const override;
+  std::vector<AdminRoute> Routes() override;
 
  private:
   const Store* store_;

@@ -56,35 +56,6 @@ std::optional<HttpResponse> IntParam(const std::map<std::string, std::string>& p
 
 }  // namespace
 
-HttpResponse ApiRoutes::EntityRoute(const HttpRequest& req, std::string* route) {
-  const std::string prefix = "/affinity/entities/", similar = "/similar";
-  const std::string rest = req.path.substr(prefix.size());
-  // An id holding "/similar" at its end is written %2F-escaped in the path.
-  if (rest.size() > similar.size() && rest.compare(rest.size() - similar.size(), similar.size(), similar) == 0) {
-    *route = "entity_similar";
-    const std::string id = UrlDecode(rest.substr(0, rest.size() - similar.size()));
-    if (req.method != "GET") {
-      HttpResponse r = ErrorResponse(405, "method_not_allowed", "use GET for " + req.path);
-      r.headers.emplace_back("Allow", "GET");
-      return r;
-    }
-    if (auto bad = BadId(id, "id (in the path)")) return *bad;
-    return Similar(id, req.query);
-  }
-  *route = "entity";
-  const std::string id = UrlDecode(rest);
-  const bool known = req.method == "GET" || req.method == "PATCH" || req.method == "DELETE";
-  if (!known) {
-    HttpResponse r = ErrorResponse(405, "method_not_allowed", "use GET, PATCH or DELETE for " + req.path);
-    r.headers.emplace_back("Allow", "GET, PATCH, DELETE");
-    return r;
-  }
-  if (auto bad = BadId(id, "id (in the path)")) return *bad;
-  if (req.method == "GET") return GetEntity(id);
-  if (req.method == "PATCH") return PatchEntity(id, req.body);
-  return DeleteEntity(id);
-}
-
 HttpResponse ApiRoutes::Entities(const HttpRequest& req) {
   std::vector<RawEntity> entities;
   std::optional<std::string> body_key;

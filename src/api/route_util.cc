@@ -50,13 +50,18 @@ std::string UrlDecode(std::string_view s) {
 
 std::optional<HttpResponse> QueryParams(const std::string& query, std::initializer_list<std::string_view> known,
                                         std::map<std::string, std::string>* out) {
+  return QueryParams(query, std::vector<std::string>(known.begin(), known.end()), out);
+}
+
+std::optional<HttpResponse> QueryParams(const std::string& query, const std::vector<std::string>& known,
+                                        std::map<std::string, std::string>* out) {
   for (std::string_view param : Split(query, '&')) {
     if (param.empty()) continue;
     const size_t eq = param.find('=');
     const std::string key = UrlDecode(param.substr(0, eq));
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       std::string names;
-      for (std::string_view k : known) names += (names.empty() ? "" : ", ") + std::string(k);
+      for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
       return ErrorResponse(422, "invalid", "unknown query parameter '" + key + "'; known: " + names);
     }
     if (out->count(key)) return ErrorResponse(422, "invalid", "query parameter '" + key + "' is given twice");

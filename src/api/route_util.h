@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "api/http_server.h"
@@ -27,6 +28,8 @@ std::string UrlDecode(std::string_view s);
 // A URL query's parameters (URL-decoded) into *out; a 422 naming the first
 // parameter not in `known`, or one given twice.
 std::optional<HttpResponse> QueryParams(const std::string& query, std::initializer_list<std::string_view> known,
+                                        std::map<std::string, std::string>* out);
+std::optional<HttpResponse> QueryParams(const std::string& query, const std::vector<std::string>& known,
                                         std::map<std::string, std::string>* out);
 
 // A 422 naming `field` unless `id` is a valid external id (state/registry.h).

@@ -13,20 +13,15 @@
 
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/route_table.h"
+#include "base/component.h"
 #include "base/config.h"
+#include "base/json_writer.h"
 #include "experiments/experiment_service.h"
-#include "models/model_watcher.h"
-#include "server/batch_schedule.h"
-#include "state/catalog.h"
-#include "models/drift_service.h"
-#include "admin/feature_service.h"
 #include "serving/query_engine.h"
-#include "admin/service_status.h"
-#include "state/checkpointer.h"
+#include "state/catalog.h"
 #include "state/idempotency_keys.h"
 #include "state/ingestor.h"
-#include "state/storage_guard.h"
-#include "base/json_writer.h"
 
 namespace affinity {
 
@@ -35,25 +30,30 @@ struct ApiDeps {
   Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities, PATCH and DELETE /affinity/entities/{id}
   const Catalog* catalog;      // GET /affinity/entities[/{id}], /affinity/viewers/{id}/events
   QueryEngine* engine;         // POST /affinity/query, GET /affinity/entities/{id}/similar
-  const ServiceStatus* status; // /readyz, /metrics, /admin/*
   Metrics* metrics;
   ExperimentService* experiments = nullptr;  // /admin/experiments; null: no experiments (every response names none)
-  const FeatureService* features = nullptr;  // /admin/features; null: not served (404)
-  const BatchSchedule* batch_schedule = nullptr;  // serve --batch-every; null: none
-  const ModelWatcher* models = nullptr;           // GET /admin/models; null: 404
-  const DriftService* drift = nullptr;            // GET /admin/drift; null: 404
-  Checkpointer* checkpointer = nullptr;           // POST /admin/checkpoint, /admin/stats "live_state"; null: 404
-  StorageGuard* storage = nullptr;  // every write admitted by it first; /readyz, /admin/stats, /metrics say its state
-  const HttpServer* http = nullptr;  // the server in front: its connections in /admin/stats and /metrics
+  // The process's components in registration order: their members of
+  // /admin/stats and /readyz, their gauges in /metrics, their admin routes.
+  std::vector<Component*> components;
+  // Every write route asks it first (the storage guard: 507 while the volume
+  // is full); null admits every write.
+  std::function<absl::Status()> admit;
 };
 
 class ApiRoutes {
  public:
-  explicit ApiRoutes(ApiDeps deps) : d_(deps), keys_(deps.ingestor ? deps.ingestor->store() : nullptr) {}
+  explicit ApiRoutes(ApiDeps deps);
   HttpResponse Handle(const HttpRequest& req);
   void SetReady(bool ready) { ready_ = ready; }
+  // Every route this server answers (the API's own, then the components').
+  const RouteTable& routes() const { return table_; }
 
  private:
+  void AddRoute(const char* method, const char* pattern, const char* name, Scope scope, bool writes,
+                std::function<HttpResponse(const HttpRequest&, const PathArgs&)> handle);
+  void AddApiRoutes();
+  void AddExperimentRoutes();  // experiment_routes.cc
+  void AddComponentRoutes();
   HttpResponse Route(const HttpRequest& req, std::string* route);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
@@ -66,7 +66,6 @@ class ApiRoutes {
   HttpResponse Idempotent(const HttpRequest& req, const std::optional<std::string>& body_key,
                           const std::string& route, HttpResponse answer, const KeyedWrite& write);
   // The entity routes (entity_routes.cc).
-  HttpResponse EntityRoute(const HttpRequest& req, std::string* route);
   HttpResponse Entities(const HttpRequest& req);
   HttpResponse ListEntities(const std::string& query);
   HttpResponse GetEntity(const std::string& id);
@@ -74,22 +73,19 @@ class ApiRoutes {
   HttpResponse DeleteEntity(const std::string& id);
   HttpResponse Similar(const std::string& id, const std::string& query);
   HttpResponse ViewerEvents(const std::string& viewer_id, const std::string& query);
+  // The components' report (component_views.cc).
   HttpResponse Ready();
-  void WriteStorage(const StorageGuard::State& s, JsonWriter& w);
-  // The snapshot and model files refused at load now (base/refused_file.h).
-  std::vector<RefusedFile> Refused() const;
-  void WriteRefused(const std::vector<RefusedFile>& refused, JsonWriter& w);
   HttpResponse MetricsText();
   HttpResponse Stats();
-  HttpResponse Audit(const std::string& id);
-  HttpResponse Experiments(const HttpRequest& req, std::string* route);
-  HttpResponse Features(const std::string& rest, const std::string& query);
-  HttpResponse Models();
-  HttpResponse Checkpoint();
+  Health CurrentHealth() const;
   HttpResponse Ui();
+  // The experiment routes (experiment_routes.cc).
+  HttpResponse CreateExperiment(const HttpRequest& req);
+  HttpResponse StopExperiment(const HttpRequest& req, const std::string& id);
 
   ApiDeps d_;
   IdempotencyKeys keys_;
+  RouteTable table_;
   std::atomic<bool> ready_{false};
 };
 

@@ -17,14 +17,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/component.h"
 #include "store/store.h"
 
 namespace affinity {
 
-class AuditLog {
+// A component (base/component.h) whose stop flushes the queue to the store.
+class AuditLog : public Component {
  public:
   explicit AuditLog(Store* store, size_t max_queue = 100000);
-  ~AuditLog();  // drains the queue
+  ~AuditLog() override;  // drains the queue
   // Returns false when the queue is full (the record is dropped and counted).
   bool Record(std::string request_id, std::string json);
   absl::StatusOr<std::optional<std::string>> Get(const std::string& request_id) const;
@@ -32,6 +34,9 @@ class AuditLog {
   // Records the store refused to write (lost; counted, never silent).
   uint64_t write_errors() const { return write_errors_; }
   void Flush();
+
+  std::string_view name() const override { return "audit"; }
+  void Stop() override { Flush(); }
   // Asked before each write: a storage fault keeps the records out of a store
   // whose volume is full or failing (they are counted as write errors, and the
   // responses are served all the same). Set before the first Record.

@@ -85,7 +85,8 @@ class Component {
   virtual ~Component() = default;
   // Its name in logs and in the registration order.
   virtual std::string_view name() const = 0;
-  virtual absl::Status Start() { return absl::OkStatus(); }
+  // Starts its threads (a failure to do its work later is a status it reports, not a failed start).
+  virtual void Start() {}
   // Stops its threads; after it, nothing of it runs (called once, in reverse start order).
   virtual void Stop() {}
   // Its members of /admin/stats's object (by custom one key named after it).
@@ -103,10 +104,9 @@ class Component {
 class Components {
  public:
   void Add(Component* c) { all_.push_back(c); }
-  absl::Status Start(Component* c) {
-    absl::Status s = c->Start();
-    if (s.ok()) started_.push_back(c);
-    return s;
+  void Start(Component* c) {
+    c->Start();
+    started_.push_back(c);
   }
   void StopAll() {
     for (auto it = started_.rbegin(); it != started_.rend(); ++it) (*it)->Stop();

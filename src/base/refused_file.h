@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace affinity {
 
@@ -17,5 +18,11 @@ struct RefusedFile {
   std::string serving;  // the version serving instead ("" none: live counts or the blend)
   int64_t since_ms = 0; // when it was refused (unix ms)
 };
+
+// The metric both owners report their refusals under, by kind.
+inline constexpr std::string_view kRefusedFilesMetric = "affinity_refused_files";
+inline constexpr std::string_view kRefusedFilesHelp =
+    "Files refused now because they failed verification at load (kind: snapshot = versions "
+    "refused, model = model versions refused); 0 when everything loaded serves";
 
 }  // namespace affinity

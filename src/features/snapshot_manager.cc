@@ -162,4 +162,15 @@ void SnapshotManager::Start() { poller_.Start(); }
 
 void SnapshotManager::Stop() { poller_.Stop(); }
 
+
+void SnapshotManager::ReportMetrics(MetricsSink& sink) const {
+  sink.Gauge(kRefusedFilesMetric, kRefusedFilesHelp, {{"kind", "snapshot"}}, double(refused().size()));
+}
+
+void SnapshotManager::ReportHealth(Health& health) const {
+  std::vector<RefusedFile> now = refused();
+  if (!now.empty()) health.degraded.push_back("snapshot");
+  for (RefusedFile& r : now) health.refused.push_back(std::move(r));
+}
+
 }  // namespace affinity

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/component.h"
 #include "base/poller.h"
 #include "base/refused_file.h"
 #include "features/snapshot.h"
@@ -36,11 +37,13 @@ struct SnapshotChoice {
 SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
                                           const std::map<std::string, FeatureGroupSettings>& settings = {});
 
-class SnapshotManager {
+// A component (base/component.h): the refused versions in /readyz,
+// /admin/stats and affinity_refused_files{kind="snapshot"}.
+class SnapshotManager : public Component {
  public:
   SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
                   std::map<std::string, FeatureGroupSettings> settings = {});
-  ~SnapshotManager();
+  ~SnapshotManager() override;
   // The first load: CURRENT's version, or the newest older one that verifies
   // (an error naming what was refused, with the fallback then serving).
   absl::Status LoadInitial();
@@ -49,8 +52,8 @@ class SnapshotManager {
   // first). Set it before Start().
   using SwapListener = std::function<void(const Snapshot& now, const std::string& was)>;
   void SetSwapListener(SwapListener listener) { on_swap_ = std::move(listener); }
-  void Start();  // background polling
-  void Stop();
+  void Start() override;  // background polling
+  void Stop() override;
   std::shared_ptr<const Snapshot> Get() const { return current_.load(std::memory_order_acquire); }
   // Loads CURRENT now if it changed; returns whether a swap happened (an
   // error while CURRENT's version is refused).
@@ -60,6 +63,10 @@ class SnapshotManager {
   std::string last_error() const { return poller_.last_error(); }
   // The snapshot versions refused now (empty once CURRENT's version serves).
   std::vector<RefusedFile> refused() const;
+
+  std::string_view name() const override { return "snapshots"; }
+  void ReportMetrics(MetricsSink& sink) const override;
+  void ReportHealth(Health& health) const override;
 
  private:
   absl::StatusOr<bool> Load();

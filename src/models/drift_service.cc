@@ -9,7 +9,9 @@
 namespace affinity {
 
 DriftService::DriftService(Models models, const DriftOptions& options)
-    : models_(std::move(models)), thresholds_{options.psi_threshold, options.p_value, size_t(options.min_rows)} {}
+    : models_(std::move(models)),
+      thresholds_{options.psi_threshold, options.p_value, size_t(options.min_rows)},
+      watch_(options.poll_ms, [this] { return Watch(); }) {}
 
 std::vector<DriftService::ModelDrift> DriftService::Evaluate() const {
   std::vector<ModelDrift> out;
@@ -75,6 +77,29 @@ absl::StatusOr<bool> DriftService::Watch() {
       spdlog::info("drift: model {} is back within its drift thresholds", d.model);
   }
   return changed;
+}
+
+
+void DriftService::ReportMetrics(MetricsSink& sink) const {
+  for (const auto& m : Evaluate()) {
+    if (!m.has_reference) continue;
+    sink.Gauge("affinity_drift_breach", "1 while a model's drift exceeds the configured thresholds",
+               {{"model", m.model}}, m.report.breach ? 1 : 0);
+    for (const auto& s : m.report.signals) {
+      sink.Gauge("affinity_drift_psi",
+                 "Population stability index of a model's served rows against its training reference, by signal",
+                 {{"model", m.model}, {"signal", s.name}}, s.psi);
+      sink.Gauge("affinity_drift_ks_p_value",
+                 "Two-sample Kolmogorov-Smirnov p-value of a model's served rows against its training reference",
+                 {{"model", m.model}, {"signal", s.name}}, s.p_value);
+    }
+  }
+}
+
+std::vector<AdminRoute> DriftService::Routes() {
+  AdminRoute report{"GET", "/admin/drift", "drift"};
+  report.handle = [this](const AdminRequest&) -> absl::StatusOr<AdminReply> { return AdminReply{200, Json()}; };
+  return {std::move(report)};
 }
 
 }  // namespace affinity

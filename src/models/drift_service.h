@@ -12,13 +12,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/component.h"
 #include "base/config.h"
+#include "base/poller.h"
 #include "ranking/drift.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
 
-class DriftService {
+// A component (base/component.h): GET /admin/drift, the affinity_drift_*
+// gauges, and its own poller (every drift.poll_ms) logging breaches.
+class DriftService : public Component {
  public:
   using Models = std::function<std::vector<std::shared_ptr<const LearnedRanker>>()>;
   DriftService(Models models, const DriftOptions& options);
@@ -33,11 +37,18 @@ class DriftService {
   // One evaluation; logs models that entered or left breach. True when one did.
   absl::StatusOr<bool> Watch();
 
+  std::string_view name() const override { return "drift"; }
+  void Start() override { watch_.Start(); }
+  void Stop() override { watch_.Stop(); }
+  void ReportMetrics(MetricsSink& sink) const override;
+  std::vector<AdminRoute> Routes() override;
+
  private:
   Models models_;
   DriftThresholds thresholds_;
   mutable std::mutex mu_;
   std::map<std::string, bool> breached_;  // guarded by mu_
+  Poller watch_;
 };
 
 }  // namespace affinity

@@ -115,4 +115,26 @@ void ModelWatcher::NoteArmRefusal(const std::string& version, const std::string&
                            current_, NowMs()};
 }
 
+
+void ModelWatcher::ReportMetrics(MetricsSink& sink) const {
+  sink.Gauge(kRefusedFilesMetric, kRefusedFilesHelp, {{"kind", "model"}}, double(refused().size()));
+}
+
+void ModelWatcher::ReportHealth(Health& health) const {
+  std::vector<RefusedFile> now = refused();
+  if (!now.empty()) health.degraded.push_back("model");
+  for (RefusedFile& r : now) health.refused.push_back(std::move(r));
+}
+
+std::vector<AdminRoute> ModelWatcher::Routes() {
+  AdminRoute list{"GET", "/admin/models", "models"};
+  list.handle = [this](const AdminRequest&) -> absl::StatusOr<AdminReply> {
+    auto st = Registry();
+    if (!st.ok()) return st.status();
+    const std::string loaded = current();  // beside what the registry says
+    return AdminReply{200, RegistryJson(*st, &loaded)};
+  };
+  return {std::move(list)};
+}
+
 }  // namespace affinity

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/component.h"
 #include "base/poller.h"
 #include "base/refused_file.h"
 #include "models/model_registry.h"
@@ -22,17 +23,19 @@
 
 namespace affinity {
 
-class ModelWatcher {
+// A component (base/component.h): the refused models in /readyz,
+// /admin/stats and affinity_refused_files{kind="model"}; GET /admin/models.
+class ModelWatcher : public Component {
  public:
   using Install = std::function<void(std::shared_ptr<const LearnedRanker>)>;
   ModelWatcher(std::string data_dir, int poll_ms, Install install);
-  ~ModelWatcher();
+  ~ModelWatcher() override;
   // Loads the current model now if it changed (or was refused, to see whether
   // it verifies now); true when a swap happened. An error when the registry's
   // current model is refused (the previous one stays).
   absl::StatusOr<bool> Refresh();
-  void Start();
-  void Stop();
+  void Start() override;
+  void Stop() override;
   // The version serving now ("" for the blend).
   std::string current() const;
   // The registry as it is on disk now (versions, current, canary, history).
@@ -44,6 +47,11 @@ class ModelWatcher {
   std::vector<RefusedFile> refused() const;
   // An experiment arm's model refused at load (it serves the default model).
   void NoteArmRefusal(const std::string& version, const std::string& reason);
+
+  std::string_view name() const override { return "models"; }
+  void ReportMetrics(MetricsSink& sink) const override;
+  void ReportHealth(Health& health) const override;
+  std::vector<AdminRoute> Routes() override;
 
  private:
   absl::StatusOr<bool> Load();

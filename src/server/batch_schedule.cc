@@ -184,4 +184,28 @@ void BatchSchedule::RunOnce() {
   status_.last_output = Tail(output, 3);
 }
 
+
+void BatchSchedule::WriteStats(JsonWriter& w) const {
+  const Status b = status();
+  w.Key("batch_schedule").BeginObject();
+  w.Key("every_seconds").Double(double(b.period_ms) / 1000.0).Key("runs").Uint(b.runs).Key("failures").Uint(b.failures);
+  w.Key("running").Bool(b.running);
+  w.Key("last_start_ms");
+  if (b.last_start_ms > 0) w.Int(b.last_start_ms); else w.Null();
+  w.Key("last_duration_seconds").Double(b.last_duration_s).Key("last_outcome").String(b.last_outcome);
+  w.Key("last_output").String(b.last_output).Key("next_run_ms").Int(b.next_run_ms);
+  w.EndObject();
+}
+
+void BatchSchedule::ReportMetrics(MetricsSink& sink) const {
+  const Status s = status();
+  constexpr std::string_view kRuns = "Scheduled batch runs (serve --batch-every) since the server started, by outcome";
+  sink.Gauge("affinity_batch_runs", kRuns, {{"outcome", "ok"}}, double(s.runs - s.failures));
+  sink.Gauge("affinity_batch_runs", kRuns, {{"outcome", "failed"}}, double(s.failures));
+  sink.Gauge("affinity_batch_last_duration_seconds", "How long the last scheduled batch run took", s.last_duration_s);
+  sink.Gauge("affinity_batch_next_run_timestamp_seconds", "When the next scheduled batch run starts (unix seconds)",
+             double(s.next_run_ms) / 1000.0);
+  sink.Gauge("affinity_batch_running", "1 while a scheduled batch run is in progress", s.running ? 1 : 0);
+}
+
 }  // namespace affinity

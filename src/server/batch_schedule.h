@@ -18,20 +18,24 @@
 #include <thread>
 #include <vector>
 
+#include "base/component.h"
+
 namespace affinity {
 
 // "30s", "5m", "1h", "1d", "250ms" (a positive integer and a unit) in
 // milliseconds; nullopt for anything else.
 std::optional<int64_t> ParseDuration(const std::string& text);
 
-class BatchSchedule {
+// A component (base/component.h): "batch_schedule" in /admin/stats and the
+// affinity_batch_* gauges.
+class BatchSchedule : public Component {
  public:
   // `argv`: the command to run (argv[0] the executable's path).
   BatchSchedule(std::vector<std::string> argv, int64_t period_ms);
-  ~BatchSchedule();
-  void Start();
+  ~BatchSchedule() override;
+  void Start() override;
   // Stops the schedule; a running batch is sent SIGTERM and waited for.
-  void Stop();
+  void Stop() override;
 
   struct Status {
     int64_t period_ms = 0;
@@ -44,6 +48,10 @@ class BatchSchedule {
     int64_t next_run_ms = 0;
   };
   Status status() const;
+
+  std::string_view name() const override { return "batch_schedule"; }
+  void WriteStats(JsonWriter& w) const override;
+  void ReportMetrics(MetricsSink& sink) const override;
 
  private:
   void Loop();

@@ -19,11 +19,13 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "api/routes.h"
+#include "api/server_report.h"
 #include "api/startup_routes.h"
 #include "audit/audit_log.h"
 #include "features/snapshot_manager.h"
 #include "experiments/canary.h"
 #include "experiments/experiment_service.h"
+#include "experiments/experiments_component.h"
 #include "models/model_watcher.h"
 #include "server/batch_schedule.h"
 #include "state/catalog.h"
@@ -31,6 +33,7 @@
 #include "admin/feature_service.h"
 #include "serving/query_engine.h"
 #include "admin/service_status.h"
+#include "base/component.h"
 #include "server/commands.h"
 #include "state/checkpointer.h"
 #include "state/storage_guard.h"
@@ -44,7 +47,9 @@ namespace affinity {
 namespace {
 
 // Everything a serving process holds once loaded, in construction order (and
-// destroyed in reverse: the watchers stop before what they feed).
+// destroyed in reverse: the watchers stop before what they feed). The parts
+// with a life of their own are components (base/component.h): started in
+// order as they are built, stopped in reverse by Stop().
 struct ServingStack {
   std::unique_ptr<Store> store;
   std::unique_ptr<StorageGuard> storage;  // the store's volume: writes admitted by it
@@ -58,27 +63,26 @@ struct ServingStack {
   std::unique_ptr<ModelWatcher> models;
   std::unique_ptr<ExperimentService> experiments;
   std::unique_ptr<CanaryController> canary;
+  std::unique_ptr<ExperimentsComponent> experiments_component;
   std::unique_ptr<ServiceStatus> status;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<FeatureService> features;
   std::unique_ptr<BatchSchedule> batch_schedule;  // serve --batch-every
   std::unique_ptr<DriftService> drift;
-  std::unique_ptr<Poller> drift_watch;
+  std::unique_ptr<ServerReport> server_report;
   std::unique_ptr<ApiRoutes> routes;
   const HttpServer* http = nullptr;  // the server in front (not owned): its connections for /admin/stats
+  Components components;
 
-  void Stop() {
-    // No request is served any more: the live state's last checkpoint covers
-    // every accepted event, so the next start replays nothing.
-    if (checkpointer) checkpointer->Stop(/*write_last=*/true);
-    if (drift_watch) drift_watch->Stop();
-    if (batch_schedule) batch_schedule->Stop();
-    if (canary) canary->Stop();
-    if (experiments) experiments->StopEvaluator();
-    if (models) models->Stop();
-    if (snapshots) snapshots->Stop();
-    if (audit) audit->Flush();
+  // Registers a component and starts it.
+  void Run(Component* c) {
+    components.Add(c);
+    components.Start(c);
   }
+  // No request is served any more: the components stop in reverse start
+  // order (the checkpointer's last checkpoint covers every accepted event,
+  // so the next start replays nothing).
+  void Stop() { components.StopAll(); }
 };
 
 // Step 1: the store, the entity registry and the live state (its checkpoint
@@ -90,7 +94,7 @@ absl::Status LoadState(const std::string& data, const Config& config, const Cloc
   if (!store.ok()) return store.status();
   s->store = *std::move(store);
   s->storage = std::make_unique<StorageGuard>(data, s->store.get(), config.storage);
-  s->storage->Start();
+  s->Run(s->storage.get());
   if (const std::string ro = s->store->ReadOnlyReason(); !ro.empty())
     spdlog::warn("serving read-only: {}", ro);
   else if (const StorageGuard::State st = s->storage->Get(); !st.writable)
@@ -190,10 +194,11 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
   s->ingestor->SetFeedbackObserver([x = s->experiments.get()](const std::vector<Event>& events) {
     x->RecordFeedback(events);
   });
-  s->experiments->Start(config.experiments.guardrail_poll_ms);
   // Models that `batch` ships as canaries: started, decided and recorded here.
   s->canary = std::make_unique<CanaryController>(data, s->experiments.get(), config.experiments);
-  s->canary->Start(config.experiments.guardrail_poll_ms);
+  s->experiments_component = std::make_unique<ExperimentsComponent>(s->experiments.get(), s->canary.get(),
+                                                                    config.experiments.guardrail_poll_ms);
+  s->Run(s->experiments_component.get());
 }
 
 // Step 2: the snapshot, the audit log, the ingestor, the query engine and the
@@ -201,10 +206,11 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
 void BuildServing(const std::string& data, const Config& config, const Clock* clock, Metrics* metrics,
                   ServingStack* s, StartupProgress* progress) {
   s->checkpointer->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
-  s->checkpointer->Start();
-  s->snapshots->Start();
+  s->Run(s->checkpointer.get());
+  s->Run(s->snapshots.get());
   s->audit = std::make_unique<AuditLog>(s->store.get());
   s->audit->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
+  s->Run(s->audit.get());
   s->ingestor = std::make_unique<Ingestor>(s->store.get(), &s->registry, s->live.get(), config.actions, clock);
   s->engine = std::make_unique<QueryEngine>(config.serving, &s->registry, s->live.get(), s->snapshots.get(),
                                             s->audit.get(), clock);
@@ -218,15 +224,17 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   if (auto st = s->models->Refresh(); !st.ok())
     spdlog::warn("model not loaded as the registry says: {}; ranking with {}", std::string(st.status().message()),
                  s->models->current().empty() ? std::string("the blend") : s->models->current());
-  s->models->Start();
+  s->Run(s->models.get());
   progress->stage.store("loading experiments");
   StartExperiments(data, config, clock, s);
   s->status = std::make_unique<ServiceStatus>(s->store.get(), &s->registry, s->live.get(), s->snapshots.get(),
                                               s->audit.get(), clock);
+  s->components.Add(s->status.get());
   s->catalog = std::make_unique<Catalog>(s->store.get(), &s->registry, s->live.get());
   s->features = std::make_unique<FeatureService>(&s->registry, s->live.get(), s->snapshots.get(), clock,
                                                  config.batch.als_factors, config.features);
   s->features->SetCheckpointer(s->checkpointer.get());
+  s->components.Add(s->features.get());
   s->drift = std::make_unique<DriftService>(
       [engine = s->engine.get(), experiments = s->experiments.get()] {
         std::vector<std::shared_ptr<const LearnedRanker>> models = experiments->ArmModels();
@@ -234,12 +242,13 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
         return models;
       },
       config.drift);
-  s->drift_watch = std::make_unique<Poller>(config.drift.poll_ms, [d = s->drift.get()] { return d->Watch(); });
-  s->drift_watch->Start();
+  s->Run(s->drift.get());
+  if (s->batch_schedule) s->components.Add(s->batch_schedule.get());  // started once serving
+  s->server_report = std::make_unique<ServerReport>(s->http);
+  s->components.Add(s->server_report.get());
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
-                                                  s->status.get(), metrics, s->experiments.get(), s->features.get(),
-                                                  s->batch_schedule.get(), s->models.get(), s->drift.get(),
-                                                  s->checkpointer.get(), s->storage.get(), s->http});
+                                                  metrics, s->experiments.get(), s->components.all(),
+                                                  [guard = s->storage.get()] { return guard->Admit(); }});
   s->routes->SetReady(true);
 }
 
@@ -347,7 +356,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
     }
     api.store(stack.routes.get(), std::memory_order_release);
     if (stack.batch_schedule) {
-      stack.batch_schedule->Start();
+      stack.components.Start(stack.batch_schedule.get());
       spdlog::info("batch pipeline scheduled every {} (first run in {})", batch_every, batch_every);
     }
     auto snap = stack.snapshots->Get();

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
+#include "base/component.h"
 #include "base/config.h"
 #include "base/poller.h"
 #include "state/live_state.h"
@@ -25,19 +26,23 @@ namespace affinity {
 // Where a data dir keeps its live state's checkpoint.
 std::string CheckpointPath(const std::string& data_dir);
 
-class Checkpointer {
+// A component (base/component.h): "live_state" in /admin/stats,
+// affinity_live_state_checkpoint in /metrics, POST /admin/checkpoint.
+class Checkpointer : public Component {
  public:
   // `load`: how the state was loaded (the first checkpoint is due at once
   // when it replayed more than checkpoint_after_events).
   Checkpointer(LiveState* live, std::string path, const StateOptions& options, const Clock* clock,
                LiveLoadReport load);
-  ~Checkpointer() { Stop(); }
+  ~Checkpointer() override { Halt(/*write_last=*/false); }
 
   bool enabled() const { return options_.checkpoint_interval_seconds > 0; }
-  void Start();
-  // Stops the poller; with `write_last`, writes a last checkpoint when events
-  // arrived since the newest one.
-  void Stop(bool write_last = false);
+  void Start() override;
+  // Stops the poller and writes a last checkpoint when events arrived since
+  // the newest one (a clean stop: the next start replays nothing).
+  void Stop() override { Halt(/*write_last=*/true); }
+  // Stops the poller; with `write_last`, as Stop.
+  void Halt(bool write_last);
   // Writes one now (POST /admin/checkpoint).
   absl::StatusOr<CheckpointInfo> WriteNow();
   // Asked before each write: a storage fault (the volume below its floor or
@@ -57,6 +62,11 @@ class Checkpointer {
     LiveLoadReport load;
   };
   Status status() const;
+
+  std::string_view name() const override { return "live_state"; }
+  void WriteStats(JsonWriter& w) const override;
+  void ReportMetrics(MetricsSink& sink) const override;
+  std::vector<AdminRoute> Routes() override;
 
  private:
   absl::StatusOr<bool> MaybeWrite();

@@ -103,4 +103,35 @@ StorageGuard::State StorageGuard::Get() const {
   return s;
 }
 
+void StorageGuard::WriteState(JsonWriter& w) const {
+  const State s = Get();
+  w.Key("storage").BeginObject();
+  w.Key("writable").Bool(s.writable).Key("read_only").Bool(s.read_only);
+  if (!s.writable) w.Key("reason").String(s.reason);
+  w.Key("volume").String(path_).Key("free_bytes").Uint(s.free_bytes);
+  w.Key("total_bytes").Uint(s.total_bytes).Key("floor_bytes").Uint(s.floor_bytes);
+  w.Key("refused_writes").Uint(s.refused).Key("resumes").Uint(s.resumes);
+  w.EndObject();
+}
+
+void StorageGuard::ReportMetrics(MetricsSink& sink) const {
+  const State s = Get();
+  static constexpr std::string_view kHelp =
+      "The data dir's volume (field: free_bytes, total_bytes, floor_bytes = storage.min_free_mb, "
+      "writable = 1 while writes are admitted, read_only = 1 when the store opened read-only, "
+      "refused = writes refused with 507 so far, resumes = times writes flowed again)";
+  auto set = [&](const char* field, double v) { sink.Gauge("affinity_storage", kHelp, {{"field", field}}, v); };
+  set("free_bytes", double(s.free_bytes));
+  set("total_bytes", double(s.total_bytes));
+  set("floor_bytes", double(s.floor_bytes));
+  set("writable", s.writable ? 1 : 0);
+  set("read_only", s.read_only ? 1 : 0);
+  set("refused", double(s.refused));
+  set("resumes", double(s.resumes));
+}
+
+void StorageGuard::ReportHealth(Health& health) const {
+  if (!Get().writable) health.degraded.push_back("storage");
+}
+
 }  // namespace affinity

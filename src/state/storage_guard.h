@@ -15,24 +15,27 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "base/component.h"
 #include "base/config.h"
 
 namespace affinity {
 
 class Store;
 
-class StorageGuard {
+// A component (base/component.h): "storage" in /admin/stats and /readyz,
+// affinity_storage in /metrics, "storage" degraded while writes are refused.
+class StorageGuard : public Component {
  public:
   // `path`: a directory on the volume (the data dir). `store` may be null (a
   // volume watched without a store).
   StorageGuard(std::string path, Store* store, const StorageOptions& options);
-  ~StorageGuard();
+  ~StorageGuard() override;
   StorageGuard(const StorageGuard&) = delete;
   StorageGuard& operator=(const StorageGuard&) = delete;
 
   // Reads the volume once now, then every poll_ms on a thread of its own.
-  void Start();
-  void Stop();
+  void Start() override;
+  void Stop() override;
 
   // OK, or the storage fault a write would meet now: the store opened
   // read-only, the volume below its floor, or the store's writes stopped by a
@@ -52,8 +55,15 @@ class StorageGuard {
   State Get() const;
   const std::string& path() const { return path_; }
 
+  std::string_view name() const override { return "storage"; }
+  void WriteStats(JsonWriter& w) const override { WriteState(w); }
+  void WriteReady(JsonWriter& w) const override { WriteState(w); }
+  void ReportMetrics(MetricsSink& sink) const override;
+  void ReportHealth(Health& health) const override;
+
  private:
   std::string Refusal() const;  // "" when a write may go ahead
+  void WriteState(JsonWriter& w) const;  // the "storage" object
 
   const std::string path_;
   Store* store_;

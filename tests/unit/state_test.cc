@@ -759,7 +759,7 @@ TEST(CheckpointerTest, WritesOnceEnoughEventsArriveAndALastOneAtAStop) {
   EXPECT_EQ(c.status().written, 1u);
   EXPECT_EQ(c.status().events_since, 2u);
   // A clean stop writes the last one, which covers them.
-  c.Stop(/*write_last=*/true);
+  c.Stop();
   EXPECT_EQ(c.status().written, 2u);
   EXPECT_EQ(c.status().last->offset, w.store->NextOffset());
   EXPECT_EQ(c.status().events_since, 0u);
@@ -777,7 +777,7 @@ TEST(CheckpointerTest, WritesOnceEnoughEventsArriveAndALastOneAtAStop) {
   options.checkpoint_interval_seconds = 0;
   Checkpointer off(w.live.get(), w.dir.path() + "/off.ckpt", options, &w.clock, loaded);
   off.Start();
-  off.Stop(true);
+  off.Stop();
   EXPECT_FALSE(std::filesystem::exists(w.dir.path() + "/off.ckpt"));
 }
 
