@@ -108,72 +108,33 @@ def closure(deps, folder):
 # --------------------------------------------------------------------------- C++ text
 
 
+_TOKEN = re.compile(r"""
+    (?P<comment> //(?:[^\n\\]|\\.)*            # a line comment (a backslash at its end continues it)
+               | /\*.*?(?:\*/|\Z))             # a block comment
+  | (?P<raw> \b(?:u8|u|U|L)?R"(?P<delim>[^()\\\s"]{0,16})\(.*?(?:\)(?P=delim)"|\Z))
+  | (?P<quoted> "(?:[^"\\\n]|\\.)*"? | '(?:[^'\\\n]|\\.)*'?)
+  | (?<![\w.])\.?\d(?:[eEpP][+-]|[\w.'])*       # a pp-number, so that 1'000 holds no character literal
+""", re.S | re.X)
+_NOT_NEWLINE = re.compile(r"[^\n]")
+
+
+def _blank_token(m):
+    text = m.group(0)
+    if m.lastgroup is None:  # a number
+        return text
+    if m.group("comment"):
+        return _NOT_NEWLINE.sub(" ", text)
+    if m.group("raw") or m.group("quoted"):  # keep the quotes, blank what they hold
+        first = 1 if m.group("quoted") else text.index('"') + 1
+        last = len(text) - 1 if len(text) > first and text[-1] == text[first - 1] else len(text)
+        return text[:first] + _NOT_NEWLINE.sub(" ", text[first:last]) + text[last:]
+    return text
+
+
 def mask(text):
     """text with comments and the contents of string and character literals (raw ones too)
     turned to spaces, newlines kept, so that every offset and line stays where it was."""
-    out = list(text)
-    n = len(text)
-
-    def blank(a, b):
-        for k in range(a, b):
-            if out[k] != "\n":
-                out[k] = " "
-
-    def quoted(i, quote):  # i at the opening quote; returns the index after the closing one
-        j = i + 1
-        while j < n and text[j] != quote and text[j] != "\n":
-            j += 2 if text[j] == "\\" else 1
-        j = min(j, n - 1)
-        blank(i + 1, j)
-        return j + 1
-
-    i = 0
-    while i < n:
-        c = text[i]
-        if c == "/" and text.startswith("//", i):
-            j = i
-            while True:  # a backslash at the end of the line continues the comment
-                j = text.find("\n", j)
-                if j < 0:
-                    j = n
-                    break
-                if text[j - 1] != "\\":
-                    break
-                j += 1
-            blank(i, j)
-            i = j
-        elif c == "/" and text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            blank(i, j)
-            i = j
-        elif c == '"':
-            i = quoted(i, '"')
-        elif c == "'":
-            i = quoted(i, "'")
-        elif c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
-            j = i + 1  # a pp-number, so that 1'000 is no character literal
-            while j < n and (text[j].isalnum() or text[j] in "_.'" or
-                             (text[j] in "+-" and text[j - 1] in "eEpP")):
-                j += 1
-            i = j
-        elif c.isalpha() or c == "_":
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] == "_"):
-                j += 1
-            word = text[i:j]
-            if j < n and text[j] == '"' and word in ("R", "u8R", "uR", "UR", "LR"):
-                open_paren = text.find("(", j)
-                delim = text[j + 1:open_paren]
-                end = text.find(")" + delim + '"', open_paren)
-                end = n if end < 0 else end + len(delim) + 2
-                blank(j + 1, end - 1)
-                i = end
-            else:
-                i = j
-        else:
-            i += 1
-    return "".join(out)
+    return _TOKEN.sub(_blank_token, text)
 
 
 def blank_preprocessor(masked):
@@ -207,18 +168,18 @@ _CALL_LIKE_KEYWORDS = {"if", "while", "for", "switch", "catch", "return", "sizeo
 _QUALIFIERS = {"const", "volatile", "noexcept", "override", "final", "mutable", "&", "&&", "try"}
 
 
-def _match(masked, i, open_ch, close_ch):
-    """The index of the bracket closing the one at i (or len when it is never closed)."""
+_BRACES = re.compile(r"[{}]")
+_HEAD_ENDS = re.compile(r"[;{}]")
+
+
+def _match_brace(code, i):
+    """The index of the brace closing the one at i (or len(code) when it is never closed)."""
     depth = 0
-    for j in range(i, len(masked)):
-        ch = masked[j]
-        if ch == open_ch:
-            depth += 1
-        elif ch == close_ch:
-            depth -= 1
-            if depth == 0:
-                return j
-    return len(masked)
+    for m in _BRACES.finditer(code, i):
+        depth += 1 if m.group(0) == "{" else -1
+        if depth == 0:
+            return m.start()
+    return len(code)
 
 
 def _top_level_groups(head):
@@ -343,7 +304,7 @@ def functions(masked):
     """[(name, first line, last line)] of the function bodies in masked text; first is the line
     that names the function, last the line of its closing brace."""
     code = blank_preprocessor(masked)
-    line_starts = [0] + [k + 1 for k, ch in enumerate(code) if ch == "\n"]
+    line_starts = [0] + [m.end() for m in re.finditer("\n", code)]
     found = []
 
     def line_at(offset):
@@ -351,7 +312,11 @@ def functions(masked):
 
     def scan(i, classes):
         head_start = i
-        while i < len(code):
+        while True:
+            m = _HEAD_ENDS.search(code, i)
+            if not m:
+                return len(code)
+            i = m.start()
             ch = code[i]
             if ch == ";":
                 head_start = i + 1
@@ -363,14 +328,13 @@ def functions(masked):
                     i = scan(i + 1, classes + [kind[1]] if kind[2] else classes)
                     head_start = i + 1
                 elif kind[0] == "function":
-                    end = _match(code, i, "{", "}")
+                    end = _match_brace(code, i)
                     found.append(("::".join(classes + [kind[1]]), line_at(head_start + kind[2]), line_at(end)))
                     i = end
                     head_start = i + 1
                 else:  # an initialiser, or a brace inside the head: the head goes on after it
-                    i = _match(code, i, "{", "}")
+                    i = _match_brace(code, i)
             i += 1
-        return i
 
     i = 0
     while i < len(code):  # a stray } at file level ends nothing: go on after it
