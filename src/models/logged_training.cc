@@ -48,26 +48,24 @@ std::string ParamsJson(const RankerOptions& o, const std::string& stream_inputs)
   return w.Release();
 }
 
-}  // namespace
-
-absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
-                                                                const EntityRegistry& registry, const Config& config) {
-  auto t0 = std::chrono::steady_clock::now();
-  const RankerOptions& ro = config.ranker;
-  LoggedTrainingReport report;
-  // 1. Feedback that names a response.
+// The feedback that names a response, by request id, and the log's watermark.
+struct LoggedFeedback {
   std::unordered_map<std::string, Outcomes> by_request;
   uint64_t watermark = 0;
   int64_t watermark_ts = 0;
+};
+
+absl::StatusOr<LoggedFeedback> ReadLoggedFeedback(const Store& store) {
+  LoggedFeedback feedback;
   simdjson::dom::parser parser;
   AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
-    watermark = e.offset + 1;
-    watermark_ts = std::max(watermark_ts, e.ts);
+    feedback.watermark = e.offset + 1;
+    feedback.watermark_ts = std::max(feedback.watermark_ts, e.ts);
     if (e.context.find("request_id") == std::string::npos) return true;
     simdjson::dom::element ctx;
     std::string_view rid;
     if (parser.parse(e.context).get(ctx) || ctx["request_id"].get(rid) || rid.empty()) return true;
-    Outcomes& o = by_request[std::string(rid)];
+    Outcomes& o = feedback.by_request[std::string(rid)];
     o.last_offset = e.offset;
     if (IsPositive(e.action) && e.weight > 0) {
       o.positives.push_back({e.entity.bits, e.ts});
@@ -75,16 +73,25 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     }
     return true;
   }));
-  // 2. The newest responses with at least one positive outcome.
+  return feedback;
+}
+
+// The newest responses with at least one positive outcome: (last offset, request id).
+std::vector<std::pair<uint64_t, const std::string*>> NewestAnswered(const LoggedFeedback& feedback, int max_groups) {
   std::vector<std::pair<uint64_t, const std::string*>> order;
-  for (const auto& [rid, o] : by_request)
+  for (const auto& [rid, o] : feedback.by_request)
     if (!o.positives.empty()) order.push_back({o.last_offset, &rid});
   std::sort(order.begin(), order.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  if (order.size() > size_t(std::max(1, ro.max_groups))) order.resize(size_t(ro.max_groups));
-  // 3. Rows from the audit records: inputs as served, labels from the outcomes.
-  RankerRows rows;
-  std::vector<uint64_t> first_positive;  // per group
-  const int64_t window_ms = int64_t(ro.label_window_hours) * 3600 * 1000;
+  if (order.size() > size_t(std::max(1, max_groups))) order.resize(size_t(max_groups));
+  return order;
+}
+
+// Rows from the audit records: inputs as served, labels from the outcomes; per
+// group, the offset of its first positive outcome.
+absl::Status AddLoggedRows(const Store& store, const EntityRegistry& registry, const LoggedFeedback& feedback,
+                           const std::vector<std::pair<uint64_t, const std::string*>>& order, int label_window_hours,
+                           RankerRows* rows, std::vector<uint64_t>* first_positive) {
+  const int64_t window_ms = int64_t(label_window_hours) * 3600 * 1000;
   for (const auto& [offset, rid] : order) {
     AFF_ASSIGN_OR_RETURN(auto record, store.GetAudit(*rid));
     if (!record) continue;  // responses served with audit off, or not yet flushed
@@ -92,7 +99,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     if (!logged.ok()) continue;
     const int64_t served_ts = logged->served_ms;
     std::unordered_set<std::string> relevant;
-    const Outcomes& outcomes = by_request[*rid];
+    const Outcomes& outcomes = feedback.by_request.at(*rid);
     for (const auto& [bits, ts] : outcomes.positives)
       if (ts >= served_ts - 60000 && ts - served_ts <= window_ms) relevant.insert(registry.ExtId(Ref::FromBits(bits)));
     std::vector<float> x, y;
@@ -101,10 +108,73 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
       y.push_back(relevant.count(r.entity_id) ? 1.f : 0.f);
     }
     if (y.empty() || std::find(y.begin(), y.end(), 1.f) == y.end()) continue;
-    rows.AddGroup(x, y, 0, GroupKey(*rid));  // held out or not by its request id: stable as logs grow
-    rows.AddHead(logged->head, GroupKey(*rid));
-    first_positive.push_back(outcomes.first_positive_offset);
+    rows->AddGroup(x, y, 0, GroupKey(*rid));  // held out or not by its request id: stable as logs grow
+    rows->AddHead(logged->head, GroupKey(*rid));
+    first_positive->push_back(outcomes.first_positive_offset);
   }
+  return absl::OkStatus();
+}
+
+// The registry entry of a model trained from logged responses up to the watermark.
+ModelVersion LoggedModelVersion(const RankerFit& fit, const HoldoutRule& rule, const LoggedFeedback& feedback,
+                                const RankerOptions& ro) {
+  ModelVersion meta;
+  meta.holdout = "request-id";
+  meta.holdout_share = rule.share;
+  meta.holdout_seed = rule.seed;
+  meta.watermark_offset = feedback.watermark;
+  meta.watermark_ts = feedback.watermark_ts;
+  meta.source = "logged-impressions";
+  meta.params_json = ParamsJson(ro, StreamInputsNote(fit));
+  meta.ndcg = fit.ndcg_model;
+  meta.blend_ndcg = fit.ndcg_blend;
+  meta.current_ndcg = fit.ndcg_current;
+  meta.compared_ndcg = fit.ndcg_compared;
+  meta.compared_groups = int64_t(fit.compared_groups);
+  meta.train_groups = int64_t(fit.train_groups);
+  meta.validation_groups = int64_t(fit.validation_groups);
+  meta.train_rows = int64_t(fit.train_rows);
+  return meta;
+}
+
+// With ranker.auto_promote, a registered model that passed the gate is promoted
+// at once (ranker.rollout = "direct") or starts as a canary.
+absl::Status ShipPassedModel(ModelRegistry& models, const RankerOptions& ro, LoggedTrainingReport* report) {
+  if (ro.rollout == "direct") {
+    absl::Status s = models.Promote(report->version, ro.gate_tolerance, /*force=*/false,
+                                    "promoted by affinity batch (ranker.rollout = \"direct\"): it passed the gate");
+    if (s.ok()) {
+      report->promoted = true;
+    } else if (absl::IsFailedPrecondition(s)) {  // another model became current meanwhile
+      report->note = std::string(s.message());
+    } else {
+      return s;
+    }
+    return absl::OkStatus();
+  }
+  // A model that passes the gate ships as a canary, which the serving side
+  // runs as an experiment and promotes or rolls back.
+  CanaryPlan plan{ro.canary_share, ro.canary_min_viewers, ro.canary_max_increase, ro.canary_max_latency_increase};
+  AFF_RETURN_IF_ERROR(models.StartCanary(report->version, plan));
+  report->canary = true;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
+                                                                const EntityRegistry& registry, const Config& config) {
+  auto t0 = std::chrono::steady_clock::now();
+  const RankerOptions& ro = config.ranker;
+  LoggedTrainingReport report;
+  // 1. Feedback that names a response.
+  AFF_ASSIGN_OR_RETURN(const LoggedFeedback feedback, ReadLoggedFeedback(store));
+  // 2. The newest responses with at least one positive outcome.
+  const auto order = NewestAnswered(feedback, ro.max_groups);
+  // 3. Rows from the audit records: inputs as served, labels from the outcomes.
+  RankerRows rows;
+  std::vector<uint64_t> first_positive;  // per group
+  AFF_RETURN_IF_ERROR(AddLoggedRows(store, registry, feedback, order, ro.label_window_hours, &rows, &first_positive));
   report.groups = rows.groups.size();
   report.rows = rows.rows();
   if (rows.groups.size() < size_t(std::max(2, ro.min_groups))) {
@@ -129,22 +199,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   if (train.threads <= 0) train.threads = config.batch.threads > 0 ? config.batch.threads : 2;
   AFF_ASSIGN_OR_RETURN(auto fit,
                        FitRanker(rows, train, 20, rule, compare));
-  ModelVersion meta;
-  meta.holdout = "request-id";
-  meta.holdout_share = rule.share;
-  meta.holdout_seed = rule.seed;
-  meta.watermark_offset = watermark;
-  meta.watermark_ts = watermark_ts;
-  meta.source = "logged-impressions";
-  meta.params_json = ParamsJson(ro, StreamInputsNote(fit));
-  meta.ndcg = fit.ndcg_model;
-  meta.blend_ndcg = fit.ndcg_blend;
-  meta.current_ndcg = fit.ndcg_current;
-  meta.compared_ndcg = fit.ndcg_compared;
-  meta.compared_groups = int64_t(fit.compared_groups);
-  meta.train_groups = int64_t(fit.train_groups);
-  meta.validation_groups = int64_t(fit.validation_groups);
-  meta.train_rows = int64_t(fit.train_rows);
+  ModelVersion meta = LoggedModelVersion(fit, rule, feedback, ro);
   // 5. The offline gate; a refusal stays with the version (model list, /admin/models).
   const std::string why = ro.auto_promote ? GateRefusal(meta, st.Find(st.current), ro.gate_tolerance) : "";
   if (!why.empty()) {
@@ -161,22 +216,8 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.stream_inputs = StreamInputsNote(fit);
   if (!why.empty()) {
     report.note = meta.rollout.note;
-  } else if (ro.auto_promote && ro.rollout == "direct") {
-    absl::Status s = models.Promote(report.version, ro.gate_tolerance, /*force=*/false,
-                                    "promoted by affinity batch (ranker.rollout = \"direct\"): it passed the gate");
-    if (s.ok()) {
-      report.promoted = true;
-    } else if (absl::IsFailedPrecondition(s)) {  // another model became current meanwhile
-      report.note = std::string(s.message());
-    } else {
-      return s;
-    }
   } else if (ro.auto_promote) {
-    // A model that passes the gate ships as a canary, which the serving side
-    // runs as an experiment and promotes or rolls back.
-    CanaryPlan plan{ro.canary_share, ro.canary_min_viewers, ro.canary_max_increase, ro.canary_max_latency_increase};
-    AFF_RETURN_IF_ERROR(models.StartCanary(report.version, plan));
-    report.canary = true;
+    AFF_RETURN_IF_ERROR(ShipPassedModel(models, ro, &report));
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
