@@ -11,6 +11,7 @@
 #include "api/requests.h"
 #include "api/route_util.h"
 #include "api/ui_page.h"
+#include "experiments/experimental_query_engine.h"
 #include "query/response_json.h"
 #include "serving/query_cursor.h"
 #include "base/descriptors.h"
@@ -136,30 +137,10 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
     if (cursor.problem != CursorProblem::kNone) return Error(422, "invalid", cursor.message);
     for (DenseId id : cursor.cursor.served) q.exclude.push_back(d_.catalog->registry().ExtId(Ref(q.target, id)));
   }
-  const auto t0 = std::chrono::steady_clock::now();
-  // A QA override puts this one request in chosen arms; it is logged and never counted.
-  std::vector<ExperimentService::ForcedArm> forced;
-  const std::string_view force = req.Header("x-affinity-force-arm");
-  if (!force.empty() && d_.experiments) {
-    if (!d_.config->experiments.force_arm_header)
-      return Error(403, "forbidden", "X-Affinity-Force-Arm is turned off here (experiments.force_arm_header)");
-    auto parsed = d_.experiments->ParseForcedArms(force);
-    if (!parsed.ok()) return Error(422, "invalid_header", std::string(parsed.status().message()));
-    forced = *std::move(parsed);
-  }
-  const Assignment assigned = d_.experiments ? d_.experiments->Assign(q.viewer_id, q.target, forced) : Assignment{};
-  auto r = d_.engine->Query(q, assigned.variant);
-  if (!forced.empty() && r.ok())
-    spdlog::info("request {}: viewer {} served in arms forced by X-Affinity-Force-Arm '{}' (not counted in reports)",
-                 r->request_id, q.viewer_id, force);
-  if (d_.experiments && !assigned.in.empty()) {
-    if (!r.ok() && r.status().code() != absl::StatusCode::kInvalidArgument) {
-      d_.experiments->RecordError(assigned, q.viewer_id);
-    } else if (r.ok()) {
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      d_.experiments->RecordResponse(assigned, q.viewer_id, *r, ms);
-    }
-  }
+  auto r = ExperimentalQueryEngine(d_.engine, d_.experiments).Query(q, req.Header("x-affinity-force-arm"));
+  if (const std::optional<ForcedArmRefusal> refused = ForcedArmRefusalOf(r.status()))
+    return refused->reason == ForcedArmRefusal::kTurnedOff ? Error(403, "forbidden", refused->message)
+                                                           : Error(422, "invalid_header", refused->message);
   if (!r.ok()) return FromStatus(r.status());
   d_.metrics->ObserveQuery(*r);
   r->paged = true;

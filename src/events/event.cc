@@ -1,5 +1,7 @@
 #include "events/event.h"
 
+#include <simdjson.h>
+
 #include <cstring>
 
 #include "events/action_names.h"
@@ -96,7 +98,17 @@ bool DecodeEvent(std::string_view in, Event* e) {
   e->entity = Ref::FromBits(entity);
   e->action = Action(action);
   e->context.assign(in.data(), in.size());
+  e->request_id = RequestIdInContext(e->context);
   return true;
+}
+
+std::string RequestIdInContext(std::string_view context) {
+  if (context.find("request_id") == std::string_view::npos) return "";
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view id;
+  if (parser.parse(context.data(), context.size()).get(doc) || doc["request_id"].get(id)) return "";
+  return std::string(id);
 }
 
 }  // namespace affinity

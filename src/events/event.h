@@ -1,5 +1,8 @@
 // The feedback event: (offset, ts, viewer, entity, action, weight, context).
 // Its binary encoding is the value format of the event log (docs/storage.md).
+// The context's request_id (the response an event is about) is read out of it
+// once, where an event is built from a request (state/ingestor.h) or decoded
+// from the log, and kept beside it; it is not encoded separately.
 #pragma once
 
 #include <cstdint>
@@ -63,10 +66,15 @@ struct Event {
   Action action = Action::kClick;
   float weight = 1.0f;
   std::string context;   // the raw JSON object, "" when absent
+  std::string request_id;  // context.request_id: RequestIdInContext(context)
 };
+
+// context.request_id when `context` is a JSON object whose request_id is a
+// string, else "".
+std::string RequestIdInContext(std::string_view context);
 
 // Binary codec of the event log's values.
 std::string EncodeEvent(const Event& e);
-bool DecodeEvent(std::string_view data, Event* e);  // offset is not encoded
+bool DecodeEvent(std::string_view data, Event* e);  // offset is not encoded; request_id is read from the context
 
 }  // namespace affinity

@@ -11,7 +11,7 @@ Experiment CanaryExperiment(const ModelVersion& v) {
   const auto& plan = v.rollout;
   Experiment e;
   e.id = CanaryExperimentId(v.version);
-  e.kind = "canary";
+  e.kind = ExperimentKind::kCanary;
   e.layer = "canary";  // overlaps any other experiment independently
   e.traffic = 100;
   ExperimentArm control;
@@ -21,11 +21,11 @@ Experiment CanaryExperiment(const ModelVersion& v) {
   canary.name = "canary";
   canary.weight = plan.share;
   canary.model_version = v.version;
-  canary.ranker = "learned";
+  canary.ranker = ArmRanker::kLearned;
   e.arms = {control, canary};
-  e.guardrails = {{"hide_rate", plan.max_increase},
-                  {"error_rate", plan.max_increase},
-                  {"latency_p99_ms", plan.max_latency_increase}};
+  e.guardrails = {{GuardrailMetric::kHideRate, plan.max_increase},
+                  {GuardrailMetric::kErrorRate, plan.max_increase},
+                  {GuardrailMetric::kLatencyP99Ms, plan.max_latency_increase}};
   return e;
 }
 
@@ -41,7 +41,7 @@ absl::StatusOr<bool> CanaryController::Step() {
   // Canary experiments whose model is no longer the registry's canary ended
   // elsewhere (decided, promoted by hand, superseded): stop them.
   for (const Experiment& e : experiments_->Definitions()) {
-    if (e.kind != "canary" || !e.running() || e.arms.size() < 2) continue;
+    if (e.kind != ExperimentKind::kCanary || !e.running() || e.arms.size() < 2) continue;
     const std::string& version = e.arms[1].model_version;
     if (version == st.canary) continue;
     const ModelVersion* v = st.Find(version);

@@ -66,9 +66,13 @@ absl::Status ParseArm(object a, const std::string& where, ExperimentArm* arm) {
   if (auto s = ReadNumber(a, "weight", where, &arm->weight, true); !s.ok()) return s;
   if (!(arm->weight > 0)) return Invalid(where + "weight must be positive");
   if (auto s = ReadString(a, "model_version", where, &arm->model_version); !s.ok()) return s;
-  if (auto s = ReadString(a, "ranker", where, &arm->ranker); !s.ok()) return s;
-  if (!arm->ranker.empty() && arm->ranker != "learned" && arm->ranker != "off")
-    return Invalid(where + "ranker must be learned or off");
+  std::string ranker;
+  if (auto s = ReadString(a, "ranker", where, &ranker); !s.ok()) return s;
+  if (!ranker.empty()) {
+    const std::optional<ArmRanker> r = ParseArmRanker(ranker);
+    if (!r) return Invalid(where + "ranker must be learned or off");
+    arm->ranker = *r;
+  }
   element ov;
   if (!a["overrides"].get(ov)) {
     object o;
@@ -151,18 +155,30 @@ absl::StatusOr<Experiment> Parse(std::string_view json, bool stored) {
       if (gv.get(go)) return Invalid(where.substr(0, where.size() - 1) + " must be an object");
       if (auto s = UnknownField(go, {"metric", "max_relative_increase"}, where); !s.ok()) return s;
       Guardrail gr;
-      if (auto s = ReadString(go, "metric", where, &gr.metric, true); !s.ok()) return s;
-      bool known = false;
-      for (const char* m : kGuardrailMetrics) known = known || gr.metric == m;
-      if (!known) return Invalid(where + "metric must be hide_rate, error_rate, latency_p99_ms or exposure_gini");
+      std::string metric;
+      if (auto s = ReadString(go, "metric", where, &metric, true); !s.ok()) return s;
+      const std::optional<GuardrailMetric> m = ParseGuardrailMetric(metric);
+      if (!m) return Invalid(where + "metric must be hide_rate, error_rate, latency_p99_ms or exposure_gini");
+      gr.metric = *m;
       if (auto s = ReadNumber(go, "max_relative_increase", where, &gr.max_relative_increase, true); !s.ok()) return s;
       if (!(gr.max_relative_increase >= 0)) return Invalid(where + "max_relative_increase must be >= 0");
       e.guardrails.push_back(gr);
     }
   }
   if (stored) {
-    (void)ReadString(o, "kind", "", &e.kind);
-    (void)ReadString(o, "status", "", &e.status);
+    std::string kind, status;
+    (void)ReadString(o, "kind", "", &kind);
+    (void)ReadString(o, "status", "", &status);
+    if (!kind.empty()) {
+      const std::optional<ExperimentKind> k = ParseExperimentKind(kind);
+      if (!k) return Invalid("kind must be manual or canary");
+      e.kind = *k;
+    }
+    if (!status.empty()) {
+      const std::optional<ExperimentStatus> st = ParseExperimentStatus(status);
+      if (!st) return Invalid("status must be running or stopped");
+      e.status = *st;
+    }
     (void)ReadString(o, "stopped_reason", "", &e.stopped_reason);
     (void)ReadString(o, "salt", "", &e.salt);
     int64_t v = 0;
@@ -187,6 +203,56 @@ void WriteValue(const ConfigValue& v, JsonWriter& w) {
 
 }  // namespace
 
+std::string_view ExperimentStatusName(ExperimentStatus s) {
+  return s == ExperimentStatus::kRunning ? "running" : "stopped";
+}
+
+std::optional<ExperimentStatus> ParseExperimentStatus(std::string_view s) {
+  if (s == "running") return ExperimentStatus::kRunning;
+  if (s == "stopped") return ExperimentStatus::kStopped;
+  return std::nullopt;
+}
+
+std::string_view ExperimentKindName(ExperimentKind k) { return k == ExperimentKind::kManual ? "manual" : "canary"; }
+
+std::optional<ExperimentKind> ParseExperimentKind(std::string_view s) {
+  if (s == "manual") return ExperimentKind::kManual;
+  if (s == "canary") return ExperimentKind::kCanary;
+  return std::nullopt;
+}
+
+std::string_view ArmRankerName(ArmRanker r) {
+  switch (r) {
+    case ArmRanker::kDefault: return "";
+    case ArmRanker::kLearned: return "learned";
+    case ArmRanker::kOff: return "off";
+  }
+  return "";
+}
+
+std::optional<ArmRanker> ParseArmRanker(std::string_view s) {
+  if (s == "learned") return ArmRanker::kLearned;
+  if (s == "off") return ArmRanker::kOff;
+  return std::nullopt;
+}
+
+std::string_view GuardrailMetricName(GuardrailMetric m) {
+  switch (m) {
+    case GuardrailMetric::kHideRate: return "hide_rate";
+    case GuardrailMetric::kErrorRate: return "error_rate";
+    case GuardrailMetric::kLatencyP99Ms: return "latency_p99_ms";
+    case GuardrailMetric::kExposureGini: return "exposure_gini";
+  }
+  return "";
+}
+
+std::optional<GuardrailMetric> ParseGuardrailMetric(std::string_view s) {
+  for (GuardrailMetric m : {GuardrailMetric::kHideRate, GuardrailMetric::kErrorRate, GuardrailMetric::kLatencyP99Ms,
+                            GuardrailMetric::kExposureGini})
+    if (GuardrailMetricName(m) == s) return m;
+  return std::nullopt;
+}
+
 bool Experiment::Targets(Kind k) const {
   if (targets.empty()) return true;
   for (Kind t : targets)
@@ -200,8 +266,8 @@ absl::StatusOr<Experiment> ParseStoredExperiment(std::string_view json) { return
 void WriteExperimentJson(const Experiment& e, JsonWriter& w) {
   w.BeginObject();
   w.Key("id").String(e.id);
-  w.Key("kind").String(e.kind);
-  w.Key("status").String(e.status);
+  w.Key("kind").String(ExperimentKindName(e.kind));
+  w.Key("status").String(ExperimentStatusName(e.status));
   if (!e.stopped_reason.empty()) w.Key("stopped_reason").String(e.stopped_reason);
   if (!e.layer.empty()) w.Key("layer").String(e.layer);
   w.Key("traffic").Double(e.traffic);
@@ -213,7 +279,7 @@ void WriteExperimentJson(const Experiment& e, JsonWriter& w) {
   for (const auto& a : e.arms) {
     w.BeginObject().Key("name").String(a.name).Key("weight").Double(a.weight);
     if (!a.model_version.empty()) w.Key("model_version").String(a.model_version);
-    if (!a.ranker.empty()) w.Key("ranker").String(a.ranker);
+    if (a.ranker != ArmRanker::kDefault) w.Key("ranker").String(ArmRankerName(a.ranker));
     if (!a.overrides.empty()) {
       w.Key("overrides").BeginObject();
       for (const auto& [k, v] : a.overrides) {
@@ -230,7 +296,7 @@ void WriteExperimentJson(const Experiment& e, JsonWriter& w) {
   w.EndArray();
   w.Key("guardrails").BeginArray();
   for (const auto& g : e.guardrails)
-    w.BeginObject().Key("metric").String(g.metric).Key("max_relative_increase").Double(g.max_relative_increase).EndObject();
+    w.BeginObject().Key("metric").String(GuardrailMetricName(g.metric)).Key("max_relative_increase").Double(g.max_relative_increase).EndObject();
   w.EndArray();
   w.Key("created_ms").Int(e.created_ms);
   if (e.stopped_ms) w.Key("stopped_ms").Int(e.stopped_ms);

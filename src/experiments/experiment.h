@@ -24,14 +24,35 @@ namespace affinity {
 
 class JsonWriter;
 
+// The states and names an experiment's JSON spells as strings, as enums: each
+// has its JSON spelling (…Name) and reads it back (Parse…: nullopt for a
+// spelling it does not know).
+
+// Lifecycle: running until stopped (by hand, by its canary's decision).
+enum class ExperimentStatus { kRunning, kStopped };
+std::string_view ExperimentStatusName(ExperimentStatus s);  // "running", "stopped"
+std::optional<ExperimentStatus> ParseExperimentStatus(std::string_view s);
+
+// What created it: POST /admin/experiments, or a model's canary rollout.
+enum class ExperimentKind { kManual, kCanary };
+std::string_view ExperimentKindName(ExperimentKind k);  // "manual", "canary"
+std::optional<ExperimentKind> ParseExperimentKind(std::string_view s);
+
+// An arm's ranker: as the server's default, the learned ranker, or the blend alone.
+enum class ArmRanker { kDefault, kLearned, kOff };
+std::string_view ArmRankerName(ArmRanker r);  // "" (not written), "learned", "off"
+std::optional<ArmRanker> ParseArmRanker(std::string_view s);  // "learned" or "off"
+
 // Guardrail metrics an experiment may declare.
-inline constexpr const char* kGuardrailMetrics[] = {"hide_rate", "error_rate", "latency_p99_ms", "exposure_gini"};
+enum class GuardrailMetric { kHideRate, kErrorRate, kLatencyP99Ms, kExposureGini };
+std::string_view GuardrailMetricName(GuardrailMetric m);  // "hide_rate", "error_rate", "latency_p99_ms", "exposure_gini"
+std::optional<GuardrailMetric> ParseGuardrailMetric(std::string_view s);
 
 struct ExperimentArm {
   std::string name;
   double weight = 0;                 // relative; positive
   std::string model_version;         // "": the default model
-  std::string ranker;                // "", "learned" or "off"
+  ArmRanker ranker = ArmRanker::kDefault;
   std::vector<std::pair<std::string, ConfigValue>> overrides;  // "serving.x" -> value
   bool stopped = false;              // by a guardrail: its viewers are served as the control
   std::string stopped_reason;
@@ -39,7 +60,7 @@ struct ExperimentArm {
 };
 
 struct Guardrail {
-  std::string metric;                // one of kGuardrailMetrics
+  GuardrailMetric metric = GuardrailMetric::kHideRate;
   double max_relative_increase = 0;  // of the arm's value over the control's
 };
 
@@ -51,14 +72,14 @@ struct Experiment {
   std::vector<Kind> targets;         // empty: every target
   std::vector<ExperimentArm> arms;
   std::vector<Guardrail> guardrails;
-  std::string kind = "manual";       // what created it; only "manual" (POST /admin/experiments) so far
-  std::string status = "running";    // "running" or "stopped"
+  ExperimentKind kind = ExperimentKind::kManual;
+  ExperimentStatus status = ExperimentStatus::kRunning;
   std::string stopped_reason;
   int64_t created_ms = 0;
   int64_t stopped_ms = 0;
   std::string salt;                  // hashed with the viewer id; fixed at creation
 
-  bool running() const { return status == "running"; }
+  bool running() const { return status == ExperimentStatus::kRunning; }
   bool Targets(Kind k) const;
   // Basis points of a layer's viewers this experiment takes.
   int TrafficBasisPoints() const { return int(traffic * 100 + 0.5); }

@@ -1,7 +1,7 @@
-// The experiment service's per-experiment entry, shared by its two files
-// (experiment_service.cc: definitions, assignment, reports and guardrails;
-// experiment_outcomes.cc: booking responses and outcomes into counters).
-// Internal to experiments/.
+// One experiment as a server holds it, shared by the experiments' rooms: the
+// catalogue (experiment_catalogue.h) builds and publishes entries, the arm
+// ledger (arm_ledger.h) books into their counters, the guardrail evaluator
+// (guardrail_evaluator.h) reads their figures. Internal to experiments/.
 #pragma once
 
 #include <atomic>
@@ -11,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "experiments/experiment.h"
 #include "experiments/experiment_metrics.h"
-#include "experiments/experiment_service.h"
+#include "serving/query_engine.h"
 
 namespace affinity {
 
@@ -29,7 +30,9 @@ struct EntryState {
   std::map<std::string, double> avp;  // running minimum of each always-valid p-value; guarded by mu
 };
 
-struct ExperimentService::Entry {
+// A definition with its arms' serving and its counters. Immutable once
+// published; a change publishes a new entry over the same state.
+struct ExperimentEntry {
   Experiment def;
   std::vector<std::shared_ptr<const ArmServing>> serving;  // per arm; null: served as the default
   std::vector<std::string> model_error;                    // per arm: why its model did not load

@@ -53,7 +53,7 @@ ViewerCounts& ExperimentMetrics::Touch(const std::string& viewer, int arm, int64
 }
 
 void ExperimentMetrics::OnResponse(const std::string& viewer, int arm, int64_t covariate, const ServedFacts& f,
-                                   std::vector<Store::CounterDelta>* out) {
+                                   std::vector<CounterDelta>* out) {
   if (arm < 0 || size_t(arm) >= arms_.size()) return;
   std::vector<int64_t> d;
   ViewerCounts& v = Touch(viewer, arm, covariate, &d);
@@ -111,8 +111,8 @@ void ExperimentMetrics::Dirty::Deduplicate() {
   }
 }
 
-std::vector<Store::CounterDelta> ExperimentMetrics::Totals(const Dirty& d) const {
-  std::vector<Store::CounterDelta> out;
+std::vector<CounterDelta> ExperimentMetrics::Totals(const Dirty& d) const {
+  std::vector<CounterDelta> out;
   for (size_t arm = 0; arm < arms_.size() && arm < d.creators.size(); ++arm) {
     const ArmCounters& a = arms_[arm];
     const std::string arm_key = std::to_string(arm);
@@ -131,7 +131,7 @@ std::vector<Store::CounterDelta> ExperimentMetrics::Totals(const Dirty& d) const
 }
 
 void ExperimentMetrics::OnError(const std::string& viewer, int arm, int64_t covariate,
-                                std::vector<Store::CounterDelta>* out) {
+                                std::vector<CounterDelta>* out) {
   if (arm < 0 || size_t(arm) >= arms_.size()) return;
   std::vector<int64_t> d;
   ViewerCounts& v = Touch(viewer, arm, covariate, &d);
@@ -141,7 +141,7 @@ void ExperimentMetrics::OnError(const std::string& viewer, int arm, int64_t cova
 }
 
 void ExperimentMetrics::OnOutcome(const std::string& viewer, int arm, bool click, bool hide,
-                                  std::vector<Store::CounterDelta>* out) {
+                                  std::vector<CounterDelta>* out) {
   auto it = viewers_.find(viewer);
   if (it == viewers_.end() || it->second.arm != arm || (!click && !hide)) return;
   std::vector<int64_t> d(kVFields, 0);

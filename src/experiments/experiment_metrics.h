@@ -20,7 +20,7 @@
 
 #include "experiments/experiment.h"
 #include "experiments/stats.h"
-#include "store/store.h"
+#include "experiments/experiment_state_store.h"
 
 namespace affinity {
 
@@ -58,9 +58,9 @@ class ExperimentMetrics {
   // Each appends the store deltas of its change to *out. `covariate` is used
   // the first time a viewer is seen.
   void OnResponse(const std::string& viewer, int arm, int64_t covariate, const ServedFacts& f,
-                  std::vector<Store::CounterDelta>* out);
-  void OnError(const std::string& viewer, int arm, int64_t covariate, std::vector<Store::CounterDelta>* out);
-  void OnOutcome(const std::string& viewer, int arm, bool click, bool hide, std::vector<Store::CounterDelta>* out);
+                  std::vector<CounterDelta>* out);
+  void OnError(const std::string& viewer, int arm, int64_t covariate, std::vector<CounterDelta>* out);
+  void OnOutcome(const std::string& viewer, int arm, bool click, bool hide, std::vector<CounterDelta>* out);
 
   // A response's results wait (TakeUnresolved) until the owner, off the query
   // path, finds each one's creator and cohort and adds them (AddResolved).
@@ -82,12 +82,12 @@ class ExperimentMetrics {
     void Deduplicate();
   };
   Dirty TakeDirty();
-  std::vector<Store::CounterDelta> Totals(const Dirty& d) const;
+  std::vector<CounterDelta> Totals(const Dirty& d) const;
 
   // Rebuilds from one stored counter (key without the experiment's prefix).
   void LoadCounter(std::string_view key, const std::vector<int64_t>& values);
   // The key prefix of this experiment's counters.
-  static std::string Prefix(const std::string& id) { return "k/" + id + "/"; }
+  static std::string Prefix(const std::string& id) { return CounterPrefix(id); }
 
   std::vector<ArmFigures> Figures() const;
   const ViewerCounts* Viewer(const std::string& viewer) const;

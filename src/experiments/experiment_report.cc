@@ -99,7 +99,8 @@ std::string BuildReportJson(const Experiment& def, const ReportInputs& in, const
 
   JsonWriter w;
   w.BeginObject();
-  w.Key("id").String(def.id).Key("status").String(def.status).Key("kind").String(def.kind);
+  w.Key("id").String(def.id).Key("status").String(ExperimentStatusName(def.status));
+  w.Key("kind").String(ExperimentKindName(def.kind));
   if (!def.stopped_reason.empty()) w.Key("stopped_reason").String(def.stopped_reason);
   w.Key("created_ms").Int(def.created_ms);
   w.Key("arms").BeginArray();
@@ -136,41 +137,42 @@ std::string BuildReportJson(const Experiment& def, const ReportInputs& in, const
   return w.Release();
 }
 
-std::string GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
+std::optional<std::string> GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
                             const GuardrailOptions& options, std::map<std::string, double>* running_min) {
   const ArmFigures &t = figures[arm], &c = figures[0];
   char buf[256];
   for (const Guardrail& g : def.guardrails) {
     const double m = 1 + g.max_relative_increase;
-    if (g.metric == "hide_rate" || g.metric == "error_rate") {
-      const RatioSums& ts = g.metric == "hide_rate" ? t.hide : t.error;
-      const RatioSums& cs = g.metric == "hide_rate" ? c.hide : c.error;
+    const std::string metric(GuardrailMetricName(g.metric));
+    if (g.metric == GuardrailMetric::kHideRate || g.metric == GuardrailMetric::kErrorRate) {
+      const RatioSums& ts = g.metric == GuardrailMetric::kHideRate ? t.hide : t.error;
+      const RatioSums& cs = g.metric == GuardrailMetric::kHideRate ? c.hide : c.error;
       const Estimate te = DeltaRatio(ts), ce = DeltaRatio(cs);
       const double diff = te.value - m * ce.value;
       const double var = te.variance + m * m * ce.variance;
       // One-sided: only evidence of an increase lowers the running minimum.
       if (!(diff > 0)) continue;
-      const double p = Lower(running_min, def.arms[arm].name + "/guardrail/" + g.metric,
+      const double p = Lower(running_min, def.arms[arm].name + "/guardrail/" + metric,
                              MsprtPValue(diff, var, Tau(ts, cs, options.tau_relative)));
       if (p < options.alpha) {
         std::snprintf(buf, sizeof buf, "%s %.4g against the control's %.4g exceeds the allowed increase of %.0f%% "
-                      "(always-valid p = %.3g < %.3g)", g.metric.c_str(), te.value, ce.value,
+                      "(always-valid p = %.3g < %.3g)", metric.c_str(), te.value, ce.value,
                       g.max_relative_increase * 100, p, options.alpha);
-        return buf;
+        return std::string(buf);
       }
       continue;
     }
     if (t.responses < options.min_responses || c.responses < options.min_responses) continue;
-    const double tv = g.metric == "latency_p99_ms" ? t.latency_p99 : t.exposure_gini;
-    const double cv = g.metric == "latency_p99_ms" ? c.latency_p99 : c.exposure_gini;
+    const double tv = g.metric == GuardrailMetric::kLatencyP99Ms ? t.latency_p99 : t.exposure_gini;
+    const double cv = g.metric == GuardrailMetric::kLatencyP99Ms ? c.latency_p99 : c.exposure_gini;
     if (cv > 0 && tv > m * cv) {
       std::snprintf(buf, sizeof buf, "%s %.4g against the control's %.4g exceeds the allowed increase of %.0f%% "
-                    "(%lld and %lld responses)", g.metric.c_str(), tv, cv, g.max_relative_increase * 100,
+                    "(%lld and %lld responses)", metric.c_str(), tv, cv, g.max_relative_increase * 100,
                     (long long)t.responses, (long long)c.responses);
-      return buf;
+      return std::string(buf);
     }
   }
-  return "";
+  return std::nullopt;
 }
 
 CanaryVerdict JudgeCanary(const Experiment& def, const std::vector<ArmFigures>& figures, const CanaryOptions& options,

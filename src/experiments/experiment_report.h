@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -41,11 +42,11 @@ struct GuardrailOptions {
   int64_t min_responses = 200;
 };
 // Why `arm` breaches one of the experiment's guardrails against the control
-// (arm 0), or "" when none: hide_rate and error_rate when the always-valid
+// (arm 0), or nothing when none: hide_rate and error_rate when the always-valid
 // p-value of "arm > control × (1 + max increase)" falls below alpha;
 // latency_p99_ms and exposure_gini when both arms have min_responses and the
 // arm's value exceeds the control's by more than the allowed increase.
-std::string GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
+std::optional<std::string> GuardrailBreach(const Experiment& def, const std::vector<ArmFigures>& figures, size_t arm,
                             const GuardrailOptions& options, std::map<std::string, double>* running_min);
 
 // The decision on a canary (arm 1, the new model) against the control (arm 0,

@@ -1,7 +1,5 @@
 #include "models/logged_training.h"
 
-#include <simdjson.h>
-
 #include <algorithm>
 #include <chrono>
 #include <unordered_map>
@@ -57,15 +55,11 @@ struct LoggedFeedback {
 
 absl::StatusOr<LoggedFeedback> ReadLoggedFeedback(const Store& store) {
   LoggedFeedback feedback;
-  simdjson::dom::parser parser;
   AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
     feedback.watermark = e.offset + 1;
     feedback.watermark_ts = std::max(feedback.watermark_ts, e.ts);
-    if (e.context.find("request_id") == std::string::npos) return true;
-    simdjson::dom::element ctx;
-    std::string_view rid;
-    if (parser.parse(e.context).get(ctx) || ctx["request_id"].get(rid) || rid.empty()) return true;
-    Outcomes& o = feedback.by_request[std::string(rid)];
+    if (e.request_id.empty()) return true;
+    Outcomes& o = feedback.by_request[e.request_id];
     o.last_offset = e.offset;
     if (IsPositive(e.action) && e.weight > 0) {
       o.positives.push_back({e.entity.bits, e.ts});
@@ -201,10 +195,11 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
                        FitRanker(rows, train, 20, rule, compare));
   ModelVersion meta = LoggedModelVersion(fit, rule, feedback, ro);
   // 5. The offline gate; a refusal stays with the version (model list, /admin/models).
-  const std::string why = ro.auto_promote ? GateRefusal(meta, st.Find(st.current), ro.gate_tolerance) : "";
-  if (!why.empty()) {
+  const std::optional<std::string> why =
+      ro.auto_promote ? GateRefusal(meta, st.Find(st.current), ro.gate_tolerance) : std::nullopt;
+  if (why) {
     meta.rollout.state = ModelState::kRefused;
-    meta.rollout.note = "not shipped: " + why + " (ranker.gate_tolerance)";
+    meta.rollout.note = "not shipped: " + *why + " (ranker.gate_tolerance)";
   }
   AFF_ASSIGN_OR_RETURN(report.version, models.Register(*fit.model, meta));
   report.trained = true;
@@ -214,7 +209,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.compared_ndcg = fit.ndcg_compared;
   report.compared_groups = fit.compared_groups;
   report.stream_inputs = StreamInputsNote(fit);
-  if (!why.empty()) {
+  if (why) {
     report.note = meta.rollout.note;
   } else if (ro.auto_promote) {
     AFF_RETURN_IF_ERROR(ShipPassedModel(models, ro, &report));

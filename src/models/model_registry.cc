@@ -116,14 +116,14 @@ ModelState ParseModelState(std::string_view name) {
 
 std::ostream& operator<<(std::ostream& out, ModelState s) { return out << ModelStateName(s); }
 
-std::string GateRefusal(const ModelVersion& c, const ModelVersion* cur, double tolerance) {
+std::optional<std::string> GateRefusal(const ModelVersion& c, const ModelVersion* cur, double tolerance) {
   // Without a current model the blend serves: it is the reference. Otherwise
   // both are measured on the held-out groups neither trained on when the
   // candidate has that figure, else the current model's recorded one stands.
   const bool compared = cur && c.current_ndcg >= 0;
   const double reference = !cur ? c.blend_ndcg : compared ? c.current_ndcg : cur->ndcg;
   const double mine = compared && c.compared_ndcg >= 0 ? c.compared_ndcg : c.ndcg;
-  if (mine + tolerance >= reference) return "";
+  if (mine + tolerance >= reference) return std::nullopt;
   char buf[320];
   std::snprintf(buf, sizeof buf, "validation NDCG %.4f is below %s's %.4f%s by more than %.4f", mine,
                 cur ? ("the current model " + cur->version).c_str() : "the blend", reference,
@@ -131,7 +131,7 @@ std::string GateRefusal(const ModelVersion& c, const ModelVersion* cur, double t
                     ? (" on the " + std::to_string(c.compared_groups) + " held-out groups neither trained on").c_str()
                     : "",
                 tolerance);
-  return buf;
+  return std::string(buf);
 }
 
 ModelVersion* RegistryState::Find(const std::string& version) {
@@ -320,9 +320,8 @@ absl::Status ModelRegistry::Promote(const std::string& version, double tolerance
     if (!cand) return absl::NotFoundError("no model version " + version);
     if (st.current == version) return false;
     if (!force) {
-      std::string why = GateRefusal(*cand, cur, tolerance);
-      if (!why.empty())
-        return absl::FailedPreconditionError("promotion refused: " + why + " (ranker.gate_tolerance; --force overrides)");
+      if (const std::optional<std::string> why = GateRefusal(*cand, cur, tolerance))
+        return absl::FailedPreconditionError("promotion refused: " + *why + " (ranker.gate_tolerance; --force overrides)");
     }
     if (!st.current.empty()) st.history.push_back(st.current);
     st.current = version;

@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -151,7 +152,7 @@ std::string RegistryJson(const RegistryState& st, const std::string* loaded = nu
 absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json);
 bool RegistryLoaded(std::string_view json, std::string* loaded);
 
-// Why the gate refuses `candidate` against `current`, or "" when it passes.
-std::string GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);
+// Why the gate refuses `candidate` against `current`, or nothing when it passes.
+std::optional<std::string> GateRefusal(const ModelVersion& candidate, const ModelVersion* current, double tolerance);
 
 }  // namespace affinity

@@ -127,6 +127,7 @@ absl::Status Ingestor::ValidateEvents(const std::vector<RawEvent>& raw, const Wh
       (*pending)[i] = int64_t(it->second);
     }
     e.context = r.context;
+    e.request_id = RequestIdInContext(e.context);
   }
   return absl::OkStatus();
 }

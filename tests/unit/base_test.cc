@@ -210,6 +210,16 @@ TEST(EventTest, EncodingRoundTrips) {
   EXPECT_EQ(d.action, Action::kLike);
   EXPECT_FLOAT_EQ(d.weight, 2.5f);
   EXPECT_EQ(d.context, e.context);
+  EXPECT_EQ(d.request_id, "q_1");  // read out of the context as it is decoded
+}
+
+TEST(EventTest, TheRequestIdIsTheContextsStringRequestIdAndNothingElse) {
+  EXPECT_EQ(RequestIdInContext(R"({"request_id":"q_7","page":2})"), "q_7");
+  EXPECT_EQ(RequestIdInContext(R"({"page":2})"), "");
+  EXPECT_EQ(RequestIdInContext(R"({"request_id":17})"), "");
+  EXPECT_EQ(RequestIdInContext(R"({"note":"request_id"})"), "");
+  EXPECT_EQ(RequestIdInContext(""), "");
+  EXPECT_EQ(RequestIdInContext("request_id"), "");  // not JSON
 }
 
 TEST(EventTest, DecodeRejectsTruncatedRecords) {

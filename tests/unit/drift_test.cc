@@ -296,7 +296,7 @@ TEST(LearningLoopInProcessTest, TheSecondRunComparesBothModelsOnGroupsNeitherTra
   EXPECT_NEAR(m2->current_ndcg, m1->ndcg, 0.03) << figures;
   EXPECT_GT(m2->compared_groups, 80) << figures;
   EXPECT_GE(m2->compared_ndcg, 0) << figures;
-  EXPECT_EQ(GateRefusal(*m2, m1, 0.03), "") << figures;
+  EXPECT_EQ(GateRefusal(*m2, m1, 0.03), std::nullopt) << figures;
 }
 
 // Issue 23, bug 3: a model promoted on an unchanged world raises no drift

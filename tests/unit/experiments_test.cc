@@ -360,10 +360,12 @@ TEST(ExperimentReportTest, AGuardrailTripsOnlyOnEvidenceOfAnIncrease) {
   };
   std::map<std::string, double> running;
   GuardrailOptions go;
-  EXPECT_EQ(GuardrailBreach(e, {arm(0.02), arm(0.02)}, 1, go, &running), "");
-  EXPECT_EQ(GuardrailBreach(e, {arm(0.02), arm(0.01)}, 1, go, &running), "");  // fewer hides: never a breach
-  const std::string why = GuardrailBreach(e, {arm(0.02), arm(0.04)}, 1, go, &running);
-  EXPECT_NE(why.find("hide_rate"), std::string::npos) << why;
+  EXPECT_EQ(GuardrailBreach(e, {arm(0.02), arm(0.02)}, 1, go, &running), std::nullopt);
+  // fewer hides: never a breach
+  EXPECT_EQ(GuardrailBreach(e, {arm(0.02), arm(0.01)}, 1, go, &running), std::nullopt);
+  const std::optional<std::string> why = GuardrailBreach(e, {arm(0.02), arm(0.04)}, 1, go, &running);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("hide_rate"), std::string::npos) << *why;
 }
 
 // Per-viewer sums of an arm: n viewers with 20 exposures each and clicks(i) clicks.
@@ -492,6 +494,7 @@ TEST(ExperimentServiceTest, ClicksCountOnlyWithinTheAttributionWindowOnceForTheS
     e.entity = *w.world.registry.Find(entity);
     e.action = Action::kClick;
     e.context = R"({"request_id":"q_test"})";
+    e.request_id = "q_test";
     w.service->RecordFeedback({e});
   };
   auto clicks = [&] {
@@ -530,7 +533,7 @@ TEST(CanaryControllerTest, StartsThePendingCanaryAsAnExperimentAndRollsItBackWhe
   auto defs = w.service->Definitions();
   ASSERT_EQ(defs.size(), 1u);
   EXPECT_EQ(defs[0].id, "canary-m000001");
-  EXPECT_EQ(defs[0].kind, "canary");
+  EXPECT_EQ(defs[0].kind, ExperimentKind::kCanary);
   EXPECT_EQ(defs[0].layer, "canary");
   EXPECT_EQ(defs[0].arms[1].model_version, "m000001");
   EXPECT_EQ(defs[0].arms[1].weight, 20);

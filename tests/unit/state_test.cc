@@ -38,6 +38,23 @@ TEST(IngestorTest, BatchWithOneInvalidEventIsRejectedWholeAndNamesIt) {
   EXPECT_FALSE(w.registry.Find("newbie"));
 }
 
+TEST(IngestorTest, AnAcceptedEventCarriesItsContextsRequestIdAndTheLogGivesItBack) {
+  World w;
+  w.BuildSmall();
+  std::vector<Event> observed;
+  w.ingestor->SetFeedbackObserver([&](const std::vector<Event>& events) { observed = events; });
+  RawEvent named = World::Ev("u1", "i2", "click");
+  named.context = R"({"request_id":"q_42"})";
+  const uint64_t from = w.store->NextOffset();
+  ASSERT_TRUE(w.Events({named, World::Ev("u1", "i3", "click")}).ok());
+  ASSERT_EQ(observed.size(), 2u);
+  EXPECT_EQ(observed[0].request_id, "q_42");
+  EXPECT_EQ(observed[1].request_id, "");
+  std::vector<std::string> read;
+  ASSERT_TRUE(w.store->ScanEventsFrom(from, [&](const Event& e) { read.push_back(e.request_id); return true; }).ok());
+  EXPECT_EQ(read, (std::vector<std::string>{"q_42", ""}));
+}
+
 TEST(IngestorTest, UnknownEntityIsRejectedWithAnActionableMessage) {
   World w;
   w.BuildSmall();
