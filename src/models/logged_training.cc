@@ -30,7 +30,8 @@ struct Outcomes {
 std::vector<char> UnseenBy(const ModelVersion& cur, const HoldoutRule& rule, const RankerRows& rows,
                            const std::vector<uint64_t>& first_positive) {
   if (cur.source != "logged-impressions") return {};
-  const bool same_rule = cur.holdout == "request-id" && cur.holdout_share == rule.share && cur.holdout_seed == rule.seed;
+  const bool same_rule =
+      cur.holdout == HoldoutBy::kRequestId && cur.holdout_share == rule.share && cur.holdout_seed == rule.seed;
   std::vector<char> unseen(rows.groups.size(), 0);
   for (size_t g = 0; g < unseen.size(); ++g)
     unseen[g] = (same_rule && rule.HeldOut(rows.keys[g])) || first_positive[g] >= cur.watermark_offset;
@@ -130,7 +131,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   AFF_ASSIGN_OR_RETURN(auto fit,
                        FitRanker(rows, train, 20, rule, compare));
   ModelVersion meta;
-  meta.holdout = "request-id";
+  meta.holdout = HoldoutBy::kRequestId;
   meta.holdout_share = rule.share;
   meta.holdout_seed = rule.seed;
   meta.watermark_offset = watermark;
@@ -161,7 +162,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
   report.stream_inputs = StreamInputsNote(fit);
   if (!why.empty()) {
     report.note = meta.rollout.note;
-  } else if (ro.auto_promote && ro.rollout == "direct") {
+  } else if (ro.auto_promote && ro.rollout == RolloutMode::kDirect) {
     absl::Status s = models.Promote(report.version, ro.gate_tolerance, /*force=*/false,
                                     "promoted by affinity batch (ranker.rollout = \"direct\"): it passed the gate");
     if (s.ok()) {

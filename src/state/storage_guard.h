@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -53,7 +54,7 @@ class StorageGuard {
   const std::string& path() const { return path_; }
 
  private:
-  std::string Refusal() const;  // "" when a write may go ahead
+  std::optional<std::string> Refusal() const;  // why writes are refused; nullopt when one may go ahead
 
   const std::string path_;
   Store* store_;
