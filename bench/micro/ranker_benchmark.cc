@@ -67,8 +67,8 @@ BENCHMARK(BM_RankerScoreRows)->Arg(100);
 
 void BM_RankerAttributions(benchmark::State& state) {
   RankerFixture& f = Fixture();
-  const char* method = state.range(0) == 0 ? "saabas" : "treeshap";
-  state.SetLabel(method);
+  const AttributionMethod method = state.range(0) == 0 ? AttributionMethod::kSaabas : AttributionMethod::kTreeShap;
+  state.SetLabel(std::string(AttributionMethodName(method)));
   for (auto _ : state) benchmark::DoNotOptimize(f.model->Contributions(f.rows.data(), 20, method));
 }
 BENCHMARK(BM_RankerAttributions)->Arg(0)->Arg(1);

@@ -5,6 +5,7 @@
 
 #include "base/json_writer.h"
 #include "state/registry.h"
+#include "features/batch_columns.h"
 
 namespace affinity {
 namespace {
@@ -33,7 +34,7 @@ std::vector<FeatureGroup> FeatureService::Groups() const {
 }
 
 int64_t FeatureService::GroupFreshnessTs(const FeatureGroup& g, const Snapshot* snap) const {
-  if (g.source == "batch") return snap ? snap->GroupFreshnessMs(g.name) : 0;
+  if (g.source == FeatureSource::kBatch) return snap ? snap->GroupFreshnessMs(g.name) : 0;
   if (g.name == kGroupCohort) return 0;  // the catalogue keeps no write time
   return live_->last_event_ts();
 }
@@ -45,7 +46,7 @@ std::string FeatureService::ListJson() const {
   w.BeginObject().Key("groups").BeginArray();
   for (const FeatureGroup& g : Groups()) {
     w.BeginObject();
-    w.Key("name").String(g.name).Key("entity_kind").String(g.entity_kind).Key("source").String(g.source);
+    w.Key("name").String(g.name).Key("entity_kind").String(g.entity_kind).Key("source").String(FeatureSourceName(g.source));
     w.Key("features").BeginArray();
     for (const auto& f : g.components) w.String(f);
     w.EndArray();
@@ -55,7 +56,7 @@ std::string FeatureService::ListJson() const {
     w.Key("freshness_ts");
     if (ts > 0) w.Int(ts); else w.Null();
     w.Key("stale").Bool(Stale(g, ts, now));
-    if (g.source == "batch" && snap) w.Key("snapshot").String(snap->version);
+    if (g.source == FeatureSource::kBatch && snap) w.Key("snapshot").String(snap->version);
     w.EndObject();
   }
   w.EndArray().EndObject();
@@ -95,7 +96,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   std::string text_value;  // the cohort label
   int64_t freshness = 0;
   JsonWriter prov;
-  prov.BeginObject().Key("source").String(g->source).Key("owner").String(g->owner).Key("group_version").Int(g->version);
+  prov.BeginObject().Key("source").String(FeatureSourceName(g->source)).Key("owner").String(g->owner).Key("group_version").Int(g->version);
   // Stream groups: the log offset the live state covers and its checkpoint.
   auto stream_provenance = [&] {
     prov.Key("events_applied").Uint(live_->events_applied()).Key("log_offset").Uint(live_->applied_offset());
@@ -108,24 +109,11 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   auto none = [&](const std::string& why) {
     return absl::NotFoundError("feature group '" + group + "' has no record for '" + entity_id + "': " + why);
   };
-  if (g->source == "batch") {
+  if (g->source == FeatureSource::kBatch) {
     if (!snap) return none("no snapshot yet (run `affinity batch`)");
-    const KindSnapshot& ks = snap->kind(r.kind());
-    if (r.id() >= ks.count) return none("it is newer than snapshot " + snap->version);
-    if (group == kGroupViewerEmbedding) {
-      if (r.kind() != Kind::kUser) return none("only users have viewer embeddings");
-      const float* e = snap->ViewerEmbedding(r.id());
-      if (!e) return none("no history at snapshot " + snap->version);
-      values.assign(e, e + snap->dim);
-    } else if (group == kGroupEntityEmbedding) {
-      const float* e = ks.Embedding(r.id(), snap->dim);
-      if (!e) return none("not engaged with at snapshot " + snap->version);
-      values.assign(e, e + snap->dim);
-    } else if (group == kGroupPopularity) {
-      values = {ks.popularity[r.id()], ks.popularity_pct[r.id()]};
-    } else if (group == kGroupGraph) {
-      values = {ks.followers[r.id()], ks.following[r.id()], ks.engagers[r.id()]};
-    }
+    auto record = BatchGroupRecord(*snap, group, r);
+    if (!record.ok()) return none(std::string(record.status().message()));
+    values.assign(record->begin(), record->end());
     freshness = snap->GroupFreshnessMs(group);
     prov.Key("snapshot").String(snap->version).Key("watermark_offset").Uint(snap->watermark_offset);
     prov.Key("watermark_ts").Int(snap->watermark_ts).Key("computed").String(snap->GroupProvenance(group));

@@ -124,9 +124,10 @@ RequestError QueryKnobs(object obj, QueryRequest* q) {
     q->cursor = s;
   }
   if (!obj["ranker"].get(v)) {
-    if (v.get(s) || (s != "off" && s != "learned" && s != "blend"))
-      return Invalid("ranker must be \"learned\" or \"off\"");
-    q->ranker = s == "blend" ? "off" : std::string(s);
+    std::optional<RankerMode> mode;
+    if (!v.get(s)) mode = s == "blend" ? RankerMode::kOff : kRankerModeNames.Parse(s);
+    if (!mode) return Invalid("ranker must be \"learned\" or \"off\"");
+    q->ranker = *mode;
   }
   if (!obj["filter"].get(v)) {
     object filter;

@@ -49,85 +49,108 @@ class Reader {
     }
   }
 
+  // An enumerated setting: a string among `names`' spellings.
+  template <typename E, size_t N>
+  void operator()(const char* section, const char* key, E& field, const EnumNames<E, N>& names) {
+    std::string spelled;
+    const bool set = t_[section][key].node() != nullptr;
+    (*this)(section, key, spelled);  // known, and a string
+    if (!set || !error_.empty()) return;
+    if (std::optional<E> v = names.Parse(spelled)) {
+      field = *v;
+    } else if (invalid_.empty()) {
+      invalid_ = absl::StrCat(section, ".", key, " must be ", names.Choices());
+    }
+  }
+
   // "; did you mean X?" for the known setting closest to `name`, else "".
   std::string Nearest(const std::string& name) const {
     std::string best = NearestName(name, std::vector<std::string_view>(known_.begin(), known_.end()));
     return best.empty() ? "" : absl::StrCat("; did you mean ", best, "?");
   }
 
-  // The first problem: a value of the wrong type, else a key no field reads.
-  std::string Problem() const {
-    if (!error_.empty()) return error_;
+  // The first problem: a value of the wrong type, else a key no field reads,
+  // else an enumerated setting spelled as none of its choices.
+  absl::Status Problem() const {
+    auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
+    if (!error_.empty()) return bad(error_);
     for (const auto& [section, node] : t_) {
       const toml::table* keys = node.as_table();
-      if (!keys) return absl::StrCat("'", std::string(section.str()), "' is not a known section");
+      if (!keys) return bad(absl::StrCat("'", std::string(section.str()), "' is not a known section"));
       if (section.str() == "features") continue;  // [features.<group>]: read by ReadFeatureSettings
       for (const auto& [key, value] : *keys) {
         std::string name = absl::StrCat(std::string(section.str()), ".", std::string(key.str()));
-        if (!known_.count(name)) return absl::StrCat("unknown setting ", name, Nearest(name));
+        if (!known_.count(name)) return bad(absl::StrCat("unknown setting ", name, Nearest(name)));
       }
     }
-    return "";
+    if (!invalid_.empty()) return bad(invalid_);
+    return absl::OkStatus();
   }
 
  private:
   const toml::table& t_;
   std::set<std::string> known_;
   std::string error_;
+  std::string invalid_;  // the first enumerated setting spelled as none of its choices
 };
 
 // [features.<group>] tables: ttl_seconds and protected per feature group
 // (which groups exist is checked against the declared ones at start).
-std::string ReadFeatureSettings(const toml::table& t, std::map<std::string, FeatureGroupSettings>* out) {
+absl::Status ReadFeatureSettings(const toml::table& t, std::map<std::string, FeatureGroupSettings>* out) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
   const toml::node* node = t.get("features");
-  if (!node) return "";
+  if (!node) return absl::OkStatus();
   const toml::table* groups = node->as_table();
-  if (!groups) return "features must be a table of [features.<group>] tables";
+  if (!groups) return bad("features must be a table of [features.<group>] tables");
   for (const auto& [name, value] : *groups) {
     const std::string group(name.str());
     const toml::table* keys = value.as_table();
-    if (!keys) return "features." + group + " must be a table ([features." + group + "] with ttl_seconds, protected)";
+    if (!keys)
+      return bad("features." + group + " must be a table ([features." + group + "] with ttl_seconds, protected)");
     FeatureGroupSettings& fs = (*out)[group];
     for (const auto& [key, v] : *keys) {
       const std::string k(key.str());
       if (k == "ttl_seconds") {
-        if (!v.is_integer() || *v.value<int64_t>() < 0) return "features." + group + ".ttl_seconds must be an integer >= 0";
+        if (!v.is_integer() || *v.value<int64_t>() < 0)
+          return bad("features." + group + ".ttl_seconds must be an integer >= 0");
         fs.ttl_seconds = *v.value<int64_t>();
       } else if (k == "protected") {
-        if (!v.is_boolean()) return "features." + group + ".protected must be true or false";
+        if (!v.is_boolean()) return bad("features." + group + ".protected must be true or false");
         fs.is_protected = *v.value<bool>() ? 1 : 0;
       } else {
         const std::string near = NearestName(k, {"ttl_seconds", "protected"});
-        return "unknown setting features." + group + "." + k + (near.empty() ? "" : "; did you mean " + near + "?");
+        return bad("unknown setting features." + group + "." + k +
+                   (near.empty() ? "" : "; did you mean " + near + "?"));
       }
     }
   }
-  return "";
+  return absl::OkStatus();
 }
 
 // [actions] keys other than the built-in actions: each adds a configured action
 // with that default weight (read through `read`, so a non-number is refused).
-std::string ReadCustomActions(const toml::table& t, Reader& read, ActionWeights* out) {
+absl::Status ReadCustomActions(const toml::table& t, Reader& read, ActionWeights* out) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
   static constexpr std::string_view kBuiltin[] = {"impression", "click", "like",     "play", "share",
                                                   "comment",    "follow", "unfollow", "hide"};
   const toml::table* actions = t["actions"].as_table();
-  if (!actions) return "";
+  if (!actions) return absl::OkStatus();
   out->custom.clear();
   for (const auto& [key, value] : *actions) {
     std::string name(key.str());
     if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) != std::end(kBuiltin)) continue;
     if (!IsValidActionName(name))
-      return absl::StrCat("actions.", name, ": an action's name is 1-", kMaxActionNameBytes,
-                          " characters of a-z, 0-9 and _");
+      return bad(absl::StrCat("actions.", name, ": an action's name is 1-", kMaxActionNameBytes,
+                              " characters of a-z, 0-9 and _"));
     CustomAction action{name, 0};
     read("actions", name.c_str(), action.weight);
     if (!std::isfinite(action.weight) || std::fabs(action.weight) > 1e6)
-      return absl::StrCat("actions.", name, " must be a finite number within +-1e6");
+      return bad(absl::StrCat("actions.", name, " must be a finite number within +-1e6"));
     out->custom.push_back(std::move(action));
   }
   // 9..255 are the codes of configured actions (docs/storage.md).
-  if (out->custom.size() > 200) return "[actions] may add at most 200 actions";
-  return "";
+  if (out->custom.size() > 200) return bad("[actions] may add at most 200 actions");
+  return absl::OkStatus();
 }
 
 // Reads a parsed file's settings over *out and validates the result.
@@ -181,14 +204,11 @@ absl::Status Config::Validate() const {
   if (!(ranker.random_slice_groups > 0 && ranker.random_slice_groups <= 1))
     return bad("ranker.random_slice_groups must be in (0, 1]");
   if (ranker.gate_tolerance < 0) return bad("ranker.gate_tolerance must be >= 0");
-  if (ranker.rollout != "canary" && ranker.rollout != "direct") return bad("ranker.rollout must be canary or direct");
   if (!(ranker.canary_share > 0 && ranker.canary_share < 100)) return bad("ranker.canary_share must be in (0, 100)");
   if (ranker.canary_min_viewers < 1) return bad("ranker.canary_min_viewers must be >= 1");
   if (!(ranker.canary_max_increase > 0)) return bad("ranker.canary_max_increase must be > 0");
   if (!(ranker.canary_max_latency_increase > 0)) return bad("ranker.canary_max_latency_increase must be > 0");
   if (ranker.subsample <= 0 || ranker.subsample > 1) return bad("ranker.subsample must be in (0, 1]");
-  if (ranker.stream_inputs != "auto" && ranker.stream_inputs != "on" && ranker.stream_inputs != "off")
-    return bad("ranker.stream_inputs must be auto, on or off");
   if (ranker.colsample_bynode <= 0 || ranker.colsample_bynode > 1) return bad("ranker.colsample_bynode must be in (0, 1]");
   if (!(serving.diversity >= 0 && serving.diversity < 1)) return bad("serving.diversity must be in [0, 1)");
   if (!(serving.new_creator_share >= 0 && serving.new_creator_share <= 1))
@@ -197,8 +217,6 @@ absl::Status Config::Validate() const {
     return bad("serving.log_ranker_inputs_share must be in [0, 1]");
   if (serving.rerank_depth < 1) return bad("serving.rerank_depth must be >= 1");
   if (serving.diversity_window < 1) return bad("serving.diversity_window must be >= 1");
-  if (serving.attribution_method != "treeshap" && serving.attribution_method != "saabas")
-    return bad("serving.attribution_method must be treeshap or saabas");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
   if (storage.min_free_mb < 0) return bad("storage.min_free_mb must be >= 0");
@@ -285,7 +303,7 @@ void ReadServing(Reader& read, ServingOptions& s) {
   read("serving", "w_creator_affinity", s.w_creator_affinity);
   read("serving", "w_seen_penalty", s.w_seen_penalty);
   read("serving", "log_ranker_inputs_share", s.log_ranker_inputs_share);
-  read("serving", "attribution_method", s.attribution_method);
+  read("serving", "attribution_method", s.attribution_method, kAttributionMethodNames);
 }
 
 void ReadRanker(Reader& read, RankerOptions& r) {
@@ -309,13 +327,13 @@ void ReadRanker(Reader& read, RankerOptions& r) {
   read("ranker", "label_window_hours", r.label_window_hours);
   read("ranker", "train_in_batch", r.train_in_batch);
   read("ranker", "auto_promote", r.auto_promote);
-  read("ranker", "rollout", r.rollout);
+  read("ranker", "rollout", r.rollout, kRolloutModeNames);
   read("ranker", "canary_share", r.canary_share);
   read("ranker", "canary_min_viewers", r.canary_min_viewers);
   read("ranker", "canary_max_increase", r.canary_max_increase);
   read("ranker", "canary_max_latency_increase", r.canary_max_latency_increase);
   read("ranker", "min_groups", r.min_groups);
-  read("ranker", "stream_inputs", r.stream_inputs);
+  read("ranker", "stream_inputs", r.stream_inputs, kStreamInputsNames);
 }
 
 absl::Status ReadTable(const toml::table& t, Config* out) {
@@ -342,8 +360,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("actions", "follow", a.follow);
   read("actions", "unfollow", a.unfollow);
   read("actions", "hide", a.hide);
-  if (std::string problem = ReadCustomActions(t, read, &a); !problem.empty())
-    return absl::InvalidArgumentError("config: " + problem);
+  AFF_RETURN_IF_ERROR(ReadCustomActions(t, read, &a));
   auto& b = c.batch;
   read("batch", "threads", b.threads);
   read("batch", "popularity_half_life_hours", b.popularity_half_life_hours);
@@ -386,10 +403,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("drift", "p_value", c.drift.p_value);
   read("drift", "min_rows", c.drift.min_rows);
   read("drift", "poll_ms", c.drift.poll_ms);
-  if (std::string problem = ReadFeatureSettings(t, &c.features); !problem.empty())
-    return absl::InvalidArgumentError("config: " + problem);
-  if (std::string problem = read.Problem(); !problem.empty())
-    return absl::InvalidArgumentError("config: " + problem);
+  AFF_RETURN_IF_ERROR(ReadFeatureSettings(t, &c.features));
+  AFF_RETURN_IF_ERROR(read.Problem());
   return c.Validate();
 }
 }  // namespace

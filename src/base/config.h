@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/enum_names.h"
 
 namespace affinity {
 
@@ -38,6 +39,28 @@ struct ServerOptions {
   // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
   int64_t idempotency_window_seconds = 86400;
 };
+
+// The learned ranker's explanations (serving.attribution_method): path
+// attributions (Saabas, cheaper) or exact TreeSHAP.
+enum class AttributionMethod { kTreeShap, kSaabas };
+inline constexpr EnumNames<AttributionMethod, 2> kAttributionMethodNames{
+    {{{AttributionMethod::kTreeShap, "treeshap"}, {AttributionMethod::kSaabas, "saabas"}}}};
+inline std::string_view AttributionMethodName(AttributionMethod m) { return kAttributionMethodNames.Name(m); }
+
+// How `affinity batch` ships a model that passes the gate (ranker.rollout): a
+// canary experiment decides, or it is promoted at once.
+enum class RolloutMode { kCanary, kDirect };
+inline constexpr EnumNames<RolloutMode, 2> kRolloutModeNames{
+    {{{RolloutMode::kCanary, "canary"}, {RolloutMode::kDirect, "direct"}}}};
+inline std::string_view RolloutModeName(RolloutMode m) { return kRolloutModeNames.Name(m); }
+
+// The streaming groups' inputs in training (ranker.stream_inputs): kAuto trains
+// with and without them and keeps the better on held-out groups; kOn; kOff
+// (never split on).
+enum class StreamInputs { kAuto, kOn, kOff };
+inline constexpr EnumNames<StreamInputs, 3> kStreamInputsNames{
+    {{{StreamInputs::kAuto, "auto"}, {StreamInputs::kOn, "on"}, {StreamInputs::kOff, "off"}}}};
+inline std::string_view StreamInputsName(StreamInputs s) { return kStreamInputsNames.Name(s); }
 
 struct ServingOptions {
   int deadline_ms = 50;          // per-request budget; best result found in time is returned
@@ -66,8 +89,8 @@ struct ServingOptions {
   int similar_min_support = 3;         // a co-engagement link with fewer distinct co-engagers is not called "similar"
   int popular_budget = 100;
   int ann_ef_search = 64;        // HNSW search breadth
-  std::string attribution_method = "saabas";  // learned-ranker explanations (explain:true): saabas (paths) or treeshap;
-                                              // explain:"full" always uses exact TreeSHAP
+  // Learned-ranker explanations (explain:true); explain:"full" always uses exact TreeSHAP.
+  AttributionMethod attribution_method = AttributionMethod::kSaabas;
   // Blend weights: score = sum of weight * normalised feature. Defaults were tuned
   // on a validation slice of the Gowalla training split (docs/evaluation.md).
   double w_graph = 0.5;
@@ -167,14 +190,13 @@ struct RankerOptions {
   int label_window_hours = 24;      // batch: an outcome within this long after an impression is a positive
   bool train_in_batch = true;       // batch: train a model from logged impressions and outcomes
   bool auto_promote = true;         // batch: ship the new model when it passes the gate (as `rollout` says)
-  std::string rollout = "canary";   // batch: "canary" (a canary experiment decides) or "direct" (promoted at once)
+  RolloutMode rollout = RolloutMode::kCanary;  // batch: how a model that passes the gate ships
   double canary_share = 10;         // percent of viewers the canary model serves
   int canary_min_viewers = 1500;    // canary viewers before the decision (80 % power for a 10 % CTR drop)
   double canary_max_increase = 0.2; // canary guardrails: hide and error rate may rise this much (relative)
   double canary_max_latency_increase = 0.5;  // and p99 latency this much
   int min_groups = 30;              // batch: fewer labelled requests than this: no training
-  std::string stream_inputs = "auto";  // the streaming groups' inputs: "auto" trains with and without them and
-                                       // keeps the better on held-out groups; "on"; "off" (never split on)
+  StreamInputs stream_inputs = StreamInputs::kAuto;  // the streaming groups' inputs in training
 };
 
 // The audit log (every response with its explanations, `GET /admin/audit/{id}`).

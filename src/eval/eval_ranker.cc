@@ -66,7 +66,7 @@ absl::Status SliceRows(const EvalOptions& o, const ParsedDataset& d, Kind target
     q.deadline_ms = 10000;
     q.max_per_creator = 0;
     q.exclude_engaged = true;
-    q.ranker = "off";
+    q.ranker = RankerMode::kOff;
     q.want_inputs = true;
     auto r = engine_v.QueryWith(q, w->snapshot.get());
     if (!r.ok()) return;

@@ -149,7 +149,7 @@ absl::Status RankTestUsers(const EvalOptions& o, const EvalWorld& world, Kind ta
     q.deadline_ms = 10000;
     q.max_per_creator = 0;
     q.exclude_engaged = true;
-    q.ranker = o.ranker;
+    q.ranker = kRankerModeNames.Parse(o.ranker).value_or(RankerMode::kLearned);
     auto r = engine.QueryWith(q, snap);
     if (!r.ok()) {
       std::lock_guard<std::mutex> lock(err_mu);
@@ -224,7 +224,7 @@ std::vector<std::pair<std::string, std::string>> RunInfo(const EvalOptions& o, i
 absl::StatusOr<EvalResult> RunEval(const EvalOptions& o, const EvalProgress& progress) {
   auto t_all = Clock_::now();
   if (o.k < 1 || o.k > 500) return absl::InvalidArgumentError("--k must be between 1 and 500");
-  if (o.ranker != "off" && o.ranker != "learned")
+  if (!kRankerModeNames.Parse(o.ranker))
     return absl::InvalidArgumentError("--ranker must be learned or off");
   if (o.validation_order != "latest" && o.validation_order != "random")
     return absl::InvalidArgumentError("--validation-order must be latest or random");

@@ -12,12 +12,21 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "base/config.h"
+#include "base/enum_names.h"
 
 namespace affinity {
+
+// Where a group's values come from: the batch snapshot, or the server's live
+// state (and the catalogue) as events arrive. Its JSON spelling is the Name.
+enum class FeatureSource { kBatch, kStream };
+inline constexpr EnumNames<FeatureSource, 2> kFeatureSourceNames{
+    {{{FeatureSource::kBatch, "batch"}, {FeatureSource::kStream, "stream"}}}};
+inline std::string_view FeatureSourceName(FeatureSource s) { return kFeatureSourceNames.Name(s); }
 
 struct FeatureGroup {
   std::string name;
@@ -26,7 +35,7 @@ struct FeatureGroup {
   int64_t ttl_seconds = 0;              // older records are masked (0: never stale)
   bool is_protected = false;            // measures fairness, never ranks
   std::string entity_kind;              // "user", "entity" (any kind)
-  std::string source;                   // "batch" or "stream"
+  FeatureSource source = FeatureSource::kBatch;
   std::string description;
   int version = 1;                      // bumped when a feature's definition changes
 };

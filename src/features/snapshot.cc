@@ -12,13 +12,12 @@
 #include "base/section_file.h"
 #include "base/status.h"
 #include "base/strings.h"
+#include "features/batch_columns.h"
 #include "features/feature_store.h"
 #include "features/snapshot_layout.h"
 
 namespace affinity {
 namespace fs = std::filesystem;
-using snapshot_layout::DenseGroup;
-using snapshot_layout::DenseGroups;
 using snapshot_layout::KindKey;
 using snapshot_layout::kArrays;
 using snapshot_layout::kArraysV1;
@@ -99,90 +98,65 @@ namespace {
 bool HasDenseGroups(const SectionReader& ar) { return ar.Has("dense.viewer_has_emb"); }
 
 absl::Status MapDenseGroups(SectionReader& ar, Snapshot* snap) {
-  auto check = [](size_t got, size_t want, const std::string& name) {
-    return got == want ? absl::OkStatus()
-                       : absl::DataLossError("snapshot: " + name + " holds " + std::to_string(got) +
-                                             " values, its entities need " + std::to_string(want));
-  };
-  for (int k = 0; k < kNumKinds; ++k) {
-    KindSnapshot& ks = snap->kinds[k];
-    for (const DenseGroup& g : DenseGroups(snap->dim)) {
-      const std::string name = KindKey(k, ("dense." + std::string(g.name)).c_str());
-      const size_t want = size_t(ks.count) * g.width;
-      if (g.floats) {
-        ar.Get(name, &(ks.*g.floats));
-        AFF_RETURN_IF_ERROR(check((ks.*g.floats).size(), want, name));
-      } else {
-        ar.Get(name, &(ks.*g.flags));
-        AFF_RETURN_IF_ERROR(check((ks.*g.flags).size(), want, name));
-      }
-    }
-  }
-  const size_t users = snap->kinds[0].count;
-  ar.Get("dense.viewer_emb", &snap->viewer_emb);
-  ar.Get("dense.viewer_has_emb", &snap->viewer_has_emb);
-  AFF_RETURN_IF_ERROR(check(snap->viewer_emb.size(), users * size_t(snap->dim), "dense.viewer_emb"));
-  return check(snap->viewer_has_emb.size(), users, "dense.viewer_has_emb");
+  absl::Status status;
+  ForEachBatchArray(*snap, [&](const BatchColumn&, const std::string& section, auto& array, uint32_t count,
+                               size_t width) {
+    if (!status.ok()) return;
+    ar.Get(section, &array);
+    const size_t want = size_t(count) * width;
+    if (array.size() != want)
+      status = absl::DataLossError("snapshot: " + section + " holds " + std::to_string(array.size()) +
+                                   " values, its entities need " + std::to_string(want));
+  });
+  return status;
 }
 
 // The batch groups from the snapshot's feature store, record by record, into
-// the columns DenseGroups lists (zeros where a group holds no record).
+// the columns BatchColumns lists (zeros where a group holds no record).
 absl::Status ScanFeatureStore(const std::string& path, Snapshot* snap) {
   const int dim = snap->dim;
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(path, true, snap->groups));
-  auto in_range = [&](Ref r) { return r.id() < snap->kinds[int(r.kind())].count; };
-  std::vector<float> viewer_emb(size_t(snap->kinds[0].count) * dim, 0.f);
-  std::vector<uint8_t> viewer_has_emb(snap->kinds[0].count, 0);
-  AFF_RETURN_IF_ERROR(store->Scan(kGroupViewerEmbedding, [&](const FeatureRecord& r) {
-    if (r.entity.kind() != Kind::kUser || !in_range(r.entity) || int(r.values.size()) != dim) return;
-    std::copy(r.values.begin(), r.values.end(), &viewer_emb[size_t(r.entity.id()) * dim]);
-    viewer_has_emb[r.entity.id()] = 1;
-  }));
-  snap->viewer_emb = std::move(viewer_emb);
-  snap->viewer_has_emb = std::move(viewer_has_emb);
-
-  const std::vector<DenseGroup> columns = DenseGroups(dim);
+  const std::vector<BatchColumn>& columns = BatchColumns();
   std::array<std::vector<std::vector<float>>, kNumKinds> floats;
   std::array<std::vector<std::vector<uint8_t>>, kNumKinds> flags;
   for (int k = 0; k < kNumKinds; ++k) {
     floats[k].resize(columns.size());
     flags[k].resize(columns.size());
     for (size_t c = 0; c < columns.size(); ++c) {
-      if (columns[c].floats)
-        floats[k][c].assign(size_t(snap->kinds[k].count) * columns[c].width, 0.f);
-      else
+      if (!columns[c].Of(k)) continue;
+      if (columns[c].is_flag())
         flags[k][c].assign(snap->kinds[k].count, 0);
+      else
+        floats[k][c].assign(size_t(snap->kinds[k].count) * columns[c].Width(dim), 0.f);
     }
   }
   std::vector<std::string> store_groups;
-  for (const DenseGroup& g : columns)
-    if (std::find(store_groups.begin(), store_groups.end(), g.store_group) == store_groups.end())
-      store_groups.push_back(g.store_group);
+  for (const BatchColumn& g : columns)
+    if (std::find(store_groups.begin(), store_groups.end(), g.group) == store_groups.end())
+      store_groups.push_back(g.group);
   for (const std::string& group : store_groups) {
     size_t values = 0;  // what one of its records holds
-    for (const DenseGroup& g : columns)
-      if (group == g.store_group && g.floats) values = std::max(values, g.first_value + g.width);
+    for (const BatchColumn& g : columns)
+      if (group == g.group && !g.is_flag()) values = std::max(values, g.first_value + g.Width(dim));
     AFF_RETURN_IF_ERROR(store->Scan(group, [&](const FeatureRecord& r) {
-      if (!in_range(r.entity) || r.values.size() != values) return;
       const int k = int(r.entity.kind());
       const size_t id = r.entity.id();
+      if (id >= snap->kinds[k].count || r.values.size() != values) return;
       for (size_t c = 0; c < columns.size(); ++c) {
-        const DenseGroup& g = columns[c];
-        if (group != g.store_group) continue;
-        if (g.floats)
-          std::copy_n(r.values.begin() + long(g.first_value), g.width, floats[k][c].begin() + long(id * g.width));
-        else
+        const BatchColumn& g = columns[c];
+        if (group != g.group || !g.Of(k)) continue;
+        const size_t width = g.Width(dim);
+        if (g.is_flag())
           flags[k][c][id] = 1;
+        else
+          std::copy_n(r.values.begin() + long(g.first_value), width, floats[k][c].begin() + long(id * width));
       }
     }));
   }
   for (int k = 0; k < kNumKinds; ++k)
     for (size_t c = 0; c < columns.size(); ++c) {
-      const DenseGroup& g = columns[c];
-      if (g.floats)
-        snap->kinds[k].*g.floats = std::move(floats[k][c]);
-      else
-        snap->kinds[k].*g.flags = std::move(flags[k][c]);
+      if (FrozenArray<float>* to = columns[c].Floats(*snap, k)) *to = std::move(floats[k][c]);
+      if (FrozenArray<uint8_t>* to = columns[c].Flags(*snap, k)) *to = std::move(flags[k][c]);
     }
   return absl::OkStatus();
 }

@@ -1,17 +1,12 @@
 #include "features/snapshot_manager.h"
 
-#include "base/clock.h"
-
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
 
 namespace affinity {
 namespace {
 
 namespace fs = std::filesystem;
-
-int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
 
 bool IsVersionName(const std::string& name) {
   return name.size() == 7 && name[0] == 'v' &&
@@ -61,7 +56,8 @@ std::vector<std::string> KeptSnapshotVersions(const std::string& data_dir) {
 }
 
 SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
-                                          const std::map<std::string, FeatureGroupSettings>& settings) {
+                                          const std::map<std::string, FeatureGroupSettings>& settings,
+                                          const Clock* clock) {
   SnapshotChoice choice;
   const std::string named = CurrentSnapshotVersion(data_dir);
   const std::vector<std::string> kept = KeptSnapshotVersions(data_dir);
@@ -69,7 +65,7 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
   std::vector<std::string> tries;
   if (named.empty()) {
     choice.refused.push_back({"snapshot", "CURRENT", "snapshots/CURRENT is missing or empty, though versions are kept",
-                              "", NowMs()});
+                              "", clock->NowMillis()});
   } else {
     tries.push_back(named);
   }
@@ -81,7 +77,7 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
       choice.snapshot = *std::move(loaded);
       break;
     }
-    choice.refused.push_back({"snapshot", tries[i], std::string(loaded.status().message()), "", NowMs()});
+    choice.refused.push_back({"snapshot", tries[i], std::string(loaded.status().message()), "", clock->NowMillis()});
   }
   const std::string serving = choice.snapshot ? choice.snapshot->version : "";
   for (RefusedFile& r : choice.refused) r.serving = serving;
@@ -89,10 +85,11 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
 }
 
 SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
-                                 std::map<std::string, FeatureGroupSettings> settings)
+                                 std::map<std::string, FeatureGroupSettings> settings, const Clock* clock)
     : data_dir_(std::move(data_dir)),
       ef_search_(ef_search),
       settings_(std::move(settings)),
+      clock_(clock),
       poller_(poll_ms, [this] { return Load(); }) {}
 
 SnapshotManager::~SnapshotManager() { Stop(); }
@@ -128,7 +125,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
     if (!refused_.empty() && fp == refused_fingerprint_) return refusal(refused_);  // the same files: still refused
   }
   if (!cur) {  // the start, or nothing served yet: the newest version that verifies
-    SnapshotChoice choice = LoadNewestVerifiedSnapshot(data_dir_, settings_);
+    SnapshotChoice choice = LoadNewestVerifiedSnapshot(data_dir_, settings_, clock_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       refused_ = choice.refused;
@@ -141,7 +138,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
   if (v.empty()) return false;  // CURRENT is gone while a version serves: keep it
   auto loaded = LoadVersion(data_dir_, v, settings_, true);
   if (!loaded.ok()) {  // keep serving what serves
-    std::vector<RefusedFile> refused{{"snapshot", v, std::string(loaded.status().message()), cur->version, NowMs()}};
+    std::vector<RefusedFile> refused{{"snapshot", v, std::string(loaded.status().message()), cur->version, clock_->NowMillis()}};
     std::lock_guard<std::mutex> lock(mu_);
     refused_ = refused;
     refused_fingerprint_ = fp;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/clock.h"
 #include "base/component.h"
 #include "base/poller.h"
 #include "base/refused_file.h"
@@ -34,15 +35,19 @@ struct SnapshotChoice {
 };
 // Loads the version CURRENT names; when it fails verification, the newest
 // older kept version that verifies (each refusal says why).
+// Refusals are stamped with `clock`'s time.
 SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
-                                          const std::map<std::string, FeatureGroupSettings>& settings = {});
+                                          const std::map<std::string, FeatureGroupSettings>& settings = {},
+                                          const Clock* clock = SystemClock::Default());
 
 // A component (base/component.h): the refused versions in /readyz,
 // /admin/stats and affinity_refused_files{kind="snapshot"}.
 class SnapshotManager : public Component {
  public:
+  // `clock` stamps the refusals.
   SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
-                  std::map<std::string, FeatureGroupSettings> settings = {});
+                  std::map<std::string, FeatureGroupSettings> settings = {},
+                  const Clock* clock = SystemClock::Default());
   ~SnapshotManager() override;
   // The first load: CURRENT's version, or the newest older one that verifies
   // (an error naming what was refused, with the fallback then serving).
@@ -74,6 +79,7 @@ class SnapshotManager : public Component {
   std::string data_dir_;
   int ef_search_;
   std::map<std::string, FeatureGroupSettings> settings_;
+  const Clock* clock_;
   std::atomic<std::shared_ptr<const Snapshot>> current_;
   SwapListener on_swap_;
   mutable std::mutex mu_;

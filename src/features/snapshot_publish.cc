@@ -15,14 +15,13 @@
 #include "base/section_file.h"
 #include "base/status.h"
 #include "base/strings.h"
+#include "features/batch_columns.h"
 #include "features/feature_store.h"
 #include "features/snapshot.h"
 #include "features/snapshot_layout.h"
 
 namespace affinity {
 namespace fs = std::filesystem;
-using snapshot_layout::DenseGroup;
-using snapshot_layout::DenseGroups;
 using snapshot_layout::KindKey;
 using snapshot_layout::kArrays;
 namespace {
@@ -49,17 +48,8 @@ std::vector<T> Exactly(const FrozenArray<T>& a, size_t n) {
 }
 
 void AddDenseGroups(const Snapshot& snap, SectionWriter* w) {
-  for (int k = 0; k < kNumKinds; ++k) {
-    const KindSnapshot& ks = snap.kinds[k];
-    for (const DenseGroup& g : DenseGroups(snap.dim)) {
-      const size_t n = size_t(ks.count) * g.width;
-      if (g.floats) w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.floats, n));
-      else w->Add(KindKey(k, ("dense." + std::string(g.name)).c_str()), Exactly(ks.*g.flags, n));
-    }
-  }
-  const size_t users = snap.kinds[0].count;
-  w->Add("dense.viewer_emb", Exactly(snap.viewer_emb, users * size_t(snap.dim)));
-  w->Add("dense.viewer_has_emb", Exactly(snap.viewer_has_emb, users));
+  ForEachBatchArray(snap, [&](const BatchColumn&, const std::string& section, const auto& array, uint32_t count,
+                              size_t width) { w->Add(section, Exactly(array, size_t(count) * width)); });
 }
 
 // arrays.bin: the indexes (neighbour lists, walk adjacency, popularity order, gram).
@@ -89,10 +79,10 @@ absl::Status WriteArrays(const Snapshot& snap, const std::string& tmp) {
 }
 
 // One batch group's records: one per entity that holds a value (a viewer or
-// entity embedding it trained, a popularity above 0, a graph degree above 0).
-// With `had` (a backfill replacing the group in a store that holds the served
-// version's records: the entities that have one), an entity whose new values
-// are all zero gets a record of zeros over its old one.
+// entity embedding it trained, as its flag column says; a popularity above 0,
+// a graph degree above 0). With `had` (a backfill replacing the group in a
+// store that holds the served version's records: the entities that have one),
+// an entity whose new values are all zero gets a record of zeros over its old one.
 absl::Status WriteGroupRecords(FeatureStore& store, const Snapshot& snap, const std::string& group,
                                const std::set<uint32_t>* had_record) {
   const std::string prov = snap.GroupProvenance(group);
@@ -105,32 +95,26 @@ absl::Status WriteGroupRecords(FeatureStore& store, const Snapshot& snap, const 
     recs.clear();
     return s;
   };
-  if (group == kGroupViewerEmbedding) {
-    for (uint32_t u = 0; u < snap.kinds[0].count && u < snap.viewer_has_emb.size(); ++u)
-      if (const float* e = snap.ViewerEmbedding(u)) AFF_RETURN_IF_ERROR(add(Ref(Kind::kUser, u), {e, e + snap.dim}));
-  }
-  for (int k = 0; k < kNumKinds && group != kGroupViewerEmbedding; ++k) {
-    const KindSnapshot& ks = snap.kinds[k];
+  const std::vector<const BatchColumn*> columns = BatchColumnsOf(group);
+  for (int k = 0; k < kNumKinds; ++k) {
     // The group's columns of this kind, in the order of its record's values.
-    std::vector<FrozenArray<float> KindSnapshot::*> cols;
-    for (const DenseGroup& g : DenseGroups(snap.dim))
-      if (g.store_group == group && g.floats && g.width == 1) cols.push_back(g.floats);
-    auto value = [&](const KindSnapshot& of, size_t c, uint32_t i) {
-      const FrozenArray<float>& col = of.*cols[c];
-      return i < col.size() ? col[i] : 0.f;
-    };
-    for (uint32_t i = 0; i < ks.count; ++i) {
-      if (group == kGroupEntityEmbedding) {
-        if (const float* e = ks.Embedding(i, snap.dim)) AFF_RETURN_IF_ERROR(add(Ref(Kind(k), i), {e, e + snap.dim}));
-        continue;
-      }
-      std::vector<float> v(cols.size());
+    std::vector<std::pair<const FrozenArray<float>*, size_t>> cols;  // with their widths
+    const FrozenArray<uint8_t>* has_record = nullptr;
+    for (const BatchColumn* c : columns) {
+      if (const FrozenArray<float>* col = c->Floats(snap, k)) cols.push_back({col, c->Width(snap.dim)});
+      if (const FrozenArray<uint8_t>* flags = c->Flags(snap, k)) has_record = flags;
+    }
+    if (cols.empty()) continue;
+    for (uint32_t i = 0; i < snap.kinds[k].count; ++i) {
+      if (has_record && (i >= has_record->size() || !(*has_record)[i])) continue;
+      std::vector<float> v;
       bool any = false;
-      for (size_t c = 0; c < cols.size(); ++c) {
-        v[c] = value(ks, c, i);
-        any = any || v[c] > 0;
-      }
-      if (any || (had_record && had_record->count(Ref(Kind(k), i).bits)))
+      for (const auto& [col, width] : cols)
+        for (size_t j = size_t(i) * width; j < size_t(i + 1) * width; ++j) {
+          v.push_back(j < col->size() ? (*col)[j] : 0.f);
+          any = any || v.back() > 0;
+        }
+      if (has_record || any || (had_record && had_record->count(Ref(Kind(k), i).bits)))
         AFF_RETURN_IF_ERROR(add(Ref(Kind(k), i), std::move(v)));
     }
   }
@@ -141,8 +125,8 @@ absl::Status WriteGroupRecords(FeatureStore& store, const Snapshot& snap, const 
 // features/: the feature groups' records, through the feature store.
 absl::Status WriteFeatures(const Snapshot& snap, const std::string& tmp) {
   AFF_ASSIGN_OR_RETURN(auto store, OpenRocksFeatureStore(tmp + "/features", false, snap.groups));
-  for (const char* group : {kGroupViewerEmbedding, kGroupEntityEmbedding, kGroupPopularity, kGroupGraph})
-    AFF_RETURN_IF_ERROR(WriteGroupRecords(*store, snap, group, nullptr));
+  for (const FeatureGroup& group : snap.groups)
+    AFF_RETURN_IF_ERROR(WriteGroupRecords(*store, snap, group.name, nullptr));
   return store->Seal();
 }
 
@@ -182,9 +166,9 @@ std::map<std::string, std::string> GroupSections(const Snapshot& snap, const std
   };
   for (int k = 0; k < kNumKinds; ++k) {
     const KindSnapshot& ks = snap.kinds[k];
-    for (const DenseGroup& g : DenseGroups(snap.dim))
-      if (g.store_group == group && g.floats)
-        out[KindKey(k, ("dense." + std::string(g.name)).c_str())] = bytes(Exactly(ks.*g.floats, ks.count * g.width));
+    for (const BatchColumn* c : BatchColumnsOf(group))
+      if (const FrozenArray<float>* col = c->Floats(snap, k))
+        out[c->Section(k)] = bytes(Exactly(*col, ks.count * c->Width(snap.dim)));
     if (group == kGroupPopularity) out[KindKey(k, "popular")] = bytes(ks.popular);
   }
   return out;

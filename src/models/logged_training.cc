@@ -28,7 +28,8 @@ struct Outcomes {
 std::vector<char> UnseenBy(const ModelVersion& cur, const HoldoutRule& rule, const RankerRows& rows,
                            const std::vector<uint64_t>& first_positive) {
   if (cur.source != "logged-impressions") return {};
-  const bool same_rule = cur.holdout == "request-id" && cur.holdout_share == rule.share && cur.holdout_seed == rule.seed;
+  const bool same_rule =
+      cur.holdout == HoldoutBy::kRequestId && cur.holdout_share == rule.share && cur.holdout_seed == rule.seed;
   std::vector<char> unseen(rows.groups.size(), 0);
   for (size_t g = 0; g < unseen.size(); ++g)
     unseen[g] = (same_rule && rule.HeldOut(rows.keys[g])) || first_positive[g] >= cur.watermark_offset;
@@ -113,7 +114,7 @@ absl::Status AddLoggedRows(const Store& store, const EntityRegistry& registry, c
 ModelVersion LoggedModelVersion(const RankerFit& fit, const HoldoutRule& rule, const LoggedFeedback& feedback,
                                 const RankerOptions& ro) {
   ModelVersion meta;
-  meta.holdout = "request-id";
+  meta.holdout = HoldoutBy::kRequestId;
   meta.holdout_share = rule.share;
   meta.holdout_seed = rule.seed;
   meta.watermark_offset = feedback.watermark;
@@ -134,7 +135,7 @@ ModelVersion LoggedModelVersion(const RankerFit& fit, const HoldoutRule& rule, c
 // With ranker.auto_promote, a registered model that passed the gate is promoted
 // at once (ranker.rollout = "direct") or starts as a canary.
 absl::Status ShipPassedModel(ModelRegistry& models, const RankerOptions& ro, LoggedTrainingReport* report) {
-  if (ro.rollout == "direct") {
+  if (ro.rollout == RolloutMode::kDirect) {
     absl::Status s = models.Promote(report->version, ro.gate_tolerance, /*force=*/false,
                                     "promoted by affinity batch (ranker.rollout = \"direct\"): it passed the gate");
     if (s.ok()) {

@@ -1,14 +1,9 @@
 #include "models/model_registry.h"
 
-#include "base/clock.h"
-
 #include <cerrno>
 
-#include <fcntl.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <array>
 #include <cctype>
@@ -18,6 +13,8 @@
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
+#include "base/enum_names.h"
+#include "base/file_lock.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -28,28 +25,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
+// An exclusive lock on <dir>/LOCK for read-modify-write of the registry.
+absl::StatusOr<FileLock> LockRegistry(const std::string& dir) {
+  return FileLock::Acquire(dir + "/LOCK", FileLock::Wait::kBlock);
+}
 
-// An exclusive advisory lock on <dir>/LOCK for read-modify-write of the registry.
-class DirLock {
- public:
-  explicit DirLock(const std::string& dir) {
-    fd_ = ::open((dir + "/LOCK").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
-  }
-  ~DirLock() {
-    if (fd_ >= 0) {
-      ::flock(fd_, LOCK_UN);
-      ::close(fd_);
-    }
-  }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  int fd_ = -1;
-};
-
-constexpr std::array<std::pair<ModelState, std::string_view>, 7> kStateNames{{
+constexpr EnumNames<ModelState, 7> kStateNames{{{
     {ModelState::kRegistered, "registered"},
     {ModelState::kRefused, "refused"},
     {ModelState::kCanaryPending, "canary-pending"},
@@ -57,7 +38,7 @@ constexpr std::array<std::pair<ModelState, std::string_view>, 7> kStateNames{{
     {ModelState::kPromoted, "promoted"},
     {ModelState::kRolledBack, "rolled-back"},
     {ModelState::kSuperseded, "superseded"},
-}};
+}}};
 
 void WriteVersion(const ModelVersion& v, JsonWriter& w) {
   w.BeginObject();
@@ -77,8 +58,9 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
   w.Key("validation_groups").Int(v.validation_groups);
   w.Key("train_rows").Int(v.train_rows);
   w.EndObject();
-  if (!v.holdout.empty()) {
-    w.Key("holdout").BeginObject().Key("by").String(v.holdout).Key("share").Double(v.holdout_share);
+  if (v.holdout != HoldoutBy::kUnknown) {
+    w.Key("holdout").BeginObject().Key("by").String(kHoldoutByNames.Name(v.holdout));
+    w.Key("share").Double(v.holdout_share);
     w.Key("seed").Uint(v.holdout_seed).EndObject();
   }
   {
@@ -95,7 +77,7 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
     w.Key("checksums").BeginObject();
     for (const auto& [file, sum] : v.checksums) w.Key(file).String(sum);
     w.EndObject();
-    w.Key("checksummed").String(v.checksummed);
+    w.Key("checksummed").String(kChecksumOriginNames.Name(v.checksummed));
   }
   w.EndObject();
 }
@@ -103,16 +85,11 @@ void WriteVersion(const ModelVersion& v, JsonWriter& w) {
 }  // namespace
 
 std::string_view ModelStateName(ModelState s) {
-  for (const auto& [state, name] : kStateNames)
-    if (state == s) return name;
-  return "registered";
+  const std::string_view name = kStateNames.Name(s);
+  return name.empty() ? "registered" : name;
 }
 
-ModelState ParseModelState(std::string_view name) {
-  for (const auto& [state, n] : kStateNames)
-    if (n == name) return state;
-  return ModelState::kRegistered;
-}
+ModelState ParseModelState(std::string_view name) { return kStateNames.Parse(name).value_or(ModelState::kRegistered); }
 
 std::ostream& operator<<(std::ostream& out, ModelState s) { return out << ModelStateName(s); }
 
@@ -144,7 +121,8 @@ const ModelVersion* RegistryState::Find(const std::string& version) const {
   return const_cast<RegistryState*>(this)->Find(version);
 }
 
-ModelRegistry::ModelRegistry(std::string data_dir) : dir_(std::move(data_dir) + "/models") {}
+ModelRegistry::ModelRegistry(std::string data_dir, const Clock* clock)
+    : dir_(std::move(data_dir) + "/models"), clock_(clock) {}
 
 absl::StatusOr<RegistryState> ModelRegistry::Read() const {
   auto text = ReadFile(dir_ + "/registry.json");
@@ -202,7 +180,7 @@ absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json) {
     }
     simdjson::dom::element h;
     if (!e["holdout"].get(h)) {
-      if (!h["by"].get(s)) v.holdout = std::string(s);
+      if (!h["by"].get(s)) v.holdout = kHoldoutByNames.Parse(s).value_or(HoldoutBy::kUnknown);
       if (!h["share"].get(d)) v.holdout_share = d;
       if (!h["seed"].get(u)) v.holdout_seed = u;
     }
@@ -223,7 +201,7 @@ absl::StatusOr<RegistryState> ParseRegistryJson(std::string_view json) {
     if (!e["checksums"].get(sums))
       for (auto [file, sum] : sums)
         if (!sum.get(s)) v.checksums[std::string(file)] = std::string(s);
-    if (!e["checksummed"].get(s)) v.checksummed = std::string(s);
+    if (!e["checksummed"].get(s)) v.checksummed = kChecksumOriginNames.Parse(s).value_or(ChecksumOrigin::kNone);
     st.versions.push_back(std::move(v));
   }
   return st;
@@ -255,7 +233,7 @@ absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, 
   std::error_code ec;
   fs::create_directories(dir_, ec);
   if (ec) return absl::InternalError("cannot create " + dir_ + ": " + ec.message());
-  DirLock lock(dir_);
+  auto lock = LockRegistry(dir_);
   if (!lock.ok()) return absl::InternalError("cannot lock " + dir_);
   AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
   int next = 1;
@@ -263,13 +241,13 @@ absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, 
   char name[16];
   std::snprintf(name, sizeof name, "m%06d", next);
   meta.version = name;
-  meta.created_ms = NowMs();
+  meta.created_ms = clock_->NowMillis();
   // Written to a staging dir, then renamed: a version dir is complete or absent.
   const std::string staging = dir_ + "/." + meta.version + ".tmp";
   fs::remove_all(staging, ec);
   AFF_RETURN_IF_ERROR(model.Save(staging));
   AFF_ASSIGN_OR_RETURN(meta.checksums, ModelFileChecksums(staging));
-  meta.checksummed = "registered";
+  meta.checksummed = ChecksumOrigin::kRegistered;
   fs::rename(staging, dir_ + "/" + meta.version, ec);
   if (ec) return absl::InternalError("cannot publish model " + meta.version + ": " + ec.message());
   st.versions.push_back(meta);
@@ -302,7 +280,7 @@ absl::StatusOr<std::string> ModelRegistry::Import(const std::string& model_dir) 
 }
 
 absl::Status ModelRegistry::Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change) {
-  DirLock lock(dir_);
+  auto lock = LockRegistry(dir_);
   if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
   AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
   AFF_ASSIGN_OR_RETURN(bool changed, change(st));
@@ -333,7 +311,7 @@ absl::Status ModelRegistry::Promote(const std::string& version, double tolerance
       v->rollout.note += " before its canary decided";
       st.canary.clear();
     }
-    v->rollout.decided_ms = NowMs();
+    v->rollout.decided_ms = clock_->NowMillis();
     return true;
   });
 }
@@ -342,7 +320,7 @@ absl::Status ModelRegistry::StartCanary(const std::string& version, const Canary
   return Update([&](RegistryState& st) -> absl::StatusOr<bool> {
     ModelVersion* v = st.Find(version);
     if (!v) return absl::NotFoundError("no model version " + version);
-    const int64_t now = NowMs();
+    const int64_t now = clock_->NowMillis();
     if (ModelVersion* old = st.Find(st.canary); old && old != v) {
       old->rollout.state = ModelState::kSuperseded;
       old->rollout.note = "superseded by " + version + " before its canary decided";
@@ -378,7 +356,7 @@ absl::Status ModelRegistry::FinishCanary(const std::string& version, bool promot
     if (!v || st.canary != version) return false;
     v->rollout.state = promote ? ModelState::kPromoted : ModelState::kRolledBack;
     v->rollout.note = note;
-    v->rollout.decided_ms = NowMs();
+    v->rollout.decided_ms = clock_->NowMillis();
     st.canary.clear();
     if (promote && st.current != version) {
       if (!st.current.empty()) st.history.push_back(st.current);
@@ -399,7 +377,7 @@ absl::StatusOr<std::string> ModelRegistry::Rollback() {
       st.current = st.history.back();
       st.history.pop_back();
     }
-    const int64_t now = NowMs();
+    const int64_t now = clock_->NowMillis();
     from->rollout.state = ModelState::kRolledBack;
     from->rollout.note = "rolled back by hand (affinity model rollback); " +
                          (st.current.empty() ? std::string("the blend ranks again") : st.current + " serves again");
@@ -437,7 +415,7 @@ absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::st
       ModelVersion* v = now.Find(version);
       if (!v || !v->checksums.empty()) return false;
       v->checksums = sums;
-      v->checksummed = "first-load";
+      v->checksummed = ChecksumOrigin::kFirstLoad;
       return true;
     });
     spdlog::warn("model {} has no checksum in registry.json (registered before checksums were kept): loaded "

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/clock.h"
+#include "base/enum_names.h"
 #include "ranking/learned_ranker.h"
 
 namespace affinity {
@@ -38,6 +40,21 @@ ModelState ParseModelState(std::string_view name);
 inline bool operator==(ModelState s, std::string_view name) { return ModelStateName(s) == name; }
 std::ostream& operator<<(std::ostream& out, ModelState s);
 
+// How a version's held-out groups were chosen: by HoldoutRule over each logged
+// response's request id ("request-id"), or not known ("": trained elsewhere).
+enum class HoldoutBy { kUnknown, kRequestId };
+inline constexpr EnumNames<HoldoutBy, 2> kHoldoutByNames{
+    {{{HoldoutBy::kUnknown, ""}, {HoldoutBy::kRequestId, "request-id"}}}};
+
+// When a version's file checksums were recorded: at registration
+// ("registered"), at its first load (an entry written before checksums were
+// kept: "first-load"), or not yet ("").
+enum class ChecksumOrigin { kNone, kRegistered, kFirstLoad };
+inline constexpr EnumNames<ChecksumOrigin, 3> kChecksumOriginNames{
+    {{{ChecksumOrigin::kNone, ""},
+      {ChecksumOrigin::kRegistered, "registered"},
+      {ChecksumOrigin::kFirstLoad, "first-load"}}}};
+
 struct ModelVersion {
   std::string version;             // "m000003"
   int64_t created_ms = 0;
@@ -54,10 +71,9 @@ struct ModelVersion {
   double compared_ndcg = -1;
   int64_t compared_groups = 0;
   int64_t train_groups = 0, validation_groups = 0, train_rows = 0;
-  // How its held-out groups were chosen: "request-id" (HoldoutRule over each
-  // logged response's request id, with this share and seed; a later run with
-  // the same rule holds out the same responses again) or "" (unknown).
-  std::string holdout;
+  // How its held-out groups were chosen (with this share and seed; a later
+  // run with the same rule holds out the same responses again).
+  HoldoutBy holdout = HoldoutBy::kUnknown;
   double holdout_share = 0;
   uint64_t holdout_seed = 0;
   // How the version ships (ModelState); note says why, in words (for a
@@ -73,11 +89,11 @@ struct ModelVersion {
   } rollout;
   // SHA-256 (hex) of each of the version's files (model.json, ranker.json),
   // checked at every load: a file that differs is refused. Recorded when the
-  // version is registered (checksummed "registered"); an entry written before
-  // checksums were kept has none, loads once unverified and has them recorded
-  // then (checksummed "first-load"), so a later change is caught.
+  // version is registered (kRegistered); an entry written before checksums
+  // were kept has none, loads once unverified and has them recorded then
+  // (kFirstLoad), so a later change is caught.
   std::map<std::string, std::string> checksums;
-  std::string checksummed;
+  ChecksumOrigin checksummed = ChecksumOrigin::kNone;
 };
 
 struct RegistryState {
@@ -100,7 +116,8 @@ struct CanaryPlan {
 
 class ModelRegistry {
  public:
-  explicit ModelRegistry(std::string data_dir);
+  // `clock` dates what the registry records (creation, rollout decisions).
+  explicit ModelRegistry(std::string data_dir, const Clock* clock = SystemClock::Default());
 
   absl::StatusOr<RegistryState> Read() const;
   // Saves `model` as a new version with `meta` (version and created_ms are set
@@ -143,6 +160,7 @@ class ModelRegistry {
   // Read, change and write under the lock; `change` returns whether to write.
   absl::Status Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change);
   std::string dir_;
+  const Clock* clock_;
 };
 
 // registry.json's form of a state; GET /admin/models adds the version a server

@@ -1,22 +1,16 @@
 #include "models/model_watcher.h"
 
-#include "base/clock.h"
-
 #include <spdlog/spdlog.h>
-
-#include <chrono>
 
 #include "base/status.h"
 
 namespace affinity {
-namespace {
 
-int64_t NowMs() { return SystemClock::Default()->NowMillis(); }
-
-}  // namespace
-
-ModelWatcher::ModelWatcher(std::string data_dir, int poll_ms, Install install)
-    : registry_(std::move(data_dir)), install_(std::move(install)), poller_(poll_ms, [this] { return Load(); }) {}
+ModelWatcher::ModelWatcher(std::string data_dir, int poll_ms, Install install, const Clock* clock)
+    : clock_(clock),
+      registry_(std::move(data_dir), clock),
+      install_(std::move(install)),
+      poller_(poll_ms, [this] { return Load(); }) {}
 
 ModelWatcher::~ModelWatcher() { Stop(); }
 
@@ -34,7 +28,7 @@ std::shared_ptr<const LearnedRanker> ModelWatcher::Fallback(const RegistryState&
       *serving = *h;
       return std::shared_ptr<const LearnedRanker>(*std::move(m));
     }
-    refused->push_back({"model", *h, std::string(m.status().message()), "", NowMs()});
+    refused->push_back({"model", *h, std::string(m.status().message()), "", clock_->NowMillis()});
   }
   serving->clear();
   return nullptr;
@@ -60,7 +54,7 @@ absl::StatusOr<bool> ModelWatcher::Load() {
     auto m = registry_.Load(st.current);
     if (!m.ok()) {
       const std::string why(m.status().message());
-      std::vector<RefusedFile> refused{{"model", st.current, why, "", NowMs()}};
+      std::vector<RefusedFile> refused{{"model", st.current, why, "", clock_->NowMillis()}};
       if (start) {
         std::shared_ptr<const LearnedRanker> fallback = Fallback(st, &refused, &serving);
         install_(fallback);
@@ -112,7 +106,7 @@ std::vector<RefusedFile> ModelWatcher::refused() const {
 void ModelWatcher::NoteArmRefusal(const std::string& version, const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
   arm_refused_[version] = {"model", version, reason + " (an experiment arm's model; the arm serves the default model)",
-                           current_, NowMs()};
+                           current_, clock_->NowMillis()};
 }
 
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/clock.h"
 #include "base/component.h"
 #include "base/poller.h"
 #include "base/refused_file.h"
@@ -28,7 +29,8 @@ namespace affinity {
 class ModelWatcher : public Component {
  public:
   using Install = std::function<void(std::shared_ptr<const LearnedRanker>)>;
-  ModelWatcher(std::string data_dir, int poll_ms, Install install);
+  // `clock` stamps the refusals (and dates what the registry records).
+  ModelWatcher(std::string data_dir, int poll_ms, Install install, const Clock* clock = SystemClock::Default());
   ~ModelWatcher() override;
   // Loads the current model now if it changed (or was refused, to see whether
   // it verifies now); true when a swap happened. An error when the registry's
@@ -59,6 +61,7 @@ class ModelWatcher : public Component {
   // that verifies; failures are added to `refused`. Null: the blend.
   std::shared_ptr<const LearnedRanker> Fallback(const RegistryState& st, std::vector<RefusedFile>* refused,
                                                 std::string* serving);
+  const Clock* clock_;
   ModelRegistry registry_;
   Install install_;
   mutable std::mutex mu_;

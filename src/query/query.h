@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "base/enum_names.h"
 #include "base/ids.h"
 #include "candidates/candidate_set.h"
 #include "ranking/blend.h"
@@ -17,6 +19,13 @@
 namespace affinity {
 
 enum class ExplainMode { kNone, kTop, kFull };
+
+// Which ranker orders a query's results: the learned model when one is loaded
+// (the default), or the blend alone ("off"; a request may also say "blend").
+enum class RankerMode { kLearned, kOff };
+inline constexpr EnumNames<RankerMode, 2> kRankerModeNames{
+    {{{RankerMode::kLearned, "learned"}, {RankerMode::kOff, "off"}}}};
+inline std::string_view RankerModeName(RankerMode m) { return kRankerModeNames.Name(m); }
 
 struct QueryRequest {
   std::string viewer_id;
@@ -33,7 +42,7 @@ struct QueryRequest {
   std::optional<bool> exclude_engaged;
   double diversity = -1;           // MMR weight in [0, 1); -1: the configured default
   double new_creator_share = -1;   // share of slots for new creators; -1: the configured default
-  std::string ranker;              // "off": the blend; "" or "learned": the learned model when one is loaded
+  RankerMode ranker = RankerMode::kLearned;
   std::vector<std::string> labels_any;   // filter: every result carries at least one of these (when given)
   std::vector<std::string> labels_none;  // filter: no result carries any of these
   std::string cursor;              // a previous page's next_cursor: the page after it (serving/query_cursor.h)

@@ -288,9 +288,8 @@ absl::StatusOr<std::vector<float>> LearnedRanker::Predict(const float* inputs, s
 }
 
 absl::StatusOr<std::vector<float>> LearnedRanker::Contributions(const float* inputs, size_t rows,
-                                                                const std::string& method) const {
-  if (method != "treeshap" && method != "saabas") return absl::InvalidArgumentError("unknown attribution method " + method);
-  if (method == "treeshap") return Run(inputs, rows, 2);
+                                                                AttributionMethod method) const {
+  if (method == AttributionMethod::kTreeShap) return Run(inputs, rows, 2);
   std::vector<float> out(rows * size_t(width_ + 1));
   for (size_t r = 0; r < rows; ++r) {
     const float* row = inputs + r * kNumRankInputs;

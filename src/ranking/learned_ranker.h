@@ -46,9 +46,9 @@ class LearnedRanker {
   absl::StatusOr<std::vector<float>> Predict(const float* inputs, size_t rows) const;
   // Additive attributions: rows x (kNumRankInputs + 1); the last column is the bias,
   // which includes the row's base margin. Bias plus contributions = raw score.
-  // method "treeshap" (exact) or "saabas" (path attributions, cheaper).
+  // TreeSHAP (exact) or Saabas (path attributions, cheaper).
   absl::StatusOr<std::vector<float>> Contributions(const float* inputs, size_t rows,
-                                                   const std::string& method = "treeshap") const;
+                                                   AttributionMethod method = AttributionMethod::kTreeShap) const;
   // The booster as XGBoost's JSON model (what the native evaluator reads).
   absl::StatusOr<std::string> ModelJson() const;
   // Makes the trees of `model_json` the ones this ranker evaluates natively,

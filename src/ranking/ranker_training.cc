@@ -118,7 +118,7 @@ absl::Status SetDriftReference(const RankerRows& rows, const RankerRows& held, c
   }
   if (scores.empty()) return absl::OkStatus();
   const size_t n = std::min<size_t>(scores.size(), 2000);
-  AFF_ASSIGN_OR_RETURN(auto contrib, model->Contributions(x.data(), n, "saabas"));
+  AFF_ASSIGN_OR_RETURN(auto contrib, model->Contributions(x.data(), n, AttributionMethod::kSaabas));
   std::vector<double> weight(w, 0);
   for (size_t r = 0; r < n; ++r)
     for (size_t c = 0; c < w; ++c) weight[c] += std::fabs(contrib[r * (w + 1) + c]);
@@ -166,16 +166,16 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
   std::iota(all.begin(), all.end(), size_t(0));
   // With and/or without the streaming groups' inputs (missing: never split on).
   // With them first, so that the rows are then masked in place, not copied.
-  const std::string& mode = options.stream_inputs;
+  const StreamInputs mode = options.stream_inputs;
   std::vector<float> pred;
   std::unique_ptr<LearnedRanker> with;
   std::vector<float> with_pred;
-  if (mode == "on" || mode == "auto") {
+  if (mode == StreamInputs::kOn || mode == StreamInputs::kAuto) {
     AFF_ASSIGN_OR_RETURN(with, LearnedRanker::Train(tx, ty, tg, options));
     AFF_ASSIGN_OR_RETURN(with_pred, with->Predict(held.x.data(), held.rows()));
     fit.ndcg_with_stream = GroupNdcg(held, with_pred, all, k);
   }
-  if (mode == "off" || mode == "auto") {
+  if (mode == StreamInputs::kOff || mode == StreamInputs::kAuto) {
     for (size_t r = 0; r < ty.size(); ++r)
       std::fill(tx.begin() + long(r * w + kFirstStreamInput), tx.begin() + long((r + 1) * w), std::nanf(""));
     AFF_ASSIGN_OR_RETURN(fit.model, LearnedRanker::Train(tx, ty, tg, options));
@@ -188,7 +188,7 @@ absl::StatusOr<RankerFit> FitRanker(const RankerRows& rows, const RankerOptions&
     fit.ndcg_model = fit.ndcg_with_stream;
     fit.stream_inputs = true;
   }
-  if (!fit.model) return absl::InvalidArgumentError("ranker.stream_inputs must be auto, on or off");
+  if (!fit.model) return absl::InternalError("no fit for ranker.stream_inputs " + std::string(StreamInputsName(mode)));
   tx.clear();
   tx.shrink_to_fit();
   // Compare with the blend on the held-out groups, and with the current model

@@ -82,8 +82,8 @@ std::string StreamInputsNote(const RankerFit& fit);
 // NDCG@k of ranking each group's rows by `scores` (ties: lower row first).
 double GroupNdcg(const RankerRows& rows, const std::vector<float>& scores, const std::vector<size_t>& groups, int k);
 
-// `options.stream_inputs`: "off" trains with the streaming groups' inputs
-// missing (the trees never split on them), "on" with them, "auto" both ways,
+// `options.stream_inputs`: kOff trains with the streaming groups' inputs
+// missing (the trees never split on them), kOn with them, kAuto both ways,
 // keeping the fit with the higher NDCG@k on the held-out groups (a tie: off):
 // what the deployment's own rows say, not a fixed choice.
 // The model's drift reference (ranking/drift.h) is what its monitor will see:

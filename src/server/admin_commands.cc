@@ -159,13 +159,12 @@ std::string Scalar(simdjson::dom::element e) {
 }
 
 // "2026-12-07T07:00:00Z (12 min ago)" for a unix-ms time; "-" for none.
-std::string When(int64_t ms) {
+std::string When(int64_t ms, const Clock* clock) {
   if (ms <= 0) return "-";
   char when[32];
   std::time_t t = std::time_t(ms / 1000);
   std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  const int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now = clock->NowMillis();
   const int64_t s = (now - ms) / 1000;
   char ago[48];
   if (s < 0) std::snprintf(ago, sizeof ago, " (in the future)");
@@ -177,7 +176,7 @@ std::string When(int64_t ms) {
 
 // An object as indented "key  value" lines (nested objects indented further,
 // arrays of scalars joined); keys ending in _ts are times.
-void PrintIndented(simdjson::dom::object obj, int indent) {
+void PrintIndented(simdjson::dom::object obj, int indent, const Clock* clock) {
   size_t width = 0;
   for (auto [key, value] : obj) width = std::max(width, key.size());
   for (auto [key, value] : obj) {
@@ -187,7 +186,7 @@ void PrintIndented(simdjson::dom::object obj, int indent) {
     int64_t ms;
     if (!value.get(inner)) {
       std::printf("%*s%s\n", indent, "", k.c_str());
-      PrintIndented(inner, indent + 2);
+      PrintIndented(inner, indent + 2, clock);
       continue;
     }
     std::printf("%*s%-*s", indent, "", int(width) + 2, k.c_str());
@@ -196,7 +195,7 @@ void PrintIndented(simdjson::dom::object obj, int indent) {
       for (auto x : arr) joined += (joined.empty() ? "" : ", ") + Scalar(x);
       std::printf("%s\n", joined.empty() ? "-" : joined.c_str());
     } else if (k.size() > 3 && k.compare(k.size() - 3, 3, "_ts") == 0 && !value.get(ms)) {
-      std::printf("%s\n", When(ms).c_str());
+      std::printf("%s\n", When(ms, clock).c_str());
     } else {
       std::printf("%s\n", Scalar(value).c_str());
     }
@@ -204,7 +203,7 @@ void PrintIndented(simdjson::dom::object obj, int indent) {
 }
 
 // GET /admin/features as a table, one group a line.
-void PrintGroups(simdjson::dom::array groups) {
+void PrintGroups(simdjson::dom::array groups, const Clock* clock) {
   std::printf("%-18s %-8s %-7s %-6s %-18s %-9s %-34s %s\n", "group", "kind", "source", "ttl", "owner", "protected",
               "fresh", "features");
   for (auto g : groups) {
@@ -225,12 +224,12 @@ void PrintGroups(simdjson::dom::array groups) {
                                                                       : std::to_string(ttl) + "s";
     std::printf("%-18s %-8s %-7s %-6s %-18s %-9s %-34s %s\n", Scalar(g["name"]).c_str(), Scalar(g["entity_kind"]).c_str(),
                 Scalar(g["source"]).c_str(), ttl_text.c_str(), Scalar(g["owner"]).c_str(),
-                Scalar(g["protected"]).c_str(), When(fresh).c_str(), features.c_str());
+                Scalar(g["protected"]).c_str(), When(fresh, clock).c_str(), features.c_str());
   }
 }
 
 // The body of a 2xx as a table or indented lines (`json`: as it is).
-int Show(const std::string& body, bool json) {
+int Show(const std::string& body, bool json, const Clock* clock) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   simdjson::dom::object obj;
@@ -240,9 +239,9 @@ int Show(const std::string& body, bool json) {
   }
   simdjson::dom::array groups;
   if (!doc["groups"].get(groups)) {
-    PrintGroups(groups);
+    PrintGroups(groups, clock);
   } else {
-    PrintIndented(obj, 0);
+    PrintIndented(obj, 0, clock);
   }
   return 0;
 }
@@ -309,11 +308,11 @@ std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app) {
 
 int RunFeatureCommand(const FeatureCommands& c) {
   std::string body;
-  if (*c.list) return Fetch(c.url, "GET", "/admin/features", "", &body) ? 1 : Show(body, c.json);
+  if (*c.list) return Fetch(c.url, "GET", "/admin/features", "", &body) ? 1 : Show(body, c.json, c.clock);
   if (*c.get) {
     const std::string target = "/admin/features/" + UrlEncode(c.group) + "/" + UrlEncode(c.entity) +
                                (c.with.empty() ? "" : "?with=" + UrlEncode(c.with));
-    return Fetch(c.url, "GET", target, "", &body) ? 1 : Show(body, c.json);
+    return Fetch(c.url, "GET", target, "", &body) ? 1 : Show(body, c.json, c.clock);
   }
   if (*c.describe) {
     if (Fetch(c.url, "GET", "/admin/features", "", &body) != 0) return 1;
@@ -328,7 +327,7 @@ int RunFeatureCommand(const FeatureCommands& c) {
     for (auto g : groups) {
       std::string_view name;
       if (g["name"].get(name)) continue;
-      if (name == c.group) return Show(simdjson::minify(g), c.json);
+      if (name == c.group) return Show(simdjson::minify(g), c.json, c.clock);
       names += (names.empty() ? "" : ", ") + std::string(name);
     }
     std::fprintf(stderr, "affinity: no feature group '%s' (groups: %s)\n", c.group.c_str(), names.c_str());

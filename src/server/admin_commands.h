@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "base/clock.h"
+
 namespace affinity {
 
 struct ExperimentCommands {
@@ -33,6 +35,7 @@ struct FeatureCommands {
   std::string url = "http://127.0.0.1:8080";
   std::string group, entity, with;
   bool json = false;  // the server's JSON as it is, instead of a table
+  const Clock* clock = SystemClock::Default();  // "12 min ago" is measured against it
 };
 std::unique_ptr<FeatureCommands> AddFeatureCommands(CLI::App& app);
 int RunFeatureCommand(const FeatureCommands& c);

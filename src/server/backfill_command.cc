@@ -14,6 +14,7 @@
 
 #include "base/json_writer.h"
 #include "batch/group_backfill.h"
+#include "features/batch_columns.h"
 #include "features/feature_registry.h"
 #include "features/snapshot.h"
 #include "server/commands.h"
@@ -30,17 +31,11 @@ struct GroupValues {
   bool finite = true;
 };
 
-// The group's per-entity columns of one kind.
-std::vector<FrozenArray<float>*> Columns(KindSnapshot& ks, const std::string& group) {
-  if (group == kGroupPopularity) return {&ks.popularity, &ks.popularity_pct};
-  return {&ks.followers, &ks.following, &ks.engagers};
-}
-
 GroupValues Measure(Snapshot& s, const std::string& group) {
   GroupValues v;
   bool first = true;
   for (auto& ks : s.kinds) {
-    auto cols = Columns(ks, group);
+    auto cols = GroupValueColumns(ks, group);
     for (uint32_t i = 0; i < ks.count; ++i) {
       bool any = false;
       for (auto* c : cols) {
@@ -78,7 +73,7 @@ int Backfill(const BackfillArgs& a) {
     for (const auto& x : groups) names += (names.empty() ? "" : ", ") + x.name;
     return Fail(absl::NotFoundError("no feature group '" + a.group + "' (groups: " + names + ")"));
   }
-  if (g->source != "batch")
+  if (g->source != FeatureSource::kBatch)
     return Fail(absl::InvalidArgumentError("'" + a.group + "' is a stream group: the server keeps it from every "
                                            "accepted event (and its checkpoint); backfill recomputes batch groups"));
   if (!GroupRecomputable(a.group))
@@ -97,7 +92,8 @@ int Backfill(const BackfillArgs& a) {
   // Never beside a batch (or another backfill) on the same data dir.
   std::error_code ec;
   if (!std::filesystem::is_directory(a.data, ec)) return Fail(RequireDataDir(a.data));
-  if (auto s = HoldBatchLock(a.data); !s.ok()) return Fail(s);
+  auto batch_lock = HoldBatchLock(a.data);
+  if (!batch_lock.ok()) return Fail(batch_lock.status());
   const std::string current_version = CurrentSnapshotVersion(a.data);
   if (current_version.empty())
     return Fail(absl::FailedPreconditionError("no snapshot yet to backfill into: run `affinity batch` first"));
@@ -128,7 +124,7 @@ int Backfill(const BackfillArgs& a) {
   // come with the next batch, with every other group).
   for (int k = 0; k < kNumKinds; ++k) {
     KindSnapshot &to = cur.kinds[k], &from = fresh->kinds[k];
-    auto dst = Columns(to, a.group), src = Columns(from, a.group);
+    auto dst = GroupValueColumns(to, a.group), src = GroupValueColumns(from, a.group);
     for (size_t c = 0; c < dst.size(); ++c) {
       std::vector<float> v(to.count, 0.f);
       std::copy_n(src[c]->begin(), std::min<size_t>(to.count, src[c]->size()), v.begin());

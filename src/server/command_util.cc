@@ -1,10 +1,6 @@
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 
 #include "features/feature_registry.h"
@@ -42,17 +38,14 @@ absl::StatusOr<Config> LoadConfig(const std::string& path) {
 
 bool Interactive() { return ::isatty(STDERR_FILENO); }
 
-absl::Status HoldBatchLock(const std::string& dir) {
+absl::StatusOr<FileLock> HoldBatchLock(const std::string& dir) {
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return absl::OkStatus();  // nothing to guard yet
-  const int fd = ::open((dir + "/batch.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::PermissionDeniedError("cannot open " + dir + "/batch.lock: " + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  if (!std::filesystem::is_directory(dir, ec)) return FileLock();  // nothing to guard yet
+  auto lock = FileLock::Acquire(dir + "/batch.lock", FileLock::Wait::kTry);
+  if (absl::IsUnavailable(lock.status()))
     return absl::FailedPreconditionError("another `affinity batch` or `affinity backfill` is running on " + dir +
                                          " (it holds batch.lock); this run does nothing");
-  }
-  return absl::OkStatus();  // the descriptor stays open: the lock goes with the process
+  return lock;
 }
 
 absl::Status RequireDataDir(const std::string& dir) {

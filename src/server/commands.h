@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/config.h"
+#include "base/file_lock.h"
 #include "data/generate.h"
 #include "eval/evaluator.h"
 
@@ -23,10 +24,10 @@ absl::StatusOr<Config> LoadConfig(const std::string& path);
 bool Interactive();
 // NotFound unless `dir` holds a data dir (its store or its model registry).
 absl::Status RequireDataDir(const std::string& dir);
-// Takes DIR/batch.lock for the rest of the process (batch and backfill never
-// run two at once on a data dir); FailedPrecondition when another holds it.
-// A dir that does not exist yet is not locked.
-absl::Status HoldBatchLock(const std::string& dir);
+// Takes DIR/batch.lock, held while the returned lock lives (batch and backfill
+// never run two at once on a data dir); FailedPrecondition when another holds
+// it. A dir that does not exist yet is not locked (the lock holds nothing).
+absl::StatusOr<FileLock> HoldBatchLock(const std::string& dir);
 
 // batch_every: "" or a duration ("30s", "1h"): `affinity batch` runs on that schedule.
 struct BackfillArgs {

@@ -86,7 +86,8 @@ int Batch(const std::string& data, const std::string& config_path) {
   if (!cfg.ok()) return Fail(cfg.status());
   // Never two batches at once on one data dir (cron, serve --batch-every, by hand).
   // (A missing data dir is left to the pipeline, which says to import data first.)
-  if (auto s = HoldBatchLock(data); !s.ok()) return Fail(s);
+  auto batch_lock = HoldBatchLock(data);
+  if (!batch_lock.ok()) return Fail(batch_lock.status());
   auto report = RunBatch(data, *cfg, SystemClock::Default()->NowMillis(), [](const std::string& stage) {
     if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
   });

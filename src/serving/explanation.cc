@@ -119,7 +119,7 @@ std::string Explainer::Reason(const QueryResult& r, const Candidate& c, const Re
   return social.empty() ? primary : primary + "; " + social;
 }
 
-void AttachLearnedAttributions(const LearnedRanker& learned, ExplainMode explain, const std::string& configured_method,
+void AttachLearnedAttributions(const LearnedRanker& learned, ExplainMode explain, AttributionMethod configured_method,
                                QueryResponse* resp) {
   std::vector<float> x;
   std::vector<size_t> which;
@@ -129,12 +129,12 @@ void AttachLearnedAttributions(const LearnedRanker& learned, ExplainMode explain
       which.push_back(i);
     }
   if (which.empty()) return;
-  const std::string method = explain == ExplainMode::kFull ? "treeshap" : configured_method;
+  const AttributionMethod method = explain == ExplainMode::kFull ? AttributionMethod::kTreeShap : configured_method;
   auto contrib = learned.Contributions(x.data(), which.size(), method);
   const size_t width = kNumRankInputs + 1;
   if (!contrib.ok() || contrib->size() != which.size() * width) return;
   const float scale = float(learned.margin_scale());
-  resp->attribution_method = method;
+  resp->attribution_method = std::string(AttributionMethodName(method));
   for (size_t j = 0; j < which.size(); ++j) {
     QueryResult& r = resp->results[which[j]];
     r.input_contrib.assign(contrib->begin() + j * width, contrib->begin() + j * width + kNumRankInputs);

@@ -45,7 +45,7 @@ class Explainer {
 // TreeSHAP for explain "full", else `configured_method`. The row's base margin
 // (margin_scale x blend score) moves from the bias to the blend features, so
 // the base is the model's constant and every input carries its share.
-void AttachLearnedAttributions(const LearnedRanker& learned, ExplainMode explain, const std::string& configured_method,
+void AttachLearnedAttributions(const LearnedRanker& learned, ExplainMode explain, AttributionMethod configured_method,
                                QueryResponse* response);
 
 }  // namespace affinity

@@ -45,7 +45,7 @@ uint64_t QueryHash(const QueryRequest& q) {
   f.Add(std::to_string(q.max_per_creator));
   f.Add(std::to_string(q.diversity));
   f.Add(std::to_string(q.new_creator_share));
-  f.Add(q.ranker == "learned" ? "" : q.ranker);
+  f.Add(q.ranker == RankerMode::kOff ? "off" : "");
   return f.h;
 }
 

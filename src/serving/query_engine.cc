@@ -87,7 +87,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   Work work{req, options, *std::move(viewer), GatherCandidates(ctx, req, options, *registry_, deadline, &timer, &resp), {}, {}};
   work.kept = FilterAndOrder(blend.Score(ctx, work.set), work.set, *work.viewer, req, *registry_);
   std::shared_ptr<const LearnedRanker> learned;
-  if (req.ranker != "off" && !(arm && arm->ranker_off)) learned = arm && arm->model ? arm->model : learned_.load();
+  if (req.ranker != RankerMode::kOff && !(arm && arm->ranker_off)) learned = arm && arm->model ? arm->model : learned_.load();
   const bool log_inputs = LogInputs(req, resp.request_id);
   work.reranked = Rerank(ctx, work.set, learned.get(), req.want_inputs || log_inputs, size_t(options.rerank_depth),
                          deadline, &work.kept, &resp);

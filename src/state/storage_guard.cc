@@ -48,7 +48,7 @@ void StorageGuard::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-std::string StorageGuard::Refusal() const {
+std::optional<std::string> StorageGuard::Refusal() const {
   if (store_) {
     if (std::string ro = store_->ReadOnlyReason(); !ro.empty()) return ro;
   }
@@ -61,14 +61,14 @@ std::string StorageGuard::Refusal() const {
       return "writes to the data dir's volume (" + path_ + ") are failing: " + failed +
              "; they resume on their own once the volume takes writes again";
   }
-  return "";
+  return std::nullopt;
 }
 
 absl::Status StorageGuard::Admit() const {
-  std::string why = Refusal();
-  if (why.empty()) return absl::OkStatus();
+  std::optional<std::string> why = Refusal();
+  if (!why) return absl::OkStatus();
   refused_.fetch_add(1, std::memory_order_relaxed);
-  return StorageError(why);
+  return StorageError(*why);
 }
 
 void StorageGuard::Poll() {
@@ -91,8 +91,9 @@ void StorageGuard::Poll() {
 
 StorageGuard::State StorageGuard::Get() const {
   State s;
-  s.reason = Refusal();
-  s.writable = s.reason.empty();
+  const std::optional<std::string> refusal = Refusal();
+  s.reason = refusal.value_or("");
+  s.writable = !refusal;
   const uint64_t free = free_bytes_.load(std::memory_order_relaxed);
   s.free_bytes = free == UINT64_MAX ? 0 : free;
   s.total_bytes = total_bytes_.load(std::memory_order_relaxed);

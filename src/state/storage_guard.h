@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -62,7 +63,7 @@ class StorageGuard : public Component {
   void ReportHealth(Health& health) const override;
 
  private:
-  std::string Refusal() const;  // "" when a write may go ahead
+  std::optional<std::string> Refusal() const;  // why writes are refused; nullopt when one may go ahead
   void WriteState(JsonWriter& w) const;  // the "storage" object
 
   const std::string path_;

@@ -21,7 +21,7 @@ TEST(RequestParsingTest, QueryReadsEveryKnobAndRefusesUnknownFields) {
   EXPECT_EQ(q.seeds, std::vector<std::string>{"i1"});
   EXPECT_EQ(q.explain, ExplainMode::kFull);
   EXPECT_DOUBLE_EQ(q.diversity, 0.3);
-  EXPECT_EQ(q.ranker, "off");
+  EXPECT_EQ(q.ranker, RankerMode::kOff);
   QueryRequest bad;
   e = ParseQueryRequest(R"({"viewer_id":"u1","targte":"items"})", &bad);
   EXPECT_EQ(e.status, 422);

@@ -5,10 +5,12 @@
 
 #include "base/block_pipe.h"
 #include "base/config.h"
+#include "base/file_lock.h"
 #include "base/json_writer.h"
 #include "base/poller.h"
 #include "base/strings.h"
 #include "events/event.h"
+#include "testing/temp_dir.h"
 
 namespace affinity {
 namespace {
@@ -52,6 +54,54 @@ TEST(BlockPipeTest, AppliesEveryItemInPushOrderOnItsThreadAndCloseWaitsForThem) 
   }
   EXPECT_EQ(prepared_then_applied, (std::vector<int>{0, 10, 20, 30, 40, 50, 60, 70, 80, 90}));
   EXPECT_EQ(preparers, std::vector<std::thread::id>(3, std::this_thread::get_id())) << "blocks of 4, 4 and 2";
+}
+
+TEST(FileLockTest, ASecondTryOnAHeldLockFailsNamingThePath) {
+  testing::TempDir dir;
+  const std::string path = dir / "batch.lock";
+  auto first = FileLock::Acquire(path, FileLock::Wait::kTry);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->held());
+  auto second = FileLock::Acquire(path, FileLock::Wait::kTry);
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(absl::IsUnavailable(second.status())) << second.status();
+  EXPECT_NE(second.status().message().find(path), std::string::npos) << second.status();
+}
+
+TEST(FileLockTest, IsReleasedWhenItsHolderIsDestroyed) {
+  testing::TempDir dir;
+  const std::string path = dir / "LOCK";
+  {
+    auto held = FileLock::Acquire(path, FileLock::Wait::kBlock);
+    ASSERT_TRUE(held.ok()) << held.status();
+    ASSERT_FALSE(FileLock::Acquire(path, FileLock::Wait::kTry).ok());
+  }
+  auto again = FileLock::Acquire(path, FileLock::Wait::kTry);
+  EXPECT_TRUE(again.ok()) << again.status();
+}
+
+TEST(FileLockTest, AMovedLockStaysHeldUntilItsNewOwnerIsDestroyed) {
+  testing::TempDir dir;
+  const std::string path = dir / "LOCK";
+  FileLock owner;
+  EXPECT_FALSE(owner.held());
+  {
+    auto taken = FileLock::Acquire(path, FileLock::Wait::kTry);
+    ASSERT_TRUE(taken.ok());
+    owner = *std::move(taken);
+  }
+  EXPECT_TRUE(owner.held());
+  EXPECT_FALSE(FileLock::Acquire(path, FileLock::Wait::kTry).ok());
+  owner = FileLock();
+  EXPECT_TRUE(FileLock::Acquire(path, FileLock::Wait::kTry).ok());
+}
+
+TEST(FileLockTest, AFileThatCannotBeCreatedIsAnErrorNamingIt) {
+  testing::TempDir dir;
+  const std::string path = dir / "missing/LOCK";
+  auto lock = FileLock::Acquire(path, FileLock::Wait::kBlock);
+  ASSERT_FALSE(lock.ok());
+  EXPECT_NE(lock.status().message().find("cannot open " + path), std::string::npos) << lock.status();
 }
 
 TEST(JsonWriterTest, EscapesControlCharactersAndQuotes) {
@@ -176,6 +226,35 @@ TEST(ConfigTest, RefusesUnknownSettingsAndValuesOfTheWrongTypeByName) {
   EXPECT_EQ(eta->ranker.eta, 1.0);
   EXPECT_EQ(eta->audit.retention_hours, 0);
   EXPECT_FALSE(Config::FromTomlString("[audit]\nretention_hours = -1\n").ok());
+}
+
+TEST(ConfigTest, EnumeratedSettingsAreReadByTheirSpellingAndAnyOtherIsRefusedNamingTheChoices) {
+  auto c = Config::FromTomlString(
+      "[ranker]\nrollout = \"direct\"\nstream_inputs = \"off\"\n[serving]\nattribution_method = \"treeshap\"\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->ranker.rollout, RolloutMode::kDirect);
+  EXPECT_EQ(c->ranker.stream_inputs, StreamInputs::kOff);
+  EXPECT_EQ(c->serving.attribution_method, AttributionMethod::kTreeShap);
+  EXPECT_EQ(Config().ranker.rollout, RolloutMode::kCanary);
+  EXPECT_EQ(Config().ranker.stream_inputs, StreamInputs::kAuto);
+  EXPECT_EQ(Config().serving.attribution_method, AttributionMethod::kSaabas);
+  auto message = [](const std::string& toml) { return std::string(Config::FromTomlString(toml).status().message()); };
+  EXPECT_EQ(message("[ranker]\nrollout = \"slow\"\n"), "config: ranker.rollout must be canary or direct");
+  EXPECT_EQ(message("[ranker]\nstream_inputs = \"yes\"\n"), "config: ranker.stream_inputs must be auto, on or off");
+  EXPECT_EQ(message("[serving]\nattribution_method = \"lime\"\n"),
+            "config: serving.attribution_method must be treeshap or saabas");
+  EXPECT_EQ(message("[ranker]\nrollout = 3\n"), "config: ranker.rollout must be a string");
+}
+
+TEST(EnumNamesTest, EveryStateParsesBackFromItsName) {
+  for (RolloutMode m : {RolloutMode::kCanary, RolloutMode::kDirect})
+    EXPECT_EQ(kRolloutModeNames.Parse(RolloutModeName(m)), m);
+  for (StreamInputs s : {StreamInputs::kAuto, StreamInputs::kOn, StreamInputs::kOff})
+    EXPECT_EQ(kStreamInputsNames.Parse(StreamInputsName(s)), s);
+  EXPECT_EQ(AttributionMethodName(AttributionMethod::kSaabas), "saabas");
+  EXPECT_EQ(kAttributionMethodNames.Parse("treeshap"), AttributionMethod::kTreeShap);
+  EXPECT_EQ(kRolloutModeNames.Parse("Canary"), std::nullopt);
+  EXPECT_EQ(kStreamInputsNames.Choices(), "auto, on or off");
 }
 
 TEST(ConfigTest, RejectsMalformedToml) { EXPECT_FALSE(Config::FromTomlString("[serving\n").ok()); }

@@ -13,6 +13,7 @@
 #include "candidates/viewer_embedding.h"
 #include "batch/pipeline.h"
 #include "features/ann/ann_index.h"
+#include "features/batch_columns.h"
 #include "features/feature_registry.h"
 #include "features/feature_store.h"
 #include "features/snapshot_manager.h"
@@ -231,6 +232,75 @@ TEST_F(BatchPipelineTest, TheDenseCopyOfTheBatchGroupsHoldsWhatTheFeatureStoreRe
         for (int d = 0; d < snap->dim; ++d)
           EXPECT_EQ(s->viewer_emb[size_t(u) * snap->dim + d], snap->viewer_emb[size_t(u) * snap->dim + d]);
   }
+}
+
+TEST(BatchColumnsTest, EveryColumnBelongsToADeclaredBatchGroupAndFillsItsRecordInOrder) {
+  const int dim = 8;
+  const std::vector<FeatureGroup> batch = BatchFeatureGroups(dim);
+  for (const BatchColumn& c : BatchColumns())
+    EXPECT_NE(FindFeatureGroup(batch, c.group), nullptr) << c.name << " names no declared batch group " << c.group;
+  for (const FeatureGroup& g : batch) {
+    size_t next = 0;  // the value columns cover the record's values in order, once each
+    for (const BatchColumn* c : BatchColumnsOf(g.name)) {
+      if (c->is_flag()) continue;
+      EXPECT_EQ(c->first_value, next) << g.name << "." << c->name;
+      next = c->first_value + c->Width(dim);
+    }
+    EXPECT_EQ(next, g.components.size()) << g.name;
+  }
+}
+
+TEST_F(BatchPipelineTest, EveryBatchGroupMapsToColumnsThatExistInAPublishedSnapshot) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  SectionReader arrays;
+  ASSERT_TRUE(arrays.Open(world_.dir / ("snapshots/" + version + "/arrays.bin"), {kArraysV3}).ok());
+  std::shared_ptr<const Snapshot> loaded = *LoadCurrentSnapshot(world_.dir.path());
+  for (const FeatureGroup& g : BatchFeatureGroups(options_.als_factors)) {
+    const std::vector<const BatchColumn*> columns = BatchColumnsOf(g.name);
+    ASSERT_FALSE(columns.empty()) << g.name << " has no columns";
+    for (const BatchColumn* c : columns)
+      for (int k = 0; k < kNumKinds; ++k) {
+        if (!c->Of(k)) continue;
+        EXPECT_TRUE(arrays.Has(c->Section(k))) << c->Section(k);
+        const size_t want = size_t(loaded->kinds[k].count) * (c->is_flag() ? 1 : c->Width(loaded->dim));
+        const size_t got = c->is_flag() ? c->Flags(*loaded, k)->size() : c->Floats(*loaded, k)->size();
+        EXPECT_EQ(got, want) << c->Section(k);
+      }
+  }
+}
+
+TEST_F(BatchPipelineTest, AGroupsRecordReadFromTheSnapshotsColumnsIsTheFeatureStoresRecord) {
+  auto snap = *BuildSnapshot(*world_.store, world_.registry, options_, world_.clock.NowMillis(), nullptr);
+  auto version = *PublishSnapshot(world_.dir.path(), *snap, "", 2);
+  std::shared_ptr<const Snapshot> loaded = *LoadCurrentSnapshot(world_.dir.path());
+  auto store = OpenRocksFeatureStore(world_.dir / ("snapshots/" + version + "/features"), true, loaded->groups);
+  ASSERT_TRUE(store.ok()) << store.status();
+  int records = 0, absent = 0;
+  for (const FeatureGroup& g : loaded->groups)
+    for (int k = 0; k < kNumKinds; ++k)
+      for (uint32_t i = 0; i < loaded->kinds[k].count; ++i) {
+        const Ref r(Kind(k), i);
+        auto stored = (*store)->Get(g.name, r);
+        ASSERT_TRUE(stored.ok()) << stored.status();
+        auto read = BatchGroupRecord(*loaded, g.name, r);
+        if (read.ok() && stored->has_value()) {
+          EXPECT_EQ(*read, (*stored)->values) << g.name << " " << k << ":" << i;
+          ++records;
+        } else if (!read.ok()) {
+          EXPECT_FALSE(stored->has_value()) << g.name << " " << k << ":" << i << ": " << read.status();
+          EXPECT_EQ(read.status().code(), absl::StatusCode::kNotFound);
+          ++absent;
+        } else {  // a value group holds no record where every value is zero
+          for (float v : *read) EXPECT_EQ(v, 0.f) << g.name << " " << k << ":" << i;
+        }
+      }
+  EXPECT_GT(records, 0);
+  EXPECT_GT(absent, 0);
+  auto creator = BatchGroupRecord(*loaded, kGroupViewerEmbedding, Ref(Kind::kCreator, 0));
+  EXPECT_EQ(creator.status().message(), "only users have viewer embeddings");
+  auto newer = BatchGroupRecord(*loaded, kGroupPopularity, Ref(Kind::kItem, loaded->kinds[2].count));
+  EXPECT_EQ(newer.status().message(), "it is newer than snapshot " + version);
 }
 
 TEST_F(BatchPipelineTest, ASnapshotMissingOneDenseGroupIsRefusedNamingIt) {

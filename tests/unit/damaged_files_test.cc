@@ -125,6 +125,20 @@ TEST_F(SnapshotFallbackTest, CurrentNamingAMissingVersionServesTheNewestKeptOne)
   ExpectFallback("v000002", "v000009", "CURRENT names v000009, which is not on disk");
 }
 
+TEST_F(SnapshotFallbackTest, ARefusalIsStampedWithTheClockItIsGiven) {
+  Publish(2);
+  ASSERT_TRUE(WriteFileAtomic(world_.dir / "snapshots/CURRENT", "v000009\n"));
+  ManualClock clock(42'000);
+  SnapshotChoice c = LoadNewestVerifiedSnapshot(world_.dir.path(), {}, &clock);
+  ASSERT_EQ(c.refused.size(), 1u);
+  EXPECT_EQ(c.refused[0].since_ms, 42'000);
+  SnapshotManager manager(world_.dir.path(), 10, 50, {}, &clock);
+  clock.Advance(1'000);
+  EXPECT_FALSE(manager.LoadInitial().ok());
+  ASSERT_EQ(manager.refused().size(), 1u);
+  EXPECT_EQ(manager.refused()[0].since_ms, 43'000);
+}
+
 TEST_F(SnapshotFallbackTest, EveryDamagedVersionIsRefusedAndTheNewestThatVerifiesServes) {
   Publish(3);
   FlipBit(Dir("v000003") + "/arrays.bin", 200, 1);
@@ -235,7 +249,7 @@ TEST(ModelChecksumTest, RegisteringRecordsTheSha256OfEachModelFile) {
   auto st = *reg.Read();
   const ModelVersion* v = st.Find("m000001");
   ASSERT_NE(v, nullptr);
-  EXPECT_EQ(v->checksummed, "registered");
+  EXPECT_EQ(v->checksummed, ChecksumOrigin::kRegistered);
   ASSERT_EQ(v->checksums.size(), 2u);
   EXPECT_EQ(v->checksums.at("model.json"), *Sha256FileHex(reg.dir() + "/m000001/model.json"));
   EXPECT_EQ(v->checksums.at("ranker.json"), *Sha256FileHex(reg.dir() + "/m000001/ranker.json"));
@@ -260,13 +274,13 @@ TEST(ModelChecksumTest, AnEntryWrittenBeforeChecksumsLoadsUnverifiedOnceAndALate
   ASSERT_TRUE(reg.Register(*TinyModel(1), Meta()).ok());
   RegistryState old = *reg.Read();
   old.versions[0].checksums.clear();
-  old.versions[0].checksummed.clear();
+  old.versions[0].checksummed = ChecksumOrigin::kNone;
   ASSERT_TRUE(WriteFileAtomic(reg.dir() + "/registry.json", RegistryJson(old)));
   ASSERT_TRUE(reg.Load("m000001").ok());
   const RegistryState now = *reg.Read();
   const ModelVersion* v = now.Find("m000001");
   ASSERT_NE(v, nullptr);
-  EXPECT_EQ(v->checksummed, "first-load");
+  EXPECT_EQ(v->checksummed, ChecksumOrigin::kFirstLoad);
   EXPECT_EQ(v->checksums.size(), 2u);
   FlipADigit(reg.dir() + "/m000001/model.json");
   EXPECT_EQ(reg.Load("m000001").status().code(), absl::StatusCode::kDataLoss);

@@ -30,7 +30,7 @@ TEST(FeatureRegistryTest, TheCohortIsProtectedAndNoRankerInputIsAProtectedFeatur
   EXPECT_NE(std::string(refused.message()).find("input 'cohort' is the protected feature"), std::string::npos)
       << refused.message();
   // A snapshot holds only the batch groups.
-  for (const auto& g : BatchFeatureGroups(8)) EXPECT_EQ(g.source, "batch") << g.name;
+  for (const auto& g : BatchFeatureGroups(8)) EXPECT_EQ(g.source, FeatureSource::kBatch) << g.name;
 }
 
 TEST(FeatureRegistryTest, SettingsChangeTtlsButNeverWhatIsProtected) {

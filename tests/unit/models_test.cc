@@ -43,6 +43,31 @@ TEST(ModelRegistryTest, RegistersVersionsWithTheirMetadata) {
   EXPECT_TRUE(reg.Load("m000002").ok());
 }
 
+TEST(ModelRegistryTest, DatesVersionsAndDecisionsByTheClockItIsGiven) {
+  testing::TempDir dir;
+  ManualClock clock(1'234'000);
+  ModelRegistry reg(dir.path(), &clock);
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.30, 0.25)).ok());
+  clock.Advance(5'000);
+  ASSERT_TRUE(reg.Promote("m000001", 0.002).ok());
+  auto st = *reg.Read();
+  EXPECT_EQ(st.versions[0].created_ms, 1'234'000);
+  EXPECT_EQ(st.versions[0].rollout.decided_ms, 1'239'000);
+}
+
+TEST(ModelWatcherTest, StampsARefusedModelWithTheClockItIsGiven) {
+  testing::TempDir dir;
+  ManualClock clock(7'000'000);
+  ModelRegistry reg(dir.path());
+  ModelWatcher watcher(dir.path(), 10, [](std::shared_ptr<const LearnedRanker>) {}, &clock);
+  ASSERT_TRUE(reg.Register(*TinyModel(1), Meta(0.3, 0.2)).ok());
+  ASSERT_TRUE(WriteFileAtomic(reg.dir() + "/m000001/model.json", "{ not a model"));
+  ASSERT_TRUE(reg.Promote("m000001", 0.01).ok());
+  EXPECT_FALSE(watcher.Refresh().ok());
+  ASSERT_FALSE(watcher.refused().empty());
+  EXPECT_EQ(watcher.refused()[0].since_ms, 7'000'000);
+}
+
 TEST(ModelRegistryTest, PromoteThenRollbackRestoresThePreviousModel) {
   testing::TempDir dir;
   ModelRegistry reg(dir.path());
@@ -298,7 +323,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   EXPECT_EQ(st.Find(report->version)->rollout.note, report->note);
   EXPECT_NE(report->note.find("not shipped: validation NDCG"), std::string::npos) << report->note;
   EXPECT_NE(RegistryJson(st).find("\"state\":\"refused\""), std::string::npos);
-  EXPECT_EQ(st.Find(report->version)->holdout, "request-id");
+  EXPECT_EQ(st.Find(report->version)->holdout, HoldoutBy::kRequestId);
 }
 
 TEST(LoggedTrainingTest, SaysWhyWhenThereIsTooLittleFeedback) {

@@ -48,7 +48,7 @@ absl::StatusOr<QueryResponse> QueryWithInputs(QueryEngine& engine, const Snapsho
   QueryRequest q;
   q.viewer_id = viewer;
   q.k = 10;
-  q.ranker = "off";
+  q.ranker = RankerMode::kOff;
   q.want_inputs = true;
   return engine.QueryWith(q, snap);
 }
@@ -204,7 +204,7 @@ TEST_F(LearnedQueryTest, RankerOffUsesTheBlend) {
   engine.SetLearnedRanker(model_);
   QueryRequest q;
   q.viewer_id = "u0";
-  q.ranker = "off";
+  q.ranker = RankerMode::kOff;
   auto r = engine.QueryWith(q, snapshot_.get());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->model_version.rfind("blend", 0), 0u);
@@ -232,14 +232,13 @@ TEST(LearnedRankerTest, PathAttributionsAlsoAddUpToThePrediction) {
   std::vector<unsigned> groups;
   Synthetic(&x, &y, &groups, 2);
   auto pred = *model->Predict(x.data(), 40);
-  auto contrib = *model->Contributions(x.data(), 40, "saabas");
+  auto contrib = *model->Contributions(x.data(), 40, AttributionMethod::kSaabas);
   const size_t width = kNumRankInputs + 1;
   for (size_t r = 0; r < 40; ++r) {
     double sum = 0;
     for (size_t j = 0; j < width; ++j) sum += contrib[r * width + j];
     EXPECT_NEAR(sum, pred[r], 1e-3) << r;
   }
-  EXPECT_FALSE(model->Contributions(x.data(), 1, "lime").ok());
 }
 
 // The numbers of the first `"key":[...]` array in a JSON text, and where it lies.
@@ -305,7 +304,7 @@ TEST(LearnedRankerTest, WithoutABaseMarginScoresStartFromTheModelsBaseScore) {
   auto model = LearnedRanker::Train(x, y, groups, o);
   ASSERT_TRUE(model.ok()) << model.status();
   auto pred = *(*model)->Predict(x.data(), 20);
-  auto shap = *(*model)->Contributions(x.data(), 20, "treeshap");  // XGBoost's own call
+  auto shap = *(*model)->Contributions(x.data(), 20, AttributionMethod::kTreeShap);  // XGBoost's own call
   const size_t width = kNumRankInputs + 1;
   for (size_t r = 0; r < 20; ++r) {
     double sum = 0;
@@ -719,16 +718,16 @@ TEST(LearnedRankerTest, AModelTrainedBeforeInputsWereAppendedStillLoadsAndScores
   for (size_t r = 0; r < rows; ++r) EXPECT_FLOAT_EQ(base[r], again[r]);
   // Both attributions span every input of this build, zero on the new ones,
   // and add up to the prediction.
-  for (const char* method : {"saabas", "treeshap"}) {
+  for (AttributionMethod method : {AttributionMethod::kSaabas, AttributionMethod::kTreeShap}) {
     auto contrib = (*loaded)->Contributions(x.data(), rows, method);
     ASSERT_TRUE(contrib.ok()) << contrib.status();
-    ASSERT_EQ(contrib->size(), rows * (kNumRankInputs + 1)) << method;
+    ASSERT_EQ(contrib->size(), rows * (kNumRankInputs + 1)) << AttributionMethodName(method);
     for (size_t r = 0; r < rows; ++r) {
       const float* c = contrib->data() + r * (kNumRankInputs + 1);
       double sum = 0;
       for (int f = 0; f <= kNumRankInputs; ++f) sum += c[f];
-      for (int f = width; f < kNumRankInputs; ++f) EXPECT_EQ(c[f], 0.f) << method << " input " << f;
-      EXPECT_NEAR(sum, base[r], 1e-3) << method << " row " << r;
+      for (int f = width; f < kNumRankInputs; ++f) EXPECT_EQ(c[f], 0.f) << AttributionMethodName(method) << " input " << f;
+      EXPECT_NEAR(sum, base[r], 1e-3) << AttributionMethodName(method) << " row " << r;
     }
   }
   // Saved again, it still names its own inputs only.
@@ -791,12 +790,12 @@ TEST(RankerTrainingTest, StreamingInputsAreKeptOnlyWhenTheyWinOnHeldOutGroups) {
   for (int f = kFirstStreamInput; f < kNumRankInputs; ++f) other[size_t(f)] = 0.99f;
   EXPECT_EQ((*fit->model->Predict(row.data(), 1))[0], (*fit->model->Predict(other.data(), 1))[0]);
   // Forced either way, one fit only.
-  o.stream_inputs = "off";
+  o.stream_inputs = StreamInputs::kOff;
   fit = FitRanker(by_stream, o);
   ASSERT_TRUE(fit.ok());
   EXPECT_FALSE(fit->stream_inputs);
   EXPECT_LT(fit->ndcg_with_stream, 0);
-  o.stream_inputs = "on";
+  o.stream_inputs = StreamInputs::kOn;
   fit = FitRanker(by_other, o);
   ASSERT_TRUE(fit.ok());
   EXPECT_TRUE(fit->stream_inputs);
