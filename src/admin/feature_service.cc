@@ -15,6 +15,77 @@ bool Stale(const FeatureGroup& g, int64_t ts, int64_t now) {
   return ts > 0 && g.ttl_seconds > 0 && now - ts > g.ttl_seconds * 1000;
 }
 
+// What one entity's record of a group holds before it is written.
+struct RecordParts {
+  std::vector<double> values;
+  std::string text_value;  // the cohort label
+  int64_t freshness = 0;
+  std::string pairs;  // the pair groups without `with`: the viewer's pairs (a JSON array)
+};
+
+// The viewer's tracked pairs (creators, or recently engaged entities), newest
+// first, as a JSON array; *freshness the newest, *count how many.
+template <class Viewer>
+std::string ViewerPairsJson(const Viewer& v, bool creators, const EntityRegistry& registry, int64_t* freshness,
+                            size_t* count) {
+  struct Pair {
+    Ref other;
+    int64_t last;
+    uint32_t n;
+  };
+  std::vector<Pair> list;
+  if (creators) {
+    for (const auto& t : v.creators) list.push_back({t.creator, t.last_ts, t.count});
+  } else {
+    for (const auto& i : v.recent) {
+      auto it = std::find_if(list.begin(), list.end(), [&](const Pair& p) { return p.other == i.entity; });
+      if (it == list.end()) list.push_back({i.entity, i.ts, 1});
+      else it->last = std::max(it->last, i.ts), it->n++;
+    }
+  }
+  std::sort(list.begin(), list.end(), [](const Pair& a, const Pair& b) { return a.last > b.last; });
+  JsonWriter pw;
+  pw.BeginArray();
+  for (const auto& p : list) {
+    pw.BeginObject().Key("with").String(registry.ExtId(p.other));
+    pw.Key(creators ? "engagements" : "recent_interactions").Uint(p.n).Key("last_engaged_ms").Int(p.last);
+    pw.EndObject();
+    *freshness = std::max(*freshness, p.last);
+  }
+  pw.EndArray();
+  *count = list.size();
+  return pw.Release();
+}
+
+// The record as GET /admin/features/{group}/{entity_id} gives it.
+std::string RecordJsonOf(const FeatureGroup& g, const std::string& entity_id, const std::string& with, bool pair_list,
+                         const RecordParts& parts, bool stale, std::string provenance) {
+  const std::vector<double>& values = parts.values;
+  JsonWriter w;
+  w.BeginObject().Key("entity_id").String(entity_id).Key("group").String(g.name);
+  if (!with.empty()) w.Key("with").String(with);
+  w.Key("feature_vector").BeginObject();
+  if (g.name == kGroupCohort) {
+    w.Key(g.components[0]).String(parts.text_value);
+  } else if (pair_list) {
+    w.Key("pairs").Int(int64_t(values.empty() ? 0 : values[0]));
+  } else {
+    for (size_t i = 0; i < values.size() && i < g.components.size(); ++i) {
+      w.Key(g.components[i]);
+      // Counts and millisecond times exactly; other values at float precision.
+      if (values[i] == std::floor(values[i]) && std::fabs(values[i]) < 9e15) w.Int(int64_t(values[i])); else w.Double(values[i]);
+    }
+  }
+  w.EndObject();
+  w.Key("freshness_ts");
+  if (parts.freshness > 0) w.Int(parts.freshness); else w.Null();
+  w.Key("stale").Bool(stale).Key("protected").Bool(g.is_protected);
+  w.Key("provenance").Raw(provenance);
+  if (!parts.pairs.empty()) w.Key("pairs").Raw(parts.pairs);
+  w.EndObject();
+  return w.Release();
+}
+
 }  // namespace
 
 FeatureService::FeatureService(const EntityRegistry* registry, const LiveState* live, const SnapshotManager* snapshots,
@@ -92,9 +163,7 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
   const Ref r = *ref;
   auto snap = snapshots_ ? snapshots_->Get() : nullptr;
   const int64_t now = clock_->NowMillis();
-  std::vector<double> values;
-  std::string text_value;  // the cohort label
-  int64_t freshness = 0;
+  RecordParts parts;
   JsonWriter prov;
   prov.BeginObject().Key("source").String(FeatureSourceName(g->source)).Key("owner").String(g->owner).Key("group_version").Int(g->version);
   // Stream groups: the log offset the live state covers and its checkpoint.
@@ -105,7 +174,6 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     if (c.last) prov.Key("checkpoint_offset").Uint(c.last->offset).Key("checkpoint_ms").Int(c.last->created_ms);
     prov.Key("restored_from_checkpoint").Bool(c.load.from_checkpoint);
   };
-  std::string pairs;  // the pair groups without `with`: the viewer's pairs
   auto none = [&](const std::string& why) {
     return absl::NotFoundError("feature group '" + group + "' has no record for '" + entity_id + "': " + why);
   };
@@ -113,23 +181,23 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     if (!snap) return none("no snapshot yet (run `affinity batch`)");
     auto record = BatchGroupRecord(*snap, group, r);
     if (!record.ok()) return none(std::string(record.status().message()));
-    values.assign(record->begin(), record->end());
-    freshness = snap->GroupFreshnessMs(group);
+    parts.values.assign(record->begin(), record->end());
+    parts.freshness = snap->GroupFreshnessMs(group);
     prov.Key("snapshot").String(snap->version).Key("watermark_offset").Uint(snap->watermark_offset);
     prov.Key("watermark_ts").Int(snap->watermark_ts).Key("computed").String(snap->GroupProvenance(group));
   } else if (group == kGroupEngagement) {
     const auto c = live_->EntityCounts(r, now);
-    values = {live_->Engagement(r, now),          c[0], c[1], c[2], double(live_->FirstEngagedMs(r)),
+    parts.values = {live_->Engagement(r, now),          c[0], c[1], c[2], double(live_->FirstEngagedMs(r)),
               double(live_->LastEngagedMs(r)), double(live_->Followers(r))};
-    freshness = live_->LastEngagedMs(r);
+    parts.freshness = live_->LastEngagedMs(r);
     stream_provenance();
   } else if (group == kGroupViewerActivity) {
     if (r.kind() != Kind::kUser) return none("only users are viewers");
     auto v = live_->Viewer(r);
     const auto c = live_->ViewerCounts(r, now);
-    values = {double(v->events), double(v->last_ts), double(v->follows.size()), double(v->engaged.size()),
+    parts.values = {double(v->events), double(v->last_ts), double(v->follows.size()), double(v->engaged.size()),
               double(v->hidden.size()), c[0], c[1], c[2]};
-    freshness = v->last_ts;
+    parts.freshness = v->last_ts;
     stream_provenance();
   } else if (group == kGroupCreatorActivity) {
     if (r.kind() != Kind::kCreator) return none("it is not a creator");
@@ -137,8 +205,8 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     // The last hour's rate against the last day's: a 1 h half-life count
     // holds about 1/ln2 hours of events, a 1 d one 24/ln2.
     const double velocity = c[1] > 0 ? 24.0 * c[0] / c[1] : 0;
-    values = {c[0], c[1], c[2], velocity, double(live_->CreatorLastEngagedMs(r))};
-    freshness = live_->CreatorLastEngagedMs(r);
+    parts.values = {c[0], c[1], c[2], velocity, double(live_->CreatorLastEngagedMs(r))};
+    parts.freshness = live_->CreatorLastEngagedMs(r);
     stream_provenance();
   } else if (pair_group) {
     if (r.kind() != Kind::kUser) return none("only users are viewers");
@@ -146,33 +214,9 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
     stream_provenance();
     const bool creators = group == kGroupViewerCreator;
     if (with.empty()) {  // the viewer's tracked pairs, newest first
-      struct Pair {
-        Ref other;
-        int64_t last;
-        uint32_t n;
-      };
-      std::vector<Pair> list;
-      if (creators) {
-        for (const auto& t : v->creators) list.push_back({t.creator, t.last_ts, t.count});
-      } else {
-        for (const auto& i : v->recent) {
-          auto it = std::find_if(list.begin(), list.end(), [&](const Pair& p) { return p.other == i.entity; });
-          if (it == list.end()) list.push_back({i.entity, i.ts, 1});
-          else it->last = std::max(it->last, i.ts), it->n++;
-        }
-      }
-      std::sort(list.begin(), list.end(), [](const Pair& a, const Pair& b) { return a.last > b.last; });
-      JsonWriter pw;
-      pw.BeginArray();
-      for (const auto& p : list) {
-        pw.BeginObject().Key("with").String(registry_->ExtId(p.other));
-        pw.Key(creators ? "engagements" : "recent_interactions").Uint(p.n).Key("last_engaged_ms").Int(p.last);
-        pw.EndObject();
-        freshness = std::max(freshness, p.last);
-      }
-      pw.EndArray();
-      pairs = pw.Release();
-      values = {double(list.size())};
+      size_t n = 0;
+      parts.pairs = ViewerPairsJson(*v, creators, *registry_, &parts.freshness, &n);
+      parts.values = {double(n)};
     } else {
       const auto other = registry_->Find(with);
       if (!other) return absl::NotFoundError("no entity '" + with + "'");
@@ -181,46 +225,24 @@ absl::StatusOr<std::string> FeatureService::RecordJson(const std::string& group,
       if (creators) {
         const CreatorTouch* t = v->Creator(*other);
         last = t ? t->last_ts : 0;
-        values = {double(t ? t->count : 0), double(last)};
+        parts.values = {double(t ? t->count : 0), double(last)};
       } else {
         uint32_t n = 0;
         for (const auto& i : v->recent)
           if (i.entity == *other) ++n, last = std::max(last, i.ts);
-        values = {double(v->Engaged(*other)), double(n), double(last)};
+        parts.values = {double(v->Engaged(*other)), double(n), double(last)};
       }
-      values.push_back(last > 0 ? std::max(0.0, double(now - last) / 1000.0) : -1.0);
-      freshness = last;
+      parts.values.push_back(last > 0 ? std::max(0.0, double(now - last) / 1000.0) : -1.0);
+      parts.freshness = last;
     }
   } else if (group == kGroupCohort) {
     auto info = registry_->Get(r);
-    text_value = info ? info->cohort : "";
+    parts.text_value = info ? info->cohort : "";
     prov.Key("written_by").String("POST /affinity/entities");
   }
   prov.EndObject();
-  const bool stale = Stale(*g, freshness, now);
-  JsonWriter w;
-  w.BeginObject().Key("entity_id").String(entity_id).Key("group").String(group);
-  if (!with.empty()) w.Key("with").String(with);
-  w.Key("feature_vector").BeginObject();
-  if (group == kGroupCohort) {
-    w.Key(g->components[0]).String(text_value);
-  } else if (pair_group && with.empty()) {
-    w.Key("pairs").Int(int64_t(values.empty() ? 0 : values[0]));
-  } else {
-    for (size_t i = 0; i < values.size() && i < g->components.size(); ++i) {
-      w.Key(g->components[i]);
-      // Counts and millisecond times exactly; other values at float precision.
-      if (values[i] == std::floor(values[i]) && std::fabs(values[i]) < 9e15) w.Int(int64_t(values[i])); else w.Double(values[i]);
-    }
-  }
-  w.EndObject();
-  w.Key("freshness_ts");
-  if (freshness > 0) w.Int(freshness); else w.Null();
-  w.Key("stale").Bool(stale).Key("protected").Bool(g->is_protected);
-  w.Key("provenance").Raw(prov.Release());
-  if (!pairs.empty()) w.Key("pairs").Raw(pairs);
-  w.EndObject();
-  return w.Release();
+  return RecordJsonOf(*g, entity_id, with, pair_group && with.empty(), parts, Stale(*g, parts.freshness, now),
+                      prov.Release());
 }
 
 
