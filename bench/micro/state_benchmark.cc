@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "bench_world.h"
+#include "events/event.h"
 #include "candidates/sources.h"
 #include "ranking/blend.h"
 #include "ranking/ranker_inputs.h"
@@ -63,6 +64,25 @@ void BM_ReplayWholeLog(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ReplayWholeLog)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// One event read back from the log, as a replay or a batch scan reads each:
+// its context names a served response (a click on a result: the request_id is
+// read out of it) or not (arg 0).
+void BM_DecodeEvent(benchmark::State& state) {
+  Event e;
+  e.ts = 1796000000000;
+  e.viewer = Ref(Kind::kUser, 12345);
+  e.entity = Ref(Kind::kItem, 67890);
+  e.context = state.range(0) ? R"({"request_id":"r-3f2a9c0d8e7b6a51","surface":"home","position":3})"
+                             : R"({"surface":"home","position":3})";
+  const std::string bytes = EncodeEvent(e);
+  Event out;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(DecodeEvent(bytes, &out));
+    benchmark::DoNotOptimize(out.request_id.data());
+  }
+}
+BENCHMARK(BM_DecodeEvent)->Arg(0)->Arg(1);
 
 // The learned ranker's inputs for the blend's best 100 candidates of a query.
 void BM_AssembleRankerInputs(benchmark::State& state) {
