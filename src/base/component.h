@@ -41,6 +41,12 @@ class MetricsSink {
 struct Health {
   std::vector<std::string> degraded;
   std::vector<RefusedFile> refused;
+  // Files refused now: listed, and `part` degraded while there are any.
+  void Refuse(std::string part, std::vector<RefusedFile> files) {
+    if (files.empty()) return;
+    degraded.push_back(std::move(part));
+    for (RefusedFile& f : files) refused.push_back(std::move(f));
+  }
 };
 
 // Who may call a route (the access control reads it from the route table).

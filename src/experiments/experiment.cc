@@ -1,5 +1,7 @@
 #include "experiments/experiment.h"
 
+#include "base/enum_names.h"
+
 #include <simdjson.h>
 
 #include <cmath>
@@ -203,55 +205,26 @@ void WriteValue(const ConfigValue& v, JsonWriter& w) {
 
 }  // namespace
 
-std::string_view ExperimentStatusName(ExperimentStatus s) {
-  return s == ExperimentStatus::kRunning ? "running" : "stopped";
-}
+// One table of spellings per state (base/enum_names.h).
+constexpr EnumNames<ExperimentStatus, 2> kStatusNames{{{{ExperimentStatus::kRunning, "running"},
+                                                        {ExperimentStatus::kStopped, "stopped"}}}};
+constexpr EnumNames<ExperimentKind, 2> kKindNames{{{{ExperimentKind::kManual, "manual"},
+                                                    {ExperimentKind::kCanary, "canary"}}}};
+// kDefault has no spelling: an arm without "ranker" ranks as the server does.
+constexpr EnumNames<ArmRanker, 2> kArmRankerNames{{{{ArmRanker::kLearned, "learned"}, {ArmRanker::kOff, "off"}}}};
+constexpr EnumNames<GuardrailMetric, 4> kGuardrailMetricNames{{{{GuardrailMetric::kHideRate, "hide_rate"},
+                                                                {GuardrailMetric::kErrorRate, "error_rate"},
+                                                                {GuardrailMetric::kLatencyP99Ms, "latency_p99_ms"},
+                                                                {GuardrailMetric::kExposureGini, "exposure_gini"}}}};
 
-std::optional<ExperimentStatus> ParseExperimentStatus(std::string_view s) {
-  if (s == "running") return ExperimentStatus::kRunning;
-  if (s == "stopped") return ExperimentStatus::kStopped;
-  return std::nullopt;
-}
-
-std::string_view ExperimentKindName(ExperimentKind k) { return k == ExperimentKind::kManual ? "manual" : "canary"; }
-
-std::optional<ExperimentKind> ParseExperimentKind(std::string_view s) {
-  if (s == "manual") return ExperimentKind::kManual;
-  if (s == "canary") return ExperimentKind::kCanary;
-  return std::nullopt;
-}
-
-std::string_view ArmRankerName(ArmRanker r) {
-  switch (r) {
-    case ArmRanker::kDefault: return "";
-    case ArmRanker::kLearned: return "learned";
-    case ArmRanker::kOff: return "off";
-  }
-  return "";
-}
-
-std::optional<ArmRanker> ParseArmRanker(std::string_view s) {
-  if (s == "learned") return ArmRanker::kLearned;
-  if (s == "off") return ArmRanker::kOff;
-  return std::nullopt;
-}
-
-std::string_view GuardrailMetricName(GuardrailMetric m) {
-  switch (m) {
-    case GuardrailMetric::kHideRate: return "hide_rate";
-    case GuardrailMetric::kErrorRate: return "error_rate";
-    case GuardrailMetric::kLatencyP99Ms: return "latency_p99_ms";
-    case GuardrailMetric::kExposureGini: return "exposure_gini";
-  }
-  return "";
-}
-
-std::optional<GuardrailMetric> ParseGuardrailMetric(std::string_view s) {
-  for (GuardrailMetric m : {GuardrailMetric::kHideRate, GuardrailMetric::kErrorRate, GuardrailMetric::kLatencyP99Ms,
-                            GuardrailMetric::kExposureGini})
-    if (GuardrailMetricName(m) == s) return m;
-  return std::nullopt;
-}
+std::string_view ExperimentStatusName(ExperimentStatus s) { return kStatusNames.Name(s); }
+std::optional<ExperimentStatus> ParseExperimentStatus(std::string_view s) { return kStatusNames.Parse(s); }
+std::string_view ExperimentKindName(ExperimentKind k) { return kKindNames.Name(k); }
+std::optional<ExperimentKind> ParseExperimentKind(std::string_view s) { return kKindNames.Parse(s); }
+std::string_view ArmRankerName(ArmRanker r) { return kArmRankerNames.Name(r); }
+std::optional<ArmRanker> ParseArmRanker(std::string_view s) { return kArmRankerNames.Parse(s); }
+std::string_view GuardrailMetricName(GuardrailMetric m) { return kGuardrailMetricNames.Name(m); }
+std::optional<GuardrailMetric> ParseGuardrailMetric(std::string_view s) { return kGuardrailMetricNames.Parse(s); }
 
 bool Experiment::Targets(Kind k) const {
   if (targets.empty()) return true;

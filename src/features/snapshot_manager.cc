@@ -165,9 +165,7 @@ void SnapshotManager::ReportMetrics(MetricsSink& sink) const {
 }
 
 void SnapshotManager::ReportHealth(Health& health) const {
-  std::vector<RefusedFile> now = refused();
-  if (!now.empty()) health.degraded.push_back("snapshot");
-  for (RefusedFile& r : now) health.refused.push_back(std::move(r));
+  health.Refuse("snapshot", refused());
 }
 
 }  // namespace affinity

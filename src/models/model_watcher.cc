@@ -115,9 +115,7 @@ void ModelWatcher::ReportMetrics(MetricsSink& sink) const {
 }
 
 void ModelWatcher::ReportHealth(Health& health) const {
-  std::vector<RefusedFile> now = refused();
-  if (!now.empty()) health.degraded.push_back("model");
-  for (RefusedFile& r : now) health.refused.push_back(std::move(r));
+  health.Refuse("model", refused());
 }
 
 std::vector<AdminRoute> ModelWatcher::Routes() {
