@@ -36,6 +36,13 @@ bool MatchSegment(std::string_view pattern, std::string_view segment, PathArgs* 
 }  // namespace
 
 bool MatchPattern(std::string_view pattern, std::string_view path, PathArgs* args) {
+  // Most patterns fail on their literal start: a comparison, no allocation.
+  const size_t brace = pattern.find('{');
+  if (path.substr(0, brace) != pattern.substr(0, brace)) return false;
+  if (brace == std::string_view::npos) {
+    if (args) args->clear();
+    return true;
+  }
   const std::vector<std::string_view> p = Segments(pattern), s = Segments(path);
   if (p.empty() || s.empty()) return false;
   size_t rest = p.size();
