@@ -19,17 +19,17 @@ std::vector<std::string_view> Segments(std::string_view path) {
   return out;
 }
 
-bool IsPlaceholder(std::string_view s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
-bool IsRest(std::string_view s) { return IsPlaceholder(s) && s[s.size() - 2] == '*'; }
-std::string PlaceholderName(std::string_view s) {
-  return std::string(s.substr(1, s.size() - (IsRest(s) ? 3 : 2)));
+bool IsParam(std::string_view s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
+bool IsRestParam(std::string_view s) { return IsParam(s) && s[s.size() - 2] == '*'; }
+std::string ParamName(std::string_view s) {
+  return std::string(s.substr(1, s.size() - (IsRestParam(s) ? 3 : 2)));
 }
 
 // One pattern segment against one path segment.
 bool MatchSegment(std::string_view pattern, std::string_view segment, PathArgs* args) {
-  if (!IsPlaceholder(pattern)) return pattern == segment;
+  if (!IsParam(pattern)) return pattern == segment;
   if (segment.empty()) return false;
-  (*args)[PlaceholderName(pattern)] = UrlDecode(segment);
+  (*args)[ParamName(pattern)] = UrlDecode(segment);
   return true;
 }
 
@@ -47,7 +47,7 @@ bool MatchPattern(std::string_view pattern, std::string_view path, PathArgs* arg
   if (p.empty() || s.empty()) return false;
   size_t rest = p.size();
   for (size_t i = 0; i < p.size(); ++i)
-    if (IsRest(p[i])) rest = i;
+    if (IsRestParam(p[i])) rest = i;
   PathArgs found;
   if (rest == p.size()) {
     if (p.size() != s.size()) return false;
@@ -64,7 +64,7 @@ bool MatchPattern(std::string_view pattern, std::string_view path, PathArgs* arg
     const std::string_view first = s[rest], last = s[s.size() - after - 1];
     const std::string_view whole(first.data(), size_t(last.data() + last.size() - first.data()));
     if (whole.empty()) return false;
-    found[PlaceholderName(p[rest])] = UrlDecode(whole);
+    found[ParamName(p[rest])] = UrlDecode(whole);
   }
   if (args) *args = std::move(found);
   return true;
@@ -74,9 +74,9 @@ absl::Status RouteTable::Add(RouteEntry entry) {
   const std::vector<std::string_view> p = Segments(entry.pattern);
   int rests = 0;
   for (std::string_view seg : p) {
-    if (seg.find_first_of("{}") != std::string_view::npos && !IsPlaceholder(seg))
-      return absl::InvalidArgumentError("route pattern '" + entry.pattern + "': a placeholder is a whole segment");
-    rests += IsRest(seg);
+    if (seg.find_first_of("{}") != std::string_view::npos && !IsParam(seg))
+      return absl::InvalidArgumentError("route pattern '" + entry.pattern + "': a {parameter} is a whole segment");
+    rests += IsRestParam(seg);
   }
   if (p.empty() || rests > 1)
     return absl::InvalidArgumentError("route pattern '" + entry.pattern + "': starts with / and has at most one {name*}");

@@ -2,9 +2,9 @@
 // it under, the scope a caller needs, whether it writes (admitted by the
 // storage guard first), and the handler. The router dispatches from it, the
 // access control reads each route's scope from it, and a test enumerates it.
-// A pattern's segments are literals, `{name}` (one non-empty segment) or one
-// `{name*}` (one or more segments, the rest of the path up to the literals
-// after it); placeholders arrive URL-decoded. The first pattern that matches a
+// A pattern's segments are literals or path parameters: `{name}` (one
+// non-empty segment) or at most one `{name*}` (one or more segments, the rest
+// of the path up to the literals after it); parameters arrive URL-decoded. The first pattern that matches a
 // path decides it: its entries answer their methods, any other method gets a
 // 405 naming them in Allow.
 // Thread safety: Find and entries are safe for concurrent use once built.
@@ -32,7 +32,7 @@ struct RouteEntry {
   std::function<HttpResponse(const HttpRequest&, const PathArgs&)> handle;
 };
 
-// True when `path` matches `pattern`, with its placeholders in *args.
+// True when `path` matches `pattern`, with its path parameters in *args.
 bool MatchPattern(std::string_view pattern, std::string_view path, PathArgs* args);
 
 class RouteTable {

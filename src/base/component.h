@@ -53,9 +53,10 @@ struct Health {
 enum class Scope { kPublic, kQuery, kFeedback, kAdmin };
 std::string_view ScopeName(Scope s);
 
-// An admin route's request: its method, the pattern's {placeholders} and the
-// URL's query parameters, both URL-decoded (only parameters the route names
-// arrive; any other is refused with 422 before the handler runs).
+// An admin route's request: its method, the pattern's path parameters and
+// the URL's query parameters, both URL-decoded. A route that names query
+// parameters gets only those (any other is refused with 422 before the
+// handler runs); a route that names none is not given the query string.
 struct AdminRequest {
   std::string method;
   std::string path;

@@ -96,12 +96,12 @@ def read_map(cmake_path):
 
 
 def closure(deps, folder):
-    seen, todo = set(), [folder]
-    while todo:
-        f = todo.pop()
+    seen, frontier = set(), [folder]
+    while frontier:
+        f = frontier.pop()
         if f not in seen:
             seen.add(f)
-            todo.extend(deps.get(f, ()))
+            frontier.extend(deps.get(f, ()))
     return seen
 
 

@@ -19,7 +19,7 @@ TEST(RouteTableTest, PatternsMatchWholeSegmentsAndTheRestUpToTheLiteralsAfterIt)
   EXPECT_FALSE(MatchPattern("/admin/stats", "/admin/stat", &a));
   ASSERT_TRUE(MatchPattern("/admin/experiments/{id}/report", "/admin/experiments/e%201/report", &a));
   EXPECT_EQ(a.at("id"), "e 1");
-  EXPECT_FALSE(MatchPattern("/admin/experiments/{id}", "/admin/experiments/", &a));  // a placeholder is never empty
+  EXPECT_FALSE(MatchPattern("/admin/experiments/{id}", "/admin/experiments/", &a));  // a parameter is never empty
   EXPECT_FALSE(MatchPattern("/admin/experiments/{id}", "/admin/experiments/a/b", &a));
   ASSERT_TRUE(MatchPattern("/affinity/entities/{id*}/similar", "/affinity/entities/a/b/similar", &a));
   EXPECT_EQ(a.at("id"), "a/b");
@@ -39,7 +39,7 @@ TEST(RouteTableTest, TheFirstMatchingPatternDecidesAndOtherMethodsAreNamedForA40
   ASSERT_TRUE(t.Add({"PATCH", "/e/{id*}", "entity", Scope::kFeedback, true, ok}).ok());
   EXPECT_FALSE(t.Add({"GET", "/e/{id*}", "again", Scope::kQuery, false, ok}).ok());
   EXPECT_FALSE(t.Add({"GET", "/x/{a*}/{b*}", "two rests", Scope::kQuery, false, ok}).ok());
-  EXPECT_FALSE(t.Add({"GET", "/x/a{b}", "half a placeholder", Scope::kQuery, false, ok}).ok());
+  EXPECT_FALSE(t.Add({"GET", "/x/a{b}", "half a parameter", Scope::kQuery, false, ok}).ok());
   RouteTable::Match m = t.Find("POST", "/e/i1/similar");
   EXPECT_EQ(m.entry, nullptr);
   EXPECT_EQ(m.name, "similar");
