@@ -6,6 +6,7 @@
 #include "base/json_writer.h"
 #include "state/registry.h"
 #include "features/batch_columns.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 namespace {

@@ -22,6 +22,7 @@
 #include "state/checkpointer.h"
 #include "state/live_state.h"
 #include "state/registry.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 

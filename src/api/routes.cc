@@ -156,7 +156,7 @@ HttpResponse ApiRoutes::Feedback(const HttpRequest& req) {
   std::vector<RawEvent> events;
   std::optional<std::string> body_key;
   if (RequestError e =
-          ParseFeedbackRequest(req.body, size_t(d_.config->server.max_events_per_batch), &events, &body_key);
+          ParseFeedbackRequest(req.body, size_t(d_.server->max_events_per_batch), &events, &body_key);
       !e.ok())
     return Error(e.status, e.code, e.message);
   JsonWriter w;

@@ -26,7 +26,7 @@
 namespace affinity {
 
 struct ApiDeps {
-  const Config* config;
+  const ServerOptions* server;
   Ingestor* ingestor;          // POST /affinity/feedback, /affinity/entities, PATCH and DELETE /affinity/entities/{id}
   const Catalog* catalog;      // GET /affinity/entities[/{id}], /affinity/viewers/{id}/events
   QueryEngine* engine;         // POST /affinity/query, GET /affinity/entities/{id}/similar

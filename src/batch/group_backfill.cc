@@ -6,6 +6,7 @@
 #include "base/status.h"
 #include "batch/log_stages.h"
 #include "features/feature_registry.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 

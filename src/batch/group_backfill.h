@@ -12,6 +12,7 @@
 #include "features/snapshot.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 

@@ -5,18 +5,19 @@
 #include <numeric>
 
 #include "base/status.h"
+#include "batch/batch_options.h"
 
 namespace affinity::batch_stages {
 
 // 1. The log up to the watermark, as raw (viewer, column) pairs.
-absl::Status ScanLog(const Store& store, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
+absl::Status ScanLog(const EventLog& log, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
                      Snapshot* snap) {
   std::vector<RawPair>& raw = *raw_out;
   const auto& count = c.count;
   auto col_of = [&](Ref r) { return c.Col(r); };
   uint64_t watermark = 0;
   int64_t watermark_ts = 0;
-  AFF_RETURN_IF_ERROR(store.ScanEvents([&](const Event& e) {
+  AFF_RETURN_IF_ERROR(log.ScanEvents([&](const Event& e) {
     watermark = e.offset + 1;
     if (e.viewer.kind() != Kind::kUser || e.viewer.id() >= count[0] || e.entity.id() >= count[int(e.entity.kind())])
       return true;  // registered after the scan began

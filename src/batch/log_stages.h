@@ -14,7 +14,8 @@
 #include "events/event.h"
 #include "features/snapshot.h"
 #include "state/registry.h"
-#include "store/store.h"
+#include "store/event_log.h"
+#include "batch/batch_options.h"
 
 namespace affinity::batch_stages {
 
@@ -54,7 +55,7 @@ struct Columns {
 
 // 1. The log up to the watermark, as raw (viewer, column) pairs: every event
 // of an entity registered when the scan began, within the options' window.
-absl::Status ScanLog(const Store& store, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
+absl::Status ScanLog(const EventLog& log, const Columns& c, const BatchOptions& o, std::vector<RawPair>* raw_out,
                      Snapshot* snap);
 // 2. Decayed popularity per kind, relative to the newest event: fills each
 // kind's popularity, popularity_pct and popular.

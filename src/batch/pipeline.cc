@@ -15,6 +15,7 @@
 #include "batch/als.h"
 #include "batch/log_stages.h"
 #include "state/ingestor.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 namespace {
@@ -377,17 +378,18 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
   return snap;
 }
 
-absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& config, int64_t now_ms,
-                                     const ProgressFn& progress) {
+absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const BatchOptions& batch, StoreOptions store_options,
+                                     int64_t now_ms, const ProgressFn& progress) {
   auto t0 = std::chrono::steady_clock::now();
   // The log as of now_ms under the configured retention: older events are not learned from.
   const ManualClock at(now_ms);
-  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(data_dir, OpenMode::kSecondary, StoreOptionsFor(config, &at)));
+  store_options.clock = &at;
+  AFF_ASSIGN_OR_RETURN(auto store, OpenRocksStore(data_dir, OpenMode::kSecondary, store_options));
   AFF_RETURN_IF_ERROR(store->CatchUp());
   EntityRegistry registry;
   AFF_RETURN_IF_ERROR(Ingestor::LoadRegistry(*store, &registry));
   BatchReport report;
-  BatchOptions options = config.batch;
+  BatchOptions options = batch;
   AFF_ASSIGN_OR_RETURN(auto unordered, store->GetMeta(kMetaUnorderedTimelines));
   if (unordered && *unordered == "1") options.session_neighbors = 0;  // adjacency in an unordered log means nothing
   AFF_ASSIGN_OR_RETURN(auto snap, BuildSnapshot(*store, registry, options, now_ms, &report, progress));
@@ -397,7 +399,7 @@ absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& 
   extra.Key("events").Uint(report.events).Key("pairs").Uint(report.pairs);
   extra.Key("als_loss").Double(report.als_loss).Key("stage_seconds").Raw(report.stage_seconds_json);
   extra.EndObject();
-  AFF_ASSIGN_OR_RETURN(report.version, PublishSnapshot(data_dir, *snap, extra.str(), config.batch.keep_snapshots));
+  AFF_ASSIGN_OR_RETURN(report.version, PublishSnapshot(data_dir, *snap, extra.str(), batch.keep_snapshots));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

@@ -14,6 +14,7 @@
 #include "features/snapshot.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 
@@ -33,9 +34,10 @@ absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, cons
                                                         const BatchOptions& options, int64_t now_ms,
                                                         BatchReport* report, const ProgressFn& progress = {});
 
-// Opens data_dir's store (as a secondary, so a running server is not disturbed),
-// builds a snapshot and publishes it.
-absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const Config& config, int64_t now_ms,
-                                     const ProgressFn& progress = {});
+// Opens data_dir's store (as a secondary, so a running server is not disturbed)
+// with `store` (its retentions; its clock is now_ms), builds a snapshot and
+// publishes it.
+absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const BatchOptions& options, StoreOptions store,
+                                     int64_t now_ms, const ProgressFn& progress = {});
 
 }  // namespace affinity

@@ -11,6 +11,7 @@
 #include "eval/internal/eval_parts.h"
 #include "ranking/ranker_training.h"
 #include "serving/query_engine.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity::eval_internal {
 namespace {

@@ -17,6 +17,7 @@
 #include "eval/internal/eval_parts.h"
 #include "serving/query_engine.h"
 #include "state/ingestor.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 namespace eval_internal {

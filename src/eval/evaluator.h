@@ -11,6 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "base/config.h"
+#include "batch/batch_options.h"
+#include "ranking/ranker_options.h"
 #include "eval/metrics.h"
 
 namespace affinity {
@@ -27,7 +29,14 @@ struct EvalOptions {
                                // user's training items (seeded) to tune on, never on test
   std::string validation_order = "latest";  // lightgcn --validation: the latest share of each line, or a random one
   int threads = 0;
-  Config config;
+  // The settings evaluation runs with: the query pipeline's, the actions', and
+  // how batch builds the snapshot and the ranker trains (from the configuration).
+  struct Settings {
+    ServingOptions serving;
+    ActionWeights actions;
+    BatchOptions batch;
+    RankerOptions ranker;
+  } config;
   std::string scratch_dir;     // where the world is built; a temp dir when empty
   std::string ranker_model;    // --ranker learned: evaluate this saved model instead of training one
   std::string save_model;      // --ranker learned: save the trained model here

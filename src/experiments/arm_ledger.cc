@@ -4,6 +4,7 @@
 
 #include "audit/audit_record.h"
 #include "experiments/experiment_entry.h"
+#include "experiments/experiments_options.h"
 
 namespace affinity {
 namespace {

@@ -25,6 +25,7 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "experiments/experiments_options.h"
 #include "events/event.h"
 #include "experiments/experiment_catalogue.h"
 #include "experiments/experiment_metrics.h"

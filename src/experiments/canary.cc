@@ -4,6 +4,7 @@
 
 #include "base/status.h"
 #include "experiments/experiment_report.h"
+#include "experiments/experiments_options.h"
 
 namespace affinity {
 

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "base/config.h"
+#include "experiments/experiments_options.h"
 #include "base/poller.h"
 #include "experiments/experiment_service.h"
 #include "models/model_registry.h"

@@ -11,10 +11,10 @@
 
 namespace affinity {
 
-ExperimentCatalogue::ExperimentCatalogue(ExperimentStateStore* state, const Config& config, const Clock* clock,
+ExperimentCatalogue::ExperimentCatalogue(ExperimentStateStore* state, const ServingOptions& serving, const Clock* clock,
                                          ModelLoader load_model, ModelVersions model_versions)
     : state_(state),
-      config_(config),
+      serving_(serving),
       clock_(clock),
       load_model_(std::move(load_model)),
       model_versions_(std::move(model_versions)) {
@@ -29,8 +29,8 @@ std::shared_ptr<const ExperimentEntry> ExperimentCatalogue::MakeEntry(Experiment
   for (size_t i = 0; i < def.arms.size(); ++i) {
     const ExperimentArm& arm = def.arms[i];
     if (arm.model_version.empty() && arm.ranker == ArmRanker::kDefault && arm.overrides.empty()) continue;
-    auto cfg = config_.WithOverrides(arm.overrides);
-    auto serving = std::make_shared<ArmServing>(cfg.ok() ? cfg->serving : config_.serving);
+    auto cfg = ServingWithOverrides(serving_, arm.overrides);
+    auto serving = std::make_shared<ArmServing>(cfg.ok() ? *cfg : serving_);
     if (!cfg.ok()) e->model_error[i] = "overrides not applied: " + std::string(cfg.status().message());
     serving->ranker_off = arm.ranker == ArmRanker::kOff;
     if (!arm.model_version.empty() && load_model_) {
@@ -82,7 +82,7 @@ absl::Status ExperimentCatalogue::Validate(const Experiment& e, const Set& set) 
     const std::string where = "arms[" + std::to_string(i) + "].";
     if (!arm.model_version.empty() && std::find(versions.begin(), versions.end(), arm.model_version) == versions.end())
       return absl::InvalidArgumentError(where + "model_version: unknown model version '" + arm.model_version + "'");
-    if (auto c = config_.WithOverrides(arm.overrides); !c.ok())
+    if (auto c = ServingWithOverrides(serving_, arm.overrides); !c.ok())
       return absl::InvalidArgumentError(where + "overrides: " + std::string(c.status().message()));
   }
   int used = 0;
@@ -278,8 +278,8 @@ std::shared_ptr<const ArmServing> ExperimentCatalogue::Combine(
   // Arms of several layers at once: their settings together (later experiments win on a clash).
   std::vector<std::pair<std::string, ConfigValue>> overrides;
   for (const ExperimentArm* arm : arms) overrides.insert(overrides.end(), arm->overrides.begin(), arm->overrides.end());
-  auto cfg = config_.WithOverrides(overrides);
-  auto combined = std::make_shared<ArmServing>(cfg.ok() ? cfg->serving : config_.serving);
+  auto cfg = ServingWithOverrides(serving_, overrides);
+  auto combined = std::make_shared<ArmServing>(cfg.ok() ? *cfg : serving_);
   for (const auto& s : serving) {
     if (s->model) combined->model = s->model;
     combined->ranker_off = combined->ranker_off || s->ranker_off;

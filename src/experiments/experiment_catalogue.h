@@ -54,7 +54,7 @@ class ExperimentCatalogue {
   // Called with an arm a guardrail stops, under the admin lock, before the change is saved.
   using OnArmStop = std::function<void(const std::string& id, const ExperimentArm& arm)>;
 
-  ExperimentCatalogue(ExperimentStateStore* state, const Config& config, const Clock* clock, ModelLoader load_model,
+  ExperimentCatalogue(ExperimentStateStore* state, const ServingOptions& serving, const Clock* clock, ModelLoader load_model,
                       ModelVersions model_versions);
 
   // Reads every experiment, its counters and running minimums.
@@ -80,7 +80,6 @@ class ExperimentCatalogue {
   // experiment or an unknown arm.
   absl::StatusOr<std::vector<ForcedArm>> ParseForcedArms(std::string_view spec) const;
 
-  const ExperimentsOptions& options() const { return config_.experiments; }
   const Clock* clock() const { return clock_; }
 
  private:
@@ -95,7 +94,7 @@ class ExperimentCatalogue {
                                             const std::vector<const ExperimentArm*>& arms) const;
 
   ExperimentStateStore* state_;
-  Config config_;
+  ServingOptions serving_;  // what an arm's overrides change
   const Clock* clock_;
   ModelLoader load_model_;
   ModelVersions model_versions_;

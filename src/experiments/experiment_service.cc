@@ -3,21 +3,24 @@
 #include "experiments/experiment_entry.h"
 #include "experiments/experiment_report.h"
 #include "experiments/rocks_experiment_state.h"
+#include "experiments/experiments_options.h"
 
 namespace affinity {
 
-ExperimentService::ExperimentService(Store* store, const Config& config, const EntityRegistry* registry,
+ExperimentService::ExperimentService(Store* store, const ServingOptions& serving, const ExperimentsOptions& options,
+                                     const EntityRegistry* registry,
                                      const LiveState* live, AuditLog* audit, const Clock* clock,
                                      ModelLoader load_model, ModelVersions model_versions)
-    : ExperimentService(std::make_unique<RocksExperimentState>(store), config, registry, live, audit, clock,
+    : ExperimentService(std::make_unique<RocksExperimentState>(store), serving, options, registry, live, audit, clock,
                         std::move(load_model), std::move(model_versions)) {}
 
-ExperimentService::ExperimentService(std::unique_ptr<ExperimentStateStore> state, const Config& config,
+ExperimentService::ExperimentService(std::unique_ptr<ExperimentStateStore> state, const ServingOptions& serving,
+                                     const ExperimentsOptions& options,
                                      const EntityRegistry* registry, const LiveState* live, AuditLog* audit,
                                      const Clock* clock, ModelLoader load_model, ModelVersions model_versions)
     : state_(std::move(state)),
-      options_(config.experiments),
-      catalogue_(state_.get(), config, clock, std::move(load_model), std::move(model_versions)),
+      options_(options),
+      catalogue_(state_.get(), serving, clock, std::move(load_model), std::move(model_versions)),
       ledger_(state_.get(), &catalogue_, registry, live, audit, clock, options_),
       evaluator_(&catalogue_, &ledger_, audit, clock, options_) {}
 

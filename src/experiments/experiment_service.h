@@ -23,6 +23,7 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "experiments/experiments_options.h"
 #include "events/event.h"
 #include "experiments/arm_ledger.h"
 #include "experiments/experiment.h"
@@ -44,11 +45,12 @@ class ExperimentService {
   using ForcedArm = affinity::ForcedArm;
   using ArmStatus = ArmLedger::ArmStatus;
 
-  // State kept in `store`'s experiments column family.
-  ExperimentService(Store* store, const Config& config, const EntityRegistry* registry, const LiveState* live,
+  // State kept in `store`'s experiments column family; arms change `serving`.
+  ExperimentService(Store* store, const ServingOptions& serving, const ExperimentsOptions& options, const EntityRegistry* registry, const LiveState* live,
                     AuditLog* audit, const Clock* clock, ModelLoader load_model, ModelVersions model_versions);
   // State kept in `state`.
-  ExperimentService(std::unique_ptr<ExperimentStateStore> state, const Config& config, const EntityRegistry* registry,
+  ExperimentService(std::unique_ptr<ExperimentStateStore> state, const ServingOptions& serving,
+                    const ExperimentsOptions& options, const EntityRegistry* registry,
                     const LiveState* live, AuditLog* audit, const Clock* clock, ModelLoader load_model,
                     ModelVersions model_versions);
   ~ExperimentService();
@@ -89,7 +91,7 @@ class ExperimentService {
     return catalogue_.ParseForcedArms(spec);
   }
   // Whether this server takes the override at all (experiments.force_arm_header).
-  bool force_arm_header() const { return catalogue_.options().force_arm_header; }
+  bool force_arm_header() const { return options_.force_arm_header; }
   void RecordResponse(const Assignment& a, const std::string& viewer_id, const QueryResponse& resp,
                       double latency_ms) {
     ledger_.RecordResponse(a, viewer_id, resp, latency_ms);

@@ -5,6 +5,7 @@
 #include "base/json_writer.h"
 #include "experiments/experiment_entry.h"
 #include "experiments/experiment_report.h"
+#include "experiments/experiments_options.h"
 
 namespace affinity {
 namespace {

@@ -16,6 +16,7 @@
 #include "audit/audit_log.h"
 #include "base/clock.h"
 #include "base/config.h"
+#include "experiments/experiments_options.h"
 #include "base/poller.h"
 #include "experiments/arm_ledger.h"
 #include "experiments/experiment_catalogue.h"

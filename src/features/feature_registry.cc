@@ -1,6 +1,7 @@
 #include "features/feature_registry.h"
 
 #include "base/strings.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "base/config.h"
 #include "base/enum_names.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 

@@ -15,6 +15,7 @@
 #include "features/batch_columns.h"
 #include "features/feature_store.h"
 #include "features/snapshot_layout.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 namespace fs = std::filesystem;
@@ -85,13 +86,7 @@ bool Snapshot::GroupFresh(const char* group, int64_t now_ms) const {
   return g && (g->ttl_seconds <= 0 || now_ms - GroupFreshnessMs(g->name) <= g->ttl_seconds * 1000);
 }
 
-std::string CurrentSnapshotVersion(const std::string& data_dir) {
-  auto cur = ReadFile(data_dir + "/snapshots/CURRENT");
-  if (!cur) return "";
-  std::string v = *cur;
-  while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-  return v;
-}
+std::string CurrentSnapshotVersion(const std::string& data_dir) { return FileSnapshotPointer(data_dir).Current(); }
 
 namespace {
 

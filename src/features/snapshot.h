@@ -18,6 +18,8 @@
 #include "base/ids.h"
 #include "features/ann/ann_index.h"
 #include "features/feature_registry.h"
+#include "features/snapshot_pointer.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 
@@ -100,9 +102,11 @@ struct Snapshot {
 };
 
 // Writes `snap` as a new version under data_dir/snapshots and publishes it by
-// replacing CURRENT atomically. Returns the version name.
+// moving `pointer` to it (null: the data dir's CURRENT file). Returns the
+// version name.
 absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
-                                            const std::string& manifest_extra_json, int keep);
+                                            const std::string& manifest_extra_json, int keep,
+                                            std::shared_ptr<SnapshotPointer> pointer = nullptr);
 // Publishes `snap` — the version in `from_dir` with one per-entity group
 // (popularity or graph) replaced — as a new version, carrying every other part
 // over: arrays.bin is a copy of the served file with only the group's sections
@@ -112,7 +116,8 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
 // (`affinity backfill`). Returns the version name.
 absl::StatusOr<std::string> PublishSnapshotUpdate(const std::string& data_dir, Snapshot& snap,
                                                   const std::string& from_dir, const std::string& group,
-                                                  const std::string& manifest_extra_json, int keep);
+                                                  const std::string& manifest_extra_json, int keep,
+                                                  std::shared_ptr<SnapshotPointer> pointer = nullptr);
 // Loads the version CURRENT names (nullptr when none is published yet).
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadCurrentSnapshot(const std::string& data_dir);
 // A loaded snapshot to change and publish again (`affinity backfill`); without
@@ -121,7 +126,8 @@ absl::StatusOr<std::shared_ptr<Snapshot>> LoadSnapshotForUpdate(const std::strin
 // `settings` ([features.<group>] of the configuration) override declared TTLs.
 absl::StatusOr<std::shared_ptr<const Snapshot>> LoadSnapshot(
     const std::string& dir, const std::map<std::string, FeatureGroupSettings>& settings = {});
-// The version CURRENT names, or "" when none.
+// The version the data dir's CURRENT file names, or "" when none
+// (FileSnapshotPointer, features/snapshot_pointer.h).
 std::string CurrentSnapshotVersion(const std::string& data_dir);
 
 }  // namespace affinity

@@ -1,4 +1,5 @@
 #include "features/snapshot_manager.h"
+#include "features/feature_settings.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -57,9 +58,9 @@ std::vector<std::string> KeptSnapshotVersions(const std::string& data_dir) {
 
 SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
                                           const std::map<std::string, FeatureGroupSettings>& settings,
-                                          const Clock* clock) {
+                                          const Clock* clock, const SnapshotPointer* pointer) {
   SnapshotChoice choice;
-  const std::string named = CurrentSnapshotVersion(data_dir);
+  const std::string named = pointer ? pointer->Current() : CurrentSnapshotVersion(data_dir);
   const std::vector<std::string> kept = KeptSnapshotVersions(data_dir);
   if (named.empty() && kept.empty()) return choice;  // nothing published yet
   std::vector<std::string> tries;
@@ -85,8 +86,10 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
 }
 
 SnapshotManager::SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
-                                 std::map<std::string, FeatureGroupSettings> settings, const Clock* clock)
-    : data_dir_(std::move(data_dir)),
+                                 std::map<std::string, FeatureGroupSettings> settings, const Clock* clock,
+                                 std::shared_ptr<SnapshotPointer> pointer)
+    : pointer_(PointerOr(std::move(pointer), data_dir)),
+      data_dir_(std::move(data_dir)),
       ef_search_(ef_search),
       settings_(std::move(settings)),
       clock_(clock),
@@ -107,7 +110,7 @@ void SnapshotManager::Install(std::shared_ptr<const Snapshot> loaded) {
 }
 
 absl::StatusOr<bool> SnapshotManager::Load() {
-  const std::string v = CurrentSnapshotVersion(data_dir_);
+  const std::string v = pointer_->Current();
   auto cur = Get();
   auto refusal = [](const std::vector<RefusedFile>& refused) {
     std::string why = "snapshot " + refused.front().version + " refused: " + refused.front().reason + "; serving " +
@@ -125,7 +128,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
     if (!refused_.empty() && fp == refused_fingerprint_) return refusal(refused_);  // the same files: still refused
   }
   if (!cur) {  // the start, or nothing served yet: the newest version that verifies
-    SnapshotChoice choice = LoadNewestVerifiedSnapshot(data_dir_, settings_, clock_);
+    SnapshotChoice choice = LoadNewestVerifiedSnapshot(data_dir_, settings_, clock_, pointer_.get());
     {
       std::lock_guard<std::mutex> lock(mu_);
       refused_ = choice.refused;

@@ -21,6 +21,7 @@
 #include "base/poller.h"
 #include "base/refused_file.h"
 #include "features/snapshot.h"
+#include "features/feature_settings.h"
 
 namespace affinity {
 
@@ -33,21 +34,23 @@ struct SnapshotChoice {
   std::shared_ptr<const Snapshot> snapshot;
   std::vector<RefusedFile> refused;
 };
-// Loads the version CURRENT names; when it fails verification, the newest
-// older kept version that verifies (each refusal says why).
-// Refusals are stamped with `clock`'s time.
+// Loads the version `pointer` names (null: the data dir's CURRENT file); when
+// it fails verification, the newest older kept version that verifies (each
+// refusal says why). Refusals are stamped with `clock`'s time.
 SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
                                           const std::map<std::string, FeatureGroupSettings>& settings = {},
-                                          const Clock* clock = SystemClock::Default());
+                                          const Clock* clock = SystemClock::Default(),
+                                          const SnapshotPointer* pointer = nullptr);
 
 // A component (base/component.h): the refused versions in /readyz,
 // /admin/stats and affinity_refused_files{kind="snapshot"}.
 class SnapshotManager : public Component {
  public:
-  // `clock` stamps the refusals.
+  // `clock` stamps the refusals; `pointer` names the version to serve (null:
+  // the data dir's CURRENT file).
   SnapshotManager(std::string data_dir, int poll_ms, int ef_search,
                   std::map<std::string, FeatureGroupSettings> settings = {},
-                  const Clock* clock = SystemClock::Default());
+                  const Clock* clock = SystemClock::Default(), std::shared_ptr<SnapshotPointer> pointer = nullptr);
   ~SnapshotManager() override;
   // The first load: CURRENT's version, or the newest older one that verifies
   // (an error naming what was refused, with the fallback then serving).
@@ -76,6 +79,7 @@ class SnapshotManager : public Component {
  private:
   absl::StatusOr<bool> Load();
   void Install(std::shared_ptr<const Snapshot> loaded);
+  std::shared_ptr<SnapshotPointer> pointer_;
   std::string data_dir_;
   int ef_search_;
   std::map<std::string, FeatureGroupSettings> settings_;

@@ -327,7 +327,7 @@ void PruneVersions(const std::string& root, const std::string& current, int keep
 
 // Writes the manifest, then publishes: renames tmp into place, then replaces CURRENT.
 absl::StatusOr<std::string> Finish(const std::string& root, const std::string& tmp, Snapshot& snap,
-                                   const std::string& manifest_extra_json, int keep) {
+                                   const std::string& manifest_extra_json, int keep, SnapshotPointer& pointer) {
   std::error_code ec;
   std::map<std::string, uint64_t> files;  // the version's own files (not features/, RocksDB's) by size
   for (const auto& e : fs::directory_iterator(tmp, ec))
@@ -339,8 +339,7 @@ absl::StatusOr<std::string> Finish(const std::string& root, const std::string& t
   const std::string final_dir = root + "/" + snap.version;
   fs::rename(tmp, final_dir, ec);
   if (ec) return absl::InternalError("snapshot: cannot rename " + tmp + ": " + ec.message());
-  if (!WriteFileAtomic(root + "/CURRENT", snap.version + "\n"))
-    return absl::InternalError("snapshot: cannot write CURRENT");
+  AFF_RETURN_IF_ERROR(pointer.Set(snap.version));
   PruneVersions(root, snap.version, keep);
   return snap.version;
 }
@@ -348,7 +347,8 @@ absl::StatusOr<std::string> Finish(const std::string& root, const std::string& t
 }  // namespace
 
 absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapshot& snap,
-                                            const std::string& manifest_extra_json, int keep) {
+                                            const std::string& manifest_extra_json, int keep,
+                                            std::shared_ptr<SnapshotPointer> pointer) {
   const std::string root = data_dir + "/snapshots";
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -363,12 +363,13 @@ absl::StatusOr<std::string> PublishSnapshot(const std::string& data_dir, Snapsho
   for (int k = 0; k < kNumKinds; ++k)
     if (snap.kinds[k].ann)
       AFF_RETURN_IF_ERROR(snap.kinds[k].ann->Save(tmp + "/ann_" + std::string(KindName(Kind(k))) + ".hnsw"));
-  return Finish(root, tmp, snap, manifest_extra_json, keep);
+  return Finish(root, tmp, snap, manifest_extra_json, keep, *PointerOr(std::move(pointer), data_dir));
 }
 
 absl::StatusOr<std::string> PublishSnapshotUpdate(const std::string& data_dir, Snapshot& snap,
                                                   const std::string& from_dir, const std::string& group,
-                                                  const std::string& manifest_extra_json, int keep) {
+                                                  const std::string& manifest_extra_json, int keep,
+                                            std::shared_ptr<SnapshotPointer> pointer) {
   if (group != kGroupPopularity && group != kGroupGraph)
     return absl::InvalidArgumentError("snapshot: only the popularity and graph groups are replaced on their own");
   const std::string root = data_dir + "/snapshots";
@@ -395,7 +396,7 @@ absl::StatusOr<std::string> PublishSnapshotUpdate(const std::string& data_dir, S
     for (const std::string& file : {ann, ann + ".sum"})
       if (fs::exists(from_dir + file, ec)) AFF_RETURN_IF_ERROR(LinkFile(from_dir + file, tmp + file));
   }
-  return Finish(root, tmp, snap, manifest_extra_json, keep);
+  return Finish(root, tmp, snap, manifest_extra_json, keep, *PointerOr(std::move(pointer), data_dir));
 }
 
 }  // namespace affinity

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "base/json_writer.h"
+#include "models/drift_options.h"
 
 namespace affinity {
 

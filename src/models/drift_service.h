@@ -17,6 +17,7 @@
 #include "base/poller.h"
 #include "ranking/drift.h"
 #include "ranking/learned_ranker.h"
+#include "models/drift_options.h"
 
 namespace affinity {
 

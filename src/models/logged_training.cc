@@ -10,6 +10,7 @@
 #include "base/status.h"
 #include "models/model_registry.h"
 #include "ranking/ranker_training.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 namespace {
@@ -158,9 +159,9 @@ absl::Status ShipPassedModel(ModelRegistry& models, const RankerOptions& ro, Log
 }  // namespace
 
 absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
-                                                                const EntityRegistry& registry, const Config& config) {
+                                                                const EntityRegistry& registry,
+                                                                const RankerOptions& ro, int threads) {
   auto t0 = std::chrono::steady_clock::now();
-  const RankerOptions& ro = config.ranker;
   LoggedTrainingReport report;
   // 1. Feedback that names a response.
   AFF_ASSIGN_OR_RETURN(const LoggedFeedback feedback, ReadLoggedFeedback(store));
@@ -191,7 +192,7 @@ absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::strin
     compare = {current.get(), UnseenBy(*cur, rule, rows, first_positive)};
   }
   RankerOptions train = ro;
-  if (train.threads <= 0) train.threads = config.batch.threads > 0 ? config.batch.threads : 2;
+  if (train.threads <= 0) train.threads = threads > 0 ? threads : 2;
   AFF_ASSIGN_OR_RETURN(auto fit,
                        FitRanker(rows, train, 20, rule, compare));
   ModelVersion meta = LoggedModelVersion(fit, rule, feedback, ro);

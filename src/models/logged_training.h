@@ -16,6 +16,7 @@
 #include "base/config.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 
@@ -35,7 +36,9 @@ struct LoggedTrainingReport {
   double seconds = 0;
 };
 
+// Trains with `ranker`'s settings on `threads` threads (0: two).
 absl::StatusOr<LoggedTrainingReport> TrainFromLoggedImpressions(const std::string& data_dir, const Store& store,
-                                                                const EntityRegistry& registry, const Config& config);
+                                                                const EntityRegistry& registry,
+                                                                const RankerOptions& ranker, int threads);
 
 }  // namespace affinity

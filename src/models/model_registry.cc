@@ -1,6 +1,5 @@
 #include "models/model_registry.h"
 
-#include <cerrno>
 
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
@@ -14,21 +13,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/enum_names.h"
-#include "base/file_lock.h"
 #include "base/json_writer.h"
 #include "base/status.h"
 #include "base/strings.h"
 #include "models/model_checksum.h"
+#include "models/registry_file_store.h"
 
 namespace affinity {
 namespace {
 
 namespace fs = std::filesystem;
-
-// An exclusive lock on <dir>/LOCK for read-modify-write of the registry.
-absl::StatusOr<FileLock> LockRegistry(const std::string& dir) {
-  return FileLock::Acquire(dir + "/LOCK", FileLock::Wait::kBlock);
-}
 
 constexpr EnumNames<ModelState, 7> kStateNames{{{
     {ModelState::kRegistered, "registered"},
@@ -122,15 +116,12 @@ const ModelVersion* RegistryState::Find(const std::string& version) const {
 }
 
 ModelRegistry::ModelRegistry(std::string data_dir, const Clock* clock)
-    : dir_(std::move(data_dir) + "/models"), clock_(clock) {}
+    : ModelRegistry(data_dir, std::make_shared<FileRegistryStateStore>(data_dir + "/models"), clock) {}
 
-absl::StatusOr<RegistryState> ModelRegistry::Read() const {
-  auto text = ReadFile(dir_ + "/registry.json");
-  if (!text) return RegistryState();  // no registry yet
-  auto st = ParseRegistryJson(*text);
-  if (!st.ok()) return absl::DataLossError(dir_ + "/registry.json: " + std::string(st.status().message()));
-  return st;
-}
+ModelRegistry::ModelRegistry(std::string data_dir, std::shared_ptr<RegistryStateStore> state, const Clock* clock)
+    : dir_(std::move(data_dir) + "/models"), state_(std::move(state)), clock_(clock) {}
+
+absl::StatusOr<RegistryState> ModelRegistry::Read() const { return state_->Read(); }
 
 bool RegistryLoaded(std::string_view json, std::string* loaded) {
   simdjson::dom::parser parser;
@@ -223,35 +214,30 @@ std::string RegistryJson(const RegistryState& st, const std::string* loaded) {
   return w.Release();
 }
 
-absl::Status ModelRegistry::Write(const RegistryState& st) const {
-  if (!WriteFileAtomic(dir_ + "/registry.json", RegistryJson(st) + "\n"))
-    return FileWriteError("cannot write " + dir_ + "/registry.json", errno);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::string> ModelRegistry::Register(const LearnedRanker& model, ModelVersion meta) {
-  std::error_code ec;
-  fs::create_directories(dir_, ec);
-  if (ec) return absl::InternalError("cannot create " + dir_ + ": " + ec.message());
-  auto lock = LockRegistry(dir_);
-  if (!lock.ok()) return absl::InternalError("cannot lock " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  int next = 1;
-  for (const auto& v : st.versions) next = std::max(next, std::atoi(v.version.c_str() + 1) + 1);
-  char name[16];
-  std::snprintf(name, sizeof name, "m%06d", next);
-  meta.version = name;
-  meta.created_ms = clock_->NowMillis();
-  // Written to a staging dir, then renamed: a version dir is complete or absent.
-  const std::string staging = dir_ + "/." + meta.version + ".tmp";
-  fs::remove_all(staging, ec);
-  AFF_RETURN_IF_ERROR(model.Save(staging));
-  AFF_ASSIGN_OR_RETURN(meta.checksums, ModelFileChecksums(staging));
-  meta.checksummed = ChecksumOrigin::kRegistered;
-  fs::rename(staging, dir_ + "/" + meta.version, ec);
-  if (ec) return absl::InternalError("cannot publish model " + meta.version + ": " + ec.message());
-  st.versions.push_back(meta);
-  AFF_RETURN_IF_ERROR(Write(st));
+  absl::Status st = state_->Update(
+      [&](RegistryState& st) -> absl::StatusOr<bool> {
+        int next = 1;
+        for (const auto& v : st.versions) next = std::max(next, std::atoi(v.version.c_str() + 1) + 1);
+        char name[16];
+        std::snprintf(name, sizeof name, "m%06d", next);
+        meta.version = name;
+        meta.created_ms = clock_->NowMillis();
+        // Written to a staging dir, then renamed: a version dir is complete or absent.
+        std::error_code ec;
+        const std::string staging = dir_ + "/." + meta.version + ".tmp";
+        fs::remove_all(staging, ec);
+        AFF_RETURN_IF_ERROR(model.Save(staging));
+        AFF_ASSIGN_OR_RETURN(meta.checksums, ModelFileChecksums(staging));
+        meta.checksummed = ChecksumOrigin::kRegistered;
+        fs::remove_all(dir_ + "/" + meta.version, ec);  // a version dir the state never named (a crash before)
+        fs::rename(staging, dir_ + "/" + meta.version, ec);
+        if (ec) return absl::InternalError("cannot publish model " + meta.version + ": " + ec.message());
+        st.versions.push_back(meta);
+        return true;
+      },
+      /*create=*/true);
+  if (!st.ok()) return st;
   return meta.version;
 }
 
@@ -277,14 +263,6 @@ absl::StatusOr<std::string> ModelRegistry::Import(const std::string& model_dir) 
   while (!meta.params_json.empty() && std::isspace(static_cast<unsigned char>(meta.params_json.back())))
     meta.params_json.pop_back();
   return Register(*model, meta);
-}
-
-absl::Status ModelRegistry::Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change) {
-  auto lock = LockRegistry(dir_);
-  if (!lock.ok()) return absl::NotFoundError("no model registry in " + dir_);
-  AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
-  AFF_ASSIGN_OR_RETURN(bool changed, change(st));
-  return changed ? Write(st) : absl::OkStatus();
 }
 
 absl::Status ModelRegistry::Promote(const std::string& version, double tolerance, bool force, std::string note) {
@@ -396,7 +374,7 @@ absl::StatusOr<std::string> ModelRegistry::Rollback() {
 absl::StatusOr<std::unique_ptr<LearnedRanker>> ModelRegistry::Load(const std::string& version) {
   AFF_ASSIGN_OR_RETURN(RegistryState st, Read());
   const ModelVersion* entry = st.Find(version);
-  if (!entry) return absl::NotFoundError("no model version " + version + " in " + dir_ + "/registry.json");
+  if (!entry) return absl::NotFoundError("no model version " + version + " in " + state_->Where());
   const std::string dir = dir_ + "/" + version;
   const bool unverified = entry->checksums.empty();
   std::map<std::string, std::string> sums;

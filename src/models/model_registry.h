@@ -114,10 +114,35 @@ struct CanaryPlan {
   double max_latency_increase = 0.5;
 };
 
+// Where the registry's state (versions, current, history, canary) lives: read
+// whole, changed atomically. Every reader and writer of that state goes through
+// one of these; the model files themselves stay in the version directories.
+// The single-machine implementation is registry.json under a lock file
+// (FileRegistryStateStore, models/registry_file_store.h).
+class RegistryStateStore {
+ public:
+  using Change = std::function<absl::StatusOr<bool>(RegistryState&)>;
+  virtual ~RegistryStateStore() = default;
+  // The state now (empty when nothing was ever registered); DataLoss when it
+  // cannot be read back.
+  virtual absl::StatusOr<RegistryState> Read() const = 0;
+  // Applies `change` to the state as it is now and, when it returns true,
+  // writes the result; no other Update interleaves, and a crash leaves the
+  // state before or after. `create`: the store may be made now (the first
+  // registration); otherwise a registry that does not exist is NotFound.
+  virtual absl::Status Update(const Change& change, bool create) = 0;
+  // Where the state lives, for messages ("<data>/models/registry.json").
+  virtual std::string Where() const = 0;
+};
+
 class ModelRegistry {
  public:
-  // `clock` dates what the registry records (creation, rollout decisions).
+  // The registry of `data_dir`, its state in registry.json. `clock` dates what
+  // the registry records (creation, rollout decisions).
   explicit ModelRegistry(std::string data_dir, const Clock* clock = SystemClock::Default());
+  // The same with its state kept by `state` (shared by copies of this registry).
+  ModelRegistry(std::string data_dir, std::shared_ptr<RegistryStateStore> state,
+                const Clock* clock = SystemClock::Default());
 
   absl::StatusOr<RegistryState> Read() const;
   // Saves `model` as a new version with `meta` (version and created_ms are set
@@ -156,10 +181,9 @@ class ModelRegistry {
   std::string dir() const { return dir_; }
 
  private:
-  absl::Status Write(const RegistryState& s) const;
-  // Read, change and write under the lock; `change` returns whether to write.
-  absl::Status Update(const std::function<absl::StatusOr<bool>(RegistryState&)>& change);
+  absl::Status Update(const RegistryStateStore::Change& change) { return state_->Update(change, false); }
   std::string dir_;
+  std::shared_ptr<RegistryStateStore> state_;
   const Clock* clock_;
 };
 

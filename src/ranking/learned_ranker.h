@@ -25,6 +25,7 @@
 #include "ranking/drift.h"
 #include "ranking/ranker_inputs.h"
 #include "ranking/tree_ensemble.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 

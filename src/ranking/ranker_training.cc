@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "base/status.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "ranking/learned_ranker.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 

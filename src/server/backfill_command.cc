@@ -21,6 +21,8 @@
 #include "state/ingestor.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "batch/batch_options.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {

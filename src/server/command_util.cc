@@ -6,6 +6,7 @@
 #include "features/feature_registry.h"
 #include "ranking/ranker_inputs.h"
 #include "server/commands.h"
+#include "config/config.h"
 
 namespace affinity {
 

@@ -9,6 +9,7 @@
 #include "base/file_lock.h"
 #include "data/generate.h"
 #include "eval/evaluator.h"
+#include "config/config.h"
 
 namespace affinity {
 

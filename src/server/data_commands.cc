@@ -14,6 +14,7 @@
 #include "state/ingestor.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -88,7 +89,7 @@ int Batch(const std::string& data, const std::string& config_path) {
   // (A missing data dir is left to the pipeline, which says to import data first.)
   auto batch_lock = HoldBatchLock(data);
   if (!batch_lock.ok()) return Fail(batch_lock.status());
-  auto report = RunBatch(data, *cfg, SystemClock::Default()->NowMillis(), [](const std::string& stage) {
+  auto report = RunBatch(data, cfg->batch, StoreOptionsFor(*cfg, nullptr), SystemClock::Default()->NowMillis(), [](const std::string& stage) {
     if (Interactive()) std::fprintf(stderr, "batch: %s done\n", stage.c_str());
   });
   if (!report.ok()) return Fail(report.status());
@@ -104,7 +105,7 @@ int Batch(const std::string& data, const std::string& config_path) {
   if (auto s = (*store)->CatchUp(); !s.ok()) return Fail(s);
   EntityRegistry registry;
   if (auto s = Ingestor::LoadRegistry(**store, &registry); !s.ok()) return Fail(s);
-  auto trained = TrainFromLoggedImpressions(data, **store, registry, *cfg);
+  auto trained = TrainFromLoggedImpressions(data, **store, registry, cfg->ranker, cfg->batch.threads);
   if (!trained.ok()) return Fail(trained.status());
   if (!trained->trained) {
     std::printf("ranker: %s\n", trained->note.c_str());

@@ -11,7 +11,7 @@ int Eval(EvalOptions o, const std::string& config_path, const std::string& json_
          const std::string& report_out) {
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
-  o.config = *cfg;
+  o.config = {cfg->serving, cfg->actions, cfg->batch, cfg->ranker};
   o.config_path = config_path;
   auto r = RunEval(o, [](const std::string& stage, int64_t done, int64_t total) {
     if (!Interactive()) return;

@@ -42,6 +42,7 @@
 #include "state/live_state.h"
 #include "state/registry.h"
 #include "store/store.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -187,7 +188,7 @@ void StartExperiments(const std::string& data, const Config& config, const Clock
       for (const auto& v : st->versions) out.push_back(v.version);
     return out;
   };
-  s->experiments = std::make_unique<ExperimentService>(s->store.get(), config, &s->registry, s->live.get(),
+  s->experiments = std::make_unique<ExperimentService>(s->store.get(), config.serving, config.experiments, &s->registry, s->live.get(),
                                                        s->audit.get(), clock, load, versions);
   if (auto st = s->experiments->Load(); !st.ok())
     spdlog::error("experiments not loaded: {}", std::string(st.message()));
@@ -246,7 +247,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   if (s->batch_schedule) s->components.Add(s->batch_schedule.get());  // started once serving
   s->server_report = std::make_unique<ServerReport>(s->http);
   s->components.Add(s->server_report.get());
-  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config, s->ingestor.get(), s->catalog.get(), s->engine.get(),
+  s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config.server, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   metrics, s->experiments.get(), s->components.all(),
                                                   [guard = s->storage.get()] { return guard->Admit(); }});
   s->routes->SetReady(true);

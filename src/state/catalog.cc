@@ -40,7 +40,7 @@ absl::StatusOr<std::vector<ViewerEvent>> Catalog::RecentEvents(const std::string
   const auto state = live_->Viewer(*ref);
   std::vector<uint64_t> offsets(state->feedback.rbegin(), state->feedback.rend());
   if (offsets.size() > limit) offsets.resize(limit);
-  auto events = store_->ReadEvents(offsets);
+  auto events = log_->ReadEvents(offsets);
   if (!events.ok()) return events.status();
   std::vector<ViewerEvent> out;
   out.reserve(events->size());

@@ -39,9 +39,10 @@ struct EntityPage {
 class Catalog {
  public:
   // `clock` says when an entity has expired (listing).
-  Catalog(const Store* store, const EntityRegistry* registry, const LiveState* live,
+  // `log`: where a viewer's feedback is read back from.
+  Catalog(const EventLog* log, const EntityRegistry* registry, const LiveState* live,
           const Clock* clock = SystemClock::Default())
-      : store_(store), registry_(registry), live_(live), clock_(clock) {}
+      : log_(log), registry_(registry), live_(live), clock_(clock) {}
   // NotFound for an unknown or deleted entity.
   absl::StatusOr<std::shared_ptr<const EntityRecord>> Entity(const std::string& id) const;
   // The viewer's newest feedback (at most ViewerState::kMaxFeedback), newest
@@ -57,7 +58,7 @@ class Catalog {
   const EntityRegistry& registry() const { return *registry_; }
 
  private:
-  const Store* store_;
+  const EventLog* log_;
   const EntityRegistry* registry_;
   const LiveState* live_;
   const Clock* clock_;

@@ -1,4 +1,5 @@
 #include "state/checkpointer.h"
+#include "state/checkpoint_options.h"
 
 #include <spdlog/spdlog.h>
 

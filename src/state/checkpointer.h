@@ -20,6 +20,7 @@
 #include "base/config.h"
 #include "base/poller.h"
 #include "state/live_state.h"
+#include "state/checkpoint_options.h"
 
 namespace affinity {
 

@@ -266,22 +266,22 @@ void LiveState::Apply(const std::vector<Event>& events) {
   for (auto& [bits, state] : touched) PublishViewer(Ref::FromBits(bits), std::move(state));
 }
 
-absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store, const std::string& checkpoint_path,
+absl::StatusOr<LiveLoadReport> LiveState::Load(const EventLog& log, const std::string& checkpoint_path,
                                                const std::array<uint32_t, kNumKinds>& known) {
   std::error_code ec;
   if (checkpoint_path.empty() || !std::filesystem::exists(checkpoint_path, ec))
-    return Load(store, std::shared_ptr<CheckpointImage>(), known);
-  return Load(store, ReadCheckpoint(checkpoint_path), known);
+    return Load(log, std::shared_ptr<CheckpointImage>(), known);
+  return Load(log, ReadCheckpoint(checkpoint_path), known);
 }
 
-absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
+absl::StatusOr<LiveLoadReport> LiveState::Load(const EventLog& log,
                                                absl::StatusOr<std::shared_ptr<CheckpointImage>> checkpoint,
                                                const std::array<uint32_t, kNumKinds>& known) {
   std::lock_guard<std::mutex> lock(apply_mu_);
   const auto t0 = std::chrono::steady_clock::now();
   LiveLoadReport report;
   // Nothing is appended while the state loads: the log ends here.
-  const uint64_t end = store.NextOffset();
+  const uint64_t end = log.NextOffset();
   if (!checkpoint.ok()) {
     report.checkpoint_refused = std::string(checkpoint.status().message());
   } else if (*checkpoint) {
@@ -349,7 +349,7 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const Store& store,
       },
       /*block_size=*/4096, /*in_flight=*/4,
       [&](std::vector<Replayed>& block) { apply_viewers(block, 0); });  // this thread, before it hands a block over
-  auto s = store.ScanEventsFrom(from, [&](const Event& e) {
+  auto s = log.ScanEventsFrom(from, [&](const Event& e) {
     if (e.offset >= end) return false;
     for (const auto& [b, en] : ahead)
       if (e.offset >= b && e.offset < en) return true;  // in the checkpoint already

@@ -128,7 +128,7 @@ class LiveState {
   // registry's entity count per kind), else by replaying the whole log. A
   // checkpoint that does not fit is reported and left for the next one to
   // replace. Call before any Apply.
-  absl::StatusOr<LiveLoadReport> Load(const Store& store, const std::string& checkpoint_path = "",
+  absl::StatusOr<LiveLoadReport> Load(const EventLog& log, const std::string& checkpoint_path = "",
                                       const std::array<uint32_t, kNumKinds>& known = {});
   // A checkpoint read and checked on its own: it needs no registry, so a
   // server reads it while the registry loads, and Load installs it.
@@ -136,7 +136,7 @@ class LiveState {
   absl::StatusOr<std::shared_ptr<CheckpointImage>> ReadCheckpoint(const std::string& path) const;
   // As above, with the checkpoint already read: nullptr when there is none, an
   // error when it could not be read (reported as refused; the log replayed).
-  absl::StatusOr<LiveLoadReport> Load(const Store& store, absl::StatusOr<std::shared_ptr<CheckpointImage>> checkpoint,
+  absl::StatusOr<LiveLoadReport> Load(const EventLog& log, absl::StatusOr<std::shared_ptr<CheckpointImage>> checkpoint,
                                       const std::array<uint32_t, kNumKinds>& known);
   // Writes all of the state, with the offsets it covers, to path atomically.
   // Holds off Apply only while it copies (pointers and counters), never while

@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "store/store.h"
+#include "state/storage_options.h"
 
 namespace affinity {
 namespace {

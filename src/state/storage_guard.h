@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "base/component.h"
 #include "base/config.h"
+#include "state/storage_options.h"
 
 namespace affinity {
 

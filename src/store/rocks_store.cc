@@ -389,14 +389,6 @@ rocksdb::Status OpenPresent(const rocksdb::Options& options, const std::string& 
 
 }  // namespace
 
-StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
-  return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
-          .clock = clock,
-          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000,
-          .max_wal_bytes = uint64_t(config.storage.max_wal_mb) << 20,
-          .idempotency_window_ms = int64_t(config.server.idempotency_window_seconds) * 1000};
-}
-
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
                                                       const StoreOptions& store_options) {
   std::error_code ec;

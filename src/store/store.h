@@ -14,9 +14,9 @@
 
 #include "absl/status/statusor.h"
 #include "base/clock.h"
-#include "base/config.h"
 #include "base/ids.h"
 #include "events/event.h"
+#include "store/event_log.h"
 
 namespace affinity {
 
@@ -36,39 +36,14 @@ struct EntityRecord {
   bool Recommendable(int64_t now_ms) const { return !deleted && (expires_at == 0 || now_ms < expires_at); }
 };
 
-struct FollowChange {
-  Ref follower;
-  Ref target;
-  bool add = true;
-  int64_t ts = 0;
-};
-
-// What a write with an Idempotency-Key leaves behind (docs/storage.md): the
-// response it was answered with, stored in the same atomic write as the batch
-// itself, so that a batch is never stored without its key or a key without its
-// batch. A retry with the key is answered from it instead of being applied again.
-struct IdempotencyRecord {
-  std::string key;          // the client's key (1-255 printable ASCII characters)
-  std::string fingerprint;  // SHA-256 of the request it answered (method, path, body): 32 bytes
-  int status = 0;           // the response's HTTP status
-  std::string body;         // the response's body
-  int64_t written_ms = 0;   // unix ms; stamped by the store when written
-};
-
 enum class OpenMode {
   kPrimary,    // read-write, creates the dir; one process at a time
   kSecondary,  // read-only follower of a primary that may be running (batch)
 };
 
-class Store {
+class Store : public EventLog {
  public:
-  virtual ~Store() = default;
 
-  // Appends events atomically with their follow-graph changes and makes them
-  // durable (fsync) before returning. Assigns offsets in log order. With `key`,
-  // its record is written in the same atomic write (stamped with the time).
-  virtual absl::Status AppendEvents(std::vector<Event>& events, const std::vector<FollowChange>& follows,
-                                    const IdempotencyRecord* key = nullptr) = 0;
   // Writes entity records atomically and durably, with `key`'s record if given.
   virtual absl::Status PutEntities(const std::vector<EntityRecord>& entities,
                                    const IdempotencyRecord* key = nullptr) = 0;
@@ -80,15 +55,7 @@ class Store {
   // Removes every expired idempotency record now (compacts them).
   virtual absl::Status PruneIdempotencyRecords() = 0;
 
-  // Visits every event in offset order; stops early when fn returns false.
-  // Events older than the store's event retention are skipped.
-  absl::Status ScanEvents(const std::function<bool(const Event&)>& fn) const { return ScanEventsFrom(0, fn); }
-  // The same, from the event at offset `from` on (the log's tail).
-  virtual absl::Status ScanEventsFrom(uint64_t from, const std::function<bool(const Event&)>& fn) const = 0;
   virtual absl::Status ScanEntities(const std::function<void(const EntityRecord&)>& fn) const = 0;
-  // The events at these offsets, in the order given; offsets no longer held
-  // (past the retention) are left out.
-  virtual absl::StatusOr<std::vector<Event>> ReadEvents(const std::vector<uint64_t>& offsets) const = 0;
   virtual absl::Status ScanFollows(const std::function<void(Ref, Ref, int64_t)>& fn) const = 0;
 
   // Audit records, keyed by request id. Put is durable against process crash
@@ -103,10 +70,6 @@ class Store {
   virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
   // Removes every expired audit record now (compacts the audit records).
   virtual absl::Status PruneAudits() = 0;
-  // Removes every event older than the event retention now (compacts the log).
-  virtual absl::Status PruneEvents() = 0;
-  // Events older than this are dropped (0: kept forever).
-  virtual int64_t EventRetentionMs() const = 0;
 
   // Facts about the data dir's contents that outlive one command, e.g. an
   // importer recording that its timelines carry no order (kMetaUnorderedTimelines).
@@ -145,10 +108,6 @@ class Store {
   virtual absl::Status Resume() { return absl::OkStatus(); }
   virtual std::string ReadOnlyReason() const { return ""; }
 
-  // The offset the next appended event will get (= number of events ever appended).
-  virtual uint64_t NextOffset() const = 0;
-  // Secondary mode: catch up with the primary's latest writes.
-  virtual absl::Status CatchUp() = 0;
 };
 
 // Set to "1" by importers whose viewers' interactions carry no time or order
@@ -169,12 +128,6 @@ struct StoreOptions {
   // Faults on command under the store (store/fault_injection.h; tests); null: none.
   std::shared_ptr<FaultInjection> faults = nullptr;
 };
-
-// The retentions a configuration sets (audit.retention_hours, events.retention_hours,
-// server.idempotency_window_seconds).
-// Every command that reads or writes a data dir opens it with these, so the log
-// it sees and what it keeps agree with the server's.
-StoreOptions StoreOptionsFor(const Config& config, const Clock* clock);
 
 absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, OpenMode mode,
                                                       const StoreOptions& options = {});

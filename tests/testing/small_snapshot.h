@@ -7,6 +7,7 @@
 #include "base/clock.h"
 #include "batch/pipeline.h"
 #include "testing/world.h"
+#include "batch/batch_options.h"
 
 namespace affinity::testing {
 

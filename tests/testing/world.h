@@ -14,6 +14,7 @@
 #include "state/registry.h"
 #include "store/store.h"
 #include "testing/temp_dir.h"
+#include "config/config.h"
 
 namespace affinity::testing {
 

@@ -9,6 +9,7 @@
 #include "events/action_names.h"
 #include "store/action_codes.h"
 #include "testing/world.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {

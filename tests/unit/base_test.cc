@@ -11,6 +11,8 @@
 #include "base/strings.h"
 #include "events/event.h"
 #include "testing/temp_dir.h"
+#include "config/config.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 namespace {

@@ -20,6 +20,8 @@
 #include "ranking/ranker_inputs.h"
 #include "testing/section_files.h"
 #include "testing/world.h"
+#include "batch/batch_options.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -377,12 +379,12 @@ TEST_F(BatchPipelineTest, BatchLearnsOnlyFromEventsInsideTheConfiguredRetention)
   config.batch.als_factors = 8;
   config.batch.hnsw_m = 8;
   config.ranker.train_in_batch = false;
-  auto all = RunBatch(world_.dir.path(), config, now, nullptr);
+  auto all = RunBatch(world_.dir.path(), config.batch, StoreOptionsFor(config, nullptr), now, nullptr);
   ASSERT_TRUE(all.ok()) << all.status();
   EXPECT_EQ(all->events, fresh + old.size());
   // A day's retention as of the run's time (not the machine's): the 30-hour-old events are left out.
   config.events.retention_hours = 24;
-  auto windowed = RunBatch(world_.dir.path(), config, now, nullptr);
+  auto windowed = RunBatch(world_.dir.path(), config.batch, StoreOptionsFor(config, nullptr), now, nullptr);
   ASSERT_TRUE(windowed.ok()) << windowed.status();
   EXPECT_EQ(windowed->events, fresh);
 }

@@ -16,6 +16,7 @@
 #include "testing/temp_dir.h"
 #include "testing/tiny_model.h"
 #include "testing/world.h"
+#include "batch/batch_options.h"
 
 namespace affinity {
 namespace {

@@ -21,6 +21,9 @@
 #include "testing/small_snapshot.h"
 #include "testing/tiny_model.h"
 #include "testing/world.h"
+#include "batch/batch_options.h"
+#include "config/config.h"
+#include "models/drift_options.h"
 
 namespace affinity {
 namespace {
@@ -235,7 +238,7 @@ class ServedWorld {
   absl::StatusOr<LoggedTrainingReport> Train() {
     Config config = world_.config;
     config.ranker.auto_promote = false;
-    return TrainFromLoggedImpressions(world_.dir.path(), *world_.store, world_.registry, config);
+    return TrainFromLoggedImpressions(world_.dir.path(), *world_.store, world_.registry, config.ranker, config.batch.threads);
   }
 
   // Promotes `version` and serves it, loaded as a server loads it.

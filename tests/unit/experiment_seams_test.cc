@@ -14,6 +14,7 @@
 #include "experiments/experiment_state_store.h"
 #include "experiments/experimental_query_engine.h"
 #include "testing/world.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -81,7 +82,7 @@ struct SeamWorld {
                     {"i1", "item", "c1", "", ""}, {"i2", "item", "c1", "", ""}});
   }
   std::unique_ptr<ExperimentService> Service(const Config& config) {
-    return std::make_unique<ExperimentService>(std::make_unique<FakeState>(data), config, &world.registry,
+    return std::make_unique<ExperimentService>(std::make_unique<FakeState>(data), config.serving, config.experiments, &world.registry,
                                                world.live.get(), nullptr, &world.clock, nullptr,
                                                [] { return std::vector<std::string>(); });
   }

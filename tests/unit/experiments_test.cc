@@ -22,6 +22,7 @@
 #include "base/strings.h"
 #include "models/model_registry.h"
 #include "testing/world.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -434,7 +435,7 @@ struct ServiceWorld {
     world.Entities({{"u1", "user", "", "", ""}, {"c1", "creator", "", "", ""}, {"i1", "item", "c1", "", ""},
                     {"i2", "item", "c1", "", ""}});
     service = std::make_unique<ExperimentService>(
-        world.store.get(), world.config, &world.registry, world.live.get(), &audit, &world.clock,
+        world.store.get(), world.config.serving, world.config.experiments, &world.registry, world.live.get(), &audit, &world.clock,
         [models_load](const std::string& v) -> absl::StatusOr<std::shared_ptr<const LearnedRanker>> {
           if (models_load) return std::shared_ptr<const LearnedRanker>();
           return absl::DataLossError("model.json of " + v + " is truncated");

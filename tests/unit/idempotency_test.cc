@@ -12,6 +12,7 @@
 #include "state/idempotency_keys.h"
 #include "store/fault_injection.h"
 #include "testing/world.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {

@@ -12,6 +12,7 @@
 #include "testing/temp_dir.h"
 #include "testing/tiny_model.h"
 #include "testing/world.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -288,7 +289,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   config.ranker.min_groups = 10;
   config.ranker.rounds = 5;
   config.ranker.auto_promote = false;
-  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config.ranker, config.batch.threads);
   ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_TRUE(report->trained) << report->note;
   EXPECT_EQ(report->groups, size_t(responses));
@@ -303,7 +304,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   // The default ships a model that passes the gate as a canary, not as the current model.
   config.ranker.auto_promote = true;
   config.ranker.gate_tolerance = 1;
-  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config.ranker, config.batch.threads);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->canary) << report->note;
   EXPECT_FALSE(report->promoted);
@@ -315,7 +316,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
   // Issue 23, bug 6: a model the gate refuses keeps the refusal in the
   // registry (model list, /admin/models and the operator page show it).
   config.ranker.gate_tolerance = -1;  // a gate nothing passes
-  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config);
+  report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, config.ranker, config.batch.threads);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_FALSE(report->canary);
   st = *reg.Read();
@@ -329,7 +330,7 @@ TEST(LoggedTrainingTest, TrainsFromAuditedInputsAndFeedbackNamingTheResponse) {
 TEST(LoggedTrainingTest, SaysWhyWhenThereIsTooLittleFeedback) {
   testing::World world;
   world.BuildSmall();
-  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, world.config);
+  auto report = TrainFromLoggedImpressions(world.dir.path(), *world.store, world.registry, world.config.ranker, world.config.batch.threads);
   ASSERT_TRUE(report.ok());
   EXPECT_FALSE(report->trained);
   EXPECT_NE(report->note.find("no model trained yet"), std::string::npos);

@@ -17,6 +17,8 @@
 #include "serving/query_engine.h"
 #include "testing/small_snapshot.h"
 #include "testing/world.h"
+#include "batch/batch_options.h"
+#include "ranking/ranker_options.h"
 
 namespace affinity {
 namespace {

@@ -8,6 +8,7 @@
 #include "api/routes.h"
 #include "base/component.h"
 #include "base/config.h"
+#include "config/config.h"
 
 namespace affinity {
 namespace {
@@ -91,7 +92,7 @@ class ApiSurfaceTest : public ::testing::Test {
   Metrics metrics_;
   Sprinkler sprinkler_;
   bool writable_ = true;
-  ApiRoutes routes_{ApiDeps{&config_, nullptr, nullptr, nullptr, &metrics_, nullptr, {&sprinkler_}, [this] {
+  ApiRoutes routes_{ApiDeps{&config_.server, nullptr, nullptr, nullptr, &metrics_, nullptr, {&sprinkler_}, [this] {
                               return writable_ ? absl::OkStatus() : absl::ResourceExhaustedError("full");
                             }}};
 };

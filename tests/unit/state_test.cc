@@ -16,6 +16,7 @@
 #include "testing/raw_records.h"
 #include "testing/section_files.h"
 #include "testing/world.h"
+#include "state/checkpoint_options.h"
 
 namespace affinity {
 namespace {

@@ -15,6 +15,7 @@
 #include "store/fault_injection.h"
 #include "store/store.h"
 #include "testing/temp_dir.h"
+#include "state/storage_options.h"
 
 namespace affinity {
 namespace {

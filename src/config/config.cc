@@ -1,0 +1,156 @@
+#include "config/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "base/settings_reader.h"
+#include "base/status.h"
+#include "base/strings.h"
+#include "features/feature_settings.h"
+
+namespace affinity {
+namespace {
+
+// [features.<group>] tables: ttl_seconds and protected per feature group
+// (which groups exist is checked against the declared ones at start).
+absl::Status ReadFeatureSettings(const toml::table& t, std::map<std::string, FeatureGroupSettings>* out) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
+  const toml::node* node = t.get("features");
+  if (!node) return absl::OkStatus();
+  const toml::table* groups = node->as_table();
+  if (!groups) return bad("features must be a table of [features.<group>] tables");
+  for (const auto& [name, value] : *groups) {
+    const std::string group(name.str());
+    const toml::table* keys = value.as_table();
+    if (!keys)
+      return bad("features." + group + " must be a table ([features." + group + "] with ttl_seconds, protected)");
+    FeatureGroupSettings& fs = (*out)[group];
+    for (const auto& [key, v] : *keys) {
+      const std::string k(key.str());
+      if (k == "ttl_seconds") {
+        if (!v.is_integer() || *v.value<int64_t>() < 0)
+          return bad("features." + group + ".ttl_seconds must be an integer >= 0");
+        fs.ttl_seconds = *v.value<int64_t>();
+      } else if (k == "protected") {
+        if (!v.is_boolean()) return bad("features." + group + ".protected must be true or false");
+        fs.is_protected = *v.value<bool>() ? 1 : 0;
+      } else {
+        const std::string near = NearestName(k, {"ttl_seconds", "protected"});
+        return bad("unknown setting features." + group + "." + k +
+                   (near.empty() ? "" : "; did you mean " + near + "?"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// [actions] keys other than the built-in actions: each adds a configured action
+// with that default weight (read through `read`, so a non-number is refused).
+absl::Status ReadCustomActions(const toml::table& t, SettingsReader& read, ActionWeights* out) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
+  static constexpr std::string_view kBuiltin[] = {"impression", "click", "like",     "play", "share",
+                                                  "comment",    "follow", "unfollow", "hide"};
+  const toml::table* actions = t["actions"].as_table();
+  if (!actions) return absl::OkStatus();
+  out->custom.clear();
+  for (const auto& [key, value] : *actions) {
+    std::string name(key.str());
+    if (std::find(std::begin(kBuiltin), std::end(kBuiltin), name) != std::end(kBuiltin)) continue;
+    if (!IsValidActionName(name))
+      return bad(absl::StrCat("actions.", name, ": an action's name is 1-", kMaxActionNameBytes,
+                              " characters of a-z, 0-9 and _"));
+    CustomAction action{name, 0};
+    read("actions", name.c_str(), action.weight);
+    if (!std::isfinite(action.weight) || std::fabs(action.weight) > 1e6)
+      return bad(absl::StrCat("actions.", name, " must be a finite number within +-1e6"));
+    out->custom.push_back(std::move(action));
+  }
+  // 9..255 are the codes of configured actions (docs/storage.md).
+  if (out->custom.size() > 200) return bad("[actions] may add at most 200 actions");
+  return absl::OkStatus();
+}
+
+// Reads a parsed file's settings over *out and validates the result.
+absl::Status ReadTable(const toml::table& t, Config* out) {
+  Config& c = *out;
+  SettingsReader read(t);
+  c.server.Fields(read);
+  c.serving.Fields(read);
+  c.actions.Fields(read);
+  AFF_RETURN_IF_ERROR(ReadCustomActions(t, read, &c.actions));
+  c.batch.Fields(read);
+  c.ranker.Fields(read);
+  c.audit.Fields(read);
+  c.events.Fields(read);
+  c.storage.Fields(read);
+  c.state.Fields(read);
+  c.experiments.Fields(read);
+  c.drift.Fields(read);
+  AFF_RETURN_IF_ERROR(ReadFeatureSettings(t, &c.features));
+  AFF_RETURN_IF_ERROR(read.Problem());
+  return c.Validate();
+}
+
+}  // namespace
+
+absl::Status Config::Validate() const {
+  AFF_RETURN_IF_ERROR(server.Validate());
+  AFF_RETURN_IF_ERROR(serving.Validate());
+  AFF_RETURN_IF_ERROR(batch.Validate());
+  AFF_RETURN_IF_ERROR(ranker.Validate());
+  AFF_RETURN_IF_ERROR(audit.Validate());
+  AFF_RETURN_IF_ERROR(events.Validate());
+  AFF_RETURN_IF_ERROR(storage.Validate());
+  AFF_RETURN_IF_ERROR(state.Validate());
+  AFF_RETURN_IF_ERROR(experiments.Validate());
+  return drift.Validate();
+}
+
+absl::StatusOr<Config> Config::FromTomlString(const std::string& text) {
+  toml::table t;
+  try {
+    t = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    return absl::InvalidArgumentError(absl::StrCat("config: line ", at.line, ", column ", at.column, ": ",
+                                                   std::string(e.description())));
+  }
+  Config c;
+  AFF_RETURN_IF_ERROR(ReadTable(t, &c));
+  return c;
+}
+
+absl::StatusOr<Config> Config::WithOverrides(const std::vector<std::pair<std::string, ConfigValue>>& overrides) const {
+  AFF_ASSIGN_OR_RETURN(toml::table t, OverridesTable(overrides));
+  Config c = *this;
+  AFF_RETURN_IF_ERROR(ReadTable(t, &c));
+  return c;
+}
+
+absl::StatusOr<Config> Config::FromTomlFile(const std::string& path) {
+  toml::table t;
+  std::string text;
+  {
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return absl::NotFoundError("config: cannot open " + path);
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+    std::fclose(f);
+  }
+  return FromTomlString(text);
+}
+
+StoreOptions StoreOptionsFor(const Config& config, const Clock* clock) {
+  return {.audit_retention_ms = int64_t(config.audit.retention_hours) * 3'600'000,
+          .clock = clock,
+          .event_retention_ms = int64_t(config.events.retention_hours) * 3'600'000,
+          .max_wal_bytes = uint64_t(config.storage.max_wal_mb) << 20,
+          .idempotency_window_ms = int64_t(config.server.idempotency_window_seconds) * 1000};
+}
+
+}  // namespace affinity
