@@ -16,7 +16,7 @@ namespace {
 void WriteRefused(const std::vector<RefusedFile>& refused, JsonWriter& w) {
   w.Key("refused").BeginArray();
   for (const RefusedFile& r : refused) {
-    w.BeginObject().Key("kind").String(r.kind).Key("version").String(r.version).Key("reason").String(r.reason);
+    w.BeginObject().Key("kind").String(kRefusedKindNames.Name(r.kind)).Key("version").String(r.version).Key("reason").String(r.reason);
     w.Key("serving").String(r.serving).Key("since_ms").Int(r.since_ms).EndObject();
   }
   w.EndArray();

@@ -9,10 +9,17 @@
 #include <string>
 #include <string_view>
 
+#include "base/enum_names.h"
+
 namespace affinity {
 
+// What was refused: a snapshot version or a model version.
+enum class RefusedKind { kSnapshot, kModel };
+inline constexpr EnumNames<RefusedKind, 2> kRefusedKindNames{
+    {{{RefusedKind::kSnapshot, "snapshot"}, {RefusedKind::kModel, "model"}}}};
+
 struct RefusedFile {
-  std::string kind;     // "snapshot" or "model"
+  RefusedKind kind = RefusedKind::kSnapshot;
   std::string version;  // "v000003", "m000002"
   std::string reason;   // names the file and the check it failed
   std::string serving;  // the version serving instead ("" none: live counts or the blend)

@@ -65,7 +65,7 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
   if (named.empty() && kept.empty()) return choice;  // nothing published yet
   std::vector<std::string> tries;
   if (named.empty()) {
-    choice.refused.push_back({"snapshot", "CURRENT", "snapshots/CURRENT is missing or empty, though versions are kept",
+    choice.refused.push_back({RefusedKind::kSnapshot, "CURRENT", "snapshots/CURRENT is missing or empty, though versions are kept",
                               "", clock->NowMillis()});
   } else {
     tries.push_back(named);
@@ -78,7 +78,7 @@ SnapshotChoice LoadNewestVerifiedSnapshot(const std::string& data_dir,
       choice.snapshot = *std::move(loaded);
       break;
     }
-    choice.refused.push_back({"snapshot", tries[i], std::string(loaded.status().message()), "", clock->NowMillis()});
+    choice.refused.push_back({RefusedKind::kSnapshot, tries[i], std::string(loaded.status().message()), "", clock->NowMillis()});
   }
   const std::string serving = choice.snapshot ? choice.snapshot->version : "";
   for (RefusedFile& r : choice.refused) r.serving = serving;
@@ -141,7 +141,7 @@ absl::StatusOr<bool> SnapshotManager::Load() {
   if (v.empty()) return false;  // CURRENT is gone while a version serves: keep it
   auto loaded = LoadVersion(data_dir_, v, settings_, true);
   if (!loaded.ok()) {  // keep serving what serves
-    std::vector<RefusedFile> refused{{"snapshot", v, std::string(loaded.status().message()), cur->version, clock_->NowMillis()}};
+    std::vector<RefusedFile> refused{{RefusedKind::kSnapshot, v, std::string(loaded.status().message()), cur->version, clock_->NowMillis()}};
     std::lock_guard<std::mutex> lock(mu_);
     refused_ = refused;
     refused_fingerprint_ = fp;

@@ -28,7 +28,7 @@ std::shared_ptr<const LearnedRanker> ModelWatcher::Fallback(const RegistryState&
       *serving = *h;
       return std::shared_ptr<const LearnedRanker>(*std::move(m));
     }
-    refused->push_back({"model", *h, std::string(m.status().message()), "", clock_->NowMillis()});
+    refused->push_back({RefusedKind::kModel, *h, std::string(m.status().message()), "", clock_->NowMillis()});
   }
   serving->clear();
   return nullptr;
@@ -54,7 +54,7 @@ absl::StatusOr<bool> ModelWatcher::Load() {
     auto m = registry_.Load(st.current);
     if (!m.ok()) {
       const std::string why(m.status().message());
-      std::vector<RefusedFile> refused{{"model", st.current, why, "", clock_->NowMillis()}};
+      std::vector<RefusedFile> refused{{RefusedKind::kModel, st.current, why, "", clock_->NowMillis()}};
       if (start) {
         std::shared_ptr<const LearnedRanker> fallback = Fallback(st, &refused, &serving);
         install_(fallback);
@@ -105,7 +105,7 @@ std::vector<RefusedFile> ModelWatcher::refused() const {
 
 void ModelWatcher::NoteArmRefusal(const std::string& version, const std::string& reason) {
   std::lock_guard<std::mutex> lock(mu_);
-  arm_refused_[version] = {"model", version, reason + " (an experiment arm's model; the arm serves the default model)",
+  arm_refused_[version] = {RefusedKind::kModel, version, reason + " (an experiment arm's model; the arm serves the default model)",
                            current_, clock_->NowMillis()};
 }
 

@@ -160,7 +160,8 @@ void BatchSchedule::RunOnce() {
   int wstatus = 0;
   if (rc == 0) ::waitpid(pid, &wstatus, 0);
   const double seconds = double(NowMs() - start) / 1000.0;
-  std::string outcome;
+  const bool ok = rc == 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
+  std::string outcome;  // "ok", or "failed ..." saying how (the stats' last_outcome)
   if (rc != 0) {
     outcome = std::string("failed: cannot start ") + argv_[0] + ": " + std::strerror(rc);
   } else if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
@@ -170,7 +171,7 @@ void BatchSchedule::RunOnce() {
   } else {
     outcome = "failed (signal " + std::to_string(WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0) + ")";
   }
-  if (outcome == "ok")
+  if (ok)
     spdlog::info("scheduled batch: ok in {:.1f}s: {}", seconds, Tail(output, 1));
   else
     spdlog::error("scheduled batch: {} after {:.1f}s", outcome, seconds);
@@ -178,7 +179,7 @@ void BatchSchedule::RunOnce() {
   child_ = -1;
   status_.running = false;
   status_.runs++;
-  if (outcome != "ok") status_.failures++;
+  if (!ok) status_.failures++;
   status_.last_duration_s = seconds;
   status_.last_outcome = outcome;
   status_.last_output = Tail(output, 3);

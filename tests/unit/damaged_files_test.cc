@@ -59,7 +59,7 @@ class SnapshotFallbackTest : public ::testing::Test {
     ASSERT_NE(c.snapshot, nullptr) << (c.refused.empty() ? "" : c.refused.front().reason);
     EXPECT_EQ(c.snapshot->version, want);
     ASSERT_EQ(c.refused.size(), 1u);
-    EXPECT_EQ(c.refused[0].kind, "snapshot");
+    EXPECT_EQ(c.refused[0].kind, RefusedKind::kSnapshot);
     EXPECT_EQ(c.refused[0].version, refused);
     EXPECT_EQ(c.refused[0].serving, want);
     EXPECT_TRUE(Has(c.refused[0].reason, why)) << c.refused[0].reason;
@@ -312,7 +312,7 @@ TEST_F(ModelRefusalTest, AtStartADamagedCurrentModelIsRefusedAndThePreviousOneTh
   EXPECT_EQ(watcher->current(), "m000001");
   auto refused = watcher->refused();
   ASSERT_EQ(refused.size(), 1u);
-  EXPECT_EQ(refused[0].kind, "model");
+  EXPECT_EQ(refused[0].kind, RefusedKind::kModel);
   EXPECT_EQ(refused[0].version, "m000002");
   EXPECT_EQ(refused[0].serving, "m000001");
   EXPECT_TRUE(Has(refused[0].reason, "model.json")) << refused[0].reason;
