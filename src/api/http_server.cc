@@ -129,10 +129,10 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     r.path = std::string(target.substr(0, q));
     if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
     r.body = std::move(req.body());
-    for (const auto& field : req) {  // only the product's own headers (and Idempotency-Key) are kept
+    for (const auto& field : req) {  // only the product's own headers, Idempotency-Key and Authorization are kept
       const beast::string_view name = field.name_string();
       const bool own = name.size() > 11 && beast::iequals(name.substr(0, 11), "x-affinity-");
-      if (!own && !beast::iequals(name, "idempotency-key")) continue;
+      if (!own && !beast::iequals(name, "idempotency-key") && field.name() != http::field::authorization) continue;
       std::string lower(name);
       for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
       r.headers.emplace_back(std::move(lower), std::string(field.value().data(), field.value().size()));

@@ -28,7 +28,7 @@ struct HttpRequest {
   std::string path;   // without the query string
   std::string query;  // after '?', may be empty
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-* and Idempotency-Key (names lower-case)
+  std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-*, Idempotency-Key, Authorization (names lower-case)
 
   // The value of header `name` (lower-case), or "" when absent.
   std::string_view Header(std::string_view name) const {

@@ -114,6 +114,20 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     r.headers.emplace_back("Allow", m.allow);
     return r;
   }
+  // The caller's key must carry the route's scope (shared/CONTRACT.md, Access);
+  // a forced arm can name an unreleased model, so it needs an admin key.
+  if (d_.keyring && d_.keyring->enabled()) {
+    const bool forced_arm = !req.Header("x-affinity-force-arm").empty();
+    AccessDecision access = d_.keyring->Authorize(req.Header("authorization"), m.entry->scope, forced_arm);
+    if (access.status != 200) {
+      HttpResponse r = Error(access.status, access.code, access.message);
+      if (access.status == 401) {
+        if (access.challenge_basic) r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"affinity\", charset=\"UTF-8\"");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"affinity\"");
+      }
+      return r;
+    }
+  }
   // Every write meets the volume's budget first (state/storage_guard.h):
   // refused with 507 while the volume is full or failing; queries and reads go on.
   if (m.entry->writes && d_.admit) {

@@ -13,6 +13,7 @@
 
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "access/access.h"
 #include "api/route_table.h"
 #include "base/component.h"
 #include "base/config.h"
@@ -38,6 +39,8 @@ struct ApiDeps {
   // Every write route asks it first (the storage guard: 507 while the volume
   // is full); null admits every write.
   std::function<absl::Status()> admit;
+  // API keys and their scopes ([auth]); null or without keys: every route open.
+  const Keyring* keyring = nullptr;
 };
 
 class ApiRoutes {

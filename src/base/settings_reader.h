@@ -53,6 +53,9 @@ class SettingsReader {
     }
   }
 
+  // A key read by hand (an array of tables): known, so not refused as unknown.
+  void MarkRead(const char* section, const char* key) { known_.insert(absl::StrCat(section, ".", key)); }
+
   // An enumerated setting: a string among `names`' spellings.
   template <typename E, size_t N>
   void operator()(const char* section, const char* key, E& field, const EnumNames<E, N>& names) {

@@ -74,6 +74,60 @@ absl::Status ReadCustomActions(const toml::table& t, SettingsReader& read, Actio
   return absl::OkStatus();
 }
 
+// [auth] keys = [{ name, sha256, scopes, rate_per_s }]: the API keys (each
+// key's SHA-256, never the key).
+absl::Status ReadAuth(const toml::table& t, SettingsReader& read, AuthOptions* out) {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError("config: " + m); };
+  read.MarkRead("auth", "keys");
+  const toml::node* node = t["auth"]["keys"].node();
+  if (!node) return absl::OkStatus();
+  const toml::array* keys = node->as_array();
+  if (!keys) return bad("auth.keys must be an array of { name, sha256, scopes } tables");
+  out->keys.clear();
+  for (size_t i = 0; i < keys->size(); ++i) {
+    const std::string where = absl::StrCat("auth.keys[", i, "]");
+    const toml::table* k = (*keys)[i].as_table();
+    if (!k) return bad(where + " must be a table { name, sha256, scopes }");
+    ApiKey key;
+    for (const auto& [field, value] : *k) {
+      const std::string f(field.str());
+      if (f == "name" && value.is_string()) {
+        key.name = *value.value<std::string>();
+      } else if (f == "sha256" && value.is_string()) {
+        auto digest = ParseSha256Hex(*value.value<std::string>());
+        if (!digest.ok()) return bad(where + ".sha256: " + std::string(digest.status().message()));
+        key.sha256 = *digest;
+      } else if (f == "scopes" && value.is_array()) {
+        std::vector<std::string> names;
+        for (const auto& s : *value.as_array()) {
+          if (!s.is_string()) return bad(where + ".scopes must be an array of strings");
+          names.push_back(*s.value<std::string>());
+        }
+        auto bits = ParseScopes(names);
+        if (!bits.ok()) return bad(where + ".scopes: " + std::string(bits.status().message()));
+        key.scopes = *bits;
+      } else if (f == "rate_per_s" && value.is_number()) {
+        key.rate_per_s = *value.value<double>();
+        if (!(key.rate_per_s >= 0)) return bad(where + ".rate_per_s must be >= 0");
+      } else if (f == "name" || f == "sha256" || f == "scopes" || f == "rate_per_s") {
+        return bad(where + "." + f + " has the wrong type");
+      } else {
+        const std::string near = NearestName(f, {"name", "sha256", "scopes", "rate_per_s"});
+        return bad("unknown setting " + where + "." + f + (near.empty() ? "" : "; did you mean " + near + "?"));
+      }
+    }
+    if (key.name.empty() || !IsValidActionName(key.name)) return bad(where + ".name must be 1-32 characters of a-z, 0-9 and _");
+    if (key.scopes == 0) return bad(where + ".scopes must name at least one scope");
+    for (const ApiKey& other : out->keys) {
+      if (other.name == key.name) return bad(where + ": a second key named '" + key.name + "'");
+      if (other.sha256 == key.sha256) return bad(where + ": the same key as '" + other.name + "'");
+    }
+    if (key.sha256 == std::array<uint8_t, 32>{}) return bad(where + " needs its sha256");
+    out->keys.push_back(std::move(key));
+  }
+  return absl::OkStatus();
+}
+
 // Reads a parsed file's settings over *out and validates the result.
 absl::Status ReadTable(const toml::table& t, Config* out) {
   Config& c = *out;
@@ -91,6 +145,7 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   c.experiments.Fields(read);
   c.drift.Fields(read);
   AFF_RETURN_IF_ERROR(ReadFeatureSettings(t, &c.features));
+  AFF_RETURN_IF_ERROR(ReadAuth(t, read, &c.auth));
   AFF_RETURN_IF_ERROR(read.Problem());
   return c.Validate();
 }

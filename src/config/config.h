@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "access/access.h"
 #include "audit/audit_options.h"
 #include "base/clock.h"
 #include "base/config.h"
@@ -39,6 +40,7 @@ struct Config {
   ExperimentsOptions experiments;
   DriftOptions drift;
   std::map<std::string, FeatureGroupSettings> features;  // by group name
+  AuthOptions auth;  // [auth] keys: API keys with scopes (none: every route open)
 
   // Every section's Validate, in the order of the sections above.
   absl::Status Validate() const;

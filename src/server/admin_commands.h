@@ -56,6 +56,17 @@ struct SimulateCommand {
 std::unique_ptr<SimulateCommand> AddSimulateCommand(CLI::App& app);
 int RunSimulateCommand(const SimulateCommand& c);
 
+// `affinity keys new`: a fresh API key and its configuration line
+// (server/keys_command.cc).
+struct KeysCommand {
+  CLI::App* create = nullptr;
+  std::string name, scopes;
+  double rate_per_s = 0;
+};
+std::unique_ptr<KeysCommand> AddKeysCommand(CLI::App& app);
+// -1 when `keys` was not the command.
+int RunKeysCommand(const KeysCommand& c);
+
 // GET `target` of the server at `url`: 0 with the body in *body, else 1 after
 // printing why on stderr.
 int FetchAdmin(const std::string& url, const std::string& target, std::string* body);

@@ -38,8 +38,9 @@ struct BackfillArgs {
 };
 int Backfill(const BackfillArgs& args);
 
+// insecure_listen: serve on a non-loopback address without [auth] keys.
 int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path,
-          const std::string& batch_every = "");
+          const std::string& batch_every = "", bool insecure_listen = false);
 int Generate(const std::string& out, GenerateOptions o);
 int Import(const std::string& data, const std::string& format, const std::string& path,
            const std::string& config_path);

@@ -23,6 +23,7 @@ struct CommandLine {
   EvalOptions eo;
   std::string json_out, topk_out, report_out;
   CLI::App* serve = nullptr;
+  bool insecure_listen = false;
   CLI::App* backfill = nullptr;
   CLI::App* gen = nullptr;
   CLI::App* imp = nullptr;
@@ -38,6 +39,7 @@ struct CommandLine {
   std::unique_ptr<ExperimentCommands> experiment;
   std::unique_ptr<FeatureCommands> features;
   std::unique_ptr<SimulateCommand> simulate;
+  std::unique_ptr<KeysCommand> keys;
 };
 
 // `affinity serve` and `affinity backfill`.
@@ -47,6 +49,8 @@ void AddServeCommands(CLI::App& app, CommandLine& c) {
   c.serve->add_option("--host", c.host, "listen address (default 127.0.0.1)");
   c.serve->add_option("--port", c.port, "listen port (default 8080; 0 picks a free one)")->check(CLI::Range(0, 65535));
   c.serve->add_option("--config", c.config_path, "TOML configuration file");
+  c.serve->add_flag("--insecure-listen", c.insecure_listen,
+                    "serve on a non-loopback address without [auth] keys (anyone who reaches the port can call every route)");
   c.serve->add_option("--batch-every", c.batch_every,
                       "run the batch pipeline beside the server on this schedule (e.g. 30s, 15m, 1h), never two at once");
 
@@ -157,7 +161,7 @@ void AddEvalCommand(CLI::App& app, CommandLine& c) {
 // Runs the command the parse chose: its exit code.
 int RunCommand(const CommandLine& c) {
   if (*c.backfill) return Backfill(c.bf);
-  if (*c.serve) return Serve(c.data, c.host, c.port, c.config_path, c.batch_every);
+  if (*c.serve) return Serve(c.data, c.host, c.port, c.config_path, c.batch_every, c.insecure_listen);
   if (*c.gen) return Generate(c.out, c.go);
   if (*c.imp) return Import(c.data, c.format, c.path, c.config_path);
   if (*c.batch) return Batch(c.data, c.config_path);
@@ -176,6 +180,7 @@ int RunCommand(const CommandLine& c) {
   if (const int rc = RunExperimentCommand(*c.experiment); rc >= 0) return rc;
   if (const int rc = RunFeatureCommand(*c.features); rc >= 0) return rc;
   if (const int rc = RunSimulateCommand(*c.simulate); rc >= 0) return rc;
+  if (const int rc = RunKeysCommand(*c.keys); rc >= 0) return rc;
   return 1;
 }
 
@@ -198,6 +203,7 @@ int main(int argc, char** argv) {
   c.experiment = AddExperimentCommands(app);
   c.features = AddFeatureCommands(app);
   c.simulate = AddSimulateCommand(app);
+  c.keys = AddKeysCommand(app);
   AddEvalCommand(app, c);
 
   try {

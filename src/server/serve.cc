@@ -71,6 +71,7 @@ struct ServingStack {
   std::unique_ptr<BatchSchedule> batch_schedule;  // serve --batch-every
   std::unique_ptr<DriftService> drift;
   std::unique_ptr<ServerReport> server_report;
+  std::unique_ptr<Keyring> keyring;
   std::unique_ptr<ApiRoutes> routes;
   const HttpServer* http = nullptr;  // the server in front (not owned): its connections for /admin/stats
   Components components;
@@ -247,9 +248,11 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   if (s->batch_schedule) s->components.Add(s->batch_schedule.get());  // started once serving
   s->server_report = std::make_unique<ServerReport>(s->http);
   s->components.Add(s->server_report.get());
+  s->keyring = std::make_unique<Keyring>(config.auth);
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config.server, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   metrics, s->experiments.get(), s->components.all(),
-                                                  [guard = s->storage.get()] { return guard->Admit(); }});
+                                                  [guard = s->storage.get()] { return guard->Admit(); },
+                                                  s->keyring.get()});
   s->routes->SetReady(true);
 }
 
@@ -287,10 +290,15 @@ void WarnIfEmpty(const std::string& data) {
                data.c_str());
 }
 
+// Whether `host` is only reachable from this machine: 127.0.0.0/8, ::1, localhost.
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 }  // namespace
 
 int Serve(const std::string& data, const std::string& host, int port, const std::string& config_path,
-          const std::string& batch_every) {
+          const std::string& batch_every, bool insecure_listen) {
   auto cfg = LoadConfig(config_path);
   if (!cfg.ok()) return Fail(cfg.status());
   std::optional<int64_t> batch_period;
@@ -301,6 +309,15 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   if (!host.empty()) config.server.host = host;
   if (port >= 0) config.server.port = port;
   if (auto st = config.Validate(); !st.ok()) return Fail(st);
+  if (!config.auth.enabled() && !IsLoopbackHost(config.server.host)) {
+    if (!insecure_listen)
+      return Fail(absl::FailedPreconditionError(
+          "serve: " + config.server.host + " is not a loopback address and the configuration has no [auth] keys "
+          "(anyone who reaches the port could read every viewer's history and change models): add keys "
+          "(`affinity keys new`) or pass --insecure-listen"));
+    spdlog::warn("serving on {} without [auth] keys (--insecure-listen): every route is open to anyone who "
+                 "reaches the port", config.server.host);
+  }
   WarnIfEmpty(data);
   // Every connection, file and mapping is a descriptor: take all the process may.
   const DescriptorLimit fds = RaiseDescriptorLimit();
