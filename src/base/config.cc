@@ -218,6 +218,7 @@ absl::Status Config::Validate() const {
   if (serving.rerank_depth < 1) return bad("serving.rerank_depth must be >= 1");
   if (serving.diversity_window < 1) return bad("serving.diversity_window must be >= 1");
   if (audit.retention_hours < 0) return bad("audit.retention_hours must be >= 0");
+  if (audit.checkpoint_interval_seconds < 1) return bad("audit.checkpoint_interval_seconds must be >= 1");
   if (events.retention_hours < 0) return bad("events.retention_hours must be >= 0");
   if (storage.min_free_mb < 0) return bad("storage.min_free_mb must be >= 0");
   if (storage.max_wal_mb < 16) return bad("storage.max_wal_mb must be >= 16");
@@ -386,6 +387,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
   read("batch", "keep_snapshots", b.keep_snapshots);
   ReadRanker(read, c.ranker);
   read("audit", "retention_hours", c.audit.retention_hours);
+  read("audit", "signing_key", c.audit.signing_key);
+  read("audit", "checkpoint_interval_seconds", c.audit.checkpoint_interval_seconds);
   read("events", "retention_hours", c.events.retention_hours);
   read("storage", "min_free_mb", c.storage.min_free_mb);
   read("storage", "max_wal_mb", c.storage.max_wal_mb);

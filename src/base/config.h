@@ -204,6 +204,12 @@ struct AuditOptions {
   int retention_hours = 2160;  // records older than this expire (90 days; 0: kept forever).
                                // `batch` trains on logged responses, so keep this longer than
                                // the span of impressions a model should learn from.
+  // The audit chain (docs/security.md, "The audit chain"): every interval the
+  // writer syncs the log and stores a checkpoint of the chain's head, signed
+  // with the Ed25519 private key at signing_key (PEM, mode 0600, outside the
+  // data dir; `affinity audit keygen`) when one is set.
+  std::string signing_key;
+  int checkpoint_interval_seconds = 60;
 };
 
 // The data dir's volume (docs/runbooks/disk-full.md): writes are refused with
