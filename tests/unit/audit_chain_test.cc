@@ -3,7 +3,11 @@
 // tampering is done as someone with the data dir would do it: writing the
 // store's audit records and chain keys directly, past the writer.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
+
+#include <sstream>
 
 #include <filesystem>
 #include <fstream>
@@ -96,6 +100,20 @@ TEST_F(AuditChainTest, AnIntactChainVerifiesWithEveryRecordAndSignatureCounted) 
   EXPECT_EQ(r.last_checkpoint, 8u);
   EXPECT_NE(r.Summary(true).find("entries 1..8, 8 records intact"), std::string::npos) << r.Summary(true);
   EXPECT_EQ(audit_->head_sequence(), 8u);
+}
+
+TEST_F(AuditChainTest, ACheckpointIsLoggedWithItsSequenceHeadKeyAndSignature) {
+  std::ostringstream logged;
+  auto before = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(logged)));
+  RecordAndCheckpoint(1, 2);
+  spdlog::set_default_logger(before);
+  const std::string head = HexOf(Sha256Of(Entry(2)));
+  EXPECT_NE(logged.str().find("audit checkpoint: sequence 2 head " + head + " key " + signer_->key_id() +
+                              " signature "),
+            std::string::npos)
+      << logged.str();
 }
 
 TEST_F(AuditChainTest, TheChainGoesOnFromItsStoredHeadAfterARestart) {
