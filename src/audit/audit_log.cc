@@ -104,6 +104,22 @@ void AuditLog::Stop() {
     spdlog::warn("audit chain: no checkpoint at the stop: {}", std::string(st.message()));
 }
 
+void AuditLog::WriteStats(JsonWriter& w) const {
+  w.Key("audit_chain").BeginObject();
+  w.Key("head_sequence").Uint(head_sequence_).Key("checkpoint_sequence").Uint(checkpoint_sequence_);
+  w.Key("signed").Bool(chain_.signer != nullptr);
+  w.EndObject();
+}
+
+void AuditLog::ReportMetrics(MetricsSink& sink) const {
+  constexpr const char* kSequence = "The audit chain's sequence: its head, and its last stored checkpoint";
+  sink.Gauge("affinity_audit_chain_sequence", kSequence, {{"point", "head"}}, double(head_sequence_));
+  sink.Gauge("affinity_audit_chain_sequence", kSequence, {{"point", "checkpoint"}}, double(checkpoint_sequence_));
+  constexpr const char* kLost = "Audit records never written (and never in the chain) since the start, by why";
+  sink.Gauge("affinity_audit_records_lost", kLost, {{"reason", "queue_full"}}, double(dropped_));
+  sink.Gauge("affinity_audit_records_lost", kLost, {{"reason", "store_refused"}}, double(write_errors_));
+}
+
 void AuditLog::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   drained_.wait(lock, [&] { return queue_.empty() && in_flight_ == 0; });

@@ -65,6 +65,10 @@ class AuditLog : public Component {
 
   std::string_view name() const override { return "audit"; }
   void Stop() override;
+  // "audit_chain": the head and the last checkpoint's sequence, whether checkpoints are signed.
+  void WriteStats(JsonWriter& w) const override;
+  // affinity_audit_chain_sequence{point}, affinity_audit_records_lost{reason}.
+  void ReportMetrics(MetricsSink& sink) const override;
   // Asked before each write: a storage fault keeps the records out of a store
   // whose volume is full or failing (they are counted as write errors, and the
   // responses are served all the same). Set before the first Record.

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "audit/audit_chain.h"
@@ -309,12 +310,37 @@ TEST_F(AuditChainTest, ARefusedWriteNeverEntersTheChainAndIsCounted) {
   EXPECT_EQ(r.last_sequence, 3u);  // q_4 is entry 3
 }
 
-TEST_F(AuditChainTest, ADroppedRecordNeverEntersTheChainAndIsCounted) {
+// Collects the gauges a component reports.
+struct Gauges : MetricsSink {
+  std::map<std::string, double> values;
+  void Gauge(std::string_view name, std::string_view, const Labels& labels, double value) override {
+    std::string key(name);
+    for (const auto& [k, v] : labels) key += "{" + k + "=" + v + "}";
+    values[key] = value;
+  }
+};
+
+TEST_F(AuditChainTest, ADroppedRecordNeverEntersTheChainAndIsCountedInTheMetrics) {
   AuditLog full(store_.get(), 0, AuditChainOptions{&clock_, 3'600'000, signer_});
   EXPECT_FALSE(full.Record(Id(1), Payload(1)));
   full.Flush();
   EXPECT_EQ(full.dropped(), 1u);
   EXPECT_EQ(full.head_sequence(), 0u);
+  Gauges g;
+  full.ReportMetrics(g);
+  EXPECT_EQ(g.values["affinity_audit_records_lost{reason=queue_full}"], 1);
+  EXPECT_EQ(g.values["affinity_audit_chain_sequence{point=head}"], 0);
+}
+
+TEST_F(AuditChainTest, TheStatsNameTheHeadAndTheLastCheckpoint) {
+  RecordAndCheckpoint(1, 2);
+  ASSERT_TRUE(audit_->Record(Id(3), Payload(3)));
+  audit_->Flush();
+  JsonWriter w;
+  w.BeginObject();
+  audit_->WriteStats(w);
+  w.EndObject();
+  EXPECT_EQ(w.str(), R"({"audit_chain":{"head_sequence":3,"checkpoint_sequence":2,"signed":true}})");
 }
 
 TEST_F(AuditChainTest, VerifyReadsBesideARunningWriter) {
