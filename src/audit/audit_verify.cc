@@ -114,7 +114,12 @@ absl::Status CheckEntries(Check& c) {
   AFF_RETURN_IF_ERROR(c.store.ScanAuditChain(kChainEntryPrefix, [&](std::string_view key, std::string_view value) {
     uint64_t seq = 0;
     ChainEntry e;
-    if (!SequenceOfKey(key, kChainEntryPrefix[0], &seq)) return false;
+    if (!SequenceOfKey(key, kChainEntryPrefix[0], &seq)) {
+      if (key.substr(0, 1) == kChainEntryPrefix)
+        c.Fail("the audit chain holds a key that is no entry's, after sequence " + std::to_string(c.r.last_sequence) +
+               ": it was inserted");
+      return false;
+    }
     if (!DecodeChainEntry(value, &e)) {
       c.Fail(absl::StrCat("the chain entry at sequence ", seq, " is damaged (altered)"));
       return false;
@@ -176,8 +181,12 @@ absl::Status CheckEnds(Check& c) {
   if (c.options.expect && c.options.expect->first > c.r.last_sequence)
     c.Fail(absl::StrCat("the chain is truncated: it ends at sequence ", c.r.last_sequence,
                         " before the off-box checkpoint at ", c.options.expect->first));
-  if (c.options.key && c.r.checkpoints > 0 && !c.r.last_checkpoint_signed)
-    c.Fail(absl::StrCat("the last checkpoint (sequence ", last_cp, ") is not signed by key ", c.options.key->key_id()));
+  if (c.options.key && c.r.last_sequence > 0 && !c.r.last_checkpoint_signed)
+    c.Fail(c.r.checkpoints == 0
+               ? "no checkpoint is stored, so none is signed by key " + c.options.key->key_id() +
+                     " (a server takes one every audit.checkpoint_interval_seconds; they were deleted if it ran longer)"
+               : absl::StrCat("the last checkpoint (sequence ", last_cp, ") is not signed by key ",
+                              c.options.key->key_id()));
   if (!c.r.failure.empty()) return absl::OkStatus();
   return c.store.ScanStoredAudits([&](std::string_view id, int64_t written, std::string_view) {
     if (c.last_record.count(std::string(id))) return;

@@ -248,6 +248,19 @@ TEST_F(AuditChainTest, AForgedCheckpointSignatureIsNamed) {
   EXPECT_NE(Verify().failure.find("checkpoint at sequence 3 does not verify"), std::string::npos);
 }
 
+TEST_F(AuditChainTest, DeletedCheckpointsAreNamedWhenAKeyIsGiven) {
+  RecordAndCheckpoint(1, 3);
+  Tamper({.erased = {{CheckpointKey(0), CheckpointKey(99)}}});
+  EXPECT_NE(Verify().failure.find("no checkpoint is stored, so none is signed by key"), std::string::npos);
+}
+
+TEST_F(AuditChainTest, AStrayKeyAmongTheEntriesIsNamedAsInserted) {
+  RecordAndCheckpoint(1, 3);
+  Tamper({.chain = {{ChainEntryKey(2) + "x", "junk"}}});
+  EXPECT_NE(Verify().failure.find("holds a key that is no entry's, after sequence 2"), std::string::npos)
+      << Verify().failure;
+}
+
 TEST_F(AuditChainTest, ARedactedRecordIsAcceptedAndReportedAsRedacted) {
   RecordAndCheckpoint(1, 4);
   ASSERT_TRUE(audit_->Redact(Id(2)).ok());
