@@ -53,6 +53,7 @@ class Decoder {
   explicit Decoder(std::string_view in) : in_(in) {}
   bool ok() const { return ok_; }
   bool done() const { return ok_ && pos_ == in_.size(); }
+  size_t Remaining() const { return in_.size() - pos_; }
   uint8_t U8() {
     uint8_t v = 0;
     Raw(&v, 1);

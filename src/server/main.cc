@@ -5,6 +5,7 @@
 
 #include "server/commands.h"
 #include "server/admin_commands.h"
+#include "server/audit_commands.h"
 
 namespace affinity {
 namespace {
@@ -40,6 +41,7 @@ struct CommandLine {
   std::unique_ptr<FeatureCommands> features;
   std::unique_ptr<SimulateCommand> simulate;
   std::unique_ptr<KeysCommand> keys;
+  std::unique_ptr<AuditChainCommands> audit_chain;
 };
 
 // `affinity serve` and `affinity backfill`.
@@ -126,6 +128,7 @@ void AddUpkeepCommands(CLI::App& app, CommandLine& c) {
     return prune;
   };
   c.aprune = add_prune("audit", "the audit log", "audit records");
+  c.audit_chain = AddAuditChainCommands(*c.aprune->get_parent());
   c.eprune = add_prune("events", "the event log", "events");
 }
 
@@ -177,6 +180,7 @@ int RunCommand(const CommandLine& c) {
   if (*c.verify) return Verify(c.data);
   if (*c.aprune) return Prune(c.data, c.config_path, /*events=*/false);
   if (*c.eprune) return Prune(c.data, c.config_path, /*events=*/true);
+  if (const int rc = RunAuditChainCommand(*c.audit_chain); rc >= 0) return rc;
   if (const int rc = RunExperimentCommand(*c.experiment); rc >= 0) return rc;
   if (const int rc = RunFeatureCommand(*c.features); rc >= 0) return rc;
   if (const int rc = RunSimulateCommand(*c.simulate); rc >= 0) return rc;

@@ -59,6 +59,7 @@ struct ServingStack {
   std::unique_ptr<Checkpointer> checkpointer;
   std::unique_ptr<SnapshotManager> snapshots;
   std::unique_ptr<AuditLog> audit;
+  std::shared_ptr<const CheckpointSigner> audit_signer;  // [audit] signing_key; null: checkpoints unsigned
   std::unique_ptr<Ingestor> ingestor;
   std::unique_ptr<QueryEngine> engine;
   std::unique_ptr<ModelWatcher> models;
@@ -210,7 +211,9 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->checkpointer->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
   s->Run(s->checkpointer.get());
   s->Run(s->snapshots.get());
-  s->audit = std::make_unique<AuditLog>(s->store.get());
+  s->audit = std::make_unique<AuditLog>(
+      s->store.get(), 100000,
+      AuditChainOptions{clock, int64_t(config.audit.checkpoint_interval_seconds) * 1000, s->audit_signer});
   s->audit->SetAdmission([guard = s->storage.get()] { return guard->Admit(); });
   s->Run(s->audit.get());
   s->ingestor = std::make_unique<Ingestor>(s->store.get(), &s->registry, s->live.get(), config.actions, clock);
@@ -319,6 +322,12 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
                  "reaches the port", config.server.host);
   }
   WarnIfEmpty(data);
+  std::shared_ptr<const CheckpointSigner> audit_signer;
+  if (!config.audit.signing_key.empty()) {
+    auto signer = CheckpointSigner::Load(config.audit.signing_key, data);
+    if (!signer.ok()) return Fail(signer.status());
+    audit_signer = *std::move(signer);
+  }
   // Every connection, file and mapping is a descriptor: take all the process may.
   const DescriptorLimit fds = RaiseDescriptorLimit();
   const HttpServerOptions http_options = HttpOptionsFor(config.server, fds);
@@ -327,6 +336,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   const Clock* clock = SystemClock::Default();
   Metrics metrics;
   ServingStack stack;  // outlives the server, whose threads read it
+  stack.audit_signer = std::move(audit_signer);
   StartupProgress progress;
   StartupRoutes startup(&progress);
   std::atomic<ApiRoutes*> api{nullptr};

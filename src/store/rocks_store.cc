@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <chrono>
 #include <thread>
-#include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -20,6 +19,7 @@
 #include "store/record_codecs.h"
 #include "store/add_counters_operator.h"
 #include "store/retention.h"
+#include "store/rocks_audit.h"
 #include "store/fault_injection.h"
 #include "base/descriptors.h"
 #include "store/rocks_errors.h"
@@ -30,8 +30,9 @@ namespace {
 
 using namespace store_internal;
 
-constexpr const char* kCfNames[] = {"default", "events", "entities", "follows", "audit", "experiments", "idempotency"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kIdempotency, kNumCf };
+constexpr const char* kCfNames[] = {"default", "events",      "entities",    "follows",
+                                    "audit",   "experiments", "idempotency", "audit_chain"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kIdempotency, kAuditChain, kNumCf };
 
 class RocksStore final : public Store {
  public:
@@ -189,24 +190,26 @@ class RocksStore final : public Store {
     return FromRocks(it->status(), "scan follows", db_dir_);
   }
 
-  absl::Status PutAudits(const std::vector<AuditRecord>& records) override {
+  // The audit records and the audit chain: store/rocks_audit.h.
+  RocksAudit Audit() const { return RocksAudit(db_.get(), cfs_[kAudit], cfs_[kAuditChain], db_dir_); }
+  absl::Status WriteAudit(const AuditWrite& w) override {
     AFF_RETURN_IF_ERROR(Writable());
-    rocksdb::WriteBatch batch;
-    const int64_t now = retention_->clock()->NowMillis();
-    for (const auto& [id, json] : records) batch.Put(cfs_[kAudit], id, EncodeAudit(now, json));
-    return FromRocks(db_->Write(rocksdb::WriteOptions(), &batch), "audit", db_dir_);
+    return Audit().Write(w, retention_->clock()->NowMillis());
   }
-
   absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const override {
-    std::string v;
-    auto s = db_->Get(rocksdb::ReadOptions(), cfs_[kAudit], request_id, &v);
-    if (s.IsNotFound()) return std::optional<std::string>();
-    AFF_RETURN_IF_ERROR(FromRocks(s, "audit", db_dir_));
-    auto [written, json] = DecodeAudit(v);
+    AFF_ASSIGN_OR_RETURN(std::optional<StoredAudit> stored, GetStoredAudit(request_id));
     // Compaction removes expired records lazily; until then they read as absent.
-    if (retention_->Expired(written)) return std::optional<std::string>();
-    return std::optional<std::string>(std::string(json));
+    if (!stored || retention_->Expired(stored->first)) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(stored->second));
   }
+  absl::StatusOr<std::optional<StoredAudit>> GetStoredAudit(const std::string& id) const override { return Audit().Get(id); }
+  absl::Status ScanStoredAudits(const std::function<void(std::string_view, int64_t, std::string_view)>& fn)
+      const override { return Audit().Scan(fn); }
+  absl::Status ScanAuditChain(const std::string& from, const std::function<bool(std::string_view, std::string_view)>& fn)
+      const override { return Audit().ScanChain(from, fn); }
+  absl::StatusOr<std::optional<std::pair<std::string, std::string>>> LastAuditChainEntry(
+      const std::string& prefix) const override { return Audit().LastInChain(prefix); }
+  int64_t AuditRetentionMs() const override { return retention_->retention_ms(); }
 
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& key) const override {
     if (!cfs_[kIdempotency]) return std::optional<IdempotencyRecord>();  // a secondary over an older dir

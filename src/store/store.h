@@ -63,11 +63,43 @@ class Store : public EventLog {
   // is stamped with its write time; past the store's retention it reads as
   // absent and compaction removes it.
   using AuditRecord = std::pair<std::string, std::string>;  // request id, JSON
-  virtual absl::Status PutAudits(const std::vector<AuditRecord>& records) = 0;
+  // One write of the audit log's writer (audit/audit_log.h), atomic: records
+  // put (stamped written_ms; 0: now), records deleted (redacted), and keys of
+  // the audit chain (audit/audit_chain.h owns them) put or erased in its own
+  // ordered key space, which no retention expires. With sync the write is
+  // fsynced, and with it every write before it.
+  struct AuditWrite {
+    int64_t written_ms = 0;
+    std::vector<AuditRecord> records;
+    std::vector<std::string> deleted;                         // request ids
+    std::vector<std::pair<std::string, std::string>> chain;   // key, value
+    std::vector<std::pair<std::string, std::string>> erased;  // chain key ranges [first, second)
+    bool sync = false;
+  };
+  virtual absl::Status WriteAudit(const AuditWrite& write) = 0;
+  absl::Status PutAudits(const std::vector<AuditRecord>& records) {
+    AuditWrite w;
+    w.records = records;
+    return WriteAudit(w);
+  }
   absl::Status PutAudit(const std::string& request_id, const std::string& json) {
     return PutAudits({AuditRecord(request_id, json)});
   }
   virtual absl::StatusOr<std::optional<std::string>> GetAudit(const std::string& request_id) const = 0;
+  // A record as stored, expired or not: its write time (0: unknown) and bytes.
+  using StoredAudit = std::pair<int64_t, std::string>;
+  virtual absl::StatusOr<std::optional<StoredAudit>> GetStoredAudit(const std::string& request_id) const = 0;
+  // Every stored record, expired ones too: request id, write time, bytes.
+  virtual absl::Status ScanStoredAudits(
+      const std::function<void(std::string_view id, int64_t written_ms, std::string_view bytes)>& fn) const = 0;
+  // The audit chain's keys in order from `from` on, while fn returns true.
+  virtual absl::Status ScanAuditChain(const std::string& from,
+                                      const std::function<bool(std::string_view key, std::string_view value)>& fn) const = 0;
+  // The last chain key and value whose key starts with prefix; none: nullopt.
+  virtual absl::StatusOr<std::optional<std::pair<std::string, std::string>>> LastAuditChainEntry(
+      const std::string& prefix) const = 0;
+  // Audit records older than this expire (0: kept forever).
+  virtual int64_t AuditRetentionMs() const = 0;
   // Removes every expired audit record now (compacts the audit records).
   virtual absl::Status PruneAudits() = 0;
 
