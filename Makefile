@@ -1,12 +1,13 @@
 # Front door for affinity. `make run` and `make test` are the two commands a user needs.
 BUILD_DIR ?= build
 ASAN_DIR  ?= build-asan
+FUZZ_DIR  ?= build-fuzz
 JOBS      ?= $(shell nproc)
 DATA      ?= data/demo
 PORT      ?= 8080
 HOST      ?= 127.0.0.1
 
-.PHONY: deps build bin run test test-asan bench bench-load demo clean format
+.PHONY: deps build bin run test test-asan fuzz fuzz-short bench bench-load demo clean format
 
 deps:
 	@bash scripts/deps.sh
@@ -29,6 +30,16 @@ run: demo
 
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	@bash scripts/fuzz.sh $(FUZZ_DIR) short
+
+# The parsers' fuzz harnesses (fuzz/, clang's libFuzzer with ASan and UBSan, in
+# $(FUZZ_DIR)): `fuzz` runs each to ten million executions, `fuzz-short` a few
+# seconds each (part of `make test`).
+fuzz: deps
+	@bash scripts/fuzz.sh $(FUZZ_DIR) long
+
+fuzz-short: deps
+	@bash scripts/fuzz.sh $(FUZZ_DIR) short
 
 $(ASAN_DIR)/CMakeCache.txt:
 	cmake -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAFFINITY_SANITIZE=ON -DAFFINITY_BUILD_BENCHMARKS=OFF
@@ -42,7 +53,7 @@ bench: build
 	@bash scripts/bench.sh $(BUILD_DIR)
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
 
 format:
 	clang-format -i $$(git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc')

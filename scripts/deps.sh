@@ -2,7 +2,8 @@
 # Installs the Debian packages affinity needs to build, test and benchmark
 # (chromium: the operator page's browser test; libpng: reading its screenshot;
 # libisal: hardware CRC-32C for snapshot and checkpoint files; libssl: SHA-256 of
-# model files; python3 with venv
+# model files; clang with libclang-rt: the fuzz harnesses' libFuzzer and
+# sanitizers; python3 with venv
 # and pip: the Python client's tests and its offline install test).
 # Idempotent: does nothing when every package is already installed. Installs
 # with apt-get as root (through sudo when run as another user).
@@ -16,6 +17,7 @@ PKGS=(
   wrk curl
   python3 python3-venv python3-pip
   chromium libpng-dev fonts-dejavu-core
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

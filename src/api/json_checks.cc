@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <vector>
 
 namespace affinity {
@@ -62,6 +64,19 @@ std::optional<std::string> DuplicateIn(element el, const PathStep* at) {
 
 std::optional<std::string> DuplicateKey(element root) { return DuplicateIn(root, nullptr); }
 
+std::string InvalidUtf8Message(std::string_view body) {
+  // A valid text cut before a byte that starts a character is valid: the
+  // prefixes so cut are valid up to the first bad character, and the longest
+  // valid one is found by bisection (simdjson checks each).
+  std::vector<size_t> cuts;
+  for (size_t i = 0; i <= body.size(); ++i)
+    if (i == body.size() || (static_cast<unsigned char>(body[i]) & 0xC0) != 0x80) cuts.push_back(i);
+  auto first_bad = std::partition_point(cuts.begin(), cuts.end(),
+                                        [&](size_t cut) { return simdjson::validate_utf8(body.data(), cut); });
+  const size_t good = first_bad == cuts.begin() ? 0 : *(first_bad - 1);
+  return "request body is not valid UTF-8 (from byte " + std::to_string(good) + ")";
+}
+
 std::optional<std::string> BigIntegerMessage(std::string_view body) {
   std::string last_key;  // the last string followed by ':'
   bool after_colon = false;
@@ -89,10 +104,13 @@ std::optional<std::string> BigIntegerMessage(std::string_view body) {
       // What the parser refuses: beyond 2^64 - 1 (20 digits) or below -2^63 (19).
       const std::string_view magnitude = number.substr(number[0] == '-' ? 1 : 0);
       const std::string_view limit = number[0] == '-' ? "9223372036854775808" : "18446744073709551615";
-      if (integral && (digits > limit.size() || (digits == limit.size() && magnitude > limit))) {
+      const bool big_integer = integral && (digits > limit.size() || (digits == limit.size() && magnitude > limit));
+      const bool big_real = !integral && std::isinf(std::strtod(std::string(number).c_str(), nullptr));
+      if (big_integer || big_real) {
         const std::string shown = number.size() > 40 ? std::string(number.substr(0, 40)) + "..." : std::string(number);
         const std::string what = after_colon && !last_key.empty() ? last_key : "a number";
-        return what + ": " + shown + " is out of range (an integer here must fit in 64 bits)";
+        return what + ": " + shown + " is out of range (" +
+               (big_integer ? "an integer here must fit in 64 bits" : "a number here must fit in a double") + ")";
       }
       after_colon = false;
       i = j;

@@ -21,6 +21,11 @@ std::optional<std::string> DuplicateKey(simdjson::dom::element root);
 // For a body the parser refused as a bad number: the first integer literal
 // outside 64 bits and the key it belongs to ("k: 100000000000000000000 is out
 // of range (...)"), or nullopt when there is none (the number is malformed).
+// Also a number beyond a double's range ("weight: 1e400 is out of range").
 std::optional<std::string> BigIntegerMessage(std::string_view body);
+
+// For a body that is not UTF-8: the offset of the first character that is not
+// ("request body is not valid UTF-8 (from byte 12)").
+std::string InvalidUtf8Message(std::string_view body);
 
 }  // namespace affinity

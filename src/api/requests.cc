@@ -18,24 +18,41 @@ using simdjson::dom::object;
 
 RequestError Invalid(std::string message) { return {422, "invalid", std::move(message)}; }
 
+// The thread's parser, which refuses nesting deeper than kMaxJsonDepth: sized
+// once with that limit, it grows for a longer body later and keeps it.
 simdjson::dom::parser& Parser() {
   thread_local simdjson::dom::parser parser;
+  thread_local const simdjson::error_code sized =
+      parser.allocate(simdjson::dom::MINIMAL_DOCUMENT_CAPACITY, kMaxJsonDepth);
+  static_cast<void>(sized);  // unsized (out of memory), the parse sizes it and fails as it can
   return parser;
 }
 
-// Parses a JSON object body; a 400 when it is not one. Well-formed JSON that
-// cannot be read unambiguously is a 422: a key given twice in one object, an
-// integer beyond 64 bits.
+// Parses a JSON object body; a 400 when it is not one (or nests too deep, or
+// is not UTF-8). Well-formed JSON that cannot be read unambiguously is a 422:
+// a key given twice in one object, a number out of range.
 RequestError ParseBody(const std::string& body, object* obj) {
   element doc;
   if (auto e = Parser().parse(body).get(doc)) {
-    if (e == simdjson::NUMBER_ERROR)
+    if (e == simdjson::NUMBER_ERROR || e == simdjson::NUMBER_OUT_OF_RANGE)
       if (auto big = BigIntegerMessage(body)) return Invalid(*big);
+    if (e == simdjson::DEPTH_ERROR)
+      return {400, "too_deep",
+              "request body nests arrays and objects deeper than " + std::to_string(kMaxJsonDepth) + " levels"};
+    if (e == simdjson::UTF8_ERROR) return {400, "invalid_utf8", InvalidUtf8Message(body)};
     return {400, "malformed_json", std::string("request body is not valid JSON: ") + simdjson::error_message(e)};
   }
   if (doc.get(*obj)) return {400, "malformed_json", "request body must be a JSON object"};
   if (auto dup = DuplicateKey(doc)) return Invalid(*dup);
   return {};
+}
+
+// A 413 naming the limit when a context (minified) is over kMaxContextBytes.
+RequestError CheckContextSize(const std::string& context, const std::string& where = "") {
+  if (context.size() <= kMaxContextBytes) return {};
+  return {413, "payload_too_large",
+          where + "context is " + std::to_string(context.size()) + " bytes; at most " +
+              std::to_string(kMaxContextBytes) + " bytes of JSON are kept with a request or an event"};
 }
 
 // A 422 naming `field` unless `id` is a valid external id (state/registry.h).
@@ -87,6 +104,7 @@ RequestError QueryKnobs(object obj, QueryRequest* q) {
   if (!obj["context"].get(v)) {
     if (!v.is_object()) return Invalid("context must be an object");
     q->context = simdjson::minify(v);
+    if (auto err = CheckContextSize(q->context); !err.ok()) return err;
   }
   if (!obj["explain"].get(v)) {
     bool b;
@@ -183,6 +201,7 @@ RequestError ParseEvent(element el, const std::string& where, RawEvent* r) {
     if (!v["request_id"].get(id) && !id.is_string())
       return Invalid(where + "context.request_id must be a string (the request_id of the response the event is about)");
     r->context = simdjson::minify(v);
+    if (auto err = CheckContextSize(r->context, where); !err.ok()) return err;
   }
   return {};
 }

@@ -3,7 +3,10 @@
 // refused by name (with the nearest known one), as the configuration file
 // refuses unknown keys. Malformed JSON is a 400; a well-formed body that breaks
 // a rule is a 422 naming the field (`events[i].field` inside a batch); a batch
-// over the size limit is a 413.
+// over the size limit is a 413. What no body needs is refused before it is
+// read: nesting deeper than kMaxJsonDepth and bytes that are not UTF-8 (400
+// naming the limit or the byte), a number out of range (422 naming the
+// field), a `context` over kMaxContextBytes (413 naming the limit).
 // Thread safety: the functions are pure apart from a thread-local parser.
 #pragma once
 
@@ -15,6 +18,11 @@
 #include "state/ingestor.h"
 
 namespace affinity {
+
+// Arrays and objects nest at most this deep in a body (the body's own object is 1).
+inline constexpr size_t kMaxJsonDepth = 32;
+// A query's or an event's `context`, as stored (minified JSON), is at most this long.
+inline constexpr size_t kMaxContextBytes = 4096;
 
 // Why a body was refused; `status` 0 means it was accepted.
 struct RequestError {

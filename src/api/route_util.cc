@@ -21,12 +21,17 @@ HttpResponse FromStatus(const absl::Status& s) {
     return r;
   }
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return ErrorResponse(422, "invalid", message);
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange: return ErrorResponse(422, "invalid", message);
+    case absl::StatusCode::kUnauthenticated: return ErrorResponse(401, "unauthorized", message);
+    case absl::StatusCode::kPermissionDenied: return ErrorResponse(403, "forbidden", message);
     case absl::StatusCode::kNotFound: return ErrorResponse(404, "not_found", message);
     case absl::StatusCode::kAlreadyExists: return ErrorResponse(409, "conflict", message);
     case absl::StatusCode::kResourceExhausted: return ErrorResponse(429, "overloaded", message);
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kFailedPrecondition: return ErrorResponse(503, "unavailable", message);
+    // What is left is a fault of the server's own (a store's DataLoss or
+    // Internal, a broken invariant), never of the request.
     default: return ErrorResponse(500, "internal", message);
   }
 }

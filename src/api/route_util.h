@@ -18,8 +18,10 @@ namespace affinity {
 
 // {"error":{"code","message"}} with `status`.
 HttpResponse ErrorResponse(int status, std::string_view code, std::string_view message);
-// InvalidArgument 422, NotFound 404, AlreadyExists 409, ResourceExhausted 429,
-// Unavailable and FailedPrecondition 503, anything else 500.
+// A storage fault 507; InvalidArgument and OutOfRange 422, Unauthenticated
+// 401, PermissionDenied 403, NotFound 404, AlreadyExists 409,
+// ResourceExhausted 429, Unavailable and FailedPrecondition 503; a 500 only for
+// what is left, the server's own faults (the store's DataLoss and Internal).
 HttpResponse FromStatus(const absl::Status& s);
 
 // Decodes %XX escapes in a path segment (ids may hold any byte).

@@ -34,4 +34,12 @@ absl::Status ParseLightgcn(const std::string& dir_or_file, int64_t ts, ParsedDat
 absl::Status ParseHetrecLastfm(const std::string& dir, int64_t ts, ParsedDataset* out);
 absl::Status ParseSnapEdges(const std::string& file, int64_t ts, ParsedDataset* out);
 
+// One file of a format, read a line at a time: the seam the importers' fuzz
+// harnesses use. ParseImportLines parses `text` as the whole of such a file
+// (named `name` in errors; `ts` for formats without times) into *out, with
+// the checks the file's own parser makes line by line.
+enum class ImportFile { kNativeEntities, kNativeEvents, kLightgcn, kHetrecArtists, kHetrecPlays, kHetrecFriends, kSnapEdges };
+absl::Status ParseImportLines(ImportFile file, const std::string& name, std::string_view text, int64_t ts,
+                              ParsedDataset* out);
+
 }  // namespace affinity

@@ -89,6 +89,7 @@ bool DecodeEntity(std::string_view key, std::string_view v, EntityRecord* e) {
         !get(&deleted, 1) || !get(&n_labels, 2))
       return false;
     e->deleted = deleted != 0;
+    if (v.size() - pos < size_t(n_labels) * 2) return false;  // each label takes its length at least
     e->labels.resize(n_labels);
     for (auto& label : e->labels)
       if (!get_string(&label)) return false;

@@ -148,6 +148,28 @@ TEST_F(SurfaceTest, AmbiguousBodiesAreRefusedByName) {
   EXPECT_EQ(Get(port(), "/affinity/viewers/u1/events?limit=2&limit=3").status, 422);
 }
 
+TEST_F(SurfaceTest, BodiesTooDeepNotUtf8OutOfRangeOrWithAHugeContextGetA4xxNamingWhy) {
+  auto r = Post(port(), "/affinity/query",
+                R"({"viewer_id":"u1","context":{"a":)" + std::string(500, '[') + std::string(500, ']') + "}}");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(ErrorCode(r.body), "too_deep");
+  EXPECT_EQ(Message(r), "request body nests arrays and objects deeper than 32 levels");
+  r = Post(port(), "/affinity/feedback", "{\"events\":[{\"viewer_id\":\"u\xC3\x28\",\"entity_id\":\"i1\",\"action\":\"click\"}]}");
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(ErrorCode(r.body), "invalid_utf8");
+  EXPECT_EQ(Message(r), "request body is not valid UTF-8 (from byte 26)");
+  r = Post(port(), "/affinity/feedback",
+           R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click","weight":-1e309}]})");
+  EXPECT_EQ(r.status, 422) << r.body;
+  EXPECT_EQ(Message(r), "weight: -1e309 is out of range (a number here must fit in a double)");
+  r = Post(port(), "/affinity/query", R"({"viewer_id":"u1","context":{"note":")" + std::string(8000, 'n') + "\"}}");
+  EXPECT_EQ(r.status, 413) << r.body;
+  EXPECT_EQ(ErrorCode(r.body), "payload_too_large");
+  EXPECT_NE(Message(r).find("at most 4096 bytes"), std::string::npos) << r.body;
+  // Nothing of it was stored, and the server answers as before.
+  EXPECT_EQ(Post(port(), "/affinity/query", R"({"viewer_id":"u1","k":3})").status, 200);
+}
+
 TEST_F(SurfaceTest, PatchChangesTheNamedFieldsAndKeepsTheRest) {
   auto r = Post(port(), "/affinity/entities",
                 R"({"entities":[{"id":"c-p","kind":"creator","name":"Paper Pines"},

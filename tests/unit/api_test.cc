@@ -167,6 +167,56 @@ TEST(RequestParsingTest, ANumericRequestIdInFeedbackContextIsRefused) {
             "accepted");
 }
 
+// `depth` arrays nested in a query's context (the body's object and the
+// context's are two more levels).
+std::string NestedContext(int depth) {
+  return R"({"viewer_id":"u1","context":{"a":)" + std::string(depth, '[') + std::string(depth, ']') + "}}";
+}
+
+TEST(RequestParsingTest, ABodyNestedDeeperThanTheLimitIs400NamingTheLimit) {
+  EXPECT_EQ(QueryError(NestedContext(int(kMaxJsonDepth) - 2)), "accepted");
+  EXPECT_EQ(QueryError(NestedContext(int(kMaxJsonDepth) - 1)),
+            "400 request body nests arrays and objects deeper than 32 levels");
+  QueryRequest q;
+  EXPECT_EQ(ParseQueryRequest(NestedContext(100000), &q).code, "too_deep");
+  // Longer bodies after a short one (the parser grows) keep the limit.
+  EXPECT_EQ(QueryError(NestedContext(40) + std::string(100000, ' ')).rfind("400 request body nests", 0), 0u);
+  EXPECT_EQ(EntitiesError(R"({"entities":[{"id":"i9","kind":"item","attributes":{"a":)" + std::string(40, '[') +
+                          std::string(40, ']') + "}}]}"),
+            "400 request body nests arrays and objects deeper than 32 levels");
+}
+
+TEST(RequestParsingTest, ABodyThatIsNotUtf8Is400NamingWhereItStops) {
+  EXPECT_EQ(QueryError("{\"viewer_id\":\"u\xFF\"}"), "400 request body is not valid UTF-8 (from byte 15)");
+  EXPECT_EQ(QueryError("{\"viewer_id\":\"\xC3\xA9\xE2\x82\"}"), "400 request body is not valid UTF-8 (from byte 16)");
+  EXPECT_EQ(FeedbackError("{\"events\":[{\"viewer_id\":\"\xC0\xAF\",\"entity_id\":\"i1\",\"action\":\"click\"}]}"),
+            "400 request body is not valid UTF-8 (from byte 25)");
+  QueryRequest q;
+  EXPECT_EQ(ParseQueryRequest("{\"viewer_id\":\"\xED\xA0\x80\"}", &q).code, "invalid_utf8");  // a surrogate
+  EXPECT_EQ(QueryError("{\"viewer_id\":\"caf\xC3\xA9\"}"), "accepted");
+}
+
+TEST(RequestParsingTest, ANumberBeyondADoubleIs422NamingItsField) {
+  EXPECT_EQ(FeedbackError(R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click","weight":1e400}]})"),
+            "422 weight: 1e400 is out of range (a number here must fit in a double)");
+  EXPECT_EQ(QueryError(R"({"viewer_id":"u1","diversity":-2.5e999})"),
+            "422 diversity: -2.5e999 is out of range (a number here must fit in a double)");
+  EXPECT_EQ(FeedbackError(R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click","weight":1e-400}]})"),
+            "accepted");  // rounds to zero, as any parser reads it
+}
+
+TEST(RequestParsingTest, AContextOverTheLimitIs413NamingTheLimit) {
+  const std::string fits = std::string(kMaxContextBytes - 8, 'x'), over = fits + "y";
+  EXPECT_EQ(QueryError(R"({"viewer_id":"u1","context":{"s":")" + fits + "\"}}"), "accepted");
+  EXPECT_EQ(QueryError(R"({"viewer_id":"u1","context":{"s":")" + over + "\"}}"),
+            "413 context is 4097 bytes; at most 4096 bytes of JSON are kept with a request or an event");
+  EXPECT_EQ(FeedbackError(R"({"events":[{"viewer_id":"u1","entity_id":"i1","action":"click","context":{"s":")" + over +
+                          "\"}}]}"),
+            "413 events[0]: context is 4097 bytes; at most 4096 bytes of JSON are kept with a request or an event");
+  QueryRequest q;
+  EXPECT_EQ(ParseQueryRequest(R"({"viewer_id":"u1","context":{"s":")" + over + "\"}}", &q).code, "payload_too_large");
+}
+
 RawEntity CurrentItem() {
   RawEntity e;
   e.id = "i1";

@@ -115,6 +115,22 @@ TEST(ImportTest, LightgcnRejectsNonIntegerTokensWithLine) {
   EXPECT_NE(s.message().find("train.txt:2"), std::string::npos) << s;
 }
 
+TEST(ImportTest, AFilesTextParsesLineByLineAsTheFileDoes) {
+  TempDir src;
+  const std::string text = "0 1 2\r\n\n1 2 4";  // a CRLF line, a blank line, no newline at the end
+  WriteText(src / "train.txt", text);
+  ParsedDataset from_file, from_text;
+  ASSERT_TRUE(ParseLightgcn(src.path(), 7, &from_file).ok());
+  ASSERT_TRUE(ParseImportLines(ImportFile::kLightgcn, "train.txt", text, 7, &from_text).ok());
+  ASSERT_EQ(from_text.events.size(), from_file.events.size());
+  for (size_t i = 0; i < from_text.events.size(); ++i) EXPECT_EQ(from_text.events[i].entity_id, from_file.events[i].entity_id);
+  EXPECT_EQ(from_text.entities.size(), 5u);  // u0, i1, i2, u1, i4
+  ParsedDataset bad;
+  const absl::Status s = ParseImportLines(ImportFile::kNativeEvents, "events.tsv",
+                                          "ts\tviewer_id\tentity_id\taction\tweight\n5\tu1\ti1\tclick\tx\n", 0, &bad);
+  EXPECT_EQ(s.message(), "events.tsv:2: weight 'x' is not a number");
+}
+
 TEST(ImportTest, HetrecPlaysBecomeLogWeightedPlaysAndFriendshipsFollows) {
   TempDir src;
   WriteText(src / "user_artists.dat", "userID\tartistID\tweight\n2\t51\t13883\n2\t52\t11690\n3\t51\t10\n");

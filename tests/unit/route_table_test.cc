@@ -71,6 +71,8 @@ class Sprinkler : public Component {
     r.params = {"minutes"};
     r.handle = [](const AdminRequest& req) -> absl::StatusOr<AdminReply> {
       if (req.args.at("zone") == "lawn") return absl::NotFoundError("no lawn here");
+      if (req.args.at("zone") == "field") return absl::OutOfRangeError("minutes beyond the timer's dial");
+      if (req.args.at("zone") == "well") return absl::DataLossError("the well's log is damaged");
       auto m = req.params.find("minutes");
       return AdminReply{200, "{\"zone\":\"" + req.args.at("zone") + "\",\"minutes\":\"" +
                                  (m == req.params.end() ? "" : m->second) + "\"}"};
@@ -81,11 +83,13 @@ class Sprinkler : public Component {
 
 class ApiSurfaceTest : public ::testing::Test {
  protected:
-  HttpResponse Call(const std::string& method, const std::string& path, const std::string& query = "") {
+  HttpResponse Call(const std::string& method, const std::string& path, const std::string& query = "",
+                    const std::string& body = "") {
     HttpRequest req;
     req.method = method;
     req.path = path;
     req.query = query;
+    req.body = body;
     return routes_.Handle(req);
   }
   Config config_;
@@ -145,6 +149,32 @@ TEST_F(ApiSurfaceTest, AComponentJoinsStatsReadinessMetricsAndRoutesByRegistrati
   EXPECT_EQ(get.headers[0], std::make_pair(std::string("Allow"), std::string("POST")));
   writable_ = false;  // a write route meets the storage guard first
   EXPECT_EQ(Call("POST", "/admin/sprinkler/roses").status, 429);
+}
+
+TEST_F(ApiSurfaceTest, AComponentsErrorIsA500OnlyWhenItIsAFaultOfTheServer) {
+  EXPECT_EQ(Call("POST", "/admin/sprinkler/field").status, 422);  // out of range: the caller's
+  HttpResponse fault = Call("POST", "/admin/sprinkler/well");     // damaged data: the server's own
+  EXPECT_EQ(fault.status, 500);
+  EXPECT_EQ(fault.body, R"({"error":{"code":"internal","message":"the well's log is damaged"}})");
+}
+
+TEST_F(ApiSurfaceTest, BodiesTooDeepNotUtf8OutOfRangeOrWithAHugeContextAreRefusedWithA4xxNamingWhy) {
+  auto refusal = [&](const std::string& path, const std::string& body) {
+    HttpResponse r = Call("POST", path, "", body);
+    return std::to_string(r.status) + " " + r.body;
+  };
+  EXPECT_EQ(refusal("/affinity/query", R"({"viewer_id":"u1","context":{"a":)" + std::string(64, '[') +
+                                           std::string(64, ']') + "}}"),
+            R"x(400 {"error":{"code":"too_deep","message":"request body nests arrays and objects deeper than 32 levels"}})x");
+  EXPECT_EQ(refusal("/affinity/feedback", "{\"events\":[{\"viewer_id\":\"\xFF\"}]}"),
+            R"x(400 {"error":{"code":"invalid_utf8","message":"request body is not valid UTF-8 (from byte 25)"}})x");
+  EXPECT_EQ(refusal("/affinity/entities", R"({"entities":[{"id":"i1","kind":"item"}],"entities":[]})"),
+            R"x(422 {"error":{"code":"invalid","message":"key 'entities' is given twice"}})x");
+  EXPECT_EQ(refusal("/affinity/query", R"({"viewer_id":"u1","k":1e999})"),
+            R"x(422 {"error":{"code":"invalid","message":"k: 1e999 is out of range (a number here must fit in a double)"}})x");
+  EXPECT_EQ(refusal("/affinity/query", R"({"viewer_id":"u1","context":{"s":")" + std::string(5000, 'x') + "\"}}")
+                .rfind(R"x(413 {"error":{"code":"payload_too_large","message":"context is 5008 bytes; at most 4096)x", 0),
+            0u);
 }
 
 }  // namespace
