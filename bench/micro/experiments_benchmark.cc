@@ -19,7 +19,7 @@ namespace {
 void BM_ExperimentAssignAndRecord(benchmark::State& state) {
   BenchWorld& w = GetBenchWorld();
   static ExperimentService* service = [&] {
-    auto* s = new ExperimentService(w.world.store.get(), w.world.config, &w.world.registry, w.world.live.get(),
+    auto* s = new ExperimentService(w.world.store.get(), w.world.config.serving, w.world.config.experiments, &w.world.registry, w.world.live.get(),
                                     nullptr, &w.world.clock, nullptr, nullptr);
     auto created = s->Create(R"({"id":"bench)" + std::to_string(std::random_device{}()) +
                              R"(","arms":[{"name":"control","weight":50},{"name":"t","weight":50,"ranker":"off"}]})");
