@@ -172,7 +172,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
              const std::vector<std::pair<std::string, std::string>>& headers) {
     res->set(http::field::server, "affinity");
     res->set(http::field::content_type, content_type);
-    for (const auto& [name, value] : headers) res->set(name, value);
+    for (const auto& [name, value] : headers) res->insert(name, value);  // a name may repeat (WWW-Authenticate)
     res->keep_alive(keep_alive);
     http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
       if (ec || !keep_alive) {

@@ -2,6 +2,8 @@
 // completion, and servers in the background on an ephemeral port.
 #pragma once
 
+#include <fcntl.h>
+
 #include <signal.h>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -80,7 +82,13 @@ class ServerProcess {
     int status;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
-    if (out_) std::fclose(out_);
+    if (out_) {  // what it wrote after it was ready, without waiting on a child that still holds the pipe
+      const int fd = ::fileno(out_);
+      ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+      char buf[4096];
+      for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) log_.append(buf, size_t(n));
+      std::fclose(out_);
+    }
     out_ = nullptr;
   }
 
