@@ -10,6 +10,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -72,6 +73,9 @@ int Fetch(const std::string& url, const std::string& method, const std::string& 
     http::request<http::string_body> req(http::string_to_verb(method), u.base + target, 11);
     req.set(http::field::host, u.host);
     req.set(http::field::content_type, "application/json");
+    // A server with [auth] keys: the key from the environment, never from a flag (which `ps` shows).
+    if (const char* key = std::getenv("AFFINITY_API_KEY"); key && *key)
+      req.set(http::field::authorization, std::string("Bearer ") + key);
     req.body() = body;
     req.prepare_payload();
     http::write(stream, req);
