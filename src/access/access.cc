@@ -28,10 +28,11 @@ std::string BasicPassword(std::string_view credentials) {
   std::string decoded(credentials.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(decoded.data()),
                                 reinterpret_cast<const unsigned char*>(credentials.data()), int(credentials.size()));
-  if (n < 0) return "";
-  size_t len = size_t(n);
-  for (size_t i = credentials.size(); i > 0 && credentials[i - 1] == '='; --i) --len;  // padding decodes to zeros
-  decoded.resize(len);
+  // Padding ('=') is one or two characters at the end, and decodes to zero bytes.
+  size_t pad = 0;
+  while (pad < credentials.size() && credentials[credentials.size() - 1 - pad] == '=') ++pad;
+  if (n < 0 || pad > 2 || size_t(n) < pad || credentials.find('=') < credentials.size() - pad) return "";
+  decoded.resize(size_t(n) - pad);
   const size_t colon = decoded.find(':');
   return colon == std::string::npos ? "" : decoded.substr(colon + 1);
 }

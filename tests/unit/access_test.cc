@@ -73,6 +73,17 @@ TEST(AccessTest, AdminRoutesTakeHttpBasicWithTheKeyAsPasswordAndOtherRoutesDoNot
   EXPECT_FALSE(k.keyring.Authorize("", Scope::kQuery).challenge_basic);
 }
 
+TEST(AccessTest, MalformedBasicCredentialsAreRefusedNotACrash) {
+  TwoKeys k;
+  // Found by the Authorization harness: padding beyond two characters once
+  // underflowed the decoded length (a request could end the process).
+  for (const char* credentials : {"Basic b=======", "Basic ========", "Basic ab=c", "Basic a===", "Basic ===="})
+    EXPECT_EQ(k.keyring.Authorize(credentials, Scope::kAdmin).status, 401) << credentials;
+  EXPECT_EQ(k.keyring.Authorize(Basic("a:" + k.ops), Scope::kAdmin).status, 200);  // one '=' of padding or none
+  EXPECT_EQ(k.keyring.Authorize(Basic("ab:" + k.ops), Scope::kAdmin).status, 200);
+  EXPECT_EQ(k.keyring.Authorize(Basic("abc:" + k.ops), Scope::kAdmin).status, 200);
+}
+
 TEST(AccessTest, AForcedArmNeedsAnAdminKeyEvenOnAQueryRoute) {
   TwoKeys k;
   EXPECT_EQ(k.keyring.Authorize("Bearer " + k.web, Scope::kQuery, /*admin_extra=*/true).status, 403);
