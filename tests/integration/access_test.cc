@@ -2,6 +2,8 @@
 // with keys from `affinity keys new` answers each route only to a key with its
 // scope, offers HTTP Basic on admin routes (the operator page), and keeps the
 // keys out of its log; without keys it refuses to listen beyond loopback.
+#include <openssl/evp.h>
+
 #include <fstream>
 #include <regex>
 
@@ -76,17 +78,10 @@ TEST_F(AccessTest, TheOperatorPageChallengesForBasicAndOpensWithTheKeyAsPassword
   EXPECT_NE(challenged.headers.find("WWW-Authenticate: Basic realm=\"affinity\""), std::string::npos)
       << challenged.headers;
   // "anyone:<key>" in base64, as a browser sends it.
-  std::string credentials = "anyone:" + ops_, b64;
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (size_t i = 0; i < credentials.size(); i += 3) {
-    uint32_t n = uint32_t(uint8_t(credentials[i])) << 16;
-    if (i + 1 < credentials.size()) n |= uint32_t(uint8_t(credentials[i + 1])) << 8;
-    if (i + 2 < credentials.size()) n |= uint8_t(credentials[i + 2]);
-    b64 += kAlphabet[n >> 18 & 63];
-    b64 += kAlphabet[n >> 12 & 63];
-    b64 += i + 1 < credentials.size() ? kAlphabet[n >> 6 & 63] : '=';
-    b64 += i + 2 < credentials.size() ? kAlphabet[n & 63] : '=';
-  }
+  const std::string credentials = "anyone:" + ops_;
+  std::string b64(4 * ((credentials.size() + 2) / 3) + 1, '\0');
+  b64.resize(size_t(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                    reinterpret_cast<const unsigned char*>(credentials.data()), int(credentials.size()))));
   HttpResult page = Call("GET", "/admin/ui", "Basic " + b64);
   EXPECT_EQ(page.status, 200);
   EXPECT_NE(page.body.find("<html"), std::string::npos);
