@@ -30,7 +30,13 @@ namespace {
 class Session : public Connection, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const HttpServerOptions* options, const HttpHandler* handler, ConnectionTable* table)
-      : stream_(std::move(socket)), options_(options), handler_(handler), table_(table) {}
+      : stream_(std::move(socket)), options_(options), handler_(handler), table_(table) {
+    beast::error_code ec;
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = remote.address().to_string();
+  }
+
+  const std::string& peer() const { return peer_; }
   ~Session() override {
     if (id_) table_->Remove(id_);
   }
@@ -129,10 +135,13 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
     r.path = std::string(target.substr(0, q));
     if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
     r.body = std::move(req.body());
-    for (const auto& field : req) {  // only the product's own headers, Idempotency-Key and Authorization are kept
+    r.peer = peer_;
+    for (const auto& field : req) {  // only the product's own headers, Idempotency-Key, Authorization and X-Forwarded-For
       const beast::string_view name = field.name_string();
       const bool own = name.size() > 11 && beast::iequals(name.substr(0, 11), "x-affinity-");
-      if (!own && !beast::iequals(name, "idempotency-key") && field.name() != http::field::authorization) continue;
+      if (!own && !beast::iequals(name, "idempotency-key") && field.name() != http::field::authorization &&
+          !beast::iequals(name, "x-forwarded-for"))
+        continue;
       std::string lower(name);
       for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
       r.headers.emplace_back(std::move(lower), std::string(field.value().data(), field.value().size()));
@@ -195,6 +204,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
   const HttpServerOptions* options_;
   const HttpHandler* handler_;
   ConnectionTable* table_;
+  std::string peer_;     // the remote address, "" when the socket could not tell
   uint64_t id_ = 0;      // 0 until admitted
   bool served_ = false;  // answered a request before
 };

@@ -28,7 +28,8 @@ struct HttpRequest {
   std::string path;   // without the query string
   std::string query;  // after '?', may be empty
   std::string body;
-  std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-*, Idempotency-Key, Authorization (names lower-case)
+  std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-*, Idempotency-Key, Authorization, X-Forwarded-For (names lower-case)
+  std::string peer;  // the connection's remote address ("127.0.0.1", "::1"), as the socket saw it
 
   // The value of header `name` (lower-case), or "" when absent.
   std::string_view Header(std::string_view name) const {
