@@ -13,7 +13,9 @@
 # ROUNDS (default 3), DURATION (30s), USERS (2000 viewers), PORT (18191).
 # SAME_WORLD=1: both sides serve A's import (two runs of one binary); SETUP_A /
 # SETUP_B: a shell command run once that side's server is ready, with $PORT set
-# (e.g. creating an experiment), before the load starts.
+# (e.g. creating an experiment), before the load starts. CONFIG_A / CONFIG_B: a
+# configuration file that side serves with (--config); KEY_A / KEY_B: the key that
+# side's load sends (Authorization: Bearer), e.g. [auth] on for one side only.
 set -euo pipefail
 A=${1:?usage: bench_compare.sh BIN_A BIN_B WORLD OUT}
 B=${2:?}
@@ -39,13 +41,16 @@ run() {  # side bin round
   local side=$1 bin=$2 round=$3 dir="$WORLD/run"
   rm -rf "$dir"
   cp -a "$WORLD/batched-$([ -n "$SAME_WORLD" ] && echo A || echo "$side")" "$dir"
-  "$bin" serve --data "$dir" --port "$PORT" > "$OUT/serve-$side-$round.log" 2>&1 &
+  local config key
+  config=$([ "$side" = A ] && echo "${CONFIG_A:-}" || echo "${CONFIG_B:-}")
+  key=$([ "$side" = A ] && echo "${KEY_A:-}" || echo "${KEY_B:-}")
+  "$bin" serve --data "$dir" --port "$PORT" ${config:+--config "$config"} > "$OUT/serve-$side-$round.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/readyz" > /dev/null 2>&1 && break; sleep 0.1; done
   local setup
   setup=$([ "$side" = A ] && echo "${SETUP_A:-}" || echo "${SETUP_B:-}")
   [ -n "$setup" ] && PORT=$PORT bash -c "$setup" > "$OUT/setup-$side-$round.log" 2>&1
-  wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-$side-$round.txt" 2>&1
+  AFFINITY_API_KEY="$key" wrk -t1 -c16 -d"$DURATION" --latency -s bench/load/query.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-$side-$round.txt" 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local qps p99 errors
   qps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-$side-$round.txt")
