@@ -22,8 +22,8 @@ void ServerReport::ReportMetrics(MetricsSink& sink) const {
       "The HTTP server's connections (field: open, busy = in a request, max = the cap, "
       "max_per_peer = one address's cap (0: none), accepted, refused = answered 503 at the cap with none idle, "
       "refused_per_peer = answered 503 at an address's cap with none of its idle, evicted_idle = idle ones "
-      "closed for a new one, header_timeouts, idle_timeouts, accept_errors; all but open, busy "
-      "and max count since start)";
+      "closed for a new one, header_timeouts, idle_timeouts, accept_errors; all but open, busy, "
+      "max and max_per_peer count since start)";
   const ConnectionStats c = server_->Connections();
   auto set = [&](const char* field, double v) { sink.Gauge("affinity_http_connections", kHelp, {{"field", field}}, v); };
   set("open", double(c.open));
