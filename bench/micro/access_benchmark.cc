@@ -1,10 +1,14 @@
 // The access step a request meets before its handler (access/access.h): the
 // Authorization header parsed, the key hashed and compared with every
-// configured digest. Three keys configured, as a small deployment has.
+// configured digest; then the key's token bucket (access/rate_limiter.h).
+// Three keys configured, as a small deployment has.
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 
+#include <chrono>
+
 #include "access/access.h"
+#include "access/rate_limiter.h"
 
 namespace affinity {
 namespace {
@@ -19,6 +23,7 @@ struct Keys {
       key.name = "k" + std::to_string(i++);
       key.sha256 = *ParseSha256Hex(Sha256Hex(*k));
       key.scopes = ScopeBit(Scope::kQuery) | ScopeBit(Scope::kAdmin);
+      key.rate_per_s = 1e9;  // high enough that the bench is never refused: every take is a compare-and-swap
       o.keys.push_back(key);
     }
     return Keyring(o);
@@ -50,6 +55,32 @@ void BM_AuthorizeBasic(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(keys.keyring.Authorize(header, Scope::kAdmin));
 }
 BENCHMARK(BM_AuthorizeBasic);
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The bucket step alone: the clock read and the compare-and-swap.
+void BM_RateLimitTake(benchmark::State& state) {
+  static const Keys keys;
+  static RateLimiter limiter(keys.keyring.keys());
+  const ApiKey& key = keys.keyring.keys()[2];
+  for (auto _ : state) benchmark::DoNotOptimize(limiter.Take(key, NowNs()));
+}
+BENCHMARK(BM_RateLimitTake)->ThreadRange(1, 2);
+
+// What a request with a Bearer key pays in all: authorize, then take a token.
+void BM_AuthorizeAndTake(benchmark::State& state) {
+  static const Keys keys;
+  static RateLimiter limiter(keys.keyring.keys());
+  const std::string header = "Bearer " + keys.feed;
+  for (auto _ : state) {
+    const AccessDecision d = keys.keyring.Authorize(header, Scope::kQuery);
+    benchmark::DoNotOptimize(limiter.Take(*d.key, NowNs()));
+  }
+}
+BENCHMARK(BM_AuthorizeAndTake);
 
 }  // namespace
 }  // namespace affinity

@@ -77,8 +77,30 @@ HttpResponse ApiRoutes::Stats() {
   return {200, w.Release()};
 }
 
+void ApiRoutes::ReportLimits() {
+  static constexpr std::string_view kInFlightHelp =
+      "Requests being handled (field: now; max = server.max_in_flight; overloaded = answered 503 at it since start; "
+      "health routes aside)";
+  MetricsSink& sink = *d_.metrics;
+  sink.Gauge("affinity_http_in_flight", kInFlightHelp, {{"field", "now"}}, double(in_flight_.load()));
+  sink.Gauge("affinity_http_in_flight", kInFlightHelp, {{"field", "max"}}, double(max_in_flight_));
+  sink.Gauge("affinity_http_in_flight", kInFlightHelp, {{"field", "overloaded"}}, double(overloaded_.load()));
+  if (!rates_) return;
+  static constexpr std::string_view kRateHelp =
+      "Each API key's rate, by the key's name (field: rate_per_s, burst; 0 = unlimited; allowed = requests that "
+      "took a token, limited = answered 429, both since start)";
+  for (const KeyRateStats& k : rates_->Stats()) {
+    auto set = [&](const char* field, double v) { sink.Gauge("affinity_api_key_rate", kRateHelp, {{"key", k.name}, {"field", field}}, v); };
+    set("rate_per_s", k.rate_per_s);
+    set("burst", k.burst);
+    set("allowed", double(k.allowed));
+    set("limited", double(k.limited));
+  }
+}
+
 HttpResponse ApiRoutes::MetricsText() {
   for (const Component* c : d_.components) c->ReportMetrics(*d_.metrics);
+  ReportLimits();
   return {200, d_.metrics->Render(), "text/plain; version=0.0.4"};
 }
 

@@ -52,15 +52,18 @@ class Session : public Connection, public std::enable_shared_from_this<Session> 
 
   // Answers 503 at once and closes: the server holds all the connections it
   // may and every one is busy. Nothing is queued behind the refusal.
-  void Refuse() {
+  void Refuse(bool per_peer = false) {
     beast::error_code ec;
     tcp::socket& s = stream_.socket();
     s.non_blocking(true, ec);
     char sink[4096];
     s.read_some(asio::buffer(sink), ec);  // what already arrived, so that close sends FIN, not RST
-    const std::string body = JsonError("too_many_connections",
-                                       "the server holds its maximum of " + std::to_string(options_->max_connections) +
-                                           " connections and every one is busy; retry shortly");
+    const std::string body = JsonError(
+        "too_many_connections",
+        per_peer ? "this address holds its maximum of " + std::to_string(options_->max_connections_per_peer) +
+                       " connections and every one is busy; retry shortly"
+                 : "the server holds its maximum of " + std::to_string(options_->max_connections) +
+                       " connections and every one is busy; retry shortly");
     const std::string head = "HTTP/1.1 503 Service Unavailable\r\nServer: affinity\r\nContent-Type: application/json\r\n"
                              "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
                              std::to_string(body.size()) + "\r\n\r\n";
@@ -229,10 +232,12 @@ struct HttpServer::Impl {
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
         auto session = std::make_shared<Session>(std::move(socket), &options, &handler, table.get());
-        if (std::optional<uint64_t> id = table->Admit(session))
+        const bool exempt = options.per_peer_exempt && options.per_peer_exempt(session->peer());
+        ConnectionTable::Refusal why = ConnectionTable::Refusal::kNone;
+        if (std::optional<uint64_t> id = table->Admit(session, exempt ? std::string() : session->peer(), &why))
           session->Start(*id);
         else
-          session->Refuse();
+          session->Refuse(why == ConnectionTable::Refusal::kPerPeer);
         Accept();
         return;
       }
@@ -269,7 +274,8 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : impl_(s
   if (options.threads <= 0) options.threads = int(std::max(1u, std::thread::hardware_concurrency()));
   impl_->options = std::move(options);
   impl_->handler = std::move(handler);
-  impl_->table = std::make_unique<ConnectionTable>(impl_->options.max_connections);
+  impl_->table = std::make_unique<ConnectionTable>(impl_->options.max_connections,
+                                                   impl_->options.max_connections_per_peer);
 }
 
 HttpServer::~HttpServer() { Stop(); }
@@ -312,5 +318,7 @@ void HttpServer::Stop() {
 int HttpServer::port() const { return impl_->bound_port; }
 
 ConnectionStats HttpServer::Connections() const { return impl_->table->Stats(); }
+
+const HttpServerOptions& HttpServer::options() const { return impl_->options; }
 
 }  // namespace affinity

@@ -2,7 +2,8 @@
 // malformed requests answered with a JSON 400, handlers run on a pool of
 // io threads. Handlers must be thread-safe. Connections are a budget
 // (api/connection_table.h): at most max_connections are held, idle ones make
-// room for new ones, a header that trickles in is cut off after
+// room for new ones, one peer holds at most max_connections_per_peer, a
+// header that trickles in is cut off after
 // header_timeout, and accept errors (out of descriptors) back off instead of
 // spinning. A HEAD request reaches the handler
 // as it came (method "HEAD"); its answer is sent with its headers and
@@ -57,6 +58,8 @@ struct HttpServerOptions {
   int threads = 0;                    // io threads; 0 = number of cores
   size_t max_body_bytes = 8 << 20;    // larger bodies get 413
   uint64_t max_connections = 512;     // connections held at once (see connection_table.h)
+  uint64_t max_connections_per_peer = 0;  // ... by one remote address (0: no per-peer cap)
+  std::function<bool(const std::string& peer)> per_peer_exempt;  // peers without a cap of their own (null: none)
   std::chrono::milliseconds header_timeout{10000};  // from a request's first byte to its header's end
   std::chrono::milliseconds idle_timeout{60000};    // a connection waiting for a request
   std::chrono::milliseconds body_timeout{60000};    // from a header's end to its body's end
@@ -70,6 +73,7 @@ class HttpServer {
   void Stop();
   int port() const;      // the bound port (useful with port 0)
   ConnectionStats Connections() const;  // thread-safe
+  const HttpServerOptions& options() const;  // as started (the limits /metrics reports)
 
  private:
   struct Impl;

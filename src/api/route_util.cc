@@ -81,4 +81,11 @@ std::optional<HttpResponse> BadId(std::string_view id, std::string_view field) {
   return ErrorResponse(422, "invalid", std::string(s.message()));
 }
 
+std::string ClientAddress(const HttpRequest& req, const TrustedProxies& trusted) {
+  std::string forwarded;  // every X-Forwarded-For header, in order, as one list
+  for (const auto& [name, value] : req.headers)
+    if (name == "x-forwarded-for") forwarded += (forwarded.empty() ? "" : ",") + value;
+  return ClientAddress(req.peer, forwarded, trusted);
+}
+
 }  // namespace affinity

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "access/trusted_proxies.h"
 #include "api/http_server.h"
 
 namespace affinity {
@@ -36,5 +37,10 @@ std::optional<HttpResponse> QueryParams(const std::string& query, const std::vec
 
 // A 422 naming `field` unless `id` is a valid external id (state/registry.h).
 std::optional<HttpResponse> BadId(std::string_view id, std::string_view field);
+
+// The client who sent `req` (access/trusted_proxies.h): its X-Forwarded-For
+// believed only from a trusted proxy, else the socket's peer. For log lines
+// and audit records that name who asked.
+std::string ClientAddress(const HttpRequest& req, const TrustedProxies& trusted);
 
 }  // namespace affinity

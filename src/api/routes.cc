@@ -7,7 +7,9 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "api/requests.h"
 #include "api/route_util.h"
 #include "api/ui_page.h"
@@ -28,9 +30,36 @@ HttpResponse Error(int status, std::string_view code, std::string_view message) 
 
 constexpr const char* kRefusedRoute = "refused_storage";  // the metrics' route of writes the guard refused
 
+// [server] max_in_flight, 0 resolved: 4 requests per core. Queries are CPU
+// work within a deadline; more at once than a few per core only makes each
+// one later (docs/security.md, Limits).
+int64_t MaxInFlight(const ServerOptions* server) {
+  if (server && server->max_in_flight > 0) return server->max_in_flight;
+  return 4 * int64_t(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// One request counted as in flight while it lives.
+class InFlight {
+ public:
+  explicit InFlight(std::atomic<int64_t>* n) : n_(n), now_(n->fetch_add(1, std::memory_order_relaxed) + 1) {}
+  ~InFlight() { n_->fetch_sub(1, std::memory_order_relaxed); }
+  int64_t now() const { return now_; }  // this request included
+
+ private:
+  std::atomic<int64_t>* n_;
+  int64_t now_;
+};
+
+HttpResponse WithRetryAfter(HttpResponse r, int64_t seconds) {
+  r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  return r;
+}
+
 }  // namespace
 
-ApiRoutes::ApiRoutes(ApiDeps deps) : d_(std::move(deps)), keys_(d_.ingestor ? d_.ingestor->store() : nullptr) {
+ApiRoutes::ApiRoutes(ApiDeps deps)
+    : d_(std::move(deps)), keys_(d_.ingestor ? d_.ingestor->store() : nullptr), max_in_flight_(MaxInFlight(d_.server)) {
+  if (d_.keyring && d_.keyring->enabled()) rates_ = std::make_unique<RateLimiter>(d_.keyring->keys());
   AddApiRoutes();
   if (d_.experiments) AddExperimentRoutes();
   AddComponentRoutes();
@@ -114,20 +143,20 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
     r.headers.emplace_back("Allow", m.allow);
     return r;
   }
-  // The caller's key must carry the route's scope (shared/CONTRACT.md, Access);
-  // a forced arm can name an unreleased model, so it needs an admin key.
-  if (d_.keyring && d_.keyring->enabled()) {
-    const bool forced_arm = !req.Header("x-affinity-force-arm").empty();
-    AccessDecision access = d_.keyring->Authorize(req.Header("authorization"), m.entry->scope, forced_arm);
-    if (access.status != 200) {
-      HttpResponse r = Error(access.status, access.code, access.message);
-      if (access.status == 401) {
-        if (access.challenge_basic) r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"affinity\", charset=\"UTF-8\"");
-        r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"affinity\"");
-      }
-      return r;
+  // At most max_in_flight requests are handled at once; beyond, a quick 503
+  // (the health routes always answer: they say whether the process lives).
+  std::optional<InFlight> in_flight;
+  if (m.name != "healthz" && m.name != "readyz") {
+    in_flight.emplace(&in_flight_);
+    if (in_flight->now() > max_in_flight_) {
+      overloaded_.fetch_add(1, std::memory_order_relaxed);
+      return WithRetryAfter(Error(503, "overloaded",
+                                  "the server is handling its maximum of " + std::to_string(max_in_flight_) +
+                                      " requests at once; retry shortly"),
+                            1);
     }
   }
+  if (auto refused = Access(req, *m.entry)) return *refused;
   // Every write meets the volume's budget first (state/storage_guard.h):
   // refused with 507 while the volume is full or failing; queries and reads go on.
   if (m.entry->writes && d_.admit) {
@@ -139,9 +168,50 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   return m.entry->handle(req, m.args);
 }
 
+std::optional<HttpResponse> ApiRoutes::Access(const HttpRequest& req, const RouteEntry& entry) {
+  if (!d_.keyring || !d_.keyring->enabled()) return std::nullopt;
+  // The caller's key must carry the route's scope (shared/CONTRACT.md, Access);
+  // a forced arm can name an unreleased model, so it needs an admin key.
+  const bool forced_arm = !req.Header("x-affinity-force-arm").empty();
+  AccessDecision access = d_.keyring->Authorize(req.Header("authorization"), entry.scope, forced_arm);
+  if (access.status != 200) {
+    HttpResponse r = Error(access.status, access.code, access.message);
+    if (access.status == 401) {
+      if (access.challenge_basic) r.headers.emplace_back("WWW-Authenticate", "Basic realm=\"affinity\", charset=\"UTF-8\"");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"affinity\"");
+    }
+    return r;
+  }
+  // Then the key's rate (access/rate_limiter.h): lock-free, a bucket per key.
+  if (access.key && rates_) {
+    const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               std::chrono::steady_clock::now().time_since_epoch()).count();
+    const RateDecision rate = rates_->Take(*access.key, now_ns);
+    if (!rate.allowed)
+      return WithRetryAfter(Error(429, "rate_limited",
+                                  "key '" + access.key->name + "' is over its rate of " +
+                                      absl::StrCat(access.key->rate_per_s) + " requests per second; retry after " +
+                                      std::to_string(rate.retry_after_s) + " s"),
+                            rate.retry_after_s);
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> ApiRoutes::LongDeadlineRefusal(const HttpRequest& req, int deadline_ms) const {
+  const int configured = d_.engine->options().deadline_ms;
+  if (deadline_ms <= configured || !d_.keyring || !d_.keyring->enabled()) return std::nullopt;
+  // Rare (a deadline beyond the configured one): the key is looked up again.
+  const ApiKey* key = d_.keyring->Authenticate(req.Header("authorization"), false);
+  if (key && (key->scopes & ScopeBit(Scope::kAdmin))) return std::nullopt;
+  return Error(403, "forbidden",
+               "deadline_ms " + std::to_string(deadline_ms) + " is beyond the configured " + std::to_string(configured) +
+                   " ms; key '" + (key ? key->name : std::string("?")) + "' lacks the admin scope a longer deadline needs");
+}
+
 HttpResponse ApiRoutes::Query(const HttpRequest& req) {
   QueryRequest q;
   if (RequestError e = ParseQueryRequest(req.body, &q); !e.ok()) return Error(e.status, e.code, e.message);
+  if (auto refused = LongDeadlineRefusal(req, q.deadline_ms)) return *refused;
   // A later page: the same query without what earlier pages served.
   const QueryRequest asked = q;
   OpenedCursor cursor;

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "access/access.h"
+#include "access/rate_limiter.h"
 #include "api/route_table.h"
 #include "base/component.h"
 #include "base/config.h"
@@ -40,6 +42,7 @@ struct ApiDeps {
   // is full); null admits every write.
   std::function<absl::Status()> admit;
   // API keys and their scopes ([auth]); null or without keys: every route open.
+  // A key with rate_per_s is held to it (429 with Retry-After beyond).
   const Keyring* keyring = nullptr;
 };
 
@@ -58,6 +61,13 @@ class ApiRoutes {
   void AddExperimentRoutes();  // experiment_routes.cc
   void AddComponentRoutes();
   HttpResponse Route(const HttpRequest& req, std::string* route);
+  // The access step (shared/CONTRACT.md, Access): the key's scope, then its
+  // rate. Nothing when the request may go on.
+  std::optional<HttpResponse> Access(const HttpRequest& req, const RouteEntry& entry);
+  // A query's deadline_ms beyond the configured one needs an admin key (when
+  // access control is on): the 403 naming it, or nothing.
+  std::optional<HttpResponse> LongDeadlineRefusal(const HttpRequest& req, int deadline_ms) const;
+  void ReportLimits();  // the limits and their counts, into d_.metrics (component_views.cc)
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
   // A batch write made once per Idempotency-Key (idempotent_routes.cc). A
@@ -90,6 +100,12 @@ class ApiRoutes {
   IdempotencyKeys keys_;
   RouteTable table_;
   std::atomic<bool> ready_{false};
+  std::unique_ptr<RateLimiter> rates_;  // with access control on
+  // Requests being handled now (health routes aside), the most allowed at
+  // once ([server] max_in_flight) and those answered 503 overloaded.
+  std::atomic<int64_t> in_flight_{0};
+  int64_t max_in_flight_ = 0;
+  std::atomic<uint64_t> overloaded_{0};
 };
 
 }  // namespace affinity

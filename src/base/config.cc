@@ -18,6 +18,8 @@ absl::Status ServerOptions::Validate() const {
   if (threads < 0) return bad("server.threads must be >= 0");
   if (max_body_bytes < 1024) return bad("server.max_body_bytes must be >= 1024");
   if (max_connections < 0) return bad("server.max_connections must be >= 0 (0 = half the descriptor limit)");
+  if (max_connections_per_peer < 0) return bad("server.max_connections_per_peer must be >= 0 (0 = no per-peer cap)");
+  if (max_in_flight < 0) return bad("server.max_in_flight must be >= 0 (0 = 4 per core)");
   if (header_timeout_ms < 1 || idle_timeout_ms < 1 || body_timeout_ms < 1)
     return bad("server.header_timeout_ms, idle_timeout_ms and body_timeout_ms must be >= 1");
   if (idempotency_window_seconds < 1 || idempotency_window_seconds > 2'592'000)

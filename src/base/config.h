@@ -38,6 +38,17 @@ struct ServerOptions {
   int header_timeout_ms = 10000;  // a request's header must be complete this long after its first byte
   int idle_timeout_ms = 60000;    // a connection waiting for a request is closed after this
   int body_timeout_ms = 60000;    // a request's body must arrive within this after its header
+  // Connections one peer (the socket's address) may hold at once; past it a
+  // new one from that peer is answered 503 and closed. 0 = no per-peer cap
+  // (the default: behind a proxy every connection has the proxy's address).
+  // Peers in trusted_proxies are exempt. Not reloadable.
+  int max_connections_per_peer = 0;
+  // Requests handled at once (health routes aside); past it 503 `overloaded`
+  // with Retry-After: 1. 0 = 4 per core (docs/security.md, Limits). Not reloadable.
+  int max_in_flight = 0;
+  // Proxies whose X-Forwarded-For is believed: addresses or networks
+  // ("10.0.0.0/8"). Default none: the client is the socket's peer.
+  std::vector<std::string> trusted_proxies;
   // How long (seconds) a write's Idempotency-Key is remembered: a retry with the
   // key within this answers the first response instead of writing again. Default
   // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
@@ -56,6 +67,9 @@ struct ServerOptions {
     read("server", "header_timeout_ms", header_timeout_ms);
     read("server", "idle_timeout_ms", idle_timeout_ms);
     read("server", "body_timeout_ms", body_timeout_ms);
+    read("server", "max_connections_per_peer", max_connections_per_peer);
+    read("server", "max_in_flight", max_in_flight);
+    read("server", "trusted_proxies", trusted_proxies);
   }
   absl::Status Validate() const;
 };

@@ -39,6 +39,11 @@ class SettingsReader {
       if (node->is_integer()) v = node->value<T>();  // nullopt when out of T's range
     } else if constexpr (std::is_floating_point_v<T>) {
       if (node->is_number()) v = node->value<T>();
+    } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+      if (const toml::array* items = node->as_array(); items && (items->empty() || items->is_homogeneous<std::string>())) {
+        v.emplace();
+        for (const toml::node& item : *items) v->push_back(*item.value<std::string>());
+      }
     } else {
       if (node->is_string()) v = node->value<T>();
     }
@@ -48,6 +53,7 @@ class SettingsReader {
       const char* want = std::is_same_v<T, bool> ? "true or false"
                          : std::is_integral_v<T> ? "an integer"
                          : std::is_floating_point_v<T> ? "a number"
+                         : std::is_same_v<T, std::vector<std::string>> ? "an array of strings"
                                                       : "a string";
       error_ = absl::StrCat(section, ".", key, " must be ", want);
     }

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "access/trusted_proxies.h"
 #include "base/settings_reader.h"
 #include "base/status.h"
 #include "base/strings.h"
@@ -154,6 +155,8 @@ absl::Status ReadTable(const toml::table& t, Config* out) {
 
 absl::Status Config::Validate() const {
   AFF_RETURN_IF_ERROR(server.Validate());
+  if (auto proxies = TrustedProxies::Parse(server.trusted_proxies); !proxies.ok())
+    return SettingError("server.trusted_proxies: " + std::string(proxies.status().message()));
   AFF_RETURN_IF_ERROR(serving.Validate());
   AFF_RETURN_IF_ERROR(batch.Validate());
   AFF_RETURN_IF_ERROR(ranker.Validate());

@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "access/trusted_proxies.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
 #include "api/routes.h"
@@ -272,6 +273,10 @@ HttpServerOptions HttpOptionsFor(const ServerOptions& c, const DescriptorLimit& 
   o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   o.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+  o.max_connections_per_peer = uint64_t(c.max_connections_per_peer);
+  // A trusted proxy carries many clients' connections: it has no cap of its own.
+  if (auto proxies = TrustedProxies::Parse(c.trusted_proxies); proxies.ok() && !proxies->empty())
+    o.per_peer_exempt = [trusted = *std::move(proxies)](const std::string& peer) { return trusted.Contains(peer); };
   return o;
 }
 

@@ -89,6 +89,40 @@ TEST_F(AccessTest, TheOperatorPageChallengesForBasicAndOpensWithTheKeyAsPassword
   EXPECT_EQ(Call("POST", "/affinity/query", "Basic " + b64, R"({"viewer_id":"u1","k":5})").status, 401);
 }
 
+TEST_F(AccessTest, AKeyOverItsRateGets429WithRetryAfterAndALongerDeadlineNeedsAdmin) {
+  auto [slow, slow_line] = NewKey("slow", "query");
+  auto [web, web_line] = NewKey("web", "query");
+  auto [ops, ops_line] = NewKey("ops", "admin,query");
+  slow_line.replace(slow_line.rfind(" }"), 2, ", rate_per_s = 2 }");
+  std::ofstream(dir_ / "limits.toml") << "[auth]\nkeys = [ " << slow_line << ",\n  " << web_line << ",\n  " << ops_line
+                                      << " ]\n";
+  server_.reset();
+  server_ = std::make_unique<ServerProcess>(dir_ / "data", std::vector<std::string>{"--config", dir_ / "limits.toml"});
+  ASSERT_TRUE(server_->running()) << server_->log();
+  // Two a second with a burst of two: the third quick request is over the rate.
+  EXPECT_EQ(Call("GET", "/affinity/entities/u1", "Bearer " + slow).status, 200);
+  EXPECT_EQ(Call("GET", "/affinity/entities/u1", "Bearer " + slow).status, 200);
+  HttpResult limited = Call("GET", "/affinity/entities/u1", "Bearer " + slow);
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(ErrorCode(limited.body), "rate_limited");
+  EXPECT_NE(limited.headers.find("Retry-After: 1"), std::string::npos) << limited.headers;
+  EXPECT_EQ(Call("GET", "/affinity/entities/u1", "Bearer " + web).status, 200) << "another key has its own rate";
+  // deadline_ms beyond the configured 50 ms: admin keys only.
+  const std::string long_query = R"({"viewer_id":"u1","k":5,"deadline_ms":5000})";
+  HttpResult refused = Call("POST", "/affinity/query", "Bearer " + web, long_query);
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_NE(refused.body.find("admin"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("deadline_ms"), std::string::npos) << refused.body;
+  EXPECT_EQ(Call("POST", "/affinity/query", "Bearer " + web, R"({"viewer_id":"u1","k":5,"deadline_ms":40})").status, 200);
+  EXPECT_EQ(Call("POST", "/affinity/query", "Bearer " + ops, long_query).status, 200);
+  // Counted by the key's name, never the key.
+  HttpResult metrics = Call("GET", "/metrics", "Bearer " + ops);
+  ASSERT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find(R"(affinity_api_key_rate{field="limited",key="slow"} 1)"), std::string::npos)
+      << metrics.body.substr(0, 4000);
+  EXPECT_EQ(metrics.body.find(slow), std::string::npos);
+}
+
 TEST_F(AccessTest, KeysNeverReachTheServersLog) {
   ServeWithKeys();
   (void)Call("POST", "/affinity/query", "Bearer " + web_, R"({"viewer_id":"u1","k":5})");

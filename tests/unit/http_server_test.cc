@@ -129,6 +129,33 @@ TEST_F(HttpServerTest, AtTheCapWithEveryConnectionBusyANewOneIsAnswered503AndClo
   EXPECT_EQ(Stats().evicted, 0u) << "a connection in the middle of a request is never evicted";
 }
 
+TEST_F(HttpServerTest, AnAddressAtItsOwnCapWithEveryConnectionBusyIsAnswered503UnlessExempt) {
+  HttpServerOptions o;
+  o.max_connections = 100;
+  o.max_connections_per_peer = 1;
+  o.header_timeout = 60s;
+  Start(o);
+  Send(OpenKept(), kHalfHeader);
+  ASSERT_TRUE(Eventually([&] { return Stats().busy == 1; }));
+  const int late = OpenKept();
+  Send(late, "GET /late HTTP/1.1\r\nHost: x\r\n\r\n");
+  bool closed = false;
+  const std::string answer = Receive(late, 5s, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Retry-After: 1"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("this address holds its maximum of 1 connections"), std::string::npos) << answer;
+  EXPECT_TRUE(Eventually([&] { return Stats().refused_per_peer == 1; }));
+  EXPECT_EQ(Stats().refused, 0u);
+  // The same address exempt (a trusted proxy): no cap of its own.
+  server_->Stop();
+  o.per_peer_exempt = [](const std::string& peer) { return peer == "127.0.0.1"; };
+  Start(o);
+  Send(OpenKept(), kHalfHeader);
+  ASSERT_TRUE(Eventually([&] { return Stats().busy == 1; }));
+  EXPECT_EQ(testing::Get(server_->port(), "/anything").status, 200);
+}
+
 TEST_F(HttpServerTest, AHeaderThatTricklesInIsCutOffAfterTheHeaderTimeoutWhileAnIdleKeepAliveStays) {
   HttpServerOptions o;
   o.header_timeout = 300ms;
