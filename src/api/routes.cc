@@ -11,6 +11,7 @@
 #include "api/requests.h"
 #include "api/route_util.h"
 #include "api/ui_page.h"
+#include "audit/audit_record.h"
 #include "experiments/experimental_query_engine.h"
 #include "query/response_json.h"
 #include "serving/query_cursor.h"
@@ -116,6 +117,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
   }
   // The caller's key must carry the route's scope (shared/CONTRACT.md, Access);
   // a forced arm can name an unreleased model, so it needs an admin key.
+  const ApiKey* key = nullptr;
   if (d_.keyring && d_.keyring->enabled()) {
     const bool forced_arm = !req.Header("x-affinity-force-arm").empty();
     AccessDecision access = d_.keyring->Authorize(req.Header("authorization"), m.entry->scope, forced_arm);
@@ -127,6 +129,7 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
       }
       return r;
     }
+    key = access.key;
   }
   // Every write meets the volume's budget first (state/storage_guard.h):
   // refused with 507 while the volume is full or failing; queries and reads go on.
@@ -136,7 +139,20 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
       return FromStatus(admitted);
     }
   }
-  return m.entry->handle(req, m.args);
+  if (!key) return m.entry->handle(req, m.args);
+  HttpRequest named = req;  // the handlers and the audit records name the key
+  named.key_name = key->name;
+  HttpResponse resp = m.entry->handle(named, m.args);
+  AuditAdminAction(named, *m.entry, &resp);
+  return resp;
+}
+
+void ApiRoutes::AuditAdminAction(const HttpRequest& req, const RouteEntry& entry, HttpResponse* resp) {
+  if (!d_.audit || entry.scope != Scope::kAdmin || req.method == "GET") return;
+  const int64_t now = SystemClock::Default()->NowMillis();
+  std::string id = NewAdminActionId(now);
+  const AdminAction action{entry.name, req.method, req.path, req.key_name, resp->status};
+  if (d_.audit->Record(id, BuildAdminActionRecord(id, action, now))) resp->headers.emplace_back("X-Affinity-Audit-Id", id);
 }
 
 HttpResponse ApiRoutes::Query(const HttpRequest& req) {
@@ -151,6 +167,7 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
     if (cursor.problem != CursorProblem::kNone) return Error(422, "invalid", cursor.message);
     for (DenseId id : cursor.cursor.served) q.exclude.push_back(d_.catalog->registry().ExtId(Ref(q.target, id)));
   }
+  q.key_name = req.key_name;
   auto r = ExperimentalQueryEngine(d_.engine, d_.experiments).Query(q, req.Header("x-affinity-force-arm"));
   if (const std::optional<ForcedArmRefusal> refused = ForcedArmRefusalOf(r.status()))
     return refused->reason == ForcedArmRefusal::kTurnedOff ? Error(403, "forbidden", refused->message)

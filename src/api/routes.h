@@ -41,6 +41,9 @@ struct ApiDeps {
   std::function<absl::Status()> admit;
   // API keys and their scopes ([auth]); null or without keys: every route open.
   const Keyring* keyring = nullptr;
+  // Admin actions made with a key (every admin route but GET) are recorded
+  // there, naming the key; null: not recorded.
+  AuditLog* audit = nullptr;
 };
 
 class ApiRoutes {
@@ -58,6 +61,9 @@ class ApiRoutes {
   void AddExperimentRoutes();  // experiment_routes.cc
   void AddComponentRoutes();
   HttpResponse Route(const HttpRequest& req, std::string* route);
+  // Records an admin action made with a key (audit/audit_record.h, AdminAction)
+  // and names its record in the answer's X-Affinity-Audit-Id.
+  void AuditAdminAction(const HttpRequest& req, const RouteEntry& entry, HttpResponse* resp);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
   // A batch write made once per Idempotency-Key (idempotent_routes.cc). A

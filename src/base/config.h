@@ -42,6 +42,10 @@ struct ServerOptions {
   // key within this answers the first response instead of writing again. Default
   // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
   int64_t idempotency_window_seconds = 86400;
+  // HTTPS: the certificate (chain) and its private key, PEM files. Both or
+  // neither; unset serves plain HTTP. Read at start.
+  std::string tls_cert;
+  std::string tls_key;
 
   static constexpr const char* kSection = "server";
   template <class Read>
@@ -56,6 +60,8 @@ struct ServerOptions {
     read("server", "header_timeout_ms", header_timeout_ms);
     read("server", "idle_timeout_ms", idle_timeout_ms);
     read("server", "body_timeout_ms", body_timeout_ms);
+    read("server", "tls_cert", tls_cert);
+    read("server", "tls_key", tls_key);
   }
   absl::Status Validate() const;
 };

@@ -255,7 +255,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config.server, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   metrics, s->experiments.get(), s->components.all(),
                                                   [guard = s->storage.get()] { return guard->Admit(); },
-                                                  s->keyring.get()});
+                                                  s->keyring.get(), s->audit.get()});
   s->routes->SetReady(true);
 }
 
@@ -272,6 +272,8 @@ HttpServerOptions HttpOptionsFor(const ServerOptions& c, const DescriptorLimit& 
   o.header_timeout = std::chrono::milliseconds(c.header_timeout_ms);
   o.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   o.body_timeout = std::chrono::milliseconds(c.body_timeout_ms);
+  o.tls_cert = c.tls_cert;
+  o.tls_key = c.tls_key;
   return o;
 }
 
@@ -354,7 +356,8 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   if (auto st = server.Start(); !st.ok()) return Fail(st);
-  spdlog::info("listening on http://{}:{} (loading state; /readyz says 503 until ready)", config.server.host,
+  const char* scheme = http_options.tls() ? "https" : "http";
+  spdlog::info("listening on {}://{}:{} (loading state; /readyz says 503 until ready)", scheme, config.server.host,
                server.port());
   if (batch_period) {
     // The same binary, as a child process: a failing batch never takes the server down.
@@ -388,7 +391,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
       spdlog::info("batch pipeline scheduled every {} (first run in {})", batch_every, batch_every);
     }
     auto snap = stack.snapshots->Get();
-    std::printf("affinity: serving on http://%s:%d (snapshot %s)\n", config.server.host.c_str(), server.port(),
+    std::printf("affinity: serving on %s://%s:%d (snapshot %s)\n", scheme, config.server.host.c_str(), server.port(),
                 snap ? snap->version.c_str() : "none");
     std::fflush(stdout);
   }
