@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #include <boost/asio.hpp>
@@ -106,7 +107,7 @@ namespace {
 
 // OpenSSL's reason for the last failure ("key values mismatch"), or `fallback`.
 std::string SslReason(const std::string& fallback) {
-  const unsigned long e = ERR_get_error();
+  const unsigned long e = ERR_peek_last_error();
   ERR_clear_error();
   const char* reason = e ? ERR_reason_error_string(e) : nullptr;
   return reason ? reason : fallback;
@@ -125,10 +126,11 @@ absl::StatusOr<asio::ssl::context> LoadTls(const std::string& cert, const std::s
   if (SSL_CTX_use_certificate_chain_file(native, cert.c_str()) != 1)
     return absl::InvalidArgumentError("server.tls_cert: cannot use '" + cert + "' as a PEM certificate (" +
                                       SslReason("unreadable") + ")");
-  if (SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) != 1)
+  const bool key_used = SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) == 1;
+  if (!key_used && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
     return absl::InvalidArgumentError("server.tls_key: cannot use '" + key + "' as a PEM private key (" +
                                       SslReason("unreadable") + ")");
-  if (SSL_CTX_check_private_key(native) != 1)
+  if (!key_used || SSL_CTX_check_private_key(native) != 1)
     return absl::InvalidArgumentError("server.tls_key '" + key + "' is not the private key of server.tls_cert '" +
                                       cert + "' (" + SslReason("key values mismatch") + ")");
   return ctx;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <random>
 
 #include "base/json_writer.h"
 #include "base/status.h"
@@ -356,11 +357,12 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
 }
 
 std::string NewAdminActionId(int64_t now_ms) {
+  static const uint64_t tag = std::random_device{}() & 0xFFFF;
   static std::atomic<uint64_t> counter{0};
   const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
-  char id[6 + 12 + 6 + 1];
-  std::snprintf(id, sizeof id, "admin_%012llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
-                (unsigned long long)n);
+  char id[6 + 12 + 4 + 6 + 1];
+  std::snprintf(id, sizeof id, "admin_%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
+                (unsigned long long)tag, (unsigned long long)n);
   return id;
 }
 

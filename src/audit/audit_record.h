@@ -56,7 +56,8 @@ struct AdminAction {
 };
 inline constexpr int kAdminActionSchema = 5;
 // A fresh id for an admin action's record: "admin_", 12 hex digits of the
-// millisecond, 6 of a process-wide counter.
+// millisecond, 4 of this process's random tag and 6 of a process-wide counter
+// (the layout of a query's request id).
 std::string NewAdminActionId(int64_t now_ms);
 std::string BuildAdminActionRecord(const std::string& id, const AdminAction& action, int64_t now_ms);
 

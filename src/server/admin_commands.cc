@@ -83,7 +83,9 @@ http::response<http::string_body> ExchangeTls(const Url& u, boost::asio::io_cont
   if (const char* ca = std::getenv("AFFINITY_CA_CERT"); ca && *ca) ctx.load_verify_file(ca);
   ctx.set_verify_mode(ssl::verify_peer);
   beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-  SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str());
+  boost::system::error_code not_ip;
+  boost::asio::ip::make_address(u.host, not_ip);
+  if (not_ip) SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str());  // SNI names hosts, not addresses
   stream.set_verify_callback(ssl::host_name_verification(u.host));
   beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
   boost::asio::ip::tcp::resolver resolver(ioc);
