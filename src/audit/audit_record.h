@@ -16,8 +16,8 @@
 //   existed are schema 1 too. Its `request_id` and `ts` stay the first fields:
 //   the store reads an unstamped record's time by that order.
 // Both expand to the same readable JSON and the same training rows.
-// Admin actions ([auth] on: experiment create and stop, promote, rollback,
-// checkpoint, every admin write) are records of their own, JSON:
+// Admin actions made with a key ([auth] on: every /admin route but GET, such as
+// experiment create and stop, checkpoint) are records of their own, JSON:
 //   {"request_id":"admin_…","ts":<unix ms>,"schema":5,"event":"admin_action",
 //    "action":"<route name>","method":"POST","target":"<path>","key_name":"ops",
 //    "status":200}
