@@ -8,15 +8,19 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <cctype>
 #include <optional>
 #include <thread>
 #include <vector>
 
-#include "base/json_writer.h"
+#include "absl/status/statusor.h"
+#include "api/http_session.h"
 
 namespace affinity {
 
@@ -25,199 +29,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
-namespace {
-
-class Session : public Connection, public std::enable_shared_from_this<Session> {
- public:
-  Session(tcp::socket socket, const HttpServerOptions* options, const HttpHandler* handler, ConnectionTable* table)
-      : stream_(std::move(socket)), options_(options), handler_(handler), table_(table) {
-    beast::error_code ec;
-    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
-    if (!ec) peer_ = remote.address().to_string();
-  }
-
-  const std::string& peer() const { return peer_; }
-  ~Session() override {
-    if (id_) table_->Remove(id_);
-  }
-
-  void Start(uint64_t id) {
-    id_ = id;
-    Wait();
-  }
-
-  void Evict() override {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->stream_.close(); });
-  }
-
-  // Answers 503 at once and closes: the server holds all the connections it
-  // may and every one is busy. Nothing is queued behind the refusal.
-  void Refuse(bool per_peer = false) {
-    beast::error_code ec;
-    tcp::socket& s = stream_.socket();
-    s.non_blocking(true, ec);
-    char sink[4096];
-    s.read_some(asio::buffer(sink), ec);  // what already arrived, so that close sends FIN, not RST
-    const std::string body = JsonError(
-        "too_many_connections",
-        per_peer ? "this address holds its maximum of " + std::to_string(options_->max_connections_per_peer) +
-                       " connections and every one is busy; retry shortly"
-                 : "the server holds its maximum of " + std::to_string(options_->max_connections) +
-                       " connections and every one is busy; retry shortly");
-    const std::string head = "HTTP/1.1 503 Service Unavailable\r\nServer: affinity\r\nContent-Type: application/json\r\n"
-                             "Retry-After: 1\r\nConnection: close\r\nContent-Length: " +
-                             std::to_string(body.size()) + "\r\n\r\n";
-    s.write_some(std::array<asio::const_buffer, 2>{asio::buffer(head), asio::buffer(body)}, ec);
-    s.shutdown(tcp::socket::shutdown_send, ec);
-    s.close(ec);
-  }
-
- private:
-  // Waits for a request's first byte (idle_timeout), unless one is buffered.
-  void Wait() {
-    if (buffer_.size() > 0) {
-      ReadHeader();
-      return;
-    }
-    table_->SetWaiting(id_, true, served_);
-    stream_.expires_after(options_->idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
-      if (ec) {
-        if (ec == beast::error::timeout) self->table_->CountIdleTimeout();
-        self->Close();
-        return;
-      }
-      self->buffer_.commit(n);
-      self->table_->SetWaiting(self->id_, false, self->served_);
-      self->ReadHeader();
-    });
-  }
-
-  // The header must be complete within header_timeout of its first byte: a
-  // client trickling one (slowloris) holds a descriptor no longer than that.
-  void ReadHeader() {
-    parser_.emplace();
-    parser_->body_limit(options_->max_body_bytes);
-    parser_->header_limit(64 * 1024);
-    stream_.expires_after(options_->header_timeout);
-    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec == beast::error::timeout) {
-        self->table_->CountHeaderTimeout();
-        self->Close();
-        return;
-      }
-      if (ec || self->parser_->is_done()) {
-        self->OnRead(ec);
-        return;
-      }
-      self->stream_.expires_after(self->options_->body_timeout);
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       [self](beast::error_code body_ec, size_t) { self->OnRead(body_ec); });
-    });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
-      Close();
-      return;
-    }
-    if (ec == http::error::body_limit) {
-      SendError(413, "payload_too_large", "request body exceeds " + std::to_string(options_->max_body_bytes) + " bytes");
-      return;
-    }
-    if (ec) {
-      SendError(400, "malformed_request", "malformed HTTP request: " + ec.message());
-      return;
-    }
-    auto& req = parser_->get();
-    HttpRequest r;
-    r.method = std::string(req.method_string());
-    std::string_view target(req.target().data(), req.target().size());
-    auto q = target.find('?');
-    r.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
-    r.body = std::move(req.body());
-    r.peer = peer_;
-    for (const auto& field : req) {  // only the product's own headers, Idempotency-Key, Authorization and X-Forwarded-For
-      const beast::string_view name = field.name_string();
-      const bool own = name.size() > 11 && beast::iequals(name.substr(0, 11), "x-affinity-");
-      if (!own && !beast::iequals(name, "idempotency-key") && field.name() != http::field::authorization &&
-          !beast::iequals(name, "x-forwarded-for"))
-        continue;
-      std::string lower(name);
-      for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
-      r.headers.emplace_back(std::move(lower), std::string(field.value().data(), field.value().size()));
-    }
-    HttpResponse resp;
-    try {
-      resp = (*handler_)(r);
-    } catch (const std::exception& e) {
-      resp = {500, JsonError("internal", e.what())};
-    }
-    // A HEAD is answered as its GET would be, with the GET's headers (its
-    // Content-Length too) and no body.
-    Send(resp.status, std::move(resp.body), resp.content_type, req.keep_alive(), resp.headers,
-         req.method() == http::verb::head);
-  }
-
-  void SendError(int status, const std::string& code, const std::string& message) {
-    Send(status, JsonError(code, message), "application/json", false);
-  }
-
-  void Send(int status, std::string body, const std::string& content_type, bool keep_alive,
-            const std::vector<std::pair<std::string, std::string>>& headers = {}, bool head = false) {
-    if (head) {
-      auto res = std::make_shared<http::response<http::empty_body>>(http::status(status), 11);
-      res->content_length(body.size());
-      Write(std::move(res), content_type, keep_alive, headers);
-      return;
-    }
-    auto res = std::make_shared<http::response<http::string_body>>(http::status(status), 11);
-    res->body() = std::move(body);
-    res->prepare_payload();
-    Write(std::move(res), content_type, keep_alive, headers);
-  }
-
-  template <typename Response>
-  void Write(std::shared_ptr<Response> res, const std::string& content_type, bool keep_alive,
-             const std::vector<std::pair<std::string, std::string>>& headers) {
-    res->set(http::field::server, "affinity");
-    res->set(http::field::content_type, content_type);
-    for (const auto& [name, value] : headers) res->insert(name, value);  // a name may repeat (WWW-Authenticate)
-    res->keep_alive(keep_alive);
-    http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, size_t) {
-      if (ec || !keep_alive) {
-        self->Close();
-        return;
-      }
-      self->served_ = true;
-      self->Wait();
-    });
-  }
-
-  void Close() {
-    beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  }
-
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  const HttpServerOptions* options_;
-  const HttpHandler* handler_;
-  ConnectionTable* table_;
-  std::string peer_;     // the remote address, "" when the socket could not tell
-  uint64_t id_ = 0;      // 0 until admitted
-  bool served_ = false;  // answered a request before
-};
-
-}  // namespace
+using http_internal::PlainStream;
+using http_internal::Session;
+using http_internal::SessionBase;
+using http_internal::TlsStream;
 
 struct HttpServer::Impl {
   HttpServerOptions options;
   HttpHandler handler;
   std::unique_ptr<ConnectionTable> table;  // before ioc: sessions left in it leave the table as it is destroyed
+  std::optional<asio::ssl::context> tls;   // with tls_cert and tls_key: every connection speaks TLS (before ioc too)
   asio::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
   std::vector<std::thread> pool;
@@ -231,7 +52,7 @@ struct HttpServer::Impl {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        auto session = std::make_shared<Session>(std::move(socket), &options, &handler, table.get());
+        std::shared_ptr<SessionBase> session = MakeSession(std::move(socket));
         const bool exempt = options.per_peer_exempt && options.per_peer_exempt(session->peer());
         ConnectionTable::Refusal why = ConnectionTable::Refusal::kNone;
         if (std::optional<uint64_t> id = table->Admit(session, exempt ? std::string() : session->peer(), &why))
@@ -257,6 +78,11 @@ struct HttpServer::Impl {
     });
   }
 
+  std::shared_ptr<SessionBase> MakeSession(tcp::socket socket) {
+    if (tls) return std::make_shared<Session<TlsStream>>(&options, &handler, table.get(), std::move(socket), *tls);
+    return std::make_shared<Session<PlainStream>>(&options, &handler, table.get(), std::move(socket));
+  }
+
   void DrainBacklog() {
     if (reserve_fd < 0) return;
     ::close(reserve_fd);
@@ -280,9 +106,49 @@ HttpServer::HttpServer(HttpServerOptions options, HttpHandler handler) : impl_(s
 
 HttpServer::~HttpServer() { Stop(); }
 
+namespace {
+
+// OpenSSL's reason for the last failure ("key values mismatch"), or `fallback`.
+std::string SslReason(const std::string& fallback) {
+  const unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  const char* reason = e ? ERR_reason_error_string(e) : nullptr;
+  return reason ? reason : fallback;
+}
+
+// The server's TLS context: TLS 1.2 at least, the certificate chain and the
+// private key from PEM files, which must belong together.
+absl::StatusOr<asio::ssl::context> LoadTls(const std::string& cert, const std::string& key) {
+  asio::ssl::context ctx(asio::ssl::context::tls_server);
+  ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                  asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                  asio::ssl::context::single_dh_use);
+  SSL_CTX* native = ctx.native_handle();
+  SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(native, cert.c_str()) != 1)
+    return absl::InvalidArgumentError("server.tls_cert: cannot use '" + cert + "' as a PEM certificate (" +
+                                      SslReason("unreadable") + ")");
+  const bool key_used = SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) == 1;
+  if (!key_used && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH)
+    return absl::InvalidArgumentError("server.tls_key: cannot use '" + key + "' as a PEM private key (" +
+                                      SslReason("unreadable") + ")");
+  if (!key_used || SSL_CTX_check_private_key(native) != 1)
+    return absl::InvalidArgumentError("server.tls_key '" + key + "' is not the private key of server.tls_cert '" +
+                                      cert + "' (" + SslReason("key values mismatch") + ")");
+  return ctx;
+}
+
+}  // namespace
+
 absl::Status HttpServer::Start() {
   beast::error_code ec;
   const HttpServerOptions& o = impl_->options;
+  if (o.tls()) {
+    auto tls = LoadTls(o.tls_cert, o.tls_key);
+    if (!tls.ok()) return tls.status();
+    impl_->tls.emplace(*std::move(tls));
+  }
   auto addr = asio::ip::make_address(o.host, ec);
   if (ec) return absl::InvalidArgumentError("bad listen address '" + o.host + "'");
   tcp::endpoint ep(addr, uint16_t(o.port));

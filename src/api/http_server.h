@@ -5,7 +5,8 @@
 // room for new ones, one peer holds at most max_connections_per_peer, a
 // header that trickles in is cut off after
 // header_timeout, and accept errors (out of descriptors) back off instead of
-// spinning. A HEAD request reaches the handler
+// spinning. With tls_cert and tls_key it serves HTTPS (OpenSSL, through
+// boost::asio::ssl; api/http_session.h). A HEAD request reaches the handler
 // as it came (method "HEAD"); its answer is sent with its headers and
 // Content-Length but without its body.
 #pragma once
@@ -31,6 +32,7 @@ struct HttpRequest {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // X-Affinity-*, Idempotency-Key, Authorization, X-Forwarded-For (names lower-case)
   std::string peer;  // the connection's remote address ("127.0.0.1", "::1"), as the socket saw it
+  std::string key_name;  // the name of the API key the access step accepted ("" before it, or without keys)
 
   // The value of header `name` (lower-case), or "" when absent.
   std::string_view Header(std::string_view name) const {
@@ -63,13 +65,19 @@ struct HttpServerOptions {
   std::chrono::milliseconds header_timeout{10000};  // from a request's first byte to its header's end
   std::chrono::milliseconds idle_timeout{60000};    // a connection waiting for a request
   std::chrono::milliseconds body_timeout{60000};    // from a header's end to its body's end
+  // PEM files: with both, every connection speaks TLS (1.2 at least; the
+  // handshake must end within header_timeout). Start fails naming the file
+  // when one is unreadable or the key is not the certificate's.
+  std::string tls_cert;
+  std::string tls_key;
+  bool tls() const { return !tls_cert.empty(); }
 };
 
 class HttpServer {
  public:
   HttpServer(HttpServerOptions options, HttpHandler handler);
   ~HttpServer();
-  absl::Status Start();  // binds and starts the io threads
+  absl::Status Start();  // loads the TLS certificate and key (when set), binds and starts the io threads
   void Stop();
   int port() const;      // the bound port (useful with port 0)
   ConnectionStats Connections() const;  // thread-safe

@@ -13,6 +13,7 @@
 #include "api/requests.h"
 #include "api/route_util.h"
 #include "api/ui_page.h"
+#include "audit/audit_record.h"
 #include "experiments/experimental_query_engine.h"
 #include "query/response_json.h"
 #include "serving/query_cursor.h"
@@ -156,7 +157,8 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
                             1);
     }
   }
-  if (auto refused = Access(req, *m.entry)) return *refused;
+  const ApiKey* key = nullptr;
+  if (auto refused = Access(req, *m.entry, &key)) return *refused;
   // Every write meets the volume's budget first (state/storage_guard.h):
   // refused with 507 while the volume is full or failing; queries and reads go on.
   if (m.entry->writes && d_.admit) {
@@ -165,10 +167,23 @@ HttpResponse ApiRoutes::Route(const HttpRequest& req, std::string* route) {
       return FromStatus(admitted);
     }
   }
-  return m.entry->handle(req, m.args);
+  if (!key) return m.entry->handle(req, m.args);
+  HttpRequest named = req;  // the handlers and the audit records name the key
+  named.key_name = key->name;
+  HttpResponse resp = m.entry->handle(named, m.args);
+  AuditAdminAction(named, *m.entry, &resp);
+  return resp;
 }
 
-std::optional<HttpResponse> ApiRoutes::Access(const HttpRequest& req, const RouteEntry& entry) {
+void ApiRoutes::AuditAdminAction(const HttpRequest& req, const RouteEntry& entry, HttpResponse* resp) {
+  if (!d_.audit || entry.scope != Scope::kAdmin || req.method == "GET") return;
+  const int64_t now = SystemClock::Default()->NowMillis();
+  std::string id = NewAdminActionId(now);
+  const AdminAction action{entry.name, req.method, req.path, req.key_name, resp->status};
+  if (d_.audit->Record(id, BuildAdminActionRecord(id, action, now))) resp->headers.emplace_back("X-Affinity-Audit-Id", id);
+}
+
+std::optional<HttpResponse> ApiRoutes::Access(const HttpRequest& req, const RouteEntry& entry, const ApiKey** key) {
   if (!d_.keyring || !d_.keyring->enabled()) return std::nullopt;
   // The caller's key must carry the route's scope (shared/CONTRACT.md, Access);
   // a forced arm can name an unreleased model, so it needs an admin key.
@@ -194,6 +209,7 @@ std::optional<HttpResponse> ApiRoutes::Access(const HttpRequest& req, const Rout
                                       std::to_string(rate.retry_after_s) + " s"),
                             rate.retry_after_s);
   }
+  *key = access.key;
   return std::nullopt;
 }
 
@@ -221,6 +237,7 @@ HttpResponse ApiRoutes::Query(const HttpRequest& req) {
     if (cursor.problem != CursorProblem::kNone) return Error(422, "invalid", cursor.message);
     for (DenseId id : cursor.cursor.served) q.exclude.push_back(d_.catalog->registry().ExtId(Ref(q.target, id)));
   }
+  q.key_name = req.key_name;
   auto r = ExperimentalQueryEngine(d_.engine, d_.experiments).Query(q, req.Header("x-affinity-force-arm"));
   if (const std::optional<ForcedArmRefusal> refused = ForcedArmRefusalOf(r.status()))
     return refused->reason == ForcedArmRefusal::kTurnedOff ? Error(403, "forbidden", refused->message)

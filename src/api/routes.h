@@ -44,6 +44,9 @@ struct ApiDeps {
   // API keys and their scopes ([auth]); null or without keys: every route open.
   // A key with rate_per_s is held to it (429 with Retry-After beyond).
   const Keyring* keyring = nullptr;
+  // Admin actions made with a key (every admin route but GET) are recorded
+  // there, naming the key; null: not recorded.
+  AuditLog* audit = nullptr;
 };
 
 class ApiRoutes {
@@ -62,12 +65,16 @@ class ApiRoutes {
   void AddComponentRoutes();
   HttpResponse Route(const HttpRequest& req, std::string* route);
   // The access step (shared/CONTRACT.md, Access): the key's scope, then its
-  // rate. Nothing when the request may go on.
-  std::optional<HttpResponse> Access(const HttpRequest& req, const RouteEntry& entry);
+  // rate. Nothing when the request may go on (*key: the caller's key, or null
+  // when access control is off).
+  std::optional<HttpResponse> Access(const HttpRequest& req, const RouteEntry& entry, const ApiKey** key);
   // A query's deadline_ms beyond the configured one needs an admin key (when
   // access control is on): the 403 naming it, or nothing.
   std::optional<HttpResponse> LongDeadlineRefusal(const HttpRequest& req, int deadline_ms) const;
   void ReportLimits();  // the limits and their counts, into d_.metrics (component_views.cc)
+  // Records an admin action made with a key (audit/audit_record.h, AdminAction)
+  // and names its record in the answer's X-Affinity-Audit-Id.
+  void AuditAdminAction(const HttpRequest& req, const RouteEntry& entry, HttpResponse* resp);
   HttpResponse Query(const HttpRequest& req);
   HttpResponse Feedback(const HttpRequest& req);
   // A batch write made once per Idempotency-Key (idempotent_routes.cc). A

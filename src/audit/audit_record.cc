@@ -2,9 +2,11 @@
 
 #include <simdjson.h>
 
-#include <cstring>
-
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
 
 #include "base/json_writer.h"
 #include "base/status.h"
@@ -82,6 +84,8 @@ using audit_internal::Encoder;
 // experiment counts always). Schema 3 records the width of the learned
 // ranker's input rows (inputs are appended over time); schema 2 rows are the
 // 54 inputs of the builds that wrote it. All three are read.
+// Schema 5 is schema 4 and the name of the key that asked.
+constexpr uint8_t kBinarySchemaWithKey = 5;
 constexpr uint8_t kBinarySchema = 4;
 constexpr uint8_t kBinarySchemaV3 = 3;
 constexpr uint8_t kBinarySchemaV2 = 2;
@@ -89,7 +93,7 @@ constexpr size_t kRankInputsOfSchemaV2 = 54;
 bool IsBinary(std::string_view stored) {
   if (stored.empty()) return false;
   const uint8_t s = uint8_t(stored[0]);
-  return s == kBinarySchema || s == kBinarySchemaV3 || s == kBinarySchemaV2;
+  return s == kBinarySchemaWithKey || s == kBinarySchema || s == kBinarySchemaV3 || s == kBinarySchemaV2;
 }
 enum ResponseFlags : uint8_t { kColdStart = 1, kDegraded = 2, kRankerFallback = 4 };
 enum ResultFlags : uint8_t { kFloor = 1, kLearnedExplanation = 2, kInputsLogged = 4 };
@@ -120,6 +124,7 @@ struct DecodedRecord {
   std::vector<bool> forced;  // per experiment: its arm was forced by an admin's override
   std::vector<int32_t> head_result;             // schema 4: the blend's head rows (QueryResponse::head_result)
   std::vector<std::vector<float>> head_inputs;  // of the rows no result carries, in row order
+  std::string_view key_name;                    // schema 5: the API key's name
 };
 
 constexpr const char* kStalePrefix = "stale:";
@@ -170,8 +175,7 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
   Decoder d(stored);
   DecodedRecord r;
   const uint8_t schema = r.schema = d.U8();
-  if (schema != kBinarySchema && schema != kBinarySchemaV3 && schema != kBinarySchemaV2)
-    return absl::DataLossError("audit record: unknown schema");
+  if (!IsBinary(stored)) return absl::DataLossError("audit record: unknown schema");
   const size_t rank_width = schema == kBinarySchemaV2 ? kRankInputsOfSchemaV2 : size_t(d.Varint());
   if (!d.ok() || rank_width == 0 || rank_width > size_t(kNumRankInputs))
     return absl::DataLossError("audit record: ranker rows of " + std::to_string(rank_width) +
@@ -222,8 +226,9 @@ absl::StatusOr<DecodedRecord> DecodeBinary(std::string_view stored) {
     }
     if (!x.inputs.empty()) x.inputs.resize(size_t(kNumRankInputs), std::nanf(""));
   }
-  if (schema == kBinarySchema) {
+  if (schema == kBinarySchema || schema == kBinarySchemaWithKey) {
     AFF_RETURN_IF_ERROR(DecodeTail(d, stored.size(), rank_width, &r));
+    if (schema == kBinarySchemaWithKey) r.key_name = d.Str();
   } else if (d.ok() && !d.done()) {  // schema 3 and 2: optional experiments and forced arms
     AFF_RETURN_IF_ERROR(DecodeExperiments(d, stored.size(), /*forced_always=*/false, &r));
   }
@@ -273,6 +278,7 @@ std::string ExpandBinary(const DecodedRecord& r) {
   w.Key("viewer_id").String(r.viewer_id);
   w.Key("target").String(std::string(KindName(r.target)) + "s").Key("k").Int(r.k);
   w.Key("context").Raw(r.context.empty() ? "null" : r.context);
+  if (r.schema == kBinarySchemaWithKey) w.Key("key_name").String(r.key_name);
   w.Key("response");
   WriteResponseJson(resp, ExplainMode::kFull, ResponseForm::kWire, inputs_logged, w);
   w.EndObject();
@@ -286,7 +292,7 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   std::string out;
   out.reserve(256 + resp.results.size() * (with_inputs ? 320 : 112));
   Encoder e(&out);
-  e.U8(kBinarySchema);
+  e.U8(req.key_name.empty() ? kBinarySchema : kBinarySchemaWithKey);
   e.Varint(uint64_t(kNumRankInputs));
   e.Varint(uint64_t(served_ms));
   e.Str(resp.request_id);
@@ -346,7 +352,27 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
     else  // not kept: every input missing
       e.SparseFloats(std::vector<float>(size_t(kNumRankInputs), std::nanf("")).data(), size_t(kNumRankInputs));
   }
+  if (!req.key_name.empty()) e.Str(req.key_name);
   return out;
+}
+
+std::string NewAdminActionId(int64_t now_ms) {
+  static const uint64_t tag = std::random_device{}() & 0xFFFF;
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
+  char id[6 + 12 + 4 + 6 + 1];
+  std::snprintf(id, sizeof id, "admin_%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
+                (unsigned long long)tag, (unsigned long long)n);
+  return id;
+}
+
+std::string BuildAdminActionRecord(const std::string& id, const AdminAction& a, int64_t now_ms) {
+  JsonWriter w;  // request_id and ts first: the store reads an unstamped record's time by that order
+  w.BeginObject().Key("request_id").String(id).Key("ts").Int(now_ms).Key("schema").Int(kAdminActionSchema);
+  w.Key("event").String("admin_action").Key("action").String(a.action).Key("method").String(a.method);
+  w.Key("target").String(a.target).Key("key_name").String(a.key_name).Key("status").Int(a.status);
+  w.EndObject();
+  return w.Release();
 }
 
 absl::StatusOr<std::string> ExpandAuditRecord(std::string_view stored) {

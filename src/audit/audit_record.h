@@ -1,7 +1,9 @@
 // The audit record: the one owner of its format. Every served response is kept
 // with its request and every explanation in full, keyed by request_id
 // (docs/storage.md, "Audit record").
-//   Schemas 4 (written now), 3 and 2: binary — the schema byte, then the
+//   Schema 5 (written for a request that presented an API key): schema 4,
+//   then the key's name (never the key).
+//   Schemas 4 (written without a key), 3 and 2: binary — the schema byte, then the
 //   request, the response and each result with its reason and its
 //   explanation's attributions and values as float32 (sparse: a bit per value,
 //   then the nonzero ones), the score as float64, and the ranker inputs when
@@ -14,6 +16,11 @@
 //   existed are schema 1 too. Its `request_id` and `ts` stay the first fields:
 //   the store reads an unstamped record's time by that order.
 // Both expand to the same readable JSON and the same training rows.
+// Admin actions made with a key ([auth] on: every /admin route but GET, such as
+// experiment create and stop, checkpoint) are records of their own, JSON:
+//   {"request_id":"admin_…","ts":<unix ms>,"schema":5,"event":"admin_action",
+//    "action":"<route name>","method":"POST","target":"<path>","key_name":"ops",
+//    "status":200}
 // Thread safety: pure functions.
 #pragma once
 
@@ -37,6 +44,22 @@ std::string BuildAuditRecord(const QueryRequest& request, const QueryResponse& r
 // The same record as JSON (schema 1): what records were before schema 2.
 std::string BuildAuditRecordJson(const QueryRequest& request, const QueryResponse& response, int64_t served_ms,
                                  bool with_inputs);
+
+// An admin action made with the API key named `key_name` (the key itself is
+// never recorded): the route's name, method and path, and the answer's status.
+struct AdminAction {
+  std::string action;  // the route's name ("experiment_stop", "checkpoint")
+  std::string method;
+  std::string target;  // the request's path
+  std::string key_name;
+  int status = 0;
+};
+inline constexpr int kAdminActionSchema = 5;
+// A fresh id for an admin action's record: "admin_", 12 hex digits of the
+// millisecond, 4 of this process's random tag and 6 of a process-wide counter
+// (the layout of a query's request id).
+std::string NewAdminActionId(int64_t now_ms);
+std::string BuildAdminActionRecord(const std::string& id, const AdminAction& action, int64_t now_ms);
 
 // A stored record made readable (GET /admin/audit/{id}): every compact
 // explanation becomes the full `top_features` list of {name, value,

@@ -24,6 +24,10 @@ absl::Status ServerOptions::Validate() const {
     return bad("server.header_timeout_ms, idle_timeout_ms and body_timeout_ms must be >= 1");
   if (idempotency_window_seconds < 1 || idempotency_window_seconds > 2'592'000)
     return bad("server.idempotency_window_seconds must be 1..2592000 (30 days)");
+  if (tls_cert.empty() != tls_key.empty())
+    return bad(std::string("server.tls_cert and server.tls_key go together (PEM files): ") +
+               (tls_cert.empty() ? "tls_key" : "tls_cert") + " is set without " +
+               (tls_cert.empty() ? "tls_cert" : "tls_key") + "; set both to serve HTTPS, or neither");
   return absl::OkStatus();
 }
 

@@ -53,6 +53,10 @@ struct ServerOptions {
   // key within this answers the first response instead of writing again. Default
   // 86400 (24 h), 1 to 2592000 (30 days); not reloadable (restart to apply).
   int64_t idempotency_window_seconds = 86400;
+  // HTTPS: the certificate (chain) and its private key, PEM files. Both or
+  // neither; unset serves plain HTTP. Read at start.
+  std::string tls_cert;
+  std::string tls_key;
 
   static constexpr const char* kSection = "server";
   template <class Read>
@@ -70,6 +74,8 @@ struct ServerOptions {
     read("server", "max_connections_per_peer", max_connections_per_peer);
     read("server", "max_in_flight", max_in_flight);
     read("server", "trusted_proxies", trusted_proxies);
+    read("server", "tls_cert", tls_cert);
+    read("server", "tls_key", tls_key);
   }
   absl::Status Validate() const;
 };

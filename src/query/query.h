@@ -48,6 +48,9 @@ struct QueryRequest {
   std::string cursor;              // a previous page's next_cursor: the page after it (serving/query_cursor.h)
   bool want_inputs = false;        // return each result's learned-ranker inputs (training data)
   bool audit = true;
+  // The name of the API key that asked (its audit record names it; never the
+  // key itself). "" without access control.
+  std::string key_name;
 };
 
 struct QueryResult {

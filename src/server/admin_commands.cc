@@ -2,9 +2,13 @@
 
 #include <simdjson.h>
 
+#include <openssl/ssl.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -27,14 +31,15 @@ namespace {
 
 struct Url {
   std::string host, port, base;
+  bool tls = false;
 };
 
-// "http://host:port[/prefix]" (http only: the admin API listens on loopback or
-// behind the operator's proxy).
+// "http[s]://host:port[/prefix]".
 bool ParseUrl(const std::string& url, Url* out, std::string* error) {
-  const std::string scheme = "http://";
+  out->tls = url.rfind("https://", 0) == 0;
+  const std::string scheme = out->tls ? "https://" : "http://";
   if (url.rfind(scheme, 0) != 0) {
-    *error = "--url must start with http:// (got '" + url + "')";
+    *error = "--url must start with http:// or https:// (got '" + url + "')";
     return false;
   }
   std::string rest = url.substr(scheme.size());
@@ -44,7 +49,7 @@ bool ParseUrl(const std::string& url, Url* out, std::string* error) {
   rest = rest.substr(0, slash);
   const size_t colon = rest.rfind(':');
   out->host = colon == std::string::npos ? rest : rest.substr(0, colon);
-  out->port = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+  out->port = colon == std::string::npos ? (out->tls ? "443" : "80") : rest.substr(colon + 1);
   if (out->host.empty()) {
     *error = "--url has no host";
     return false;
@@ -52,12 +57,50 @@ bool ParseUrl(const std::string& url, Url* out, std::string* error) {
   return true;
 }
 
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+// Writes `req` and reads the answer over a connected stream (plain or TLS).
+template <class Stream>
+http::response<http::string_body> Exchange(Stream& stream, const http::request<http::string_body>& req) {
+  http::write(stream, req);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  http::read(stream, buffer, res);
+  return res;
+}
+
+// Over TLS: the server's certificate must verify against the system's CAs, or
+// the PEM file $AFFINITY_CA_CERT (a private CA or a self-signed certificate),
+// for the URL's host.
+http::response<http::string_body> ExchangeTls(const Url& u, boost::asio::io_context& ioc,
+                                              const http::request<http::string_body>& req) {
+  namespace ssl = boost::asio::ssl;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_options(ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                  ssl::context::no_tlsv1_1);
+  ctx.set_default_verify_paths();
+  if (const char* ca = std::getenv("AFFINITY_CA_CERT"); ca && *ca) ctx.load_verify_file(ca);
+  ctx.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  boost::system::error_code not_ip;
+  boost::asio::ip::make_address(u.host, not_ip);
+  if (not_ip) SSL_set_tlsext_host_name(stream.native_handle(), u.host.c_str());  // SNI names hosts, not addresses
+  stream.set_verify_callback(ssl::host_name_verification(u.host));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+  boost::asio::ip::tcp::resolver resolver(ioc);
+  beast::get_lowest_layer(stream).connect(resolver.resolve(u.host, u.port));
+  stream.handshake(ssl::stream_base::client);
+  auto res = Exchange(stream, req);
+  beast::error_code ec;
+  stream.shutdown(ec);  // close_notify; the server's may be cut short
+  return res;
+}
+
 // One request: 0 with the body in *out (2xx), else 1 after printing the
 // server's error (or why it could not be reached) on stderr.
 int Fetch(const std::string& url, const std::string& method, const std::string& target, const std::string& body,
           std::string* out) {
-  namespace beast = boost::beast;
-  namespace http = beast::http;
   Url u;
   std::string error;
   if (!ParseUrl(url, &u, &error)) {
@@ -66,10 +109,6 @@ int Fetch(const std::string& url, const std::string& method, const std::string& 
   }
   try {
     boost::asio::io_context ioc;
-    boost::asio::ip::tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(u.host, u.port));
     http::request<http::string_body> req(http::string_to_verb(method), u.base + target, 11);
     req.set(http::field::host, u.host);
     req.set(http::field::content_type, "application/json");
@@ -78,12 +117,18 @@ int Fetch(const std::string& url, const std::string& method, const std::string& 
       req.set(http::field::authorization, std::string("Bearer ") + key);
     req.body() = body;
     req.prepare_payload();
-    http::write(stream, req);
-    beast::flat_buffer buffer;
     http::response<http::string_body> res;
-    http::read(stream, buffer, res);
-    beast::error_code ec;
-    stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    if (u.tls) {
+      res = ExchangeTls(u, ioc, req);
+    } else {
+      boost::asio::ip::tcp::resolver resolver(ioc);
+      beast::tcp_stream stream(ioc);
+      stream.expires_after(std::chrono::seconds(30));
+      stream.connect(resolver.resolve(u.host, u.port));
+      res = Exchange(stream, req);
+      beast::error_code ec;
+      stream.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_both, ec);
+    }
     if (res.result_int() / 100 == 2) {
       *out = res.body();
       return 0;

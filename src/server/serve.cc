@@ -256,7 +256,7 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
   s->routes = std::make_unique<ApiRoutes>(ApiDeps{&config.server, s->ingestor.get(), s->catalog.get(), s->engine.get(),
                                                   metrics, s->experiments.get(), s->components.all(),
                                                   [guard = s->storage.get()] { return guard->Admit(); },
-                                                  s->keyring.get()});
+                                                  s->keyring.get(), s->audit.get()});
   s->routes->SetReady(true);
 }
 
@@ -277,6 +277,8 @@ HttpServerOptions HttpOptionsFor(const ServerOptions& c, const DescriptorLimit& 
   // A trusted proxy carries many clients' connections: it has no cap of its own.
   if (auto proxies = TrustedProxies::Parse(c.trusted_proxies); proxies.ok() && !proxies->empty())
     o.per_peer_exempt = [trusted = *std::move(proxies)](const std::string& peer) { return trusted.Contains(peer); };
+  o.tls_cert = c.tls_cert;
+  o.tls_key = c.tls_key;
   return o;
 }
 
@@ -359,7 +361,8 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
   sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   if (auto st = server.Start(); !st.ok()) return Fail(st);
-  spdlog::info("listening on http://{}:{} (loading state; /readyz says 503 until ready)", config.server.host,
+  const char* scheme = http_options.tls() ? "https" : "http";
+  spdlog::info("listening on {}://{}:{} (loading state; /readyz says 503 until ready)", scheme, config.server.host,
                server.port());
   if (batch_period) {
     // The same binary, as a child process: a failing batch never takes the server down.
@@ -393,7 +396,7 @@ int Serve(const std::string& data, const std::string& host, int port, const std:
       spdlog::info("batch pipeline scheduled every {} (first run in {})", batch_every, batch_every);
     }
     auto snap = stack.snapshots->Get();
-    std::printf("affinity: serving on http://%s:%d (snapshot %s)\n", config.server.host.c_str(), server.port(),
+    std::printf("affinity: serving on %s://%s:%d (snapshot %s)\n", scheme, config.server.host.c_str(), server.port(),
                 snap ? snap->version.c_str() : "none");
     std::fflush(stdout);
   }

@@ -131,8 +131,10 @@ class ServerProcess {
       for (size_t nl; (nl = pending.find('\n')) != std::string::npos; pending.erase(0, nl + 1)) {
         const std::string line = pending.substr(0, nl + 1);
         log_ += line;
-        if (auto pos = line.find(marker); pos != std::string::npos && port_ == 0)
-          port_ = std::atoi(line.c_str() + pos + marker.size());
+        // The marker names http://; a server with tls_cert says https://.
+        for (const std::string& m : {marker, std::string(marker).replace(marker.find("http://"), 7, "https://")})
+          if (auto pos = line.find(m); pos != std::string::npos && port_ == 0)
+            port_ = std::atoi(line.c_str() + pos + m.size());
       }
     }
     log_ += pending;
