@@ -153,7 +153,6 @@ std::vector<Ref> LiveState::Recent(Kind k, size_t n) const {
   while (out.size() < n && seen < std::min<uint64_t>(pos, kRing)) {
     ++seen;
     Ref r = Ref::FromBits(ring_[int(k)][(pos - seen) % kRing].load(std::memory_order_relaxed));
-    if (!r.valid()) continue;  // a forgotten entity's place
     if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
   }
   return out;
@@ -411,8 +410,16 @@ void LiveState::Forget(Ref person, const std::vector<Event>& removed) {
   entity_counts_.Clear(person);
   viewer_counts_.Clear(person);
   creator_counts_.Clear(person);
-  for (auto& place : ring_[pk])
-    if (place.load(std::memory_order_relaxed) == person.bits) place.store(Ref().bits, std::memory_order_relaxed);
+  // The recency ring of their kind without them: the other entries keep their
+  // order, the oldest of them filling the places theirs held.
+  auto& ring = ring_[pk];
+  const uint64_t pos = ring_pos_[pk].load(std::memory_order_relaxed), used = std::min<uint64_t>(pos, kRing);
+  std::vector<uint32_t> kept;
+  for (uint64_t i = pos - used; i < pos; ++i)
+    if (const uint32_t b = ring[i % kRing].load(std::memory_order_relaxed); b != person.bits) kept.push_back(b);
+  if (kept.empty()) ring_pos_[pk].store(0, std::memory_order_release);
+  for (uint64_t i = 0, pad = used - kept.size(); i < used && !kept.empty(); ++i)
+    ring[(pos - used + i) % kRing].store(kept[i < pad ? 0 : i - pad], std::memory_order_relaxed);
   if (person.kind() == Kind::kUser && viewers_.Find(person.id()))
     PublishViewer(person, std::make_shared<const ViewerState>());
   // The viewers who engaged with or followed them: every trace of them.
