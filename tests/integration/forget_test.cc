@@ -8,7 +8,10 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 #include "admin/forget_service.h"
@@ -155,6 +158,21 @@ TEST_F(ForgetEndToEndTest, TheRouteRemovesThePersonFromTheStoreTheChainTheCheckp
   }
   server_->Stop(SIGTERM);
   ExpectNothingOfThePersonIn(dir_ / "data", ref);
+  // The batch after the forget drops every version built from their events.
+  const int64_t after = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
+  auto batch = RunAffinity({"batch", "--data", dir_ / "data"});
+  ASSERT_EQ(batch.exit_code, 0) << batch.output;
+  int versions = 0;
+  for (const auto& v : std::filesystem::directory_iterator(dir_ / "data/snapshots")) {
+    const std::string name = v.path().filename().string();
+    if (name.size() != 7 || name[0] != 'v') continue;
+    ++versions;
+    std::ifstream in(v.path() / "manifest.json");
+    const std::string manifest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_GE(int64_t(Json(manifest)["created_ms"]), after) << name << " was built before the forget";
+  }
+  EXPECT_EQ(versions, 1);
   auto verify = RunAffinity({"audit", "verify", "--data", dir_ / "data"});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(verify.output.find(std::to_string(redacted) + " redacted"), std::string::npos) << verify.output;
