@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <thread>
 
 #include "admin/forget_service.h"
 #include "audit/audit_chain.h"
@@ -202,6 +203,23 @@ TEST_F(ForgetEndToEndTest, TheCommandForgetsOnAStoppedServerAndRefusesARunningOn
   auto fresh = Post(port(), "/affinity/query", R"({"viewer_id":"someone-new","k":20})");
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(Ids(again.body), Ids(fresh.body));
+}
+
+TEST_F(ForgetEndToEndTest, TheRouteStartsTheScheduledBatchAtOnce) {
+  server_->Stop(SIGTERM);
+  server_ = std::make_unique<ServerProcess>(dir_ / "data", std::vector<std::string>{"--batch-every", "1h"});
+  ASSERT_TRUE(server_->running()) << server_->log();
+  auto current = [&] {
+    std::ifstream in(dir_ / "data/snapshots/CURRENT");
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string before = current();
+  auto r = Post(port(), std::string("/admin/viewers/") + kPerson + "/forget", "");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(std::string_view(Json(r.body)["batch"]), "started");
+  // An hour before the schedule's first run: only the forget can have started this one.
+  for (int i = 0; i < 600 && current() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_NE(current(), before) << server_->log();
 }
 
 }  // namespace
