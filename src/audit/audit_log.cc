@@ -14,6 +14,7 @@ struct AuditLog::Op {
   enum Kind { kRecord, kRedact, kCheckpoint } kind = kRecord;
   std::string id, json;
   std::shared_ptr<std::promise<absl::Status>> done;  // kRedact, kCheckpoint
+  std::string viewer{};                              // kRecord: the viewer index's key ("": none)
 };
 
 AuditLog::AuditLog(Store* store, size_t max_queue, AuditChainOptions chain)
@@ -51,7 +52,7 @@ absl::Status AuditLog::LoadHead() {
   return absl::OkStatus();
 }
 
-bool AuditLog::Record(std::string request_id, std::string json) {
+bool AuditLog::Record(std::string request_id, std::string json, std::string viewer_id) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (queue_.size() >= max_queue_) {
@@ -59,7 +60,7 @@ bool AuditLog::Record(std::string request_id, std::string json) {
       return false;
     }
     pending_[request_id] = json;
-    queue_.push_back(Op{Op::kRecord, std::move(request_id), std::move(json), nullptr});
+    queue_.push_back(Op{Op::kRecord, std::move(request_id), std::move(json), nullptr, std::move(viewer_id)});
   }
   cv_.notify_one();
   return true;
@@ -158,14 +159,16 @@ void AuditLog::Run() {
     constexpr size_t kMaxBatch = 256;
     std::vector<Store::AuditRecord> batch;
     std::vector<std::string> ids;
+    std::vector<std::pair<std::string, std::string>> index;  // viewer, request id
     while (!queue_.empty() && queue_.front().kind == Op::kRecord && batch.size() < kMaxBatch) {
       ids.push_back(queue_.front().id);
+      if (!queue_.front().viewer.empty()) index.emplace_back(std::move(queue_.front().viewer), queue_.front().id);
       batch.emplace_back(std::move(queue_.front().id), std::move(queue_.front().json));
       queue_.pop_front();
     }
     in_flight_ = batch.size();
     lock.unlock();
-    WriteRecords(batch);
+    WriteRecords(batch, index);
     lock.lock();
     for (const auto& id : ids) pending_.erase(id);
     in_flight_ = 0;
@@ -185,7 +188,8 @@ ChainEntry AuditLog::NextEntry(const Head& head, ChainEntryKind kind, std::strin
   return e;
 }
 
-void AuditLog::WriteRecords(std::vector<Store::AuditRecord>& records) {
+void AuditLog::WriteRecords(std::vector<Store::AuditRecord>& records,
+                            std::vector<std::pair<std::string, std::string>>& index) {
   const size_t n = records.size();
   if (admit_ && !admit_().ok()) {
     write_errors_ += n;
@@ -201,6 +205,7 @@ void AuditLog::WriteRecords(std::vector<Store::AuditRecord>& records) {
     w.chain.emplace_back(ChainEntryKey(head.sequence), std::move(entry));
   }
   w.records = std::move(records);
+  w.index = std::move(index);  // in the same write: a stored record is always findable by its viewer
   if (!store_->WriteAudit(w).ok()) {
     write_errors_ += n;
     return;

@@ -46,7 +46,9 @@ class AuditLog : public Component {
   explicit AuditLog(Store* store, size_t max_queue = 100000, AuditChainOptions chain = {});
   ~AuditLog() override;  // drains the queue
   // Returns false when the queue is full (the record is dropped and counted).
-  bool Record(std::string request_id, std::string json);
+  // viewer_id: the person it was served to, written to the store's viewer
+  // index with the record (forgetting a person finds their records by it).
+  bool Record(std::string request_id, std::string json, std::string viewer_id = "");
   absl::StatusOr<std::optional<std::string>> Get(const std::string& request_id) const;
   // Removes a stored record's bytes, keeping its chain entry, and appends a
   // redaction entry naming it (a synced write). Waits for the writer: records
@@ -82,7 +84,7 @@ class AuditLog : public Component {
   };
   void Run();
   absl::Status LoadHead();
-  void WriteRecords(std::vector<Store::AuditRecord>& records);
+  void WriteRecords(std::vector<Store::AuditRecord>& records, std::vector<std::pair<std::string, std::string>>& index);
   absl::Status WriteRedaction(const std::string& request_id);
   absl::Status WriteCheckpoint();
   absl::Status PruneChain(int64_t now);

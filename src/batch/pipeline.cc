@@ -4,6 +4,9 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <numeric>
 #include <thread>
@@ -321,6 +324,33 @@ absl::Status AnnIndexes(const BatchOptions& o, int threads, Snapshot* snap) {
   return absl::OkStatus();
 }
 
+// When it was built (manifest.json's created_ms; 0 when unreadable).
+int64_t CreatedMs(const std::string& version_dir) {
+  std::ifstream in(version_dir + "/manifest.json");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("\"created_ms\":");
+  return at == std::string::npos ? 0 : std::strtoll(text.c_str() + at + 13, nullptr, 10);
+}
+
+// Forgetting a person (docs/security.md, "Forget"): the versions built before
+// the last forget were computed from their events; once a batch that began
+// after it is published, they go (the published one is built without them).
+absl::Status DropVersionsBeforeForget(const Store& store, const std::string& data_dir, const std::string& published,
+                                      int64_t started_ms) {
+  AFF_ASSIGN_OR_RETURN(std::vector<Store::Forgotten> forgotten, store.ForgottenEntities());
+  int64_t last = 0;
+  for (const Store::Forgotten& f : forgotten) last = std::max(last, f.forgotten_ms);
+  if (last == 0 || started_ms <= last) return absl::OkStatus();
+  std::error_code ec;
+  const std::string root = data_dir + "/snapshots";
+  for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == 7 && name[0] == 'v' && name != published && CreatedMs(entry.path().string()) < last)
+      std::filesystem::remove_all(entry.path(), ec);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Snapshot>> BuildSnapshot(const Store& store, const EntityRegistry& registry,
@@ -400,6 +430,7 @@ absl::StatusOr<BatchReport> RunBatch(const std::string& data_dir, const BatchOpt
   extra.Key("als_loss").Double(report.als_loss).Key("stage_seconds").Raw(report.stage_seconds_json);
   extra.EndObject();
   AFF_ASSIGN_OR_RETURN(report.version, PublishSnapshot(data_dir, *snap, extra.str(), batch.keep_snapshots));
+  AFF_RETURN_IF_ERROR(DropVersionsBeforeForget(*store, data_dir, report.version, now_ms));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
 }

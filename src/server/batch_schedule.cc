@@ -87,12 +87,21 @@ BatchSchedule::Status BatchSchedule::status() const {
   return status_;
 }
 
+void BatchSchedule::RunSoon() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    status_.next_run_ms = std::min(status_.next_run_ms, NowMs());
+  }
+  cv_.notify_all();
+}
+
 void BatchSchedule::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     const int64_t wait = status_.next_run_ms - NowMs();
     if (wait > 0) {
-      cv_.wait_for(lock, std::chrono::milliseconds(wait), [this] { return stop_; });
+      const int64_t next = status_.next_run_ms;
+      cv_.wait_for(lock, std::chrono::milliseconds(wait), [this, next] { return stop_ || status_.next_run_ms < next; });
       continue;
     }
     lock.unlock();

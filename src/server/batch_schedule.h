@@ -36,6 +36,9 @@ class BatchSchedule : public Component {
   void Start() override;
   // Stops the schedule; a running batch is sent SIGTERM and waited for.
   void Stop() override;
+  // Moves the next run to now (after a running one ends): forgetting a person
+  // asks for a batch that starts after it.
+  void RunSoon();
 
   struct Status {
     int64_t period_ms = 0;

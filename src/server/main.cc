@@ -6,6 +6,7 @@
 #include "server/commands.h"
 #include "server/admin_commands.h"
 #include "server/audit_commands.h"
+#include "server/forget_command.h"
 
 namespace affinity {
 namespace {
@@ -42,6 +43,7 @@ struct CommandLine {
   std::unique_ptr<SimulateCommand> simulate;
   std::unique_ptr<KeysCommand> keys;
   std::unique_ptr<AuditChainCommands> audit_chain;
+  std::unique_ptr<ForgetCommand> forget;
 };
 
 // `affinity serve` and `affinity backfill`.
@@ -130,6 +132,7 @@ void AddUpkeepCommands(CLI::App& app, CommandLine& c) {
   c.aprune = add_prune("audit", "the audit log", "audit records");
   c.audit_chain = AddAuditChainCommands(*c.aprune->get_parent());
   c.eprune = add_prune("events", "the event log", "events");
+  c.forget = AddForgetCommand(app);
 }
 
 // `affinity eval`.
@@ -181,6 +184,7 @@ int RunCommand(const CommandLine& c) {
   if (*c.aprune) return Prune(c.data, c.config_path, /*events=*/false);
   if (*c.eprune) return Prune(c.data, c.config_path, /*events=*/true);
   if (const int rc = RunAuditChainCommand(*c.audit_chain); rc >= 0) return rc;
+  if (const int rc = RunForgetCommand(*c.forget); rc >= 0) return rc;
   if (const int rc = RunExperimentCommand(*c.experiment); rc >= 0) return rc;
   if (const int rc = RunFeatureCommand(*c.features); rc >= 0) return rc;
   if (const int rc = RunSimulateCommand(*c.simulate); rc >= 0) return rc;

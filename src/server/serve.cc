@@ -37,6 +37,8 @@
 #include "base/component.h"
 #include "server/commands.h"
 #include "state/checkpointer.h"
+#include "admin/forget_service.h"
+#include "base/status.h"
 #include "state/storage_guard.h"
 #include "base/descriptors.h"
 #include "state/ingestor.h"
@@ -73,6 +75,7 @@ struct ServingStack {
   std::unique_ptr<BatchSchedule> batch_schedule;  // serve --batch-every
   std::unique_ptr<DriftService> drift;
   std::unique_ptr<ServerReport> server_report;
+  std::unique_ptr<ForgetService> forget;  // POST /admin/viewers/{id}/forget
   std::unique_ptr<Keyring> keyring;
   std::unique_ptr<ApiRoutes> routes;
   const HttpServer* http = nullptr;  // the server in front (not owned): its connections for /admin/stats
@@ -250,6 +253,19 @@ void BuildServing(const std::string& data, const Config& config, const Clock* cl
       config.drift);
   s->Run(s->drift.get());
   if (s->batch_schedule) s->components.Add(s->batch_schedule.get());  // started once serving
+  s->forget = std::make_unique<ForgetService>(ForgetService::Parts{
+      s->store.get(), s->audit.get(), &s->registry, s->live.get(),
+      [c = s->checkpointer.get()]() -> absl::StatusOr<std::string> {
+        AFF_RETURN_IF_ERROR(c->WriteNow().status());
+        return std::string("written");
+      },
+      [b = s->batch_schedule.get()] {
+        if (!b) return std::string("not scheduled (serve without --batch-every): run `affinity batch`");
+        b->RunSoon();
+        return std::string("started");
+      },
+      clock});
+  s->components.Add(s->forget.get());
   s->server_report = std::make_unique<ServerReport>(s->http);
   s->components.Add(s->server_report.get());
   s->keyring = std::make_unique<Keyring>(config.auth);

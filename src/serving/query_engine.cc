@@ -99,7 +99,7 @@ absl::StatusOr<QueryResponse> QueryEngine::QueryWith(const QueryRequest& req, co
   timer.Lap(kStageRank, &resp);
 
   if (req.audit && audit_)
-    audit_->Record(resp.request_id, BuildAuditRecord(req, resp, clock_->NowMillis(), log_inputs));
+    audit_->Record(resp.request_id, BuildAuditRecord(req, resp, clock_->NowMillis(), log_inputs), req.viewer_id);
   return resp;
 }
 

@@ -109,6 +109,13 @@ int64_t DecayedCounters::LastMs(Ref r) const {
   return ms > 0 ? ms : LastUpdateMs(slot->packed[0].load(std::memory_order_relaxed));
 }
 
+void DecayedCounters::Clear(Ref r) {
+  Slot* slot = r.valid() ? slots_[int(r.kind())].Find(r.id()) : nullptr;
+  if (!slot) return;
+  for (auto& packed : slot->packed) packed.store(0, std::memory_order_relaxed);
+  slot->last_ms.store(0, std::memory_order_relaxed);
+}
+
 LiveState::LiveState(const ActionWeights& weights, int64_t half_life_ms)
     : weights_(weights), half_life_ms_(half_life_ms) {}
 
@@ -366,6 +373,70 @@ absl::StatusOr<LiveLoadReport> LiveState::Load(const EventLog& log,
   applied_through_.store(std::max(end, from), std::memory_order_relaxed);
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
+}
+
+}  // namespace affinity
+
+namespace affinity {
+
+void LiveState::Forget(Ref person, const std::vector<Event>& removed) {
+  std::lock_guard<std::mutex> lock(apply_mu_);
+  const int pk = int(person.kind());
+  const auto own = Viewer(person);
+  // What they followed loses a follower; what followed them is cleared below.
+  for (Ref followed : own->follows)
+    if (auto* f = followers_[int(followed.kind())].Find(followed.id()); f && f->load(std::memory_order_relaxed) > 0)
+      f->store(f->load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  // Their engagement with others, out of those others' counts.
+  std::unordered_map<uint32_t, std::vector<const Event*>> others;  // viewer -> their removed events
+  for (const Event& e : removed) {
+    if (!(e.viewer == person)) {
+      others[e.viewer.bits].push_back(&e);
+      if (IsPositive(e.action) && e.weight > 0) viewer_counts_.Add(e.viewer, -e.weight, e.ts);
+      continue;
+    }
+    if (e.entity == person || !IsPositive(e.action) || e.weight <= 0) continue;
+    const int k = int(e.entity.kind());
+    if (auto* slot = engagement_[k].Find(e.entity.id()))
+      slot->store(AddDecayed(slot->load(std::memory_order_relaxed), -e.weight, e.ts, double(half_life_ms_)),
+                  std::memory_order_relaxed);
+    entity_counts_.Add(e.entity, -e.weight, e.ts);
+    if (const Ref creator = CreatorOf(e.entity); creator.valid()) creator_counts_.Add(creator, -e.weight, e.ts);
+  }
+  // Every counter of their own slot.
+  if (auto* slot = engagement_[pk].Find(person.id())) slot->store(0, std::memory_order_relaxed);
+  if (auto* slot = followers_[pk].Find(person.id())) slot->store(0, std::memory_order_relaxed);
+  if (auto* slot = first_seen_[pk].Find(person.id())) slot->store(0, std::memory_order_relaxed);
+  entity_counts_.Clear(person);
+  viewer_counts_.Clear(person);
+  creator_counts_.Clear(person);
+  // The recency ring of their kind without them: the other entries keep their
+  // order, the oldest of them filling the places theirs held.
+  auto& ring = ring_[pk];
+  const uint64_t pos = ring_pos_[pk].load(std::memory_order_relaxed), used = std::min<uint64_t>(pos, kRing);
+  std::vector<uint32_t> kept;
+  for (uint64_t i = pos - used; i < pos; ++i)
+    if (const uint32_t b = ring[i % kRing].load(std::memory_order_relaxed); b != person.bits) kept.push_back(b);
+  if (kept.empty()) ring_pos_[pk].store(0, std::memory_order_release);
+  for (uint64_t i = 0, pad = used - kept.size(); i < used && !kept.empty(); ++i)
+    ring[(pos - used + i) % kRing].store(kept[i < pad ? 0 : i - pad], std::memory_order_relaxed);
+  if (person.kind() == Kind::kUser && viewers_.Find(person.id()))
+    PublishViewer(person, std::make_shared<const ViewerState>());
+  // The viewers who engaged with or followed them: every trace of them.
+  for (const auto& [bits, events] : others) {
+    const Ref viewer = Ref::FromBits(bits);
+    auto state = std::make_shared<ViewerState>(*Viewer(viewer));
+    EraseSorted(state->follows, person);
+    EraseSorted(state->hidden, person);
+    EraseSorted(state->engaged, person);
+    std::erase_if(state->recent, [&](const Interaction& i) { return i.entity == person; });
+    std::erase_if(state->creators, [&](const CreatorTouch& t) { return t.creator == person; });
+    std::erase_if(state->feedback, [&](uint64_t offset) {
+      return std::any_of(events.begin(), events.end(), [&](const Event* e) { return e->offset == offset; });
+    });
+    state->events -= uint32_t(std::min<size_t>(state->events, events.size()));
+    PublishViewer(viewer, std::move(state));
+  }
 }
 
 }  // namespace affinity

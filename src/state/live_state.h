@@ -106,6 +106,7 @@ class DecayedCounters {
   // The counts as of now_ms, in kHalfLifeMs order.
   std::array<double, kHalfLives> Get(Ref r, int64_t now_ms) const;
   int64_t LastMs(Ref r) const;  // the newest update (ms; 0: none)
+  void Clear(Ref r);             // back to never updated (forgetting a person)
 
  private:
   // An id's three half-lives side by side, and the newest update's time to the
@@ -147,6 +148,15 @@ class LiveState {
 
   // Applies accepted events (already durable), in order.
   void Apply(const std::vector<Event>& events);
+  // Forgetting a person (docs/security.md, "Forget"):
+  // their viewer state and every counter of their slot are cleared, and
+  // `removed` (their events as viewer and as entity, deleted from the log) is
+  // taken out: the decayed counts and follower counts of what they engaged
+  // with or followed, and, in the state of each viewer who engaged with or
+  // followed them, every trace of them. What cannot be taken out exactly is
+  // left: the first-engaged times of other entities and the recency rings'
+  // entries of what they engaged with (which record an entity, not who).
+  void Forget(Ref person, const std::vector<Event>& removed);
 
   // Never null (an empty state for viewers with no history).
   std::shared_ptr<const ViewerState> Viewer(Ref viewer) const;

@@ -139,6 +139,15 @@ void EntityRegistry::Publish(EntityRecord&& e) {
   if (counts_[k].load() < want) counts_[k].store(want, std::memory_order_release);
 }
 
+void EntityRegistry::Forget(const std::string& ext_id, EntityRecord tombstone) {
+  {
+    Shard& s = shards_[ShardOf(ext_id)];
+    std::unique_lock lock(s.mu);
+    s.map.erase(ext_id);
+  }
+  Publish(std::move(tombstone));  // its slot had a record: the tombstone's key is not mapped
+}
+
 void EntityRegistry::PublishNew(std::vector<EntityRecord> entities) {
   // Dense-id order, kind by kind: each record placed at its id (ids are dense,
   // so this is a pass, not a sort); a duplicate id keeps the later record.

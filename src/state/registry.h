@@ -80,6 +80,10 @@ class EntityRegistry {
   Ref Reserve(Kind k) { return Ref(k, reserved_[int(k)]++); }
   void Publish(const EntityRecord& e) { Publish(EntityRecord(e)); }
   void Publish(EntityRecord&& e);
+  // Forgetting a person (docs/security.md, "Forget"): ext_id no longer maps to
+  // its slot, and the slot holds `tombstone` (deleted: never recommended nor
+  // named in a reason; Store::Forget wrote the same record).
+  void Forget(const std::string& ext_id, EntityRecord tombstone);
   // Publishes many new entities at once (a start's load), in dense-id order:
   // as Publish, with each creator's item list built once instead of copied
   // per item, and each shard's map sized once.

@@ -6,6 +6,7 @@
 
 #include "base/status.h"
 #include "store/record_codecs.h"
+#include "store/rocks_forget.h"
 #include "store/rocks_errors.h"
 
 namespace affinity::store_internal {
@@ -27,6 +28,8 @@ absl::Status RocksAudit::Write(const Store::AuditWrite& w, int64_t now) const {
   const int64_t stamp = w.written_ms ? w.written_ms : now;
   for (const auto& [id, json] : w.records) batch.Put(audit_, id, EncodeAudit(stamp, json));
   for (const auto& id : w.deleted) batch.Delete(audit_, id);
+  if (index_)
+    for (const auto& [viewer, id] : w.index) batch.Put(index_, AuditIndexKey(viewer, id), EncodeAudit(stamp, ""));
   for (const auto& [from, to] : w.erased) batch.DeleteRange(chain_, from, to);
   for (const auto& [key, value] : w.chain) batch.Put(chain_, key, value);
   rocksdb::WriteOptions wo;

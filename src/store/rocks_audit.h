@@ -19,9 +19,10 @@ namespace affinity::store_internal {
 class RocksAudit {
  public:
   // chain is null for a dir written before the chain, opened read-only.
+  // index (the viewer index, store/rocks_forget.h) is null likewise.
   RocksAudit(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* audit, rocksdb::ColumnFamilyHandle* chain,
-             const std::string& db_dir)
-      : db_(db), audit_(audit), chain_(chain), db_dir_(db_dir) {}
+             rocksdb::ColumnFamilyHandle* index, const std::string& db_dir)
+      : db_(db), audit_(audit), chain_(chain), index_(index), db_dir_(db_dir) {}
   // now: the stamp of records written without one.
   absl::Status Write(const Store::AuditWrite& w, int64_t now) const;
   absl::StatusOr<std::optional<Store::StoredAudit>> Get(const std::string& request_id) const;
@@ -34,6 +35,7 @@ class RocksAudit {
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* audit_;
   rocksdb::ColumnFamilyHandle* chain_;
+  rocksdb::ColumnFamilyHandle* index_;
   const std::string& db_dir_;
 };
 

@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "base/status.h"
 #include "store/action_codes.h"
@@ -20,6 +20,8 @@
 #include "store/add_counters_operator.h"
 #include "store/retention.h"
 #include "store/rocks_audit.h"
+#include "store/rocks_forget.h"
+#include "store/rocks_open.h"
 #include "store/fault_injection.h"
 #include "base/descriptors.h"
 #include "store/rocks_errors.h"
@@ -30,9 +32,10 @@ namespace {
 
 using namespace store_internal;
 
-constexpr const char* kCfNames[] = {"default", "events",      "entities",    "follows",
-                                    "audit",   "experiments", "idempotency", "audit_chain"};
-enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kIdempotency, kAuditChain, kNumCf };
+constexpr const char* kCfNames[] = {"default",     "events",      "entities",    "follows",      "audit",
+                                    "experiments", "idempotency", "audit_chain", "audit_viewers"};
+enum Cf { kDefault = 0, kEvents, kEntities, kFollows, kAudit, kExperiments, kIdempotency, kAuditChain, kAuditViewers,
+          kNumCf };
 
 class RocksStore final : public Store {
  public:
@@ -191,7 +194,9 @@ class RocksStore final : public Store {
   }
 
   // The audit records and the audit chain: store/rocks_audit.h.
-  RocksAudit Audit() const { return RocksAudit(db_.get(), cfs_[kAudit], cfs_[kAuditChain], db_dir_); }
+  RocksAudit Audit() const {
+    return RocksAudit(db_.get(), cfs_[kAudit], cfs_[kAuditChain], cfs_[kAuditViewers], db_dir_);
+  }
   absl::Status WriteAudit(const AuditWrite& w) override {
     AFF_RETURN_IF_ERROR(Writable());
     return Audit().Write(w, retention_->clock()->NowMillis());
@@ -210,6 +215,21 @@ class RocksStore final : public Store {
   absl::StatusOr<std::optional<std::pair<std::string, std::string>>> LastAuditChainEntry(
       const std::string& prefix) const override { return Audit().LastInChain(prefix); }
   int64_t AuditRetentionMs() const override { return retention_->retention_ms(); }
+  absl::StatusOr<std::vector<std::string>> AuditRecordsOf(const std::string& viewer) const override {
+    return ReadAuditIndex(db_.get(), Families(), viewer, db_dir_);
+  }
+
+  // Forgetting a person: store/rocks_forget.h.
+  ForgetFamilies Families() const {
+    return {cfs_[kDefault], cfs_[kEvents], cfs_[kEntities], cfs_[kFollows], cfs_[kExperiments], cfs_[kAuditViewers]};
+  }
+  absl::StatusOr<ForgetSummary> Forget(const std::string& ext_id, int64_t now_ms) override {
+    AFF_RETURN_IF_ERROR(Writable());
+    return ForgetEntity(db_.get(), Families(), ext_id, now_ms, NextOffset(), db_dir_);
+  }
+  absl::StatusOr<std::vector<Forgotten>> ForgottenEntities() const override {
+    return ReadForgotten(db_.get(), Families(), db_dir_);
+  }
 
   absl::StatusOr<std::optional<IdempotencyRecord>> GetIdempotencyRecord(const std::string& key) const override {
     if (!cfs_[kIdempotency]) return std::optional<IdempotencyRecord>();  // a secondary over an older dir
@@ -231,17 +251,10 @@ class RocksStore final : public Store {
   int64_t EventRetentionMs() const override { return event_retention_->retention_ms(); }
 
   absl::Status PutMeta(const std::string& key, const std::string& value) override {
-    AFF_RETURN_IF_ERROR(Writable());
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return FromRocks(db_->Put(wo, cfs_[kDefault], kMetaPrefix + key, value), "put meta", db_dir_);
+    return SyncedPut(kDefault, kMetaPrefix + key, value, "put meta");
   }
-
   absl::Status PutExperimentRecord(const std::string& key, const std::string& value) override {
-    AFF_RETURN_IF_ERROR(Writable());
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    return FromRocks(db_->Put(wo, cfs_[kExperiments], key, value), "put experiment", db_dir_);
+    return SyncedPut(kExperiments, key, value, "put experiment");
   }
 
   absl::Status AddCounters(const std::vector<CounterDelta>& deltas) override {
@@ -328,6 +341,12 @@ class RocksStore final : public Store {
     return FromRocks(batch->Put(cfs_[kIdempotency], key->key, EncodeIdempotency(stamped)), "idempotency key", db_dir_);
   }
 
+  absl::Status SyncedPut(Cf cf, const std::string& key, const std::string& value, const char* what) {
+    AFF_RETURN_IF_ERROR(Writable());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    return FromRocks(db_->Put(wo, cfs_[cf], key, value), what, db_dir_);
+  }
   // Writes go to a primary that opened writable.
   absl::Status Writable() const {
     if (mode_ != OpenMode::kPrimary) return absl::FailedPreconditionError("store is read-only");
@@ -366,29 +385,6 @@ class RocksStore final : public Store {
   mutable std::mutex append_mu_;
   uint64_t next_offset_ = 0;  // guarded by append_mu_
 };
-
-// Opens the column families the data dir has with `open` (read-only and
-// secondary opens cannot create any): a dir written by an older build lacks the
-// newer ones, whose handles stay null (read as empty; the store writes nothing then).
-template <typename Open>
-rocksdb::Status OpenPresent(const rocksdb::Options& options, const std::string& db_dir,
-                            const std::vector<rocksdb::ColumnFamilyDescriptor>& descs,
-                            std::vector<rocksdb::ColumnFamilyHandle*>* handles, rocksdb::DB** raw, const Open& open) {
-  std::vector<std::string> existing;
-  if (auto ls = rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(options), db_dir, &existing); !ls.ok()) return ls;
-  std::vector<rocksdb::ColumnFamilyDescriptor> present;
-  std::vector<int> slot;
-  for (int i = 0; i < kNumCf; ++i)
-    if (std::find(existing.begin(), existing.end(), kCfNames[i]) != existing.end()) {
-      present.push_back(descs[size_t(i)]);
-      slot.push_back(i);
-    }
-  std::vector<rocksdb::ColumnFamilyHandle*> opened;
-  const rocksdb::Status s = open(present, &opened, raw);
-  handles->assign(kNumCf, nullptr);
-  for (size_t i = 0; i < opened.size(); ++i) (*handles)[size_t(slot[i])] = opened[i];
-  return s;
-}
 
 }  // namespace
 
@@ -443,6 +439,8 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
     // Files holding records older than the retention are compacted (and the
     // filter drops the expired ones) even when no new writes reach them.
     audit.ttl = uint64_t(std::max<int64_t>(store_options.audit_retention_ms / 1000, 1));
+    descs[kAuditViewers].options.compaction_filter = retention.get();  // the index expires with its records
+    descs[kAuditViewers].options.ttl = audit.ttl;
   }
   // Keys past the idempotency window leave the disk as compaction reaches them;
   // the ttl makes files of old keys compact even when no new keys arrive.

@@ -75,6 +75,9 @@ class Store : public EventLog {
     std::vector<std::pair<std::string, std::string>> chain;   // key, value
     std::vector<std::pair<std::string, std::string>> erased;  // chain key ranges [first, second)
     bool sync = false;
+    // The viewer index (viewer id, request id): written with the records, in
+    // the same write, so that forgetting a person finds their records.
+    std::vector<std::pair<std::string, std::string>> index{};
   };
   virtual absl::Status WriteAudit(const AuditWrite& write) = 0;
   absl::Status PutAudits(const std::vector<AuditRecord>& records) {
@@ -100,6 +103,33 @@ class Store : public EventLog {
       const std::string& prefix) const = 0;
   // Audit records older than this expire (0: kept forever).
   virtual int64_t AuditRetentionMs() const = 0;
+  // The request ids of the audit records served to this viewer (the viewer
+  // index; entries expire with their records), in key order.
+  virtual absl::StatusOr<std::vector<std::string>> AuditRecordsOf(const std::string& viewer_id) const = 0;
+
+  // Forgetting a person (docs/security.md, "Forget"). In one synced write:
+  // every event whose viewer or entity is theirs, the follows from and to
+  // them, their experiment counters (keys "k/<experiment>/v/<id>") and their
+  // viewer-index entries are deleted; their entity record becomes a tombstone
+  // (the dense slot kept under ForgottenKey, a key no request can name:
+  // deleted, no cohort, attributes, labels or creator); their slot joins the
+  // forgotten list with the time and the log's length. Then the key ranges it
+  // touched are compacted, so the deleted values leave the table files.
+  // NotFound for an id the store does not hold. Audit records are not touched
+  // here: the audit log redacts them (audit/audit_log.h), keeping its chain.
+  struct ForgetSummary {
+    Ref ref;
+    uint64_t events = 0, follows = 0, experiment_counters = 0, index_entries = 0;
+    std::vector<Event> removed;  // the events deleted (the live state takes them out)
+  };
+  virtual absl::StatusOr<ForgetSummary> Forget(const std::string& ext_id, int64_t now_ms) = 0;
+  // The forgotten list: each forgotten slot, when, and the log's length then.
+  struct Forgotten {
+    Ref ref;
+    int64_t forgotten_ms = 0;
+    uint64_t log_offset = 0;
+  };
+  virtual absl::StatusOr<std::vector<Forgotten>> ForgottenEntities() const = 0;
   // Removes every expired audit record now (compacts the audit records).
   virtual absl::Status PruneAudits() = 0;
 
@@ -145,6 +175,10 @@ class Store : public EventLog {
 // Set to "1" by importers whose viewers' interactions carry no time or order
 // (HetRec play counts): `batch` then builds no session neighbours from them.
 inline constexpr const char* kMetaUnorderedTimelines = "unordered_timelines";
+
+// The key a forgotten entity's tombstone is kept under: a control byte, so
+// that no request can name it (ids are printable), and the slot.
+std::string ForgottenKey(Ref ref);
 
 // A counter value as the experiments column family keeps it (little-endian
 // int64s); decoding tolerates any length.
