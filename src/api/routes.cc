@@ -179,7 +179,10 @@ void ApiRoutes::AuditAdminAction(const HttpRequest& req, const RouteEntry& entry
   if (!d_.audit || entry.scope != Scope::kAdmin || req.method == "GET") return;
   const int64_t now = SystemClock::Default()->NowMillis();
   std::string id = NewAdminActionId(now);
-  const AdminAction action{entry.name, req.method, req.path, req.key_name, resp->status};
+  // A route about a person (forget) is recorded by its pattern: the record of
+  // forgetting someone must not keep their id.
+  const bool names_person = entry.pattern.find("/viewers/") != std::string::npos;
+  const AdminAction action{entry.name, req.method, names_person ? entry.pattern : req.path, req.key_name, resp->status};
   if (d_.audit->Record(id, BuildAdminActionRecord(id, action, now))) resp->headers.emplace_back("X-Affinity-Audit-Id", id);
 }
 

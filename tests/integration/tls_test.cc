@@ -159,6 +159,14 @@ TEST_F(SecureServingTest, AdminActionsAndForcedArmsAreAuditedNamingTheKeyNeverTh
   bool was_forced = false;
   EXPECT_FALSE(q["response"]["experiment"]["forced"].get(was_forced)) << query_record;
   EXPECT_TRUE(was_forced);
+  // Forgetting a person is recorded by the route's pattern: the record keeps no trace of whom.
+  HttpResult forgot = HttpCall(port(), "POST", "/admin/viewers/u3/forget", "", ops);
+  ASSERT_FALSE(forgot.Header("X-Affinity-Audit-Id").empty()) << forgot.status << " " << forgot.body;
+  const std::string forget_record =
+      HttpCall(port(), "GET", "/admin/audit/" + forgot.Header("X-Affinity-Audit-Id"), "", ops).body;
+  EXPECT_NE(forget_record.find(R"("action":"viewer_forget")"), std::string::npos) << forget_record;
+  EXPECT_NE(forget_record.find(R"("key_name":"ops")"), std::string::npos) << forget_record;
+  EXPECT_EQ(forget_record.find("u3"), std::string::npos) << forget_record;
   // A reading (GET) is not an action; a key without admin cannot act at all.
   EXPECT_TRUE(HttpCall(port(), "GET", "/admin/stats", "", ops).Header("X-Affinity-Audit-Id").empty());
   EXPECT_EQ(HttpCall(port(), "POST", "/admin/checkpoint", "", {{"Authorization", "Bearer " + web_}}).status, 403);
