@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -62,7 +63,10 @@ class RocksStore final : public Store {
       if (cf) db_->DestroyColumnFamilyHandle(cf);
     cfs_.clear();
     db_.reset();  // before the compaction filter it holds
+    std::error_code ec;  // a secondary's own directory (its info log) goes with it
+    if (!secondary_dir_.empty()) std::filesystem::remove_all(secondary_dir_, ec);
   }
+  void SetSecondaryDir(std::string dir) { secondary_dir_ = std::move(dir); }
 
   absl::Status Init() {
     AFF_RETURN_IF_ERROR(LoadNextOffset());
@@ -382,6 +386,7 @@ class RocksStore final : public Store {
   std::string db_dir_;
   std::shared_ptr<BackgroundErrors> errors_;
   std::string read_only_reason_;  // "" unless it opened read-only on a full volume
+  std::string secondary_dir_;     // a secondary's directory under DATA/tmp, removed at close
   mutable std::mutex append_mu_;
   uint64_t next_offset_ = 0;  // guarded by append_mu_
 };
@@ -454,7 +459,7 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s;
-  std::string read_only;
+  std::string read_only, secondary;
   if (mode == OpenMode::kPrimary) {
     s = rocksdb::DB::Open(rocksdb::DBOptions(options), db_dir, descs, &handles, &raw);
     // A full (or failing) volume: what is stored can still be served.
@@ -469,17 +474,19 @@ absl::StatusOr<std::unique_ptr<Store>> OpenRocksStore(const std::string& dir, Op
         s = ro;
       }
     }
-  } else {
-    std::string secondary = dir + "/tmp/secondary-" + std::to_string(::getpid());
+  } else {  // one directory per open (a process may hold several secondaries), removed at close
+    static std::atomic<uint64_t> opened_secondaries{0};
+    secondary = dir + "/tmp/secondary-" + std::to_string(::getpid()) + "-" + std::to_string(++opened_secondaries);
     std::filesystem::create_directories(secondary, ec);
     s = OpenPresent(options, db_dir, descs, &handles, &raw, [&](const auto& present, auto* opened, auto** db) {
       return rocksdb::DB::OpenAsSecondary(rocksdb::DBOptions(options), db_dir, secondary, present, opened, db);
     });
   }
-  AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));
+  AFF_RETURN_IF_ERROR(FromRocks(s, "open " + db_dir));  // a failed secondary's directory is left for inspection
   auto store = std::make_unique<RocksStore>(std::unique_ptr<rocksdb::DB>(raw), handles, mode, std::move(retention),
                                             std::move(event_retention), std::move(key_retention), db_dir,
                                             std::move(errors), read_only, std::move(env));
+  store->SetSecondaryDir(secondary);
   AFF_RETURN_IF_ERROR(store->Init());
   // The configured actions' names, so that their events are shown by name.
   AFF_RETURN_IF_ERROR(LoadActionCodes(*store));

@@ -233,6 +233,27 @@ TEST(RocksStoreTest, MetadataSurvivesReopenAndIsReadOnlyForASecondary) {
   EXPECT_EQ(secondary->PutMeta("x", "y").code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(RocksStoreTest, ASecondaryLeavesNoDirectoryBehindWhenClosed) {
+  TempDir dir;
+  auto primary = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
+  auto count_secondaries = [&] {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/tmp", ec))
+      if (e.path().filename().string().rfind("secondary-", 0) == 0) ++n;
+    return n;
+  };
+  {
+    auto one = *OpenRocksStore(dir.path(), OpenMode::kSecondary);
+    auto two = *OpenRocksStore(dir.path(), OpenMode::kSecondary);  // two at once in one process: a directory each
+    EXPECT_EQ(count_secondaries(), 2);
+    one.reset();
+    EXPECT_EQ(count_secondaries(), 1);
+    EXPECT_TRUE(two->GetMeta(kMetaUnorderedTimelines).ok());
+  }
+  EXPECT_EQ(count_secondaries(), 0);
+}
+
 TEST(AuditLogTest, RecordsQueuedFasterThanOneWriteAreAllStoredAndReadable) {
   TempDir dir;
   auto store = *OpenRocksStore(dir.path(), OpenMode::kPrimary);
