@@ -17,6 +17,8 @@
 
 #include "admin/forget_service.h"
 #include "audit/audit_chain.h"
+#include "features/feature_store.h"
+#include "features/snapshot.h"
 #include "integration/server_fixture.h"
 #include "state/checkpointer.h"
 #include "state/live_state.h"
@@ -114,6 +116,57 @@ class ForgetEndToEndTest : public ServerTest {
     }
   }
 
+  // Decodes the served snapshot (its arrays, ANN labels and feature store)
+  // and lists what in it was computed from the person: engagement, neighbour
+  // lists with them, a trained embedding, graph statistics.
+  std::vector<std::string> TracesInTheSnapshot(const std::string& data, Ref ref) {
+    std::vector<std::string> traces;
+    auto loaded = LoadCurrentSnapshot(data);
+    if (!loaded.ok() || !*loaded) return {"no snapshot could be loaded"};
+    const Snapshot& snap = **loaded;
+    const uint32_t slot = ref.id();
+    const KindSnapshot& users = snap.kind(ref.kind());
+    auto at = [&](const FrozenArray<float>& a) { return slot < a.size() ? a[slot] : 0.f; };
+    if (at(users.popularity) != 0.f) traces.push_back("popularity");
+    if (at(users.followers) != 0.f || at(users.following) != 0.f || at(users.engagers) != 0.f)
+      traces.push_back("graph statistics");
+    if (users.Embedding(slot, snap.dim)) traces.push_back("an entity embedding");
+    if (snap.ViewerEmbedding(slot)) traces.push_back("a viewer embedding");
+    for (uint32_t label : users.ann_ids)
+      if (label == slot) traces.push_back("the ANN index");
+    // Neighbour and engager lists: none of theirs, and they are in no one's.
+    auto csr = [&](const FrozenArray<uint32_t>& off, const FrozenArray<uint32_t>& ids, const std::string& what) {
+      if (slot + 1 < off.size() && off[slot + 1] != off[slot]) traces.push_back(what + ": their own list");
+      for (uint32_t id : ids)
+        if (id == slot) traces.push_back(what + ": in another's list");
+    };
+    csr(users.nb_off, users.nb_ids, "co-engagement");
+    csr(users.seq_off, users.seq_ids, "session neighbours");
+    csr(users.eng_off, users.eng_users, "engagers");  // of them (as an entity), and among other people's
+    for (const KindSnapshot& k : snap.kinds)  // among any entity's engagers (user dense ids)
+      for (uint32_t id : k.eng_users)
+        if (id == slot) traces.push_back("engagers: of an entity");
+    if (slot + 1 < snap.user_eng_off.size() && snap.user_eng_off[slot + 1] != snap.user_eng_off[slot])
+      traces.push_back("their engagements");
+    for (uint32_t bits : snap.user_eng)
+      if (bits == ref.bits) traces.push_back("someone's engagements");
+    // The feature store: every batch group's record of the slot, if any, is all zeros.
+    auto features = OpenRocksFeatureStore(data + "/snapshots/" + snap.version + "/features", true,
+                                          BatchFeatureGroups(snap.dim));
+    if (!features.ok()) return {features.status().ToString()};
+    for (const FeatureGroup& g : BatchFeatureGroups(snap.dim)) {
+      auto record = (*features)->Get(g.name, ref);
+      if (!record.ok()) return {record.status().ToString()};
+      if (!record->has_value()) continue;
+      for (float v : (*record)->values)
+        if (v != 0.f) {
+          traces.push_back("feature group " + g.name);
+          break;
+        }
+    }
+    return traces;
+  }
+
   // The person's slot, and their display name into name_.
   Ref RefOf(const std::string& data, const std::string& id) {
     auto store = *OpenRocksStore(data, OpenMode::kSecondary);
@@ -132,6 +185,8 @@ class ForgetEndToEndTest : public ServerTest {
 TEST_F(ForgetEndToEndTest, TheRouteRemovesThePersonFromTheStoreTheChainTheCheckpointAndResponses) {
   const Ref ref = RefOf(dir_ / "data", kPerson);
   ASSERT_TRUE(ref.valid());
+  // Before: the served snapshot holds what was computed from their events (the check can fail).
+  EXPECT_FALSE(TracesInTheSnapshot(dir_ / "data", ref).empty());
   int naming = 0;
   const std::vector<std::string> own = Serve(&naming);
   ASSERT_EQ(Get(port(), "/admin/audit/" + own[0]).status, 200);
@@ -174,6 +229,8 @@ TEST_F(ForgetEndToEndTest, TheRouteRemovesThePersonFromTheStoreTheChainTheCheckp
     EXPECT_GE(int64_t(Json(manifest)["created_ms"]), after) << name << " was built before the forget";
   }
   EXPECT_EQ(versions, 1);
+  const std::vector<std::string> traces = TracesInTheSnapshot(dir_ / "data", ref);
+  EXPECT_TRUE(traces.empty()) << traces.size() << " traces, the first: " << traces.front();
   auto verify = RunAffinity({"audit", "verify", "--data", dir_ / "data"});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(verify.output.find(std::to_string(redacted) + " redacted"), std::string::npos) << verify.output;
