@@ -423,8 +423,9 @@ void LiveState::Forget(Ref person, const std::vector<Event>& removed) {
   if (person.kind() == Kind::kUser && viewers_.Find(person.id()))
     PublishViewer(person, std::make_shared<const ViewerState>());
   // The viewers who engaged with or followed them: every trace of them.
-  for (const auto& [bits, events] : others) {
-    const Ref viewer = Ref::FromBits(bits);
+  for (const auto& other : others) {
+    const Ref viewer = Ref::FromBits(other.first);
+    const auto& events = other.second;  // named: clang 14 cannot capture a structured binding
     auto state = std::make_shared<ViewerState>(*Viewer(viewer));
     EraseSorted(state->follows, person);
     EraseSorted(state->hidden, person);
