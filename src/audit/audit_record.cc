@@ -356,15 +356,7 @@ std::string BuildAuditRecord(const QueryRequest& req, const QueryResponse& resp,
   return out;
 }
 
-std::string NewAdminActionId(int64_t now_ms) {
-  static const uint64_t tag = std::random_device{}() & 0xFFFF;
-  static std::atomic<uint64_t> counter{0};
-  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
-  char id[6 + 12 + 4 + 6 + 1];
-  std::snprintf(id, sizeof id, "admin_%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
-                (unsigned long long)tag, (unsigned long long)n);
-  return id;
-}
+std::string NewAdminActionId(int64_t now_ms) { return NewTimeOrderedId("admin_", now_ms); }
 
 std::string BuildAdminActionRecord(const std::string& id, const AdminAction& a, int64_t now_ms) {
   JsonWriter w;  // request_id and ts first: the store reads an unstamped record's time by that order

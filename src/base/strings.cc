@@ -10,6 +10,8 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <atomic>
+#include <random>
 #include <memory>
 
 #include <isa-l/crc.h>
@@ -176,6 +178,16 @@ bool DecodeFloats(std::string_view base64, std::vector<float>* values) {
   values->resize(raw.size() / sizeof(float));
   std::memcpy(values->data(), raw.data(), raw.size());
   return true;
+}
+
+std::string NewTimeOrderedId(std::string_view prefix, int64_t now_ms) {
+  static const uint64_t tag = std::random_device{}() & 0xFFFF;
+  static std::atomic<uint64_t> counter{0};
+  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
+  char digits[12 + 4 + 6 + 1];
+  std::snprintf(digits, sizeof digits, "%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
+                (unsigned long long)tag, (unsigned long long)n);
+  return std::string(prefix) + digits;
 }
 
 }  // namespace affinity

@@ -52,6 +52,13 @@ bool SyncFile(const std::string& path);
 // records, logged ranker inputs). Decode refuses text that is not base64 or not
 // a whole number of floats.
 std::string EncodeFloats(const float* values, size_t n);
+
+// `prefix`, then 12 hex digits of the wall-clock millisecond, 4 of this
+// process's random tag and 6 of a process-wide counter: unique within a
+// process (the counter would have to wrap within one millisecond) and ordered
+// by time, so records keyed by such ids reach the store in key order and its
+// compactions move files down instead of rewriting them. Thread-safe.
+std::string NewTimeOrderedId(std::string_view prefix, int64_t now_ms);
 bool DecodeFloats(std::string_view base64, std::vector<float>* values);
 
 // CRC-32C (Castagnoli) of a byte range, for snapshot and checkpoint file checksums.

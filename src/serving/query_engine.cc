@@ -5,6 +5,7 @@
 #include <random>
 
 #include "audit/audit_record.h"
+#include "base/strings.h"
 #include "ranking/drift.h"
 #include "ranking/ranker_inputs.h"
 #include "serving/query_stages.h"
@@ -13,20 +14,9 @@ namespace affinity {
 
 namespace {
 
-// "q_", then 12 hex digits of the wall-clock millisecond, 4 of this process's
-// random tag and 6 of a process-wide counter: unique within a process (the
-// counter would have to wrap within one millisecond), and ordered by time, so
-// audit records arrive at the store in key order and its compactions move
-// files down instead of rewriting them.
-std::string NewRequestId(int64_t now_ms) {
-  static const uint64_t tag = std::random_device{}() & 0xFFFF;
-  static std::atomic<uint64_t> counter{0};
-  const uint64_t n = counter.fetch_add(1, std::memory_order_relaxed) & 0xFFFFFF;
-  char id[2 + 12 + 4 + 6 + 1];
-  std::snprintf(id, sizeof id, "q_%012llx%04llx%06llx", (unsigned long long)(uint64_t(now_ms) & 0xFFFFFFFFFFFFull),
-                (unsigned long long)tag, (unsigned long long)n);
-  return id;
-}
+// "q_" and a time-ordered id (base/strings.h): audit records keyed by it
+// arrive at the store in key order.
+std::string NewRequestId(int64_t now_ms) { return NewTimeOrderedId("q_", now_ms); }
 
 }  // namespace
 
